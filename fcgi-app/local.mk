@@ -1,0 +1,1 @@
+# fcgi-app/: the responder, fcgiq.

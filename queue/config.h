@@ -1,0 +1,64 @@
+/*
+ * config: fcgiq.conf, an INI file parsed with inih, or the embedded default
+ * when no file is named.  A loaded struct config is immutable; SIGHUP loads
+ * a new one and swaps it in.
+ *
+ *   [fcgiq]                 database, durability, max_body, log, threads,
+ *                           helper, grace, path, status_prefix
+ *   [queue NAME]            handler, concurrency, max_attempts, timeout,
+ *                           backoff, max_queued, keep_done, max_result,
+ *                           priority
+ */
+#ifndef FCGIQ_CONFIG_H
+#define FCGIQ_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_DEFAULT_DATABASE	"./var/fcgiq.db"
+
+struct queue_conf {
+	char	 *name;
+	char	 *handler;		/* "exec:/path args", or NULL: no handler */
+	char	**handler_argv;		/* exec: split on blanks (no shell), NULL-terminated */
+	int	  concurrency;		/* worker slots, default 1 */
+	int	  max_attempts;		/* default 5 */
+	int64_t	  timeout_ms;		/* handler timeout, default 60 s */
+	int64_t	  backoff_min_ms;	/* default 1 s */
+	int64_t	  backoff_max_ms;	/* default 1 h */
+	int64_t	  max_queued;		/* waiting jobs before 503, default 1000000 */
+	int64_t	  keep_done_ms;		/* finished jobs pruned after, default 7 d */
+	size_t	  max_result;		/* stdout kept, default 64 KiB */
+	int	  priority;		/* jobs of this queue, default 0 */
+};
+
+struct config {
+	char		*path;		/* file loaded, NULL for the embedded default */
+	char		*database;
+	int		 durability;	/* enum store_durability */
+	size_t		 max_body;	/* default 1 MiB */
+	int		 log_level;	/* enum log_level */
+	int		 threads;	/* responder threads, default 32 */
+	int		 helper;	/* fork the helper, default 1 */
+	int64_t		 grace_ms;	/* shutdown grace for handlers, default 10 s */
+	char		*handler_path;	/* PATH given to handlers */
+	char		*status_prefix;	/* default "/jobs/" */
+	int		 busy_timeout_ms; /* default 5000 */
+	struct queue_conf *queues;
+	size_t		 nqueues;
+};
+
+/*
+ * Load path (NULL: the embedded default).  0 on success; -1 with a message
+ * naming the file and line in err.  On failure *c is left empty.
+ */
+int	config_load(struct config *c, const char *path, char *err, size_t errlen);
+void	config_free(struct config *c);
+const struct queue_conf *config_queue(const struct config *c, const char *name);
+
+/* "1M", "512k", "1048576" -> bytes.  0 or -1. */
+int	config_parse_size(const char *s, size_t *out);
+/* "60s", "250ms", "7d", "1h", "30m", bare number = seconds -> ms.  0 or -1. */
+int	config_parse_duration(const char *s, int64_t *out_ms);
+
+#endif /* FCGIQ_CONFIG_H */

@@ -1,0 +1,2 @@
+# queue/: the shared library of every fcgiq program (config, log, ...).
+libfcgiq_a_SOURCES += queue/config.c queue/config.h queue/log.c queue/log.h

@@ -1,0 +1,26 @@
+/*
+ * log: the OpenBSD-style logging family shared by every fcgiq program.
+ * stderr in the foreground, syslog when log_init() is asked for it.
+ * Messages are "area: object: what: why".  Safe to call from any thread.
+ */
+#ifndef FCGIQ_LOG_H
+#define FCGIQ_LOG_H
+
+#include <stdarg.h>
+
+enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+void	log_init(const char *progname, int level, int use_syslog);
+void	log_setlevel(int level);
+int	log_getlevel(void);
+/* "error" "warn" "info" "debug" -> level, or -1. */
+int	log_level_parse(const char *);
+
+void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));	/* appends strerror(errno) */
+void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+void	fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#endif /* FCGIQ_LOG_H */

@@ -1,0 +1,177 @@
+/*
+ * store: the SQLite job queue shared by the responder, the helper and
+ * fcgiqctl.  One struct store is one connection; never share one across
+ * threads without a lock and never across fork().  Every function returns
+ * -1 on a database error and keeps the message for store_error(); a failed
+ * call has changed nothing (each write is one transaction).
+ *
+ * Times are integer milliseconds since the epoch.
+ */
+#ifndef FCGIQ_STORE_H
+#define FCGIQ_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sqlite3.h>
+
+/* 128 random bits, base64url without padding: 22 characters. */
+#define STORE_ID_LEN	22
+
+enum store_durability {
+	STORE_DURABILITY_FULL = 0,	/* synchronous=FULL: survives power loss */
+	STORE_DURABILITY_NORMAL		/* synchronous=NORMAL: survives crashes */
+};
+
+struct store_opts {
+	int	durability;		/* enum store_durability */
+	int	busy_timeout_ms;	/* 0 means the default, 5000 */
+	int	readonly;		/* open SQLITE_OPEN_READONLY, no migration */
+};
+
+/* A job to enqueue.  Inputs are borrowed; id and outcome are filled in. */
+enum store_enqueue_outcome {
+	STORE_ENQ_NEW = 0,		/* stored as a new job */
+	STORE_ENQ_DUPLICATE,		/* same idempotency key and body: id is the earlier job */
+	STORE_ENQ_CONFLICT		/* same key, different body: nothing stored, id is the earlier job */
+};
+
+struct store_newjob {
+	const char	*queue;
+	int		 priority;	/* higher runs first */
+	int		 max_attempts;	/* >= 1 */
+	int64_t		 run_at;	/* 0: now */
+	const char	*idempotency_key; /* NULL: none; unique per queue */
+	const char	*method;
+	const char	*request_uri;
+	const char	*query_string;
+	const char	*content_type;
+	const char	*remote_addr;
+	const char	*headers;	/* JSON object text, or NULL */
+	const void	*body;
+	size_t		 body_len;
+	/* out */
+	char		 id[STORE_ID_LEN + 1];
+	int		 outcome;	/* enum store_enqueue_outcome */
+};
+
+/* A job read back from the database; free with store_job_free(). */
+struct store_job {
+	char	 id[STORE_ID_LEN + 1];
+	char	*queue;
+	char	*state;		/* queued running retry done dead cancelled */
+	int	 priority;
+	int	 attempts;	/* runs started; the running attempt's number */
+	int	 max_attempts;
+	int64_t	 created_at;
+	int64_t	 run_at;
+	int64_t	 started_at;	/* 0 when NULL, likewise below */
+	int64_t	 finished_at;
+	int64_t	 lease_until;
+	char	*idempotency_key;	/* NULL when none; likewise the strings below */
+	char	*method;
+	char	*request_uri;
+	char	*query_string;
+	char	*content_type;
+	char	*remote_addr;
+	char	*headers;
+	void	*body;
+	size_t	 body_len;
+	void	*result;	/* NULL when none */
+	size_t	 result_len;
+	char	*last_error;
+};
+
+struct store_stat {
+	char	 queue[64];
+	char	 state[12];
+	int64_t	 count;
+	int64_t	 oldest_created_at;	/* oldest job in this queue and state */
+};
+
+struct store;
+
+/*
+ * Open (creating and migrating when needed) the database at path.  Returns
+ * NULL on failure with a message in err.
+ */
+struct store	*store_open(const char *path, const struct store_opts *opts,
+		    char *err, size_t errlen);
+void		 store_close(struct store *);
+const char	*store_error(struct store *);
+int		 store_errcode(struct store *);	/* the SQLite result code of the last error */
+sqlite3		*store_db(struct store *);	/* for tests and the CLI's read-only queries */
+
+int64_t		 store_now(void);		/* wall clock, ms since the epoch */
+
+/*
+ * Enqueue n jobs in one BEGIN IMMEDIATE ... COMMIT.  0: committed, each
+ * job's id and outcome set.  -1: nothing stored, for any of the jobs.
+ */
+int	store_enqueue(struct store *, struct store_newjob *jobs, size_t n);
+
+/*
+ * Claim the next due job of queue (priority desc, run_at, arrival) under a
+ * lease ending at now + lease_ms: state running, attempts + 1.
+ * 1: claimed, *out set.  0: nothing due.  -1: error.
+ */
+int	store_claim(struct store *, const char *queue, int64_t now,
+	    int64_t lease_ms, struct store_job **out);
+
+/* Earliest run_at of a waiting job in queue.  1: *when set; 0: none; -1. */
+int	store_next_due(struct store *, const char *queue, int64_t *when);
+
+/*
+ * The transitions of a running job name the attempt they finish (fencing).
+ * 1: done.  0: lost lease (the job is no longer this attempt's; nothing
+ * changed).  -1: error.
+ */
+int	store_finish_done(struct store *, const char *id, int attempt,
+	    const void *result, size_t result_len, int64_t now);
+/*
+ * A failed attempt: retry at now + backoff (exponential in the attempt,
+ * full jitter, between backoff_min_ms and backoff_max_ms), or dead when
+ * permanent or attempts are exhausted.  *dead (if not NULL) says which.
+ */
+int	store_finish_failed(struct store *, const char *id, int attempt,
+	    const char *error, int permanent, int64_t backoff_min_ms,
+	    int64_t backoff_max_ms, int64_t now, int *dead);
+/* Give a running attempt back (shutdown): queued again at once, attempt counted. */
+int	store_release(struct store *, const char *id, int attempt,
+	    const char *reason, int64_t now);
+int	store_extend(struct store *, const char *id, int attempt,
+	    int64_t lease_until);
+
+/* Cancel a job that is not running: -1 error, 0 unknown id, 1 cancelled,
+ * 2 not cancellable (running or finished). */
+enum { STORE_CANCEL_UNKNOWN = 0, STORE_CANCEL_DONE = 1, STORE_CANCEL_REFUSED = 2 };
+int	store_cancel(struct store *, const char *id, int64_t now);
+
+/*
+ * Requeue running jobs whose lease ended before now (or every running job,
+ * for a helper that has just become the only active one).  A job whose
+ * attempts are exhausted goes dead instead.  Returns how many, or -1.
+ */
+int	store_requeue_expired(struct store *, int64_t now);
+int	store_requeue_running(struct store *, int64_t now);
+
+/* Delete finished jobs (done, dead, cancelled) of queue (NULL: all)
+ * finished before cutoff.  Returns how many, or -1. */
+int	store_prune(struct store *, const char *queue, int64_t cutoff);
+
+/* 1: *out set; 0: no such id; -1: error. */
+int	store_get(struct store *, const char *id, struct store_job **out);
+void	store_job_free(struct store_job *);
+
+/* Jobs waiting (queued or retry) in queue, or -1. */
+int64_t	store_count_waiting(struct store *, const char *queue);
+
+/* Counts per queue and state; *out is malloc'd, *n entries.  0 or -1. */
+int	store_stats(struct store *, struct store_stat **out, size_t *n);
+
+/*
+ * Fault-injection seam for tests: every sqlite3_step() the store makes goes
+ * through this pointer.  Leave it alone outside tests.
+ */
+extern int (*store_step_fn)(sqlite3_stmt *);
+
+#endif /* FCGIQ_STORE_H */

@@ -1,0 +1,88 @@
+# tests/lib.sh: shared plumbing for the shell suites (sourced, not run).
+#
+# Output is TAP, so automake's tap-driver counts each check:
+#   ok "what held"  /  not_ok "what failed" "detail"  /  check "name" cmd...
+#   done_testing            (prints the plan; call last)
+# A suite works in $T (a mktemp -d), kept on failure for reading, removed on
+# success.  Processes it starts are registered with track PID and stopped by
+# pid in the EXIT trap; never by name.
+set -u
+
+: "${top_srcdir:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+export top_srcdir top_builddir
+FCGIQ="$top_builddir/fcgiq"
+FCGIQCTL="$top_builddir/fcgiqctl"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/fcgiq-test.XXXXXX")
+chmod 755 "$T"
+_tap_n=0
+_tap_failed=0
+_tracked=""
+
+ok() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $1"; }
+not_ok() {
+	_tap_n=$((_tap_n + 1)); _tap_failed=$((_tap_failed + 1))
+	echo "not ok $_tap_n - $1"
+	[ $# -gt 1 ] && printf '%s\n' "$2" | sed 's/^/#   /'
+	return 0
+}
+# check NAME CMD...: ok when CMD succeeds.
+check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name" "command: $*"; fi; }
+# check_eq NAME EXPECTED ACTUAL
+check_eq() {
+	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "expected: $2
+actual:   $3"; fi
+}
+skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+bail() { echo "Bail out! $1"; exit 1; }
+
+track() { _tracked="$_tracked $*"; }
+# stop_pid PID: SIGTERM, wait up to 5 s, then SIGKILL; only the pid given.
+stop_pid() {
+	local p=$1 i
+	kill "$p" 2>/dev/null || return 0
+	for i in $(seq 50); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
+	kill -9 "$p" 2>/dev/null
+	return 0
+}
+_cleanup() {
+	local p
+	for p in $_tracked; do stop_pid "$p"; done
+	if [ "$_tap_failed" -eq 0 ] && [ -z "${KEEP_TEST_DIR:-}" ]; then
+		rm -rf "$T"
+	else
+		echo "# test directory kept: $T"
+	fi
+}
+trap _cleanup EXIT
+
+done_testing() { echo "1..$_tap_n"; }
+
+# wait_for CMD...: retry CMD for up to 10 s.
+wait_for() {
+	local i
+	for i in $(seq 100); do "$@" 2>/dev/null && return 0; sleep 0.1; done
+	return 1
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 30000))
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+
+# start_nginx CONF: run nginx in the foreground-less master mode with its
+# prefix in $T/nginx; sets NGINX_PID.  CONF is a full nginx.conf.
+start_nginx() {
+	local conf=$1
+	mkdir -p "$T/nginx/logs" "$T/nginx/tmp"
+	nginx -p "$T/nginx" -c "$conf" -g "pid $T/nginx/nginx.pid; error_log $T/nginx/logs/error.log;" ||
+	    return 1
+	wait_for test -s "$T/nginx/nginx.pid" || return 1
+	NGINX_PID=$(cat "$T/nginx/nginx.pid")
+	track "$NGINX_PID"
+}

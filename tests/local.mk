@@ -1,0 +1,9 @@
+# tests/: shared test plumbing and the config unit tests.
+EXTRA_DIST += tests/lib.sh tests/install-deps.sh tests/run-all.sh
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_config
+TESTS += tests/unit/test_config
+tests_unit_test_config_SOURCES = tests/unit/test_config.c
+tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_config_LDADD = $(FCGIQ_LIBS) $(CMOCKA_LIBS)
+endif
