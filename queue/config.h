@@ -56,6 +56,10 @@ int	config_load(struct config *c, const char *path, char *err, size_t errlen);
 void	config_free(struct config *c);
 const struct queue_conf *config_queue(const struct config *c, const char *name);
 
+/* Create the database's directory (one level) when it is missing: the
+ * embedded default ./var/fcgiq.db must work in a fresh directory.  0 or -1. */
+int	config_mkdir_database(const struct config *c, char *err, size_t errlen);
+
 /* "1M", "512k", "1048576" -> bytes.  0 or -1. */
 int	config_parse_size(const char *s, size_t *out);
 /* "60s", "250ms", "7d", "1h", "30m", bare number = seconds -> ms.  0 or -1. */

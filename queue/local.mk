@@ -1,2 +1,3 @@
-# queue/: the shared library of every fcgiq program (config, log, ...).
-libfcgiq_a_SOURCES += queue/config.c queue/config.h queue/log.c queue/log.h
+# queue/: the shared library of every fcgiq program (config, log, wake).
+libfcgiq_a_SOURCES += queue/config.c queue/config.h queue/log.c queue/log.h \
+	queue/wake.c queue/wake.h

@@ -56,6 +56,9 @@ _cleanup() {
 	fi
 }
 trap _cleanup EXIT
+# timeout(1) and ^C: leave through the EXIT trap, which stops what we started.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 done_testing() { echo "1..$_tap_n"; }
 

@@ -1,5 +1,5 @@
 # tests/: shared test plumbing and the config unit tests.
-EXTRA_DIST += tests/lib.sh tests/install-deps.sh tests/run-all.sh
+EXTRA_DIST += tests/lib.sh tests/install-deps.sh tests/run-all.sh .ci/run
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_config
 TESTS += tests/unit/test_config

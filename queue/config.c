@@ -1,0 +1,529 @@
+/*
+ * config: load fcgiq.conf with inih into an immutable struct config.  Every
+ * key is checked as it is read; the first bad one fails the load with
+ * "FILE:LINE: message", so `fcgiq -t` can point at it.  No file means the
+ * embedded default: ./var/fcgiq.db and one queue "default" with no handler.
+ */
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "config.h"
+#include "log.h"
+#include "store.h"
+
+#define QUEUE_NAME_MAX	63
+
+struct parse_state {
+	struct config	*c;
+	char		 msg[256];	/* first error, without file and line */
+	int		 failed;
+};
+
+int
+config_parse_size(const char *s, size_t *out)
+{
+	unsigned long long v, mult = 1;
+	char *end;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		mult = 1024ULL; end++;
+		break;
+	case 'm': case 'M':
+		mult = 1024ULL * 1024; end++;
+		break;
+	case 'g': case 'G':
+		mult = 1024ULL * 1024 * 1024; end++;
+		break;
+	default:
+		return -1;
+	}
+	if (*end == 'b' || *end == 'B')
+		end++;
+	if (*end != '\0' || v > SIZE_MAX / mult)
+		return -1;
+	*out = (size_t)(v * mult);
+	return 0;
+}
+
+int
+config_parse_duration(const char *s, int64_t *out_ms)
+{
+	unsigned long long v, mult;
+	char *end;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (*end == '\0' || strcmp(end, "s") == 0)
+		mult = 1000;
+	else if (strcmp(end, "m") == 0)
+		mult = 60 * 1000ULL;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600 * 1000ULL;
+	else if (strcmp(end, "d") == 0)
+		mult = 86400 * 1000ULL;
+	else
+		return -1;
+	if (v > (unsigned long long)INT64_MAX / mult)
+		return -1;
+	*out_ms = (int64_t)(v * mult);
+	return 0;
+}
+
+static int
+parse_int(const char *s, long min, long max, int *out)
+{
+	long v;
+	char *end;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int
+parse_bool(const char *s, int *out)
+{
+	if (strcasecmp(s, "yes") == 0 || strcasecmp(s, "true") == 0 ||
+	    strcasecmp(s, "on") == 0 || strcmp(s, "1") == 0)
+		*out = 1;
+	else if (strcasecmp(s, "no") == 0 || strcasecmp(s, "false") == 0 ||
+	    strcasecmp(s, "off") == 0 || strcmp(s, "0") == 0)
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+/* "exec:/path arg arg": argv split on blanks, no shell and no quoting. */
+static int
+parse_handler(struct queue_conf *q, const char *value, char *msg, size_t len)
+{
+	const char *p;
+	char *copy, *tok, *save;
+	char **argv = NULL, **nargv;
+	size_t n = 0;
+
+	if (strncmp(value, "exec:", 5) != 0) {
+		snprintf(msg, len, "handler: \"%s\": only exec:/path is supported",
+		    value);
+		return -1;
+	}
+	p = value + 5;
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p != '/') {
+		snprintf(msg, len, "handler: \"%s\": the program must be an "
+		    "absolute path", value);
+		return -1;
+	}
+	if ((copy = strdup(p)) == NULL)
+		goto nomem;
+	for (tok = strtok_r(copy, " \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, " \t", &save)) {
+		if ((nargv = realloc(argv, (n + 2) * sizeof(*argv))) == NULL)
+			goto nomem_free;
+		argv = nargv;
+		if ((argv[n] = strdup(tok)) == NULL)
+			goto nomem_free;
+		argv[++n] = NULL;
+	}
+	free(copy);
+	free(q->handler);
+	if (q->handler_argv != NULL) {
+		char **a;
+		for (a = q->handler_argv; *a != NULL; a++)
+			free(*a);
+		free(q->handler_argv);
+	}
+	q->handler_argv = argv;
+	if ((q->handler = strdup(value)) == NULL)
+		goto nomem;
+	return 0;
+nomem_free:
+	free(copy);
+	if (argv != NULL) {
+		size_t i;
+		for (i = 0; i < n; i++)
+			free(argv[i]);
+		free(argv);
+	}
+nomem:
+	snprintf(msg, len, "out of memory");
+	return -1;
+}
+
+static void
+queue_defaults(struct queue_conf *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->concurrency = 1;
+	q->max_attempts = 5;
+	q->timeout_ms = 60 * 1000;
+	q->backoff_min_ms = 1000;
+	q->backoff_max_ms = 3600 * 1000;
+	q->max_queued = 1000000;
+	q->keep_done_ms = 7LL * 86400 * 1000;
+	q->max_result = 64 * 1024;
+}
+
+static int
+valid_queue_name(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n > QUEUE_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && strchr("-_.", s[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+static struct queue_conf *
+add_queue(struct config *c, const char *name)
+{
+	struct queue_conf *q;
+
+	q = realloc(c->queues, (c->nqueues + 1) * sizeof(*q));
+	if (q == NULL)
+		return NULL;
+	c->queues = q;
+	q = &c->queues[c->nqueues];
+	queue_defaults(q);
+	if ((q->name = strdup(name)) == NULL)
+		return NULL;
+	c->nqueues++;
+	return q;
+}
+
+static void
+config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->durability = STORE_DURABILITY_FULL;
+	c->max_body = 1024 * 1024;
+	c->log_level = LOG_LEVEL_INFO;
+	c->threads = 32;
+	c->helper = 1;
+	c->grace_ms = 10 * 1000;
+	c->busy_timeout_ms = 5000;
+}
+
+static int
+global_key(struct parse_state *ps, const char *name, const char *value)
+{
+	struct config *c = ps->c;
+	char **sp = NULL;
+	int64_t ms;
+
+	if (strcmp(name, "database") == 0)
+		sp = &c->database;
+	else if (strcmp(name, "path") == 0)
+		sp = &c->handler_path;
+	else if (strcmp(name, "status_prefix") == 0) {
+		if (value[0] != '/' || value[strlen(value) - 1] != '/') {
+			snprintf(ps->msg, sizeof(ps->msg), "status_prefix: "
+			    "\"%s\": must start and end with /", value);
+			return -1;
+		}
+		sp = &c->status_prefix;
+	}
+	if (sp != NULL) {
+		if (*value == '\0') {
+			snprintf(ps->msg, sizeof(ps->msg), "%s: empty", name);
+			return -1;
+		}
+		free(*sp);
+		if ((*sp = strdup(value)) == NULL)
+			return -1;
+		return 0;
+	}
+	if (strcmp(name, "durability") == 0) {
+		if (strcmp(value, "full") == 0)
+			c->durability = STORE_DURABILITY_FULL;
+		else if (strcmp(value, "normal") == 0)
+			c->durability = STORE_DURABILITY_NORMAL;
+		else
+			goto bad;
+	} else if (strcmp(name, "max_body") == 0) {
+		if (config_parse_size(value, &c->max_body) == -1 ||
+		    c->max_body == 0 || c->max_body > (size_t)1 << 30)
+			goto bad;
+	} else if (strcmp(name, "log") == 0) {
+		if ((c->log_level = log_level_parse(value)) == -1)
+			goto bad;
+	} else if (strcmp(name, "threads") == 0) {
+		if (parse_int(value, 1, 1024, &c->threads) == -1)
+			goto bad;
+	} else if (strcmp(name, "helper") == 0) {
+		if (parse_bool(value, &c->helper) == -1)
+			goto bad;
+	} else if (strcmp(name, "grace") == 0) {
+		if (config_parse_duration(value, &c->grace_ms) == -1)
+			goto bad;
+	} else if (strcmp(name, "busy_timeout") == 0) {
+		if (config_parse_duration(value, &ms) == -1 || ms > INT_MAX)
+			goto bad;
+		c->busy_timeout_ms = (int)ms;
+	} else {
+		snprintf(ps->msg, sizeof(ps->msg), "unknown key \"%s\" in "
+		    "[fcgiq]", name);
+		return -1;
+	}
+	return 0;
+bad:
+	snprintf(ps->msg, sizeof(ps->msg), "%s: bad value \"%s\"", name, value);
+	return -1;
+}
+
+static int
+queue_key(struct parse_state *ps, struct queue_conf *q, const char *name,
+    const char *value)
+{
+	const char *dots;
+	char lo[32];
+	int64_t v;
+	size_t sz;
+
+	if (strcmp(name, "handler") == 0)
+		return parse_handler(q, value, ps->msg, sizeof(ps->msg));
+	if (strcmp(name, "concurrency") == 0) {
+		if (parse_int(value, 1, 256, &q->concurrency) == -1)
+			goto bad;
+	} else if (strcmp(name, "max_attempts") == 0) {
+		if (parse_int(value, 1, 1000, &q->max_attempts) == -1)
+			goto bad;
+	} else if (strcmp(name, "priority") == 0) {
+		if (parse_int(value, -1000, 1000, &q->priority) == -1)
+			goto bad;
+	} else if (strcmp(name, "timeout") == 0) {
+		if (config_parse_duration(value, &q->timeout_ms) == -1 ||
+		    q->timeout_ms == 0)
+			goto bad;
+	} else if (strcmp(name, "keep_done") == 0) {
+		if (config_parse_duration(value, &q->keep_done_ms) == -1)
+			goto bad;
+	} else if (strcmp(name, "backoff") == 0) {
+		/* "MIN..MAX" */
+		if ((dots = strstr(value, "..")) == NULL ||
+		    (size_t)(dots - value) >= sizeof(lo))
+			goto bad;
+		memcpy(lo, value, (size_t)(dots - value));
+		lo[dots - value] = '\0';
+		if (config_parse_duration(lo, &q->backoff_min_ms) == -1 ||
+		    config_parse_duration(dots + 2, &q->backoff_max_ms) == -1 ||
+		    q->backoff_min_ms > q->backoff_max_ms)
+			goto bad;
+	} else if (strcmp(name, "max_queued") == 0) {
+		char *end;
+		errno = 0;
+		v = strtoll(value, &end, 10);
+		if (errno != 0 || end == value || *end != '\0' || v < 1)
+			goto bad;
+		q->max_queued = v;
+	} else if (strcmp(name, "max_result") == 0) {
+		if (config_parse_size(value, &sz) == -1 || sz > (size_t)1 << 30)
+			goto bad;
+		q->max_result = sz;
+	} else {
+		snprintf(ps->msg, sizeof(ps->msg), "unknown key \"%s\" in "
+		    "[queue %s]", name, q->name);
+		return -1;
+	}
+	return 0;
+bad:
+	snprintf(ps->msg, sizeof(ps->msg), "%s: bad value \"%s\"", name, value);
+	return -1;
+}
+
+/* inih callback: nonzero to go on.  inih reports the line of the first
+ * callback that returned 0, and we keep that callback's message. */
+static int
+on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *ps = user;
+	struct queue_conf *q;
+	const char *qname;
+	size_t i;
+	int rc;
+
+	if (ps->failed)
+		return 1;	/* keep the first message */
+	if (strcmp(section, "fcgiq") == 0)
+		rc = global_key(ps, name, value);
+	else if (strncmp(section, "queue ", 6) == 0) {
+		qname = section + 6;
+		while (*qname == ' ')
+			qname++;
+		if (!valid_queue_name(qname)) {
+			snprintf(ps->msg, sizeof(ps->msg), "[%s]: a queue name "
+			    "is 1-%d characters of A-Z a-z 0-9 - _ .", section,
+			    QUEUE_NAME_MAX);
+			rc = -1;
+		} else {
+			q = NULL;
+			for (i = 0; i < ps->c->nqueues; i++)
+				if (strcmp(ps->c->queues[i].name, qname) == 0)
+					q = &ps->c->queues[i];
+			if (q == NULL && (q = add_queue(ps->c, qname)) == NULL) {
+				snprintf(ps->msg, sizeof(ps->msg), "out of memory");
+				rc = -1;
+			} else
+				rc = queue_key(ps, q, name, value);
+		}
+	} else {
+		snprintf(ps->msg, sizeof(ps->msg), "unknown section [%s] "
+		    "(expected [fcgiq] or [queue NAME])", section);
+		rc = -1;
+	}
+	if (rc == -1) {
+		if (ps->msg[0] == '\0')
+			snprintf(ps->msg, sizeof(ps->msg), "out of memory");
+		ps->failed = 1;
+		return 0;
+	}
+	return 1;
+}
+
+/* Settle what the file left unsaid; -1 with msg on an inconsistency. */
+static int
+finish(struct config *c, char *msg, size_t len)
+{
+	if (c->database == NULL &&
+	    (c->database = strdup(CONFIG_DEFAULT_DATABASE)) == NULL)
+		goto nomem;
+	if (c->handler_path == NULL &&
+	    (c->handler_path = strdup("/usr/local/bin:/usr/bin:/bin")) == NULL)
+		goto nomem;
+	if (c->status_prefix == NULL &&
+	    (c->status_prefix = strdup("/jobs/")) == NULL)
+		goto nomem;
+	if (c->nqueues == 0 && add_queue(c, "default") == NULL)
+		goto nomem;
+	return 0;
+nomem:
+	snprintf(msg, len, "out of memory");
+	return -1;
+}
+
+int
+config_load(struct config *c, const char *path, char *err, size_t errlen)
+{
+	struct parse_state ps;
+	int rc;
+
+	config_defaults(c);
+	if (path != NULL) {
+		memset(&ps, 0, sizeof(ps));
+		ps.c = c;
+		if ((c->path = strdup(path)) == NULL) {
+			snprintf(err, errlen, "%s: out of memory", path);
+			goto fail;
+		}
+		rc = ini_parse(path, on_key, &ps);
+		if (rc == -1) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno ?
+			    errno : ENOENT));
+			goto fail;
+		}
+		if (rc == -2) {
+			snprintf(err, errlen, "%s: out of memory", path);
+			goto fail;
+		}
+		if (rc > 0) {
+			/* A line inih could not parse has no message of ours. */
+			snprintf(err, errlen, "%s:%d: %s", path, rc,
+			    ps.failed ? ps.msg : "syntax error (expected "
+			    "[section] or key = value)");
+			goto fail;
+		}
+	}
+	if (finish(c, err, errlen) == -1)
+		goto fail;
+	return 0;
+fail:
+	config_free(c);
+	return -1;
+}
+
+void
+config_free(struct config *c)
+{
+	size_t i;
+	char **a;
+
+	for (i = 0; i < c->nqueues; i++) {
+		free(c->queues[i].name);
+		free(c->queues[i].handler);
+		if (c->queues[i].handler_argv != NULL) {
+			for (a = c->queues[i].handler_argv; *a != NULL; a++)
+				free(*a);
+			free(c->queues[i].handler_argv);
+		}
+	}
+	free(c->queues);
+	free(c->path);
+	free(c->database);
+	free(c->handler_path);
+	free(c->status_prefix);
+	memset(c, 0, sizeof(*c));
+}
+
+const struct queue_conf *
+config_queue(const struct config *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->nqueues; i++)
+		if (strcmp(c->queues[i].name, name) == 0)
+			return &c->queues[i];
+	return NULL;
+}
+
+int
+config_mkdir_database(const struct config *c, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	if (strlen(c->database) >= sizeof(dir)) {
+		snprintf(err, errlen, "%s: path too long", c->database);
+		return -1;
+	}
+	strcpy(dir, c->database);
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0750) == -1 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,241 @@
+/*
+ * Unit tests for config: the embedded default, every key's parser, and the
+ * error messages `fcgiq -t` shows (file and line).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "store.h"
+
+static char tmpdir[] = "/tmp/fcgiq-config-XXXXXX";
+
+static const char *
+write_conf(const char *name, const char *text)
+{
+	static char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	return path;
+}
+
+static void
+test_embedded_default(void **state)
+{
+	struct config c;
+	char err[512];
+	const struct queue_conf *q;
+
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), 0);
+	assert_string_equal(c.database, "./var/fcgiq.db");
+	assert_string_equal(c.status_prefix, "/jobs/");
+	assert_int_equal(c.durability, STORE_DURABILITY_FULL);
+	assert_int_equal(c.max_body, 1024 * 1024);
+	assert_int_equal(c.nqueues, 1);
+	q = config_queue(&c, "default");
+	assert_non_null(q);
+	assert_null(q->handler);
+	assert_null(config_queue(&c, "mail"));
+	config_free(&c);
+}
+
+static void
+test_full_file(void **state)
+{
+	struct config c;
+	char err[512];
+	const struct queue_conf *q;
+	const char *path;
+
+	path = write_conf("full.conf",
+	    "; a comment\n"
+	    "[fcgiq]\n"
+	    "database   = /var/lib/fcgiq/queue.db\n"
+	    "durability = normal   ; trade power-loss safety\n"
+	    "max_body   = 2M\n"
+	    "log        = debug\n"
+	    "threads    = 8\n"
+	    "helper     = no\n"
+	    "status_prefix = /api/jobs/\n"
+	    "\n"
+	    "[queue default]\n"
+	    "handler      = exec:/usr/local/libexec/handle-job --verbose  -x\n"
+	    "concurrency  = 4\n"
+	    "max_attempts = 8\n"
+	    "timeout      = 90s\n"
+	    "backoff      = 250ms..1h\n"
+	    "max_queued   = 1000\n"
+	    "keep_done    = 7d\n"
+	    "\n"
+	    "[queue mail]\n"
+	    "priority = 5\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+	assert_string_equal(c.database, "/var/lib/fcgiq/queue.db");
+	assert_int_equal(c.durability, STORE_DURABILITY_NORMAL);
+	assert_int_equal(c.max_body, 2 * 1024 * 1024);
+	assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
+	assert_int_equal(c.threads, 8);
+	assert_int_equal(c.helper, 0);
+	assert_string_equal(c.status_prefix, "/api/jobs/");
+	assert_int_equal(c.nqueues, 2);
+	q = config_queue(&c, "default");
+	assert_non_null(q);
+	assert_string_equal(q->handler_argv[0], "/usr/local/libexec/handle-job");
+	assert_string_equal(q->handler_argv[1], "--verbose");
+	assert_string_equal(q->handler_argv[2], "-x");
+	assert_null(q->handler_argv[3]);
+	assert_int_equal(q->concurrency, 4);
+	assert_int_equal(q->max_attempts, 8);
+	assert_int_equal(q->timeout_ms, 90000);
+	assert_int_equal(q->backoff_min_ms, 250);
+	assert_int_equal(q->backoff_max_ms, 3600000);
+	assert_int_equal(q->max_queued, 1000);
+	assert_int_equal(q->keep_done_ms, 7LL * 86400000);
+	q = config_queue(&c, "mail");
+	assert_non_null(q);
+	assert_int_equal(q->priority, 5);
+	assert_null(q->handler_argv);
+	config_free(&c);
+}
+
+/* Each bad file fails with "PATH:LINE: message containing WHAT". */
+static void
+expect_error(const char *text, int line, const char *what)
+{
+	struct config c;
+	char err[512], want[300];
+	const char *path;
+
+	path = write_conf("bad.conf", text);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:%d: ", path, line);
+	if (strncmp(err, want, strlen(want)) != 0 || strstr(err, what) == NULL)
+		fail_msg("got \"%s\", want \"%s...%s\"", err, want, what);
+}
+
+static void
+test_errors_name_the_line(void **state)
+{
+	expect_error("[fcgiq]\nmax_body = lots\n", 2, "max_body");
+	expect_error("[fcgiq]\ndurability = sometimes\n", 2, "durability");
+	expect_error("[fcgiq]\n\n\nbogus = 1\n", 4, "unknown key \"bogus\"");
+	expect_error("[nonsense]\nx = 1\n", 2, "unknown section");
+	expect_error("[queue a/b]\nconcurrency = 1\n", 2, "queue name");
+	expect_error("[queue q]\nhandler = /bin/true\n", 2, "exec:");
+	expect_error("[queue q]\nhandler = exec:true\n", 2, "absolute");
+	expect_error("[queue q]\nbackoff = 1h..1s\n", 2, "backoff");
+	expect_error("[queue q]\nconcurrency = 0\n", 2, "concurrency");
+	expect_error("[queue q]\nmax_attempts = -3\n", 2, "max_attempts");
+	expect_error("[queue q]\ntimeout = 5 s\n", 2, "timeout");
+	expect_error("[fcgiq]\nthis line has no equals sign\n", 2, "syntax");
+	expect_error("[fcgiq]\nstatus_prefix = /jobs\n", 2, "status_prefix");
+	/* The first error wins, even when later lines are bad too. */
+	expect_error("[fcgiq]\nlog = loud\nthreads = many\n", 2, "log");
+}
+
+static void
+test_missing_file(void **state)
+{
+	struct config c;
+	char err[512];
+
+	assert_int_equal(config_load(&c, "/nonexistent/fcgiq.conf", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "/nonexistent/fcgiq.conf"));
+}
+
+static void
+test_sizes_and_durations(void **state)
+{
+	size_t sz;
+	int64_t ms;
+
+	assert_int_equal(config_parse_size("1M", &sz), 0);
+	assert_int_equal(sz, 1048576);
+	assert_int_equal(config_parse_size("512k", &sz), 0);
+	assert_int_equal(sz, 524288);
+	assert_int_equal(config_parse_size("100", &sz), 0);
+	assert_int_equal(sz, 100);
+	assert_int_equal(config_parse_size("1MB", &sz), 0);
+	assert_int_equal(config_parse_size("-1", &sz), -1);
+	assert_int_equal(config_parse_size("", &sz), -1);
+	assert_int_equal(config_parse_size("1T", &sz), -1);
+	assert_int_equal(config_parse_size("99999999999999999999G", &sz), -1);
+	assert_int_equal(config_parse_duration("60s", &ms), 0);
+	assert_int_equal(ms, 60000);
+	assert_int_equal(config_parse_duration("60", &ms), 0);
+	assert_int_equal(ms, 60000);
+	assert_int_equal(config_parse_duration("250ms", &ms), 0);
+	assert_int_equal(ms, 250);
+	assert_int_equal(config_parse_duration("30m", &ms), 0);
+	assert_int_equal(ms, 1800000);
+	assert_int_equal(config_parse_duration("2h", &ms), 0);
+	assert_int_equal(ms, 7200000);
+	assert_int_equal(config_parse_duration("1x", &ms), -1);
+	assert_int_equal(config_parse_duration("s", &ms), -1);
+	assert_int_equal(config_parse_duration("99999999999999999d", &ms), -1);
+}
+
+static void
+test_mkdir_database(void **state)
+{
+	struct config c;
+	char err[512], db[400], dir[200];
+	const char *path;
+
+	snprintf(dir, sizeof(dir), "%s/var", tmpdir);
+	snprintf(db, sizeof(db), "[fcgiq]\ndatabase = %s/fcgiq.db\n", dir);
+	path = write_conf("db.conf", db);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+	assert_int_equal(access(dir, F_OK), -1);
+	assert_int_equal(config_mkdir_database(&c, err, sizeof(err)), 0);
+	assert_int_equal(access(dir, F_OK), 0);
+	/* Again: an existing directory is fine. */
+	assert_int_equal(config_mkdir_database(&c, err, sizeof(err)), 0);
+	config_free(&c);
+	rmdir(dir);
+}
+
+static int
+setup(void **state)
+{
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_embedded_default),
+		cmocka_unit_test(test_full_file),
+		cmocka_unit_test(test_errors_name_the_line),
+		cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_sizes_and_durations),
+		cmocka_unit_test(test_mkdir_database),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
