@@ -24,8 +24,11 @@
 
 struct parse_state {
 	struct config	*c;
+	FILE		*f;
+	int		 line;		/* lines read so far */
 	char		 msg[256];	/* first error, without file and line */
 	int		 failed;
+	int		 failed_line;	/* set when the reader found the error */
 };
 
 int
@@ -223,6 +226,17 @@ add_queue(struct config *c, const char *name)
 	return q;
 }
 
+static struct queue_conf *
+find_or_add_queue(struct config *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->nqueues; i++)
+		if (strcmp(c->queues[i].name, name) == 0)
+			return &c->queues[i];
+	return add_queue(c, name);
+}
+
 static void
 config_defaults(struct config *c)
 {
@@ -371,7 +385,6 @@ on_key(void *user, const char *section, const char *name, const char *value)
 	struct parse_state *ps = user;
 	struct queue_conf *q;
 	const char *qname;
-	size_t i;
 	int rc;
 
 	if (ps->failed)
@@ -388,11 +401,7 @@ on_key(void *user, const char *section, const char *name, const char *value)
 			    QUEUE_NAME_MAX);
 			rc = -1;
 		} else {
-			q = NULL;
-			for (i = 0; i < ps->c->nqueues; i++)
-				if (strcmp(ps->c->queues[i].name, qname) == 0)
-					q = &ps->c->queues[i];
-			if (q == NULL && (q = add_queue(ps->c, qname)) == NULL) {
+			if ((q = find_or_add_queue(ps->c, qname)) == NULL) {
 				snprintf(ps->msg, sizeof(ps->msg), "out of memory");
 				rc = -1;
 			} else
@@ -433,6 +442,50 @@ nomem:
 	return -1;
 }
 
+/*
+ * inih's line reader, watching for section headers on the way: inih calls
+ * us back only for keys, and "[queue mail]" with no keys under it must
+ * still declare the queue.
+ */
+static char *
+read_line(char *buf, int len, void *arg)
+{
+	struct parse_state *ps = arg;
+	char name[QUEUE_NAME_MAX + 2];
+	const char *p, *end;
+	size_t n;
+
+	if (fgets(buf, len, ps->f) == NULL)
+		return NULL;
+	ps->line++;
+	for (p = buf; isspace((unsigned char)*p); p++)
+		;
+	if (ps->failed || strncmp(p, "[queue", 6) != 0 ||
+	    (end = strchr(p, ']')) == NULL)
+		return buf;
+	for (p += 6; p < end && isspace((unsigned char)*p); p++)
+		;
+	while (end > p && isspace((unsigned char)end[-1]))
+		end--;
+	n = (size_t)(end - p);
+	if (n < sizeof(name)) {
+		memcpy(name, p, n);
+		name[n] = '\0';
+	}
+	if (n >= sizeof(name) || !valid_queue_name(name)) {
+		snprintf(ps->msg, sizeof(ps->msg), "[queue %.*s]: a queue name "
+		    "is 1-%d characters of A-Z a-z 0-9 - _ .", (int)n > 80 ? 80 :
+		    (int)n, p, QUEUE_NAME_MAX);
+		ps->failed = 1;
+		ps->failed_line = ps->line;
+	} else if (find_or_add_queue(ps->c, name) == NULL) {
+		snprintf(ps->msg, sizeof(ps->msg), "out of memory");
+		ps->failed = 1;
+		ps->failed_line = ps->line;
+	}
+	return buf;
+}
+
 int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
@@ -447,12 +500,14 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: out of memory", path);
 			goto fail;
 		}
-		rc = ini_parse(path, on_key, &ps);
-		if (rc == -1) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno ?
-			    errno : ENOENT));
+		if ((ps.f = fopen(path, "re")) == NULL) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
 			goto fail;
 		}
+		rc = ini_parse_stream(read_line, &ps, on_key, &ps);
+		fclose(ps.f);
+		if (ps.failed_line > 0 && (rc == 0 || rc > ps.failed_line))
+			rc = ps.failed_line;
 		if (rc == -2) {
 			snprintf(err, errlen, "%s: out of memory", path);
 			goto fail;

@@ -7,3 +7,7 @@ tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_config_LDADD = $(FCGIQ_LIBS) $(CMOCKA_LIBS)
 endif
+
+# fcgiqctl against a database, no server running.
+TESTS += tests/e2e/ctl.sh
+dist_noinst_SCRIPTS += tests/e2e/ctl.sh

@@ -134,7 +134,7 @@ test_errors_name_the_line(void **state)
 	expect_error("[fcgiq]\ndurability = sometimes\n", 2, "durability");
 	expect_error("[fcgiq]\n\n\nbogus = 1\n", 4, "unknown key \"bogus\"");
 	expect_error("[nonsense]\nx = 1\n", 2, "unknown section");
-	expect_error("[queue a/b]\nconcurrency = 1\n", 2, "queue name");
+	expect_error("[queue a/b]\nconcurrency = 1\n", 1, "queue name");
 	expect_error("[queue q]\nhandler = /bin/true\n", 2, "exec:");
 	expect_error("[queue q]\nhandler = exec:true\n", 2, "absolute");
 	expect_error("[queue q]\nbackoff = 1h..1s\n", 2, "backoff");
@@ -145,6 +145,26 @@ test_errors_name_the_line(void **state)
 	expect_error("[fcgiq]\nstatus_prefix = /jobs\n", 2, "status_prefix");
 	/* The first error wins, even when later lines are bad too. */
 	expect_error("[fcgiq]\nlog = loud\nthreads = many\n", 2, "log");
+}
+
+/* inih calls back only for keys: a queue section with none still counts. */
+static void
+test_empty_queue_section(void **state)
+{
+	struct config c;
+	char err[512];
+	const char *path;
+
+	path = write_conf("empty.conf", "[queue default]\n  [queue mail]  \n"
+	    "[fcgiq]\nlog = warn\n[queue sms]\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+	assert_int_equal(c.nqueues, 3);
+	assert_non_null(config_queue(&c, "default"));
+	assert_non_null(config_queue(&c, "mail"));
+	assert_non_null(config_queue(&c, "sms"));
+	assert_int_equal(config_queue(&c, "sms")->max_attempts, 5);
+	config_free(&c);
+	expect_error("[fcgiq]\n[queue bad/name]\n", 2, "queue name");
 }
 
 static void
@@ -232,6 +252,7 @@ main(void)
 		cmocka_unit_test(test_embedded_default),
 		cmocka_unit_test(test_full_file),
 		cmocka_unit_test(test_errors_name_the_line),
+		cmocka_unit_test(test_empty_queue_section),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_sizes_and_durations),
 		cmocka_unit_test(test_mkdir_database),

@@ -1,0 +1,533 @@
+/*
+ * fcgiqctl: read and change the queue from a shell, whether fcgiq runs or
+ * not.  Every change goes through the store's transitions (the same ones
+ * the responder and helper use); listings read the database directly.
+ * Tables for people, --json for scripts.
+ *
+ * Exit codes: 0 done; 1 database or system error; 2 usage; 3 no such job;
+ * 4 the job is in a state that refuses the change.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "helper.h"
+#include "log.h"
+#include "store.h"
+#include "wake.h"
+
+#define EXIT_DBERR	1
+#define EXIT_USAGE	2
+#define EXIT_NOTFOUND	3
+#define EXIT_REFUSED	4
+
+static int		 opt_json;
+static const char	*opt_db;
+static const char	*opt_conf;
+static struct config	 conf;
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: fcgiqctl [-d DB | -c CONF] [--json] COMMAND [ARGS]\n"
+	    "  stats                          jobs per queue and state\n"
+	    "  ls [-q QUEUE] [-s STATE] [-n LIMIT]   newest jobs first\n"
+	    "  show ID                        one job, body included\n"
+	    "  cancel ID                      cancel a job that is not running\n"
+	    "  enqueue QUEUE [--delay 30s] [--priority N] < FILE\n"
+	    "  work                           run a helper in the foreground\n");
+	exit(EXIT_USAGE);
+}
+
+static void
+iso8601(int64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char sec[24];
+
+	if (ms <= 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03dZ", sec, (int)(ms % 1000));
+}
+
+static void
+print_json(json_t *j)
+{
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	if (s != NULL) {
+		puts(s);
+		free(s);
+	}
+	json_decref(j);
+}
+
+static struct store *
+open_store(int readonly)
+{
+	struct store_opts o = { 0 };
+	struct store *s;
+	char err[512];
+
+	o.durability = conf.durability;
+	o.busy_timeout_ms = conf.busy_timeout_ms;
+	o.readonly = readonly;
+	if (!readonly && config_mkdir_database(&conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "fcgiqctl: %s\n", err);
+		exit(EXIT_DBERR);
+	}
+	if ((s = store_open(conf.database, &o, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "fcgiqctl: %s\n", err);
+		exit(EXIT_DBERR);
+	}
+	return s;
+}
+
+static int
+cmd_stats(int argc, char **argv)
+{
+	struct store *s = open_store(1);
+	struct store_stat *st;
+	size_t n, i;
+	int64_t now = store_now();
+	json_t *a;
+
+	if (argc != 1)
+		usage();
+	if (store_stats(s, &st, &n) == -1) {
+		fprintf(stderr, "fcgiqctl: stats: %s\n", store_error(s));
+		store_close(s);
+		return EXIT_DBERR;
+	}
+	if (opt_json) {
+		a = json_array();
+		for (i = 0; i < n; i++)
+			json_array_append_new(a, json_pack("{s:s,s:s,s:I,s:I}",
+			    "queue", st[i].queue, "state", st[i].state,
+			    "jobs", (json_int_t)st[i].count,
+			    "oldest_age_ms",
+			    (json_int_t)(now - st[i].oldest_created_at)));
+		print_json(a);
+	} else {
+		printf("%-20s %-10s %10s %14s\n", "QUEUE", "STATE", "JOBS",
+		    "OLDEST AGE");
+		for (i = 0; i < n; i++)
+			printf("%-20s %-10s %10" PRId64 " %13.1fs\n", st[i].queue,
+			    st[i].state, st[i].count,
+			    (double)(now - st[i].oldest_created_at) / 1000.0);
+	}
+	free(st);
+	store_close(s);
+	return 0;
+}
+
+static int
+cmd_ls(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "queue", required_argument, NULL, 'q' },
+		{ "state", required_argument, NULL, 's' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *queue = NULL, *state = NULL;
+	long limit = 20;
+	struct store *s;
+	sqlite3_stmt *st = NULL;
+	json_t *a = NULL;
+	char created[32];
+	int ch, rc, ret = 0;
+
+	optind = 0;	/* glibc: 0 re-initialises getopt for the command's own options */
+	while ((ch = getopt_long(argc, argv, "q:s:n:", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'q': queue = optarg; break;
+		case 's': state = optarg; break;
+		case 'n':
+			limit = strtol(optarg, NULL, 10);
+			if (limit <= 0)
+				usage();
+			break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	s = open_store(1);
+	rc = sqlite3_prepare_v2(store_db(s),
+	    "SELECT id, queue, state, attempts, max_attempts, created_at, "
+	    "length(body), coalesce(last_error, '') FROM jobs "
+	    "WHERE (?1 IS NULL OR queue = ?1) AND (?2 IS NULL OR state = ?2) "
+	    "ORDER BY seq DESC LIMIT ?3", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		goto dberr;
+	sqlite3_bind_text(st, 1, queue, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, limit);
+	if (opt_json)
+		a = json_array();
+	else
+		printf("%-22s %-12s %-9s %8s %-24s %8s  %s\n", "ID", "QUEUE",
+		    "STATE", "ATTEMPTS", "CREATED", "BYTES", "LAST ERROR");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		const char *q = (const char *)sqlite3_column_text(st, 1);
+		const char *sta = (const char *)sqlite3_column_text(st, 2);
+		const char *le = (const char *)sqlite3_column_text(st, 7);
+
+		iso8601(sqlite3_column_int64(st, 5), created, sizeof(created));
+		if (a != NULL) {
+			json_array_append_new(a, json_pack(
+			    "{s:s,s:s,s:s,s:i,s:i,s:s,s:I,s:s}", "id", id,
+			    "queue", q, "state", sta, "attempts",
+			    sqlite3_column_int(st, 3), "max_attempts",
+			    sqlite3_column_int(st, 4), "created_at", created,
+			    "body_bytes", (json_int_t)sqlite3_column_int64(st, 6),
+			    "last_error", le));
+			continue;
+		}
+		/* Only the first line of an error, for the table. */
+		printf("%-22s %-12s %-9s %4d/%-3d %-24s %8lld  %.*s\n", id, q, sta,
+		    sqlite3_column_int(st, 3), sqlite3_column_int(st, 4),
+		    created, (long long)sqlite3_column_int64(st, 6),
+		    (int)strcspn(le, "\n"), le);
+	}
+	if (rc != SQLITE_DONE)
+		goto dberr;
+	if (a != NULL)
+		print_json(a);
+	goto out;
+dberr:
+	fprintf(stderr, "fcgiqctl: ls: %s\n", sqlite3_errmsg(store_db(s)));
+	json_decref(a);
+	ret = EXIT_DBERR;
+out:
+	sqlite3_finalize(st);
+	store_close(s);
+	return ret;
+}
+
+/* Text when it is UTF-8-looking text without NUL; otherwise a hexdump. */
+static int
+is_text(const unsigned char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] == 0 || (p[i] < 0x20 && !isspace(p[i])) || p[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+static void
+print_blob(const char *label, const unsigned char *p, size_t n)
+{
+	size_t i, j, shown = n > 512 ? 512 : n;
+
+	if (p == NULL) {
+		printf("%s: -\n", label);
+		return;
+	}
+	if (is_text(p, n)) {
+		printf("%s (%zu bytes):\n%.*s%s", label, n, (int)n, p,
+		    n > 0 && p[n - 1] != '\n' ? "\n" : "");
+		return;
+	}
+	printf("%s (%zu bytes, binary%s):\n", label, n,
+	    shown < n ? ", first 512 shown" : "");
+	for (i = 0; i < shown; i += 16) {
+		printf("%08zx ", i);
+		for (j = i; j < i + 16; j++)
+			if (j < shown)
+				printf(" %02x", p[j]);
+			else
+				printf("   ");
+		printf("  |");
+		for (j = i; j < i + 16 && j < shown; j++)
+			putchar(isprint(p[j]) ? p[j] : '.');
+		printf("|\n");
+	}
+}
+
+static json_t *
+blob_json(const void *p, size_t n)
+{
+	if (p == NULL)
+		return json_null();
+	if (is_text(p, n) && json_stringn(p, n) != NULL)
+		return json_stringn(p, n);
+	return json_sprintf("<%zu bytes binary>", n);
+}
+
+static int
+cmd_show(int argc, char **argv)
+{
+	struct store *s;
+	struct store_job *j;
+	char c[32], r[32], st[32], f[32];
+	int rc;
+
+	if (argc != 2)
+		usage();
+	s = open_store(1);
+	rc = store_get(s, argv[1], &j);
+	if (rc == -1) {
+		fprintf(stderr, "fcgiqctl: show: %s\n", store_error(s));
+		store_close(s);
+		return EXIT_DBERR;
+	}
+	if (rc == 0) {
+		fprintf(stderr, "fcgiqctl: show: %s: no such job\n", argv[1]);
+		store_close(s);
+		return EXIT_NOTFOUND;
+	}
+	iso8601(j->created_at, c, sizeof(c));
+	iso8601(j->run_at, r, sizeof(r));
+	iso8601(j->started_at, st, sizeof(st));
+	iso8601(j->finished_at, f, sizeof(f));
+	if (opt_json) {
+		print_json(json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:s,s:s,s:s,s:s,"
+		    "s:s?,s:s?,s:s?,s:s?,s:s?,s:o,s:o,s:s?}",
+		    "id", j->id, "queue", j->queue, "state", j->state,
+		    "priority", j->priority, "attempts", j->attempts,
+		    "max_attempts", j->max_attempts, "created_at", c,
+		    "run_at", r, "started_at", st, "finished_at", f,
+		    "method", j->method, "request_uri", j->request_uri,
+		    "content_type", j->content_type, "remote_addr",
+		    j->remote_addr, "headers", j->headers,
+		    "body", blob_json(j->body, j->body_len),
+		    "result", blob_json(j->result, j->result_len),
+		    "last_error", j->last_error));
+	} else {
+		printf("id:           %s\nqueue:        %s\nstate:        %s\n"
+		    "priority:     %d\nattempts:     %d of %d\n"
+		    "created_at:   %s\nrun_at:       %s\nstarted_at:   %s\n"
+		    "finished_at:  %s\nrequest:      %s %s\n"
+		    "content_type: %s\nremote_addr:  %s\nheaders:      %s\n"
+		    "last_error:   %s\n",
+		    j->id, j->queue, j->state, j->priority, j->attempts,
+		    j->max_attempts, c, r, st, f,
+		    j->method ? j->method : "-",
+		    j->request_uri ? j->request_uri : "-",
+		    j->content_type ? j->content_type : "-",
+		    j->remote_addr ? j->remote_addr : "-",
+		    j->headers ? j->headers : "-",
+		    j->last_error ? j->last_error : "-");
+		print_blob("body", j->body, j->body_len);
+		print_blob("result", j->result, j->result_len);
+	}
+	store_job_free(j);
+	store_close(s);
+	return 0;
+}
+
+static int
+cmd_cancel(int argc, char **argv)
+{
+	struct store *s;
+	int rc, ret = 0;
+
+	if (argc != 2)
+		usage();
+	s = open_store(0);
+	rc = store_cancel(s, argv[1], store_now());
+	switch (rc) {
+	case -1:
+		fprintf(stderr, "fcgiqctl: cancel: %s\n", store_error(s));
+		ret = EXIT_DBERR;
+		break;
+	case STORE_CANCEL_UNKNOWN:
+		fprintf(stderr, "fcgiqctl: cancel: %s: no such job\n", argv[1]);
+		ret = EXIT_NOTFOUND;
+		break;
+	case STORE_CANCEL_REFUSED:
+		fprintf(stderr, "fcgiqctl: cancel: %s: already started or "
+		    "finished\n", argv[1]);
+		ret = EXIT_REFUSED;
+		break;
+	default:
+		if (opt_json)
+			print_json(json_pack("{s:s,s:s}", "id", argv[1],
+			    "state", "cancelled"));
+		else
+			printf("%s cancelled\n", argv[1]);
+	}
+	store_close(s);
+	return ret;
+}
+
+static int
+cmd_enqueue(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "delay", required_argument, NULL, 'D' },
+		{ "priority", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const struct queue_conf *q;
+	struct store_newjob nj;
+	struct store *s;
+	char *body = NULL, *nb;
+	size_t len = 0, cap = 0, n;
+	int64_t delay = 0, now;
+	int ch, priority = 0, have_priority = 0, ret = 0;
+
+	optind = 0;	/* glibc: 0 re-initialises getopt for the command's own options */
+	while ((ch = getopt_long(argc, argv, "D:p:", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'D':
+			if (config_parse_duration(optarg, &delay) == -1)
+				usage();
+			break;
+		case 'p':
+			priority = atoi(optarg);
+			have_priority = 1;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc - 1)
+		usage();
+	if ((q = config_queue(&conf, argv[optind])) == NULL) {
+		fprintf(stderr, "fcgiqctl: enqueue: unknown queue \"%s\" (not in "
+		    "%s)\n", argv[optind], conf.path ? conf.path :
+		    "the embedded default");
+		return EXIT_USAGE;
+	}
+	for (;;) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			if (cap > conf.max_body + 1)
+				cap = conf.max_body + 1;
+			if ((nb = realloc(body, cap)) == NULL) {
+				free(body);
+				fprintf(stderr, "fcgiqctl: enqueue: out of memory\n");
+				return EXIT_DBERR;
+			}
+			body = nb;
+		}
+		n = fread(body + len, 1, cap - len, stdin);
+		len += n;
+		if (len > conf.max_body) {
+			fprintf(stderr, "fcgiqctl: enqueue: body over max_body "
+			    "(%zu bytes)\n", conf.max_body);
+			free(body);
+			return EXIT_USAGE;
+		}
+		if (n == 0)
+			break;
+	}
+	if (ferror(stdin)) {
+		fprintf(stderr, "fcgiqctl: enqueue: stdin: %s\n", strerror(errno));
+		free(body);
+		return EXIT_DBERR;
+	}
+	memset(&nj, 0, sizeof(nj));
+	now = store_now();
+	nj.queue = q->name;
+	nj.priority = have_priority ? priority : q->priority;
+	nj.max_attempts = q->max_attempts;
+	nj.run_at = now + delay;
+	/* Handlers see a job from the CLI as a POST with no URI. */
+	nj.method = "POST";
+	nj.body = body != NULL ? body : "";
+	nj.body_len = len;
+	s = open_store(0);
+	if (store_enqueue(s, &nj, 1) == -1) {
+		fprintf(stderr, "fcgiqctl: enqueue: %s\n", store_error(s));
+		ret = EXIT_DBERR;
+	} else {
+		wake_notify(conf.database);
+		if (opt_json)
+			print_json(json_pack("{s:s,s:s,s:s}", "id", nj.id,
+			    "queue", q->name, "state", "queued"));
+		else
+			printf("%s\n", nj.id);
+	}
+	store_close(s);
+	free(body);
+	return ret;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "database", required_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char err[512];
+	int ch;
+
+	/* "+": stop at the command, whose own options come after it. */
+	while ((ch = getopt_long(argc, argv, "+d:c:jh", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': opt_db = optarg; break;
+		case 'c': opt_conf = optarg; break;
+		case 'j': opt_json = 1; break;
+		default: usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		usage();
+	log_init("fcgiqctl", LOG_LEVEL_WARN, 0);
+	if (config_load(&conf, opt_conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "fcgiqctl: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (opt_db != NULL) {
+		free(conf.database);
+		if ((conf.database = strdup(opt_db)) == NULL)
+			return EXIT_DBERR;
+	}
+	/* --json may also follow the command. */
+	for (ch = 1; ch < argc; ch++)
+		if (strcmp(argv[ch], "--json") == 0) {
+			opt_json = 1;
+			memmove(&argv[ch], &argv[ch + 1],
+			    (size_t)(argc - ch) * sizeof(*argv));
+			argc--;
+			ch--;
+		}
+	if (strcmp(argv[0], "stats") == 0)
+		return cmd_stats(argc, argv);
+	if (strcmp(argv[0], "ls") == 0)
+		return cmd_ls(argc, argv);
+	if (strcmp(argv[0], "show") == 0)
+		return cmd_show(argc, argv);
+	if (strcmp(argv[0], "cancel") == 0)
+		return cmd_cancel(argc, argv);
+	if (strcmp(argv[0], "enqueue") == 0)
+		return cmd_enqueue(argc, argv);
+	if (strcmp(argv[0], "work") == 0) {
+		if (argc != 1)
+			usage();
+		log_init("fcgiqctl", conf.log_level, 0);
+		return helper_main(opt_conf, -1);
+	}
+	fprintf(stderr, "fcgiqctl: unknown command \"%s\"\n", argv[0]);
+	usage();
+	/* NOTREACHED */
+	return EXIT_USAGE;
+}

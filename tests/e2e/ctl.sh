@@ -1,0 +1,45 @@
+#!/bin/bash
+# fcgiqctl against a database with no fcgiq running: enqueue, stats, ls,
+# show (text and binary bodies), cancel and its exit codes, --json; every
+# change checked with the sqlite3 shell.
+. "${top_srcdir:-$(dirname "$0")/../..}/tests/lib.sh"
+
+cat > "$T/fcgiq.conf" <<EOF2
+[fcgiq]
+database = $T/var/q.db
+[queue default]
+[queue mail]
+max_attempts = 3
+EOF2
+ctl() { "$FCGIQCTL" -c "$T/fcgiq.conf" "$@"; }
+q() { sqlite3 "$T/var/q.db" "$1"; }
+
+id1=$(echo 'hello world' | ctl enqueue default)
+check "enqueue prints a 22-character id" test "${#id1}" -eq 22
+check_eq "the job is queued in the database" "default|queued|1|5" \
+    "$(q "SELECT queue, state, body = CAST('hello world' || char(10) AS BLOB), max_attempts FROM jobs WHERE id = '$id1'")"
+id2=$(printf 'a\0b' | ctl enqueue mail --delay 1h --priority 7)
+check_eq "delay and priority are stored" "1|7|3|3" \
+    "$(q "SELECT run_at - created_at BETWEEN 3599000 AND 3601000, priority, max_attempts, length(body) FROM jobs WHERE id = '$id2'")"
+out=$(echo x | ctl enqueue nosuchqueue 2>&1); rc=$?
+check_eq "an unknown queue is refused with exit 2" 2 "$rc"
+check "and the message names it" grep -q nosuchqueue <<<"$out"
+check_eq "nothing stored for it" 2 "$(q 'SELECT count(*) FROM jobs')"
+
+out=$(ctl stats)
+check "stats shows both queues" bash -c "grep -q '^default *queued *1' <<<\"\$1\" && grep -q '^mail *queued *1' <<<\"\$1\"" _ "$out"
+check_eq "stats --json counts" '2' "$(ctl stats --json | grep -c '"jobs": 1')"
+check_eq "ls lists newest first" "$id2" "$(ctl ls | sed -n 2p | awk '{print $1}')"
+check_eq "ls filters by queue" "1" "$(ctl ls -q default --json | grep -c '"id"')"
+check_eq "ls filters by state" "0" "$(ctl ls -s done --json | grep -c '"id"')"
+check "show prints a text body as text" bash -c "\"\$@\" | grep -q '^hello world$'" _ "$FCGIQCTL" -c "$T/fcgiq.conf" show "$id1"
+check "show prints a binary body as a hexdump" bash -c "\"\$@\" | grep -q '61 00 62'" _ "$FCGIQCTL" -c "$T/fcgiq.conf" show "$id2"
+ctl show nosuchjob >/dev/null 2>&1; check_eq "show of an unknown id exits 3" 3 $?
+
+ctl cancel "$id1" >/dev/null; check_eq "cancel exits 0" 0 $?
+check_eq "the job is cancelled" "cancelled" "$(q "SELECT state FROM jobs WHERE id = '$id1'")"
+ctl cancel "$id1" >/dev/null 2>&1; check_eq "cancelling it again exits 4" 4 $?
+ctl cancel nosuchjob >/dev/null 2>&1; check_eq "cancelling an unknown id exits 3" 3 $?
+ctl bogus >/dev/null 2>&1; check_eq "an unknown command exits 2" 2 $?
+check_eq "integrity_check" ok "$(q 'PRAGMA integrity_check')"
+done_testing
