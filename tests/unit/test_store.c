@@ -1,0 +1,1744 @@
+/*
+ * test_store: unit tests of queue/store.c, each on a fresh database in its
+ * own mktemp -d directory.  Faults are injected through store_step_fn; the
+ * crash and concurrency tests fork processes that open their own
+ * connections (nothing SQLite is open across a fork).
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define SCHEMA_VERSION	1	/* STORE_SCHEMA_VERSION in store.c */
+
+struct fx {
+	char		 dir[64];
+	char		 path[128];
+	struct store	*s;
+};
+
+/* --- plumbing --------------------------------------------------------- */
+
+static struct store *
+open_store(struct fx *f, const struct store_opts *o)
+{
+	char		 err[512];
+	struct store	*s;
+
+	s = store_open(f->path, o, err, sizeof(err));
+	if (s == NULL)
+		fail_msg("store_open: %s", err);
+	return s;
+}
+
+static int
+setup(void **state)
+{
+	struct fx	*f;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return -1;
+	(void)snprintf(f->dir, sizeof(f->dir), "%s/test_store.XXXXXX",
+	    getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(f->dir) == NULL) {
+		free(f);
+		return -1;
+	}
+	(void)snprintf(f->path, sizeof(f->path), "%s/q.db", f->dir);
+	*state = f;
+	f->s = open_store(f, NULL);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx	*f = *state;
+	struct dirent	*de;
+	DIR		*d;
+	char		 p[512];
+
+	store_step_fn = sqlite3_step;
+	store_close(f->s);
+	if ((d = opendir(f->dir)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			(void)snprintf(p, sizeof(p), "%s/%s", f->dir,
+			    de->d_name);
+			(void)unlink(p);
+		}
+		(void)closedir(d);
+	}
+	if (rmdir(f->dir) == -1)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static void
+newjob(struct store_newjob *j, const char *queue, int priority,
+    int64_t run_at, const char *body)
+{
+	memset(j, 0, sizeof(*j));
+	j->queue = queue;
+	j->priority = priority;
+	j->max_attempts = 3;
+	j->run_at = run_at;
+	j->method = "POST";
+	j->request_uri = "/hook";
+	j->content_type = "text/plain";
+	j->body = body;
+	j->body_len = strlen(body);
+}
+
+/* Enqueue one job; its id goes to id. */
+static void
+enqueue1(struct store *s, const char *queue, int priority, int64_t run_at,
+    int max_attempts, char id[STORE_ID_LEN + 1])
+{
+	struct store_newjob	j;
+
+	newjob(&j, queue, priority, run_at, "payload");
+	j.max_attempts = max_attempts;
+	if (store_enqueue(s, &j, 1) != 0)
+		fail_msg("enqueue: %s", store_error(s));
+	assert_int_equal(j.outcome, STORE_ENQ_NEW);
+	memcpy(id, j.id, STORE_ID_LEN + 1);
+}
+
+/* One integer from sql, run on db directly (not through the seam). */
+static int64_t
+qint(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt	*st;
+	int64_t		 v;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	if (sqlite3_step(st) != SQLITE_ROW)
+		fail_msg("%s: no row: %s", sql, sqlite3_errmsg(db));
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* One text value from sql, malloc'd. */
+static char *
+qtext(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt	*st;
+	const unsigned char *t;
+	char		*v;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	if (sqlite3_step(st) != SQLITE_ROW)
+		fail_msg("%s: no row: %s", sql, sqlite3_errmsg(db));
+	t = sqlite3_column_text(st, 0);
+	v = strdup(t != NULL ? (const char *)t : "(null)");
+	sqlite3_finalize(st);
+	assert_non_null(v);
+	return v;
+}
+
+static void
+qexec(sqlite3 *db, const char *sql)
+{
+	char	*e = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &e) != SQLITE_OK)
+		fail_msg("%s: %s", sql, e);	/* e leaks: the test is over */
+}
+
+static int64_t
+count_jobs(struct store *s)
+{
+	return qint(store_db(s), "SELECT count(*) FROM jobs");
+}
+
+/* Every row, every column that a transition can change, as text. */
+static char *
+snapshot(struct store *s)
+{
+	return qtext(store_db(s),
+	    "SELECT count(*) || '|' || ifnull(group_concat(seq || ',' || id"
+	    " || ',' || state || ',' || attempts || ',' || run_at || ','"
+	    " || ifnull(started_at, '') || ',' || ifnull(finished_at, '')"
+	    " || ',' || ifnull(lease_until, '') || ',' || ifnull(last_error, '')"
+	    " || ',' || ifnull(hex(result), '') || ',' || hex(body), ';'), '')"
+	    " FROM (SELECT * FROM jobs ORDER BY seq)");
+}
+
+static struct store_job *
+get(struct store *s, const char *id)
+{
+	struct store_job	*j;
+
+	if (store_get(s, id, &j) != 1)
+		fail_msg("get %s: %s", id, store_error(s));
+	return j;
+}
+
+static void
+assert_state(struct store *s, const char *id, const char *state)
+{
+	struct store_job	*j = get(s, id);
+
+	assert_string_equal(j->state, state);
+	store_job_free(j);
+}
+
+/*
+ * Set a job's state and attempts behind the store's back; a running job's
+ * lease ended long ago.
+ */
+static void
+force(struct store *s, const char *id, const char *state, int attempts)
+{
+	sqlite3_stmt	*st;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(s), "UPDATE jobs SET "
+	    "state = ?1, attempts = ?2, lease_until = CASE ?1 WHEN 'running'"
+	    " THEN 1 END WHERE id = ?3", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, attempts);
+	sqlite3_bind_text(st, 3, id, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+}
+
+/* --- the step seam ---------------------------------------------------- */
+
+static int	fault_at;	/* fail the fault_at'th step (1-based); 0: never */
+static int	fault_rc;
+static int	nsteps;
+
+static int
+fault_step(sqlite3_stmt *st)
+{
+	if (++nsteps == fault_at)
+		return fault_rc;
+	return sqlite3_step(st);
+}
+
+static void
+fault_arm(int at, int rc)
+{
+	nsteps = 0;
+	fault_at = at;
+	fault_rc = rc;
+	store_step_fn = fault_step;
+}
+
+/* --- opening, schema, migrations -------------------------------------- */
+
+static void
+test_open_pragmas(void **state)
+{
+	struct fx		*f = *state;
+	struct store_opts	 o = { STORE_DURABILITY_NORMAL, 1234, 0 };
+	sqlite3			*db = store_db(f->s);
+	char			*t;
+
+	t = qtext(db, "PRAGMA journal_mode");
+	assert_string_equal(t, "wal");
+	free(t);
+	assert_int_equal(qint(db, "PRAGMA synchronous"), 2);	/* FULL */
+	assert_int_equal(qint(db, "PRAGMA busy_timeout"), 5000);
+	assert_int_equal(qint(db, "PRAGMA user_version"), SCHEMA_VERSION);
+	assert_int_equal(qint(db,
+	    "SELECT strict FROM pragma_table_list('jobs')"), 1);
+	assert_int_equal(qint(db, "PRAGMA integrity_check = 1") , 0);
+	store_close(f->s);
+
+	f->s = open_store(f, &o);
+	db = store_db(f->s);
+	assert_int_equal(qint(db, "PRAGMA synchronous"), 1);	/* NORMAL */
+	assert_int_equal(qint(db, "PRAGMA busy_timeout"), 1234);
+}
+
+static void
+test_open_reopen_idempotent(void **state)
+{
+	struct fx		*f = *state;
+	char			 id[STORE_ID_LEN + 1];
+	struct store_job	*j;
+	char			*before, *after;
+
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	before = qtext(store_db(f->s), "SELECT group_concat(type || name"
+	    " || ifnull(sql, ''), ';') FROM sqlite_schema");
+	store_close(f->s);
+	f->s = open_store(f, NULL);
+	after = qtext(store_db(f->s), "SELECT group_concat(type || name"
+	    " || ifnull(sql, ''), ';') FROM sqlite_schema");
+	assert_string_equal(before, after);
+	assert_int_equal(qint(store_db(f->s), "PRAGMA user_version"),
+	    SCHEMA_VERSION);
+	j = get(f->s, id);
+	assert_string_equal(j->state, "queued");
+	store_job_free(j);
+	free(before);
+	free(after);
+}
+
+static void
+test_open_empty_file(void **state)
+{
+	struct fx	*f = *state;
+	char		 p[160];
+	int		 fd;
+
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(unlink(f->path), 0);
+	(void)snprintf(p, sizeof(p), "%s-wal", f->path);
+	(void)unlink(p);
+	(void)snprintf(p, sizeof(p), "%s-shm", f->path);
+	(void)unlink(p);
+	assert_true((fd = open(f->path, O_CREAT | O_WRONLY | O_EXCL, 0600))
+	    >= 0);
+	assert_int_equal(close(fd), 0);
+	f->s = open_store(f, NULL);
+	assert_int_equal(qint(store_db(f->s), "PRAGMA user_version"),
+	    SCHEMA_VERSION);
+	assert_int_equal(count_jobs(f->s), 0);
+}
+
+static void
+test_open_errors(void **state)
+{
+	struct fx		*f = *state;
+	struct store_opts	 ro = { 0, 0, 1 };
+	char			 err[512], p[256];
+	sqlite3			*db;
+	FILE			*fp;
+
+	/* No such directory: the caller creates it; the message says why. */
+	(void)snprintf(p, sizeof(p), "%s/missing/q.db", f->dir);
+	assert_null(store_open(p, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, p));
+	assert_non_null(strstr(err, "No such file"));
+
+	/* Read-only and missing. */
+	(void)snprintf(p, sizeof(p), "%s/none.db", f->dir);
+	assert_null(store_open(p, &ro, err, sizeof(err)));
+	assert_true(err[0] != '\0');
+
+	/* Not a database. */
+	(void)snprintf(p, sizeof(p), "%s/junk.db", f->dir);
+	assert_non_null(fp = fopen(p, "w"));
+	for (int i = 0; i < 200; i++)
+		fputs("this is not an SQLite database\n", fp);
+	assert_int_equal(fclose(fp), 0);
+	assert_null(store_open(p, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "not a database"));
+
+	/* A database without our schema, read-only: refused, untouched. */
+	(void)snprintf(p, sizeof(p), "%s/other.db", f->dir);
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	qexec(db, "CREATE TABLE t (x)");
+	sqlite3_close(db);
+	assert_null(store_open(p, &ro, err, sizeof(err)));
+	assert_non_null(strstr(err, "no fcgiq schema"));
+
+	/* A schema newer than ours: refused both ways, not migrated. */
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	qexec(db, "PRAGMA user_version = 99");
+	sqlite3_close(db);
+	assert_null(store_open(f->path, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "newer"));
+	assert_null(store_open(f->path, &ro, err, sizeof(err)));
+	assert_non_null(strstr(err, "newer"));
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(qint(db, "PRAGMA user_version"), 99);
+	qexec(db, "PRAGMA user_version = 1");
+	sqlite3_close(db);
+	f->s = open_store(f, NULL);
+}
+
+static void
+test_open_readonly(void **state)
+{
+	struct fx		*f = *state;
+	struct store_opts	 ro = { 0, 0, 1 };
+	struct store		*r;
+	struct store_newjob	 nj;
+	struct store_job	*j;
+	char			 id[STORE_ID_LEN + 1];
+
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	r = open_store(f, &ro);
+	assert_int_equal(store_get(r, id, &j), 1);
+	assert_string_equal(j->id, id);
+	store_job_free(j);
+	assert_int_equal(store_count_waiting(r, "default"), 1);
+	newjob(&nj, "default", 0, 0, "x");
+	assert_int_equal(store_enqueue(r, &nj, 1), -1);
+	assert_int_equal(store_errcode(r), SQLITE_READONLY);
+	assert_int_equal(store_claim(r, "default", store_now(), 1000, &j), -1);
+	assert_null(j);
+	store_close(r);
+	assert_int_equal(count_jobs(f->s), 1);
+}
+
+/* SQLite opens every file with O_CLOEXEC: handlers inherit none of them. */
+static void
+test_open_cloexec(void **state)
+{
+	struct fx	*f = *state;
+	char		 id[STORE_ID_LEN + 1], link[64], target[PATH_MAX];
+	char		 real[PATH_MAX];
+	struct dirent	*de;
+	DIR		*d;
+	ssize_t		 n;
+	int		 found = 0, fd;
+
+	enqueue1(f->s, "default", 0, 0, 3, id);	/* -wal and -shm open too */
+	assert_non_null(realpath(f->dir, real));
+	assert_non_null(d = opendir("/proc/self/fd"));
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		fd = atoi(de->d_name);
+		(void)snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		if ((n = readlink(link, target, sizeof(target) - 1)) == -1)
+			continue;
+		target[n] = '\0';
+		if (strncmp(target, real, strlen(real)) != 0)
+			continue;
+		found++;
+		assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	}
+	(void)closedir(d);
+	assert_true(found >= 3);	/* the database, -wal, -shm */
+}
+
+/* Every step of creating the schema fails cleanly and leaves nothing. */
+static void
+test_open_migration_faults(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*s;
+	sqlite3		*db;
+	char		 err[512], p[256];
+	int		 at;
+
+	/*
+	 * Odd steps fail with SQLITE_FULL, even ones with SQLITE_BUSY: the
+	 * first step, journal_mode = WAL, is retried on SQLITE_BUSY.
+	 */
+	(void)snprintf(p, sizeof(p), "%s/m.db", f->dir);
+	for (at = 1;; at++) {
+		fault_arm(at, at % 2 ? SQLITE_FULL : SQLITE_BUSY);
+		err[0] = '\0';
+		s = store_open(p, NULL, err, sizeof(err));
+		store_step_fn = sqlite3_step;
+		if (s != NULL)
+			break;
+		assert_true(err[0] != '\0');
+		assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+		assert_int_equal(qint(db, "PRAGMA user_version"), 0);
+		assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_schema"),
+		    0);
+		sqlite3_close(db);
+	}
+	assert_true(at > 8);	/* the pragmas and each CREATE were hit */
+	assert_int_equal(qint(store_db(s), "PRAGMA user_version"),
+	    SCHEMA_VERSION);
+	store_close(s);
+}
+
+/* --- ids and enqueue --------------------------------------------------- */
+
+static void
+test_ids(void **state)
+{
+	struct fx		*f = *state;
+	struct store_newjob	 jobs[200];
+	size_t			 i, k;
+
+	for (i = 0; i < 200; i++)
+		newjob(&jobs[i], "default", 0, 0, "b");
+	assert_int_equal(store_enqueue(f->s, jobs, 200), 0);
+	for (i = 0; i < 200; i++) {
+		assert_int_equal(strlen(jobs[i].id), STORE_ID_LEN);
+		assert_int_equal(strspn(jobs[i].id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz0123456789-_"), STORE_ID_LEN);
+		/* 128 bits: the last character carries only 2 of them. */
+		assert_non_null(strchr("AQgw", jobs[i].id[21]));
+		for (k = 0; k < i; k++)
+			assert_string_not_equal(jobs[i].id, jobs[k].id);
+	}
+	assert_int_equal(count_jobs(f->s), 200);
+}
+
+static void
+test_enqueue_fields(void **state)
+{
+	struct fx		*f = *state;
+	struct store_newjob	 nj[3];
+	struct store_job	*j;
+	static const char	 bin[] = { 'a', 0, 'b', (char)0xff };
+	int64_t			 before = store_now(), later = before + 60000;
+
+	newjob(&nj[0], "mail", 7, later, "hello");
+	nj[0].max_attempts = 9;
+	nj[0].idempotency_key = "k1";
+	nj[0].query_string = "a=1";
+	nj[0].remote_addr = "192.0.2.1";
+	nj[0].headers = "{\"HTTP_X\":\"y\"}";
+	memset(&nj[1], 0, sizeof(nj[1]));	/* optional fields NULL */
+	nj[1].queue = "mail";
+	nj[1].max_attempts = 1;
+	newjob(&nj[2], "mail", 0, 0, "");
+	nj[2].body = bin;
+	nj[2].body_len = sizeof(bin);
+	assert_int_equal(store_enqueue(f->s, nj, 3), 0);
+	assert_int_equal(store_enqueue(f->s, nj, 0), 0);
+
+	j = get(f->s, nj[0].id);
+	assert_string_equal(j->queue, "mail");
+	assert_string_equal(j->state, "queued");
+	assert_int_equal(j->priority, 7);
+	assert_int_equal(j->attempts, 0);
+	assert_int_equal(j->max_attempts, 9);
+	assert_true(j->created_at >= before && j->created_at <= store_now());
+	assert_int_equal(j->run_at, later);
+	assert_int_equal(j->started_at, 0);
+	assert_int_equal(j->finished_at, 0);
+	assert_int_equal(j->lease_until, 0);
+	assert_string_equal(j->idempotency_key, "k1");
+	assert_string_equal(j->method, "POST");
+	assert_string_equal(j->request_uri, "/hook");
+	assert_string_equal(j->query_string, "a=1");
+	assert_string_equal(j->content_type, "text/plain");
+	assert_string_equal(j->remote_addr, "192.0.2.1");
+	assert_string_equal(j->headers, "{\"HTTP_X\":\"y\"}");
+	assert_int_equal(j->body_len, 5);
+	assert_memory_equal(j->body, "hello", 5);
+	assert_null(j->result);
+	assert_null(j->last_error);
+	store_job_free(j);
+
+	/* No body and no optional field: empty blob, NULLs, run_at now. */
+	j = get(f->s, nj[1].id);
+	assert_null(j->method);
+	assert_null(j->headers);
+	assert_null(j->idempotency_key);
+	assert_non_null(j->body);
+	assert_int_equal(j->body_len, 0);
+	assert_int_equal(j->run_at, j->created_at);
+	store_job_free(j);
+	assert_int_equal(qint(store_db(f->s), "SELECT count(*) FROM jobs"
+	    " WHERE typeof(body) = 'blob' AND length(body) = 0"), 1);
+
+	j = get(f->s, nj[2].id);
+	assert_int_equal(j->body_len, sizeof(bin));
+	assert_memory_equal(j->body, bin, sizeof(bin));
+	store_job_free(j);
+
+	assert_int_equal(store_get(f->s, "AAAAAAAAAAAAAAAAAAAAAA", &j), 0);
+	assert_null(j);
+}
+
+static void
+test_enqueue_invalid(void **state)
+{
+	struct fx		*f = *state;
+	struct store_newjob	 nj[3];
+
+	newjob(&nj[0], "default", 0, 0, "a");
+	newjob(&nj[1], "default", 0, 0, "b");
+	newjob(&nj[2], "default", 0, 0, "c");
+	nj[2].max_attempts = 0;
+	assert_int_equal(store_enqueue(f->s, nj, 3), -1);
+	assert_true(store_error(f->s)[0] != '\0');
+	assert_int_equal(count_jobs(f->s), 0);
+	assert_string_equal(nj[0].id, "");
+
+	nj[2].max_attempts = 1;
+	nj[1].queue = NULL;
+	assert_int_equal(store_enqueue(f->s, nj, 3), -1);
+	nj[1].queue = "default";
+	nj[1].body = NULL;
+	assert_int_equal(store_enqueue(f->s, nj, 3), -1);
+	assert_int_equal(count_jobs(f->s), 0);
+
+	/* A failure inside SQLite, on the last job: nothing of the batch. */
+	nj[1].body = "b";
+	nj[2].idempotency_key = "k";
+	fault_arm(5, SQLITE_CONSTRAINT);
+	assert_int_equal(store_enqueue(f->s, nj, 3), -1);
+	assert_int_equal(store_errcode(f->s), SQLITE_CONSTRAINT);
+	store_step_fn = sqlite3_step;
+	assert_int_equal(count_jobs(f->s), 0);
+	assert_int_equal(store_enqueue(f->s, nj, 3), 0);
+	assert_int_equal(count_jobs(f->s), 3);
+}
+
+static void
+test_idempotency(void **state)
+{
+	struct fx		*f = *state;
+	struct store_newjob	 a, b[4];
+	int64_t			 n;
+
+	newjob(&a, "default", 0, 0, "same");
+	a.idempotency_key = "evt-1";
+	assert_int_equal(store_enqueue(f->s, &a, 1), 0);
+	assert_int_equal(a.outcome, STORE_ENQ_NEW);
+
+	/* Later batch: duplicate, conflict, other queue, within the batch. */
+	newjob(&b[0], "default", 0, 0, "same");
+	b[0].idempotency_key = "evt-1";
+	newjob(&b[1], "default", 0, 0, "different");
+	b[1].idempotency_key = "evt-1";
+	newjob(&b[2], "other", 0, 0, "different");
+	b[2].idempotency_key = "evt-1";
+	newjob(&b[3], "other", 0, 0, "another");
+	b[3].idempotency_key = "evt-1";
+	assert_int_equal(store_enqueue(f->s, b, 4), 0);
+	assert_int_equal(b[0].outcome, STORE_ENQ_DUPLICATE);
+	assert_string_equal(b[0].id, a.id);
+	assert_int_equal(b[1].outcome, STORE_ENQ_CONFLICT);
+	assert_string_equal(b[1].id, a.id);
+	assert_int_equal(b[2].outcome, STORE_ENQ_NEW);
+	assert_string_not_equal(b[2].id, a.id);
+	assert_int_equal(b[3].outcome, STORE_ENQ_CONFLICT);
+	assert_string_equal(b[3].id, b[2].id);
+	assert_int_equal(count_jobs(f->s), 2);
+
+	/* Both new in one batch: the second is the first's duplicate. */
+	newjob(&b[0], "default", 0, 0, "x");
+	b[0].idempotency_key = "evt-2";
+	newjob(&b[1], "default", 0, 0, "x");
+	b[1].idempotency_key = "evt-2";
+	newjob(&b[2], "default", 0, 0, "no key");
+	newjob(&b[3], "default", 0, 0, "no key");
+	assert_int_equal(store_enqueue(f->s, b, 4), 0);
+	assert_int_equal(b[0].outcome, STORE_ENQ_NEW);
+	assert_int_equal(b[1].outcome, STORE_ENQ_DUPLICATE);
+	assert_string_equal(b[1].id, b[0].id);
+	assert_int_equal(b[2].outcome, STORE_ENQ_NEW);
+	assert_int_equal(b[3].outcome, STORE_ENQ_NEW);	/* no key: no check */
+	n = count_jobs(f->s);
+	assert_int_equal(n, 5);
+
+	/* The key outlives the job's run: still a duplicate once done. */
+	force(f->s, a.id, "done", 1);
+	assert_int_equal(store_enqueue(f->s, &a, 1), 0);
+	assert_int_equal(a.outcome, STORE_ENQ_DUPLICATE);
+	assert_int_equal(count_jobs(f->s), n);
+}
+
+/* --- claim and the lifecycle ------------------------------------------- */
+
+static void
+test_claim_order(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	char			 a[23], b[23], c[23], d[23], e[23], o[23];
+	int64_t			 t = store_now() + 1000;	/* everything due */
+
+	enqueue1(f->s, "q", 0, t - 1000, 3, a);
+	enqueue1(f->s, "q", 5, t - 500, 3, b);
+	enqueue1(f->s, "q", 5, t - 2000, 3, c);
+	enqueue1(f->s, "q", 0, t - 1000, 3, d);	/* a's twin, later */
+	enqueue1(f->s, "q", 9, t + 60000, 3, e);	/* not yet due */
+	enqueue1(f->s, "other", 9, t - 9000, 3, o);
+
+	const char *want[] = { c, b, a, d };
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(store_claim(f->s, "q", t, 1000, &j), 1);
+		assert_string_equal(j->id, want[i]);
+		assert_string_equal(j->state, "running");
+		assert_string_equal(j->queue, "q");
+		store_job_free(j);
+	}
+	assert_int_equal(store_claim(f->s, "q", t, 1000, &j), 0);
+	assert_null(j);
+	assert_int_equal(store_claim(f->s, "q", t + 60000, 1000, &j), 1);
+	assert_string_equal(j->id, e);
+	store_job_free(j);
+	assert_int_equal(store_claim(f->s, "nosuch", t, 1000, &j), 0);
+	assert_int_equal(store_claim(f->s, "other", t, 1000, &j), 1);
+	assert_string_equal(j->id, o);
+	store_job_free(j);
+}
+
+static void
+test_lifecycle_done(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j, *g;
+	char			 id[23];
+	int64_t			 t = store_now() + 1000;	/* everything due */
+
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	assert_state(f->s, id, "queued");
+	assert_int_equal(store_claim(f->s, "default", t + 10, 30000, &j), 1);
+	assert_string_equal(j->id, id);
+	assert_string_equal(j->state, "running");
+	assert_int_equal(j->attempts, 1);
+	assert_int_equal(j->started_at, t + 10);
+	assert_int_equal(j->lease_until, t + 10 + 30000);
+	assert_memory_equal(j->body, "payload", 7);
+	g = get(f->s, id);	/* the claim returned what it stored */
+	assert_string_equal(g->state, "running");
+	assert_int_equal(g->lease_until, j->lease_until);
+	store_job_free(g);
+
+	assert_int_equal(store_extend(f->s, id, 1, t + 90000), 1);
+	assert_int_equal(store_finish_done(f->s, id, 1, "ok\n", 3, t + 20),
+	    1);
+	g = get(f->s, id);
+	assert_string_equal(g->state, "done");
+	assert_int_equal(g->attempts, 1);
+	assert_int_equal(g->finished_at, t + 20);
+	assert_int_equal(g->lease_until, 0);
+	assert_int_equal(g->result_len, 3);
+	assert_memory_equal(g->result, "ok\n", 3);
+	store_job_free(g);
+	store_job_free(j);
+
+	/* A result may be absent. */
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	assert_int_equal(store_claim(f->s, "default", t + 10, 1000, &j), 1);
+	assert_int_equal(store_finish_done(f->s, id, 1, NULL, 0, t), 1);
+	g = get(f->s, id);
+	assert_null(g->result);
+	assert_string_equal(g->state, "done");
+	store_job_free(g);
+	store_job_free(j);
+}
+
+static void
+test_lifecycle_retry_dead(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	char			 id[23];
+	int64_t			 t = store_now() + 1000;	/* everything due */
+	int			 dead = -1;
+
+	enqueue1(f->s, "default", 0, 0, 2, id);
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed(f->s, id, 1, "exit 3", 0, 100,
+	    1000, t + 5, &dead), 1);
+	assert_int_equal(dead, 0);
+	j = get(f->s, id);
+	assert_string_equal(j->state, "retry");
+	assert_int_equal(j->run_at, t + 5 + 100);	/* cap = min on try 1 */
+	assert_int_equal(j->lease_until, 0);
+	assert_int_equal(j->finished_at, 0);
+	assert_string_equal(j->last_error, "exit 3");
+	store_job_free(j);
+
+	/* Not due before run_at; due after. */
+	assert_int_equal(store_claim(f->s, "default", t + 104, 1000, &j), 0);
+	assert_int_equal(store_claim(f->s, "default", t + 105, 1000, &j), 1);
+	assert_int_equal(j->attempts, 2);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed(f->s, id, 2, "exit 4", 0, 100,
+	    1000, t + 200, &dead), 1);
+	assert_int_equal(dead, 1);
+	j = get(f->s, id);
+	assert_string_equal(j->state, "dead");
+	assert_int_equal(j->finished_at, t + 200);
+	assert_string_equal(j->last_error, "exit 4");
+	store_job_free(j);
+	assert_int_equal(store_claim(f->s, "default", t + 99999, 1000, &j), 0);
+
+	/* Permanent: dead at the first attempt. */
+	enqueue1(f->s, "default", 0, 0, 5, id);
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed(f->s, id, 1, "bad data", 1, 100,
+	    1000, t, NULL), 1);
+	assert_state(f->s, id, "dead");
+}
+
+static void
+test_backoff(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	static const int	 attempts[] = { 1, 2, 3, 5, 10, 17, 40, 62, 63,
+	    64, 65, 100, 1000, 1 << 30 };
+	const int64_t		 lo = 100, hi = 100000;
+	char			 id[23];
+	char			 err[6001];
+	int64_t			 t = store_now(), d, cap, first = -1;
+	size_t			 i;
+	int			 k, varied = 0;
+
+	enqueue1(f->s, "default", 0, 0, INT_MAX, id);
+	for (i = 0; i < sizeof(attempts) / sizeof(attempts[0]); i++) {
+		for (k = 0; k < 8; k++) {
+			force(f->s, id, "running", attempts[i]);
+			assert_int_equal(store_finish_failed(f->s, id,
+			    attempts[i], "x", 0, lo, hi, t, NULL), 1);
+			j = get(f->s, id);
+			d = j->run_at - t;
+			cap = attempts[i] <= 11 ?
+			    lo << (attempts[i] - 1) : hi;
+			if (cap > hi)
+				cap = hi;
+			if (d < lo || d > cap)
+				fail_msg("attempt %d: delay %lld not in "
+				    "[%lld, %lld]", attempts[i], (long long)d,
+				    (long long)lo, (long long)cap);
+			if (attempts[i] == 10) {
+				if (first != -1 && d != first)
+					varied = 1;
+				first = d;
+			}
+			store_job_free(j);
+		}
+	}
+	assert_true(varied);	/* jitter */
+
+	/* Equal bounds, and bounds given upside down. */
+	force(f->s, id, "running", 7);
+	assert_int_equal(store_finish_failed(f->s, id, 7, "x", 0, 500, 500,
+	    t, NULL), 1);
+	j = get(f->s, id);
+	assert_int_equal(j->run_at, t + 500);
+	store_job_free(j);
+	force(f->s, id, "running", 7);
+	assert_int_equal(store_finish_failed(f->s, id, 7, "x", 0, 500, 10,
+	    t, NULL), 1);
+	j = get(f->s, id);
+	assert_int_equal(j->run_at, t + 500);
+	store_job_free(j);
+
+	/* last_error is bounded, and cut on a UTF-8 boundary. */
+	for (k = 0; k < 2000; k++)
+		memcpy(err + 3 * k, "\xe2\x82\xac", 3);	/* the euro sign */
+	err[6000] = '\0';
+	force(f->s, id, "running", 7);
+	assert_int_equal(store_finish_failed(f->s, id, 7, err, 0, 1, 1, t,
+	    NULL), 1);
+	assert_int_equal(qint(store_db(f->s), "SELECT length(CAST(last_error"
+	    " AS BLOB)) FROM jobs"), 4095);
+}
+
+static void
+test_release(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	char			 id[23];
+	int64_t			 t = store_now() + 1000;	/* everything due */
+
+	enqueue1(f->s, "default", 0, t - 50, 3, id);
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_release(f->s, id, 1, "shutting down", t + 7),
+	    1);
+	j = get(f->s, id);
+	assert_string_equal(j->state, "queued");
+	assert_int_equal(j->attempts, 1);	/* counted */
+	assert_int_equal(j->run_at, t + 7);
+	assert_int_equal(j->lease_until, 0);
+	assert_string_equal(j->last_error, "shutting down");
+	store_job_free(j);
+	assert_int_equal(store_claim(f->s, "default", t + 7, 1000, &j), 1);
+	assert_int_equal(j->attempts, 2);
+	store_job_free(j);
+}
+
+/* A stale attempt changes nothing, whatever it tries. */
+static void
+test_fencing(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	char			 id[23], *before, *after;
+	int64_t			 t = store_now() + 1000;	/* everything due */
+	int			 dead = -1;
+
+	enqueue1(f->s, "default", 0, 0, 5, id);
+	assert_int_equal(store_claim(f->s, "default", t, 100, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_requeue_expired(f->s, t + 200), 1);
+	assert_int_equal(store_claim(f->s, "default", t + 200, 1000, &j), 1);
+	assert_int_equal(j->attempts, 2);
+	store_job_free(j);
+
+	before = snapshot(f->s);
+	assert_int_equal(store_finish_done(f->s, id, 1, "r", 1, t + 300), 0);
+	assert_int_equal(store_finish_failed(f->s, id, 1, "e", 0, 1, 2,
+	    t + 300, &dead), 0);
+	assert_int_equal(dead, 0);
+	assert_int_equal(store_finish_failed(f->s, id, 1, "e", 1, 1, 2,
+	    t + 300, NULL), 0);
+	assert_int_equal(store_release(f->s, id, 1, "r", t + 300), 0);
+	assert_int_equal(store_extend(f->s, id, 1, t + 99999), 0);
+	assert_int_equal(store_extend(f->s, id, 3, t + 99999), 0);
+	assert_int_equal(store_finish_done(f->s, "nosuchid", 2, NULL, 0, t),
+	    0);
+	after = snapshot(f->s);
+	assert_string_equal(before, after);
+	free(after);
+
+	/* The current attempt still owns it; once done, nobody does. */
+	assert_int_equal(store_finish_done(f->s, id, 2, "r", 1, t + 300), 1);
+	free(before);
+	before = snapshot(f->s);
+	assert_int_equal(store_finish_done(f->s, id, 2, "x", 1, t + 400), 0);
+	assert_int_equal(store_finish_failed(f->s, id, 2, "e", 0, 1, 2,
+	    t + 400, NULL), 0);
+	assert_int_equal(store_release(f->s, id, 2, "r", t + 400), 0);
+	after = snapshot(f->s);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
+static void
+test_cancel(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	char			 q[23], r[23], run[23], dn[23];
+	int64_t			 t = store_now() + 1000;	/* everything due */
+
+	enqueue1(f->s, "default", 0, 0, 3, run);
+	enqueue1(f->s, "default", 0, 0, 3, dn);
+	enqueue1(f->s, "default", 0, 0, 3, r);
+	enqueue1(f->s, "default", 0, t + 60000, 3, q);
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
+	assert_string_equal(j->id, run);
+	store_job_free(j);
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
+	assert_string_equal(j->id, dn);
+	store_job_free(j);
+	assert_int_equal(store_finish_done(f->s, dn, 1, NULL, 0, t), 1);
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
+	assert_string_equal(j->id, r);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed(f->s, r, 1, "e", 0, 10, 10, t,
+	    NULL), 1);
+
+	assert_int_equal(store_cancel(f->s, q, t + 1), STORE_CANCEL_DONE);
+	j = get(f->s, q);
+	assert_string_equal(j->state, "cancelled");
+	assert_int_equal(j->finished_at, t + 1);
+	store_job_free(j);
+	assert_int_equal(store_cancel(f->s, r, t + 1), STORE_CANCEL_DONE);
+	assert_state(f->s, r, "cancelled");
+	assert_int_equal(store_cancel(f->s, run, t), STORE_CANCEL_REFUSED);
+	assert_state(f->s, run, "running");
+	assert_int_equal(store_cancel(f->s, dn, t), STORE_CANCEL_REFUSED);
+	assert_state(f->s, dn, "done");
+	assert_int_equal(store_cancel(f->s, q, t), STORE_CANCEL_REFUSED);
+	assert_int_equal(store_cancel(f->s, "AAAAAAAAAAAAAAAAAAAAAA", t),
+	    STORE_CANCEL_UNKNOWN);
+	/* Cancelled jobs are never claimed. */
+	assert_int_equal(store_claim(f->s, "default", t + 99999, 1000, &j), 0);
+}
+
+static void
+test_requeue(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	char			 a[23], b[23], c[23];
+	int64_t			 t = store_now() + 1000;	/* everything due */
+
+	enqueue1(f->s, "default", 0, 0, 3, a);
+	enqueue1(f->s, "default", 0, 0, 1, b);	/* one attempt only */
+	enqueue1(f->s, "default", 0, 0, 3, c);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
+		store_job_free(j);
+	}
+	assert_int_equal(store_extend(f->s, c, 1, t + 5000), 1);
+	assert_int_equal(store_requeue_expired(f->s, t + 1000), 0);
+	assert_int_equal(store_requeue_expired(f->s, t + 2000), 2);
+
+	j = get(f->s, a);
+	assert_string_equal(j->state, "queued");
+	assert_int_equal(j->attempts, 1);
+	assert_int_equal(j->run_at, t + 2000);
+	assert_int_equal(j->lease_until, 0);
+	assert_string_equal(j->last_error, "lease expired");
+	store_job_free(j);
+	j = get(f->s, b);
+	assert_string_equal(j->state, "dead");
+	assert_int_equal(j->finished_at, t + 2000);
+	store_job_free(j);
+	assert_state(f->s, c, "running");
+
+	/* A helper taking over requeues every running job. */
+	assert_int_equal(store_claim(f->s, "default", t + 2000, 1000, &j), 1);
+	assert_string_equal(j->id, a);
+	assert_int_equal(j->attempts, 2);
+	store_job_free(j);
+	assert_int_equal(store_requeue_running(f->s, t + 2001), 2);
+	assert_state(f->s, a, "queued");
+	assert_state(f->s, c, "queued");
+	assert_int_equal(store_requeue_running(f->s, t + 2002), 0);
+
+	/* Exhausted by the requeue itself. */
+	force(f->s, a, "running", 3);
+	assert_int_equal(store_requeue_running(f->s, t + 3000), 1);
+	assert_state(f->s, a, "dead");
+}
+
+static void
+test_prune(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	char			 d1[23], d2[23], c1[23], d3[23], q[23];
+	int64_t			 t = store_now() + 1000;	/* everything due */
+
+	enqueue1(f->s, "a", 0, 0, 3, d1);
+	enqueue1(f->s, "b", 0, 0, 3, d2);
+	enqueue1(f->s, "a", 0, 0, 3, c1);
+	enqueue1(f->s, "a", 0, 0, 3, d3);
+	enqueue1(f->s, "a", 0, t + 60000, 3, q);
+	assert_int_equal(store_claim(f->s, "a", t, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_done(f->s, d1, 1, NULL, 0, t - 10000),
+	    1);
+	assert_int_equal(store_claim(f->s, "b", t, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed(f->s, d2, 1, "e", 1, 1, 1,
+	    t - 10000, NULL), 1);
+	assert_int_equal(store_cancel(f->s, c1, t - 10000), 1);
+	assert_int_equal(store_claim(f->s, "a", t, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_done(f->s, d3, 1, NULL, 0, t), 1);
+
+	assert_int_equal(store_prune(f->s, "a", t - 5000), 2);	/* d1, c1 */
+	assert_int_equal(store_get(f->s, d1, &j), 0);
+	assert_int_equal(store_get(f->s, c1, &j), 0);
+	assert_int_equal(store_prune(f->s, NULL, t - 5000), 1);	/* d2 */
+	assert_int_equal(store_prune(f->s, NULL, t - 5000), 0);
+	assert_int_equal(store_prune(f->s, NULL, t + 1), 1);	/* d3 */
+	assert_int_equal(count_jobs(f->s), 1);
+	assert_state(f->s, q, "queued");
+}
+
+static void
+test_stats(void **state)
+{
+	struct fx		*f = *state;
+	struct store_stat	*st;
+	struct store_job	*j;
+	char			 id[23];
+	size_t			 n;
+	int64_t			 t = store_now(), when = -1;
+
+	assert_int_equal(store_stats(f->s, &st, &n), 0);
+	assert_int_equal(n, 0);
+	free(st);
+	assert_int_equal(store_next_due(f->s, "a", &when), 0);
+
+	enqueue1(f->s, "a", 0, t + 500, 3, id);
+	enqueue1(f->s, "a", 0, t + 100, 3, id);
+	enqueue1(f->s, "a", 0, t, 3, id);
+	enqueue1(f->s, "b", 0, t, 3, id);
+	assert_int_equal(store_claim(f->s, "a", t, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_claim(f->s, "b", t, 1000, &j), 1);
+	assert_int_equal(store_finish_done(f->s, j->id, 1, NULL, 0, t), 1);
+	store_job_free(j);
+
+	assert_int_equal(store_count_waiting(f->s, "a"), 2);
+	assert_int_equal(store_count_waiting(f->s, "b"), 0);
+	assert_int_equal(store_count_waiting(f->s, "zzz"), 0);
+	assert_int_equal(store_next_due(f->s, "a", &when), 1);
+	assert_int_equal(when, t + 100);
+	assert_int_equal(store_next_due(f->s, "b", &when), 0);
+
+	assert_int_equal(store_stats(f->s, &st, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(st[0].queue, "a");
+	assert_string_equal(st[0].state, "queued");
+	assert_int_equal(st[0].count, 2);
+	assert_string_equal(st[1].queue, "a");
+	assert_string_equal(st[1].state, "running");
+	assert_int_equal(st[1].count, 1);
+	assert_string_equal(st[2].queue, "b");
+	assert_string_equal(st[2].state, "done");
+	assert_int_equal(st[2].count, 1);
+	assert_true(st[0].oldest_created_at >= t - 1000 &&
+	    st[0].oldest_created_at <= store_now());
+	assert_true(st[0].oldest_created_at <= st[1].oldest_created_at);
+	free(st);
+}
+
+static void
+test_views(void **state)
+{
+	struct fx		*f = *state;
+	struct store_newjob	 nj[2];
+	sqlite3			*db = store_db(f->s);
+	char			*t;
+
+	newjob(&nj[0], "v", 0, 0, "hello");
+	newjob(&nj[1], "v", 0, 0, "");
+	nj[1].body = "a\0b";
+	nj[1].body_len = 3;
+	assert_int_equal(store_enqueue(f->s, nj, 2), 0);
+	qexec(db, "UPDATE jobs SET created_at = 1700000000123,"
+	    " run_at = 1700000000000");
+
+	t = qtext(db, "SELECT created_at || ' ' || run_at || ' ' ||"
+	    " ifnull(started_at, '-') || ' ' || body FROM jobs_readable"
+	    " ORDER BY seq LIMIT 1");
+	assert_string_equal(t, "2023-11-14T22:13:20.123Z "
+	    "2023-11-14T22:13:20.000Z - hello");
+	free(t);
+	t = qtext(db, "SELECT body || ' ' || ifnull(result, '-')"
+	    " FROM jobs_readable ORDER BY seq DESC LIMIT 1");
+	assert_string_equal(t, "<3 bytes binary> -");
+	free(t);
+
+	assert_int_equal(qint(db, "SELECT jobs FROM queue_stats"
+	    " WHERE queue = 'v' AND state = 'queued'"), 2);
+	/* created in 2023: waiting for well over a year by now */
+	assert_true(qint(db, "SELECT oldest_waiting_ms FROM queue_stats"
+	    " WHERE queue = 'v' AND state = 'queued'") >
+	    (int64_t)365 * 86400 * 1000);
+	qexec(db, "UPDATE jobs SET state = 'done'");
+	assert_int_equal(qint(db, "SELECT oldest_waiting_ms IS NULL"
+	    " FROM queue_stats WHERE queue = 'v'"), 1);
+}
+
+/* The detail of EXPLAIN QUERY PLAN for the store's prepared statement whose
+ * SQL starts with prefix. */
+static char *
+plan_of(sqlite3 *db, const char *prefix)
+{
+	sqlite3_stmt	*st, *eqp;
+	char		 sql[4096], *plan;
+	size_t		 len = 0;
+
+	for (st = sqlite3_next_stmt(db, NULL); st != NULL;
+	    st = sqlite3_next_stmt(db, st))
+		if (strncmp(sqlite3_sql(st), prefix, strlen(prefix)) == 0)
+			break;
+	if (st == NULL)
+		fail_msg("no prepared statement starts with %s", prefix);
+	(void)snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s",
+	    sqlite3_sql(st));
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &eqp, NULL),
+	    SQLITE_OK);
+	assert_non_null(plan = calloc(1, 4096));
+	while (sqlite3_step(eqp) == SQLITE_ROW)
+		len += (size_t)snprintf(plan + len, 4096 - len, "# %s\n",
+		    (const char *)sqlite3_column_text(eqp, 3));
+	sqlite3_finalize(eqp);
+	return plan;
+}
+
+/* The claim walks the partial index in claim order: no scan, no sort. */
+static void
+test_query_plans(void **state)
+{
+	struct fx		*f = *state;
+	struct store_newjob	 nj;
+	struct store_job	*j;
+	sqlite3			*db = store_db(f->s);
+	char			*p;
+	int64_t			 t = store_now() + 1000;	/* everything due */
+
+	newjob(&nj, "default", 0, 0, "x");
+	nj.idempotency_key = "k";
+	assert_int_equal(store_enqueue(f->s, &nj, 1), 0);
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_count_waiting(f->s, "default"), 0);
+	assert_int_equal(store_requeue_expired(f->s, t), 0);
+	assert_int_equal(store_requeue_running(f->s, t), 1);
+	assert_int_equal(store_prune(f->s, NULL, t), 0);
+
+	p = plan_of(db, "UPDATE jobs SET state = 'running'");
+	print_message("# claim plan:\n%s", p);
+	assert_non_null(strstr(p, "COVERING INDEX jobs_claim (queue=?)"));
+	assert_null(strstr(p, "TEMP B-TREE"));
+	assert_null(strstr(p, "SCAN jobs\n"));
+	free(p);
+	p = plan_of(db, "SELECT count(*) FROM jobs INDEXED BY jobs_claim");
+	assert_non_null(strstr(p, "COVERING INDEX jobs_claim (queue=?)"));
+	free(p);
+	p = plan_of(db, "SELECT id, body FROM jobs");
+	assert_non_null(strstr(p, "jobs_idempotency"));
+	free(p);
+	p = plan_of(db, "UPDATE jobs INDEXED BY jobs_lease SET");
+	assert_non_null(strstr(p, "jobs_lease"));
+	free(p);
+	p = plan_of(db, "DELETE FROM jobs INDEXED BY jobs_finished");
+	assert_non_null(strstr(p, "jobs_finished (finished_at<?)"));
+	free(p);
+}
+
+/* --- failures: injected and real --------------------------------------- */
+
+enum op { OP_ENQUEUE, OP_CLAIM, OP_DONE, OP_FAILED, OP_RELEASE, OP_EXTEND,
+	OP_CANCEL, OP_REQUEUE, OP_PRUNE, OP__COUNT };
+static const char *const op_name[OP__COUNT] = { "enqueue", "claim",
+	"finish_done", "finish_failed", "release", "extend", "cancel",
+	"requeue_expired", "prune" };
+
+static int
+run_op(struct fx *f, enum op op, const char *id, int64_t t)
+{
+	struct store_newjob	 nj[3];
+	struct store_job	*j = NULL;
+	int			 r;
+
+	switch (op) {
+	case OP_ENQUEUE:
+		newjob(&nj[0], "default", 0, 0, "a");
+		nj[0].idempotency_key = "fk";
+		newjob(&nj[1], "default", 0, 0, "a");
+		nj[1].idempotency_key = "fk";
+		newjob(&nj[2], "default", 0, 0, "c");
+		return store_enqueue(f->s, nj, 3);
+	case OP_CLAIM:
+		r = store_claim(f->s, "default", t, 1000, &j);
+		if (r == -1)
+			assert_null(j);
+		store_job_free(j);
+		return r;
+	case OP_DONE:
+		return store_finish_done(f->s, id, 1, "res", 3, t);
+	case OP_FAILED:
+		return store_finish_failed(f->s, id, 1, "err", 0, 10, 20, t,
+		    NULL);
+	case OP_RELEASE:
+		return store_release(f->s, id, 1, "bye", t);
+	case OP_EXTEND:
+		return store_extend(f->s, id, 1, t + 5000);
+	case OP_CANCEL:
+		return store_cancel(f->s, id, t);
+	case OP_REQUEUE:
+		return store_requeue_expired(f->s, t + 100000);
+	case OP_PRUNE:
+		return store_prune(f->s, NULL, t + 100000);
+	default:
+		fail();
+	}
+	return -1;
+}
+
+/*
+ * Fail each step of op in turn, with SQLITE_FULL and SQLITE_BUSY: every
+ * time -1, a message, no transaction left open and the database as it
+ * was; then the op succeeds on the same connection.  Returns the number of
+ * steps the op takes.
+ */
+static int
+fault_each_step(struct fx *f, enum op op, const char *id, int64_t t)
+{
+	static const int	 codes[] = { SQLITE_FULL, SQLITE_BUSY };
+	char			*before, *after;
+	int			 at, r;
+
+	before = snapshot(f->s);
+	for (at = 1;; at++) {
+		fault_arm(at, codes[at % 2]);
+		r = run_op(f, op, id, t);
+		store_step_fn = sqlite3_step;
+		if (nsteps < at) {	/* ran to the end without the fault */
+			if (r == -1)
+				fail_msg("%s: %s", op_name[op],
+				    store_error(f->s));
+			break;
+		}
+		if (r != -1)
+			fail_msg("%s: step %d failed but it returned %d",
+			    op_name[op], at, r);
+		assert_int_equal(store_errcode(f->s), codes[at % 2]);
+		assert_true(strlen(store_error(f->s)) > 0);
+		assert_true(sqlite3_get_autocommit(store_db(f->s)));
+		after = snapshot(f->s);
+		if (strcmp(before, after) != 0)
+			fail_msg("%s: step %d: database changed:\n%s\n%s",
+			    op_name[op], at, before, after);
+		free(after);
+	}
+	after = snapshot(f->s);
+	assert_string_not_equal(before, after);	/* it did its job */
+	free(before);
+	free(after);
+	return at - 1;
+}
+
+static void
+test_faults(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	char			 id[23];
+	int64_t			 t = store_now() + 10000;	/* all due */
+	int			 n;
+
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	n = fault_each_step(f, OP_ENQUEUE, NULL, t);
+	assert_int_equal(n, 6);	/* begin, 2 lookups, 2 inserts, commit */
+	assert_int_equal(count_jobs(f->s), 3);
+
+	/* id is the first job: claim it, then each transition of it. */
+	assert_int_equal(fault_each_step(f, OP_CLAIM, NULL, t), 4);
+	assert_state(f->s, id, "running");
+	assert_int_equal(fault_each_step(f, OP_EXTEND, id, t), 1);
+	assert_int_equal(fault_each_step(f, OP_FAILED, id, t), 4);
+	assert_state(f->s, id, "retry");
+	force(f->s, id, "running", 1);
+	assert_int_equal(fault_each_step(f, OP_RELEASE, id, t), 1);
+	force(f->s, id, "running", 1);
+	assert_int_equal(fault_each_step(f, OP_REQUEUE, NULL, t), 1);
+	assert_state(f->s, id, "queued");
+	force(f->s, id, "running", 1);
+	assert_int_equal(fault_each_step(f, OP_DONE, id, t), 1);
+	assert_state(f->s, id, "done");
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
+	/* Refusing a running job takes a second step, a lookup. */
+	fault_arm(2, SQLITE_BUSY);
+	assert_int_equal(store_cancel(f->s, j->id, t), -1);
+	assert_int_equal(store_errcode(f->s), SQLITE_BUSY);
+	store_step_fn = sqlite3_step;
+	assert_int_equal(store_cancel(f->s, j->id, t), STORE_CANCEL_REFUSED);
+	force(f->s, j->id, "queued", 1);
+	assert_int_equal(fault_each_step(f, OP_CANCEL, j->id, t), 1);
+	store_job_free(j);
+	assert_int_equal(fault_each_step(f, OP_PRUNE, NULL, t), 1);
+
+	/* Reads report the error too. */
+	fault_arm(1, SQLITE_BUSY);
+	assert_int_equal(store_get(f->s, id, &j), -1);
+	assert_null(j);
+	fault_arm(1, SQLITE_BUSY);
+	assert_int_equal(store_count_waiting(f->s, "default"), -1);
+	fault_arm(2, SQLITE_IOERR);
+	{
+		struct store_stat	*st;
+		size_t			 ns;
+
+		assert_int_equal(store_stats(f->s, &st, &ns), -1);
+		assert_null(st);
+		assert_int_equal(store_errcode(f->s), SQLITE_IOERR);
+	}
+	store_step_fn = sqlite3_step;
+	assert_int_equal(store_count_waiting(f->s, "default"), 1);
+}
+
+/* A real SQLITE_FULL: the database may not grow past max_page_count. */
+static void
+test_disk_full(void **state)
+{
+	struct fx		*f = *state;
+	struct store_newjob	 nj[20];
+	static char		 body[8192];
+	sqlite3			*db = store_db(f->s);
+	char			 sql[128], *before, *after;
+	size_t			 i;
+
+	memset(body, 'x', sizeof(body) - 1);
+	for (i = 0; i < 20; i++)
+		newjob(&nj[i], "default", 0, 0, body);
+	assert_int_equal(store_enqueue(f->s, nj, 2), 0);
+	before = snapshot(f->s);
+	(void)snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld",
+	    (long long)qint(db, "PRAGMA page_count") + 2);
+	(void)qint(db, sql);
+	assert_int_equal(store_enqueue(f->s, nj, 20), -1);
+	assert_int_equal(store_errcode(f->s), SQLITE_FULL);
+	print_message("# %s\n", store_error(f->s));
+	assert_true(sqlite3_get_autocommit(db));
+	after = snapshot(f->s);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	(void)qint(db, "PRAGMA max_page_count = 1073741823");
+	assert_int_equal(store_enqueue(f->s, nj, 20), 0);
+	assert_int_equal(count_jobs(f->s), 22);
+}
+
+/* A real SQLITE_BUSY: another connection holds the write lock. */
+static void
+test_busy(void **state)
+{
+	struct fx		*f = *state;
+	struct store_opts	 o = { 0, 50, 0 };
+	struct store_newjob	 nj;
+	struct store_job	*j;
+	struct store		*s;
+	sqlite3			*other;
+	char			 id[23];
+
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	s = open_store(f, &o);
+	assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+	qexec(other, "BEGIN IMMEDIATE");
+	newjob(&nj, "default", 0, 0, "x");
+	assert_int_equal(store_enqueue(s, &nj, 1), -1);
+	assert_int_equal(store_errcode(s), SQLITE_BUSY);
+	assert_int_equal(store_claim(s, "default", store_now(), 1000, &j), -1);
+	assert_int_equal(store_errcode(s), SQLITE_BUSY);
+	assert_int_equal(store_cancel(s, id, store_now()), -1);
+	assert_int_equal(store_get(s, id, &j), 1);	/* readers go on */
+	store_job_free(j);
+	qexec(other, "ROLLBACK");
+	sqlite3_close(other);
+	assert_int_equal(store_enqueue(s, &nj, 1), 0);
+	assert_int_equal(store_claim(s, "default", store_now(), 1000, &j), 1);
+	store_job_free(j);
+	store_close(s);
+}
+
+/* --- processes ---------------------------------------------------------- */
+
+static void
+read_full(int fd, void *buf, size_t len)
+{
+	ssize_t	n;
+	size_t	got = 0;
+
+	while (got < len) {
+		n = read(fd, (char *)buf + got, len - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			fail_msg("read: short (%zu of %zu)", got, len);
+		got += (size_t)n;
+	}
+}
+
+/* Claim until nothing is due; write each id to path.  Exit status. */
+static int
+claimer(const char *db, const char *path, int go)
+{
+	struct store_opts	 o = { STORE_DURABILITY_NORMAL, 30000, 0 };
+	struct store		*s;
+	struct store_job	*j;
+	char			 err[256], c;
+	FILE			*fp;
+	int			 r, status = 0;
+
+	if ((s = store_open(db, &o, err, sizeof(err))) == NULL)
+		return 2;
+	if ((fp = fopen(path, "w")) == NULL) {
+		store_close(s);
+		return 3;
+	}
+	if (read(go, &c, 1) != 0) {	/* EOF: every claimer is ready */
+		(void)fclose(fp);
+		store_close(s);
+		return 1;
+	}
+	while ((r = store_claim(s, "default", store_now(), 600000, &j)) == 1) {
+		fprintf(fp, "%s\n", j->id);
+		/* A write of its own between claims, as a worker would. */
+		if (store_extend(s, j->id, j->attempts, j->lease_until + 1)
+		    != 1)
+			r = -1;
+		store_job_free(j);
+		if (r == -1)
+			break;
+	}
+	if (r == -1) {
+		fprintf(stderr, "claimer: %s\n", store_error(s));
+		status = 4;
+	}
+	if (fclose(fp) != 0)
+		status = 5;
+	store_close(s);
+	return status;
+}
+
+/*
+ * spawn-fcgi -F N starts N processes on a database that may not exist
+ * yet: each must open (one creates the schema), none may fail.
+ */
+static void
+test_open_concurrent(void **state)
+{
+	struct fx		*f = *state;
+	enum { NPROC = 6 };
+	struct store_newjob	 nj;
+	struct store		*s;
+	char			 p[256], err[256], c;
+	pid_t			 pid[NPROC];
+	int			 go[2], st, i, bad;
+
+	store_close(f->s);	/* nothing open across the fork */
+	f->s = NULL;
+	(void)snprintf(p, sizeof(p), "%s/fresh.db", f->dir);
+	assert_int_equal(pipe(go), 0);
+	for (i = 0; i < NPROC; i++) {
+		assert_true((pid[i] = fork()) != -1);
+		if (pid[i] == 0) {
+			(void)close(go[1]);
+			if (read(go[0], &c, 1) != 0)
+				_exit(1);
+			if ((s = store_open(p, NULL, err, sizeof(err))) ==
+			    NULL) {
+				fprintf(stderr, "# open: %s\n", err);
+				_exit(2);
+			}
+			newjob(&nj, "default", 0, 0, "x");
+			bad = store_enqueue(s, &nj, 1) != 0;
+			if (bad)
+				fprintf(stderr, "# enqueue: %s\n",
+				    store_error(s));
+			store_close(s);
+			_exit(bad ? 3 : 0);
+		}
+	}
+	(void)close(go[0]);
+	(void)close(go[1]);
+	for (i = 0; i < NPROC; i++) {
+		assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
+	if ((s = store_open(p, NULL, err, sizeof(err))) == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(count_jobs(s), NPROC);
+	store_close(s);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static void
+test_two_processes_claim(void **state)
+{
+	struct fx		*f = *state;
+	enum { NJOBS = 2000, NPROC = 2 };
+	struct store_newjob	*nj;
+	char			(*ids)[STORE_ID_LEN + 1], path[NPROC][256];
+	char			 line[64];
+	pid_t			 pid[NPROC];
+	FILE			*fp;
+	size_t			 i, n = 0, per[NPROC] = { 0 };
+	int			 go[2], st, p;
+
+	assert_non_null(nj = calloc(NJOBS, sizeof(*nj)));
+	for (i = 0; i < NJOBS; i++)
+		newjob(&nj[i], "default", (int)(i % 3), 0, "job");
+	assert_int_equal(store_enqueue(f->s, nj, NJOBS), 0);
+	free(nj);
+	store_close(f->s);	/* nothing open across the fork */
+	f->s = NULL;
+
+	assert_int_equal(pipe(go), 0);
+	for (p = 0; p < NPROC; p++) {
+		(void)snprintf(path[p], sizeof(path[p]), "%s/claimed.%d",
+		    f->dir, p);
+		assert_true((pid[p] = fork()) != -1);
+		if (pid[p] == 0) {
+			(void)close(go[1]);
+			_exit(claimer(f->path, path[p], go[0]));
+		}
+	}
+	(void)close(go[0]);
+	(void)close(go[1]);	/* go */
+	for (p = 0; p < NPROC; p++) {
+		assert_int_equal(waitpid(pid[p], &st, 0), pid[p]);
+		assert_true(WIFEXITED(st));
+		assert_int_equal(WEXITSTATUS(st), 0);
+	}
+
+	assert_non_null(ids = calloc(NJOBS + 1, sizeof(*ids)));
+	for (p = 0; p < NPROC; p++) {
+		assert_non_null(fp = fopen(path[p], "r"));
+		while (fgets(line, sizeof(line), fp) != NULL) {
+			assert_true(n < NJOBS);	/* else a job came twice */
+			line[strcspn(line, "\n")] = '\0';
+			assert_int_equal(strlen(line), STORE_ID_LEN);
+			memcpy(ids[n++], line, STORE_ID_LEN + 1);
+			per[p]++;
+		}
+		(void)fclose(fp);
+	}
+	print_message("# claimed %zu + %zu\n", per[0], per[1]);
+	assert_int_equal(n, NJOBS);
+	qsort(ids, n, sizeof(*ids), cmp_str);
+	for (i = 1; i < n; i++)
+		assert_string_not_equal(ids[i - 1], ids[i]);
+	free(ids);
+
+	f->s = open_store(f, NULL);
+	assert_int_equal(qint(store_db(f->s), "SELECT count(*) FROM jobs"
+	    " WHERE state = 'running' AND attempts = 1"), NJOBS);
+}
+
+enum { BATCH = 500 };
+struct report {
+	char	first[STORE_ID_LEN + 1];
+	char	last[STORE_ID_LEN + 1];
+};
+
+/* Enqueue batch after batch until killed, reporting each commit. */
+static void
+enqueuer(const char *db, int out)
+{
+	static struct store_newjob	 nj[BATCH];
+	static char			 body[300];
+	struct store			*s;
+	struct report			 r;
+	char				 err[256];
+	int				 i;
+
+	if ((s = store_open(db, NULL, err, sizeof(err))) == NULL)
+		_exit(2);
+	memset(body, 'b', sizeof(body) - 1);
+	for (;;) {
+		for (i = 0; i < BATCH; i++)
+			newjob(&nj[i], "default", 0, 0, body);
+		if (store_enqueue(s, nj, BATCH) != 0)
+			_exit(3);
+		memcpy(r.first, nj[0].id, sizeof(r.first));
+		memcpy(r.last, nj[BATCH - 1].id, sizeof(r.last));
+		if (write(out, &r, sizeof(r)) != sizeof(r))
+			_exit(4);
+	}
+	/* NOTREACHED */
+}
+
+/*
+ * kill -9 in the middle of big batches: the database is intact, holds
+ * whole batches only, and every batch reported as committed.
+ */
+static void
+test_kill_mid_enqueue(void **state)
+{
+	struct fx		*f = *state;
+	struct report		*seen = NULL, r;
+	struct store		*s;
+	size_t			 nseen = 0, i, want;
+	unsigned		 seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+	int			 round, fds[2], st, k;
+	ssize_t			 n;
+	pid_t			 pid;
+	int64_t			 count;
+	char			*ok;
+
+	print_message("# seed %u\n", seed);
+	srand(seed);
+	store_close(f->s);
+	f->s = NULL;
+	for (round = 0; round < 4; round++) {
+		assert_int_equal(pipe(fds), 0);
+		assert_true((pid = fork()) != -1);
+		if (pid == 0) {
+			(void)close(fds[0]);
+			enqueuer(f->path, fds[1]);
+			_exit(5);
+		}
+		(void)close(fds[1]);
+		want = 1 + (size_t)(rand() % 3);
+		for (k = 0; (size_t)k < want; k++) {
+			read_full(fds[0], &r, sizeof(r));
+			assert_non_null(seen = realloc(seen,
+			    (nseen + 1) * sizeof(*seen)));
+			seen[nseen++] = r;
+		}
+		/* A random moment inside the next batch or two. */
+		(void)usleep((useconds_t)(rand() % 40000));
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+		while ((n = read(fds[0], &r, sizeof(r))) == sizeof(r)) {
+			assert_non_null(seen = realloc(seen,
+			    (nseen + 1) * sizeof(*seen)));
+			seen[nseen++] = r;
+		}
+		assert_int_equal(n, 0);
+		(void)close(fds[0]);
+
+		s = open_store(f, NULL);
+		ok = qtext(store_db(s), "PRAGMA integrity_check");
+		assert_string_equal(ok, "ok");
+		free(ok);
+		count = count_jobs(s);
+		print_message("# round %d: %zu batches reported, %lld jobs\n",
+		    round, nseen, (long long)count);
+		assert_int_equal(count % BATCH, 0);
+		assert_true(count >= (int64_t)(nseen * BATCH));
+		for (i = 0; i < nseen; i++) {
+			assert_state(s, seen[i].first, "queued");
+			assert_state(s, seen[i].last, "queued");
+		}
+		store_close(s);
+	}
+	free(seen);
+	f->s = open_store(f, NULL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+		T(test_open_pragmas),
+		T(test_open_reopen_idempotent),
+		T(test_open_empty_file),
+		T(test_open_errors),
+		T(test_open_readonly),
+		T(test_open_cloexec),
+		T(test_open_migration_faults),
+		T(test_ids),
+		T(test_enqueue_fields),
+		T(test_enqueue_invalid),
+		T(test_idempotency),
+		T(test_claim_order),
+		T(test_lifecycle_done),
+		T(test_lifecycle_retry_dead),
+		T(test_backoff),
+		T(test_release),
+		T(test_fencing),
+		T(test_cancel),
+		T(test_requeue),
+		T(test_prune),
+		T(test_stats),
+		T(test_views),
+		T(test_query_plans),
+		T(test_faults),
+		T(test_disk_full),
+		T(test_busy),
+		T(test_open_concurrent),
+		T(test_two_processes_claim),
+		T(test_kill_mid_enqueue),
+#undef T
+	};
+
+	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
