@@ -44,6 +44,9 @@ usage(void)
 	    "  ls [-q QUEUE] [-s STATE] [-n LIMIT]   newest jobs first\n"
 	    "  show ID                        one job, body included\n"
 	    "  cancel ID                      cancel a job that is not running\n"
+	    "  retry ID | retry --dead [-q QUEUE]   run dead or cancelled jobs again\n"
+	    "  purge --done|--dead|--cancelled [--older-than 7d] [-q QUEUE]\n"
+	    "  pause QUEUE | resume QUEUE     stop or restart starting its jobs\n"
 	    "  enqueue QUEUE [--delay 30s] [--priority N] < FILE\n"
 	    "  work                           run a helper in the foreground\n");
 	exit(EXIT_USAGE);
@@ -372,6 +375,153 @@ cmd_cancel(int argc, char **argv)
 }
 
 static int
+cmd_retry(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "dead", no_argument, NULL, 'D' },
+		{ "queue", required_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *queue = NULL;
+	struct store *s;
+	int ch, dead = 0, rc, ret = 0;
+
+	optind = 0;	/* glibc: 0 re-initialises getopt for the command's own options */
+	while ((ch = getopt_long(argc, argv, "q:", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'D': dead = 1; break;
+		case 'q': queue = optarg; break;
+		default: usage();
+		}
+	}
+	if (dead ? optind != argc : optind != argc - 1 || queue != NULL)
+		usage();
+	s = open_store(0);
+	if (dead) {
+		if ((rc = store_retry_dead(s, queue, store_now())) == -1) {
+			fprintf(stderr, "fcgiqctl: retry: %s\n", store_error(s));
+			ret = EXIT_DBERR;
+		} else if (opt_json)
+			print_json(json_pack("{s:i}", "requeued", rc));
+		else
+			printf("%d dead job%s requeued\n", rc, rc == 1 ? "" : "s");
+	} else {
+		switch (store_retry(s, argv[optind], store_now())) {
+		case -1:
+			fprintf(stderr, "fcgiqctl: retry: %s\n", store_error(s));
+			ret = EXIT_DBERR;
+			break;
+		case STORE_RETRY_UNKNOWN:
+			fprintf(stderr, "fcgiqctl: retry: %s: no such job\n",
+			    argv[optind]);
+			ret = EXIT_NOTFOUND;
+			break;
+		case STORE_RETRY_REFUSED:
+			fprintf(stderr, "fcgiqctl: retry: %s: only dead, "
+			    "cancelled or retry-waiting jobs\n", argv[optind]);
+			ret = EXIT_REFUSED;
+			break;
+		default:
+			if (opt_json)
+				print_json(json_pack("{s:s,s:s}", "id",
+				    argv[optind], "state", "queued"));
+			else
+				printf("%s queued\n", argv[optind]);
+		}
+	}
+	if (ret == 0)
+		wake_notify(conf.database);
+	store_close(s);
+	return ret;
+}
+
+static int
+cmd_purge(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "done", no_argument, NULL, 'd' },
+		{ "dead", no_argument, NULL, 'x' },
+		{ "cancelled", no_argument, NULL, 'c' },
+		{ "older-than", required_argument, NULL, 'o' },
+		{ "queue", required_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *queue = NULL, *states[3];
+	struct store *s;
+	int64_t age = 0;
+	size_t n = 0, i;
+	int ch, rc, total = 0, ret = 0;
+
+	optind = 0;	/* glibc: 0 re-initialises getopt for the command's own options */
+	while ((ch = getopt_long(argc, argv, "q:", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': states[n++] = "done"; break;
+		case 'x': states[n++] = "dead"; break;
+		case 'c': states[n++] = "cancelled"; break;
+		case 'o':
+			if (config_parse_duration(optarg, &age) == -1)
+				usage();
+			break;
+		case 'q': queue = optarg; break;
+		default: usage();
+		}
+		if (n > 2)
+			break;
+	}
+	/* Naming what to delete is required: no "purge" deletes everything. */
+	if (optind != argc || n == 0)
+		usage();
+	s = open_store(0);
+	for (i = 0; i < n; i++) {
+		if ((rc = store_purge(s, queue, states[i], store_now() - age))
+		    == -1) {
+			fprintf(stderr, "fcgiqctl: purge: %s\n", store_error(s));
+			ret = EXIT_DBERR;
+			break;
+		}
+		total += rc;
+	}
+	if (ret == 0) {
+		if (opt_json)
+			print_json(json_pack("{s:i}", "deleted", total));
+		else
+			printf("%d job%s deleted\n", total, total == 1 ? "" : "s");
+	}
+	store_close(s);
+	return ret;
+}
+
+static int
+cmd_pause(int argc, char **argv, int paused)
+{
+	struct store *s;
+	int ret = 0;
+
+	if (argc != 2)
+		usage();
+	if (config_queue(&conf, argv[1]) == NULL) {
+		fprintf(stderr, "fcgiqctl: %s: unknown queue \"%s\"\n", argv[0],
+		    argv[1]);
+		return EXIT_USAGE;
+	}
+	s = open_store(0);
+	if (store_pause(s, argv[1], paused) == -1) {
+		fprintf(stderr, "fcgiqctl: %s: %s\n", argv[0], store_error(s));
+		ret = EXIT_DBERR;
+	} else {
+		if (!paused)
+			wake_notify(conf.database);
+		if (opt_json)
+			print_json(json_pack("{s:s,s:b}", "queue", argv[1],
+			    "paused", paused));
+		else
+			printf("%s %s\n", argv[1], paused ? "paused" : "resumed");
+	}
+	store_close(s);
+	return ret;
+}
+
+static int
 cmd_enqueue(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -520,6 +670,14 @@ main(int argc, char **argv)
 		return cmd_cancel(argc, argv);
 	if (strcmp(argv[0], "enqueue") == 0)
 		return cmd_enqueue(argc, argv);
+	if (strcmp(argv[0], "retry") == 0)
+		return cmd_retry(argc, argv);
+	if (strcmp(argv[0], "purge") == 0)
+		return cmd_purge(argc, argv);
+	if (strcmp(argv[0], "pause") == 0)
+		return cmd_pause(argc, argv, 1);
+	if (strcmp(argv[0], "resume") == 0)
+		return cmd_pause(argc, argv, 0);
 	if (strcmp(argv[0], "work") == 0) {
 		if (argc != 1)
 			usage();

@@ -68,7 +68,7 @@ int (*store_step_fn)(sqlite3_stmt *) = sqlite3_step;
  *   4. update JOB_COLUMNS and job_from_row() if struct store_job changes,
  *      and the expected version in tests/unit/test_store.c.
  */
-#define STORE_SCHEMA_VERSION	1
+#define STORE_SCHEMA_VERSION	2
 
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	/* 0 -> 1: the jobs table, its indexes and the views for people. */
@@ -135,7 +135,12 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"    CASE WHEN instr(result, x'00') = 0 THEN CAST(result AS TEXT)"
 	"      ELSE '<' || length(result) || ' bytes binary>' END AS result,"
 	"    last_error"
-	"  FROM jobs;"
+	"  FROM jobs;",
+	/* 1 -> 2: queues an operator has paused (fcgiqctl pause/resume). */
+	"CREATE TABLE queues ("
+	"  name   TEXT PRIMARY KEY,"
+	"  paused INTEGER NOT NULL DEFAULT 0 CHECK (paused IN (0, 1))"
+	") STRICT;",
 };
 
 /* The columns of a struct store_job, in the order job_from_row() reads. */
@@ -163,6 +168,7 @@ enum stmt_id {
 	ST_IDEM_LOOKUP, ST_INSERT, ST_CLAIM, ST_NEXT_DUE, ST_DONE, ST_FAILED,
 	ST_RELEASE, ST_EXTEND, ST_CANCEL, ST_EXISTS, ST_REQUEUE_EXPIRED,
 	ST_REQUEUE_RUNNING, ST_PRUNE, ST_GET, ST_COUNT_WAITING, ST_STATS,
+	ST_PAUSE, ST_PAUSED, ST_RETRY, ST_RETRY_DEAD,
 	ST__COUNT
 };
 
@@ -195,11 +201,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 	    " WHERE seq = (SELECT seq FROM jobs INDEXED BY jobs_claim"
 	    "  WHERE queue = ?1 AND state IN ('queued', 'retry')"
 	    "   AND run_at <= ?2"
+	    "   AND NOT EXISTS (SELECT 1 FROM queues"
+	    "    WHERE name = ?1 AND paused)"
 	    "  ORDER BY priority DESC, run_at, seq LIMIT 1)"
 	    " RETURNING " JOB_COLUMNS,
 	[ST_NEXT_DUE] =
 	    "SELECT min(run_at) FROM jobs INDEXED BY jobs_claim"
-	    " WHERE queue = ?1 AND state IN ('queued', 'retry')",
+	    " WHERE queue = ?1 AND state IN ('queued', 'retry')"
+	    "  AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?1 AND paused)",
 	[ST_DONE] =
 	    "UPDATE jobs SET state = 'done', result = ?3, finished_at = ?4,"
 	    "  lease_until = NULL"
@@ -236,7 +245,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_PRUNE] =
 	    "DELETE FROM jobs INDEXED BY jobs_finished"
 	    " WHERE state IN ('done', 'dead', 'cancelled')"
-	    "  AND finished_at < ?1 AND (?2 IS NULL OR queue = ?2)",
+	    "  AND finished_at < ?1 AND (?2 IS NULL OR queue = ?2)"
+	    "  AND (?3 IS NULL OR state = ?3)",
 	[ST_GET] = "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1",
 	[ST_COUNT_WAITING] =
 	    "SELECT count(*) FROM jobs INDEXED BY jobs_claim"
@@ -244,6 +254,19 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_STATS] =
 	    "SELECT queue, state, count(*), min(created_at) FROM jobs"
 	    " GROUP BY queue, state ORDER BY queue, state",
+	[ST_PAUSE] =
+	    "INSERT INTO queues (name, paused) VALUES (?1, ?2)"
+	    " ON CONFLICT (name) DO UPDATE SET paused = excluded.paused",
+	[ST_PAUSED] = "SELECT paused FROM queues WHERE name = ?1",
+	/* An operator's retry: at least one more attempt, from now. */
+	[ST_RETRY] =
+	    "UPDATE jobs SET state = 'queued', run_at = ?2, finished_at = NULL,"
+	    "  max_attempts = max(max_attempts, attempts + 1)"
+	    " WHERE id = ?1 AND state IN ('dead', 'cancelled', 'retry')",
+	[ST_RETRY_DEAD] =
+	    "UPDATE jobs SET state = 'queued', run_at = ?1, finished_at = NULL,"
+	    "  max_attempts = max(max_attempts, attempts + 1)"
+	    " WHERE state = 'dead' AND (?2 IS NULL OR queue = ?2)",
 };
 
 struct store {
@@ -1208,17 +1231,119 @@ store_requeue_running(struct store *s, int64_t now)
 int
 store_prune(struct store *s, const char *queue, int64_t cutoff)
 {
+	return store_purge(s, queue, NULL, cutoff);
+}
+
+int
+store_purge(struct store *s, const char *queue, const char *state,
+    int64_t cutoff)
+{
 	sqlite3_stmt	*st;
 
+	if (state != NULL && strcmp(state, "done") != 0 &&
+	    strcmp(state, "dead") != 0 && strcmp(state, "cancelled") != 0)
+		return fail_arg(s, "purge: only done, dead or cancelled jobs");
 	if ((st = stmt(s, ST_PRUNE)) == NULL)
 		return -1;
 	if (sqlite3_bind_int64(st, 1, cutoff) != SQLITE_OK ||
-	    bind_str(st, 2, queue) != SQLITE_OK) {
-		(void)fail_db(s, "prune: bind");
+	    bind_str(st, 2, queue) != SQLITE_OK ||
+	    bind_str(st, 3, state) != SQLITE_OK) {
+		(void)fail_db(s, "purge: bind");
 		done_with(st);
 		return -1;
 	}
-	return run_change(s, st, "prune");
+	return run_change(s, st, "purge");
+}
+
+int
+store_pause(struct store *s, const char *queue, int paused)
+{
+	sqlite3_stmt	*st;
+
+	if ((st = stmt(s, ST_PAUSE)) == NULL)
+		return -1;
+	if (bind_str(st, 1, queue) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 2, paused != 0) != SQLITE_OK) {
+		(void)fail_db(s, "pause: bind");
+		done_with(st);
+		return -1;
+	}
+	return run_change(s, st, "pause") < 0 ? -1 : 0;
+}
+
+int
+store_paused(struct store *s, const char *queue)
+{
+	sqlite3_stmt	*st;
+	int		 rc, r;
+
+	if ((st = stmt(s, ST_PAUSED)) == NULL)
+		return -1;
+	if (bind_str(st, 1, queue) != SQLITE_OK) {
+		(void)fail_db(s, "paused: bind");
+		done_with(st);
+		return -1;
+	}
+	rc = store_step_fn(st);
+	if (rc == SQLITE_ROW)
+		r = sqlite3_column_int(st, 0) != 0;
+	else if (rc == SQLITE_DONE)
+		r = 0;
+	else
+		r = fail(s, rc, "paused");
+	done_with(st);
+	return r;
+}
+
+/* Like store_cancel: when nothing changed, a lookup tells why. */
+int
+store_retry(struct store *s, const char *id, int64_t now)
+{
+	sqlite3_stmt	*st;
+	int		 rc, r;
+
+	if ((st = stmt(s, ST_RETRY)) == NULL)
+		return -1;
+	if (bind_str(st, 1, id) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, now) != SQLITE_OK) {
+		(void)fail_db(s, "retry: bind");
+		done_with(st);
+		return -1;
+	}
+	if ((r = run_change(s, st, "retry")) != 0)
+		return r > 0 ? STORE_RETRY_DONE : -1;
+	if ((st = stmt(s, ST_EXISTS)) == NULL)
+		return -1;
+	if (bind_str(st, 1, id) != SQLITE_OK) {
+		(void)fail_db(s, "retry: bind");
+		done_with(st);
+		return -1;
+	}
+	rc = store_step_fn(st);
+	if (rc == SQLITE_ROW)
+		r = STORE_RETRY_REFUSED;
+	else if (rc == SQLITE_DONE)
+		r = STORE_RETRY_UNKNOWN;
+	else
+		r = fail(s, rc, "retry: lookup");
+	done_with(st);
+	return r;
+}
+
+int
+store_retry_dead(struct store *s, const char *queue, int64_t now)
+{
+	sqlite3_stmt	*st;
+
+	if ((st = stmt(s, ST_RETRY_DEAD)) == NULL)
+		return -1;
+	if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK ||
+	    bind_str(st, 2, queue) != SQLITE_OK) {
+		(void)fail_db(s, "retry dead: bind");
+		done_with(st);
+		return -1;
+	}
+	return run_change(s, st, "retry dead");
 }
 
 int

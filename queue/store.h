@@ -158,6 +158,29 @@ int	store_requeue_running(struct store *, int64_t now);
  * finished before cutoff.  Returns how many, or -1. */
 int	store_prune(struct store *, const char *queue, int64_t cutoff);
 
+/* Like store_prune, for one state (done, dead or cancelled; NULL: all
+ * three).  Returns how many, or -1. */
+int	store_purge(struct store *, const char *queue, const char *state,
+	    int64_t cutoff);
+
+/*
+ * An operator's retry of a dead, cancelled or retry-waiting job: queued
+ * from now with at least one attempt left.  -1 error, 0 unknown id,
+ * 1 requeued, 2 refused (queued, running or done).
+ */
+enum { STORE_RETRY_UNKNOWN = 0, STORE_RETRY_DONE = 1, STORE_RETRY_REFUSED = 2 };
+int	store_retry(struct store *, const char *id, int64_t now);
+/* Every dead job of queue (NULL: all queues) likewise; how many, or -1. */
+int	store_retry_dead(struct store *, const char *queue, int64_t now);
+
+/*
+ * Pause (paused = 1) or resume a queue.  A paused queue still takes jobs,
+ * but store_claim and store_next_due see none of them.  0 or -1.
+ */
+int	store_pause(struct store *, const char *queue, int paused);
+/* 1 paused, 0 not, -1 error. */
+int	store_paused(struct store *, const char *queue);
+
 /* 1: *out set; 0: no such id; -1: error. */
 int	store_get(struct store *, const char *id, struct store_job **out);
 void	store_job_free(struct store_job *);

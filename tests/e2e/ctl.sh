@@ -41,5 +41,37 @@ check_eq "the job is cancelled" "cancelled" "$(q "SELECT state FROM jobs WHERE i
 ctl cancel "$id1" >/dev/null 2>&1; check_eq "cancelling it again exits 4" 4 $?
 ctl cancel nosuchjob >/dev/null 2>&1; check_eq "cancelling an unknown id exits 3" 3 $?
 ctl bogus >/dev/null 2>&1; check_eq "an unknown command exits 2" 2 $?
+
+# retry: a dead job gets one more attempt; a done one is refused.
+id3=$(echo dead | ctl enqueue default)
+id4=$(echo done | ctl enqueue default)
+q "UPDATE jobs SET state = 'dead', attempts = 5, finished_at = 1 WHERE id = '$id3';
+   UPDATE jobs SET state = 'done', attempts = 1, finished_at = 1 WHERE id = '$id4'"
+ctl retry "$id3" >/dev/null; check_eq "retry of a dead job exits 0" 0 $?
+check_eq "it is queued with one more attempt" "queued|5|6" \
+    "$(q "SELECT state, attempts, max_attempts FROM jobs WHERE id = '$id3'")"
+ctl retry "$id4" >/dev/null 2>&1; check_eq "retry of a done job exits 4" 4 $?
+ctl retry "$id1" >/dev/null; check_eq "retry of a cancelled job exits 0" 0 $?
+q "UPDATE jobs SET state = 'dead', finished_at = 1 WHERE id IN ('$id1', '$id3')"
+check_eq "retry --dead -q mail requeues none of default's" '{"requeued":0}' \
+    "$(ctl --json retry --dead -q mail | tr -d ' \n')"
+check_eq "retry --dead requeues both" "2 dead jobs requeued" "$(ctl retry --dead)"
+
+# purge: only what is named, only older than asked.
+q "UPDATE jobs SET state = 'dead', finished_at = 1 WHERE id = '$id3'"
+ctl purge >/dev/null 2>&1; check_eq "purge without a state is refused" 2 $?
+check_eq "purge --dead --older-than 1d deletes the old dead job" "1 job deleted" \
+    "$(ctl purge --dead --older-than 1d)"
+check_eq "the done job is still there" 1 "$(q "SELECT count(*) FROM jobs WHERE id = '$id4'")"
+check_eq "purge --done -q mail deletes nothing of default" "0 jobs deleted" "$(ctl purge --done -q mail)"
+
+# pause / resume: stored in the database, unknown queues refused.
+check_eq "pause" "mail paused" "$(ctl pause mail)"
+check_eq "the queues table says paused" 1 "$(q "SELECT paused FROM queues WHERE name = 'mail'")"
+id5=$(echo still-accepted | ctl enqueue mail)
+check_eq "a paused queue still takes jobs" queued "$(q "SELECT state FROM jobs WHERE id = '$id5'")"
+check_eq "resume" "mail resumed" "$(ctl resume mail)"
+check_eq "the queues table says resumed" 0 "$(q "SELECT paused FROM queues WHERE name = 'mail'")"
+ctl pause nosuchqueue >/dev/null 2>&1; check_eq "pausing an unknown queue exits 2" 2 $?
 check_eq "integrity_check" ok "$(q 'PRAGMA integrity_check')"
 done_testing

@@ -28,7 +28,7 @@
 
 #include "store.h"
 
-#define SCHEMA_VERSION	1	/* STORE_SCHEMA_VERSION in store.c */
+#define SCHEMA_VERSION	2	/* STORE_SCHEMA_VERSION in store.c */
 
 struct fx {
 	char		 dir[64];
@@ -374,9 +374,32 @@ test_open_errors(void **state)
 	assert_non_null(strstr(err, "newer"));
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(qint(db, "PRAGMA user_version"), 99);
-	qexec(db, "PRAGMA user_version = 1");
+	qexec(db, "PRAGMA user_version = 2");
 	sqlite3_close(db);
 	f->s = open_store(f, NULL);
+}
+
+/* A version 1 database (no queues table) with jobs in it is migrated on
+ * open, and keeps its jobs. */
+static void
+test_migrate_v1(void **state)
+{
+	struct fx	*f = *state;
+	char		 id[STORE_ID_LEN + 1];
+	sqlite3		*db;
+
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	qexec(db, "DROP TABLE queues; PRAGMA user_version = 1");
+	sqlite3_close(db);
+	f->s = open_store(f, NULL);
+	assert_int_equal(qint(store_db(f->s), "PRAGMA user_version"), 2);
+	assert_int_equal(qint(store_db(f->s),
+	    "SELECT count(*) FROM sqlite_schema WHERE name = 'queues'"), 1);
+	assert_state(f->s, id, "queued");
+	assert_int_equal(store_paused(f->s, "default"), 0);
 }
 
 static void
@@ -1703,6 +1726,103 @@ test_kill_mid_enqueue(void **state)
 	f->s = open_store(f, NULL);
 }
 
+/* --- operators: pause, retry, purge ----------------------------------- */
+
+static void
+test_pause(void **state)
+{
+	struct fx		*f = *state;
+	char			 id[STORE_ID_LEN + 1], other[STORE_ID_LEN + 1];
+	struct store_job	*j;
+	int64_t			 when, now = store_now();
+
+	enqueue1(f->s, "mail", 0, 0, 3, id);
+	enqueue1(f->s, "default", 0, 0, 3, other);
+	assert_int_equal(store_paused(f->s, "mail"), 0);
+	assert_int_equal(store_pause(f->s, "mail", 1), 0);
+	assert_int_equal(store_paused(f->s, "mail"), 1);
+	/* Paused: nothing to claim and nothing due, so a helper sleeps. */
+	assert_int_equal(store_claim(f->s, "mail", now + 1000, 1000, &j), 0);
+	assert_int_equal(store_next_due(f->s, "mail", &when), 0);
+	/* Other queues go on; the paused one still takes jobs. */
+	assert_int_equal(store_claim(f->s, "default", now + 1000, 1000, &j), 1);
+	store_job_free(j);
+	enqueue1(f->s, "mail", 0, 0, 3, other);
+	assert_int_equal(store_count_waiting(f->s, "mail"), 2);
+	assert_int_equal(store_pause(f->s, "mail", 0), 0);
+	assert_int_equal(store_paused(f->s, "mail"), 0);
+	assert_int_equal(store_next_due(f->s, "mail", &when), 1);
+	assert_int_equal(store_claim(f->s, "mail", now + 1000, 1000, &j), 1);
+	assert_string_equal(j->id, id);
+	store_job_free(j);
+}
+
+static void
+test_retry(void **state)
+{
+	struct fx		*f = *state;
+	char			 dead[STORE_ID_LEN + 1], done[STORE_ID_LEN + 1];
+	char			 q[STORE_ID_LEN + 1], dead2[STORE_ID_LEN + 1];
+	struct store_job	*j;
+	int64_t			 now = store_now();
+
+	enqueue1(f->s, "default", 0, 0, 2, dead);
+	enqueue1(f->s, "default", 0, 0, 2, done);
+	enqueue1(f->s, "default", 0, 0, 2, q);
+	enqueue1(f->s, "mail", 0, 0, 1, dead2);
+	force(f->s, dead, "dead", 2);
+	force(f->s, done, "done", 1);
+	force(f->s, dead2, "dead", 1);
+	assert_int_equal(store_retry(f->s, dead, now), STORE_RETRY_DONE);
+	j = get(f->s, dead);
+	assert_string_equal(j->state, "queued");
+	assert_int_equal(j->attempts, 2);	/* history kept */
+	assert_int_equal(j->max_attempts, 3);	/* and one more run */
+	assert_int_equal(j->run_at, now);
+	assert_int_equal(j->finished_at, 0);
+	store_job_free(j);
+	assert_int_equal(store_retry(f->s, done, now), STORE_RETRY_REFUSED);
+	assert_int_equal(store_retry(f->s, q, now), STORE_RETRY_REFUSED);
+	assert_int_equal(store_retry(f->s, "nosuchjob", now),
+	    STORE_RETRY_UNKNOWN);
+	assert_state(f->s, done, "done");
+	/* Every dead job of one queue, then of all. */
+	force(f->s, dead, "dead", 3);
+	assert_int_equal(store_retry_dead(f->s, "mail", now), 1);
+	assert_state(f->s, dead2, "queued");
+	assert_state(f->s, dead, "dead");
+	assert_int_equal(store_retry_dead(f->s, NULL, now), 1);
+	assert_state(f->s, dead, "queued");
+	assert_int_equal(store_retry_dead(f->s, NULL, now), 0);
+}
+
+static void
+test_purge(void **state)
+{
+	struct fx	*f = *state;
+	char		 a[STORE_ID_LEN + 1], b[STORE_ID_LEN + 1];
+	char		 c[STORE_ID_LEN + 1];
+	struct store_job *j;
+
+	enqueue1(f->s, "default", 0, 0, 2, a);
+	enqueue1(f->s, "default", 0, 0, 2, b);
+	enqueue1(f->s, "default", 0, 0, 2, c);
+	force(f->s, a, "done", 1);
+	force(f->s, b, "dead", 2);
+	qexec(store_db(f->s), "UPDATE jobs SET finished_at = 1000"
+	    " WHERE state IN ('done', 'dead')");
+	assert_int_equal(store_purge(f->s, NULL, "running", 5000), -1);
+	assert_non_null(strstr(store_error(f->s), "purge"));
+	assert_int_equal(store_purge(f->s, NULL, "dead", 999), 0);
+	assert_int_equal(store_purge(f->s, NULL, "dead", 5000), 1);
+	assert_int_equal(store_get(f->s, b, &j), 0);
+	assert_state(f->s, a, "done");
+	assert_int_equal(store_purge(f->s, "mail", "done", 5000), 0);
+	assert_int_equal(store_purge(f->s, "default", "done", 5000), 1);
+	assert_state(f->s, c, "queued");
+	assert_int_equal(count_jobs(f->s), 1);
+}
+
 int
 main(void)
 {
@@ -1715,6 +1835,7 @@ main(void)
 		T(test_open_readonly),
 		T(test_open_cloexec),
 		T(test_open_migration_faults),
+		T(test_migrate_v1),
 		T(test_ids),
 		T(test_enqueue_fields),
 		T(test_enqueue_invalid),
@@ -1737,6 +1858,9 @@ main(void)
 		T(test_open_concurrent),
 		T(test_two_processes_claim),
 		T(test_kill_mid_enqueue),
+		T(test_pause),
+		T(test_retry),
+		T(test_purge),
 #undef T
 	};
 
