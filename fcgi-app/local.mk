@@ -1,1 +1,33 @@
-# fcgi-app/: the responder, fcgiq.
+# fcgi-app/: the responder, fcgiq, its test tools and its tests.
+sbin_PROGRAMS += fcgiq
+fcgiq_SOURCES = fcgi-app/main.c \
+	fcgi-app/server.c fcgi-app/server.h \
+	fcgi-app/handler.c fcgi-app/handler.h \
+	fcgi-app/request.c fcgi-app/request.h \
+	fcgi-app/response.c fcgi-app/response.h \
+	fcgi-app/commit.c fcgi-app/commit.h \
+	fcgi-app/dbpool.c fcgi-app/dbpool.h
+fcgiq_LDADD = libhelper.a $(FCGIQ_LIBS) $(FCGI_LIBS)
+
+# A FastCGI client of our own, talking straight to the socket: malformed
+# and hostile requests no web server would send.
+check_PROGRAMS += tests/tools/fcgiclient
+tests_tools_fcgiclient_SOURCES = tests/tools/fcgiclient.c
+
+# End to end: nginx + spawn-fcgi + fcgiq (curl, sqlite3); the raw client;
+# 20,000 POSTs at concurrency 64.
+TESTS += tests/e2e/responder.sh tests/e2e/responder-raw.sh \
+	tests/e2e/responder-load.sh
+dist_noinst_SCRIPTS += tests/e2e/responder.sh tests/e2e/responder-raw.sh \
+	tests/e2e/responder-load.sh tests/e2e/responder-lib.sh
+EXTRA_DIST += conf-examples/nginx.conf conf-examples/spawn-fcgi.sh
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_request
+TESTS += tests/unit/test_request
+tests_unit_test_request_SOURCES = tests/unit/test_request.c \
+	fcgi-app/request.c fcgi-app/request.h \
+	fcgi-app/response.c fcgi-app/response.h
+tests_unit_test_request_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_request_LDADD = $(FCGIQ_LIBS) $(CMOCKA_LIBS)
+endif

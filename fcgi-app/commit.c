@@ -1,0 +1,305 @@
+/*
+ * commit: group commit.  Request threads append an item to a FIFO under one
+ * mutex and sleep on their own condition variable; the committer thread
+ * takes everything waiting (at most COMMIT_BATCH_MAX), stores it with one
+ * store_enqueue() (one BEGIN IMMEDIATE ... COMMIT, the idempotency decision
+ * inside it), then wakes each thread with its id or its error.
+ *
+ * Invariant: an item is marked done only after store_enqueue() has
+ * returned, so a thread answers 202 only for a job whose COMMIT returned.
+ * A failed transaction stores nothing of its batch; every item of it gets
+ * COMMIT_FAILED and the committer goes on with the next batch.
+ *
+ * max_queued is checked against a per-queue count of waiting jobs that is
+ * read with store_count_waiting() at most once a second and kept current
+ * in between with what this committer stored (other processes' jobs are
+ * seen at the next refresh), so the check costs no query per request.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "commit.h"
+#include "log.h"
+#include "store.h"
+#include "wake.h"
+
+#define COUNT_REFRESH_MS	1000
+
+struct item {
+	struct store_newjob	*job;
+	int64_t			 max_queued;
+	struct commit_result	*res;
+	int			 done;
+	pthread_cond_t		 cond;
+	struct item		*next;
+};
+
+struct qcount {
+	char	*queue;
+	int64_t	 count;		/* waiting jobs, as last known */
+	int64_t	 at;		/* when it was read, 0: never */
+};
+
+static struct {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 work;		/* the committer sleeps here */
+	struct item	*head, **tail;
+	int		 running;
+	int		 stopping;
+	pthread_t	 thread;
+	struct store	*w;
+	char		*db;
+	struct qcount	*counts;
+	size_t		 ncounts;
+} cm = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.work = PTHREAD_COND_INITIALIZER,
+};
+
+static struct qcount *
+qcount_get(const char *queue, int64_t now)
+{
+	struct qcount *q = NULL, *n;
+	int64_t c;
+	size_t i;
+
+	for (i = 0; i < cm.ncounts; i++)
+		if (strcmp(cm.counts[i].queue, queue) == 0)
+			q = &cm.counts[i];
+	if (q == NULL) {
+		n = realloc(cm.counts, (cm.ncounts + 1) * sizeof(*n));
+		if (n == NULL)
+			return NULL;
+		cm.counts = n;
+		q = &cm.counts[cm.ncounts];
+		if ((q->queue = strdup(queue)) == NULL)
+			return NULL;
+		q->count = 0;
+		q->at = 0;
+		cm.ncounts++;
+	}
+	if (now - q->at >= COUNT_REFRESH_MS) {
+		if ((c = store_count_waiting(cm.w, queue)) < 0)
+			log_warnx("commit: count queue %s: %s", queue,
+			    store_error(cm.w));
+		else
+			q->count = c;
+		q->at = now;	/* a failing count is not retried per job */
+	}
+	return q;
+}
+
+/* Errors that say the database, not one job, is the problem: a batch
+ * failing with one of these fails the same way job by job. */
+static int
+whole_batch_error(int code)
+{
+	switch (code & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_FULL:
+	case SQLITE_READONLY:
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_NOMEM:
+	case SQLITE_PERM:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static void
+fail(struct item *it, int status, int code, const char *msg)
+{
+	it->res->status = status;
+	it->res->errcode = code;
+	strncpy(it->res->error, msg, sizeof(it->res->error) - 1);
+	it->res->error[sizeof(it->res->error) - 1] = '\0';
+}
+
+/* Store batch[0..n) in one transaction (or, after a failure that may be
+ * one job's fault, job by job) and set every item's result. */
+static void
+commit_batch(struct item **batch, size_t n)
+{
+	static struct store_newjob jobs[COMMIT_BATCH_MAX];
+	struct qcount *qc[COMMIT_BATCH_MAX];
+	size_t idx[COMMIT_BATCH_MAX], m = 0, i, k;
+	int64_t now = store_now();
+	int committed = 0, code;
+
+	for (i = 0; i < n; i++) {
+		qc[i] = qcount_get(batch[i]->job->queue, now);
+		if (qc[i] != NULL && qc[i]->count >= batch[i]->max_queued) {
+			fail(batch[i], COMMIT_FULL, 0, "queue full");
+			continue;
+		}
+		if (qc[i] != NULL)
+			qc[i]->count++;	/* held until the commit says */
+		jobs[m] = *batch[i]->job;
+		idx[m++] = i;
+	}
+	if (m == 0)
+		return;
+	if (store_enqueue(cm.w, jobs, m) == 0) {
+		committed = 1;
+	} else {
+		code = store_errcode(cm.w);
+		log_warnx("commit: batch of %zu: %s", m, store_error(cm.w));
+		if (m > 1 && !whole_batch_error(code)) {
+			/* One bad job must not fail its neighbours. */
+			for (k = 0; k < m; k++) {
+				i = idx[k];
+				if (store_enqueue(cm.w, &jobs[k], 1) == 0) {
+					*batch[i]->job = jobs[k];
+					batch[i]->res->status = COMMIT_OK;
+					committed = 1;
+					if (jobs[k].outcome != STORE_ENQ_NEW &&
+					    qc[i] != NULL)
+						qc[i]->count--;
+				} else {
+					fail(batch[i], COMMIT_FAILED,
+					    store_errcode(cm.w),
+					    store_error(cm.w));
+					if (qc[i] != NULL)
+						qc[i]->count--;
+				}
+			}
+			goto woken;
+		}
+		for (k = 0; k < m; k++) {
+			i = idx[k];
+			fail(batch[i], COMMIT_FAILED, code, store_error(cm.w));
+			if (qc[i] != NULL)
+				qc[i]->count--;
+		}
+		return;
+	}
+	for (k = 0; k < m; k++) {
+		i = idx[k];
+		memcpy(batch[i]->job->id, jobs[k].id, sizeof(jobs[k].id));
+		batch[i]->job->outcome = jobs[k].outcome;
+		batch[i]->res->status = COMMIT_OK;
+		if (jobs[k].outcome != STORE_ENQ_NEW && qc[i] != NULL)
+			qc[i]->count--;
+	}
+woken:
+	if (committed)
+		wake_notify(cm.db);
+}
+
+static void *
+committer(void *arg)
+{
+	struct item *batch[COMMIT_BATCH_MAX];
+	size_t n, i;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&cm.lock);
+		while (cm.head == NULL && !cm.stopping)
+			pthread_cond_wait(&cm.work, &cm.lock);
+		if (cm.head == NULL) {
+			pthread_mutex_unlock(&cm.lock);
+			break;
+		}
+		for (n = 0; n < COMMIT_BATCH_MAX && cm.head != NULL; n++) {
+			batch[n] = cm.head;
+			cm.head = cm.head->next;
+		}
+		if (cm.head == NULL)
+			cm.tail = &cm.head;
+		pthread_mutex_unlock(&cm.lock);
+
+		commit_batch(batch, n);
+
+		pthread_mutex_lock(&cm.lock);
+		for (i = 0; i < n; i++) {
+			batch[i]->done = 1;
+			pthread_cond_signal(&batch[i]->cond);
+		}
+		pthread_mutex_unlock(&cm.lock);
+	}
+	return NULL;
+}
+
+int
+commit_start(struct store *w, const char *db)
+{
+	int rc;
+
+	cm.w = w;
+	cm.head = NULL;
+	cm.tail = &cm.head;
+	cm.stopping = 0;
+	if ((cm.db = strdup(db)) == NULL)
+		return -1;
+	if ((rc = pthread_create(&cm.thread, NULL, committer, NULL)) != 0) {
+		free(cm.db);
+		cm.db = NULL;
+		return -1;
+	}
+	cm.running = 1;
+	return 0;
+}
+
+void
+commit_submit(struct store_newjob *job, int64_t max_queued,
+    struct commit_result *res)
+{
+	struct item it;
+
+	memset(res, 0, sizeof(*res));
+	memset(&it, 0, sizeof(it));
+	it.job = job;
+	it.max_queued = max_queued;
+	it.res = res;
+	pthread_cond_init(&it.cond, NULL);
+	pthread_mutex_lock(&cm.lock);
+	if (!cm.running || cm.stopping) {
+		pthread_mutex_unlock(&cm.lock);
+		pthread_cond_destroy(&it.cond);
+		res->status = COMMIT_STOPPED;
+		strncpy(res->error, "shutting down", sizeof(res->error) - 1);
+		return;
+	}
+	*cm.tail = &it;
+	cm.tail = &it.next;
+	pthread_cond_signal(&cm.work);
+	while (!it.done)
+		pthread_cond_wait(&it.cond, &cm.lock);
+	pthread_mutex_unlock(&cm.lock);
+	pthread_cond_destroy(&it.cond);
+}
+
+void
+commit_stop(void)
+{
+	size_t i;
+
+	pthread_mutex_lock(&cm.lock);
+	if (!cm.running) {
+		pthread_mutex_unlock(&cm.lock);
+		return;
+	}
+	cm.stopping = 1;
+	pthread_cond_signal(&cm.work);
+	pthread_mutex_unlock(&cm.lock);
+	pthread_join(cm.thread, NULL);
+	cm.running = 0;
+	store_close(cm.w);
+	cm.w = NULL;
+	for (i = 0; i < cm.ncounts; i++)
+		free(cm.counts[i].queue);
+	free(cm.counts);
+	cm.counts = NULL;
+	cm.ncounts = 0;
+	free(cm.db);
+	cm.db = NULL;
+}

@@ -1,0 +1,45 @@
+/*
+ * commit: the group committer.  One thread owns the write connection;
+ * request threads hand it a job and block until the transaction that holds
+ * it (with every other job waiting at that moment) has committed or failed.
+ */
+#ifndef FCGIQ_COMMIT_H
+#define FCGIQ_COMMIT_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+#define COMMIT_BATCH_MAX	256
+
+enum commit_status {
+	COMMIT_OK = 0,		/* committed: job.id and job.outcome are set */
+	COMMIT_FULL,		/* the queue holds max_queued waiting jobs: 503 */
+	COMMIT_FAILED,		/* the transaction failed, nothing stored: 503 */
+	COMMIT_STOPPED		/* the committer is shutting down: 503 */
+};
+
+struct commit_result {
+	int	status;		/* enum commit_status */
+	int	errcode;	/* the SQLite code for COMMIT_FAILED */
+	char	error[160];	/* for the log */
+};
+
+/*
+ * Start the committer on store w (taken over: the committer closes it) for
+ * the database at db (whose helper is woken after each commit).  0 or -1.
+ */
+int	commit_start(struct store *w, const char *db);
+
+/*
+ * Enqueue job (inputs borrowed until the call returns) in the next group
+ * commit, at most max_queued waiting jobs in its queue.  Blocks until the
+ * COMMIT has returned; fills job->id, job->outcome and *res.
+ */
+void	commit_submit(struct store_newjob *job, int64_t max_queued,
+	    struct commit_result *res);
+
+/* Commit what is waiting, refuse what comes later, stop the thread. */
+void	commit_stop(void);
+
+#endif /* FCGIQ_COMMIT_H */

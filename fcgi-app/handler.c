@@ -1,0 +1,481 @@
+/*
+ * handler: serve one request.  The order of the checks is the contract:
+ * everything that can be refused from the params alone (method, path,
+ * queue, lengths, headers, idempotency key) is refused before a byte of
+ * the body is read; the body is read whole and checked against
+ * CONTENT_LENGTH; only then is the job handed to the committer, and 202 is
+ * written only for a job whose COMMIT returned.  A broken stream or a short
+ * body never reaches the committer, so no partial job can be stored.
+ *
+ * Reads (status) and cancels go through dbpool, not the committer: WAL
+ * readers never wait for the writer, and a cancel is rare enough to take
+ * the write lock on its own (within busy_timeout).
+ */
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fcgiapp.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "commit.h"
+#include "config.h"
+#include "dbpool.h"
+#include "handler.h"
+#include "log.h"
+#include "request.h"
+#include "response.h"
+#include "store.h"
+
+/* What is read and thrown away of a body that was refused, before the
+ * connection is closed instead. */
+#define DRAIN_MAX	(64 * 1024)
+
+struct confref {
+	struct config	c;
+	int		refs;
+};
+
+static pthread_mutex_t	 conf_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct confref	*conf_cur;
+
+static struct confref *
+conf_hold(void)
+{
+	struct confref *r;
+
+	pthread_mutex_lock(&conf_lock);
+	r = conf_cur;
+	r->refs++;
+	pthread_mutex_unlock(&conf_lock);
+	return r;
+}
+
+static void
+conf_release(struct confref *r)
+{
+	int last;
+
+	pthread_mutex_lock(&conf_lock);
+	last = --r->refs == 0;
+	pthread_mutex_unlock(&conf_lock);
+	if (last) {
+		config_free(&r->c);
+		free(r);
+	}
+}
+
+int
+handler_set_config(struct config *c)
+{
+	struct confref *r, *old;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return -1;
+	r->c = *c;
+	r->refs = 1;		/* the reference of "running" */
+	memset(c, 0, sizeof(*c));
+	pthread_mutex_lock(&conf_lock);
+	old = conf_cur;
+	conf_cur = r;
+	pthread_mutex_unlock(&conf_lock);
+	if (old != NULL)
+		conf_release(old);
+	return 0;
+}
+
+void
+handler_free(void)
+{
+	struct confref *old;
+
+	pthread_mutex_lock(&conf_lock);
+	old = conf_cur;
+	conf_cur = NULL;
+	pthread_mutex_unlock(&conf_lock);
+	if (old != NULL)
+		conf_release(old);
+}
+
+static ssize_t
+fcgx_read(void *ctx, void *buf, size_t len)
+{
+	FCGX_Stream *in = ctx;
+	int n;
+
+	if (len > INT_MAX)
+		len = INT_MAX;
+	n = FCGX_GetStr(buf, (int)len, in);
+	if (n > 0)
+		return n;
+	return FCGX_GetError(in) != 0 ? -1 : 0;
+}
+
+/* Write an answer; a client that has gone away is not an error here. */
+static void
+answer(FCGX_Request *r, int status, const char *headers, json_t *body,
+    int head_only)
+{
+	static const char oom[] = "Status: 500 Internal Server Error\r\n"
+	    "Content-Type: application/json\r\n\r\n"
+	    "{\"error\":\"out of memory\"}\n";
+	char *buf;
+	size_t len;
+
+	if ((buf = response_render(status, headers, body, head_only,
+	    &len)) == NULL) {
+		FCGX_PutStr(oom, sizeof(oom) - 1, r->out);
+		return;
+	}
+	FCGX_PutStr(buf, (int)len, r->out);
+	free(buf);
+}
+
+static void
+answer_error(FCGX_Request *r, int status, const char *headers,
+    const char *error, const char *detail, int head_only)
+{
+	json_t *body = response_error_json(error, detail);
+
+	answer(r, status, headers, body, head_only);
+	json_decref(body);
+	if (status >= 500)
+		log_warnx("request: %d: %s", status, error);
+	else
+		log_debug("request: %d: %s", status, error);
+}
+
+/* Input left unread: read (and drop) a little of it so the connection can
+ * serve another request, else mark the connection to be closed. */
+static void
+finish_input(FCGX_Request *r)
+{
+	char buf[4096];
+	size_t total = 0;
+	int n;
+
+	if (FCGX_HasSeenEOF(r->in) == EOF && FCGX_GetError(r->in) == 0)
+		return;
+	FCGX_FFlush(r->out);	/* the answer first: the client may wait */
+	while (FCGX_GetError(r->in) == 0 && total < DRAIN_MAX) {
+		if ((n = FCGX_GetStr(buf, sizeof(buf), r->in)) <= 0)
+			break;
+		total += (size_t)n;
+	}
+	if (FCGX_HasSeenEOF(r->in) != EOF || FCGX_GetError(r->in) != 0)
+		r->keepConnection = 0;
+}
+
+static int
+has_crlf(const char *s)
+{
+	return strpbrk(s, "\r\n") != NULL;
+}
+
+/* The detail for a failed commit, for the client: no SQLite text. */
+static const char *
+commit_detail(const struct commit_result *res)
+{
+	switch (res->status) {
+	case COMMIT_FULL:
+		return "the queue holds max_queued jobs; retry later";
+	case COMMIT_STOPPED:
+		return "fcgiq is shutting down; retry";
+	default:
+		break;
+	}
+	switch (res->errcode & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return "the database is busy; the job was not stored";
+	case SQLITE_FULL:
+		return "the disk is full; the job was not stored";
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+		return "the database is read-only; the job was not stored";
+	default:
+		return "database error; the job was not stored";
+	}
+}
+
+static void
+serve_enqueue(FCGX_Request *r, const struct config *c, const char *prefix,
+    const char *uri)
+{
+	char **envp = r->envp;
+	const struct queue_conf *qc;
+	const char *qname, *ctype, *key = NULL, *why, *method, *remote;
+	char *headers = NULL, *status_url = NULL, *detail = NULL;
+	char hdrs[512];
+	void *body = NULL;
+	size_t body_len = 0, n;
+	uint64_t length = 0;
+	int have_length, rc, replay = 0;
+	struct store_newjob job;
+	struct commit_result res;
+	struct store_job *old = NULL;
+	struct store *s;
+	json_t *out = NULL;
+
+	qname = req_param(envp, "FCGIQ_QUEUE");
+	if (qname == NULL || *qname == '\0')
+		qname = "default";
+	if ((qc = config_queue(c, qname)) == NULL) {
+		answer_error(r, 404, NULL, "unknown queue", qname, 0);
+		goto drain;
+	}
+	rc = req_content_length(req_param(envp, "CONTENT_LENGTH"), &length);
+	if (rc == -1) {
+		answer_error(r, 400, NULL, "bad Content-Length",
+		    "not a decimal number of bytes", 0);
+		goto drain;
+	}
+	have_length = rc == 0;
+	if (have_length && length > c->max_body) {
+		answer_error(r, 413, NULL, "body too large",
+		    "over the max_body limit", 0);
+		goto drain;
+	}
+	ctype = req_param(envp, "CONTENT_TYPE");
+	if (ctype != NULL && (strlen(ctype) > REQ_MAX_CONTENT_TYPE ||
+	    has_crlf(ctype))) {
+		answer_error(r, 400, NULL, "bad Content-Type", "too long", 0);
+		goto drain;
+	}
+	rc = req_headers_json(envp, REQ_MAX_HEADERS, REQ_MAX_HEADERS_JSON,
+	    &headers, &why);
+	if (rc == -1) {
+		answer_error(r, 431, NULL, "header fields too large", why, 0);
+		goto drain;
+	}
+	if (rc == -2) {
+		answer_error(r, 500, NULL, "out of memory", NULL, 0);
+		goto drain;
+	}
+	if (req_idempotency_key(envp, req_param(envp, "FCGIQ_DEDUPE_HEADER"),
+	    &key) == -1) {
+		answer_error(r, 400, NULL, "bad idempotency key",
+		    "1-255 printable ASCII characters", 0);
+		goto drain;
+	}
+
+	switch (req_read_body(fcgx_read, r->in, have_length, length,
+	    c->max_body, &body, &body_len)) {
+	case REQ_BODY_OK:
+		break;
+	case REQ_BODY_SHORT:
+		answer_error(r, 400, NULL, "incomplete body",
+		    "the body ended before Content-Length", 0);
+		goto done;
+	case REQ_BODY_LONG:
+		answer_error(r, 400, NULL, "body longer than Content-Length",
+		    NULL, 0);
+		goto drain;
+	case REQ_BODY_TOO_BIG:
+		answer_error(r, 413, NULL, "body too large",
+		    "over the max_body limit", 0);
+		goto drain;
+	case REQ_BODY_BROKEN:
+		/* The client went away (then nobody reads this) or stalled
+		 * past the I/O timeout; either way nothing is stored. */
+		r->keepConnection = 0;
+		answer_error(r, 400, NULL, "incomplete body",
+		    "the request stream broke before its end", 0);
+		goto done;
+	case REQ_BODY_NOMEM:
+		answer_error(r, 500, NULL, "out of memory", NULL, 0);
+		goto drain;
+	}
+
+	method = req_param(envp, "REQUEST_METHOD");
+	remote = req_param(envp, "REMOTE_ADDR");
+	memset(&job, 0, sizeof(job));
+	job.queue = qc->name;
+	job.priority = qc->priority;
+	job.max_attempts = qc->max_attempts;
+	job.idempotency_key = key;
+	job.method = method;
+	job.request_uri = uri;
+	job.query_string = req_param(envp, "QUERY_STRING");
+	job.content_type = ctype;
+	job.remote_addr = remote;
+	job.headers = headers;
+	job.body = body;
+	job.body_len = body_len;
+	commit_submit(&job, qc->max_queued, &res);
+	if (res.status != COMMIT_OK) {
+		answer_error(r, 503, res.status == COMMIT_FULL ?
+		    "Retry-After: 5\r\n" : "Retry-After: 1\r\n",
+		    res.status == COMMIT_FULL ? "queue full" :
+		    "queue unavailable", commit_detail(&res), 0);
+		goto done;
+	}
+
+	n = strlen(prefix) + STORE_ID_LEN + 1;
+	if ((status_url = malloc(n)) == NULL) {
+		answer_error(r, 500, NULL, "out of memory", NULL, 0);
+		goto done;
+	}
+	snprintf(status_url, n, "%s%s", prefix, job.id);
+	if (job.outcome == STORE_ENQ_CONFLICT) {
+		if (asprintf(&detail, "the key was used for job %s with a "
+		    "different body", job.id) == -1)
+			detail = NULL;
+		answer_error(r, 422, NULL, "idempotency key reused",
+		    detail, 0);
+		goto done;
+	}
+	replay = job.outcome == STORE_ENQ_DUPLICATE;
+	if (replay) {
+		/* The first job's state, not "queued": it may be done. */
+		s = dbpool_get();
+		if (store_get(s, job.id, &old) != 1)
+			old = NULL;
+		dbpool_put(s);
+	}
+	out = response_accepted_json(job.id, qc->name,
+	    old != NULL ? old->state : "queued", status_url);
+	if (replay)
+		json_object_set_new(out, "replayed", json_true());
+	snprintf(hdrs, sizeof(hdrs), "Location: %s\r\n%s", status_url,
+	    replay ? "Idempotent-Replayed: true\r\n" : "");
+	answer(r, 202, hdrs, out, 0);
+	log_debug("request: job %s: %s in %s", job.id,
+	    replay ? "replayed" : "queued", qc->name);
+	goto done;
+drain:
+	finish_input(r);
+done:
+	json_decref(out);
+	store_job_free(old);
+	free(detail);
+	free(status_url);
+	free(headers);
+	free(body);
+}
+
+static void
+serve_status(FCGX_Request *r, const char *prefix, const char *id,
+    int head_only)
+{
+	struct store *s;
+	struct store_job *job = NULL;
+	json_t *out;
+	char url[512];
+	int rc;
+
+	s = dbpool_get();
+	rc = store_get(s, id, &job);
+	if (rc == -1)
+		log_warnx("request: status %s: %s", id, store_error(s));
+	dbpool_put(s);
+	if (rc == -1) {
+		answer_error(r, 503, "Retry-After: 1\r\n", "queue unavailable",
+		    "the job could not be read; retry", head_only);
+		return;
+	}
+	if (rc == 0) {
+		answer_error(r, 404, NULL, "no such job", id, head_only);
+		return;
+	}
+	snprintf(url, sizeof(url), "%s%s", prefix, id);
+	if ((out = response_job_json(job, url)) == NULL)
+		answer_error(r, 500, NULL, "out of memory", NULL, head_only);
+	else
+		answer(r, 200, NULL, out, head_only);
+	json_decref(out);
+	store_job_free(job);
+}
+
+static void
+serve_cancel(FCGX_Request *r, const char *id)
+{
+	struct store *s;
+	struct store_job *job = NULL;
+	char detail[128];
+	int rc;
+
+	s = dbpool_get();
+	rc = store_cancel(s, id, store_now());
+	if (rc == -1)
+		log_warnx("request: cancel %s: %s", id, store_error(s));
+	if (rc == STORE_CANCEL_REFUSED && store_get(s, id, &job) != 1)
+		job = NULL;
+	dbpool_put(s);
+	switch (rc) {
+	case STORE_CANCEL_DONE:
+		answer(r, 204, NULL, NULL, 0);
+		log_debug("request: job %s: cancelled", id);
+		break;
+	case STORE_CANCEL_UNKNOWN:
+		answer_error(r, 404, NULL, "no such job", id, 0);
+		break;
+	case STORE_CANCEL_REFUSED:
+		snprintf(detail, sizeof(detail), "job %s is %s", id,
+		    job != NULL && job->state != NULL ? job->state : "started");
+		answer_error(r, 409, NULL, "not cancellable", detail, 0);
+		break;
+	default:
+		answer_error(r, 503, "Retry-After: 1\r\n", "queue unavailable",
+		    "the job could not be cancelled; retry", 0);
+		break;
+	}
+	store_job_free(job);
+}
+
+void
+handler_serve(FCGX_Request *r)
+{
+	struct confref *cr = conf_hold();
+	const struct config *c = &cr->c;
+	const char *method, *uri, *prefix, *allow;
+	char id[STORE_ID_LEN + 1], hdr[64];
+	enum req_route route;
+
+	method = req_param(r->envp, "REQUEST_METHOD");
+	uri = req_param(r->envp, "REQUEST_URI");
+	if (uri == NULL)
+		uri = "";
+	prefix = req_param(r->envp, "FCGIQ_STATUS_PREFIX");
+	if (prefix == NULL || *prefix != '/' || strlen(prefix) > 256 ||
+	    has_crlf(prefix))
+		prefix = c->status_prefix;
+	if (strlen(uri) > REQ_MAX_URI) {
+		answer_error(r, 414, NULL, "URI too long", NULL, 0);
+		finish_input(r);
+		goto done;
+	}
+	route = req_route(method, uri, prefix, id, &allow);
+	switch (route) {
+	case REQ_ROUTE_ENQUEUE:
+		serve_enqueue(r, c, prefix, uri);
+		break;
+	case REQ_ROUTE_STATUS:
+	case REQ_ROUTE_STATUS_HEAD:
+		serve_status(r, prefix, id, route == REQ_ROUTE_STATUS_HEAD);
+		finish_input(r);
+		break;
+	case REQ_ROUTE_CANCEL:
+		serve_cancel(r, id);
+		finish_input(r);
+		break;
+	case REQ_ROUTE_NO_JOB:
+		answer_error(r, 404, NULL, "no such job", NULL,
+		    method != NULL && strcmp(method, "HEAD") == 0);
+		finish_input(r);
+		break;
+	case REQ_ROUTE_BAD_METHOD:
+		snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+		answer_error(r, 405, hdr, "method not allowed",
+		    method != NULL && !has_crlf(method) && strlen(method) < 32 ?
+		    method : NULL,
+		    method != NULL && strcmp(method, "HEAD") == 0);
+		finish_input(r);
+		break;
+	}
+done:
+	conf_release(cr);
+}

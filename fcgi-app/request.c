@@ -1,0 +1,370 @@
+/*
+ * request: parse and bound what a client sent.  Every function is pure
+ * over its arguments (the params array, a read callback), allocates only
+ * what it returns, and turns any input, however malformed, into a verdict
+ * the caller maps to an HTTP status.  The body reader never holds more than
+ * max + 1 bytes, so an over-long body costs a bounded read, not memory.
+ */
+#include <sys/types.h>
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "request.h"
+
+const char *
+req_param(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (envp == NULL)
+		return NULL;
+	for (; *envp != NULL; envp++)
+		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
+			return *envp + n + 1;
+	return NULL;
+}
+
+int
+req_content_length(const char *s, uint64_t *len)
+{
+	uint64_t v = 0;
+	const char *p;
+
+	if (s == NULL || *s == '\0')
+		return 1;
+	for (p = s; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		if (v > (INT64_MAX - (uint64_t)(*p - '0')) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*len = v;
+	return 0;
+}
+
+int
+req_valid_id(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= STORE_ID_LEN)
+			return 0;
+		if (!((s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+			return 0;
+	}
+	return i == STORE_ID_LEN;
+}
+
+int
+req_is_intake_method(const char *method)
+{
+	return method != NULL && (strcmp(method, "POST") == 0 ||
+	    strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0);
+}
+
+enum req_route
+req_route(const char *method, const char *uri, const char *prefix,
+    char id[STORE_ID_LEN + 1], const char **allow)
+{
+	size_t plen, rest;
+	const char *p, *q;
+
+	*allow = NULL;
+	id[0] = '\0';
+	if (method == NULL)
+		method = "";
+	if (uri == NULL)
+		uri = "";
+	plen = strlen(prefix);
+	if (plen > 0 && strncmp(uri, prefix, plen) == 0) {
+		p = uri + plen;
+		q = strchr(p, '?');
+		rest = q != NULL ? (size_t)(q - p) : strlen(p);
+		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+		    strcmp(method, "DELETE") != 0) {
+			*allow = "GET, HEAD, DELETE";
+			return REQ_ROUTE_BAD_METHOD;
+		}
+		if (rest != STORE_ID_LEN)
+			return REQ_ROUTE_NO_JOB;
+		memcpy(id, p, STORE_ID_LEN);
+		id[STORE_ID_LEN] = '\0';
+		if (!req_valid_id(id)) {
+			id[0] = '\0';
+			return REQ_ROUTE_NO_JOB;
+		}
+		if (strcmp(method, "GET") == 0)
+			return REQ_ROUTE_STATUS;
+		if (strcmp(method, "HEAD") == 0)
+			return REQ_ROUTE_STATUS_HEAD;
+		return REQ_ROUTE_CANCEL;
+	}
+	if (req_is_intake_method(method))
+		return REQ_ROUTE_ENQUEUE;
+	*allow = "POST, PUT, PATCH";
+	return REQ_ROUTE_BAD_METHOD;
+}
+
+/* Length of the UTF-8 sequence at s (n bytes left), or 0 when invalid. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return s[0] != 0;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+		len = 2; cp = s[0] & 0x1f;
+	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3; cp = s[0] & 0x0f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4; cp = s[0] & 0x07;
+	} else
+		return 0;
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates, past U+10FFFF. */
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+int
+req_utf8_valid(const void *s, size_t len)
+{
+	const unsigned char *p = s;
+	size_t i = 0, k;
+
+	while (i < len) {
+		if ((k = utf8_seq(p + i, len - i)) == 0)
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
+/* A malloc'd copy of s with every invalid byte replaced by U+FFFD. */
+static char *
+utf8_sanitize(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = strlen(s), i = 0, o = 0, k;
+	char *out;
+
+	if ((out = malloc(n * 3 + 1)) == NULL)
+		return NULL;
+	while (i < n) {
+		if ((k = utf8_seq(p + i, n - i)) == 0) {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		} else {
+			memcpy(out + o, p + i, k);
+			o += k;
+			i += k;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+int
+req_headers_json(char *const *envp, size_t max_count, size_t max_bytes,
+    char **out, const char **why)
+{
+	json_t *obj;
+	const char *eq;
+	char name[256], *value = NULL, *text = NULL;
+	size_t count = 0, approx = 2, nlen;
+	int rc = -2;
+
+	*out = NULL;
+	*why = NULL;
+	if ((obj = json_object()) == NULL)
+		return -2;
+	for (; envp != NULL && *envp != NULL; envp++) {
+		if (strncmp(*envp, "HTTP_", 5) != 0 ||
+		    (eq = strchr(*envp, '=')) == NULL)
+			continue;
+		nlen = (size_t)(eq - *envp);
+		if (nlen == 10 && strncmp(*envp, "HTTP_PROXY", 10) == 0)
+			continue;	/* httpoxy: never pass it on */
+		if (++count > max_count) {
+			*why = "too many header fields";
+			rc = -1;
+			goto done;
+		}
+		/* Escaping can grow a byte to six ("\u001f"); bound the
+		 * input first so a huge header costs no huge allocation. */
+		approx += nlen + strlen(eq + 1) + 6;
+		if (nlen >= sizeof(name) || approx > max_bytes) {
+			*why = nlen >= sizeof(name) ? "header field name too long" :
+			    "header fields too large";
+			rc = -1;
+			goto done;
+		}
+		memcpy(name, *envp, nlen);
+		name[nlen] = '\0';
+		if (!req_utf8_valid(name, nlen)) {
+			*why = "header field name is not text";
+			rc = -1;
+			goto done;
+		}
+		if ((value = utf8_sanitize(eq + 1)) == NULL)
+			goto done;
+		/* The web server may repeat a name; the last one wins. */
+		if (json_object_set_new(obj, name, json_string(value)) == -1)
+			goto done;
+		free(value);
+		value = NULL;
+	}
+	if ((text = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+		goto done;
+	if (strlen(text) > max_bytes) {
+		*why = "header fields too large";
+		free(text);
+		rc = -1;
+		goto done;
+	}
+	*out = text;
+	rc = 0;
+done:
+	free(value);
+	json_decref(obj);
+	return rc;
+}
+
+int
+req_header_param(const char *header, char *buf, size_t len)
+{
+	size_t i;
+
+	if (header == NULL || *header == '\0' || strlen(header) + 6 > len)
+		return -1;
+	memcpy(buf, "HTTP_", 5);
+	for (i = 0; header[i] != '\0'; i++) {
+		char c = header[i];
+
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		else if (c == '-')
+			c = '_';
+		else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '_'))
+			return -1;
+		buf[5 + i] = c;
+	}
+	buf[5 + i] = '\0';
+	return 0;
+}
+
+int
+req_idempotency_key(char *const *envp, const char *dedupe_header,
+    const char **key)
+{
+	char pname[128];
+	const char *v = NULL, *p;
+
+	*key = NULL;
+	if (dedupe_header != NULL && *dedupe_header != '\0' &&
+	    req_header_param(dedupe_header, pname, sizeof(pname)) == 0)
+		v = req_param(envp, pname);
+	if (v == NULL)
+		v = req_param(envp, "HTTP_IDEMPOTENCY_KEY");
+	if (v == NULL)
+		return 0;
+	if (*v == '\0' || strlen(v) > REQ_MAX_KEY)
+		return -1;
+	for (p = v; *p != '\0'; p++)
+		if (*p < 0x21 || *p > 0x7e)
+			return -1;
+	*key = v;
+	return 1;
+}
+
+enum req_body
+req_read_body(req_read_fn rd, void *ctx, int have_length, uint64_t length,
+    size_t max, void **body, size_t *len)
+{
+	unsigned char *buf = NULL, *nbuf, extra;
+	size_t cap, used = 0, want;
+	ssize_t n;
+	enum req_body rc;
+
+	*body = NULL;
+	*len = 0;
+	if (have_length && length > max)
+		return REQ_BODY_TOO_BIG;
+	/* Known length: one allocation.  Unknown: grow, capped at max + 1. */
+	cap = have_length ? (size_t)length : (max < 16384 ? max + 1 : 16384);
+	if ((buf = malloc(cap > 0 ? cap : 1)) == NULL)
+		return REQ_BODY_NOMEM;
+	for (;;) {
+		if (have_length && used == cap)
+			break;
+		if (!have_length && used == cap) {
+			if (cap > max) {
+				rc = REQ_BODY_TOO_BIG;
+				goto fail;
+			}
+			cap = cap > max / 2 ? max + 1 : cap * 2;
+			if ((nbuf = realloc(buf, cap)) == NULL) {
+				rc = REQ_BODY_NOMEM;
+				goto fail;
+			}
+			buf = nbuf;
+		}
+		want = cap - used;
+		n = rd(ctx, buf + used, want);
+		if (n < 0) {
+			rc = REQ_BODY_BROKEN;
+			goto fail;
+		}
+		if (n == 0) {
+			if (have_length) {
+				rc = REQ_BODY_SHORT;
+				goto fail;
+			}
+			break;
+		}
+		used += (size_t)n;
+	}
+	if (!have_length && used > max) {
+		rc = REQ_BODY_TOO_BIG;
+		goto fail;
+	}
+	if (have_length) {
+		/* The declared length must be the whole stream. */
+		n = rd(ctx, &extra, 1);
+		if (n < 0) {
+			rc = REQ_BODY_BROKEN;
+			goto fail;
+		}
+		if (n > 0) {
+			rc = REQ_BODY_LONG;
+			goto fail;
+		}
+	}
+	*body = buf;
+	*len = used;
+	return REQ_BODY_OK;
+fail:
+	free(buf);
+	return rc;
+}

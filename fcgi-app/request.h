@@ -1,0 +1,106 @@
+/*
+ * request: parsing and limits of one FastCGI request, as pure functions over
+ * the params array ("NAME=value" strings, NULL-terminated, as libfcgi hands
+ * it over) and a read callback for the body.  Nothing here touches libfcgi,
+ * the database or a lock, so unit tests and fuzzers drive it directly.
+ */
+#ifndef FCGIQ_REQUEST_H
+#define FCGIQ_REQUEST_H
+
+#include <sys/types.h>
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* Bounds on what a client may send; past them the answer is 4xx. */
+#define REQ_MAX_URI		8192	/* REQUEST_URI, query included: 414 */
+#define REQ_MAX_CONTENT_TYPE	1024	/* 400 */
+#define REQ_MAX_HEADERS		256	/* HTTP_* params: 431 */
+#define REQ_MAX_HEADERS_JSON	(64 * 1024)	/* their JSON text: 431 */
+#define REQ_MAX_KEY		255	/* idempotency key: 400 */
+#define REQ_MAX_QUEUE		63
+
+/* Look up NAME in envp; NULL when absent. */
+const char	*req_param(char *const *envp, const char *name);
+
+/*
+ * Parse CONTENT_LENGTH.  1: absent or empty (read the stream to its end);
+ * 0: *len set; -1: not a plain decimal number that fits in 63 bits.
+ */
+int	req_content_length(const char *s, uint64_t *len);
+
+enum req_route {
+	REQ_ROUTE_ENQUEUE = 0,		/* POST PUT PATCH outside the status prefix */
+	REQ_ROUTE_STATUS,		/* GET  <prefix><id> */
+	REQ_ROUTE_STATUS_HEAD,		/* HEAD <prefix><id> */
+	REQ_ROUTE_CANCEL,		/* DELETE <prefix><id> */
+	REQ_ROUTE_NO_JOB,		/* under the prefix, but not an id: 404 */
+	REQ_ROUTE_BAD_METHOD		/* 405, *allow names the methods */
+};
+
+/*
+ * Route a request by method and the path part of uri.  Under prefix, id is
+ * filled with the job id for the status routes.  *allow is set for
+ * REQ_ROUTE_BAD_METHOD (a static string).
+ */
+enum req_route req_route(const char *method, const char *uri,
+	    const char *prefix, char id[STORE_ID_LEN + 1], const char **allow);
+
+/* 1 when s is a well-formed job id (22 characters of base64url). */
+int	req_valid_id(const char *s);
+
+/*
+ * The HTTP_* params (except HTTP_PROXY) as a JSON object text, bytes that
+ * are not UTF-8 replaced by U+FFFD.  0: *out malloc'd (the caller frees it);
+ * -1: more than max_count headers or more than max_bytes of JSON (431),
+ * *why says which; -2: out of memory.
+ */
+int	req_headers_json(char *const *envp, size_t max_count, size_t max_bytes,
+	    char **out, const char **why);
+
+/*
+ * "X-GitHub-Delivery" -> "HTTP_X_GITHUB_DELIVERY" into buf.  0, or -1 when
+ * the name is empty, has a character outside A-Z a-z 0-9 - _, or does not
+ * fit.
+ */
+int	req_header_param(const char *header, char *buf, size_t len);
+
+/*
+ * The idempotency key: the header named by dedupe_header (a header name,
+ * may be NULL) when the request has it, else Idempotency-Key.  1: *key
+ * points into envp; 0: none; -1: present but empty, longer than
+ * REQ_MAX_KEY or not printable ASCII.
+ */
+int	req_idempotency_key(char *const *envp, const char *dedupe_header,
+	    const char **key);
+
+/* Read callback: bytes read (> 0), 0 at the end of the stream, -1 broken. */
+typedef ssize_t (*req_read_fn)(void *ctx, void *buf, size_t len);
+
+enum req_body {
+	REQ_BODY_OK = 0,
+	REQ_BODY_SHORT,		/* the stream ended before CONTENT_LENGTH: 400 */
+	REQ_BODY_LONG,		/* more data than CONTENT_LENGTH: 400 */
+	REQ_BODY_TOO_BIG,	/* over max: 413 */
+	REQ_BODY_BROKEN,	/* the stream broke (client gone): no answer needed */
+	REQ_BODY_NOMEM		/* 500 */
+};
+
+/*
+ * Read the body: exactly length bytes followed by the end of the stream when
+ * have_length, else everything up to the end.  Never reads more than max + 1
+ * bytes, and nothing when length > max.  REQ_BODY_OK: *body malloc'd (never
+ * NULL, even when empty), *len set.  Otherwise nothing is returned.
+ */
+enum req_body req_read_body(req_read_fn rd, void *ctx, int have_length,
+	    uint64_t length, size_t max, void **body, size_t *len);
+
+/* 1 when the method enqueues (POST PUT PATCH). */
+int	req_is_intake_method(const char *method);
+
+/* 1 when s (len bytes) is valid UTF-8 without NUL. */
+int	req_utf8_valid(const void *s, size_t len);
+
+#endif /* FCGIQ_REQUEST_H */

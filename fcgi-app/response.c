@@ -1,0 +1,183 @@
+/*
+ * response: render answers.  The header block follows the CGI response
+ * rules the web server expects on FCGI_STDOUT ("Status: 202 Accepted",
+ * header lines, an empty line), so nginx and Apache relay it unchanged.
+ * Bodies are built with jansson, which escapes anything a client sent.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "request.h"
+#include "response.h"
+#include "store.h"
+
+const char *
+response_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Unknown";
+	}
+}
+
+char *
+response_render(int status, const char *headers, json_t *body, int head_only,
+    size_t *len)
+{
+	char *text = NULL, *buf = NULL;
+	size_t tlen = 0, cap;
+	int n;
+
+	if (body != NULL) {
+		if ((text = json_dumps(body, JSON_COMPACT)) == NULL)
+			return NULL;
+		tlen = strlen(text) + 1;	/* with a final newline */
+	}
+	if (headers == NULL)
+		headers = "";
+	cap = 160 + strlen(headers) + tlen;
+	if ((buf = malloc(cap)) == NULL)
+		goto done;
+	n = snprintf(buf, cap, "Status: %d %s\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Content-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "%s\r\n", status, response_reason(status), tlen, headers);
+	if (n < 0 || (size_t)n >= cap) {
+		free(buf);
+		buf = NULL;
+		goto done;
+	}
+	*len = (size_t)n;
+	if (text != NULL && !head_only) {
+		memcpy(buf + *len, text, tlen - 1);
+		buf[*len + tlen - 1] = '\n';
+		*len += tlen;
+	}
+done:
+	free(text);
+	return buf;
+}
+
+json_t *
+response_error_json(const char *error, const char *detail)
+{
+	return json_pack("{s:s, s:s?}", "error", error, "detail", detail);
+}
+
+json_t *
+response_accepted_json(const char *id, const char *queue, const char *state,
+    const char *status_url)
+{
+	return json_pack("{s:s, s:s, s:s, s:s}", "id", id, "queue", queue,
+	    "state", state, "status_url", status_url);
+}
+
+void
+response_iso8601(long long ms, char *buf, size_t len)
+{
+	struct tm tm;
+	time_t t = (time_t)(ms / 1000);
+	char tmp[32];
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+		snprintf(buf, len, "%lld", ms);
+		return;
+	}
+	snprintf(buf, len, "%s.%03dZ", tmp, (int)(ms % 1000));
+}
+
+/* Set key (ms) and key_iso (text), both null when ms is 0 (unset). */
+static int
+set_time(json_t *o, const char *key, long long ms)
+{
+	char iso[40], k[64];
+
+	snprintf(k, sizeof(k), "%s_iso", key);
+	if (ms == 0)
+		return json_object_set_new(o, key, json_null()) |
+		    json_object_set_new(o, k, json_null());
+	response_iso8601(ms, iso, sizeof(iso));
+	return json_object_set_new(o, key, json_integer(ms)) |
+	    json_object_set_new(o, k, json_string(iso));
+}
+
+static json_t *
+str_or_null(const char *s)
+{
+	json_t *v;
+
+	if (s == NULL)
+		return json_null();
+	/* Stored text may come from anywhere (the CLI, a handler). */
+	if ((v = json_string(s)) == NULL)
+		v = json_string("(not UTF-8)");
+	return v;
+}
+
+json_t *
+response_job_json(const struct store_job *j, const char *status_url)
+{
+	json_t *o;
+	unsigned char *b64 = NULL;
+	int rc = 0;
+
+	if ((o = json_object()) == NULL)
+		return NULL;
+	rc |= json_object_set_new(o, "id", json_string(j->id));
+	rc |= json_object_set_new(o, "queue", str_or_null(j->queue));
+	rc |= json_object_set_new(o, "state", str_or_null(j->state));
+	rc |= json_object_set_new(o, "priority", json_integer(j->priority));
+	rc |= json_object_set_new(o, "attempts", json_integer(j->attempts));
+	rc |= json_object_set_new(o, "max_attempts",
+	    json_integer(j->max_attempts));
+	rc |= set_time(o, "created_at", j->created_at);
+	rc |= set_time(o, "run_at", j->run_at);
+	rc |= set_time(o, "started_at", j->started_at);
+	rc |= set_time(o, "finished_at", j->finished_at);
+	rc |= json_object_set_new(o, "last_error", str_or_null(j->last_error));
+	if (j->result == NULL) {
+		rc |= json_object_set_new(o, "result", json_null());
+	} else if (req_utf8_valid(j->result, j->result_len)) {
+		rc |= json_object_set_new(o, "result",
+		    json_stringn(j->result, j->result_len));
+	} else {
+		if (j->result_len > (size_t)1 << 30 ||
+		    (b64 = malloc(4 * ((j->result_len + 2) / 3) + 1)) == NULL)
+			goto fail;
+		EVP_EncodeBlock(b64, j->result, (int)j->result_len);
+		rc |= json_object_set_new(o, "result", json_string((char *)b64));
+		rc |= json_object_set_new(o, "result_encoding",
+		    json_string("base64"));
+		free(b64);
+	}
+	if (status_url != NULL)
+		rc |= json_object_set_new(o, "status_url",
+		    json_string(status_url));
+	if (rc != 0)
+		goto fail;
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}

@@ -1,0 +1,44 @@
+/*
+ * response: the answers fcgiq gives, rendered as the CGI-style header block
+ * plus a JSON body (jansson).  Every answer carries Content-Type:
+ * application/json and Content-Length; errors are
+ * {"error": "...", "detail": "..."}.
+ */
+#ifndef FCGIQ_RESPONSE_H
+#define FCGIQ_RESPONSE_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+struct store_job;
+
+/*
+ * Render status, extra header lines (each ending "\r\n", or NULL) and body
+ * (NULL: none) into a malloc'd buffer, *len bytes.  head_only drops the
+ * body but keeps its Content-Length.  NULL when out of memory.
+ */
+char	*response_render(int status, const char *headers, json_t *body,
+	    int head_only, size_t *len);
+
+/* {"error": error, "detail": detail}; detail may be NULL.  New reference. */
+json_t	*response_error_json(const char *error, const char *detail);
+
+/* The 202 body: {"id","queue","state","status_url"}.  New reference. */
+json_t	*response_accepted_json(const char *id, const char *queue,
+	    const char *state, const char *status_url);
+
+/*
+ * The status body of job j: times as integer ms ("created_at") and as
+ * ISO-8601 UTC ("created_at_iso"), null when unset; result as a string when
+ * it is UTF-8 text, else base64 with "result_encoding": "base64".
+ */
+json_t	*response_job_json(const struct store_job *j, const char *status_url);
+
+/* "Accepted" for 202 and so on; "Unknown" for a code it does not know. */
+const char *response_reason(int status);
+
+/* ms since the epoch as "2025-05-20T12:34:56.789Z" into buf (>= 32). */
+void	response_iso8601(long long ms, char *buf, size_t len);
+
+#endif /* FCGIQ_RESPONSE_H */

@@ -1,0 +1,35 @@
+/*
+ * server: connections and threads.  One poller thread accepts on the
+ * listening socket and watches idle connections; a pool of worker threads
+ * reads and answers requests (libfcgi's FCGX_Accept_r on a connection that
+ * has data), so an idle keep-alive connection costs no thread.
+ */
+#ifndef FCGIQ_SERVER_H
+#define FCGIQ_SERVER_H
+
+#include <fcgiapp.h>
+
+#define SERVER_MAX_CONNS	900	/* libfcgi select()s on some fds: < FD_SETSIZE */
+#define SERVER_LINGER_MS	10	/* a worker waits this long on its kept connection */
+
+struct server_conf {
+	int	 listen_fd;		/* listening, made non-blocking and close-on-exec */
+	int	 threads;		/* workers */
+	int	 io_timeout_ms;		/* a read or write stalled this long fails */
+	int	 idle_timeout_ms;	/* a kept-alive connection idle this long is closed */
+	void	(*serve)(FCGX_Request *);	/* answers one request */
+};
+
+/* Start the poller and the workers.  0, or -1 (errno set).  FCGX_Init()
+ * must have been called, and signals blocked in the calling thread. */
+int	server_start(const struct server_conf *);
+
+/*
+ * Stop accepting (the listening fd is closed), answer every request already
+ * received, close idle connections, and return when the workers are done.
+ * Past grace_ms, connections still being read are shut down so that their
+ * workers finish at once.
+ */
+void	server_stop(int grace_ms);
+
+#endif /* FCGIQ_SERVER_H */

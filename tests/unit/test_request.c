@@ -1,0 +1,383 @@
+/*
+ * Unit tests of fcgi-app/request.c (the pure parsing of a request) and the
+ * rendering half of fcgi-app/response.c.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "request.h"
+#include "response.h"
+#include "store.h"
+
+static void
+test_content_length(void **state)
+{
+	uint64_t v = 7;
+
+	(void)state;
+	assert_int_equal(req_content_length(NULL, &v), 1);
+	assert_int_equal(req_content_length("", &v), 1);
+	assert_int_equal(req_content_length("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(req_content_length("1048576", &v), 0);
+	assert_int_equal(v, 1048576);
+	assert_int_equal(req_content_length("007", &v), 0);
+	assert_int_equal(v, 7);
+	assert_int_equal(req_content_length("9223372036854775807", &v), 0);
+	assert_true(v == INT64_MAX);
+	assert_int_equal(req_content_length("9223372036854775808", &v), -1);
+	assert_int_equal(req_content_length("18446744073709551616", &v), -1);
+	assert_int_equal(req_content_length("99999999999999999999999", &v), -1);
+	assert_int_equal(req_content_length("-1", &v), -1);
+	assert_int_equal(req_content_length("+5", &v), -1);
+	assert_int_equal(req_content_length(" 5", &v), -1);
+	assert_int_equal(req_content_length("5 ", &v), -1);
+	assert_int_equal(req_content_length("0x10", &v), -1);
+	assert_int_equal(req_content_length("1e3", &v), -1);
+	assert_int_equal(req_content_length("abc", &v), -1);
+}
+
+static void
+test_param(void **state)
+{
+	char *envp[] = { "REQUEST_METHOD=POST", "REQUEST_URI=/a=b",
+	    "EMPTY=", "LONGER_NAME=x", NULL };
+
+	(void)state;
+	assert_string_equal(req_param(envp, "REQUEST_METHOD"), "POST");
+	assert_string_equal(req_param(envp, "REQUEST_URI"), "/a=b");
+	assert_string_equal(req_param(envp, "EMPTY"), "");
+	assert_null(req_param(envp, "LONGER"));
+	assert_null(req_param(envp, "MISSING"));
+	assert_null(req_param(NULL, "X"));
+}
+
+#define ID	"AbCdEfGhIjKlMnOpQr_-09"
+
+static void
+test_route(void **state)
+{
+	char id[STORE_ID_LEN + 1];
+	const char *allow;
+
+	(void)state;
+	assert_int_equal(strlen(ID), STORE_ID_LEN);
+	assert_int_equal(req_route("POST", "/in", "/jobs/", id, &allow),
+	    REQ_ROUTE_ENQUEUE);
+	assert_int_equal(req_route("PUT", "/in?x=1", "/jobs/", id, &allow),
+	    REQ_ROUTE_ENQUEUE);
+	assert_int_equal(req_route("PATCH", "/", "/jobs/", id, &allow),
+	    REQ_ROUTE_ENQUEUE);
+	assert_int_equal(req_route("GET", "/in", "/jobs/", id, &allow),
+	    REQ_ROUTE_BAD_METHOD);
+	assert_string_equal(allow, "POST, PUT, PATCH");
+	assert_int_equal(req_route("OPTIONS", "/in", "/jobs/", id, &allow),
+	    REQ_ROUTE_BAD_METHOD);
+	assert_int_equal(req_route(NULL, NULL, "/jobs/", id, &allow),
+	    REQ_ROUTE_BAD_METHOD);
+
+	assert_int_equal(req_route("GET", "/jobs/" ID, "/jobs/", id, &allow),
+	    REQ_ROUTE_STATUS);
+	assert_string_equal(id, ID);
+	assert_int_equal(req_route("GET", "/jobs/" ID "?pretty", "/jobs/", id,
+	    &allow), REQ_ROUTE_STATUS);
+	assert_string_equal(id, ID);
+	assert_int_equal(req_route("HEAD", "/jobs/" ID, "/jobs/", id, &allow),
+	    REQ_ROUTE_STATUS_HEAD);
+	assert_int_equal(req_route("DELETE", "/jobs/" ID, "/jobs/", id,
+	    &allow), REQ_ROUTE_CANCEL);
+	assert_int_equal(req_route("POST", "/jobs/" ID, "/jobs/", id, &allow),
+	    REQ_ROUTE_BAD_METHOD);
+	assert_string_equal(allow, "GET, HEAD, DELETE");
+	assert_int_equal(req_route("GET", "/jobs/", "/jobs/", id, &allow),
+	    REQ_ROUTE_NO_JOB);
+	assert_int_equal(req_route("GET", "/jobs/short", "/jobs/", id,
+	    &allow), REQ_ROUTE_NO_JOB);
+	assert_int_equal(req_route("GET", "/jobs/" ID "x", "/jobs/", id,
+	    &allow), REQ_ROUTE_NO_JOB);
+	assert_int_equal(req_route("GET", "/jobs/AbCdEfGhIjKlMnOpQr/.09",
+	    "/jobs/", id, &allow), REQ_ROUTE_NO_JOB);
+	assert_int_equal(req_route("GET", "/api/j/" ID, "/api/j/", id,
+	    &allow), REQ_ROUTE_STATUS);
+	assert_true(req_valid_id(ID));
+	assert_false(req_valid_id(""));
+	assert_false(req_valid_id(ID "A"));
+	assert_false(req_valid_id("AbCdEfGhIjKlMnOpQr%2F09"));
+}
+
+static void
+test_headers_json(void **state)
+{
+	char *envp[] = { "HTTP_HOST=example.org", "HTTP_PROXY=evil:1",
+	    "CONTENT_TYPE=text/plain", "HTTP_X_QUOTE=a\"b\\c",
+	    "HTTP_X_LATIN=caf\xe9", NULL };
+	char *many[300], name[300][32];
+	char *out;
+	const char *why;
+	json_t *j;
+	json_error_t err;
+	int i;
+
+	(void)state;
+	assert_int_equal(req_headers_json(envp, 256, 65536, &out, &why), 0);
+	j = json_loads(out, 0, &err);
+	assert_non_null(j);
+	assert_string_equal(json_string_value(json_object_get(j, "HTTP_HOST")),
+	    "example.org");
+	assert_null(json_object_get(j, "HTTP_PROXY"));
+	assert_null(json_object_get(j, "CONTENT_TYPE"));
+	assert_string_equal(json_string_value(json_object_get(j,
+	    "HTTP_X_QUOTE")), "a\"b\\c");
+	assert_string_equal(json_string_value(json_object_get(j,
+	    "HTTP_X_LATIN")), "caf\xef\xbf\xbd");
+	json_decref(j);
+	free(out);
+
+	for (i = 0; i < 299; i++) {
+		snprintf(name[i], sizeof(name[i]), "HTTP_X_%d=v", i);
+		many[i] = name[i];
+	}
+	many[299] = NULL;
+	assert_int_equal(req_headers_json(many, 256, 65536, &out, &why), -1);
+	assert_null(out);
+	assert_non_null(why);
+	assert_int_equal(req_headers_json(many, 300, 65536, &out, &why), 0);
+	free(out);
+	assert_int_equal(req_headers_json(many, 300, 100, &out, &why), -1);
+
+	char *none[] = { "REQUEST_METHOD=GET", NULL };
+	assert_int_equal(req_headers_json(none, 10, 100, &out, &why), 0);
+	assert_string_equal(out, "{}");
+	free(out);
+}
+
+static void
+test_idempotency(void **state)
+{
+	char *envp[] = { "HTTP_IDEMPOTENCY_KEY=k1",
+	    "HTTP_X_GITHUB_DELIVERY=d-42", NULL };
+	char *bad[] = { "HTTP_IDEMPOTENCY_KEY=has space", NULL };
+	char *empty[] = { "HTTP_IDEMPOTENCY_KEY=", NULL };
+	char *none[] = { NULL };
+	const char *key;
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(req_idempotency_key(envp, NULL, &key), 1);
+	assert_string_equal(key, "k1");
+	assert_int_equal(req_idempotency_key(envp, "X-GitHub-Delivery", &key),
+	    1);
+	assert_string_equal(key, "d-42");
+	assert_int_equal(req_idempotency_key(envp, "X-Absent", &key), 1);
+	assert_string_equal(key, "k1");
+	assert_int_equal(req_idempotency_key(bad, NULL, &key), -1);
+	assert_int_equal(req_idempotency_key(empty, NULL, &key), -1);
+	assert_int_equal(req_idempotency_key(none, NULL, &key), 0);
+	assert_null(key);
+	assert_int_equal(req_header_param("X-GitHub-Delivery", buf,
+	    sizeof(buf)), 0);
+	assert_string_equal(buf, "HTTP_X_GITHUB_DELIVERY");
+	assert_int_equal(req_header_param("bad header", buf, sizeof(buf)), -1);
+	assert_int_equal(req_header_param("", buf, sizeof(buf)), -1);
+}
+
+/* A read callback over a string, n bytes at most per call, then a
+ * configurable end: 0 (clean end) or -1 (broken). */
+struct src {
+	const char	*p;
+	size_t		 len, off, step;
+	int		 end;
+};
+
+static ssize_t
+src_read(void *ctx, void *buf, size_t len)
+{
+	struct src *s = ctx;
+	size_t n = s->len - s->off;
+
+	if (n == 0)
+		return s->end;
+	if (n > len)
+		n = len;
+	if (n > s->step)
+		n = s->step;
+	memcpy(buf, s->p + s->off, n);
+	s->off += n;
+	return (ssize_t)n;
+}
+
+static void
+test_read_body(void **state)
+{
+	struct src s;
+	void *body;
+	size_t len;
+
+	(void)state;
+	s = (struct src){ "hello", 5, 0, 2, 0 };
+	assert_int_equal(req_read_body(src_read, &s, 1, 5, 100, &body, &len),
+	    REQ_BODY_OK);
+	assert_int_equal(len, 5);
+	assert_memory_equal(body, "hello", 5);
+	free(body);
+
+	s = (struct src){ "hel", 3, 0, 2, 0 };
+	assert_int_equal(req_read_body(src_read, &s, 1, 5, 100, &body, &len),
+	    REQ_BODY_SHORT);
+	assert_null(body);
+
+	s = (struct src){ "hel", 3, 0, 2, -1 };
+	assert_int_equal(req_read_body(src_read, &s, 1, 5, 100, &body, &len),
+	    REQ_BODY_BROKEN);
+
+	s = (struct src){ "hello!", 6, 0, 6, 0 };
+	assert_int_equal(req_read_body(src_read, &s, 1, 5, 100, &body, &len),
+	    REQ_BODY_LONG);
+
+	s = (struct src){ "hello", 5, 0, 5, 0 };
+	assert_int_equal(req_read_body(src_read, &s, 1, 5, 4, &body, &len),
+	    REQ_BODY_TOO_BIG);
+	assert_int_equal(s.off, 0);	/* refused before reading */
+
+	/* No length: to the end of the stream, bounded by max. */
+	s = (struct src){ "hello", 5, 0, 1, 0 };
+	assert_int_equal(req_read_body(src_read, &s, 0, 0, 5, &body, &len),
+	    REQ_BODY_OK);
+	assert_int_equal(len, 5);
+	free(body);
+	s = (struct src){ "hello", 5, 0, 1, 0 };
+	assert_int_equal(req_read_body(src_read, &s, 0, 0, 4, &body, &len),
+	    REQ_BODY_TOO_BIG);
+	s = (struct src){ "hello", 5, 0, 5, -1 };
+	assert_int_equal(req_read_body(src_read, &s, 0, 0, 100, &body, &len),
+	    REQ_BODY_BROKEN);
+
+	s = (struct src){ "", 0, 0, 1, 0 };
+	assert_int_equal(req_read_body(src_read, &s, 1, 0, 100, &body, &len),
+	    REQ_BODY_OK);
+	assert_non_null(body);
+	assert_int_equal(len, 0);
+	free(body);
+}
+
+static void
+test_read_body_large(void **state)
+{
+	size_t big = 3 * 1024 * 1024 + 17, len;
+	char *data = malloc(big);
+	struct src s;
+	void *body;
+
+	(void)state;
+	assert_non_null(data);
+	memset(data, 'z', big);
+	s = (struct src){ data, big, 0, 65536, 0 };
+	assert_int_equal(req_read_body(src_read, &s, 0, 0, big, &body, &len),
+	    REQ_BODY_OK);
+	assert_int_equal(len, big);
+	free(body);
+	s = (struct src){ data, big, 0, 65536, 0 };
+	assert_int_equal(req_read_body(src_read, &s, 0, 0, 1024 * 1024,
+	    &body, &len), REQ_BODY_TOO_BIG);
+	assert_true(s.off <= 1024 * 1024 + 65536);	/* bounded read */
+	free(data);
+}
+
+static void
+test_utf8(void **state)
+{
+	(void)state;
+	assert_true(req_utf8_valid("plain", 5));
+	assert_true(req_utf8_valid("caf\xc3\xa9", 5));
+	assert_true(req_utf8_valid("\xf0\x9f\x98\x80", 4));
+	assert_false(req_utf8_valid("caf\xe9", 4));
+	assert_false(req_utf8_valid("\xc0\xaf", 2));		/* overlong */
+	assert_false(req_utf8_valid("\xed\xa0\x80", 3));	/* surrogate */
+	assert_false(req_utf8_valid("a\0b", 3));
+	assert_false(req_utf8_valid("\xe2\x82", 2));		/* truncated */
+}
+
+static void
+test_response(void **state)
+{
+	json_t *b = response_error_json("no such job", "x");
+	char *out;
+	size_t len;
+	char iso[40];
+
+	(void)state;
+	out = response_render(404, NULL, b, 0, &len);
+	assert_non_null(out);
+	assert_true(strncmp(out, "Status: 404 Not Found\r\n", 23) == 0);
+	assert_non_null(strstr(out, "Content-Type: application/json\r\n"));
+	assert_non_null(strstr(out, "\r\n\r\n{\"error\":\"no such job\","
+	    "\"detail\":\"x\"}\n"));
+	free(out);
+	out = response_render(404, "Allow: GET\r\n", b, 1, &len);
+	assert_non_null(strstr(out, "Allow: GET\r\n"));
+	assert_true(len >= 4 && memcmp(out + len - 4, "\r\n\r\n", 4) == 0);
+	free(out);
+	json_decref(b);
+	response_iso8601(1747744496789LL, iso, sizeof(iso));
+	assert_string_equal(iso, "2025-05-20T12:34:56.789Z");
+}
+
+static void
+test_job_json(void **state)
+{
+	struct store_job j;
+	json_t *o;
+
+	(void)state;
+	memset(&j, 0, sizeof(j));
+	strcpy(j.id, ID);
+	j.queue = "mail";
+	j.state = "done";
+	j.attempts = 1;
+	j.max_attempts = 5;
+	j.created_at = 1747744496789LL;
+	j.result = "\x01\xff\x02";
+	j.result_len = 3;
+	o = response_job_json(&j, "/jobs/" ID);
+	assert_non_null(o);
+	assert_string_equal(json_string_value(json_object_get(o, "result")),
+	    "Af8C");
+	assert_string_equal(json_string_value(json_object_get(o,
+	    "result_encoding")), "base64");
+	assert_true(json_is_null(json_object_get(o, "started_at")));
+	assert_int_equal(json_integer_value(json_object_get(o, "created_at")),
+	    1747744496789LL);
+	json_decref(o);
+	j.result = "ok\n";
+	o = response_job_json(&j, NULL);
+	assert_string_equal(json_string_value(json_object_get(o, "result")),
+	    "ok\n");
+	assert_null(json_object_get(o, "result_encoding"));
+	json_decref(o);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_content_length),
+		cmocka_unit_test(test_param),
+		cmocka_unit_test(test_route),
+		cmocka_unit_test(test_headers_json),
+		cmocka_unit_test(test_idempotency),
+		cmocka_unit_test(test_read_body),
+		cmocka_unit_test(test_read_body_large),
+		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_response),
+		cmocka_unit_test(test_job_json),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
