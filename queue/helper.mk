@@ -1,2 +1,30 @@
-# queue/helper: the consumer (supervisor, slots, exec handler) and wake channel.
-libfcgiq_a_SOURCES += queue/wake.h queue/helper.h
+# queue/helper: the consumer (supervisor, lock, slots, exec handler), linked
+# by fcgiq as libhelper.a $(FCGIQ_LIBS), and its tests.
+noinst_LIBRARIES += libhelper.a
+libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/exec.c queue/exec.h
+
+# Test handlers: report prints its environment and open fds; the scripts
+# fail N times, exit with a code, sleep, or record that they ran.
+check_PROGRAMS += tests/handlers/report
+tests_handlers_report_SOURCES = tests/handlers/report.c
+dist_noinst_SCRIPTS += tests/handlers/fail-n.sh tests/handlers/exit.sh \
+	tests/handlers/sleep.sh tests/handlers/mark.sh tests/handlers/cat.sh \
+	tests/handlers/dispatch.sh
+
+if HAVE_CMOCKA
+check_PROGRAMS += tests/unit/test_exec tests/unit/test_helper
+TESTS += tests/unit/test_exec tests/unit/test_helper
+tests_unit_test_exec_SOURCES = tests/unit/test_exec.c
+tests_unit_test_exec_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_exec_LDADD = libhelper.a $(FCGIQ_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_helper_SOURCES = tests/unit/test_helper.c
+tests_unit_test_helper_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_helper_LDADD = libhelper.a $(FCGIQ_LIBS) $(CMOCKA_LIBS)
+endif
+
+# End to end through nginx + spawn-fcgi + fcgiq.
+TESTS += tests/e2e/helper.sh
+dist_noinst_SCRIPTS += tests/e2e/helper.sh
+
+# Example handlers shipped with the documentation.
+dist_noinst_SCRIPTS += conf-examples/handlers/store-to-dir

@@ -1,0 +1,606 @@
+/*
+ * exec: spawning an `exec:` handler and collecting its output.
+ *
+ * The spawn follows the house order: build everything that allocates
+ * (environment, pipes) first; block every signal; fork; in the child reset
+ * every disposition and the mask, setpgid(0, 0), PR_SET_PDEATHSIG (and
+ * check that the parent did not die before it took effect), dup2 the pipes
+ * onto 0/1/2, close every fd from 3 up, apply rlimits, execve, _exit(127).
+ * The child only makes async-signal-safe calls.  The parent restores its
+ * mask; its pipe ends are CLOEXEC and non-blocking, so a handler that never
+ * reads its stdin or floods its stdout cannot stall the helper's loop.
+ */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "exec.h"
+#include "store.h"
+
+#define EXEC_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
+
+/* A growable NULL-terminated array of "NAME=value" strings. */
+struct envv {
+	char	**v;
+	size_t	  n;
+	size_t	  cap;
+	int	  oom;
+};
+
+static void
+env_add(struct envv *e, const char *name, const char *value)
+{
+	char **nv, *s;
+	size_t nl, vl;
+
+	if (e->oom || value == NULL)
+		return;
+	if (e->n + 2 > e->cap) {
+		size_t cap = e->cap ? e->cap * 2 : 32;
+
+		if ((nv = realloc(e->v, cap * sizeof(*nv))) == NULL) {
+			e->oom = 1;
+			return;
+		}
+		e->v = nv;
+		e->cap = cap;
+	}
+	nl = strlen(name);
+	vl = strlen(value);
+	if ((s = malloc(nl + vl + 2)) == NULL) {
+		e->oom = 1;
+		return;
+	}
+	memcpy(s, name, nl);
+	s[nl] = '=';
+	memcpy(s + nl + 1, value, vl + 1);
+	e->v[e->n++] = s;
+	e->v[e->n] = NULL;
+}
+
+static int
+env_has(const struct envv *e, const char *name)
+{
+	size_t i, nl = strlen(name);
+
+	for (i = 0; i < e->n; i++)
+		if (strncmp(e->v[i], name, nl) == 0 && e->v[i][nl] == '=')
+			return 1;
+	return 0;
+}
+
+/*
+ * A stored header name to its CGI variable: "User-Agent" and
+ * "HTTP_USER_AGENT" both become HTTP_USER_AGENT.  0, or -1 when the name is
+ * empty or too long.
+ */
+static int
+header_var(const char *key, char *buf, size_t len)
+{
+	size_t i = 0;
+	const char *p = key;
+
+	if (strncmp(key, "HTTP_", 5) != 0) {
+		if (len < 6)
+			return -1;
+		memcpy(buf, "HTTP_", 5);
+		i = 5;
+	}
+	for (; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (i + 1 >= len)
+			return -1;
+		buf[i++] = isalnum(c) ? (char)toupper(c) : '_';
+	}
+	buf[i] = '\0';
+	return i > 5 ? 0 : -1;
+}
+
+/* A header value as text: strings as they are, arrays joined with ", ". */
+static char *
+header_value(json_t *v)
+{
+	size_t i, len = 0;
+	json_t *e;
+	char *s;
+
+	if (json_is_string(v)) {
+		/* An embedded NUL cannot travel in an environment. */
+		if (strlen(json_string_value(v)) != json_string_length(v))
+			return NULL;
+		return strdup(json_string_value(v));
+	}
+	if (!json_is_array(v))
+		return NULL;
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e))
+			return NULL;
+		len += json_string_length(e) + 2;
+	}
+	if ((s = malloc(len + 1)) == NULL)
+		return NULL;
+	s[0] = '\0';
+	json_array_foreach(v, i, e) {
+		if (strlen(json_string_value(e)) != json_string_length(e)) {
+			free(s);
+			return NULL;
+		}
+		if (i > 0)
+			strcat(s, ", ");
+		strcat(s, json_string_value(e));
+	}
+	return s;
+}
+
+char **
+exec_env(const struct store_job *job, const char *path)
+{
+	struct envv e = { NULL, 0, 0, 0 };
+	char num[32], name[256], *val;
+	const char *key;
+	json_t *h, *v;
+
+	env_add(&e, "PATH", path != NULL ? path : EXEC_DEFAULT_PATH);
+	env_add(&e, "REQUEST_METHOD", job->method);
+	env_add(&e, "REQUEST_URI", job->request_uri);
+	env_add(&e, "QUERY_STRING", job->query_string != NULL ?
+	    job->query_string : "");
+	env_add(&e, "CONTENT_TYPE", job->content_type);
+	snprintf(num, sizeof(num), "%zu", job->body_len);
+	env_add(&e, "CONTENT_LENGTH", num);
+	env_add(&e, "REMOTE_ADDR", job->remote_addr);
+	env_add(&e, "FCGIQ_JOB_ID", job->id);
+	env_add(&e, "FCGIQ_QUEUE", job->queue);
+	snprintf(num, sizeof(num), "%d", job->attempts);
+	env_add(&e, "FCGIQ_ATTEMPT", num);
+
+	if (job->headers != NULL &&
+	    (h = json_loads(job->headers, JSON_ALLOW_NUL, NULL)) != NULL) {
+		if (json_is_object(h)) {
+			json_object_foreach(h, key, v) {
+				if (header_var(key, name, sizeof(name)) == -1)
+					continue;
+				/* httpoxy: a client's Proxy: header must never
+				 * become a proxy setting for the handler. */
+				if (strcmp(name, "HTTP_PROXY") == 0 ||
+				    env_has(&e, name))
+					continue;
+				if ((val = header_value(v)) == NULL)
+					continue;
+				env_add(&e, name, val);
+				free(val);
+			}
+		}
+		json_decref(h);
+	}
+	if (e.oom) {
+		exec_env_free(e.v);
+		return NULL;
+	}
+	return e.v;
+}
+
+void
+exec_env_free(char **env)
+{
+	char **p;
+
+	if (env == NULL)
+		return;
+	for (p = env; *p != NULL; p++)
+		free(*p);
+	free(env);
+}
+
+/* Async-signal-safe: write a constant message and a number to fd 2. */
+static void
+child_fail(const char *what, const char *arg, int err)
+{
+	char num[16];
+	int i = (int)sizeof(num);
+	unsigned int u = (unsigned int)err;
+	const char *name = NULL;
+	ssize_t r;
+
+	switch (err) {
+	case ENOENT: name = " (ENOENT: no such file or directory)"; break;
+	case EACCES: name = " (EACCES: permission denied)"; break;
+	case ENOEXEC: name = " (ENOEXEC: exec format error)"; break;
+	case ENOMEM: name = " (ENOMEM: out of memory)"; break;
+	case E2BIG: name = " (E2BIG: argument list too long)"; break;
+	default: break;
+	}
+	do {
+		num[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0 && i > 0);
+	r = write(2, "fcgiq: ", 7);
+	r = write(2, what, strlen(what));
+	if (arg != NULL) {
+		r = write(2, " ", 1);
+		r = write(2, arg, strlen(arg));
+	}
+	r = write(2, ": errno ", 8);
+	r = write(2, num + i, sizeof(num) - (size_t)i);
+	if (name != NULL)
+		r = write(2, name, strlen(name));
+	r = write(2, "\n", 1);
+	(void)r;
+}
+
+/* Close every fd from 3 up, async-signal-safe. */
+static void
+child_close_from3(void)
+{
+	char buf[1024];
+	long n, off;
+	int dfd, fd;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+		return;
+#endif
+	/* Older kernels: list /proc/self/fd with getdents64, which does not
+	 * allocate, closing as we go (the listing fd last). */
+	dfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd != -1) {
+		while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
+			for (off = 0; off < n;) {
+				struct {
+					uint64_t	 ino;
+					int64_t		 off;
+					unsigned short	 reclen;
+					unsigned char	 type;
+					char		 name[];
+				} *d = (void *)(buf + off);
+				const char *p = d->name;
+
+				fd = 0;
+				while (*p >= '0' && *p <= '9')
+					fd = fd * 10 + (*p++ - '0');
+				if (*p == '\0' && p != d->name && fd >= 3 &&
+				    fd != dfd)
+					close(fd);
+				off += d->reclen;
+			}
+		}
+		close(dfd);
+		return;
+	}
+	for (fd = 3; fd < 65536; fd++)
+		close(fd);
+}
+
+static int
+child_rlimit(int resource, uint64_t v)
+{
+	struct rlimit rl;
+
+	if (v == 0)
+		return 0;
+	rl.rlim_cur = rl.rlim_max = (rlim_t)v;
+	return setrlimit(resource, &rl);
+}
+
+/* The kernel's struct sigaction (x86-64 and the generic layout). */
+struct kernel_sigaction {
+	void		(*handler)(int);
+	unsigned long	  flags;
+	void		(*restorer)(void);
+	uint64_t	  mask;
+};
+
+static void __attribute__((noreturn))
+child_run(char *const argv[], char *const envp[],
+    const struct exec_limits *limits, pid_t parent, int in, int out, int err)
+{
+	struct kernel_sigaction ksa;
+	sigset_t none;
+	int sig;
+
+	/* Dispositions first (SIG_IGN survives execve; SIGPIPE is ignored
+	 * in the helper), then the mask the parent blocked for the fork.
+	 * The raw system call, because glibc refuses to touch the two
+	 * real-time signals it reserves (32, 33), and an ignored one
+	 * inherited from whoever started fcgiq would reach the handler. */
+	memset(&ksa, 0, sizeof(ksa));
+	ksa.handler = SIG_DFL;
+	for (sig = 1; sig <= 64; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)syscall(SYS_rt_sigaction, sig, &ksa, NULL,
+			    sizeof(ksa.mask));
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+
+	if (setpgid(0, 0) == -1) {
+		child_fail("setpgid", NULL, errno);
+		_exit(127);
+	}
+	/* Die with the helper; if it already died, its SIGKILL was sent to
+	 * nobody: getppid() tells. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() != parent)
+		_exit(127);
+
+	if (dup2(in, 0) == -1 || dup2(out, 1) == -1 || dup2(err, 2) == -1)
+		_exit(127);
+	child_close_from3();
+
+	if (limits != NULL) {
+		if (child_rlimit(RLIMIT_AS, limits->as_bytes) == -1 ||
+		    child_rlimit(RLIMIT_CPU, limits->cpu_s) == -1 ||
+		    child_rlimit(RLIMIT_NOFILE, limits->nofile) == -1) {
+			child_fail("setrlimit", NULL, errno);
+			_exit(127);
+		}
+	}
+	execve(argv[0], argv, envp);
+	child_fail("execve", argv[0], errno);
+	_exit(127);
+}
+
+static int
+set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		return -1;
+	return 0;
+}
+
+int
+exec_spawn(char *const argv[], char *const envp[],
+    const struct exec_limits *limits, struct exec_child *child)
+{
+	int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, perr[2] = { -1, -1 };
+	sigset_t all, old;
+	pid_t parent, pid;
+	int saved;
+
+	if (argv == NULL || argv[0] == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* All CLOEXEC, so no other handler inherits them; the child's ends
+	 * lose the flag through dup2. */
+	if (pipe2(pin, O_CLOEXEC) == -1 || pipe2(pout, O_CLOEXEC) == -1 ||
+	    pipe2(perr, O_CLOEXEC) == -1)
+		goto fail;
+	if (set_nonblock(pin[1]) == -1 || set_nonblock(pout[0]) == -1 ||
+	    set_nonblock(perr[0]) == -1)
+		goto fail;
+
+	parent = getpid();
+	sigfillset(&all);
+	if (sigprocmask(SIG_SETMASK, &all, &old) == -1)
+		goto fail;
+	pid = fork();
+	if (pid == 0)
+		child_run(argv, envp, limits, parent, pin[0], pout[1], perr[1]);
+		/* NOTREACHED */
+	saved = errno;
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid == -1) {
+		errno = saved;
+		goto fail;
+	}
+	/* Also from this side, so a kill(-pid) right after the fork cannot
+	 * miss; EACCES once the child has exec'd is fine. */
+	(void)setpgid(pid, pid);
+
+	close(pin[0]);
+	close(pout[1]);
+	close(perr[1]);
+	child->pid = pid;
+	child->fd_in = pin[1];
+	child->fd_out = pout[0];
+	child->fd_err = perr[0];
+	return 0;
+fail:
+	saved = errno;
+	if (pin[0] != -1) { close(pin[0]); close(pin[1]); }
+	if (pout[0] != -1) { close(pout[0]); close(pout[1]); }
+	if (perr[0] != -1) { close(perr[0]); close(perr[1]); }
+	errno = saved;
+	return -1;
+}
+
+int
+exec_out_read(int fd, struct exec_out *o)
+{
+	char scratch[16384];
+	ssize_t n;
+
+	for (;;) {
+		size_t room = o->len < o->max ? o->max - o->len : 0;
+
+		if (room > 0) {
+			if (o->cap - o->len < (room < 16384 ? room : 16384)) {
+				size_t cap = o->cap ? o->cap * 2 : 16384;
+				char *nb;
+
+				if (cap > o->max)
+					cap = o->max;
+				if (cap < o->len + 1)
+					cap = o->len + 1;
+				if ((nb = realloc(o->buf, cap)) == NULL)
+					return -1;
+				o->buf = nb;
+				o->cap = cap;
+			}
+			room = o->cap - o->len;
+			if (room > o->max - o->len)
+				room = o->max - o->len;
+			n = read(fd, o->buf + o->len, room);
+			if (n > 0)
+				o->len += (size_t)n;
+		} else {
+			/* Past max_result: keep the pipe flowing, drop. */
+			n = read(fd, scratch, sizeof(scratch));
+		}
+		if (n > 0) {
+			o->total += (uint64_t)n;
+			continue;
+		}
+		if (n == 0)
+			return 1;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return 1;
+	}
+}
+
+void
+exec_out_free(struct exec_out *o)
+{
+	free(o->buf);
+	o->buf = NULL;
+	o->len = o->cap = 0;
+}
+
+int
+exec_tail_read(int fd, struct exec_tail *t)
+{
+	char buf[4096];
+	ssize_t n, i;
+
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n > 0) {
+			for (i = 0; i < n; i++) {
+				t->ring[t->pos] = buf[i];
+				t->pos = (t->pos + 1) % EXEC_TAIL;
+			}
+			t->total += (uint64_t)n;
+			continue;
+		}
+		if (n == 0)
+			return 1;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return 1;
+	}
+}
+
+/* Length of a valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0) { len = 2; cp = s[0] & 0x1f; }
+	else if ((s[0] & 0xf0) == 0xe0) { len = 3; cp = s[0] & 0x0f; }
+	else if ((s[0] & 0xf8) == 0xf0) { len = 4; cp = s[0] & 0x07; }
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+char *
+exec_error_text(const char *reason, const struct exec_tail *t)
+{
+	unsigned char tail[EXEC_TAIL];
+	size_t n = 0, i, start, end, rl, k;
+	char *s;
+
+	if (t != NULL && t->total > 0) {
+		n = t->total < EXEC_TAIL ? (size_t)t->total : EXEC_TAIL;
+		start = (t->pos + EXEC_TAIL - n) % EXEC_TAIL;
+		for (i = 0; i < n; i++)
+			tail[i] = (unsigned char)t->ring[(start + i) % EXEC_TAIL];
+	}
+	/* Trim blanks at both ends; when the ring wrapped, skip to the
+	 * start of a character. */
+	start = 0;
+	if (t != NULL && t->total > EXEC_TAIL)
+		while (start < n && (tail[start] & 0xc0) == 0x80)
+			start++;
+	while (start < n && isspace(tail[start]))
+		start++;
+	end = n;
+	while (end > start && isspace(tail[end - 1]))
+		end--;
+
+	rl = strlen(reason);
+	/* Each byte becomes at most 3 ("?" replacement is 1; kept UTF-8 is
+	 * itself), plus "...: " and the NUL. */
+	if ((s = malloc(rl + (end - start) + 16)) == NULL)
+		return NULL;
+	memcpy(s, reason, rl);
+	k = rl;
+	if (end > start) {
+		memcpy(s + k, ": ", 2);
+		k += 2;
+		if (t->total > EXEC_TAIL) {
+			memcpy(s + k, "...", 3);
+			k += 3;
+		}
+		for (i = start; i < end;) {
+			size_t cl = utf8_len(tail + i, end - i);
+
+			if (cl == 0) {
+				s[k++] = '?';
+				i++;
+			} else if (cl == 1 && tail[i] < 0x20 &&
+			    tail[i] != '\n' && tail[i] != '\t') {
+				s[k++] = '?';
+				i++;
+			} else if (cl == 1 && tail[i] == 0x7f) {
+				s[k++] = '?';
+				i++;
+			} else {
+				memcpy(s + k, tail + i, cl);
+				k += cl;
+				i += cl;
+			}
+		}
+	}
+	s[k] = '\0';
+	return s;
+}
+
+void
+exec_status_text(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exit %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d%s", WTERMSIG(status),
+		    WCOREDUMP(status) ? " (core dumped)" : "");
+	else
+		snprintf(buf, len, "wait status %#x", (unsigned int)status);
+}

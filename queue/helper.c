@@ -1,0 +1,1226 @@
+/*
+ * helper: the consumer of the queue.
+ *
+ * Processes.  helper_start() forks a supervisor ("fcgiq-superv": no
+ * threads, no SQLite) that watches its fcgiq through a pipe (EOF: fcgiq is
+ * gone) and forks the helper proper ("fcgiq-helper"), forking it again
+ * when it dies, so a helper killed with -9 is replaced at once and its jobs
+ * run again.  The supervisor gives the inherited FastCGI listening socket up
+ * (fd 0 becomes /dev/null, other listening sockets are closed), so a helper
+ * never holds the socket fcgiq accepts on.
+ *
+ * One active helper per database.  A helper contends for an exclusive flock
+ * on "<database>-helper.lock" every LOCK_RETRY_MS; the losers are standbys
+ * that take over within a second when the holder dies, and still notice
+ * their own fcgiq going away.  The holder writes its pid into the file.  On
+ * becoming active it requeues every running job at once (their runner is
+ * gone; the attempt counts), binds the wake-up socket, and runs the loop.
+ *
+ * The loop is single-threaded around poll(2): the parent pipe, a signalfd
+ * (TERM, INT, HUP, CHLD), the wake-up socket (pushed by committers after
+ * each COMMIT; a claim pass every SAFETY_POLL_MS is only the safety net),
+ * and three pipes per running handler.  Timers (handler timeouts, kill
+ * grace, lease extension, maintenance) use CLOCK_MONOTONIC; the store's
+ * times are wall clock.  Children are reaped with waitid/waitpid in the
+ * loop, never in a signal handler.
+ *
+ * Invariants: a slot's job is running in the store under the slot's
+ * attempt until the slot records an outcome (done, failed, released); a
+ * slot is freed only once its handler is reaped and the outcome is stored
+ * (or, at shutdown, given up on: the next helper's requeue_running then
+ * takes the job back).  Each queue runs at most its concurrency at once,
+ * counted by queue name across configuration reloads, so one slow queue
+ * never takes another queue's slots.
+ */
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "exec.h"
+#include "helper.h"
+#include "log.h"
+#include "store.h"
+#include "wake.h"
+
+#define LOCK_RETRY_MS		200	/* standby: try the lock this often */
+#define SAFETY_POLL_MS		1000	/* claim pass without a wake-up */
+#define KILL_GRACE_MS		2000	/* SIGTERM to SIGKILL */
+#define LEASE_MARGIN_MS		30000	/* lease = timeout + kill grace + this */
+#define MAINT_MS		5000	/* requeue_expired */
+#define PRUNE_MS		60000	/* prune finished jobs */
+#define STORE_RETRY_MS		1000	/* an outcome the store refused */
+#define STOP_GIVEUP_MS		10000	/* past grace + kill: stop recording */
+#define RESTART_MIN_MS		100	/* supervisor: re-fork backoff */
+#define RESTART_MAX_MS		10000
+#define RESTART_STABLE_MS	5000	/* a helper that lived this long: no backoff */
+
+/* A configuration with the slots that still use it. */
+struct cfgref {
+	struct config	c;
+	int		refs;
+};
+
+enum slot_end {
+	END_NONE = 0,
+	END_TIMEOUT,		/* killed: past the queue's timeout */
+	END_STOP		/* killed: the helper is stopping */
+};
+
+struct slot {
+	int		  used;
+	struct cfgref	 *cfg;		/* the configuration it started under */
+	const struct queue_conf *q;	/* in cfg */
+	struct store_job *job;
+	int		  attempt;
+	pid_t		  pid;		/* also its process group; 0 once reaped */
+	int		  status;	/* wait status once reaped */
+	int		  fd_in, fd_out, fd_err;
+	size_t		  in_off;
+	struct exec_out	  out;
+	struct exec_tail  err;
+	int64_t		  started;	/* monotonic ms */
+	int64_t		  deadline;	/* timeout */
+	int64_t		  kill_at;	/* SIGKILL due; 0: none */
+	int64_t		  extend_at;	/* next lease extension */
+	int		  end;		/* enum slot_end */
+	int		  reaped;
+	int64_t		  retry_at;	/* outcome not stored yet; 0: not tried */
+};
+
+struct helper {
+	const char	*conf_path;
+	struct cfgref	*cfg;
+	char		*db;		/* the database path in use */
+	struct store	*store;
+	int		 lock_fd;
+	int		 wake_fd;
+	int		 sig_fd;
+	int		 parent_fd;
+	struct slot	*slots;
+	size_t		 nslots;
+	size_t		 rr;		/* queue to claim from first */
+	int		 stopping;
+	int64_t		 stop_deadline;	/* grace ends: kill what runs */
+	int		 stop_killed;
+	int		 claim_now;
+	int64_t		 claim_at;
+	int64_t		 maint_at;
+	int64_t		 prune_at;
+	struct pollfd	*pfd;
+	int		*pfd_tag;	/* slot index * 4 + which */
+	size_t		 pfd_cap;
+};
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+fmt_duration(int64_t ms, char *buf, size_t len)
+{
+	if (ms % 1000 == 0)
+		snprintf(buf, len, "%" PRId64 "s", ms / 1000);
+	else
+		snprintf(buf, len, "%" PRId64 "ms", ms);
+}
+
+static void
+close_fd(int *fd)
+{
+	if (*fd != -1) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* fds 0-2 must be open, so that no pipe or socket lands on them. */
+static void
+ensure_std_fds(void)
+{
+	int fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
+		;
+	if (fd > 2)
+		close(fd);
+}
+
+/*
+ * Block the signals the loop reads through a signalfd.  Their dispositions
+ * go back to default first: an ignored signal (nohup, a parent's SIG_IGN)
+ * would never become pending, and SIGCHLD ignored would reap for us.
+ */
+static int
+signals_setup(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = SIG_DFL;
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGHUP, &sa, NULL);
+	(void)sigaction(SIGCHLD, &sa, NULL);
+	/* A handler that closes its stdin must not kill us: EPIPE instead. */
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGPIPE, &sa, NULL);
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		return -1;
+	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/* Read every pending signal; returns a bit per signal seen. */
+#define SIGBIT(s)	(1u << (s))
+static unsigned int
+signals_read(int fd)
+{
+	struct signalfd_siginfo si;
+	unsigned int seen = 0;
+
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		if (si.ssi_signo < 32)
+			seen |= SIGBIT(si.ssi_signo);
+	return seen;
+}
+
+/* 1: the parent pipe reports EOF (or an error): fcgiq is gone. */
+static int
+parent_gone(int fd)
+{
+	char buf[64];
+	ssize_t n;
+
+	n = read(fd, buf, sizeof(buf));
+	if (n > 0)
+		return 0;
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	return 1;
+}
+
+/* ---------------------------------------------------------------- config */
+
+static struct cfgref *
+cfg_load(const char *path)
+{
+	struct cfgref *r;
+	char err[512];
+
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		log_warnx("helper: config: out of memory");
+		return NULL;
+	}
+	if (config_load(&r->c, path, err, sizeof(err)) == -1) {
+		log_warnx("helper: config: %s", err);
+		free(r);
+		return NULL;
+	}
+	r->refs = 1;
+	return r;
+}
+
+static void
+cfg_put(struct cfgref *r)
+{
+	if (r != NULL && --r->refs == 0) {
+		config_free(&r->c);
+		free(r);
+	}
+}
+
+static int
+queue_runnable(const struct queue_conf *q)
+{
+	return q->handler_argv != NULL && q->handler_argv[0] != NULL &&
+	    q->concurrency > 0;
+}
+
+static int64_t
+lease_ms(const struct queue_conf *q)
+{
+	return q->timeout_ms + KILL_GRACE_MS + LEASE_MARGIN_MS;
+}
+
+static void
+helper_reload(struct helper *h)
+{
+	struct cfgref *n;
+
+	if ((n = cfg_load(h->conf_path)) == NULL) {
+		log_warnx("helper: reload failed, keeping the old configuration");
+		return;
+	}
+	if (h->db != NULL && strcmp(n->c.database, h->db) != 0)
+		log_warnx("helper: database %s: changing it needs a restart; "
+		    "still using %s", n->c.database, h->db);
+	log_setlevel(n->c.log_level);
+	cfg_put(h->cfg);
+	h->cfg = n;
+	h->claim_now = 1;
+	log_info("helper: configuration reloaded");
+}
+
+/* ----------------------------------------------------------------- slots */
+
+static size_t
+queue_active(const struct helper *h, const char *name)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < h->nslots; i++)
+		if (h->slots[i].used && strcmp(h->slots[i].q->name, name) == 0)
+			n++;
+	return n;
+}
+
+static size_t
+slots_active(const struct helper *h)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < h->nslots; i++)
+		if (h->slots[i].used)
+			n++;
+	return n;
+}
+
+static struct slot *
+slot_alloc(struct helper *h)
+{
+	struct slot *ns;
+	size_t i, cap;
+
+	for (i = 0; i < h->nslots; i++)
+		if (!h->slots[i].used)
+			goto found;
+	cap = h->nslots ? h->nslots * 2 : 8;
+	if ((ns = realloc(h->slots, cap * sizeof(*ns))) == NULL)
+		return NULL;
+	memset(ns + h->nslots, 0, (cap - h->nslots) * sizeof(*ns));
+	h->slots = ns;
+	i = h->nslots;
+	h->nslots = cap;
+found:
+	memset(&h->slots[i], 0, sizeof(h->slots[i]));
+	h->slots[i].fd_in = h->slots[i].fd_out = h->slots[i].fd_err = -1;
+	return &h->slots[i];
+}
+
+static void
+slot_free(struct slot *s)
+{
+	close_fd(&s->fd_in);
+	close_fd(&s->fd_out);
+	close_fd(&s->fd_err);
+	exec_out_free(&s->out);
+	store_job_free(s->job);
+	cfg_put(s->cfg);
+	memset(s, 0, sizeof(*s));
+	s->fd_in = s->fd_out = s->fd_err = -1;
+}
+
+/* Record a failed attempt for a job that never got a slot's process. */
+static void
+fail_unstarted(struct helper *h, const struct queue_conf *q,
+    struct store_job *job, const char *why)
+{
+	int dead = 0;
+
+	if (store_finish_failed(h->store, job->id, job->attempts, why, 0,
+	    q->backoff_min_ms, q->backoff_max_ms, store_now(), &dead) == -1)
+		log_warnx("helper: job %s: finish: %s", job->id,
+		    store_error(h->store));
+	log_warnx("helper: job %s: %s", job->id, why);
+}
+
+/* Feed as much of the body as the pipe takes now; close stdin when done. */
+static void
+slot_write_in(struct slot *s)
+{
+	const char *body = s->job->body;
+	ssize_t n;
+
+	while (s->fd_in != -1 && s->in_off < s->job->body_len) {
+		n = write(s->fd_in, body + s->in_off,
+		    s->job->body_len - s->in_off);
+		if (n > 0) {
+			s->in_off += (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		/* EPIPE: the handler does not want (the rest of) its body. */
+		break;
+	}
+	close_fd(&s->fd_in);
+}
+
+static void
+slot_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
+{
+	struct exec_limits limits = { 0, 0, 0 };
+	struct exec_child child;
+	struct slot *s;
+	char **env, why[256];
+	int64_t now;
+
+	env = exec_env(job, h->cfg->c.handler_path);
+	if (env == NULL) {
+		fail_unstarted(h, q, job, "spawn: out of memory");
+		store_job_free(job);
+		return;
+	}
+	if (exec_spawn(q->handler_argv, env, &limits, &child) == -1) {
+		snprintf(why, sizeof(why), "spawn %s: %s", q->handler_argv[0],
+		    strerror(errno));
+		exec_env_free(env);
+		fail_unstarted(h, q, job, why);
+		store_job_free(job);
+		return;
+	}
+	exec_env_free(env);
+	if ((s = slot_alloc(h)) == NULL) {
+		/* Cannot track it: stop it, and let the lease bring the job
+		 * back (the reaper finds no slot for this pid). */
+		kill(-child.pid, SIGKILL);
+		close(child.fd_in);
+		close(child.fd_out);
+		close(child.fd_err);
+		log_warnx("helper: job %s: out of memory", job->id);
+		store_job_free(job);
+		return;
+	}
+	now = mono_ms();
+	s->used = 1;
+	s->cfg = h->cfg;
+	h->cfg->refs++;
+	s->q = q;
+	s->job = job;
+	s->attempt = job->attempts;
+	s->pid = child.pid;
+	s->fd_in = child.fd_in;
+	s->fd_out = child.fd_out;
+	s->fd_err = child.fd_err;
+	s->out.max = q->max_result;
+	s->started = now;
+	s->deadline = now + q->timeout_ms;
+	s->extend_at = now + lease_ms(q) / 2;
+	log_debug("helper: job %s: attempt %d: started pid %ld", job->id,
+	    s->attempt, (long)child.pid);
+	slot_write_in(s);
+}
+
+/* Reap every exited child; a handler's leftover group is killed first. */
+static void
+reap(struct helper *h)
+{
+	siginfo_t si;
+	size_t i;
+	pid_t pid;
+	int status;
+
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		/* Peek first: while the leader is a zombie its process
+		 * group id cannot be reused, so killing the group is safe. */
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == -1)
+			return;
+		if ((pid = si.si_pid) == 0)
+			return;
+		(void)kill(-pid, SIGKILL);
+		if (waitpid(pid, &status, WNOHANG) != pid)
+			return;
+		for (i = 0; i < h->nslots; i++) {
+			struct slot *s = &h->slots[i];
+
+			if (s->used && !s->reaped && s->pid == pid) {
+				s->reaped = 1;
+				s->status = status;
+				break;
+			}
+		}
+	}
+}
+
+/*
+ * Store the outcome of a reaped handler.  1: stored (or lost to another
+ * attempt): the slot can go.  0: the store failed, try again later.
+ */
+static int
+slot_record(struct helper *h, struct slot *s)
+{
+	const struct queue_conf *q = s->q;
+	const char *id = s->job->id;
+	char status[64], reason[128], dur[32], *text;
+	int rc, permanent = 0, dead = 0, code = -1;
+	int64_t ms = mono_ms() - s->started;
+
+	exec_status_text(s->status, status, sizeof(status));
+	if (WIFEXITED(s->status))
+		code = WEXITSTATUS(s->status);
+
+	if (s->end == END_STOP) {
+		snprintf(reason, sizeof(reason), "helper stopping (%s)", status);
+		text = exec_error_text(reason, &s->err);
+		rc = store_release(h->store, id, s->attempt,
+		    text ? text : reason, store_now());
+		if (rc == 1)
+			log_info("helper: job %s: attempt %d: released: %s",
+			    id, s->attempt, reason);
+		goto out;
+	}
+	if (s->end == END_NONE && code == 0) {
+		if (s->out.total > s->out.len)
+			log_info("helper: job %s: result cut to %zu of %" PRIu64
+			    " bytes", id, s->out.len, s->out.total);
+		rc = store_finish_done(h->store, id, s->attempt,
+		    s->out.len ? s->out.buf : "", s->out.len, store_now());
+		text = NULL;
+		if (rc == 1)
+			log_debug("helper: job %s: attempt %d: done in %" PRId64
+			    " ms", id, s->attempt, ms);
+		goto out;
+	}
+	if (s->end == END_TIMEOUT) {
+		fmt_duration(q->timeout_ms, dur, sizeof(dur));
+		snprintf(reason, sizeof(reason), "timeout after %s", dur);
+	} else if (code == 65) {
+		snprintf(reason, sizeof(reason), "%s (data error)", status);
+		permanent = 1;
+	} else if (code == 75)
+		snprintf(reason, sizeof(reason), "%s (temporary failure)",
+		    status);
+	else
+		snprintf(reason, sizeof(reason), "%s", status);
+	text = exec_error_text(reason, &s->err);
+	rc = store_finish_failed(h->store, id, s->attempt,
+	    text ? text : reason, permanent, q->backoff_min_ms,
+	    q->backoff_max_ms, store_now(), &dead);
+	if (rc == 1)
+		log_info("helper: job %s: attempt %d: %s: %s", id, s->attempt,
+		    reason, dead ? "dead" : "will retry");
+out:
+	free(text);
+	if (rc == -1) {
+		log_warnx("helper: job %s: recording the outcome: %s", id,
+		    store_error(h->store));
+		return 0;
+	}
+	if (rc == 0)
+		log_warnx("helper: job %s: attempt %d: lease lost, outcome "
+		    "dropped", id, s->attempt);
+	return 1;
+}
+
+/* A reaped handler: take what is left in its pipes, store, free. */
+static void
+slot_finish(struct helper *h, struct slot *s, int64_t now)
+{
+	if (s->retry_at == 0) {
+		close_fd(&s->fd_in);
+		/* Whatever it wrote before exiting is in the pipes; a
+		 * grandchild that escaped its group may keep them open, so
+		 * read what is there and do not wait for EOF. */
+		if (s->fd_out != -1 && exec_out_read(s->fd_out, &s->out) == -1)
+			log_warnx("helper: job %s: result: out of memory",
+			    s->job->id);
+		if (s->fd_err != -1)
+			(void)exec_tail_read(s->fd_err, &s->err);
+		close_fd(&s->fd_out);
+		close_fd(&s->fd_err);
+	} else if (now < s->retry_at)
+		return;
+	if (slot_record(h, s)) {
+		slot_free(s);
+		h->claim_now = 1;
+		return;
+	}
+	if (h->stopping && now >= h->stop_deadline + STOP_GIVEUP_MS) {
+		log_warnx("helper: job %s: giving up; the next helper requeues "
+		    "it", s->job->id);
+		slot_free(s);
+		return;
+	}
+	s->retry_at = now + STORE_RETRY_MS;
+}
+
+static void
+slot_kill(struct slot *s, int end, int64_t now)
+{
+	if (s->reaped)
+		return;
+	s->end = end;
+	(void)kill(-s->pid, SIGTERM);
+	s->kill_at = now + KILL_GRACE_MS;
+}
+
+static void
+slot_timers(struct helper *h, struct slot *s, int64_t now)
+{
+	int rc;
+
+	if (s->reaped)
+		return;
+	if (s->end == END_NONE && now >= s->deadline) {
+		log_info("helper: job %s: attempt %d: timeout, stopping pid %ld",
+		    s->job->id, s->attempt, (long)s->pid);
+		slot_kill(s, END_TIMEOUT, now);
+	}
+	if (s->kill_at != 0 && now >= s->kill_at) {
+		(void)kill(-s->pid, SIGKILL);
+		s->kill_at = 0;
+	}
+	if (now >= s->extend_at) {
+		int64_t ms = lease_ms(s->q);
+
+		rc = store_extend(h->store, s->job->id, s->attempt,
+		    store_now() + ms);
+		if (rc == -1) {
+			log_warnx("helper: job %s: extend lease: %s",
+			    s->job->id, store_error(h->store));
+			s->extend_at = now + STORE_RETRY_MS;
+		} else {
+			if (rc == 0)
+				log_warnx("helper: job %s: attempt %d: lease "
+				    "lost", s->job->id, s->attempt);
+			s->extend_at = now + ms / 2;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- claims */
+
+static void
+claim_all(struct helper *h, int64_t now)
+{
+	const struct config *c = &h->cfg->c;
+	struct store_job *job;
+	int64_t next = now + SAFETY_POLL_MS, when, wall;
+	size_t k, n = c->nqueues;
+	int rc;
+
+	h->claim_now = 0;
+	for (k = 0; k < n; k++) {
+		const struct queue_conf *q = &c->queues[(h->rr + k) % n];
+
+		if (!queue_runnable(q))
+			continue;
+		while (queue_active(h, q->name) < (size_t)q->concurrency) {
+			wall = store_now();
+			rc = store_claim(h->store, q->name, wall, lease_ms(q),
+			    &job);
+			if (rc == -1) {
+				log_warnx("helper: queue %s: claim: %s",
+				    q->name, store_error(h->store));
+				break;
+			}
+			if (rc == 0) {
+				/* Sleep until its next job is due, if that
+				 * comes before the safety poll. */
+				rc = store_next_due(h->store, q->name, &when);
+				if (rc == 1 && when > wall &&
+				    now + (when - wall) < next)
+					next = now + (when - wall);
+				break;
+			}
+			slot_start(h, q, job);
+		}
+	}
+	if (n > 0)
+		h->rr = (h->rr + 1) % n;
+	h->claim_at = next;
+}
+
+static void
+maintenance(struct helper *h, int64_t now)
+{
+	const struct config *c = &h->cfg->c;
+	int64_t wall = store_now();
+	size_t i;
+	int n;
+
+	if (now >= h->maint_at) {
+		h->maint_at = now + MAINT_MS;
+		n = store_requeue_expired(h->store, wall);
+		if (n == -1)
+			log_warnx("helper: requeue expired: %s",
+			    store_error(h->store));
+		else if (n > 0) {
+			log_warnx("helper: %d job%s with an expired lease "
+			    "requeued", n, n == 1 ? "" : "s");
+			h->claim_now = 1;
+		}
+	}
+	if (now >= h->prune_at) {
+		h->prune_at = now + PRUNE_MS;
+		for (i = 0; i < c->nqueues; i++) {
+			n = store_prune(h->store, c->queues[i].name,
+			    wall - c->queues[i].keep_done_ms);
+			if (n == -1)
+				log_warnx("helper: queue %s: prune: %s",
+				    c->queues[i].name, store_error(h->store));
+			else if (n > 0)
+				log_debug("helper: queue %s: pruned %d",
+				    c->queues[i].name, n);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ loop */
+
+static void
+stop_begin(struct helper *h, const char *why, int64_t now)
+{
+	char dur[32];
+
+	/* A second request changes nothing: under systemd the whole cgroup
+	 * gets SIGTERM at once (fcgiq, the supervisor that forwards it, and
+	 * us), and the handlers must still get their grace period. */
+	if (h->stopping)
+		return;
+	h->stopping = 1;
+	h->stop_deadline = now + h->cfg->c.grace_ms;
+	fmt_duration(h->cfg->c.grace_ms, dur, sizeof(dur));
+	if (slots_active(h) > 0)
+		log_info("helper: %s: stopping, %zu handler%s get %s", why,
+		    slots_active(h), slots_active(h) == 1 ? "" : "s", dur);
+	else
+		log_info("helper: %s: stopping", why);
+}
+
+static int
+pfd_add(struct helper *h, size_t *n, int fd, short events, int tag)
+{
+	if (*n == h->pfd_cap) {
+		size_t cap = h->pfd_cap ? h->pfd_cap * 2 : 16;
+		struct pollfd *np;
+		int *nt;
+
+		if ((np = realloc(h->pfd, cap * sizeof(*np))) == NULL)
+			return -1;
+		h->pfd = np;
+		if ((nt = realloc(h->pfd_tag, cap * sizeof(*nt))) == NULL)
+			return -1;
+		h->pfd_tag = nt;
+		h->pfd_cap = cap;
+	}
+	h->pfd[*n].fd = fd;
+	h->pfd[*n].events = events;
+	h->pfd[*n].revents = 0;
+	h->pfd_tag[*n] = tag;
+	(*n)++;
+	return 0;
+}
+
+#define TAG_PARENT	(-1)
+#define TAG_SIGNAL	(-2)
+#define TAG_WAKE	(-3)
+
+static void
+min_at(int64_t *t, int64_t at)
+{
+	if (at != 0 && at < *t)
+		*t = at;
+}
+
+static int
+helper_loop(struct helper *h)
+{
+	size_t i, n;
+	int64_t now, next;
+	unsigned int sigs;
+	int timeout, r;
+
+	h->claim_now = 1;
+	now = mono_ms();
+	h->maint_at = now + MAINT_MS;
+	h->prune_at = now;
+	for (;;) {
+		now = mono_ms();
+		reap(h);
+		for (i = 0; i < h->nslots; i++) {
+			struct slot *s = &h->slots[i];
+
+			if (!s->used)
+				continue;
+			if (s->reaped)
+				slot_finish(h, s, now);
+			else
+				slot_timers(h, s, now);
+		}
+		if (h->stopping) {
+			if (!h->stop_killed && now >= h->stop_deadline) {
+				h->stop_killed = 1;
+				for (i = 0; i < h->nslots; i++)
+					if (h->slots[i].used &&
+					    !h->slots[i].reaped &&
+					    h->slots[i].end == END_NONE)
+						slot_kill(&h->slots[i],
+						    END_STOP, now);
+			}
+			if (slots_active(h) == 0)
+				return 0;
+		} else {
+			maintenance(h, now);
+			if (h->claim_now || now >= h->claim_at)
+				claim_all(h, now);
+		}
+
+		n = 0;
+		if (h->parent_fd != -1 &&
+		    pfd_add(h, &n, h->parent_fd, POLLIN, TAG_PARENT) == -1)
+			goto oom;
+		if (pfd_add(h, &n, h->sig_fd, POLLIN, TAG_SIGNAL) == -1)
+			goto oom;
+		if (h->wake_fd != -1 &&
+		    pfd_add(h, &n, h->wake_fd, POLLIN, TAG_WAKE) == -1)
+			goto oom;
+		next = now + 60000;
+		if (!h->stopping) {
+			min_at(&next, h->claim_at);
+			min_at(&next, h->maint_at);
+			min_at(&next, h->prune_at);
+		} else if (!h->stop_killed)
+			min_at(&next, h->stop_deadline);
+		else
+			min_at(&next, h->stop_deadline + STOP_GIVEUP_MS);
+		for (i = 0; i < h->nslots; i++) {
+			struct slot *s = &h->slots[i];
+
+			if (!s->used)
+				continue;
+			if (s->reaped) {
+				min_at(&next, s->retry_at);
+				continue;
+			}
+			if (s->end == END_NONE)
+				min_at(&next, s->deadline);
+			min_at(&next, s->kill_at);
+			min_at(&next, s->extend_at);
+			if (s->fd_in != -1 && pfd_add(h, &n, s->fd_in,
+			    POLLOUT, (int)i * 4 + 0) == -1)
+				goto oom;
+			if (s->fd_out != -1 && pfd_add(h, &n, s->fd_out,
+			    POLLIN, (int)i * 4 + 1) == -1)
+				goto oom;
+			if (s->fd_err != -1 && pfd_add(h, &n, s->fd_err,
+			    POLLIN, (int)i * 4 + 2) == -1)
+				goto oom;
+		}
+		timeout = next <= now ? 0 : (int)(next - now);
+		r = poll(h->pfd, n, timeout);
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			log_warn("helper: poll");
+			return 1;
+		}
+		if (r == 0)
+			continue;
+		now = mono_ms();
+		for (i = 0; i < n; i++) {
+			int tag = h->pfd_tag[i];
+			struct slot *s;
+
+			if (h->pfd[i].revents == 0)
+				continue;
+			if (tag == TAG_PARENT) {
+				if (parent_gone(h->parent_fd)) {
+					close_fd(&h->parent_fd);
+					stop_begin(h, "fcgiq went away", now);
+				}
+			} else if (tag == TAG_SIGNAL) {
+				sigs = signals_read(h->sig_fd);
+				if (sigs & SIGBIT(SIGHUP))
+					helper_reload(h);
+				if (sigs & SIGBIT(SIGTERM))
+					stop_begin(h, "SIGTERM", now);
+				if (sigs & SIGBIT(SIGINT))
+					stop_begin(h, "SIGINT", now);
+				/* SIGCHLD: reap() runs every turn. */
+			} else if (tag == TAG_WAKE) {
+				wake_drain(h->wake_fd);
+				h->claim_now = 1;
+			} else {
+				s = &h->slots[tag / 4];
+				switch (tag % 4) {
+				case 0:
+					if (h->pfd[i].revents &
+					    (POLLERR | POLLHUP | POLLNVAL))
+						close_fd(&s->fd_in);
+					else
+						slot_write_in(s);
+					break;
+				case 1:
+					r = exec_out_read(s->fd_out, &s->out);
+					if (r == -1)
+						log_warnx("helper: job %s: "
+						    "result: out of memory",
+						    s->job->id);
+					if (r != 0)
+						close_fd(&s->fd_out);
+					break;
+				case 2:
+					if (exec_tail_read(s->fd_err,
+					    &s->err) != 0)
+						close_fd(&s->fd_err);
+					break;
+				}
+			}
+		}
+	}
+oom:
+	log_warnx("helper: out of memory");
+	return 1;
+}
+
+/* ------------------------------------------------------ lock and standby */
+
+/*
+ * Wait for the database's helper lock.  1: held (fd in h->lock_fd).
+ * 0: asked to stop while waiting.  -1: error.
+ */
+static int
+lock_acquire(struct helper *h)
+{
+	char path[PATH_MAX], pid[32];
+	struct pollfd pfd[2];
+	int told = 0, warned = 0, n, len;
+	unsigned int sigs;
+
+	for (;;) {
+		if (h->lock_fd == -1) {
+			free(h->db);
+			if ((h->db = strdup(h->cfg->c.database)) == NULL)
+				return -1;
+			len = snprintf(path, sizeof(path), "%s-helper.lock",
+			    h->db);
+			if (len < 0 || (size_t)len >= sizeof(path)) {
+				log_warnx("helper: %s: path too long", h->db);
+				return -1;
+			}
+			h->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC,
+			    0644);
+			if (h->lock_fd == -1 && !warned) {
+				log_warn("helper: %s: waiting for it", path);
+				warned = 1;
+			}
+		}
+		if (h->lock_fd != -1) {
+			if (flock(h->lock_fd, LOCK_EX | LOCK_NB) == 0)
+				break;
+			if (errno != EWOULDBLOCK && errno != EINTR) {
+				log_warn("helper: %s-helper.lock: flock", h->db);
+				return -1;
+			}
+			if (!told) {
+				log_info("helper: %s: another helper is "
+				    "active, standing by", h->db);
+				told = 1;
+			}
+		}
+		n = 0;
+		pfd[n].fd = h->sig_fd;
+		pfd[n++].events = POLLIN;
+		if (h->parent_fd != -1) {
+			pfd[n].fd = h->parent_fd;
+			pfd[n++].events = POLLIN;
+		}
+		if (poll(pfd, n, LOCK_RETRY_MS) > 0) {
+			if (n > 1 && pfd[1].revents != 0 &&
+			    parent_gone(h->parent_fd))
+				return 0;
+			sigs = signals_read(h->sig_fd);
+			if (sigs & (SIGBIT(SIGTERM) | SIGBIT(SIGINT)))
+				return 0;
+			if (sigs & SIGBIT(SIGHUP)) {
+				char *old = h->db;
+
+				h->db = NULL;
+				helper_reload(h);
+				/* Still waiting: a new database is fine. */
+				if (strcmp(old, h->cfg->c.database) != 0)
+					close_fd(&h->lock_fd);
+				h->db = old;
+			}
+		}
+	}
+	/* The holder's pid, for operators (and tests): cat the lock file. */
+	len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(h->lock_fd, 0) == -1 ||
+	    pwrite(h->lock_fd, pid, (size_t)len, 0) != len)
+		log_warn("helper: %s-helper.lock: writing the pid", h->db);
+	return 1;
+}
+
+int
+helper_main(const char *conf_path, int parent_fd)
+{
+	struct helper h;
+	char err[512], sock[PATH_MAX];
+	struct store_opts so;
+	int rc = 1, n;
+	size_t i;
+
+	memset(&h, 0, sizeof(h));
+	h.conf_path = conf_path;
+	h.lock_fd = h.wake_fd = h.sig_fd = -1;
+	h.parent_fd = parent_fd;
+	(void)prctl(PR_SET_NAME, "fcgiq-helper", 0, 0, 0);
+	ensure_std_fds();
+	if (parent_fd != -1)
+		(void)fcntl(parent_fd, F_SETFL,
+		    fcntl(parent_fd, F_GETFL) | O_NONBLOCK);
+	if ((h.sig_fd = signals_setup()) == -1) {
+		log_warn("helper: signalfd");
+		goto done;
+	}
+	if ((h.cfg = cfg_load(conf_path)) == NULL)
+		goto done;
+	log_setlevel(h.cfg->c.log_level);
+
+	if ((n = lock_acquire(&h)) != 1) {
+		rc = n == 0 ? 0 : 1;
+		goto done;
+	}
+	log_info("helper: %s: active", h.db);
+
+	memset(&so, 0, sizeof(so));
+	so.durability = h.cfg->c.durability;
+	so.busy_timeout_ms = h.cfg->c.busy_timeout_ms;
+	if ((h.store = store_open(h.db, &so, err, sizeof(err))) == NULL) {
+		log_warnx("helper: %s", err);
+		goto done;
+	}
+	/* Wake-ups first, so that a commit racing the requeue below is not
+	 * missed. */
+	if ((h.wake_fd = wake_listen(h.db)) == -1)
+		log_warn("helper: %s: wake-up socket; polling every %d ms",
+		    h.db, SAFETY_POLL_MS);
+	/* We hold the lock: whatever is running has lost its runner. */
+	if ((n = store_requeue_running(h.store, store_now())) == -1) {
+		log_warnx("helper: requeue running: %s", store_error(h.store));
+		goto done;
+	}
+	if (n > 0)
+		log_info("helper: %d interrupted job%s requeued", n,
+		    n == 1 ? "" : "s");
+
+	rc = helper_loop(&h);
+	if (rc != 0) {
+		/* Leaving on an error: stop the handlers we cannot watch;
+		 * the next helper requeues their jobs. */
+		for (i = 0; i < h.nslots; i++)
+			if (h.slots[i].used && !h.slots[i].reaped)
+				(void)kill(-h.slots[i].pid, SIGKILL);
+	}
+done:
+	for (i = 0; i < h.nslots; i++)
+		if (h.slots[i].used)
+			slot_free(&h.slots[i]);
+	free(h.slots);
+	free(h.pfd);
+	free(h.pfd_tag);
+	if (h.wake_fd != -1) {
+		/* Still holding the lock: the socket file is ours. */
+		if (wake_path(h.db, sock, sizeof(sock)) == 0)
+			(void)unlink(sock);
+		close_fd(&h.wake_fd);
+	}
+	if (h.store != NULL)
+		store_close(h.store);
+	close_fd(&h.lock_fd);
+	close_fd(&h.sig_fd);
+	cfg_put(h.cfg);
+	free(h.db);
+	return rc;
+}
+
+/* ------------------------------------------------------------ supervisor */
+
+/*
+ * The supervisor gives up the FastCGI listener it inherited: fd 0 becomes
+ * /dev/null and any other listening socket is closed.
+ */
+static void
+drop_listeners(int keep)
+{
+	DIR *d;
+	struct dirent *de;
+	int fd, acc, null;
+	socklen_t len;
+
+	if ((null = open("/dev/null", O_RDWR)) != -1) {
+		if (null != 0) {
+			(void)dup2(null, 0);
+			close(null);
+		}
+	}
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		fd = atoi(de->d_name);
+		if (fd < 3 || fd == keep || fd == dirfd(d))
+			continue;
+		len = sizeof(acc);
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 &&
+		    acc)
+			close(fd);
+	}
+	closedir(d);
+}
+
+static int
+supervise(const char *conf_path, int parent_fd)
+{
+	struct pollfd pfd[2];
+	unsigned int sigs;
+	pid_t child = -1, self = getpid(), pid;
+	int64_t started = 0, restart_at = 0, delay = 0, now;
+	int sig_fd, stopping = 0, status, n, timeout;
+	char st[64];
+
+	(void)prctl(PR_SET_NAME, "fcgiq-superv", 0, 0, 0);
+	drop_listeners(parent_fd);
+	(void)fcntl(parent_fd, F_SETFL, fcntl(parent_fd, F_GETFL) | O_NONBLOCK);
+	if ((sig_fd = signals_setup()) == -1) {
+		log_warn("helper: supervisor: signalfd");
+		return 1;
+	}
+	for (;;) {
+		now = mono_ms();
+		if (child == -1 && stopping)
+			break;
+		if (child == -1 && now >= restart_at) {
+			started = now;
+			child = fork();
+			if (child == 0) {
+				close(sig_fd);
+				/* The supervisor gone (killed): stop too. */
+				if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 ||
+				    getppid() != self)
+					_exit(0);
+				_exit(helper_main(conf_path, parent_fd));
+			}
+			if (child == -1) {
+				log_warn("helper: supervisor: fork");
+				restart_at = now + RESTART_MAX_MS;
+			}
+		}
+		n = 0;
+		pfd[n].fd = sig_fd;
+		pfd[n++].events = POLLIN;
+		if (parent_fd != -1) {
+			pfd[n].fd = parent_fd;
+			pfd[n++].events = POLLIN;
+		}
+		timeout = child == -1 ? (int)(restart_at > now ?
+		    restart_at - now : 0) : -1;
+		if (poll(pfd, n, timeout) <= 0)
+			continue;
+		if (n > 1 && pfd[1].revents != 0 && parent_gone(parent_fd)) {
+			/* The helper sees the same EOF and stops itself;
+			 * wait for it. */
+			close(parent_fd);
+			parent_fd = -1;
+			stopping = 1;
+		}
+		sigs = signals_read(sig_fd);
+		if (sigs & (SIGBIT(SIGTERM) | SIGBIT(SIGINT))) {
+			stopping = 1;
+			if (child > 0)
+				(void)kill(child, SIGTERM);
+		}
+		if ((sigs & SIGBIT(SIGHUP)) && child > 0)
+			(void)kill(child, SIGHUP);
+		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+			if (pid != child)
+				continue;
+			child = -1;
+			now = mono_ms();
+			if (stopping)
+				break;
+			exec_status_text(status, st, sizeof(st));
+			if (now - started >= RESTART_STABLE_MS)
+				delay = 0;
+			else
+				delay = delay == 0 ? RESTART_MIN_MS :
+				    (delay * 2 > RESTART_MAX_MS ?
+				    RESTART_MAX_MS : delay * 2);
+			log_warnx("helper: pid %ld: %s; starting another in "
+			    "%" PRId64 " ms", (long)pid, st, delay);
+			restart_at = now + delay;
+		}
+	}
+	close(sig_fd);
+	return 0;
+}
+
+pid_t
+helper_start(const char *conf_path)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	pid = fork();
+	if (pid == -1) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(p[1]);
+		_exit(supervise(conf_path, p[0]));
+	}
+	/* p[1] stays open (close-on-exec) for the rest of our life: its EOF
+	 * is how the supervisor and the helper learn that we are gone. */
+	close(p[0]);
+	return pid;
+}
+
+void
+helper_stop(pid_t pid)
+{
+	int status;
+
+	if (pid <= 0)
+		return;
+	(void)kill(pid, SIGTERM);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+}

@@ -1,0 +1,3 @@
+#!/bin/sh
+# cat.sh: the body back as the result.
+exec cat
