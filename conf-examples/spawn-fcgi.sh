@@ -13,6 +13,7 @@
 #   FCGIQ_CHILDREN  2
 #   FCGIQ_USER      (empty: keep the current user)
 #   FCGIQ_ARGS      more fcgiq options, e.g. -W (no helper) or -T 30
+#   FCGIQ_PIDFILE   (empty: none) where spawn-fcgi writes the children's pids
 set -eu
 
 : "${FCGIQ_SOCKET:=/run/fcgiq/fcgiq.sock}"
@@ -21,16 +22,19 @@ set -eu
 : "${FCGIQ_CHILDREN:=2}"
 : "${FCGIQ_USER:=}"
 : "${FCGIQ_ARGS:=}"
+: "${FCGIQ_PIDFILE:=}"
 
 # spawn-fcgi refuses a socket path that exists: clear a stale one.
 if [ -S "$FCGIQ_SOCKET" ]; then
 	rm -f "$FCGIQ_SOCKET"
 fi
 
+set --
 if [ -n "$FCGIQ_USER" ]; then
-	set -- -u "$FCGIQ_USER" -U "$FCGIQ_USER"
-else
-	set --
+	set -- "$@" -u "$FCGIQ_USER" -U "$FCGIQ_USER"
+fi
+if [ -n "$FCGIQ_PIDFILE" ]; then
+	set -- "$@" -P "$FCGIQ_PIDFILE"
 fi
 
 # shellcheck disable=SC2086 # FCGIQ_ARGS is a list of options

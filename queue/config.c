@@ -362,6 +362,19 @@ queue_key(struct parse_state *ps, struct queue_conf *q, const char *name,
 		if (errno != 0 || end == value || *end != '\0' || v < 1)
 			goto bad;
 		q->max_queued = v;
+	} else if (strcmp(name, "rlimit_as") == 0) {
+		if (config_parse_size(value, &sz) == -1 || sz < 1024 * 1024)
+			goto bad;
+		q->rlimit_as = sz;
+	} else if (strcmp(name, "rlimit_cpu") == 0) {
+		if (config_parse_duration(value, &v) == -1 || v < 1000)
+			goto bad;
+		q->rlimit_cpu_s = (uint64_t)(v + 999) / 1000;
+	} else if (strcmp(name, "rlimit_nofile") == 0) {
+		int n;
+		if (parse_int(value, 3, 1 << 20, &n) == -1)
+			goto bad;
+		q->rlimit_nofile = (uint64_t)n;
 	} else if (strcmp(name, "max_result") == 0) {
 		if (config_parse_size(value, &sz) == -1 || sz > (size_t)1 << 30)
 			goto bad;

@@ -7,7 +7,7 @@
  *                           helper, grace, path, status_prefix
  *   [queue NAME]            handler, concurrency, max_attempts, timeout,
  *                           backoff, max_queued, keep_done, max_result,
- *                           priority
+ *                           priority, rlimit_as, rlimit_cpu, rlimit_nofile
  */
 #ifndef FCGIQ_CONFIG_H
 #define FCGIQ_CONFIG_H
@@ -30,6 +30,10 @@ struct queue_conf {
 	int64_t	  keep_done_ms;		/* finished jobs pruned after, default 7 d */
 	size_t	  max_result;		/* stdout kept, default 64 KiB */
 	int	  priority;		/* jobs of this queue, default 0 */
+	/* Resource limits of the handler; 0 leaves the helper's own. */
+	uint64_t  rlimit_as;		/* bytes of address space */
+	uint64_t  rlimit_cpu_s;		/* CPU seconds */
+	uint64_t  rlimit_nofile;	/* open files */
 };
 
 struct config {

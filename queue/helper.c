@@ -391,7 +391,8 @@ slot_write_in(struct slot *s)
 static void
 slot_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
 {
-	struct exec_limits limits = { 0, 0, 0 };
+	struct exec_limits limits = { q->rlimit_as, q->rlimit_cpu_s,
+	    q->rlimit_nofile };
 	struct exec_child child;
 	struct slot *s;
 	char **env, why[256];

@@ -6,3 +6,5 @@ libfcgiq_a_SOURCES += queue/config.c queue/config.h queue/log.c queue/log.h \
 sbin_PROGRAMS += fcgiqctl
 fcgiqctl_SOURCES = queue/fcgiqctl.c
 fcgiqctl_LDADD = libhelper.a $(FCGIQ_LIBS)
+
+dist_man_MANS = man/fcgiq.8 man/fcgiqctl.8 man/fcgiq.conf.5

@@ -50,6 +50,9 @@ backoff      = 50ms..200ms
 
 [queue github]
 handler      = exec:$H/report
+rlimit_nofile = 64
+rlimit_as     = 256M
+rlimit_cpu    = 30s
 EOF
 
 # The shipped nginx.conf with this test's socket, port and user.
@@ -171,6 +174,8 @@ extra=$(sed -n 's/^env \([^=]*\)=.*/\1/p' "$T/report.out" | grep -v '^HTTP_' |
 check_eq "report: nothing outside the allowlist" "" "$extra"
 check_eq "report: the whole allowlist is there" "10" "$(sed -n 's/^env \([^=]*\)=.*/\1/p' "$T/report.out" |
     grep -cxE 'PATH|REQUEST_METHOD|REQUEST_URI|QUERY_STRING|CONTENT_TYPE|CONTENT_LENGTH|REMOTE_ADDR|FCGIQ_JOB_ID|FCGIQ_QUEUE|FCGIQ_ATTEMPT')"
+check_eq "report: rlimits from the config" "64 268435456 30" \
+    "$(sed -n 's/^rlimit-\(nofile\|as\|cpu\) //p' "$T/report.out" | xargs)"
 check "report: own process group, clean signal state" \
     grep -qz 'pgrp-is-pid 1.sigblk 0000000000000000.sigign 0000000000000000' "$T/report.out"
 

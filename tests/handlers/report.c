@@ -9,6 +9,8 @@
  */
 #include <sys/types.h>
 
+#include <sys/resource.h>
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@ main(void)
 	size_t total = 0;
 	ssize_t n;
 	char **e;
+	struct rlimit rl;
 
 	for (e = environ; *e != NULL; e++)
 		printf("env %s\n", *e);
@@ -49,6 +52,12 @@ main(void)
 		}
 		fclose(f);
 	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		printf("rlimit-nofile %llu\n", (unsigned long long)rl.rlim_cur);
+	if (getrlimit(RLIMIT_AS, &rl) == 0)
+		printf("rlimit-as %llu\n", (unsigned long long)rl.rlim_cur);
+	if (getrlimit(RLIMIT_CPU, &rl) == 0)
+		printf("rlimit-cpu %llu\n", (unsigned long long)rl.rlim_cur);
 	while ((n = read(0, buf, sizeof(buf))) > 0)
 		total += (size_t)n;
 	printf("stdin %zu\n", total);

@@ -82,7 +82,10 @@ test_full_file(void **state)
 	    "keep_done    = 7d\n"
 	    "\n"
 	    "[queue mail]\n"
-	    "priority = 5\n");
+	    "priority = 5\n"
+	    "rlimit_as = 512M\n"
+	    "rlimit_cpu = 1500ms\n"
+	    "rlimit_nofile = 256\n");
 	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
 	assert_string_equal(c.database, "/var/lib/fcgiq/queue.db");
 	assert_int_equal(c.durability, STORE_DURABILITY_NORMAL);
@@ -108,6 +111,10 @@ test_full_file(void **state)
 	q = config_queue(&c, "mail");
 	assert_non_null(q);
 	assert_int_equal(q->priority, 5);
+	assert_int_equal(q->rlimit_as, 512 * 1024 * 1024);
+	assert_int_equal(q->rlimit_cpu_s, 2);	/* rounded up */
+	assert_int_equal(q->rlimit_nofile, 256);
+	assert_int_equal(config_queue(&c, "default")->rlimit_nofile, 0);
 	assert_null(q->handler_argv);
 	config_free(&c);
 }
@@ -141,6 +148,8 @@ test_errors_name_the_line(void **state)
 	expect_error("[queue q]\nconcurrency = 0\n", 2, "concurrency");
 	expect_error("[queue q]\nmax_attempts = -3\n", 2, "max_attempts");
 	expect_error("[queue q]\ntimeout = 5 s\n", 2, "timeout");
+	expect_error("[queue q]\nrlimit_nofile = 2\n", 2, "rlimit_nofile");
+	expect_error("[queue q]\nrlimit_as = 1k\n", 2, "rlimit_as");
 	expect_error("[fcgiq]\nthis line has no equals sign\n", 2, "syntax");
 	expect_error("[fcgiq]\nstatus_prefix = /jobs\n", 2, "status_prefix");
 	/* The first error wins, even when later lines are bad too. */
