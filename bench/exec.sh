@@ -1,0 +1,99 @@
+#!/bin/bash
+# bench/exec.sh — the helper's processing speed, side by side with the
+# reference of the same machine in the same run:
+#
+#   throughput  N jobs of a trivial exec handler (bench/stamp) queued while
+#               the queue is paused, then resumed: jobs/s from the resume to
+#               the last finished_at, against bench/spawn-loop running the
+#               same program N times (fork + execve + pipes + waitpid, no
+#               database).  Rounds alternate.  Target: >= 0.8x.
+#   latency     one job at a time on an idle helper (fcgiqctl enqueue, which
+#               commits and wakes the helper): handler start (the stamp it
+#               prints) minus the job's created_at.  p50 / p90 / p99.
+#               Target: p50 <= 2 ms + the spawn cost (1 / raw runs/s at c=1).
+#
+# Usage: bench/exec.sh [-n JOBS] [-r ROUNDS] [-c CONCURRENCY] [-l LATENCY_JOBS]
+# Needs a build in ./build (or BUILD=dir).  The helper runs alone
+# (`fcgiq work`), durability full.  Nothing here is a pass/fail test.
+set -u
+cd "$(dirname "$0")/.."
+build=${BUILD:-$(pwd)/build}
+jobs=500 rounds=3 conc=1 lat=200
+while getopts "n:r:c:l:" o; do
+	case $o in
+	n) jobs=$OPTARG ;; r) rounds=$OPTARG ;; c) conc=$OPTARG ;; l) lat=$OPTARG ;;
+	*) sed -n '2,20p' "$0"; exit 2 ;;
+	esac
+done
+[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
+make -C "$build" -s bench/spawn-loop bench/stamp >/dev/null || exit 1
+
+B=$(mktemp -d /tmp/fcgiq-bench-exec.XXXXXX)
+HELPER=""
+cleanup() {
+	[ -n "$HELPER" ] && kill "$HELPER" 2>/dev/null && wait "$HELPER" 2>/dev/null
+	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+cat > "$B/fcgiq.conf" <<EOC
+[fcgiq]
+database = $B/q.db
+log = warn
+[queue default]
+handler = exec:$build/bench/stamp
+concurrency = $conc
+max_attempts = 1
+EOC
+ctl() { "$build/fcgiqctl" -c "$B/fcgiq.conf" "$@"; }
+sql() { sqlite3 -cmd ".timeout 5000" "$B/q.db" "$@"; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+ctl pause default >/dev/null
+"$build/fcgiq" work -c "$B/fcgiq.conf" 2>"$B/helper.log" &
+HELPER=$!
+
+echo "bench: $rounds rounds of $jobs jobs, concurrency $conc; latency over $lat jobs"
+for r in $(seq "$rounds"); do
+	raw=$("$build/bench/spawn-loop" -c "$conc" "$jobs" "$build/bench/stamp" |
+	    sed 's/.*: \([0-9.]*\) runs\/s/\1/')
+	sql "DELETE FROM jobs"
+	for i in $(seq "$jobs"); do echo "job $i"; done | while read -r line; do
+		echo "$line" | ctl enqueue default >/dev/null
+	done
+	t0=$(now_ms)
+	ctl resume default >/dev/null
+	while [ "$(sql "SELECT count(*) FROM jobs WHERE state IN ('done', 'dead')")" -lt "$jobs" ]; do
+		sleep 0.05
+	done
+	end=$(sql "SELECT max(finished_at) FROM jobs")
+	dead=$(sql "SELECT count(*) FROM jobs WHERE state = 'dead'")
+	ctl pause default >/dev/null
+	rate=$(awk -v n="$jobs" -v ms="$((end - t0))" 'BEGIN { printf "%.1f", n * 1000 / ms }')
+	ratio=$(awk -v a="$rate" -v b="$raw" 'BEGIN { printf "%.2f", a / b }')
+	echo "round $r: fcgiq $rate jobs/s, raw spawn-loop $raw runs/s: ${ratio}x (dead: $dead)"
+	echo "$rate $raw $ratio" >> "$B/rounds"
+done
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+m_rate=$(awk '{ print $1 }' "$B/rounds" | median)
+m_raw=$(awk '{ print $2 }' "$B/rounds" | median)
+m_ratio=$(awk '{ print $3 }' "$B/rounds" | median)
+
+# Latency: an idle helper, one job at a time.
+sql "DELETE FROM jobs"
+ctl resume default >/dev/null
+for i in $(seq "$lat"); do
+	echo "lat $i" | ctl enqueue default >/dev/null
+	sleep 0.03
+done
+while [ "$(sql "SELECT count(*) FROM jobs WHERE state IN ('done', 'dead')")" -lt "$lat" ]; do
+	sleep 0.05
+done
+sql "SELECT CAST(result AS TEXT) / 1000.0 - created_at FROM jobs WHERE state = 'done'" |
+    sort -g > "$B/lat"
+pct() { awk -v p="$1" '{ a[NR] = $1 } END { i = int(NR * p / 100 + 0.5); if (i < 1) i = 1; printf "%.2f", a[i] }' "$B/lat"; }
+spawn_ms=$(awk -v r="$m_raw" -v c="$conc" 'BEGIN { printf "%.2f", 1000 * c / r }')
+echo
+echo "throughput (median of $rounds): fcgiq $m_rate jobs/s, raw $m_raw runs/s: ${m_ratio}x (target >= 0.8)"
+echo "enqueue-to-start: p50 $(pct 50) ms, p90 $(pct 90) ms, p99 $(pct 99) ms; spawn cost ~$spawn_ms ms (target p50 <= 2 + spawn cost)"
