@@ -1,0 +1,31 @@
+# conf-examples/: the shipped examples and the end-to-end suites that run
+# them, each on the file as shipped (see README.md, "Operating fcgiq").
+
+# make install: the example handlers where fcgiq.conf's handler lines look
+# for them ($(libexecdir)/fcgiq: /usr/local/libexec/fcgiq by default), the
+# configurations and units in $(docdir)/examples.
+fcgiqlibexecdir = $(libexecdir)/fcgiq
+dist_fcgiqlibexec_SCRIPTS = conf-examples/handlers/store-to-dir \
+	conf-examples/handlers/github-deploy conf-examples/handlers/send-mail
+
+examplesdir = $(docdir)/examples
+dist_examples_DATA = conf-examples/fcgiq.conf conf-examples/nginx.conf \
+	conf-examples/apache-proxy-fcgi.conf conf-examples/apache-fcgid.conf \
+	conf-examples/spawn-fcgi.sh
+
+systemdexamplesdir = $(examplesdir)/systemd
+dist_systemdexamples_DATA = conf-examples/systemd/fcgiq.socket \
+	conf-examples/systemd/fcgiq.service \
+	conf-examples/systemd/fcgiq-spawn.service \
+	conf-examples/systemd/fcgiq-work.service
+
+# Runs from a checkout only (it builds the tree): shipped, not installed.
+EXTRA_DIST += conf-examples/quickstart.sh
+
+# Apache (mod_proxy_fcgi, mod_fcgid), systemd units, example handlers,
+# the operator guide's queries, backups and upgrades.
+TESTS += tests/e2e/apache.sh tests/e2e/apache-fcgid.sh tests/e2e/systemd.sh \
+	tests/e2e/examples.sh tests/e2e/operator.sh
+dist_noinst_SCRIPTS += tests/e2e/apache.sh tests/e2e/apache-fcgid.sh \
+	tests/e2e/apache-lib.sh tests/e2e/systemd.sh tests/e2e/examples.sh \
+	tests/e2e/operator.sh
