@@ -425,6 +425,7 @@ int
 exec_out_read(int fd, struct exec_out *o)
 {
 	char scratch[16384];
+	size_t budget = EXEC_READ_BUDGET;
 	ssize_t n;
 
 	for (;;) {
@@ -447,15 +448,20 @@ exec_out_read(int fd, struct exec_out *o)
 			room = o->cap - o->len;
 			if (room > o->max - o->len)
 				room = o->max - o->len;
+			if (room > budget)
+				room = budget;
 			n = read(fd, o->buf + o->len, room);
 			if (n > 0)
 				o->len += (size_t)n;
 		} else {
 			/* Past max_result: keep the pipe flowing, drop. */
-			n = read(fd, scratch, sizeof(scratch));
+			n = read(fd, scratch, sizeof(scratch) < budget ?
+			    sizeof(scratch) : budget);
 		}
 		if (n > 0) {
 			o->total += (uint64_t)n;
+			if ((budget -= (size_t)n) == 0)
+				return 0;
 			continue;
 		}
 		if (n == 0)
@@ -480,16 +486,19 @@ int
 exec_tail_read(int fd, struct exec_tail *t)
 {
 	char buf[4096];
+	size_t budget = EXEC_READ_BUDGET;
 	ssize_t n, i;
 
 	for (;;) {
-		n = read(fd, buf, sizeof(buf));
+		n = read(fd, buf, sizeof(buf) < budget ? sizeof(buf) : budget);
 		if (n > 0) {
 			for (i = 0; i < n; i++) {
 				t->ring[t->pos] = buf[i];
 				t->pos = (t->pos + 1) % EXEC_TAIL;
 			}
 			t->total += (uint64_t)n;
+			if ((budget -= (size_t)n) == 0)
+				return 0;
 			continue;
 		}
 		if (n == 0)

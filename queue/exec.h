@@ -65,9 +65,15 @@ struct exec_tail {
 };
 
 /*
- * Read what fd has now into o / t.  1: EOF (or a read error: the pipe is
- * finished either way).  0: would block.  -1: out of memory.
+ * Read what fd has now into o / t, at most EXEC_READ_BUDGET bytes a call,
+ * so that writers faster than the reader (an escaped grandchild, several)
+ * can neither hold the caller's loop nor keep a last read after exit from
+ * ending.  1: EOF (or a read error: the pipe is finished either way).
+ * 0: would block, or the budget is spent (poll again).  -1: out of memory.
+ * The budget is the most a pipe holds unprivileged (fs.pipe-max-size), so
+ * one call takes all a handler left in its pipe before it exited.
  */
+#define EXEC_READ_BUDGET	(1024 * 1024)
 int	exec_out_read(int fd, struct exec_out *o);
 int	exec_tail_read(int fd, struct exec_tail *t);
 void	exec_out_free(struct exec_out *o);

@@ -553,8 +553,10 @@ slot_finish(struct helper *h, struct slot *s, int64_t now)
 	if (s->retry_at == 0) {
 		close_fd(&s->fd_in);
 		/* Whatever it wrote before exiting is in the pipes; a
-		 * grandchild that escaped its group may keep them open, so
-		 * read what is there and do not wait for EOF. */
+		 * grandchild that escaped its group may keep them open, and
+		 * keep writing, so read once (a call's budget covers a full
+		 * pipe, and bounds a writer that never stops) and close:
+		 * never wait for an EOF. */
 		if (s->fd_out != -1 && exec_out_read(s->fd_out, &s->out) == -1)
 			log_warnx("helper: job %s: result: out of memory",
 			    s->job->id);

@@ -2,7 +2,8 @@
  * test_exec: the exec handler spawn path, without a database: the rebuilt
  * environment (allowlist, no HTTP_PROXY), a child with exactly fds 0-2,
  * default signals, its own process group, dying with its parent; stdin
- * written without blocking; stdout bounded; stderr's tail; exit texts.
+ * written without blocking; stdout bounded; stderr's tail; each read call
+ * bounded; exit texts.
  */
 #include <sys/prctl.h>
 #include <sys/types.h>
@@ -334,6 +335,36 @@ test_dies_with_parent(void **state)
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
+/*
+ * A source that never runs dry (/dev/zero stands for writers faster than
+ * the reader: escaped grandchildren flooding a handler's pipes) must not
+ * keep one read call going: each returns 0 after EXEC_READ_BUDGET bytes.
+ * Before the budget this looped for ever (the alarm turns that into a
+ * failure).
+ */
+static void
+test_read_bounded(void **state)
+{
+	struct exec_out o = { .max = 1000 };
+	struct exec_tail t;
+	int fd;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	assert_true((fd = open("/dev/zero", O_RDONLY | O_CLOEXEC)) != -1);
+	alarm(20);
+	assert_int_equal(exec_out_read(fd, &o), 0);
+	assert_int_equal(o.len, 1000);
+	assert_int_equal(o.total, EXEC_READ_BUDGET);
+	assert_int_equal(exec_out_read(fd, &o), 0);
+	assert_int_equal(o.total, 2 * EXEC_READ_BUDGET);
+	assert_int_equal(exec_tail_read(fd, &t), 0);
+	assert_int_equal(t.total, EXEC_READ_BUDGET);
+	alarm(0);
+	close(fd);
+	exec_out_free(&o);
+}
+
 static void
 test_error_text(void **state)
 {
@@ -370,6 +401,7 @@ main(void)
 		cmocka_unit_test(test_stdout_bounded_stderr_tail),
 		cmocka_unit_test(test_stdin_never_blocks),
 		cmocka_unit_test(test_dies_with_parent),
+		cmocka_unit_test(test_read_bounded),
 		cmocka_unit_test(test_error_text),
 	};
 
