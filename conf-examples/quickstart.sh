@@ -52,6 +52,7 @@ cat > "$Q/fcgiq.conf" <<EOC
 [fcgiq]
 database = $Q/var/fcgiq.db
 log      = info
+log_file = $Q/var/fcgiq.log
 
 [queue default]
 handler      = exec:$Q/bin/store-to-dir $Q/spool
@@ -68,7 +69,7 @@ rm -f "$Q/run/fcgiq.sock"
 FCGIQ_SOCKET="$Q/run/fcgiq.sock" FCGIQ_CONF="$Q/fcgiq.conf" \
     FCGIQ_BIN="$Q/bin/fcgiq" FCGIQ_CHILDREN=2 FCGIQ_USER=www-data \
     FCGIQ_PIDFILE="$Q/run/fcgiq.pid" \
-    sh conf-examples/spawn-fcgi.sh 2>>"$Q/fcgiq.log"
+    sh conf-examples/spawn-fcgi.sh
 
 sed -e "s|unix:/run/fcgiq/fcgiq.sock|unix:$Q/run/fcgiq.sock|" \
     -e "s|listen 127.0.0.1:8080;|listen 127.0.0.1:$PORT;|" \
@@ -99,6 +100,6 @@ Try next:
   $Q/bin/fcgiqctl -c $Q/fcgiq.conf ls
   sqlite3 $Q/var/fcgiq.db 'SELECT id, queue, state, body FROM jobs_readable'
   ls $Q/spool                                                  # what the handler filed
-  tail $Q/fcgiq.log                                            # fcgiq's log
+  tail $Q/var/fcgiq.log                                        # fcgiq's log
   bash conf-examples/quickstart.sh stop
 EOT

@@ -11,13 +11,22 @@
  * COMMIT_FAILED and the committer goes on with the next batch.
  *
  * max_queued is checked against a per-queue count of waiting jobs that is
- * read with store_count_waiting() at most once a second and kept current
- * in between with what this committer stored (other processes' jobs are
- * seen at the next refresh), so the check costs no query per request.
+ * read with store_count_waiting() now and then and kept current in between
+ * with what this committer stored (other processes' jobs, and what the
+ * helper took, are seen at the next refresh), so the check costs no query
+ * per request.  The count walks the claim index, so it costs time in
+ * proportion to the jobs waiting (not measured alone yet; it is index
+ * entries walked, so expect a large part of a second at 10 M) and holds up
+ * every commit meanwhile: it is read at most once a second and at most
+ * once per COUNT_DUTY times its own last duration, which keeps it under
+ * 0.5 % of the committer's time however long the queue grows.
  */
+#include <sys/types.h>
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -27,6 +36,7 @@
 #include "wake.h"
 
 #define COUNT_REFRESH_MS	1000
+#define COUNT_DUTY		200
 
 struct item {
 	struct store_newjob	*job;
@@ -41,6 +51,7 @@ struct qcount {
 	char	*queue;
 	int64_t	 count;		/* waiting jobs, as last known */
 	int64_t	 at;		/* when it was read, 0: never */
+	int64_t	 cost_ms;	/* how long that read took */
 };
 
 static struct {
@@ -59,37 +70,64 @@ static struct {
 	.work = PTHREAD_COND_INITIALIZER,
 };
 
-static struct qcount *
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The count entry of queue, refreshed when due: its index in cm.counts, or
+ * -1.  An index, not a pointer: a later call for a new queue reallocs
+ * cm.counts, and commit_batch holds entries across such calls.
+ */
+static ssize_t
 qcount_get(const char *queue, int64_t now)
 {
 	struct qcount *q = NULL, *n;
-	int64_t c;
-	size_t i;
+	int64_t c, t0;
+	size_t i, at = 0;
 
 	for (i = 0; i < cm.ncounts; i++)
-		if (strcmp(cm.counts[i].queue, queue) == 0)
+		if (strcmp(cm.counts[i].queue, queue) == 0) {
 			q = &cm.counts[i];
+			at = i;
+		}
 	if (q == NULL) {
 		n = realloc(cm.counts, (cm.ncounts + 1) * sizeof(*n));
 		if (n == NULL)
-			return NULL;
+			return -1;
 		cm.counts = n;
-		q = &cm.counts[cm.ncounts];
+		at = cm.ncounts;
+		q = &cm.counts[at];
 		if ((q->queue = strdup(queue)) == NULL)
-			return NULL;
+			return -1;
 		q->count = 0;
 		q->at = 0;
+		q->cost_ms = 0;
 		cm.ncounts++;
 	}
-	if (now - q->at >= COUNT_REFRESH_MS) {
+	if (now - q->at >= COUNT_REFRESH_MS &&
+	    now - q->at >= COUNT_DUTY * q->cost_ms) {
+		t0 = mono_ms();
 		if ((c = store_count_waiting(cm.w, queue)) < 0)
 			log_warnx("commit: count queue %s: %s", queue,
 			    store_error(cm.w));
 		else
 			q->count = c;
 		q->at = now;	/* a failing count is not retried per job */
+		q->cost_ms = mono_ms() - t0;
 	}
-	return q;
+	return (ssize_t)at;
+}
+
+static struct qcount *
+qcount_at(ssize_t at)
+{
+	return at >= 0 ? &cm.counts[at] : NULL;
 }
 
 /* Errors that say the database, not one job, is the problem: a batch
@@ -129,19 +167,20 @@ static void
 commit_batch(struct item **batch, size_t n)
 {
 	static struct store_newjob jobs[COMMIT_BATCH_MAX];
-	struct qcount *qc[COMMIT_BATCH_MAX];
+	ssize_t qc[COMMIT_BATCH_MAX];	/* cm.counts index of each job */
 	size_t idx[COMMIT_BATCH_MAX], m = 0, i, k;
 	int64_t now = store_now();
 	int committed = 0, code;
 
 	for (i = 0; i < n; i++) {
 		qc[i] = qcount_get(batch[i]->job->queue, now);
-		if (qc[i] != NULL && qc[i]->count >= batch[i]->max_queued) {
+		if (qc[i] >= 0 &&
+		    qcount_at(qc[i])->count >= batch[i]->max_queued) {
 			fail(batch[i], COMMIT_FULL, 0, "queue full");
 			continue;
 		}
-		if (qc[i] != NULL)
-			qc[i]->count++;	/* held until the commit says */
+		if (qc[i] >= 0)
+			qcount_at(qc[i])->count++;	/* held until the commit says */
 		jobs[m] = *batch[i]->job;
 		idx[m++] = i;
 	}
@@ -161,14 +200,14 @@ commit_batch(struct item **batch, size_t n)
 					batch[i]->res->status = COMMIT_OK;
 					committed = 1;
 					if (jobs[k].outcome != STORE_ENQ_NEW &&
-					    qc[i] != NULL)
-						qc[i]->count--;
+					    qc[i] >= 0)
+						qcount_at(qc[i])->count--;
 				} else {
 					fail(batch[i], COMMIT_FAILED,
 					    store_errcode(cm.w),
 					    store_error(cm.w));
-					if (qc[i] != NULL)
-						qc[i]->count--;
+					if (qc[i] >= 0)
+						qcount_at(qc[i])->count--;
 				}
 			}
 			goto woken;
@@ -176,8 +215,8 @@ commit_batch(struct item **batch, size_t n)
 		for (k = 0; k < m; k++) {
 			i = idx[k];
 			fail(batch[i], COMMIT_FAILED, code, store_error(cm.w));
-			if (qc[i] != NULL)
-				qc[i]->count--;
+			if (qc[i] >= 0)
+				qcount_at(qc[i])->count--;
 		}
 		return;
 	}
@@ -186,8 +225,8 @@ commit_batch(struct item **batch, size_t n)
 		memcpy(batch[i]->job->id, jobs[k].id, sizeof(jobs[k].id));
 		batch[i]->job->outcome = jobs[k].outcome;
 		batch[i]->res->status = COMMIT_OK;
-		if (jobs[k].outcome != STORE_ENQ_NEW && qc[i] != NULL)
-			qc[i]->count--;
+		if (jobs[k].outcome != STORE_ENQ_NEW && qc[i] >= 0)
+			qcount_at(qc[i])->count--;
 	}
 woken:
 	if (committed)

@@ -82,6 +82,8 @@ static int
 work_main(int argc, char **argv)
 {
 	const char *conf_path = NULL;
+	struct config c;
+	char err[512];
 	int ch, debug = 0;
 
 	while ((ch = getopt(argc, argv, "c:d")) != -1) {
@@ -99,6 +101,12 @@ work_main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	log_init("fcgiq-work", debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, 0);
+	/* helper_main loads the file itself; here only where the log goes. */
+	if (config_load(&c, conf_path, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (c.log_file != NULL && log_open_file(c.log_file) == -1)
+		fatal("%s", c.log_file);
+	config_free(&c);
 	return helper_main(conf_path, -1);
 }
 
@@ -215,6 +223,9 @@ main(int argc, char **argv)
 	}
 	if (!debug)
 		log_setlevel(conf.log_level);
+	/* Before the helper forks, so that it and its supervisor log there too. */
+	if (conf.log_file != NULL && log_open_file(conf.log_file) == -1)
+		fatal("%s", conf.log_file);
 	if (nohelper)
 		conf.helper = 0;
 	if (threads > 0)

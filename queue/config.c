@@ -261,6 +261,8 @@ global_key(struct parse_state *ps, const char *name, const char *value)
 		sp = &c->database;
 	else if (strcmp(name, "path") == 0)
 		sp = &c->handler_path;
+	else if (strcmp(name, "log_file") == 0)
+		sp = &c->log_file;
 	else if (strcmp(name, "status_prefix") == 0) {
 		if (value[0] != '/' || value[strlen(value) - 1] != '/') {
 			snprintf(ps->msg, sizeof(ps->msg), "status_prefix: "
@@ -369,7 +371,8 @@ queue_key(struct parse_state *ps, struct queue_conf *q, const char *name,
 	} else if (strcmp(name, "rlimit_cpu") == 0) {
 		if (config_parse_duration(value, &v) == -1 || v < 1000)
 			goto bad;
-		q->rlimit_cpu_s = (uint64_t)(v + 999) / 1000;
+		/* Rounded up; v + 999 would overflow near INT64_MAX. */
+		q->rlimit_cpu_s = (uint64_t)v / 1000 + (v % 1000 != 0);
 	} else if (strcmp(name, "rlimit_nofile") == 0) {
 		int n;
 		if (parse_int(value, 3, 1 << 20, &n) == -1)
@@ -560,6 +563,7 @@ config_free(struct config *c)
 	free(c->path);
 	free(c->database);
 	free(c->handler_path);
+	free(c->log_file);
 	free(c->status_prefix);
 	memset(c, 0, sizeof(*c));
 }

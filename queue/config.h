@@ -46,6 +46,7 @@ struct config {
 	int		 helper;	/* fork the helper, default 1 */
 	int64_t		 grace_ms;	/* shutdown grace for handlers, default 10 s */
 	char		*handler_path;	/* PATH given to handlers */
+	char		*log_file;	/* stderr appended here, or NULL */
 	char		*status_prefix;	/* default "/jobs/" */
 	int		 busy_timeout_ms; /* default 5000 */
 	struct queue_conf *queues;

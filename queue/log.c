@@ -4,6 +4,7 @@
  * the helper process never interleave mid-line.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,27 @@ int
 log_getlevel(void)
 {
 	return log_level;
+}
+
+int
+log_open_file(const char *path)
+{
+	int fd, saved;
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1)
+		return -1;
+	if (fd != STDERR_FILENO) {
+		/* dup2 clears FD_CLOEXEC on fd 2: it must outlive exec. */
+		if (dup2(fd, STDERR_FILENO) == -1) {
+			saved = errno;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		close(fd);
+	}
+	return 0;
 }
 
 int

@@ -13,6 +13,12 @@ enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_
 void	log_init(const char *progname, int level, int use_syslog);
 void	log_setlevel(int level);
 int	log_getlevel(void);
+/*
+ * Send stderr (fd 2) to path, appended: spawn-fcgi points its children's
+ * stderr at /dev/null, so without this their log is lost.  Children forked
+ * later inherit it.  0, or -1 with errno.
+ */
+int	log_open_file(const char *path);
 /* "error" "warn" "info" "debug" -> level, or -1. */
 int	log_level_parse(const char *);
 

@@ -11,3 +11,7 @@ endif
 # fcgiqctl against a database, no server running.
 TESTS += tests/e2e/ctl.sh
 dist_noinst_SCRIPTS += tests/e2e/ctl.sh
+
+# log_file under spawn-fcgi, whose children's stderr is /dev/null.
+TESTS += tests/e2e/logfile.sh
+dist_noinst_SCRIPTS += tests/e2e/logfile.sh

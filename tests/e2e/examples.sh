@@ -98,7 +98,7 @@ post() {
 # wait_state ID "STATE..."
 wait_state() {
 	local i s
-	for i in $(seq 200); do
+	for i in $(seq 600); do	# 30 s: CI machines are shared
 		s=$(field "$1" state)
 		case " $2 " in *" $s "*) return 0 ;; esac
 		sleep 0.05
@@ -231,6 +231,7 @@ check_eq "conf-examples/fcgiq.conf: fcgiq -t accepts it" \
     "$top_srcdir/conf-examples/fcgiq.conf: configuration ok" "$out"
 mkdir -p "$T/ex/spool"
 sed -e "s|^database *=.*|database = $T/ex/queue.db|" \
+    -e "s|^log_file *=.*|log_file = $T/ex/log|" \
     -e "s|/usr/local/libexec/fcgiq/|$H/|g" -e "s|/var/spool/fcgiq|$T/ex/spool|g" \
     "$top_srcdir/conf-examples/fcgiq.conf" >"$T/ex/fcgiq.conf"
 "$FCGIQ" -c "$T/ex/fcgiq.conf" -s "$T/ex/sock" 2>"$T/ex/log" &

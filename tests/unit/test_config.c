@@ -68,6 +68,7 @@ test_full_file(void **state)
 	    "durability = normal   ; trade power-loss safety\n"
 	    "max_body   = 2M\n"
 	    "log        = debug\n"
+	    "log_file   = /var/log/fcgiq.log\n"
 	    "threads    = 8\n"
 	    "helper     = no\n"
 	    "status_prefix = /api/jobs/\n"
@@ -91,6 +92,7 @@ test_full_file(void **state)
 	assert_int_equal(c.durability, STORE_DURABILITY_NORMAL);
 	assert_int_equal(c.max_body, 2 * 1024 * 1024);
 	assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
+	assert_string_equal(c.log_file, "/var/log/fcgiq.log");
 	assert_int_equal(c.threads, 8);
 	assert_int_equal(c.helper, 0);
 	assert_string_equal(c.status_prefix, "/api/jobs/");
