@@ -209,7 +209,7 @@ serve_enqueue(FCGX_Request *r, const struct config *c, const char *prefix,
 	const struct queue_conf *qc;
 	const char *qname, *ctype, *key = NULL, *why, *method, *remote;
 	char *headers = NULL, *status_url = NULL, *detail = NULL;
-	char hdrs[512];
+	char hdrs[512], abuf[2048];
 	void *body = NULL;
 	size_t body_len = 0, n;
 	uint64_t length = 0;
@@ -336,13 +336,18 @@ serve_enqueue(FCGX_Request *r, const struct config *c, const char *prefix,
 			old = NULL;
 		dbpool_put(s);
 	}
-	out = response_accepted_json(job.id, qc->name,
-	    old != NULL ? old->state : "queued", status_url);
-	if (replay)
-		json_object_set_new(out, "replayed", json_true());
-	snprintf(hdrs, sizeof(hdrs), "Location: %s\r\n%s", status_url,
-	    replay ? "Idempotent-Replayed: true\r\n" : "");
-	answer(r, 202, hdrs, out, 0);
+	if ((n = response_accepted(abuf, sizeof(abuf), job.id, qc->name,
+	    old != NULL ? old->state : "queued", status_url, replay)) > 0) {
+		FCGX_PutStr(abuf, (int)n, r->out);
+	} else {
+		out = response_accepted_json(job.id, qc->name,
+		    old != NULL ? old->state : "queued", status_url);
+		if (replay)
+			json_object_set_new(out, "replayed", json_true());
+		snprintf(hdrs, sizeof(hdrs), "Location: %s\r\n%s", status_url,
+		    replay ? "Idempotent-Replayed: true\r\n" : "");
+		answer(r, 202, hdrs, out, 0);
+	}
 	log_debug("request: job %s: %s in %s", job.id,
 	    replay ? "replayed" : "queued", qc->name);
 	goto done;

