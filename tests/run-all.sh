@@ -1,6 +1,7 @@
 #!/bin/bash
 # Install what is missing, build fcgiq in ./build with warnings as errors,
-# and run every test (unit, end-to-end).  The last line of output is
+# and run every test (unit, end-to-end, chaos, fuzz), then the suites again
+# on an ASan/UBSan build in ./build-sanitized.  The last line of output is
 # "N passed, N failed", counted from the TAP results of every suite.
 set -u
 cd "$(dirname "$0")/.."
@@ -49,5 +50,22 @@ if [ "${pass:-0}" -eq 0 ]; then
 	echo "run-all: no test passed: counting the run as failed"
 	[ "$bad" -eq 0 ] && bad=1
 fi
-summary "${pass:-0}" "$bad"
+pass=${pass:-0}
+
+# The suites once more on an ASan/UBSan build (SKIP_SANITIZED=1 skips it).
+if [ -z "${SKIP_SANITIZED:-}" ] && [ -z "${TESTS:-}" ]; then
+	echo "run-all: the suites again under AddressSanitizer and UBSan"
+	bash "$src/tests/e2e/run-sanitized.sh" "$src/build-sanitized" >"$src/build-sanitized.out" 2>&1
+	tail -40 "$src/build-sanitized.out" | grep -v '^PASS:'
+	last=$(tail -1 "$src/build-sanitized.out")
+	spass=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+	sbad=$(echo "$last" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+	if [ -z "$spass" ]; then
+		echo "run-all: the sanitized run did not finish: $last"
+		spass=0 sbad=1
+	fi
+	pass=$((pass + spass))
+	bad=$((bad + sbad))
+fi
+summary "$pass" "$bad"
 [ "$bad" -eq 0 ]
