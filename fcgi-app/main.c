@@ -110,6 +110,30 @@ work_main(int argc, char **argv)
 	return helper_main(conf_path, -1);
 }
 
+/* `fcgiq supervise`: not for people; see helper_respawn(). */
+static int
+supervise_main(int argc, char **argv)
+{
+	const char *conf_path = NULL;
+	struct config c;
+	char err[512];
+	int ch;
+
+	while ((ch = getopt(argc, argv, "c:")) != -1) {
+		if (ch != 'c')
+			usage();
+		conf_path = optarg;
+	}
+	if (optind != argc || fcntl(3, F_GETFD) == -1)
+		usage();
+	log_init("fcgiq", LOG_LEVEL_INFO, 0);
+	if (config_load(&c, conf_path, err, sizeof(err)) == 0) {
+		log_setlevel(c.log_level);
+		config_free(&c);
+	}
+	return helper_supervise(conf_path, 3);
+}
+
 static void
 install_signals(void)
 {
@@ -169,9 +193,13 @@ main(int argc, char **argv)
 	int listen_fd = 0, optval, durability;
 	socklen_t optlen;
 	pid_t helper = -1, pid;
+	int64_t respawned = 0;	/* when the supervisor was last restarted */
+	int want_helper;	/* conf is handed over to the handler below */
 
 	if (argc > 1 && strcmp(argv[1], "work") == 0)
 		return work_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "supervise") == 0)
+		return supervise_main(argc - 1, argv + 1);
 	while ((ch = getopt(argc, argv, "c:dn:s:tT:W")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -244,6 +272,7 @@ main(int argc, char **argv)
 	}
 
 	/* Before any thread or database handle exists. */
+	want_helper = conf.helper;
 	if (conf.helper) {
 		if ((helper = helper_start(conf_path)) == -1)
 			fatalx("helper: could not start");
@@ -312,10 +341,26 @@ main(int argc, char **argv)
 			got_chld = 0;
 			while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
 				if (pid == helper) {
-					log_warnx("helper: pid %ld exited",
-					    (long)helper);
+					log_warnx("helper: supervisor pid %ld "
+					    "exited", (long)helper);
 					helper = -1;
 				}
+			/*
+			 * Its helper stops with it: start another, or jobs
+			 * would wait for a restart while we answer 202.  Threads
+			 * exist now, so through exec (helper_respawn), at most
+			 * once a second.
+			 */
+			if (helper == -1 && want_helper && !got_term) {
+				if (store_now() - respawned < 1000)
+					sleep(1);
+				respawned = store_now();
+				if ((helper = helper_respawn(conf_path)) == -1)
+					log_warn("helper: respawn");
+				else
+					log_info("helper: supervisor restarted, "
+					    "pid %ld", (long)helper);
+			}
 		}
 	}
 

@@ -1192,6 +1192,9 @@ supervise(const char *conf_path, int parent_fd)
 	return 0;
 }
 
+/* fcgiq's end of the pipe watched by the current supervisor. */
+static int	watch_fd = -1;
+
 pid_t
 helper_start(const char *conf_path)
 {
@@ -1213,7 +1216,58 @@ helper_start(const char *conf_path)
 	/* p[1] stays open (close-on-exec) for the rest of our life: its EOF
 	 * is how the supervisor and the helper learn that we are gone. */
 	close(p[0]);
+	watch_fd = p[1];
 	return pid;
+}
+
+pid_t
+helper_respawn(const char *conf_path)
+{
+	char *argv[5];
+	sigset_t none;
+	int p[2], i = 0;
+	pid_t pid;
+
+	/* Everything the child needs is ready before fork: after it, only
+	 * async-signal-safe calls until execve. */
+	argv[i++] = (char *)"fcgiq";
+	argv[i++] = (char *)"supervise";
+	if (conf_path != NULL) {
+		argv[i++] = (char *)"-c";
+		argv[i++] = (char *)conf_path;
+	}
+	argv[i] = NULL;
+	sigemptyset(&none);
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	pid = fork();
+	if (pid == -1) {
+		close(p[0]);
+		close(p[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* dup2 onto 3 clears close-on-exec there, and only there. */
+		if (p[0] == 3 ? fcntl(3, F_SETFD, 0) == -1 :
+		    dup2(p[0], 3) == -1)
+			_exit(127);
+		(void)sigprocmask(SIG_SETMASK, &none, NULL);
+		execve("/proc/self/exe", argv, environ);
+		_exit(127);
+	}
+	close(p[0]);
+	/* The dead supervisor's pipe: its helper, if still stopping, sees
+	 * EOF too, which is what it should. */
+	if (watch_fd != -1)
+		close(watch_fd);
+	watch_fd = p[1];
+	return pid;
+}
+
+int
+helper_supervise(const char *conf_path, int parent_fd)
+{
+	return supervise(conf_path, parent_fd);
 }
 
 void

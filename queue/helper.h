@@ -19,6 +19,19 @@ struct config;
  */
 pid_t	helper_start(const char *conf_path);
 
+/*
+ * Start the supervisor again, from a process that already has threads and
+ * database handles (the first one was killed): fork, and in the child only
+ * execve this program as `fcgiq supervise [-c conf_path]` with the watch
+ * pipe on fd 3, so nothing of the parent's state crosses into it.  Returns
+ * the child's pid, or -1.
+ */
+pid_t	helper_respawn(const char *conf_path);
+
+/* The supervisor of a process started by helper_respawn(): fd 3 is the
+ * pipe whose EOF says fcgiq is gone.  Exit code. */
+int	helper_supervise(const char *conf_path, int parent_fd);
+
 /* Ask the helper started by helper_start() to finish (SIGTERM) and wait. */
 void	helper_stop(pid_t pid);
 

@@ -15,3 +15,7 @@ dist_noinst_SCRIPTS += tests/e2e/ctl.sh
 # log_file under spawn-fcgi, whose children's stderr is /dev/null.
 TESTS += tests/e2e/logfile.sh
 dist_noinst_SCRIPTS += tests/e2e/logfile.sh
+
+# kill -9 of the helper's supervisor: fcgiq starts another.
+TESTS += tests/e2e/supervisor.sh
+dist_noinst_SCRIPTS += tests/e2e/supervisor.sh
