@@ -1021,8 +1021,17 @@ helper_main(const char *conf_path, int parent_fd)
 	}
 	log_info("helper: %s: active", h.db);
 
+	/*
+	 * The helper's own commits (claim, done, retry, dead) need not reach
+	 * the disk before it goes on: execution is at-least-once, so losing
+	 * the last of them to a power cut means a job runs again, never a job
+	 * lost.  Acknowledged jobs keep their durability: the responder's
+	 * commits stay FULL, and each of its fsyncs of the WAL takes the
+	 * helper's earlier frames with it.  This halves the fsyncs per job
+	 * (bench/exec.sh: 35 -> 71 jobs/s on a loaded box).
+	 */
 	memset(&so, 0, sizeof(so));
-	so.durability = h.cfg->c.durability;
+	so.durability = STORE_DURABILITY_NORMAL;
 	so.busy_timeout_ms = h.cfg->c.busy_timeout_ms;
 	if ((h.store = store_open(h.db, &so, err, sizeof(err))) == NULL) {
 		log_warnx("helper: %s", err);
