@@ -386,12 +386,20 @@ cmd_retry(int argc, char **argv)
 	struct store *s;
 	int ch, dead = 0, rc, ret = 0;
 
+	/*
+	 * A job id may start with '-' (base64url): a lone argument the length
+	 * of an id is the id, never options.
+	 */
 	optind = 0;	/* glibc: 0 re-initialises getopt for the command's own options */
-	while ((ch = getopt_long(argc, argv, "q:", lopts, NULL)) != -1) {
-		switch (ch) {
-		case 'D': dead = 1; break;
-		case 'q': queue = optarg; break;
-		default: usage();
+	if (argc == 2 && strlen(argv[1]) == STORE_ID_LEN) {
+		optind = 1;
+	} else {
+		while ((ch = getopt_long(argc, argv, "q:", lopts, NULL)) != -1) {
+			switch (ch) {
+			case 'D': dead = 1; break;
+			case 'q': queue = optarg; break;
+			default: usage();
+			}
 		}
 	}
 	if (dead ? optind != argc : optind != argc - 1 || queue != NULL)

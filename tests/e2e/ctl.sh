@@ -42,6 +42,15 @@ ctl cancel "$id1" >/dev/null 2>&1; check_eq "cancelling it again exits 4" 4 $?
 ctl cancel nosuchjob >/dev/null 2>&1; check_eq "cancelling an unknown id exits 3" 3 $?
 ctl bogus >/dev/null 2>&1; check_eq "an unknown command exits 2" 2 $?
 
+# Ids are base64url: one in 64 starts with '-', which must not read as an
+# option (a clean-machine CI run drew one).
+dash=-abcdefghijklmnopqrstu
+q "UPDATE jobs SET id = '$dash' WHERE id = '$id1'"
+ctl show "$dash" >/dev/null; check_eq "show of an id starting with '-'" 0 $?
+ctl retry "$dash" >/dev/null; check_eq "retry of an id starting with '-' (cancelled job)" 0 $?
+q "UPDATE jobs SET id = '$id1', state = 'cancelled' WHERE id = '$dash'"
+ctl cancel "$dash" >/dev/null 2>&1; check_eq "cancel of an unknown id starting with '-' exits 3" 3 $?
+
 # retry: a dead job gets one more attempt; a done one is refused.
 id3=$(echo dead | ctl enqueue default)
 id4=$(echo done | ctl enqueue default)
