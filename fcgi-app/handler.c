@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fastcgi.h>
 #include <fcgiapp.h>
 #include <jansson.h>
 #include <sqlite3.h>
@@ -448,6 +449,15 @@ handler_serve(FCGX_Request *r)
 	if (prefix == NULL || *prefix != '/' || strlen(prefix) > 256 ||
 	    has_crlf(prefix))
 		prefix = c->status_prefix;
+	/* fcgiq is a responder: an AUTHORIZER or FILTER request would be
+	 * stored as a job no web server meant to send (found by the
+	 * adversary in tests/hostile). */
+	if (r->role != FCGI_RESPONDER) {
+		answer_error(r, 400, NULL, "only the FastCGI responder role is "
+		    "served", NULL, 0);
+		finish_input(r);
+		goto done;
+	}
 	if (strlen(uri) > REQ_MAX_URI) {
 		answer_error(r, 414, NULL, "URI too long", NULL, 0);
 		finish_input(r);

@@ -50,8 +50,6 @@ LIBFCGI_BIGALLOC="libfcgi ReadParams mallocs the declared nameLen + valueLen \
 before reading a byte of it, and its Malloc asserts (aborts) when malloc fails"
 LIBFCGI_SKIP="libfcgi FillBuffProc: an empty record of another request id leaves \
 data->skip set, so the next record of the request loses its content"
-ROLE_UNCHECKED="fcgi-app/handler.c serves any FCGI_ROLE: an AUTHORIZER or FILTER \
-request is enqueued like a RESPONDER's"
 LIBFCGI_LEAK="libfcgi ProcessManagementRecord: NewParams(3) is never freed for a \
 type other than FCGI_GET_VALUES: 48 bytes leaked per 8-byte record"
 SLOW_THREADS="fcgi-app/server.c: SO_RCVTIMEO bounds each read, not the request: \
@@ -254,8 +252,8 @@ attack params-1-byte-records '^status 202 end 1 0 closed$' 1 "one-by-one"
 attack stdin-after-terminator '^status 202 end 1 0 (closed|timeout)$' 1 "before"
 
 # Roles and multiplexing.
-attack role-authorizer "$REFUSED" 0 "" "$ROLE_UNCHECKED"
-attack role-filter "$REFUSED" 0 "" "$ROLE_UNCHECKED"
+attack role-authorizer "$REFUSED" 0 ""
+attack role-filter "$REFUSED" 0 ""
 attack role-unknown "$CLOSED" 0 ""
 # Legal for request 1 (the second BEGIN is answered FCGI_CANT_MPX_CONN):
 # a 202 must store exactly request 1's ten bytes.
