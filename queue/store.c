@@ -1304,42 +1304,50 @@ store_extend(struct store *s, const char *id, int attempt,
 }
 
 /*
- * Two statements, no transaction: when the update changes nothing, the
- * lookup only tells "refused" from "unknown", and a job cannot go back
- * to being cancellable in between.
+ * An operator's change of one job (cancel, retry) by id with the statement
+ * sid (?1 id, ?2 now).  Two statements, no transaction: when the update
+ * changes nothing, the lookup only tells "refused" (2) from "unknown" (0),
+ * and a job cannot go back to being changeable in between.  1: changed.
  */
-int
-store_cancel(struct store *s, const char *id, int64_t now)
+static int
+change_by_id(struct store *s, enum stmt_id sid, const char *id, int64_t now,
+    const char *what)
 {
 	sqlite3_stmt	*st;
 	int		 rc, r;
 
-	if ((st = stmt(s, ST_CANCEL)) == NULL)
+	if ((st = stmt(s, sid)) == NULL)
 		return -1;
 	if (bind_str(st, 1, id) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 2, now) != SQLITE_OK) {
-		(void)fail_db(s, "cancel: bind");
+		(void)fail_db(s, what);
 		done_with(st);
 		return -1;
 	}
-	if ((r = run_change(s, st, "cancel")) != 0)
-		return r > 0 ? STORE_CANCEL_DONE : -1;
+	if ((r = run_change(s, st, what)) != 0)
+		return r > 0 ? 1 : -1;
 	if ((st = stmt(s, ST_EXISTS)) == NULL)
 		return -1;
 	if (bind_str(st, 1, id) != SQLITE_OK) {
-		(void)fail_db(s, "cancel: bind");
+		(void)fail_db(s, what);
 		done_with(st);
 		return -1;
 	}
 	rc = store_step_fn(st);
 	if (rc == SQLITE_ROW)
-		r = STORE_CANCEL_REFUSED;
+		r = 2;
 	else if (rc == SQLITE_DONE)
-		r = STORE_CANCEL_UNKNOWN;
+		r = 0;
 	else
-		r = fail(s, rc, "cancel: lookup");
+		r = fail(s, rc, what);
 	done_with(st);
 	return r;
+}
+
+int
+store_cancel(struct store *s, const char *id, int64_t now)
+{
+	return change_by_id(s, ST_CANCEL, id, now, "cancel");
 }
 
 static int
@@ -1438,39 +1446,10 @@ store_paused(struct store *s, const char *queue)
 	return r;
 }
 
-/* Like store_cancel: when nothing changed, a lookup tells why. */
 int
 store_retry(struct store *s, const char *id, int64_t now)
 {
-	sqlite3_stmt	*st;
-	int		 rc, r;
-
-	if ((st = stmt(s, ST_RETRY)) == NULL)
-		return -1;
-	if (bind_str(st, 1, id) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 2, now) != SQLITE_OK) {
-		(void)fail_db(s, "retry: bind");
-		done_with(st);
-		return -1;
-	}
-	if ((r = run_change(s, st, "retry")) != 0)
-		return r > 0 ? STORE_RETRY_DONE : -1;
-	if ((st = stmt(s, ST_EXISTS)) == NULL)
-		return -1;
-	if (bind_str(st, 1, id) != SQLITE_OK) {
-		(void)fail_db(s, "retry: bind");
-		done_with(st);
-		return -1;
-	}
-	rc = store_step_fn(st);
-	if (rc == SQLITE_ROW)
-		r = STORE_RETRY_REFUSED;
-	else if (rc == SQLITE_DONE)
-		r = STORE_RETRY_UNKNOWN;
-	else
-		r = fail(s, rc, "retry: lookup");
-	done_with(st);
-	return r;
+	return change_by_id(s, ST_RETRY, id, now, "retry");
 }
 
 int
