@@ -199,7 +199,10 @@ check "hog: exit 1 with its stderr as the reason ($(field "$id" last_error))" \
 mib=$(field "$id" last_error | sed -n 's/.*after \([0-9]*\) MiB$/\1/p')
 check "hog: stopped below the 256 MiB limit (${mib:-?} MiB)" test "${mib:-999}" -lt 256
 hwm1=$(rss_kb "$HELPER" VmHWM)
-check "hog: the helper's peak RSS did not follow it ($hwm0 -> $hwm1 kB)" test $((hwm1 - hwm0)) -lt 8192
+# The hog takes ~250 MiB: a helper that followed it would grow by as much.
+# The bound leaves room for an ASan build's own quarantine and shadow
+# (+9 MiB seen on a clean CI machine), not for the hog.
+check "hog: the helper's peak RSS did not follow it ($hwm0 -> $hwm1 kB)" test $((hwm1 - hwm0)) -lt 65536
 contained hog "$id"
 
 # --- 200 MiB of stdout: the result is the first max_result bytes, and
