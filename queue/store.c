@@ -366,30 +366,30 @@ step_done(struct store *s, sqlite3_stmt *st, const char *what)
 	return 0;
 }
 
+/* Run a statement without parameters or rows (BEGIN, COMMIT); 0 or -1. */
 static int
-begin(struct store *s)
+run_plain(struct store *s, enum stmt_id id, const char *what)
 {
 	sqlite3_stmt	*st;
 	int		 r;
 
-	if ((st = stmt(s, ST_BEGIN)) == NULL)
+	if ((st = stmt(s, id)) == NULL)
 		return -1;
-	r = step_done(s, st, "begin");
+	r = step_done(s, st, what);
 	done_with(st);
 	return r;
 }
 
 static int
+begin(struct store *s)
+{
+	return run_plain(s, ST_BEGIN, "begin");
+}
+
+static int
 commit(struct store *s)
 {
-	sqlite3_stmt	*st;
-	int		 r;
-
-	if ((st = stmt(s, ST_COMMIT)) == NULL)
-		return -1;
-	r = step_done(s, st, "commit");
-	done_with(st);
-	return r;
+	return run_plain(s, ST_COMMIT, "commit");
 }
 
 /*
