@@ -17,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <fastcgi.h>
-#include <fcgiapp.h>
 #include <jansson.h>
 #include <sqlite3.h>
 
@@ -30,10 +28,7 @@
 #include "request.h"
 #include "response.h"
 #include "store.h"
-
-/* What is read and thrown away of a body that was refused, before the
- * connection is closed instead. */
-#define DRAIN_MAX	(64 * 1024)
+#include "wire.h"
 
 struct confref {
 	struct config	c;
@@ -102,22 +97,14 @@ handler_free(void)
 }
 
 static ssize_t
-fcgx_read(void *ctx, void *buf, size_t len)
+body_read(void *ctx, void *buf, size_t len)
 {
-	FCGX_Stream *in = ctx;
-	int n;
-
-	if (len > INT_MAX)
-		len = INT_MAX;
-	n = FCGX_GetStr(buf, (int)len, in);
-	if (n > 0)
-		return n;
-	return FCGX_GetError(in) != 0 ? -1 : 0;
+	return wire_read(ctx, buf, len);
 }
 
 /* Write an answer; a client that has gone away is not an error here. */
 static void
-answer(FCGX_Request *r, int status, const char *headers, json_t *body,
+answer(struct wire *r, int status, const char *headers, json_t *body,
     int head_only)
 {
 	static const char oom[] = "Status: 500 Internal Server Error\r\n"
@@ -127,16 +114,13 @@ answer(FCGX_Request *r, int status, const char *headers, json_t *body,
 	size_t len;
 
 	if ((buf = response_render(status, headers, body, head_only,
-	    &len)) == NULL) {
-		FCGX_PutStr(oom, sizeof(oom) - 1, r->out);
-		return;
-	}
-	FCGX_PutStr(buf, (int)len, r->out);
+	    &len)) == NULL || wire_put(r, buf, len) == -1)
+		(void)wire_put(r, oom, sizeof(oom) - 1);
 	free(buf);
 }
 
 static void
-answer_error(FCGX_Request *r, int status, const char *headers,
+answer_error(struct wire *r, int status, const char *headers,
     const char *error, const char *detail, int head_only)
 {
 	json_t *body = response_error_json(error, detail);
@@ -147,27 +131,6 @@ answer_error(FCGX_Request *r, int status, const char *headers,
 		log_warnx("request: %d: %s", status, error);
 	else
 		log_debug("request: %d: %s", status, error);
-}
-
-/* Input left unread: read (and drop) a little of it so the connection can
- * serve another request, else mark the connection to be closed. */
-static void
-finish_input(FCGX_Request *r)
-{
-	char buf[4096];
-	size_t total = 0;
-	int n;
-
-	if (FCGX_HasSeenEOF(r->in) == EOF && FCGX_GetError(r->in) == 0)
-		return;
-	FCGX_FFlush(r->out);	/* the answer first: the client may wait */
-	while (FCGX_GetError(r->in) == 0 && total < DRAIN_MAX) {
-		if ((n = FCGX_GetStr(buf, sizeof(buf), r->in)) <= 0)
-			break;
-		total += (size_t)n;
-	}
-	if (FCGX_HasSeenEOF(r->in) != EOF || FCGX_GetError(r->in) != 0)
-		r->keepConnection = 0;
 }
 
 static int
@@ -203,7 +166,7 @@ commit_detail(const struct commit_result *res)
 }
 
 static void
-serve_enqueue(FCGX_Request *r, const struct config *c, const char *prefix,
+serve_enqueue(struct wire *r, const struct config *c, const char *prefix,
     const char *uri)
 {
 	char **envp = r->envp;
@@ -226,44 +189,44 @@ serve_enqueue(FCGX_Request *r, const struct config *c, const char *prefix,
 		qname = "default";
 	if ((qc = config_queue(c, qname)) == NULL) {
 		answer_error(r, 404, NULL, "unknown queue", qname, 0);
-		goto drain;
+		goto done;
 	}
 	rc = req_content_length(req_param(envp, "CONTENT_LENGTH"), &length);
 	if (rc == -1) {
 		answer_error(r, 400, NULL, "bad Content-Length",
 		    "not a decimal number of bytes", 0);
-		goto drain;
+		goto done;
 	}
 	have_length = rc == 0;
 	if (have_length && length > c->max_body) {
 		answer_error(r, 413, NULL, "body too large",
 		    "over the max_body limit", 0);
-		goto drain;
+		goto done;
 	}
 	ctype = req_param(envp, "CONTENT_TYPE");
 	if (ctype != NULL && (strlen(ctype) > REQ_MAX_CONTENT_TYPE ||
 	    has_crlf(ctype))) {
 		answer_error(r, 400, NULL, "bad Content-Type", "too long", 0);
-		goto drain;
+		goto done;
 	}
 	rc = req_headers_json(envp, REQ_MAX_HEADERS, REQ_MAX_HEADERS_JSON,
 	    &headers, &why);
 	if (rc == -1) {
 		answer_error(r, 431, NULL, "header fields too large", why, 0);
-		goto drain;
+		goto done;
 	}
 	if (rc == -2) {
 		answer_error(r, 500, NULL, "out of memory", NULL, 0);
-		goto drain;
+		goto done;
 	}
 	if (req_idempotency_key(envp, req_param(envp, "FCGIQ_DEDUPE_HEADER"),
 	    &key) == -1) {
 		answer_error(r, 400, NULL, "bad idempotency key",
 		    "1-255 printable ASCII characters", 0);
-		goto drain;
+		goto done;
 	}
 
-	switch (req_read_body(fcgx_read, r->in, have_length, length,
+	switch (req_read_body(body_read, r, have_length, length,
 	    c->max_body, &body, &body_len)) {
 	case REQ_BODY_OK:
 		break;
@@ -274,21 +237,21 @@ serve_enqueue(FCGX_Request *r, const struct config *c, const char *prefix,
 	case REQ_BODY_LONG:
 		answer_error(r, 400, NULL, "body longer than Content-Length",
 		    NULL, 0);
-		goto drain;
+		goto done;
 	case REQ_BODY_TOO_BIG:
 		answer_error(r, 413, NULL, "body too large",
 		    "over the max_body limit", 0);
-		goto drain;
+		goto done;
 	case REQ_BODY_BROKEN:
-		/* The client went away (then nobody reads this) or stalled
-		 * past the I/O timeout; either way nothing is stored. */
-		r->keepConnection = 0;
+		/* The client went away (then nobody reads this), stalled
+		 * past the I/O timeout or aborted; nothing is stored, and
+		 * the connection is not reused. */
 		answer_error(r, 400, NULL, "incomplete body",
 		    "the request stream broke before its end", 0);
 		goto done;
 	case REQ_BODY_NOMEM:
 		answer_error(r, 500, NULL, "out of memory", NULL, 0);
-		goto drain;
+		goto done;
 	}
 
 	method = req_param(envp, "REQUEST_METHOD");
@@ -339,7 +302,8 @@ serve_enqueue(FCGX_Request *r, const struct config *c, const char *prefix,
 	}
 	if ((n = response_accepted(abuf, sizeof(abuf), job.id, qc->name,
 	    old != NULL ? old->state : "queued", status_url, replay)) > 0) {
-		FCGX_PutStr(abuf, (int)n, r->out);
+		if (wire_put(r, abuf, n) == -1)
+			answer_error(r, 500, NULL, "out of memory", NULL, 0);
 	} else {
 		out = response_accepted_json(job.id, qc->name,
 		    old != NULL ? old->state : "queued", status_url);
@@ -352,8 +316,6 @@ serve_enqueue(FCGX_Request *r, const struct config *c, const char *prefix,
 	log_debug("request: job %s: %s in %s", job.id,
 	    replay ? "replayed" : "queued", qc->name);
 	goto done;
-drain:
-	finish_input(r);
 done:
 	json_decref(out);
 	store_job_free(old);
@@ -364,7 +326,7 @@ done:
 }
 
 static void
-serve_status(FCGX_Request *r, const char *prefix, const char *id,
+serve_status(struct wire *r, const char *prefix, const char *id,
     int head_only)
 {
 	struct store *s;
@@ -397,7 +359,7 @@ serve_status(FCGX_Request *r, const char *prefix, const char *id,
 }
 
 static void
-serve_cancel(FCGX_Request *r, const char *id)
+serve_cancel(struct wire *r, const char *id)
 {
 	struct store *s;
 	struct store_job *job = NULL;
@@ -433,7 +395,7 @@ serve_cancel(FCGX_Request *r, const char *id)
 }
 
 void
-handler_serve(FCGX_Request *r)
+handler_serve(struct wire *r)
 {
 	struct confref *cr = conf_hold();
 	const struct config *c = &cr->c;
@@ -455,12 +417,25 @@ handler_serve(FCGX_Request *r)
 	if (r->role != FCGI_RESPONDER) {
 		answer_error(r, 400, NULL, "only the FastCGI responder role is "
 		    "served", NULL, 0);
-		finish_input(r);
+		goto done;
+	}
+	switch (r->bad) {
+	case WIRE_OK:
+		break;
+	case WIRE_BAD_PARAM:
+		/* A NUL cuts "NAME=value" short for every C string reader,
+		 * an '=' in a name moves where the value starts: either way
+		 * a request that means two things. */
+		answer_error(r, 400, NULL, "bad FastCGI parameter",
+		    "a NUL byte in a name or value, or '=' in a name", 0);
+		goto done;
+	case WIRE_BAD_TOO_LARGE:
+		answer_error(r, 431, NULL, "header fields too large",
+		    "the FastCGI params are over 1 MiB", 0);
 		goto done;
 	}
 	if (strlen(uri) > REQ_MAX_URI) {
 		answer_error(r, 414, NULL, "URI too long", NULL, 0);
-		finish_input(r);
 		goto done;
 	}
 	route = req_route(method, uri, prefix, id, &allow);
@@ -471,16 +446,13 @@ handler_serve(FCGX_Request *r)
 	case REQ_ROUTE_STATUS:
 	case REQ_ROUTE_STATUS_HEAD:
 		serve_status(r, prefix, id, route == REQ_ROUTE_STATUS_HEAD);
-		finish_input(r);
 		break;
 	case REQ_ROUTE_CANCEL:
 		serve_cancel(r, id);
-		finish_input(r);
 		break;
 	case REQ_ROUTE_NO_JOB:
 		answer_error(r, 404, NULL, "no such job", NULL,
 		    method != NULL && strcmp(method, "HEAD") == 0);
-		finish_input(r);
 		break;
 	case REQ_ROUTE_BAD_METHOD:
 		snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
@@ -488,7 +460,6 @@ handler_serve(FCGX_Request *r)
 		    method != NULL && !has_crlf(method) && strlen(method) < 32 ?
 		    method : NULL,
 		    method != NULL && strcmp(method, "HEAD") == 0);
-		finish_input(r);
 		break;
 	}
 done:

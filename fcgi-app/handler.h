@@ -7,9 +7,8 @@
 #ifndef FCGIQ_HANDLER_H
 #define FCGIQ_HANDLER_H
 
-#include <fcgiapp.h>
-
 struct config;
+struct wire;
 
 /*
  * Make *c the running configuration (the handler takes over its contents;
@@ -18,9 +17,8 @@ struct config;
  */
 int	handler_set_config(struct config *c);
 
-/* Answer request r.  Sets r->keepConnection to 0 when the connection is
- * not fit for another request (input left unread, stream broken). */
-void	handler_serve(FCGX_Request *r);
+/* Answer request r (wire_put); the server sends it with wire_end(). */
+void	handler_serve(struct wire *r);
 
 /* Free the running configuration (at exit, no request in flight). */
 void	handler_free(void);

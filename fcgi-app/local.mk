@@ -2,6 +2,7 @@
 sbin_PROGRAMS += fcgiq
 fcgiq_SOURCES = fcgi-app/main.c \
 	fcgi-app/server.c fcgi-app/server.h \
+	fcgi-app/wire.c fcgi-app/wire.h \
 	fcgi-app/handler.c fcgi-app/handler.h \
 	fcgi-app/request.c fcgi-app/request.h \
 	fcgi-app/response.c fcgi-app/response.h \
@@ -30,4 +31,11 @@ tests_unit_test_request_SOURCES = tests/unit/test_request.c \
 	fcgi-app/response.c fcgi-app/response.h
 tests_unit_test_request_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_request_LDADD = $(FCGIQ_LIBS) $(CMOCKA_LIBS)
+
+check_PROGRAMS += tests/unit/test_wire
+TESTS += tests/unit/test_wire
+tests_unit_test_wire_SOURCES = tests/unit/test_wire.c \
+	fcgi-app/wire.c fcgi-app/wire.h fcgi-app/request.c
+tests_unit_test_wire_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_wire_LDADD = $(FCGIQ_LIBS) $(CMOCKA_LIBS)
 endif

@@ -279,11 +279,10 @@ main(int argc, char **argv)
 		log_debug("helper: started, pid %ld", (long)helper);
 	}
 
-	/* Before FCGX_Init, which installs its own only where ours are not. */
 	install_signals();
-	if (FCGX_Init() != 0)
-		fatalx("FCGX_Init failed");
 	if (sock != NULL) {
+		/* libfcgi's: the address syntax of every libfcgi program
+		 * (a path, or [host]:port). */
 		if ((listen_fd = FCGX_OpenSocket(sock, LISTEN_BACKLOG)) == -1)
 			fatal("%s: cannot listen", sock);
 	}

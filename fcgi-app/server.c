@@ -1,22 +1,13 @@
 /*
  * server: the poller and the workers.
  *
- * libfcgi ties a thread to a connection for as long as FCGX_Accept_r waits
- * on it: for the accept, for a 2 s "is it alive" check on unix sockets, and
- * for every idle moment of a kept-alive connection (fastcgi_keep_conn).  So
- * fcgiq does the accepting and the waiting itself and hands libfcgi only
- * connections that have data: the poller accept4()s (close-on-exec, with
- * SO_RCVTIMEO / SO_SNDTIMEO so no read or write can stall a worker for
- * longer than io_timeout), poll()s the connections, and queues the readable
- * ones; a worker sets the connection into its FCGX_Request (ipcFd, and
- * keepConnection so FCGX_Accept_r's implicit Finish does not close it) and
- * calls FCGX_Accept_r, which then only reads the request.  The request is
- * initialised with listen_sock -1, so if the connection turns out dead
- * libfcgi closes it and its fallback accept fails at once instead of
- * blocking.  After the answer, a connection the web server wants kept goes
- * back to the poller.  This leans on three fields of FCGX_Request below its
- * "don't use" line (ipcFd, keepConnection, detached); the behaviour is the
- * one of libfcgi 2.4.2 and tests/e2e/responder-raw.sh exercises it.
+ * A thread is tied to a connection only while a request is on it: the
+ * poller accept4()s (close-on-exec, with SO_SNDTIMEO so no write can stall
+ * a worker for longer than io_timeout), poll()s the idle connections, and
+ * queues the readable ones; a worker reads the request (wire.c: the whole
+ * request within io_timeout, however slowly it trickles), serves it, and
+ * answers.  A connection the web server keeps (fastcgi_keep_conn) goes
+ * back to the poller, unless the next request is there already.
  *
  * Shutdown needs no signal in the workers (they keep every signal blocked,
  * so no read is ever cut short by EINTR): the poller closes the listening
@@ -24,7 +15,6 @@
  * waiting; workers drain the queue and exit.
  */
 #include <sys/socket.h>
-#include <sys/select.h>
 #include <sys/time.h>
 
 #include <errno.h>
@@ -37,10 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <fcgiapp.h>
-
 #include "log.h"
 #include "server.h"
+#include "wire.h"
 
 struct worker {
 	pthread_t	 thread;
@@ -122,8 +111,7 @@ set_timeouts(int fd)
 
 	tv.tv_sec = srv.conf.io_timeout_ms / 1000;
 	tv.tv_usec = (srv.conf.io_timeout_ms % 1000) * 1000;
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
-	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1)
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1)
 		log_warn("server: connection: timeouts");
 }
 
@@ -146,7 +134,7 @@ accept_some(int64_t now)
 				log_warn("server: accept");
 			return;
 		}
-		if (fd >= FD_SETSIZE || srv.nidle >= SERVER_MAX_CONNS) {
+		if (srv.nidle >= SERVER_MAX_CONNS) {
 			log_warnx("server: accept: too many connections");
 			close(fd);
 			continue;
@@ -305,12 +293,11 @@ static void *
 worker(void *arg)
 {
 	struct worker *w = arg;
-	FCGX_Request req;
-	int fd = -1, gone;
+	struct wire wire;
+	int fd = -1, gone, rc;
 
-	/* listen_sock -1: libfcgi can never accept on its own. */
-	if (FCGX_InitRequest(&req, -1, 0) != 0) {
-		log_warnx("server: worker: FCGX_InitRequest failed");
+	if (wire_init(&wire, srv.conf.io_timeout_ms, SERVER_MAX_CONNS) == -1) {
+		log_warnx("server: worker: out of memory");
 		goto out;
 	}
 	for (;;) {
@@ -327,54 +314,40 @@ worker(void *arg)
 			srv.rcount--;
 			w->cur_fd = fd;
 			pthread_mutex_unlock(&srv.lock);
+			wire_attach(&wire, fd);
 		}
 
-		req.ipcFd = fd;
-		req.keepConnection = 1;
-		/* detached: should the connection fail before a request, a
-		 * plain close() instead of libfcgi's shutdown and up-to-2 s
-		 * wait for the peer, which a silent client would make us
-		 * sit through. */
-		req.detached = 1;
-		if (FCGX_Accept_r(&req) < 0) {
-			/* No request on it (closed, garbage, timed out):
-			 * libfcgi has closed it. */
-			if (req.ipcFd >= 0)
-				close(req.ipcFd);
-			req.ipcFd = -1;
-			fd = -1;
-			pthread_mutex_lock(&srv.lock);
-			w->cur_fd = -1;
-			pthread_mutex_unlock(&srv.lock);
-			conn_gone();
-			continue;
+		rc = wire_next(&wire);
+		if (rc == 1) {
+			srv.conf.serve(&wire);
+			rc = wire_end(&wire, SERVER_DRAIN_MAX);
+			if (__atomic_load_n(&srv.stopping, __ATOMIC_RELAXED))
+				rc = 0;
 		}
-		req.detached = 0;	/* after an answer, close gracefully */
-		srv.conf.serve(&req);
-		if (__atomic_load_n(&srv.stopping, __ATOMIC_RELAXED))
-			req.keepConnection = 0;
-		FCGX_Finish_r(&req);
-		fd = req.ipcFd;		/* -1 when libfcgi closed it */
-		req.ipcFd = -1;
-		if (fd >= 0 && linger(fd))
+		/* A request already buffered (pipelined) or arriving at once
+		 * is served without the round trip through the poller. */
+		if (rc == 1 && (wire_pending(&wire) || linger(fd)))
 			continue;
 
 		gone = 0;
 		pthread_mutex_lock(&srv.lock);
-		w->cur_fd = -1;
-		if (fd >= 0 && !srv.stopping) {
+		if (rc == 1 && !srv.stopping) {
+			w->cur_fd = -1;
 			srv.returned[srv.nreturned++] = fd;
 			rouse();
-		} else {
-			if (fd >= 0)
-				close(fd);
+		} else
 			gone = 1;
-		}
 		pthread_mutex_unlock(&srv.lock);
-		if (gone)
+		if (gone) {
+			wire_close(&wire);
+			pthread_mutex_lock(&srv.lock);
+			w->cur_fd = -1;
+			pthread_mutex_unlock(&srv.lock);
 			conn_gone();
+		}
 		fd = -1;
 	}
+	wire_free(&wire);
 out:
 	pthread_mutex_lock(&srv.lock);
 	srv.alive--;

@@ -1,27 +1,29 @@
 /*
  * server: connections and threads.  One poller thread accepts on the
  * listening socket and watches idle connections; a pool of worker threads
- * reads and answers requests (libfcgi's FCGX_Accept_r on a connection that
- * has data), so an idle keep-alive connection costs no thread.
+ * reads and answers requests (wire.c) on connections that have data, so
+ * an idle keep-alive connection costs no thread.
  */
 #ifndef FCGIQ_SERVER_H
 #define FCGIQ_SERVER_H
 
-#include <fcgiapp.h>
+struct wire;
 
-#define SERVER_MAX_CONNS	900	/* libfcgi select()s on some fds: < FD_SETSIZE */
+#define SERVER_MAX_CONNS	900	/* under the usual RLIMIT_NOFILE of 1024 */
 #define SERVER_LINGER_MS	10	/* a worker waits this long on its kept connection */
+#define SERVER_DRAIN_MAX	(64 * 1024)	/* a refused body read and dropped */
 
 struct server_conf {
 	int	 listen_fd;		/* listening, made non-blocking and close-on-exec */
 	int	 threads;		/* workers */
-	int	 io_timeout_ms;		/* a read or write stalled this long fails */
+	int	 io_timeout_ms;		/* a request must be in within this; a write
+				   stalled this long fails */
 	int	 idle_timeout_ms;	/* a kept-alive connection idle this long is closed */
-	void	(*serve)(FCGX_Request *);	/* answers one request */
+	void	(*serve)(struct wire *);	/* answers one request */
 };
 
-/* Start the poller and the workers.  0, or -1 (errno set).  FCGX_Init()
- * must have been called, and signals blocked in the calling thread. */
+/* Start the poller and the workers.  0, or -1 (errno set).  Signals must
+ * be blocked in the calling thread. */
 int	server_start(const struct server_conf *);
 
 /*

@@ -1,8 +1,8 @@
 /*
  * fuzz.h: what the libFuzzer targets of tests/fuzz/ share.  An input is
- * decoded into C strings the way libfcgi hands them to fcgiq: NUL bytes
- * separate them (libfcgi's params are NUL-terminated, so no param can hold
- * one).  INVARIANT() aborts with a message: libFuzzer records the input as a
+ * decoded into C strings the way wire.c hands them to the handler: NUL
+ * bytes separate them (a param holding one is refused before it gets
+ * there).  INVARIANT() aborts with a message: libFuzzer records the input as a
  * crash, the same as a sanitizer report.
  */
 #ifndef FCGIQ_FUZZ_H

@@ -13,7 +13,7 @@
 #       # some targets only; N fuzzer processes each (-fork=N)
 #
 # The targets are compiled here, directly (the project's CFLAGS are gcc's),
-# from the same sources fcgiq links: fcgi-app/request.c, queue/config.c,
+# from the same sources fcgiq links: fcgi-app/wire.c, fcgi-app/request.c, queue/config.c,
 # queue/log.c, with jansson, inih and sqlite3 (headers).  A crash, leak,
 # sanitizer report or broken invariant fails the target; the input is kept
 # as $T/artifacts/TARGET/crash-* (the test directory is kept on failure):
@@ -24,7 +24,7 @@
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 FUZZ_JOBS=${FUZZ_JOBS:-1}
-FUZZ_TARGETS=${FUZZ_TARGETS:-"fuzz_request fuzz_content_length fuzz_status_path fuzz_idempotency fuzz_config"}
+FUZZ_TARGETS=${FUZZ_TARGETS:-"fuzz_wire fuzz_request fuzz_content_length fuzz_status_path fuzz_idempotency fuzz_config"}
 FUZZ_DIR="$top_srcdir/tests/fuzz"
 CC_FUZZ=${CC_FUZZ:-}
 
@@ -58,6 +58,7 @@ printf '%s\n' '#include <stdint.h>' '#include <stddef.h>' \
 target_sources() {
 	case $1 in
 	fuzz_config) echo "$top_srcdir/queue/config.c $top_srcdir/queue/log.c" ;;
+	fuzz_wire) echo "$top_srcdir/fcgi-app/wire.c $top_srcdir/queue/log.c" ;;
 	*) echo "$top_srcdir/fcgi-app/request.c" ;;
 	esac
 }
@@ -65,6 +66,7 @@ target_sources() {
 target_flags() {
 	case $1 in
 	fuzz_request) echo "-max_len=20000" ;;
+	fuzz_wire) echo "-max_len=66000" ;;
 	fuzz_config) echo "-max_len=4096" ;;
 	*) echo "-max_len=1024" ;;
 	esac

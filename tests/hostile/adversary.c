@@ -55,6 +55,7 @@ struct buf {
 };
 
 static const char	*sockname;
+static const char	*outfile;
 static const char	*attack;
 static int		 wait_s = 6;
 static struct buf	 early;		/* read while sending, not reported yet */
@@ -474,19 +475,20 @@ main(int argc, char **argv)
 	int ch, i, delay = 0, shut = 0;
 
 	signal(SIGPIPE, SIG_IGN);
-	while ((ch = getopt(argc, argv, "ls:w:")) != -1) {
+	while ((ch = getopt(argc, argv, "lo:s:w:")) != -1) {
 		switch (ch) {
 		case 'l':
 			for (i = 0; attacks[i] != NULL; i++)
 				printf("%s\n", attacks[i]);
 			return 0;
+		case 'o': outfile = optarg; break;
 		case 's': sockname = optarg; break;
 		case 'w': wait_s = atoi(optarg); break;
 		default:
 			goto usage;
 		}
 	}
-	if (sockname == NULL || optind + 1 != argc)
+	if ((sockname == NULL && outfile == NULL) || optind + 1 != argc)
 		goto usage;
 	attack = argv[optind];
 
@@ -802,11 +804,20 @@ main(int argc, char **argv)
 		fprintf(stderr, "adversary: unknown attack %s\n", attack);
 		return 2;
 	}
-	run(&b, delay, shut);
+	if (outfile != NULL) {
+		/* The bytes, not the attack: seeds for tests/fuzz/fuzz_wire. */
+		FILE *f = fopen(outfile, "wb");
+
+		if (f == NULL || fwrite(b.p, 1, b.len, f) != b.len ||
+		    fclose(f) != 0)
+			die(outfile);
+	} else
+		run(&b, delay, shut);
 	free(b.p);
 	free(p.p);
 	return 0;
 usage:
-	fprintf(stderr, "usage: adversary -s PATH [-w SECONDS] ATTACK | -l\n");
+	fprintf(stderr, "usage: adversary -s PATH [-w SECONDS] ATTACK | "
+	    "-o FILE ATTACK | -l\n");
 	return 2;
 }

@@ -1,0 +1,680 @@
+/*
+ * wire: the FastCGI protocol, the responder's side.  See wire.h for why it
+ * is fcgiq's own and what it accepts.
+ *
+ * Reading: a record is taken only whole (header checked first, then
+ * header + content + padding in the buffer), so the code that looks at a
+ * record never sees a length it has not got.  Records on the way to the
+ * one wanted are dealt with in next_record(): management records (id 0)
+ * are answered, a second BEGIN_REQUEST is answered FCGI_CANT_MPX_CONN,
+ * records of requests not in flight are skipped (FastCGI 1.0, 3.3),
+ * FCGI_DATA (a FILTER's file) is skipped, FCGI_ABORT_REQUEST breaks the
+ * request.  The answers to management records wait in w->side and go out
+ * before fcgiq next waits for the socket, or with the request's answer.
+ *
+ * Writing: the request's answer is collected whole and sent with its
+ * FCGI_END_REQUEST in one sendmsg(); fcgiq's answers are small, and one
+ * write per request is what keeps the web server's side cheap too.
+ */
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "wire.h"
+
+enum { PHASE_IDLE, PHASE_PARAMS, PHASE_STDIN };
+
+#define SIDE_FLUSH	65536	/* management answers held at most */
+#define KEEP_CAP	65536	/* buffers larger than this are freed after use */
+#define LINGER_MS	2000	/* reading what still comes before a close */
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+header(unsigned char *h, int type, unsigned id, size_t clen)
+{
+	h[0] = FCGI_VERSION_1;
+	h[1] = (unsigned char)type;
+	h[2] = (unsigned char)(id >> 8);
+	h[3] = (unsigned char)id;
+	h[4] = (unsigned char)(clen >> 8);
+	h[5] = (unsigned char)clen;
+	h[6] = 0;	/* no padding */
+	h[7] = 0;
+}
+
+static void
+end_request(unsigned char *r, unsigned id, int protocol_status)
+{
+	header(r, FCGI_END_REQUEST, id, 8);
+	memset(r + FCGI_HEADER_LEN, 0, 8);	/* appStatus 0 */
+	r[FCGI_HEADER_LEN + 4] = (unsigned char)protocol_status;
+}
+
+/* Grow *buf (capacity *cap) to hold need bytes.  0, or -1. */
+static int
+reserve(void *bufp, size_t *cap, size_t need)
+{
+	unsigned char **buf = bufp, *p;
+	size_t n = *cap > 0 ? *cap : 256;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	if ((p = realloc(*buf, n)) == NULL)
+		return -1;
+	*buf = p;
+	*cap = n;
+	return 0;
+}
+
+/* Send every byte of iov[0..n), whatever the partial writes; SO_SNDTIMEO
+ * bounds each wait.  0, or -1. */
+static int
+send_all(int fd, struct iovec *iov, int n)
+{
+	struct msghdr msg;
+	ssize_t r;
+
+	while (n > 0) {
+		memset(&msg, 0, sizeof(msg));
+		msg.msg_iov = iov;
+		msg.msg_iovlen = (size_t)n;
+		if ((r = sendmsg(fd, &msg, MSG_NOSIGNAL)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		while (n > 0 && (size_t)r >= iov->iov_len) {
+			r -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + r;
+			iov->iov_len -= (size_t)r;
+		}
+	}
+	return 0;
+}
+
+static int
+flush_side(struct wire *w)
+{
+	struct iovec iov;
+	int r;
+
+	if (w->slen == 0)
+		return 0;
+	iov.iov_base = w->side;
+	iov.iov_len = w->slen;
+	r = send_all(w->fd, &iov, 1);
+	w->slen = 0;
+	return r;
+}
+
+/* Append a management answer (or CANT_MPX_CONN) of len bytes; returns
+ * where to write it, or NULL. */
+static unsigned char *
+side_add(struct wire *w, size_t len)
+{
+	unsigned char *p;
+
+	if (w->slen + len > SIDE_FLUSH && flush_side(w) == -1)
+		return NULL;
+	if (reserve(&w->side, &w->scap, w->slen + len) == -1)
+		return NULL;
+	p = w->side + w->slen;
+	w->slen += len;
+	return p;
+}
+
+/* Wait until fd is readable or the request's deadline passes.  0, -1. */
+static int
+wait_in(struct wire *w)
+{
+	struct pollfd pfd;
+	int64_t left;
+	int r;
+
+	for (;;) {
+		if ((left = w->deadline - mono_ms()) <= 0) {
+			log_debug("wire: request not in within the I/O timeout");
+			return -1;
+		}
+		pfd.fd = w->fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		r = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
+		if (r == 1)
+			return 0;
+		if (r == -1 && errno != EINTR)
+			return -1;
+	}
+}
+
+/*
+ * Have at least n (<= WIRE_RBUF) bytes buffered from rpos.  1; 0 at the
+ * end of the stream (fewer bytes buffered, maybe none); -1 error, timeout.
+ * Pending management answers go out before any wait.
+ */
+static int
+need(struct wire *w, size_t n)
+{
+	ssize_t r;
+
+	if (w->rend - w->rpos >= n)
+		return 1;
+	if (flush_side(w) == -1)
+		return -1;
+	if (w->rpos > 0) {
+		memmove(w->rbuf, w->rbuf + w->rpos, w->rend - w->rpos);
+		w->rend -= w->rpos;
+		w->rpos = 0;
+	}
+	while (w->rend < n) {
+		r = recv(w->fd, w->rbuf + w->rend, WIRE_RBUF - w->rend,
+		    MSG_DONTWAIT);
+		if (r > 0) {
+			w->rend += (size_t)r;
+			continue;
+		}
+		if (r == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if ((errno != EAGAIN && errno != EWOULDBLOCK) ||
+		    wait_in(w) == -1)
+			return -1;
+	}
+	return 1;
+}
+
+/* A length of a name-value pair: 1 byte, or 4 with the high bit set. */
+static int
+nv_length(const unsigned char *p, size_t end, size_t *i, size_t *len)
+{
+	if (*i >= end)
+		return -1;
+	if ((p[*i] & 0x80) == 0) {
+		*len = p[(*i)++];
+		return 0;
+	}
+	if (end - *i < 4)
+		return -1;
+	*len = (size_t)(p[*i] & 0x7f) << 24 | (size_t)p[*i + 1] << 16 |
+	    (size_t)p[*i + 2] << 8 | p[*i + 3];
+	*i += 4;
+	return 0;
+}
+
+/* The next pair of p[*i..end): 1 (name, value set), 0 at the end, -1 when a
+ * length runs past the data. */
+static int
+nv_pair(const unsigned char *p, size_t end, size_t *i,
+    const unsigned char **name, size_t *nlen, const unsigned char **value,
+    size_t *vlen)
+{
+	if (*i == end)
+		return 0;
+	if (nv_length(p, end, i, nlen) == -1 ||
+	    nv_length(p, end, i, vlen) == -1 ||
+	    *nlen > end - *i || *vlen > end - *i - *nlen)
+		return -1;
+	*name = p + *i;
+	*value = p + *i + *nlen;
+	*i += *nlen + *vlen;
+	return 1;
+}
+
+static int
+get_values(struct wire *w, const unsigned char *c, size_t len)
+{
+	static const char *const names[] = {
+		FCGI_MAX_CONNS, FCGI_MAX_REQS, FCGI_MPXS_CONNS
+	};
+	unsigned char res[128], *p;
+	const unsigned char *name, *value;
+	size_t i = 0, nlen, vlen, rlen = 0, k, l;
+	char val[16];
+	unsigned done = 0;
+	int r;
+
+	while ((r = nv_pair(c, len, &i, &name, &nlen, &value, &vlen)) == 1) {
+		for (k = 0; k < 3; k++) {
+			l = strlen(names[k]);
+			if (nlen != l || memcmp(name, names[k], l) != 0 ||
+			    (done & 1u << k))
+				continue;
+			done |= 1u << k;
+			snprintf(val, sizeof(val), "%d", k == 2 ? 0 :
+			    w->max_conns);
+			res[rlen++] = (unsigned char)l;
+			res[rlen++] = (unsigned char)strlen(val);
+			memcpy(res + rlen, names[k], l);
+			rlen += l;
+			memcpy(res + rlen, val, strlen(val));
+			rlen += strlen(val);
+		}
+	}
+	if (r == -1)
+		return -1;
+	if ((p = side_add(w, FCGI_HEADER_LEN + rlen)) == NULL)
+		return -1;
+	header(p, FCGI_GET_VALUES_RESULT, FCGI_NULL_REQUEST_ID, rlen);
+	memcpy(p + FCGI_HEADER_LEN, res, rlen);
+	return 0;
+}
+
+/* A record of id 0.  0, or -1 (ends the connection). */
+static int
+management(struct wire *w, int type, const unsigned char *c, size_t len)
+{
+	unsigned char *p;
+
+	if (type == FCGI_GET_VALUES)
+		return get_values(w, c, len);
+	/* A type of a request's record is no management record. */
+	if (type >= FCGI_BEGIN_REQUEST && type <= FCGI_MAXTYPE)
+		return -1;
+	if ((p = side_add(w, 2 * FCGI_HEADER_LEN)) == NULL)
+		return -1;
+	header(p, FCGI_UNKNOWN_TYPE, FCGI_NULL_REQUEST_ID, 8);
+	memset(p + FCGI_HEADER_LEN, 0, 8);
+	p[FCGI_HEADER_LEN] = (unsigned char)type;
+	return 0;
+}
+
+/*
+ * The next record for the request in flight (between requests: the next
+ * record of any request), past management records and records of other
+ * requests.  1: *type, *id, *c, *clen set, the record consumed (c stays
+ * valid until the next read); 0: the stream ended cleanly between records
+ * with no request in flight; -1: broken.
+ */
+static int
+next_record(struct wire *w, int *type, unsigned *id,
+    const unsigned char **c, size_t *clen)
+{
+	const unsigned char *h;
+	size_t len;
+	unsigned rid;
+	int r, t;
+
+	for (;;) {
+		if ((r = need(w, FCGI_HEADER_LEN)) != 1)
+			return r == 0 && w->rend == w->rpos &&
+			    w->phase == PHASE_IDLE ? 0 : -1;
+		h = w->rbuf + w->rpos;
+		if (h[0] != FCGI_VERSION_1)
+			return -1;
+		len = (size_t)h[4] << 8 | h[5];
+		if (need(w, FCGI_HEADER_LEN + len + h[6]) != 1)
+			return -1;
+		h = w->rbuf + w->rpos;		/* need() may move it */
+		t = h[1];
+		rid = (unsigned)h[2] << 8 | h[3];
+		w->rpos += FCGI_HEADER_LEN + len + h[6];
+		if (rid == FCGI_NULL_REQUEST_ID) {
+			if (management(w, t, h + FCGI_HEADER_LEN, len) == -1)
+				return -1;
+			continue;
+		}
+		if (w->phase != PHASE_IDLE) {
+			if (t == FCGI_BEGIN_REQUEST) {
+				unsigned char *p;
+
+				/* The one in flight begun again: broken. */
+				if (rid == w->id || (p = side_add(w,
+				    2 * FCGI_HEADER_LEN)) == NULL)
+					return -1;
+				end_request(p, rid, FCGI_CANT_MPX_CONN);
+				continue;
+			}
+			if (rid != w->id || t == FCGI_DATA)
+				continue;
+			if (t == FCGI_ABORT_REQUEST) {
+				log_debug("wire: request %u aborted", rid);
+				return -1;
+			}
+		}
+		*type = t;
+		*id = rid;
+		*c = h + FCGI_HEADER_LEN;
+		*clen = len;
+		return 1;
+	}
+}
+
+/* Turn the raw params into envp.  0, or -1 (a length past the data, or
+ * out of memory). */
+static int
+decode_params(struct wire *w)
+{
+	const unsigned char *name, *value;
+	size_t i, nlen, vlen, n = 0, bytes = 0;
+	char *s;
+	int r;
+
+	for (i = 0; (r = nv_pair(w->params, w->plen, &i, &name, &nlen,
+	    &value, &vlen)) == 1;) {
+		/* Either makes "NAME=value" mean something else. */
+		if (memchr(name, '\0', nlen) != NULL ||
+		    memchr(name, '=', nlen) != NULL ||
+		    memchr(value, '\0', vlen) != NULL)
+			w->bad = WIRE_BAD_PARAM;
+		if (nlen > 0) {		/* a pair with no name says nothing */
+			n++;
+			bytes += nlen + vlen + 2;
+		}
+	}
+	if (r == -1) {
+		log_debug("wire: a param's length runs past the params");
+		return -1;
+	}
+	if (reserve(&w->envp, &w->envpcap, (n + 1) * sizeof(char *)) == -1 ||
+	    reserve(&w->env, &w->envcap, bytes + 1) == -1)
+		return -1;
+	s = w->env;
+	n = 0;
+	for (i = 0; nv_pair(w->params, w->plen, &i, &name, &nlen, &value,
+	    &vlen) == 1;) {
+		if (nlen == 0)
+			continue;
+		w->envp[n++] = s;
+		memcpy(s, name, nlen);
+		s += nlen;
+		*s++ = '=';
+		memcpy(s, value, vlen);
+		s += vlen;
+		*s++ = '\0';
+	}
+	w->envp[n] = NULL;
+	return 0;
+}
+
+static void
+trim(void *bufp, size_t *cap)
+{
+	void **buf = bufp;
+
+	if (*cap > KEEP_CAP) {
+		free(*buf);
+		*buf = NULL;
+		*cap = 0;
+	}
+}
+
+int
+wire_init(struct wire *w, int io_timeout_ms, int max_conns)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = -1;
+	w->io_timeout_ms = io_timeout_ms;
+	w->max_conns = max_conns;
+	w->olen = FCGI_HEADER_LEN;
+	if ((w->rbuf = malloc(WIRE_RBUF)) == NULL ||
+	    reserve(&w->out, &w->ocap, 4096) == -1) {
+		wire_free(w);
+		return -1;
+	}
+	return 0;
+}
+
+void
+wire_free(struct wire *w)
+{
+	free(w->rbuf);
+	free(w->params);
+	free(w->env);
+	free(w->envp);
+	free(w->out);
+	free(w->side);
+	memset(w, 0, sizeof(*w));
+	w->fd = -1;
+}
+
+void
+wire_attach(struct wire *w, int fd)
+{
+	w->fd = fd;
+	w->unread = 0;
+	w->rpos = w->rend = 0;
+	w->slen = 0;
+}
+
+int
+wire_pending(const struct wire *w)
+{
+	return w->rend > w->rpos;
+}
+
+int
+wire_next(struct wire *w)
+{
+	const unsigned char *c;
+	unsigned char *p;
+	size_t len;
+	unsigned id;
+	int r, t, role;
+
+	w->id = 0;
+	w->phase = PHASE_IDLE;
+	w->role = 0;
+	w->keep = 0;
+	w->bad = WIRE_OK;
+	w->in_eof = 0;
+	w->broken = 0;
+	w->in_left = 0;
+	w->plen = 0;
+	w->olen = FCGI_HEADER_LEN;
+	trim(&w->params, &w->pcap);
+	trim(&w->env, &w->envcap);
+	trim(&w->envp, &w->envpcap);
+	trim(&w->out, &w->ocap);
+	if (w->out == NULL && reserve(&w->out, &w->ocap, 4096) == -1)
+		return -1;
+	w->deadline = mono_ms() + w->io_timeout_ms;
+
+	if ((r = next_record(w, &t, &id, &c, &len)) != 1)
+		return r;
+	if (t != FCGI_BEGIN_REQUEST || len != 8) {
+		log_debug("wire: record type %d where a request begins", t);
+		return -1;
+	}
+	role = c[0] << 8 | c[1];
+	if (role < FCGI_RESPONDER || role > FCGI_FILTER) {
+		if ((p = side_add(w, 2 * FCGI_HEADER_LEN)) != NULL) {
+			end_request(p, id, FCGI_UNKNOWN_ROLE);
+			(void)flush_side(w);
+		}
+		return -1;
+	}
+	/* What came before the request is answered before it. */
+	if (flush_side(w) == -1)
+		return -1;
+	w->id = (uint16_t)id;
+	w->role = role;
+	w->keep = (c[2] & FCGI_KEEP_CONN) != 0;
+	w->phase = PHASE_PARAMS;
+
+	for (;;) {
+		if (next_record(w, &t, &id, &c, &len) != 1)
+			return -1;
+		if (t != FCGI_PARAMS) {
+			log_debug("wire: record type %d in the params", t);
+			return -1;
+		}
+		if (len == 0)
+			break;
+		if (w->bad == WIRE_BAD_TOO_LARGE)
+			continue;
+		if (w->plen + len > WIRE_MAX_PARAMS) {
+			w->bad = WIRE_BAD_TOO_LARGE;
+			continue;
+		}
+		if (reserve(&w->params, &w->pcap, w->plen + len) == -1)
+			return -1;
+		memcpy(w->params + w->plen, c, len);
+		w->plen += len;
+	}
+	w->phase = PHASE_STDIN;
+	if (w->bad == WIRE_BAD_TOO_LARGE) {
+		w->plen = 0;	/* an empty environment */
+		log_debug("wire: params over %d bytes", WIRE_MAX_PARAMS);
+	}
+	return decode_params(w) == 0 ? 1 : -1;
+}
+
+ssize_t
+wire_read(struct wire *w, void *buf, size_t len)
+{
+	const unsigned char *c;
+	size_t clen;
+	unsigned id;
+	int t;
+
+	while (w->in_left == 0) {
+		if (w->in_eof)
+			return 0;
+		if (w->broken || w->phase != PHASE_STDIN)
+			return -1;
+		if (next_record(w, &t, &id, &c, &clen) != 1 ||
+		    t != FCGI_STDIN) {
+			w->broken = 1;
+			return -1;
+		}
+		if (clen == 0) {
+			w->in_eof = 1;
+			return 0;
+		}
+		w->in_pos = (size_t)(c - w->rbuf);
+		w->in_left = clen;
+	}
+	if (len > w->in_left)
+		len = w->in_left;
+	memcpy(buf, w->rbuf + w->in_pos, len);
+	w->in_pos += len;
+	w->in_left -= len;
+	return (ssize_t)len;
+}
+
+int
+wire_put(struct wire *w, const void *p, size_t n)
+{
+	if (reserve(&w->out, &w->ocap, w->olen + n) == -1)
+		return -1;
+	memcpy(w->out + w->olen, p, n);
+	w->olen += n;
+	return 0;
+}
+
+/* The answer as FCGI_STDOUT records into *iov: one record in place (its
+ * header's room is reserved in w->out), more through a copy (*copy). */
+static int
+stdout_records(struct wire *w, struct iovec *iov, unsigned char **copy)
+{
+	size_t data = w->olen - FCGI_HEADER_LEN, n, i, chunk;
+	unsigned char *p;
+
+	*copy = NULL;
+	if (data <= FCGI_MAX_LENGTH) {
+		header(w->out, FCGI_STDOUT, w->id, data);
+		iov->iov_base = w->out;
+		iov->iov_len = data > 0 ? w->olen : 0;
+		return 0;
+	}
+	n = (data + FCGI_MAX_LENGTH - 1) / FCGI_MAX_LENGTH;
+	if ((p = malloc(data + n * FCGI_HEADER_LEN)) == NULL)
+		return -1;
+	*copy = p;
+	for (i = 0; i < data; i += chunk) {
+		chunk = data - i > FCGI_MAX_LENGTH ? FCGI_MAX_LENGTH : data - i;
+		header(p, FCGI_STDOUT, w->id, chunk);
+		memcpy(p + FCGI_HEADER_LEN, w->out + FCGI_HEADER_LEN + i,
+		    chunk);
+		p += FCGI_HEADER_LEN + chunk;
+	}
+	iov->iov_base = *copy;
+	iov->iov_len = (size_t)(p - *copy);
+	return 0;
+}
+
+int
+wire_end(struct wire *w, size_t drain_max)
+{
+	unsigned char tail[3 * FCGI_HEADER_LEN], *copy, buf[4096];
+	struct iovec iov[3];
+	size_t total = 0;
+	ssize_t n;
+	int keep = w->keep, ok = 1;
+
+	if (stdout_records(w, &iov[0], &copy) == -1)
+		return 0;
+	if (!w->in_eof && !w->broken) {
+		/* The answer before the rest of the body: the client may
+		 * wait for it.  Then what is left is read and dropped. */
+		ok = send_all(w->fd, &iov[0], 1) == 0;
+		iov[0].iov_len = 0;
+		while (ok && !w->in_eof && total < drain_max &&
+		    (n = wire_read(w, buf, sizeof(buf))) > 0)
+			total += (size_t)n;
+	}
+	if (!w->in_eof) {
+		keep = 0;
+		w->unread = !w->broken;
+	}
+	header(tail, FCGI_STDOUT, w->id, 0);
+	end_request(tail + FCGI_HEADER_LEN, w->id, FCGI_REQUEST_COMPLETE);
+	iov[1].iov_base = tail;
+	iov[1].iov_len = sizeof(tail);
+	iov[2].iov_base = w->side;
+	iov[2].iov_len = w->slen;
+	if (ok)
+		ok = send_all(w->fd, iov, 3) == 0;
+	free(copy);
+	w->slen = 0;
+	w->id = 0;
+	w->phase = PHASE_IDLE;
+	w->olen = FCGI_HEADER_LEN;
+	return ok && keep && !w->broken;
+}
+
+void
+wire_close(struct wire *w)
+{
+	if (w->fd == -1)
+		return;
+	if (w->unread) {
+		/* The web server may still be sending the body we refused:
+		 * a close with unread data resets a TCP connection (the
+		 * answer can be lost) and fails the sender's writes.  So our
+		 * side is shut first, and what still comes is read away, for
+		 * a moment. */
+		(void)shutdown(w->fd, SHUT_WR);
+		w->deadline = mono_ms() + LINGER_MS;
+		while (wait_in(w) == 0 &&
+		    recv(w->fd, w->rbuf, WIRE_RBUF, MSG_DONTWAIT) > 0)
+			;
+	}
+	close(w->fd);
+	w->fd = -1;
+	w->unread = 0;
+	w->rpos = w->rend = 0;
+}
