@@ -1,25 +1,34 @@
 /*
- * commit: group commit.  Request threads append an item to a FIFO under one
- * mutex and sleep on their own condition variable; the committer thread
- * takes everything waiting (at most COMMIT_BATCH_MAX), stores it with one
- * store_enqueue() (one BEGIN IMMEDIATE ... COMMIT, the idempotency decision
- * inside it), then wakes each thread with its id or its error.
+ * commit: group commit, led by the request threads themselves.  A thread
+ * appends its item to a FIFO under one mutex; if no commit is under way it
+ * leads one: takes everything waiting (at most COMMIT_BATCH_MAX, its own
+ * item among them), stores it with one store_enqueue() (one BEGIN
+ * IMMEDIATE ... COMMIT, the idempotency decision inside it), wakes the
+ * other threads of the batch with their ids or errors, and wakes one
+ * thread still waiting to lead the next batch.  Otherwise it sleeps until
+ * its item is done or the lead comes to it.  The wake-ups go out after the
+ * mutex is let go (the condition variables are global, so that is safe):
+ * woken threads do not pile up on the mutex.
+ * There is no committer thread: a request that finds the store idle
+ * commits at once, with no hand-off (two context switches, which cost
+ * more than the INSERT on this kind of VM); the jobs that arrive during
+ * one commit's fsync make the next batch.
  *
  * Invariant: an item is marked done only after store_enqueue() has
  * returned, so a thread answers 202 only for a job whose COMMIT returned.
  * A failed transaction stores nothing of its batch; every item of it gets
- * COMMIT_FAILED and the committer goes on with the next batch.
+ * COMMIT_FAILED and the next batch goes on.
  *
  * max_queued is checked against a per-queue count of waiting jobs that is
  * read with store_count_waiting() now and then and kept current in between
- * with what this committer stored (other processes' jobs, and what the
+ * with what this process stored (other processes' jobs, and what the
  * helper took, are seen at the next refresh), so the check costs no query
  * per request.  The count walks the claim index, so it costs time in
  * proportion to the jobs waiting (not measured alone yet; it is index
  * entries walked, so expect a large part of a second at 10 M) and holds up
  * every commit meanwhile: it is read at most once a second and at most
  * once per COUNT_DUTY times its own last duration, which keeps it under
- * 0.5 % of the committer's time however long the queue grows.
+ * 0.5 % of the commit time however long the queue grows.
  */
 #include <sys/types.h>
 
@@ -43,7 +52,7 @@ struct item {
 	int64_t			 max_queued;
 	struct commit_result	*res;
 	int			 done;
-	pthread_cond_t		 cond;
+	uint64_t		 gen;	/* the batch it waits to be taken in */
 	struct item		*next;
 };
 
@@ -56,18 +65,24 @@ struct qcount {
 
 static struct {
 	pthread_mutex_t	 lock;
-	pthread_cond_t	 work;		/* the committer sleeps here */
+	pthread_cond_t	 idle;		/* commit_stop waits for the leader */
+	/* A batch's threads wait on batch_cv[gen & 1]: the batch taken
+	 * next (cm.gen) and the one committing use different ones, so a
+	 * batch's broadcast wakes its own threads, not the next batch's. */
+	pthread_cond_t	 batch_cv[2];
+	uint64_t	 gen;
 	struct item	*head, **tail;
 	int		 running;
 	int		 stopping;
-	pthread_t	 thread;
+	int		 leading;	/* a thread commits (owns w, counts) */
 	struct store	*w;
 	char		*db;
 	struct qcount	*counts;
 	size_t		 ncounts;
 } cm = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.work = PTHREAD_COND_INITIALIZER,
+	.idle = PTHREAD_COND_INITIALIZER,
+	.batch_cv = { PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER },
 };
 
 static int64_t
@@ -233,57 +248,56 @@ woken:
 		wake_notify(cm.db);
 }
 
-static void *
-committer(void *arg)
+/*
+ * With cm.lock held and cm.leading unset: lead one batch from the head of
+ * the FIFO; the lock is let go meanwhile and held again on return.
+ */
+static void
+lead(void)
 {
 	struct item *batch[COMMIT_BATCH_MAX];
+	uint64_t gen;
 	size_t n, i;
+	int more;
 
-	(void)arg;
-	for (;;) {
-		pthread_mutex_lock(&cm.lock);
-		while (cm.head == NULL && !cm.stopping)
-			pthread_cond_wait(&cm.work, &cm.lock);
-		if (cm.head == NULL) {
-			pthread_mutex_unlock(&cm.lock);
-			break;
-		}
-		for (n = 0; n < COMMIT_BATCH_MAX && cm.head != NULL; n++) {
-			batch[n] = cm.head;
-			cm.head = cm.head->next;
-		}
-		if (cm.head == NULL)
-			cm.tail = &cm.head;
-		pthread_mutex_unlock(&cm.lock);
-
-		commit_batch(batch, n);
-
-		pthread_mutex_lock(&cm.lock);
-		for (i = 0; i < n; i++) {
-			batch[i]->done = 1;
-			pthread_cond_signal(&batch[i]->cond);
-		}
-		pthread_mutex_unlock(&cm.lock);
+	cm.leading = 1;
+	for (n = 0; n < COMMIT_BATCH_MAX && cm.head != NULL; n++) {
+		batch[n] = cm.head;
+		cm.head = cm.head->next;
 	}
-	return NULL;
+	if (cm.head == NULL)
+		cm.tail = &cm.head;
+	gen = cm.gen++;		/* who arrives now waits for the next batch */
+	pthread_mutex_unlock(&cm.lock);
+
+	commit_batch(batch, n);
+
+	pthread_mutex_lock(&cm.lock);
+	for (i = 0; i < n; i++)
+		batch[i]->done = 1;
+	cm.leading = 0;
+	more = cm.head != NULL;
+	if (!more)
+		pthread_cond_broadcast(&cm.idle);
+	pthread_mutex_unlock(&cm.lock);
+	pthread_cond_broadcast(&cm.batch_cv[gen & 1]);
+	/* One of the next batch leads it (any thread woken in vain goes
+	 * back to sleep). */
+	if (more)
+		pthread_cond_signal(&cm.batch_cv[(gen + 1) & 1]);
+	pthread_mutex_lock(&cm.lock);
 }
 
 int
 commit_start(struct store *w, const char *db)
 {
-	int rc;
-
 	cm.w = w;
 	cm.head = NULL;
 	cm.tail = &cm.head;
 	cm.stopping = 0;
+	cm.leading = 0;
 	if ((cm.db = strdup(db)) == NULL)
 		return -1;
-	if ((rc = pthread_create(&cm.thread, NULL, committer, NULL)) != 0) {
-		free(cm.db);
-		cm.db = NULL;
-		return -1;
-	}
 	cm.running = 1;
 	return 0;
 }
@@ -299,22 +313,25 @@ commit_submit(struct store_newjob *job, int64_t max_queued,
 	it.job = job;
 	it.max_queued = max_queued;
 	it.res = res;
-	pthread_cond_init(&it.cond, NULL);
 	pthread_mutex_lock(&cm.lock);
 	if (!cm.running || cm.stopping) {
 		pthread_mutex_unlock(&cm.lock);
-		pthread_cond_destroy(&it.cond);
 		res->status = COMMIT_STOPPED;
 		strncpy(res->error, "shutting down", sizeof(res->error) - 1);
 		return;
 	}
 	*cm.tail = &it;
 	cm.tail = &it.next;
-	pthread_cond_signal(&cm.work);
-	while (!it.done)
-		pthread_cond_wait(&it.cond, &cm.lock);
+	while (!it.done) {
+		if (!cm.leading) {
+			lead();
+			continue;
+		}
+		/* Left over by a full batch, it waits for the next one. */
+		it.gen = cm.gen;
+		pthread_cond_wait(&cm.batch_cv[it.gen & 1], &cm.lock);
+	}
 	pthread_mutex_unlock(&cm.lock);
-	pthread_cond_destroy(&it.cond);
 }
 
 void
@@ -327,11 +344,12 @@ commit_stop(void)
 		pthread_mutex_unlock(&cm.lock);
 		return;
 	}
+	/* Items queued already are led by their own threads. */
 	cm.stopping = 1;
-	pthread_cond_signal(&cm.work);
-	pthread_mutex_unlock(&cm.lock);
-	pthread_join(cm.thread, NULL);
+	while (cm.leading || cm.head != NULL)
+		pthread_cond_wait(&cm.idle, &cm.lock);
 	cm.running = 0;
+	pthread_mutex_unlock(&cm.lock);
 	store_close(cm.w);
 	cm.w = NULL;
 	for (i = 0; i < cm.ncounts; i++)

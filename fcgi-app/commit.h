@@ -1,7 +1,8 @@
 /*
- * commit: the group committer.  One thread owns the write connection;
- * request threads hand it a job and block until the transaction that holds
- * it (with every other job waiting at that moment) has committed or failed.
+ * commit: group commit.  Request threads hand in a job and block until the
+ * transaction that holds it (with every other job waiting at that moment)
+ * has committed or failed; one of them at a time runs that transaction on
+ * the write connection.
  */
 #ifndef FCGIQ_COMMIT_H
 #define FCGIQ_COMMIT_H
@@ -16,7 +17,7 @@ enum commit_status {
 	COMMIT_OK = 0,		/* committed: job.id and job.outcome are set */
 	COMMIT_FULL,		/* the queue holds max_queued waiting jobs: 503 */
 	COMMIT_FAILED,		/* the transaction failed, nothing stored: 503 */
-	COMMIT_STOPPED		/* the committer is shutting down: 503 */
+	COMMIT_STOPPED		/* fcgiq is shutting down: 503 */
 };
 
 struct commit_result {
@@ -26,7 +27,7 @@ struct commit_result {
 };
 
 /*
- * Start the committer on store w (taken over: the committer closes it) for
+ * Start group commit on store w (taken over: commit_stop closes it) for
  * the database at db (whose helper is woken after each commit).  0 or -1.
  */
 int	commit_start(struct store *w, const char *db);
@@ -39,7 +40,7 @@ int	commit_start(struct store *w, const char *db);
 void	commit_submit(struct store_newjob *job, int64_t max_queued,
 	    struct commit_result *res);
 
-/* Commit what is waiting, refuse what comes later, stop the thread. */
+/* Commit what is waiting, refuse what comes later, close the store. */
 void	commit_stop(void);
 
 #endif /* FCGIQ_COMMIT_H */

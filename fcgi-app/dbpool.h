@@ -1,6 +1,6 @@
 /*
  * dbpool: a few database connections for the status API (GET, HEAD) and
- * DELETE, apart from the committer's write connection, so that status reads
+ * DELETE, apart from group commit's write connection, so that status reads
  * (WAL readers) never wait behind a group commit.  Each connection is used
  * by one thread at a time.
  */

@@ -3,11 +3,11 @@
  * everything that can be refused from the params alone (method, path,
  * queue, lengths, headers, idempotency key) is refused before a byte of
  * the body is read; the body is read whole and checked against
- * CONTENT_LENGTH; only then is the job handed to the committer, and 202 is
+ * CONTENT_LENGTH; only then is the job handed to group commit, and 202 is
  * written only for a job whose COMMIT returned.  A broken stream or a short
- * body never reaches the committer, so no partial job can be stored.
+ * body never reaches group commit, so no partial job can be stored.
  *
- * Reads (status) and cancels go through dbpool, not the committer: WAL
+ * Reads (status) and cancels go through dbpool, not group commit: WAL
  * readers never wait for the writer, and a cancel is rare enough to take
  * the write lock on its own (within busy_timeout).
  */

@@ -1,6 +1,6 @@
 /*
  * handler: one FastCGI request, from its params to its answer: intake
- * (enqueue through the group committer), the status API and DELETE.  It
+ * (enqueue through group commit), the status API and DELETE.  It
  * also holds the running configuration, which SIGHUP may replace while
  * requests are in flight (each request keeps the one it started with).
  */

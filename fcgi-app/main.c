@@ -1,8 +1,8 @@
 /*
  * fcgiq: the FastCGI responder.  Parses options, sets up logging and
  * signals, forks the helper while the process is still single-threaded and
- * has no database handle, then opens the database and starts the
- * committer, the status pool and the server threads.  The main thread then
+ * has no database handle, then opens the database and starts group
+ * commit, the status pool and the server threads.  The main thread then
  * only waits for signals: SIGTERM/SIGINT stop (answer what is in flight,
  * exit within a few seconds), SIGHUP reloads the configuration.
  *
@@ -289,7 +289,7 @@ main(int argc, char **argv)
 	if (fcntl(listen_fd, F_SETFD, FD_CLOEXEC) == -1)
 		fatal("listen socket: FD_CLOEXEC");
 
-	/* Workers and the committer inherit this mask: signals reach only
+	/* Workers inherit this mask: signals reach only
 	 * the main thread, so no worker's read is cut short. */
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
@@ -324,7 +324,7 @@ main(int argc, char **argv)
 	if (handler_set_config(&conf) == -1)
 		fatalx("out of memory");
 	if (commit_start(w, db) == -1)
-		fatalx("commit: cannot start the committer thread");
+		fatalx("commit: out of memory");
 	if (server_start(&sc) == -1)
 		fatal("server: cannot start");
 	log_info("ready: %d threads, database %s%s", sc.threads, db,

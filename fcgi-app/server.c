@@ -1,21 +1,31 @@
 /*
- * server: the poller and the workers.
+ * server: the workers and the poller.
  *
- * A thread is tied to a connection only while a request is on it: the
- * poller accept4()s (close-on-exec, with SO_SNDTIMEO so no write can stall
- * a worker for longer than io_timeout), poll()s the idle connections, and
- * queues the readable ones; a worker reads the request (wire.c: the whole
- * request within io_timeout, however slowly it trickles), serves it, and
- * answers.  A connection the web server keeps (fastcgi_keep_conn) goes
- * back to the poller, unless the next request is there already.
+ * Workers accept for themselves: each waits in its own epoll set on the
+ * listening socket (EPOLLEXCLUSIVE: a connection wakes one worker, not
+ * all), accept4()s, reads the request (wire.c: whole within io_timeout,
+ * however slowly it trickles), serves it and answers, with no hand-off
+ * between threads on the way -- on this kind of VM a context switch costs
+ * more than the whole parse.  The poller only watches connections that
+ * have nothing to read: kept-alive ones between requests (fastcgi_keep_conn)
+ * and new ones whose request has not arrived within SERVER_LINGER_MS, so
+ * neither holds a worker.  When one becomes readable the poller queues it
+ * (srv.ready, counted by the semaphore eventfd ready_efd, also in every
+ * worker's epoll set) and a worker takes it before accepting anew.
+ *
+ * Reads and writes never block past their deadlines (wire.c polls with
+ * them), so no peer can hold a worker for longer than io_timeout.
  *
  * Shutdown needs no signal in the workers (they keep every signal blocked,
- * so no read is ever cut short by EINTR): the poller closes the listening
- * socket and the idle connections and queues the ones that have a request
- * waiting; workers drain the queue and exit.
+ * so no read is ever cut short by EINTR): workers stop accepting once
+ * srv.stopping is set; the poller queues the connections that have a
+ * request waiting, closes the others and makes stop_efd readable; workers
+ * drain the queue and exit; then the listening socket is closed (what is
+ * left in its backlog goes to the other processes sharing it).
  */
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,9 +41,11 @@
 #include "server.h"
 #include "wire.h"
 
+enum { EV_LISTEN, EV_READY, EV_STOP };
+
 struct worker {
 	pthread_t	 thread;
-	int		 cur_fd;	/* connection being served, -1 */
+	int		 cur_fd;	/* connection being served, -1 (atomic) */
 	int		 started;
 };
 
@@ -45,13 +57,14 @@ struct pconn {
 static struct {
 	struct server_conf	 conf;
 	pthread_mutex_t		 lock;
-	pthread_cond_t		 ready_cv;	/* workers wait for a connection */
 	pthread_cond_t		 done_cv;	/* server_stop waits for workers */
 	int			 ready[SERVER_MAX_CONNS];	/* ring */
 	size_t			 rhead, rcount;
-	int			 returned[SERVER_MAX_CONNS];	/* kept-alive, back from workers */
+	int			 ready_efd;	/* semaphore: one per ready[] entry */
+	int			 stop_efd;	/* readable once the poller is done */
+	struct pconn		 returned[SERVER_MAX_CONNS];	/* to the poller */
 	size_t			 nreturned;
-	int			 nconns;	/* open connections, any state */
+	int			 nconns;	/* open connections, any state (atomic) */
 	int			 stopping;
 	int			 poller_done;
 	int			 alive;		/* workers still running */
@@ -63,8 +76,9 @@ static struct {
 	size_t			 nidle;
 } srv = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.ready_cv = PTHREAD_COND_INITIALIZER,
 	.done_cv = PTHREAD_COND_INITIALIZER,
+	.ready_efd = -1,
+	.stop_efd = -1,
 	.wake = { -1, -1 },
 };
 
@@ -86,68 +100,39 @@ rouse(void)
 	(void)!write(srv.wake[1], &c, 1);
 }
 
+static void
+signal_efd(int efd)
+{
+	uint64_t one = 1;
+
+	(void)!write(efd, &one, sizeof(one));
+}
+
 /* With srv.lock held. */
 static void
 ready_push(int fd)
 {
 	srv.ready[(srv.rhead + srv.rcount) % SERVER_MAX_CONNS] = fd;
 	srv.rcount++;
-	pthread_cond_signal(&srv.ready_cv);
+	signal_efd(srv.ready_efd);
+}
+
+/* Hand connection fd to the poller until it is readable or deadline. */
+static void
+to_poller(int fd, int64_t deadline)
+{
+	pthread_mutex_lock(&srv.lock);
+	srv.returned[srv.nreturned].fd = fd;
+	srv.returned[srv.nreturned].deadline = deadline;
+	srv.nreturned++;
+	pthread_mutex_unlock(&srv.lock);
+	rouse();
 }
 
 static void
 conn_gone(void)
 {
-	pthread_mutex_lock(&srv.lock);
-	if (srv.nconns-- == SERVER_MAX_CONNS)
-		rouse();	/* the poller may accept again */
-	pthread_mutex_unlock(&srv.lock);
-}
-
-static void
-set_timeouts(int fd)
-{
-	struct timeval tv;
-
-	tv.tv_sec = srv.conf.io_timeout_ms / 1000;
-	tv.tv_usec = (srv.conf.io_timeout_ms % 1000) * 1000;
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1)
-		log_warn("server: connection: timeouts");
-}
-
-static void
-accept_some(int64_t now)
-{
-	int fd, n;
-
-	for (n = 0; n < 64; n++) {
-		pthread_mutex_lock(&srv.lock);
-		if (srv.nconns >= SERVER_MAX_CONNS) {
-			pthread_mutex_unlock(&srv.lock);
-			return;
-		}
-		pthread_mutex_unlock(&srv.lock);
-		fd = accept4(srv.conf.listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd == -1) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR && errno != ECONNABORTED)
-				log_warn("server: accept");
-			return;
-		}
-		if (srv.nidle >= SERVER_MAX_CONNS) {
-			log_warnx("server: accept: too many connections");
-			close(fd);
-			continue;
-		}
-		set_timeouts(fd);
-		pthread_mutex_lock(&srv.lock);
-		srv.nconns++;
-		pthread_mutex_unlock(&srv.lock);
-		/* A new connection must bring its request within io_timeout. */
-		srv.idle[srv.nidle].fd = fd;
-		srv.idle[srv.nidle].deadline = now + srv.conf.io_timeout_ms;
-		srv.nidle++;
-	}
+	__atomic_sub_fetch(&srv.nconns, 1, __ATOMIC_RELAXED);
 }
 
 static void
@@ -182,76 +167,61 @@ idle_scan(struct pollfd *pfd, size_t first, size_t n, int64_t now,
 	}
 }
 
+/* Take what the workers handed over. */
+static int
+take_returned(void)
+{
+	size_t i;
+	int stopping;
+
+	pthread_mutex_lock(&srv.lock);
+	stopping = srv.stopping;
+	for (i = 0; i < srv.nreturned; i++)
+		srv.idle[srv.nidle++] = srv.returned[i];
+	srv.nreturned = 0;
+	pthread_mutex_unlock(&srv.lock);
+	return stopping;
+}
+
 static void *
 poller(void *arg)
 {
-	static struct pollfd pfd[SERVER_MAX_CONNS + 2];
+	static struct pollfd pfd[SERVER_MAX_CONNS + 1];
 	int64_t now, next;
-	size_t i, n, first;
-	int stopping, accepting, timeout;
+	size_t i, n;
+	int timeout;
 	char buf[64];
 
 	(void)arg;
-	for (;;) {
+	while (!take_returned()) {
 		now = mono_ms();
-		pthread_mutex_lock(&srv.lock);
-		stopping = srv.stopping;
-		for (i = 0; i < srv.nreturned; i++) {
-			srv.idle[srv.nidle].fd = srv.returned[i];
-			srv.idle[srv.nidle].deadline = now +
-			    srv.conf.idle_timeout_ms;
-			srv.nidle++;
-		}
-		srv.nreturned = 0;
-		accepting = srv.nconns < SERVER_MAX_CONNS;
-		pthread_mutex_unlock(&srv.lock);
-		if (stopping)
-			break;
-
 		pfd[0].fd = srv.wake[0];
 		pfd[0].events = POLLIN;
-		pfd[1].fd = accepting ? srv.conf.listen_fd : -1;
-		pfd[1].events = POLLIN;
-		first = 2;
 		next = now + 60000;
 		for (i = 0; i < srv.nidle; i++) {
-			pfd[first + i].fd = srv.idle[i].fd;
-			pfd[first + i].events = POLLIN;
-			pfd[first + i].revents = 0;
+			pfd[1 + i].fd = srv.idle[i].fd;
+			pfd[1 + i].events = POLLIN;
+			pfd[1 + i].revents = 0;
 			if (srv.idle[i].deadline < next)
 				next = srv.idle[i].deadline;
 		}
 		n = srv.nidle;
 		timeout = next > now ? (int)(next - now) : 0;
-		if (poll(pfd, first + n, timeout) == -1) {
+		if (poll(pfd, 1 + n, timeout) == -1) {
 			if (errno != EINTR)
 				log_warn("server: poll");
 			continue;
 		}
-		now = mono_ms();
 		if (pfd[0].revents & POLLIN)
 			while (read(srv.wake[0], buf, sizeof(buf)) > 0)
 				;
-		/* Scan before accepting: accepting appends to idle[]. */
-		idle_scan(pfd, first, n, now, 0);
-		if (pfd[1].revents & POLLIN)
-			accept_some(now);
+		idle_scan(pfd, 1, n, mono_ms(), 0);
 	}
 
-	/* Stop accepting; what is queued in the backlog goes to the other
-	 * processes sharing the socket, or is refused. */
-	close(srv.conf.listen_fd);
-	srv.conf.listen_fd = -1;
-	pthread_mutex_lock(&srv.lock);
-	for (i = 0; i < srv.nreturned; i++) {
-		srv.idle[srv.nidle].fd = srv.returned[i];
-		srv.idle[srv.nidle].deadline = 0;
-		srv.nidle++;
-	}
-	srv.nreturned = 0;
-	pthread_mutex_unlock(&srv.lock);
-	/* A connection whose request is arriving now is in flight: give the
-	 * web server a moment to finish sending, then close the rest. */
+	/* Workers accept no more.  A connection whose request is arriving
+	 * now is in flight: give the web server a moment to finish sending,
+	 * then close the rest.  Workers still serving may hand connections
+	 * back meanwhile; they are closed too. */
 	for (i = 0; i < srv.nidle; i++) {
 		pfd[i].fd = srv.idle[i].fd;
 		pfd[i].events = POLLIN;
@@ -264,29 +234,117 @@ poller(void *arg)
 
 	pthread_mutex_lock(&srv.lock);
 	srv.poller_done = 1;
-	pthread_cond_broadcast(&srv.ready_cv);
+	signal_efd(srv.stop_efd);
 	pthread_mutex_unlock(&srv.lock);
 	return NULL;
 }
 
 /*
- * After an answer on a kept connection, wait a moment on it before handing
- * it back: under load the web server reuses the connection it just got
- * back at once, and the round trip through the poller costs two context
- * switches per request.  Only when no other connection waits for a worker.
+ * How long a worker waits for the request on a new connection, or for the
+ * next one on a kept connection after an answer, before it hands the
+ * connection to the poller: the web server writes right after connecting,
+ * and under load reuses a connection it just got back at once, and the
+ * round trip through the poller costs two context switches.  Not when
+ * another connection waits for a worker.
  */
 static int
-linger(int fd)
+linger_ms(void)
 {
-	struct pollfd pfd;
-
 	if (__atomic_load_n(&srv.rcount, __ATOMIC_RELAXED) > 0 ||
 	    __atomic_load_n(&srv.stopping, __ATOMIC_RELAXED))
 		return 0;
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	pfd.revents = 0;
-	return poll(&pfd, 1, SERVER_LINGER_MS) == 1;
+	return SERVER_LINGER_MS;
+}
+
+static int
+worker_epoll(void)
+{
+	struct epoll_event ev;
+	int ep;
+
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		return -1;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+	ev.data.u32 = EV_LISTEN;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, srv.conf.listen_fd, &ev) == -1)
+		goto fail;
+	ev.data.u32 = EV_READY;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, srv.ready_efd, &ev) == -1)
+		goto fail;
+	ev.events = EPOLLIN;
+	ev.data.u32 = EV_STOP;
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, srv.stop_efd, &ev) == -1)
+		goto fail;
+	return ep;
+fail:
+	close(ep);
+	return -1;
+}
+
+/* A new connection, or -1 (none now). */
+static int
+accept_one(void)
+{
+	int fd;
+
+	if (__atomic_load_n(&srv.stopping, __ATOMIC_RELAXED))
+		return -1;
+	if ((fd = accept4(srv.conf.listen_fd, NULL, NULL,
+	    SOCK_CLOEXEC)) == -1) {
+		if (errno == EMFILE || errno == ENFILE) {
+			log_warn("server: accept");
+			usleep(10000);	/* the socket stays readable */
+		} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR && errno != ECONNABORTED)
+			log_warn("server: accept");
+		return -1;
+	}
+	if (__atomic_add_fetch(&srv.nconns, 1, __ATOMIC_RELAXED) >
+	    SERVER_MAX_CONNS) {
+		conn_gone();
+		log_warnx("server: accept: %d connections open already",
+		    SERVER_MAX_CONNS);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * The next connection to serve: a readable one the poller queued (it has
+ * waited already), else a new one.  *fresh: a new one.  -1 when the server
+ * stops and nothing is queued.
+ */
+static int
+next_conn(int ep, int *fresh)
+{
+	struct epoll_event evs[3];
+	uint64_t one;
+	int fd;
+
+	for (;;) {
+		if (__atomic_load_n(&srv.rcount, __ATOMIC_RELAXED) > 0 &&
+		    read(srv.ready_efd, &one, sizeof(one)) == sizeof(one)) {
+			pthread_mutex_lock(&srv.lock);
+			fd = srv.ready[srv.rhead];
+			srv.rhead = (srv.rhead + 1) % SERVER_MAX_CONNS;
+			srv.rcount--;
+			pthread_mutex_unlock(&srv.lock);
+			*fresh = 0;
+			return fd;
+		}
+		if (__atomic_load_n(&srv.poller_done, __ATOMIC_ACQUIRE))
+			return -1;
+		if ((fd = accept_one()) != -1) {
+			*fresh = 1;
+			return fd;
+		}
+		if (epoll_wait(ep, evs, 3, -1) == -1 && errno != EINTR) {
+			log_warn("server: epoll_wait");
+			usleep(10000);
+		}
+	}
 }
 
 static void *
@@ -294,60 +352,57 @@ worker(void *arg)
 {
 	struct worker *w = arg;
 	struct wire wire;
-	int fd = -1, gone, rc;
+	int ep, fd = -1, fresh, rc, wait = -1, park_ms = 0;
 
+	if ((ep = worker_epoll()) == -1) {
+		log_warn("server: worker: epoll");
+		goto out;
+	}
 	if (wire_init(&wire, srv.conf.io_timeout_ms, SERVER_MAX_CONNS) == -1) {
 		log_warnx("server: worker: out of memory");
+		close(ep);
 		goto out;
 	}
 	for (;;) {
 		if (fd == -1) {
-			pthread_mutex_lock(&srv.lock);
-			while (srv.rcount == 0 && !srv.poller_done)
-				pthread_cond_wait(&srv.ready_cv, &srv.lock);
-			if (srv.rcount == 0) {
-				pthread_mutex_unlock(&srv.lock);
+			if ((fd = next_conn(ep, &fresh)) == -1)
 				break;
-			}
-			fd = srv.ready[srv.rhead];
-			srv.rhead = (srv.rhead + 1) % SERVER_MAX_CONNS;
-			srv.rcount--;
-			w->cur_fd = fd;
-			pthread_mutex_unlock(&srv.lock);
+			__atomic_store_n(&w->cur_fd, fd, __ATOMIC_RELAXED);
 			wire_attach(&wire, fd);
+			/* A new connection that brings nothing at once waits
+			 * in the poller: it must not hold a worker.  One the
+			 * poller queued is readable. */
+			wait = fresh ? linger_ms() : -1;
+			park_ms = srv.conf.io_timeout_ms;
 		}
 
-		rc = wire_next(&wire);
+		rc = wire_next(&wire, wait);
 		if (rc == 1) {
 			srv.conf.serve(&wire);
 			rc = wire_end(&wire, SERVER_DRAIN_MAX);
 			if (__atomic_load_n(&srv.stopping, __ATOMIC_RELAXED))
 				rc = 0;
+			if (rc == 1) {
+				/* The next request, if it is there or comes
+				 * at once (pipelined, or the web server reuses
+				 * the connection). */
+				wait = linger_ms();
+				park_ms = srv.conf.idle_timeout_ms;
+				continue;
+			}
 		}
-		/* A request already buffered (pipelined) or arriving at once
-		 * is served without the round trip through the poller. */
-		if (rc == 1 && (wire_pending(&wire) || linger(fd)))
-			continue;
 
-		gone = 0;
-		pthread_mutex_lock(&srv.lock);
-		if (rc == 1 && !srv.stopping) {
-			w->cur_fd = -1;
-			srv.returned[srv.nreturned++] = fd;
-			rouse();
-		} else
-			gone = 1;
-		pthread_mutex_unlock(&srv.lock);
-		if (gone) {
+		__atomic_store_n(&w->cur_fd, -1, __ATOMIC_RELAXED);
+		if (rc == WIRE_IDLE)
+			to_poller(fd, mono_ms() + park_ms);
+		else {
 			wire_close(&wire);
-			pthread_mutex_lock(&srv.lock);
-			w->cur_fd = -1;
-			pthread_mutex_unlock(&srv.lock);
 			conn_gone();
 		}
 		fd = -1;
 	}
 	wire_free(&wire);
+	close(ep);
 out:
 	pthread_mutex_lock(&srv.lock);
 	srv.alive--;
@@ -366,7 +421,10 @@ server_start(const struct server_conf *conf)
 	    fcntl(conf->listen_fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
 	    fcntl(conf->listen_fd, F_SETFD, FD_CLOEXEC) == -1)
 		return -1;
-	if (pipe2(srv.wake, O_NONBLOCK | O_CLOEXEC) == -1)
+	if (pipe2(srv.wake, O_NONBLOCK | O_CLOEXEC) == -1 ||
+	    (srv.ready_efd = eventfd(0, EFD_SEMAPHORE | EFD_NONBLOCK |
+	    EFD_CLOEXEC)) == -1 ||
+	    (srv.stop_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 		return -1;
 	if ((srv.workers = calloc((size_t)conf->threads,
 	    sizeof(*srv.workers))) == NULL)
@@ -387,8 +445,9 @@ server_start(const struct server_conf *conf)
 fail:
 	/* Workers started so far exit when the (absent) poller is "done". */
 	pthread_mutex_lock(&srv.lock);
+	srv.stopping = 1;
 	srv.poller_done = 1;
-	pthread_cond_broadcast(&srv.ready_cv);
+	signal_efd(srv.stop_efd);
 	pthread_mutex_unlock(&srv.lock);
 	for (i = 0; i < conf->threads; i++)
 		if (srv.workers[i].started)
@@ -400,7 +459,7 @@ void
 server_stop(int grace_ms)
 {
 	struct timespec deadline;
-	int i, cut = 0;
+	int i, fd, cut = 0;
 
 	pthread_mutex_lock(&srv.lock);
 	__atomic_store_n(&srv.stopping, 1, __ATOMIC_RELAXED);
@@ -420,12 +479,14 @@ server_stop(int grace_ms)
 		if (pthread_cond_timedwait(&srv.done_cv, &srv.lock,
 		    &deadline) == ETIMEDOUT) {
 			/* Slow clients: cut their connections short. */
-			for (i = 0; i < srv.conf.threads; i++)
-				if (srv.workers[i].cur_fd >= 0) {
-					shutdown(srv.workers[i].cur_fd,
-					    SHUT_RDWR);
+			for (i = 0; i < srv.conf.threads; i++) {
+				fd = __atomic_load_n(&srv.workers[i].cur_fd,
+				    __ATOMIC_RELAXED);
+				if (fd >= 0) {
+					shutdown(fd, SHUT_RDWR);
 					cut++;
 				}
+			}
 			break;
 		}
 	}
@@ -435,8 +496,18 @@ server_stop(int grace_ms)
 		    "period", cut);
 	for (i = 0; i < srv.conf.threads; i++)
 		pthread_join(srv.workers[i].thread, NULL);
+	/* Connections workers handed back after the poller ended. */
+	for (i = 0; i < (int)srv.nreturned; i++) {
+		close(srv.returned[i].fd);
+		srv.nconns--;
+	}
+	srv.nreturned = 0;
+	close(srv.conf.listen_fd);
+	srv.conf.listen_fd = -1;
 	free(srv.workers);
 	srv.workers = NULL;
 	close(srv.wake[0]);
 	close(srv.wake[1]);
+	close(srv.ready_efd);
+	close(srv.stop_efd);
 }

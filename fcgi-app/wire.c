@@ -84,10 +84,33 @@ reserve(void *bufp, size_t *cap, size_t need)
 	return 0;
 }
 
-/* Send every byte of iov[0..n), whatever the partial writes; SO_SNDTIMEO
- * bounds each wait.  0, or -1. */
+/* Wait until fd is ready for events or deadline (monotonic ms) passes.
+ * 0 ready, -2 deadline, -1 error. */
 static int
-send_all(int fd, struct iovec *iov, int n)
+wait_io(int fd, short events, int64_t deadline)
+{
+	struct pollfd pfd;
+	int64_t left;
+	int r;
+
+	for (;;) {
+		if ((left = deadline - mono_ms()) <= 0)
+			return -2;
+		pfd.fd = fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		r = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
+		if (r == 1)
+			return 0;
+		if (r == -1 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* Send every byte of iov[0..n), whatever the partial writes; a write that
+ * makes no progress for io_timeout fails.  0, or -1. */
+static int
+send_all(struct wire *w, struct iovec *iov, int n)
 {
 	struct msghdr msg;
 	ssize_t r;
@@ -96,10 +119,15 @@ send_all(int fd, struct iovec *iov, int n)
 		memset(&msg, 0, sizeof(msg));
 		msg.msg_iov = iov;
 		msg.msg_iovlen = (size_t)n;
-		if ((r = sendmsg(fd, &msg, MSG_NOSIGNAL)) == -1) {
+		if ((r = sendmsg(w->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) ==
+		    -1) {
 			if (errno == EINTR)
 				continue;
-			return -1;
+			if ((errno != EAGAIN && errno != EWOULDBLOCK) ||
+			    wait_io(w->fd, POLLOUT,
+			    mono_ms() + w->io_timeout_ms) != 0)
+				return -1;
+			continue;
 		}
 		while (n > 0 && (size_t)r >= iov->iov_len) {
 			r -= (ssize_t)iov->iov_len;
@@ -124,7 +152,7 @@ flush_side(struct wire *w)
 		return 0;
 	iov.iov_base = w->side;
 	iov.iov_len = w->slen;
-	r = send_all(w->fd, &iov, 1);
+	r = send_all(w, &iov, 1);
 	w->slen = 0;
 	return r;
 }
@@ -145,27 +173,28 @@ side_add(struct wire *w, size_t len)
 	return p;
 }
 
-/* Wait until fd is readable or the request's deadline passes.  0, -1. */
+/* One read of what is there into the buffer, waiting until w->deadline
+ * for it.  1, 0 at the end of the stream, -1 error, -2 deadline. */
 static int
-wait_in(struct wire *w)
+fill(struct wire *w)
 {
-	struct pollfd pfd;
-	int64_t left;
-	int r;
+	ssize_t r;
 
 	for (;;) {
-		if ((left = w->deadline - mono_ms()) <= 0) {
-			log_debug("wire: request not in within the I/O timeout");
-			return -1;
+		r = recv(w->fd, w->rbuf + w->rend, WIRE_RBUF - w->rend,
+		    MSG_DONTWAIT);
+		if (r > 0) {
+			w->rend += (size_t)r;
+			return 1;
 		}
-		pfd.fd = w->fd;
-		pfd.events = POLLIN;
-		pfd.revents = 0;
-		r = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
-		if (r == 1)
+		if (r == 0)
 			return 0;
-		if (r == -1 && errno != EINTR)
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -1;
+		if ((r = wait_io(w->fd, POLLIN, w->deadline)) != 0)
+			return (int)r;
 	}
 }
 
@@ -177,7 +206,7 @@ wait_in(struct wire *w)
 static int
 need(struct wire *w, size_t n)
 {
-	ssize_t r;
+	int r;
 
 	if (w->rend - w->rpos >= n)
 		return 1;
@@ -188,21 +217,13 @@ need(struct wire *w, size_t n)
 		w->rend -= w->rpos;
 		w->rpos = 0;
 	}
-	while (w->rend < n) {
-		r = recv(w->fd, w->rbuf + w->rend, WIRE_RBUF - w->rend,
-		    MSG_DONTWAIT);
-		if (r > 0) {
-			w->rend += (size_t)r;
-			continue;
+	while (w->rend < n)
+		if ((r = fill(w)) != 1) {
+			if (r == -2)
+				log_debug("wire: request not in within the "
+				    "I/O timeout");
+			return r == 0 ? 0 : -1;
 		}
-		if (r == 0)
-			return 0;
-		if (errno == EINTR)
-			continue;
-		if ((errno != EAGAIN && errno != EWOULDBLOCK) ||
-		    wait_in(w) == -1)
-			return -1;
-	}
 	return 1;
 }
 
@@ -466,7 +487,7 @@ wire_pending(const struct wire *w)
 }
 
 int
-wire_next(struct wire *w)
+wire_next(struct wire *w, int wait_ms)
 {
 	const unsigned char *c;
 	unsigned char *p;
@@ -490,6 +511,14 @@ wire_next(struct wire *w)
 	trim(&w->out, &w->ocap);
 	if (w->out == NULL && reserve(&w->out, &w->ocap, 4096) == -1)
 		return -1;
+	if (wait_ms >= 0 && w->rend == w->rpos) {
+		/* Nothing yet: a moment's wait, else the caller parks the
+		 * connection.  The request's deadline starts with a byte. */
+		w->rpos = w->rend = 0;
+		w->deadline = mono_ms() + wait_ms;
+		if ((r = fill(w)) != 1)
+			return r == -2 ? WIRE_IDLE : r;
+	}
 	w->deadline = mono_ms() + w->io_timeout_ms;
 
 	if ((r = next_record(w, &t, &id, &c, &len)) != 1)
@@ -630,7 +659,7 @@ wire_end(struct wire *w, size_t drain_max)
 	if (!w->in_eof && !w->broken) {
 		/* The answer before the rest of the body: the client may
 		 * wait for it.  Then what is left is read and dropped. */
-		ok = send_all(w->fd, &iov[0], 1) == 0;
+		ok = send_all(w, &iov[0], 1) == 0;
 		iov[0].iov_len = 0;
 		while (ok && !w->in_eof && total < drain_max &&
 		    (n = wire_read(w, buf, sizeof(buf))) > 0)
@@ -647,7 +676,7 @@ wire_end(struct wire *w, size_t drain_max)
 	iov[2].iov_base = w->side;
 	iov[2].iov_len = w->slen;
 	if (ok)
-		ok = send_all(w->fd, iov, 3) == 0;
+		ok = send_all(w, iov, 3) == 0;
 	free(copy);
 	w->slen = 0;
 	w->id = 0;
@@ -669,9 +698,9 @@ wire_close(struct wire *w)
 		 * a moment. */
 		(void)shutdown(w->fd, SHUT_WR);
 		w->deadline = mono_ms() + LINGER_MS;
-		while (wait_in(w) == 0 &&
-		    recv(w->fd, w->rbuf, WIRE_RBUF, MSG_DONTWAIT) > 0)
-			;
+		do
+			w->rpos = w->rend = 0;
+		while (fill(w) == 1);
 	}
 	close(w->fd);
 	w->fd = -1;

@@ -81,13 +81,18 @@ void	wire_free(struct wire *w);
  * nothing of another connection stays buffered). */
 void	wire_attach(struct wire *w, int fd);
 
+#define WIRE_IDLE	2
+
 /*
- * Read the next request on the connection (blocking, within io_timeout)
- * up to the end of its params.  1: a request (role, bad, envp set); 0: the
- * web server closed the connection between requests; -1: protocol error,
+ * Read the next request on the connection (blocking, within io_timeout
+ * of its first byte) up to the end of its params.  wait_ms >= 0: when no
+ * byte is buffered, wait at most that long for the first one, else return
+ * WIRE_IDLE (the connection is fine, it has nothing to say yet); -1: wait
+ * as long as io_timeout.  1: a request (role, bad, envp set); 0: the web
+ * server closed the connection between requests; -1: protocol error,
  * timeout or I/O error.  On 0 and -1 the caller closes the connection.
  */
-int	wire_next(struct wire *w);
+int	wire_next(struct wire *w, int wait_ms);
 
 /* 1 when bytes of a next request are buffered already (pipelining): call
  * wire_next() again without waiting for the socket. */

@@ -37,7 +37,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	INVARIANT(write(sv[0], data, size) == (ssize_t)size || size == 0);
 	shutdown(sv[0], SHUT_WR);
 	wire_attach(&w, sv[1]);
-	while ((rc = wire_next(&w)) == 1) {
+	while ((rc = wire_next(&w, -1)) == 1) {
 		INVARIANT(++requests <= size / 16);
 		INVARIANT(w.role >= 1 && w.role <= 3);
 		/* (A NUL or a name's '=' is flagged: the strings are off.) */

@@ -133,7 +133,7 @@ test_pipelined_keep(void **state)
 	assert_int_equal(write(sv[0], in.p, in.len), (ssize_t)in.len);
 	wire_attach(&w, sv[1]);
 
-	assert_int_equal(wire_next(&w), 1);
+	assert_int_equal(wire_next(&w, -1), 1);
 	assert_int_equal(w.role, FCGI_RESPONDER);
 	assert_string_equal(req_param(w.envp, "REQUEST_METHOD"), "POST");
 	assert_string_equal(req_param(w.envp, "REQUEST_URI"), "/in");
@@ -145,7 +145,7 @@ test_pipelined_keep(void **state)
 	assert_int_equal(out.len, 3);
 	assert_memory_equal(out.p, "one", 3);
 
-	assert_int_equal(wire_next(&w), 1);
+	assert_int_equal(wire_next(&w, -1), 1);
 	assert_string_equal(body_of(&w), "second");
 	assert_int_equal(wire_end(&w, 0), 0);	/* not kept */
 	assert_false(wire_pending(&w));
@@ -175,7 +175,7 @@ test_large_answer(void **state)
 	request(&in, 3, 0, "x", 1);
 	assert_int_equal(write(sv[0], in.p, in.len), (ssize_t)in.len);
 	wire_attach(&w, sv[1]);
-	assert_int_equal(wire_next(&w), 1);
+	assert_int_equal(wire_next(&w, -1), 1);
 	assert_string_equal(body_of(&w), "x");
 	assert_int_equal(wire_put(&w, big, 1000), 0);
 	assert_int_equal(wire_put(&w, big + 1000, sizeof(big) - 1000), 0);
@@ -212,12 +212,37 @@ test_deadline(void **state)
 	assert_int_equal(write(sv[0], in.p, in.len - 8), (ssize_t)in.len - 8);
 	wire_attach(&w, sv[1]);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	assert_int_equal(wire_next(&w), 1);
+	assert_int_equal(wire_next(&w, -1), 1);
 	assert_true(wire_read(&w, (char[64]){ 0 }, 64) > 0);
 	assert_int_equal(wire_read(&w, (char[64]){ 0 }, 64), -1);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	assert_true(ms >= 250);
+	close(sv[0]);
+	wire_close(&w);
+	wire_free(&w);
+	free(in.p);
+}
+
+/* A connection with nothing to say yet is idle, not broken; its request
+ * is read when it comes. */
+static void
+test_idle(void **state)
+{
+	struct wire w;
+	struct buf in = { 0 };
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(wire_init(&w, 2000, 10), 0);
+	wire_attach(&w, sv[1]);
+	assert_int_equal(wire_next(&w, 0), WIRE_IDLE);
+	assert_int_equal(wire_next(&w, 20), WIRE_IDLE);
+	request(&in, 1, 0, "late", 100);
+	assert_int_equal(write(sv[0], in.p, in.len), (ssize_t)in.len);
+	assert_int_equal(wire_next(&w, 0), 1);
+	assert_string_equal(body_of(&w), "late");
 	close(sv[0]);
 	wire_close(&w);
 	wire_free(&w);
@@ -243,7 +268,7 @@ test_get_values(void **state)
 	request(&in, 1, 0, "b", 1);
 	assert_int_equal(write(sv[0], in.p, in.len), (ssize_t)in.len);
 	wire_attach(&w, sv[1]);
-	assert_int_equal(wire_next(&w), 1);
+	assert_int_equal(wire_next(&w, -1), 1);
 	assert_int_equal(read(sv[0], h, 8), 8);
 	assert_int_equal(h[1], FCGI_GET_VALUES_RESULT);
 	assert_int_equal(h[5], 2 + 13 + 2);
@@ -267,6 +292,7 @@ main(void)
 		cmocka_unit_test(test_pipelined_keep),
 		cmocka_unit_test(test_large_answer),
 		cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_idle),
 		cmocka_unit_test(test_get_values),
 	};
 
