@@ -52,7 +52,8 @@ struct item {
 	int64_t			 max_queued;
 	struct commit_result	*res;
 	int			 done;
-	uint64_t		 gen;	/* the batch it waits to be taken in */
+	uint64_t		 gen;	/* the batch it is in, or waits to be in */
+	int			 taken;	/* in a batch (its gen is final) */
 	struct item		*next;
 };
 
@@ -261,13 +262,15 @@ lead(void)
 	int more;
 
 	cm.leading = 1;
+	gen = cm.gen++;		/* who arrives now waits for the next batch */
 	for (n = 0; n < COMMIT_BATCH_MAX && cm.head != NULL; n++) {
 		batch[n] = cm.head;
+		batch[n]->gen = gen;
+		batch[n]->taken = 1;
 		cm.head = cm.head->next;
 	}
 	if (cm.head == NULL)
 		cm.tail = &cm.head;
-	gen = cm.gen++;		/* who arrives now waits for the next batch */
 	pthread_mutex_unlock(&cm.lock);
 
 	commit_batch(batch, n);
@@ -327,8 +330,13 @@ commit_submit(struct store_newjob *job, int64_t max_queued,
 			lead();
 			continue;
 		}
-		/* Left over by a full batch, it waits for the next one. */
-		it.gen = cm.gen;
+		/*
+		 * Taken into the batch being committed: that batch's
+		 * broadcast.  Still queued (or left over by a full batch):
+		 * the next batch's, or the lead.
+		 */
+		if (!it.taken)
+			it.gen = cm.gen;
 		pthread_cond_wait(&cm.batch_cv[it.gen & 1], &cm.lock);
 	}
 	pthread_mutex_unlock(&cm.lock);
