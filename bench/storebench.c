@@ -8,7 +8,7 @@
  *              [-e ENQUEUE] [-c CLAIMS] DATABASE
  *
  * -p adds PREFILL queued jobs first with one INSERT ... SELECT (rows shaped
- * like an HTTP intake: 22-character id, headers JSON, a BODY-byte body),
+ * like an HTTP intake: 30-character id, headers JSON, a BODY-byte body),
  * in transactions of a million, unless the database holds that many jobs
  * already.  Then -e jobs are enqueued in batches of -b (store_enqueue,
  * one transaction each), then -c jobs are claimed and finished one by one

@@ -61,7 +61,7 @@ req_valid_id(const char *s)
 		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
 			return 0;
 	}
-	return i == STORE_ID_LEN;
+	return i == STORE_ID_LEN || i == STORE_ID_LEN_V1;
 }
 
 int
@@ -94,10 +94,10 @@ req_route(const char *method, const char *uri, const char *prefix,
 			*allow = "GET, HEAD, DELETE";
 			return REQ_ROUTE_BAD_METHOD;
 		}
-		if (rest != STORE_ID_LEN)
+		if (rest != STORE_ID_LEN && rest != STORE_ID_LEN_V1)
 			return REQ_ROUTE_NO_JOB;
-		memcpy(id, p, STORE_ID_LEN);
-		id[STORE_ID_LEN] = '\0';
+		memcpy(id, p, rest);
+		id[rest] = '\0';
 		if (!req_valid_id(id)) {
 			id[0] = '\0';
 			return REQ_ROUTE_NO_JOB;

@@ -48,7 +48,8 @@ enum req_route {
 enum req_route req_route(const char *method, const char *uri,
 	    const char *prefix, char id[STORE_ID_LEN + 1], const char **allow);
 
-/* 1 when s is a well-formed job id (22 characters of base64url). */
+/* 1 when s is a well-formed job id (30 characters of base64url, or 22 for
+ * a job stored before ids had their time prefix). */
 int	req_valid_id(const char *s);
 
 /*

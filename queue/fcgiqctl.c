@@ -185,7 +185,7 @@ cmd_ls(int argc, char **argv)
 	if (opt_json)
 		a = json_array();
 	else
-		printf("%-22s %-12s %-9s %8s %-24s %8s  %s\n", "ID", "QUEUE",
+		printf("%-30s %-12s %-9s %8s %-24s %8s  %s\n", "ID", "QUEUE",
 		    "STATE", "ATTEMPTS", "CREATED", "BYTES", "LAST ERROR");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *id = (const char *)sqlite3_column_text(st, 0);
@@ -205,7 +205,7 @@ cmd_ls(int argc, char **argv)
 			continue;
 		}
 		/* Only the first line of an error, for the table. */
-		printf("%-22s %-12s %-9s %4d/%-3d %-24s %8lld  %.*s\n", id, q, sta,
+		printf("%-30s %-12s %-9s %4d/%-3d %-24s %8lld  %.*s\n", id, q, sta,
 		    sqlite3_column_int(st, 3), sqlite3_column_int(st, 4),
 		    created, (long long)sqlite3_column_int64(st, 6),
 		    (int)strcspn(le, "\n"), le);
@@ -391,7 +391,8 @@ cmd_retry(int argc, char **argv)
 	 * of an id is the id, never options.
 	 */
 	optind = 0;	/* glibc: 0 re-initialises getopt for the command's own options */
-	if (argc == 2 && strlen(argv[1]) == STORE_ID_LEN) {
+	if (argc == 2 && (strlen(argv[1]) == STORE_ID_LEN ||
+	    strlen(argv[1]) == STORE_ID_LEN_V1)) {
 		optind = 1;
 	} else {
 		while ((ch = getopt_long(argc, argv, "q:", lopts, NULL)) != -1) {

@@ -709,15 +709,25 @@ store_now(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* 16 random bytes r as 22 characters of base64url without padding. */
+/* The time now (ms) as 8 characters, then 16 random bytes r as 22
+ * characters of base64url without padding. */
 static void
-make_id(char id[STORE_ID_LEN + 1], const unsigned char r[16])
+make_id(char id[STORE_ID_LEN + 1], int64_t now, const unsigned char r[16])
 {
 	static const char	 b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	/* The same 64 characters in ASCII order: the prefix sorts. */
+	static const char	 ordered[] = "-0123456789"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+	uint64_t		 t = (uint64_t)now;
 	uint32_t		 v;
 	int			 i, o = 0;
 
+	for (i = 7; i >= 0; i--) {
+		id[i] = ordered[t & 63];
+		t >>= 6;
+	}
+	o = 8;
 	for (i = 0; i + 3 <= 16; i += 3) {
 		v = (uint32_t)r[i] << 16 | (uint32_t)r[i + 1] << 8 | r[i + 2];
 		id[o++] = b64[v >> 18 & 63];
@@ -739,6 +749,7 @@ static int
 make_ids(struct store *s, struct store_newjob *jobs, size_t n)
 {
 	unsigned char	 r[16 * 64];
+	int64_t		 now = store_now();
 	size_t		 i, k, m;
 
 	for (i = 0; i < n; i += m) {
@@ -750,7 +761,7 @@ make_ids(struct store *s, struct store_newjob *jobs, size_t n)
 			return -1;
 		}
 		for (k = 0; k < m; k++)
-			make_id(jobs[i + k].id, r + 16 * k);
+			make_id(jobs[i + k].id, now, r + 16 * k);
 	}
 	return 0;
 }

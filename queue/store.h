@@ -14,8 +14,17 @@
 #include <stdint.h>
 #include <sqlite3.h>
 
-/* 128 random bits, base64url without padding: 22 characters. */
-#define STORE_ID_LEN	22
+/*
+ * A job id: the creation time in milliseconds (48 bits, 8 characters from
+ * the base64url alphabet in ASCII order, so ids sort by creation), then 128
+ * random bits in base64url without padding (22 characters).  The time
+ * prefix makes each new id land beside the last ones in the id index: with
+ * random ids every job of a commit dirtied a page of its own (most of the
+ * WAL frames written).  Ids of 22 characters (the random part alone) are
+ * those of jobs stored before; they stay valid.
+ */
+#define STORE_ID_LEN		30
+#define STORE_ID_LEN_V1		22
 
 enum store_durability {
 	STORE_DURABILITY_FULL = 0,	/* synchronous=FULL: survives power loss */

@@ -214,7 +214,7 @@ read_acks(int fd, size_t *nacks)
 					abort();
 				a = q;
 			}
-			if (sscanf(start, "%22s %" SCNx64, a[n].id,
+			if (sscanf(start, "%30s %" SCNx64, a[n].id,
 			    &a[n].hash) == 2)
 				n++;
 			start = nl + 1;

@@ -15,7 +15,7 @@ ctl() { "$FCGIQCTL" -c "$T/fcgiq.conf" "$@"; }
 q() { sqlite3 "$T/var/q.db" "$1"; }
 
 id1=$(echo 'hello world' | ctl enqueue default)
-check "enqueue prints a 22-character id" test "${#id1}" -eq 22
+check "enqueue prints a 30-character id" test "${#id1}" -eq 30
 check_eq "the job is queued in the database" "default|queued|1|5" \
     "$(q "SELECT queue, state, body = CAST('hello world' || char(10) AS BLOB), max_attempts FROM jobs WHERE id = '$id1'")"
 id2=$(printf 'a\0b' | ctl enqueue mail --delay 1h --priority 7)

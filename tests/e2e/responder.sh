@@ -54,8 +54,8 @@ req POST '/hooks/a?x=1' -H 'Content-Type: text/plain' -H 'X-Test: yes' \
 check_eq "POST: 202" 202 "$CODE"
 loc=$(hdr Location)
 id=${loc#/jobs/}
-check "POST: Location is /jobs/<22-char id> ($loc)" \
-    grep -Eq '^/jobs/[A-Za-z0-9_-]{22}$' <<<"$loc"
+check "POST: Location is /jobs/<30-char id> ($loc)" \
+    grep -Eq '^/jobs/[A-Za-z0-9_-]{30}$' <<<"$loc"
 check_eq "POST: Content-Type application/json" application/json \
     "$(hdr Content-Type)"
 check_eq "POST: body id = Location id" "$id" "$(field id)"

@@ -59,7 +59,8 @@ test_param(void **state)
 	assert_null(req_param(NULL, "X"));
 }
 
-#define ID	"AbCdEfGhIjKlMnOpQr_-09"
+#define ID	"AbCdEfGhIjKlMnOpQr_-09"		/* of before the time prefix */
+#define ID30	"-0Zx_abcAbCdEfGhIjKlMnOpQr_-09"
 
 static void
 test_route(void **state)
@@ -68,7 +69,8 @@ test_route(void **state)
 	const char *allow;
 
 	(void)state;
-	assert_int_equal(strlen(ID), STORE_ID_LEN);
+	assert_int_equal(strlen(ID), STORE_ID_LEN_V1);
+	assert_int_equal(strlen(ID30), STORE_ID_LEN);
 	assert_int_equal(req_route("POST", "/in", "/jobs/", id, &allow),
 	    REQ_ROUTE_ENQUEUE);
 	assert_int_equal(req_route("PUT", "/in?x=1", "/jobs/", id, &allow),
@@ -107,6 +109,12 @@ test_route(void **state)
 	assert_int_equal(req_route("GET", "/api/j/" ID, "/api/j/", id,
 	    &allow), REQ_ROUTE_STATUS);
 	assert_true(req_valid_id(ID));
+	assert_true(req_valid_id(ID30));
+	assert_false(req_valid_id(ID30 "A"));
+	assert_false(req_valid_id("AbCdEfGhIjKlMnOpQr_-09_-09"));	/* 26 */
+	assert_int_equal(req_route("GET", "/jobs/" ID30 "?x", "/jobs/", id,
+	    &allow), REQ_ROUTE_STATUS);
+	assert_string_equal(id, ID30);
 	assert_false(req_valid_id(""));
 	assert_false(req_valid_id(ID "A"));
 	assert_false(req_valid_id("AbCdEfGhIjKlMnOpQr%2F09"));

@@ -498,7 +498,7 @@ static void
 test_ids(void **state)
 {
 	struct fx		*f = *state;
-	struct store_newjob	 jobs[200];
+	struct store_newjob	 jobs[200], later;
 	size_t			 i, k;
 
 	for (i = 0; i < 200; i++)
@@ -508,12 +508,32 @@ test_ids(void **state)
 		assert_int_equal(strlen(jobs[i].id), STORE_ID_LEN);
 		assert_int_equal(strspn(jobs[i].id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		    "abcdefghijklmnopqrstuvwxyz0123456789-_"), STORE_ID_LEN);
-		/* 128 bits: the last character carries only 2 of them. */
-		assert_non_null(strchr("AQgw", jobs[i].id[21]));
+		/* 128 random bits after the time: the last character
+		 * carries only 2 of them. */
+		assert_non_null(strchr("AQgw", jobs[i].id[STORE_ID_LEN - 1]));
+		/* One batch, one millisecond: one prefix. */
+		assert_memory_equal(jobs[i].id, jobs[0].id, 8);
 		for (k = 0; k < i; k++)
 			assert_string_not_equal(jobs[i].id, jobs[k].id);
 	}
 	assert_int_equal(count_jobs(f->s), 200);
+	/* Later ids sort after earlier ones (the prefix is in ASCII order). */
+	usleep(2000);
+	newjob(&later, "default", 0, 0, "b");
+	assert_int_equal(store_enqueue(f->s, &later, 1), 0);
+	assert_true(strncmp(later.id, jobs[0].id, 8) > 0);
+	/* A job stored with an id of before the prefix is found by it. */
+	assert_int_equal(sqlite3_exec(store_db(f->s), "UPDATE jobs SET id = "
+	    "'AbCdEfGhIjKlMnOpQr_-09' WHERE seq = 1", NULL, NULL, NULL),
+	    SQLITE_OK);
+	{
+		struct store_job *j = NULL;
+
+		assert_int_equal(store_get(f->s, "AbCdEfGhIjKlMnOpQr_-09", &j),
+		    1);
+		assert_string_equal(j->id, "AbCdEfGhIjKlMnOpQr_-09");
+		store_job_free(j);
+	}
 }
 
 static void
@@ -682,7 +702,7 @@ test_claim_order(void **state)
 {
 	struct fx		*f = *state;
 	struct store_job	*j;
-	char			 a[23], b[23], c[23], d[23], e[23], o[23];
+	char			 a[STORE_ID_LEN + 1], b[STORE_ID_LEN + 1], c[STORE_ID_LEN + 1], d[STORE_ID_LEN + 1], e[STORE_ID_LEN + 1], o[STORE_ID_LEN + 1];
 	int64_t			 t = store_now() + 1000;	/* everything due */
 
 	enqueue1(f->s, "q", 0, t - 1000, 3, a);
@@ -716,7 +736,7 @@ test_lifecycle_done(void **state)
 {
 	struct fx		*f = *state;
 	struct store_job	*j, *g;
-	char			 id[23];
+	char			 id[STORE_ID_LEN + 1];
 	int64_t			 t = store_now() + 1000;	/* everything due */
 
 	enqueue1(f->s, "default", 0, 0, 3, id);
@@ -762,7 +782,7 @@ test_lifecycle_retry_dead(void **state)
 {
 	struct fx		*f = *state;
 	struct store_job	*j;
-	char			 id[23];
+	char			 id[STORE_ID_LEN + 1];
 	int64_t			 t = store_now() + 1000;	/* everything due */
 	int			 dead = -1;
 
@@ -812,7 +832,7 @@ test_backoff(void **state)
 	static const int	 attempts[] = { 1, 2, 3, 5, 10, 17, 40, 62, 63,
 	    64, 65, 100, 1000, 1 << 30 };
 	const int64_t		 lo = 100, hi = 100000;
-	char			 id[23];
+	char			 id[STORE_ID_LEN + 1];
 	char			 err[6001];
 	int64_t			 t = store_now(), d, cap, first = -1;
 	size_t			 i;
@@ -874,7 +894,7 @@ test_release(void **state)
 {
 	struct fx		*f = *state;
 	struct store_job	*j;
-	char			 id[23];
+	char			 id[STORE_ID_LEN + 1];
 	int64_t			 t = store_now() + 1000;	/* everything due */
 
 	enqueue1(f->s, "default", 0, t - 50, 3, id);
@@ -900,7 +920,7 @@ test_fencing(void **state)
 {
 	struct fx		*f = *state;
 	struct store_job	*j;
-	char			 id[23], *before, *after;
+	char			 id[STORE_ID_LEN + 1], *before, *after;
 	int64_t			 t = store_now() + 1000;	/* everything due */
 	int			 dead = -1;
 
@@ -947,7 +967,7 @@ test_cancel(void **state)
 {
 	struct fx		*f = *state;
 	struct store_job	*j;
-	char			 q[23], r[23], run[23], dn[23];
+	char			 q[STORE_ID_LEN + 1], r[STORE_ID_LEN + 1], run[STORE_ID_LEN + 1], dn[STORE_ID_LEN + 1];
 	int64_t			 t = store_now() + 1000;	/* everything due */
 
 	enqueue1(f->s, "default", 0, 0, 3, run);
@@ -990,7 +1010,7 @@ test_requeue(void **state)
 {
 	struct fx		*f = *state;
 	struct store_job	*j;
-	char			 a[23], b[23], c[23];
+	char			 a[STORE_ID_LEN + 1], b[STORE_ID_LEN + 1], c[STORE_ID_LEN + 1];
 	int64_t			 t = store_now() + 1000;	/* everything due */
 
 	enqueue1(f->s, "default", 0, 0, 3, a);
@@ -1038,7 +1058,7 @@ test_prune(void **state)
 {
 	struct fx		*f = *state;
 	struct store_job	*j;
-	char			 d1[23], d2[23], c1[23], d3[23], q[23];
+	char			 d1[STORE_ID_LEN + 1], d2[STORE_ID_LEN + 1], c1[STORE_ID_LEN + 1], d3[STORE_ID_LEN + 1], q[STORE_ID_LEN + 1];
 	int64_t			 t = store_now() + 1000;	/* everything due */
 
 	enqueue1(f->s, "a", 0, 0, 3, d1);
@@ -1075,7 +1095,7 @@ test_stats(void **state)
 	struct fx		*f = *state;
 	struct store_stat	*st;
 	struct store_job	*j;
-	char			 id[23];
+	char			 id[STORE_ID_LEN + 1];
 	size_t			 n;
 	int64_t			 t = store_now(), when = -1;
 
@@ -1322,7 +1342,7 @@ test_faults(void **state)
 {
 	struct fx		*f = *state;
 	struct store_job	*j;
-	char			 id[23];
+	char			 id[STORE_ID_LEN + 1];
 	int64_t			 t = store_now() + 10000;	/* all due */
 	int			 n;
 
@@ -1427,7 +1447,7 @@ test_busy(void **state)
 	struct store_job	*j;
 	struct store		*s;
 	sqlite3			*other;
-	char			 id[23];
+	char			 id[STORE_ID_LEN + 1];
 	int64_t			 t0;
 
 	enqueue1(f->s, "default", 0, 0, 3, id);
