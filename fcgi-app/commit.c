@@ -1,18 +1,15 @@
 /*
- * commit: group commit, led by the request threads themselves.  A thread
- * appends its item to a FIFO under one mutex; if no commit is under way it
- * leads one: takes everything waiting (at most COMMIT_BATCH_MAX, its own
- * item among them), stores it with one store_enqueue() (one BEGIN
- * IMMEDIATE ... COMMIT, the idempotency decision inside it), wakes the
- * other threads of the batch with their ids or errors, and wakes one
- * thread still waiting to lead the next batch.  Otherwise it sleeps until
- * its item is done or the lead comes to it.  The wake-ups go out after the
- * mutex is let go (the condition variables are global, so that is safe):
- * woken threads do not pile up on the mutex.
- * There is no committer thread: a request that finds the store idle
- * commits at once, with no hand-off (two context switches, which cost
- * more than the INSERT on this kind of VM); the jobs that arrive during
- * one commit's fsync make the next batch.
+ * commit: group commit.  Request threads append an item to a FIFO under one
+ * mutex; the committer thread takes everything waiting (at most
+ * COMMIT_BATCH_MAX), stores it with one store_enqueue() (one BEGIN
+ * IMMEDIATE ... COMMIT, the idempotency decision inside it), then hands
+ * each item its id or its error.  A synchronous item's thread sleeps on its
+ * own condition variable until then.  An asynchronous item's thread does
+ * not wait at all: it went on to the next request, and the committer calls
+ * the item's function, which answers the request itself.  So a request
+ * thread sleeps through no fsync and is woken by nobody: on this kind of VM
+ * each of those wake-ups (a futex wait and a wake per request) cost more
+ * than the INSERT.
  *
  * Invariant: an item is marked done only after store_enqueue() has
  * returned, so a thread answers 202 only for a job whose COMMIT returned.
@@ -52,8 +49,10 @@ struct item {
 	int64_t			 max_queued;
 	struct commit_result	*res;
 	int			 done;
-	uint64_t		 gen;	/* the batch it is in, or waits to be in */
-	int			 taken;	/* in a batch (its gen is final) */
+	pthread_cond_t		 cond;	/* synchronous: its thread waits here */
+	commit_done_fn		 fn;	/* asynchronous: called with the result */
+	void			*arg;
+	struct commit_result	 ares;	/* asynchronous: the result */
 	struct item		*next;
 };
 
@@ -66,24 +65,18 @@ struct qcount {
 
 static struct {
 	pthread_mutex_t	 lock;
-	pthread_cond_t	 idle;		/* commit_stop waits for the leader */
-	/* A batch's threads wait on batch_cv[gen & 1]: the batch taken
-	 * next (cm.gen) and the one committing use different ones, so a
-	 * batch's broadcast wakes its own threads, not the next batch's. */
-	pthread_cond_t	 batch_cv[2];
-	uint64_t	 gen;
+	pthread_cond_t	 work;		/* the committer sleeps here */
 	struct item	*head, **tail;
 	int		 running;
 	int		 stopping;
-	int		 leading;	/* a thread commits (owns w, counts) */
+	pthread_t	 thread;
 	struct store	*w;
 	char		*db;
 	struct qcount	*counts;
 	size_t		 ncounts;
 } cm = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.idle = PTHREAD_COND_INITIALIZER,
-	.batch_cv = { PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER },
+	.work = PTHREAD_COND_INITIALIZER,
 };
 
 static int64_t
@@ -249,46 +242,50 @@ woken:
 		wake_notify(cm.db);
 }
 
-/*
- * With cm.lock held and cm.leading unset: lead one batch from the head of
- * the FIFO; the lock is let go meanwhile and held again on return.
- */
-static void
-lead(void)
+static void *
+committer(void *arg)
 {
-	struct item *batch[COMMIT_BATCH_MAX];
-	uint64_t gen;
-	size_t n, i;
-	int more;
+	struct item *batch[COMMIT_BATCH_MAX], *later[COMMIT_BATCH_MAX], *it;
+	size_t n, na, i;
 
-	cm.leading = 1;
-	gen = cm.gen++;		/* who arrives now waits for the next batch */
-	for (n = 0; n < COMMIT_BATCH_MAX && cm.head != NULL; n++) {
-		batch[n] = cm.head;
-		batch[n]->gen = gen;
-		batch[n]->taken = 1;
-		cm.head = cm.head->next;
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&cm.lock);
+		while (cm.head == NULL && !cm.stopping)
+			pthread_cond_wait(&cm.work, &cm.lock);
+		if (cm.head == NULL) {
+			pthread_mutex_unlock(&cm.lock);
+			break;
+		}
+		for (n = 0; n < COMMIT_BATCH_MAX && cm.head != NULL; n++) {
+			batch[n] = cm.head;
+			cm.head = cm.head->next;
+		}
+		if (cm.head == NULL)
+			cm.tail = &cm.head;
+		pthread_mutex_unlock(&cm.lock);
+
+		commit_batch(batch, n);
+
+		/* A synchronous item lives on its thread's stack: once done
+		 * is set and the lock let go, it may be gone.  So the
+		 * asynchronous ones are set apart first. */
+		pthread_mutex_lock(&cm.lock);
+		for (i = 0, na = 0; i < n; i++)
+			if (batch[i]->fn != NULL)
+				later[na++] = batch[i];
+			else {
+				batch[i]->done = 1;
+				pthread_cond_signal(&batch[i]->cond);
+			}
+		pthread_mutex_unlock(&cm.lock);
+		for (i = 0; i < na; i++) {
+			it = later[i];
+			it->fn(it->arg, it->job, it->res);
+			free(it);
+		}
 	}
-	if (cm.head == NULL)
-		cm.tail = &cm.head;
-	pthread_mutex_unlock(&cm.lock);
-
-	commit_batch(batch, n);
-
-	pthread_mutex_lock(&cm.lock);
-	for (i = 0; i < n; i++)
-		batch[i]->done = 1;
-	cm.leading = 0;
-	more = cm.head != NULL;
-	if (!more)
-		pthread_cond_broadcast(&cm.idle);
-	pthread_mutex_unlock(&cm.lock);
-	pthread_cond_broadcast(&cm.batch_cv[gen & 1]);
-	/* One of the next batch leads it (any thread woken in vain goes
-	 * back to sleep). */
-	if (more)
-		pthread_cond_signal(&cm.batch_cv[(gen + 1) & 1]);
-	pthread_mutex_lock(&cm.lock);
+	return NULL;
 }
 
 int
@@ -298,11 +295,35 @@ commit_start(struct store *w, const char *db)
 	cm.head = NULL;
 	cm.tail = &cm.head;
 	cm.stopping = 0;
-	cm.leading = 0;
 	if ((cm.db = strdup(db)) == NULL)
 		return -1;
+	if (pthread_create(&cm.thread, NULL, committer, NULL) != 0) {
+		free(cm.db);
+		cm.db = NULL;
+		return -1;
+	}
 	cm.running = 1;
 	return 0;
+}
+
+/* Append it; 0, or -1 when group commit is stopping (it is not queued). */
+static int
+enqueue_item(struct item *it)
+{
+	if (!cm.running || cm.stopping)
+		return -1;
+	*cm.tail = it;
+	cm.tail = &it->next;
+	pthread_cond_signal(&cm.work);
+	return 0;
+}
+
+static void
+stopped(struct commit_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->status = COMMIT_STOPPED;
+	strncpy(res->error, "shutting down", sizeof(res->error) - 1);
 }
 
 void
@@ -316,28 +337,47 @@ commit_submit(struct store_newjob *job, int64_t max_queued,
 	it.job = job;
 	it.max_queued = max_queued;
 	it.res = res;
+	pthread_cond_init(&it.cond, NULL);
 	pthread_mutex_lock(&cm.lock);
-	if (!cm.running || cm.stopping) {
+	if (enqueue_item(&it) == -1) {
 		pthread_mutex_unlock(&cm.lock);
-		res->status = COMMIT_STOPPED;
-		strncpy(res->error, "shutting down", sizeof(res->error) - 1);
+		pthread_cond_destroy(&it.cond);
+		stopped(res);
 		return;
 	}
-	*cm.tail = &it;
-	cm.tail = &it.next;
-	while (!it.done) {
-		if (!cm.leading) {
-			lead();
-			continue;
-		}
-		/*
-		 * Taken into the batch being committed: that batch's
-		 * broadcast.  Still queued (or left over by a full batch):
-		 * the next batch's, or the lead.
-		 */
-		if (!it.taken)
-			it.gen = cm.gen;
-		pthread_cond_wait(&cm.batch_cv[it.gen & 1], &cm.lock);
+	while (!it.done)
+		pthread_cond_wait(&it.cond, &cm.lock);
+	pthread_mutex_unlock(&cm.lock);
+	pthread_cond_destroy(&it.cond);
+}
+
+void
+commit_submit_async(struct store_newjob *job, int64_t max_queued,
+    commit_done_fn fn, void *arg)
+{
+	struct commit_result res;
+	struct item *it;
+
+	if ((it = calloc(1, sizeof(*it))) == NULL) {
+		memset(&res, 0, sizeof(res));
+		res.status = COMMIT_FAILED;
+		res.errcode = SQLITE_NOMEM;
+		strncpy(res.error, "out of memory", sizeof(res.error) - 1);
+		fn(arg, job, &res);
+		return;
+	}
+	it->job = job;
+	it->max_queued = max_queued;
+	it->res = &it->ares;
+	it->fn = fn;
+	it->arg = arg;
+	pthread_mutex_lock(&cm.lock);
+	if (enqueue_item(it) == -1) {
+		pthread_mutex_unlock(&cm.lock);
+		free(it);
+		stopped(&res);
+		fn(arg, job, &res);
+		return;
 	}
 	pthread_mutex_unlock(&cm.lock);
 }
@@ -352,12 +392,12 @@ commit_stop(void)
 		pthread_mutex_unlock(&cm.lock);
 		return;
 	}
-	/* Items queued already are led by their own threads. */
+	/* The committer stores what is queued, then ends. */
 	cm.stopping = 1;
-	while (cm.leading || cm.head != NULL)
-		pthread_cond_wait(&cm.idle, &cm.lock);
-	cm.running = 0;
+	pthread_cond_signal(&cm.work);
 	pthread_mutex_unlock(&cm.lock);
+	pthread_join(cm.thread, NULL);
+	cm.running = 0;
 	store_close(cm.w);
 	cm.w = NULL;
 	for (i = 0; i < cm.ncounts; i++)

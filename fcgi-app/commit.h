@@ -1,8 +1,9 @@
 /*
- * commit: group commit.  Request threads hand in a job and block until the
- * transaction that holds it (with every other job waiting at that moment)
- * has committed or failed; one of them at a time runs that transaction on
- * the write connection.
+ * commit: the group committer.  One thread owns the write connection;
+ * request threads hand it a job, and either block until the transaction
+ * that holds it (with every other job waiting at that moment) has
+ * committed or failed, or go on and have a function of theirs called with
+ * the result.
  */
 #ifndef FCGIQ_COMMIT_H
 #define FCGIQ_COMMIT_H
@@ -27,7 +28,7 @@ struct commit_result {
 };
 
 /*
- * Start group commit on store w (taken over: commit_stop closes it) for
+ * Start the committer on store w (taken over: the committer closes it) for
  * the database at db (whose helper is woken after each commit).  0 or -1.
  */
 int	commit_start(struct store *w, const char *db);
@@ -40,7 +41,19 @@ int	commit_start(struct store *w, const char *db);
 void	commit_submit(struct store_newjob *job, int64_t max_queued,
 	    struct commit_result *res);
 
-/* Commit what is waiting, refuse what comes later, close the store. */
+/*
+ * Like commit_submit, without waiting: fn(arg, job, res) is called once
+ * the COMMIT has returned, from the committer thread (or at once, from
+ * this one, when the committer is stopping or memory is short).  job (and
+ * what it points to) must stay valid until then; fn owns it afterwards.
+ */
+typedef void (*commit_done_fn)(void *arg, struct store_newjob *job,
+	    const struct commit_result *res);
+void	commit_submit_async(struct store_newjob *job, int64_t max_queued,
+	    commit_done_fn fn, void *arg);
+
+/* Commit what is waiting (answering the asynchronous jobs), refuse what
+ * comes later, stop the thread. */
 void	commit_stop(void);
 
 #endif /* FCGIQ_COMMIT_H */

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "request.h"
 #include "response.h"
+#include "server.h"
 #include "store.h"
 #include "wire.h"
 
@@ -165,7 +166,114 @@ commit_detail(const struct commit_result *res)
 	}
 }
 
+/* The 503 for a job the committer did not store: header and error. */
+static const char *
+failure_header(const struct commit_result *res, const char **error)
+{
+	*error = res->status == COMMIT_FULL ? "queue full" :
+	    "queue unavailable";
+	return res->status == COMMIT_FULL ? "Retry-After: 5\r\n" :
+	    "Retry-After: 1\r\n";
+}
+
+/*
+ * An enqueue answered by the committer thread (commit_submit_async) on a
+ * connection the web server does not keep: the worker has gone on to the
+ * next request.  What the answer needs is copied off the worker's buffers.
+ */
+struct later {
+	struct wire_detached	 conn;
+	struct store_newjob	 job;
+	const char		*prefix;
+	char			 strs[];	/* the job's strings, prefix */
+};
+
+static const char *
+copy_str(char **p, const char *s)
+{
+	char *d = *p;
+
+	if (s == NULL)
+		return NULL;
+	*p = stpcpy(d, s) + 1;
+	return d;
+}
+
+static struct later *
+later_new(const struct store_newjob *job, const char *prefix)
+{
+	const char *s[] = { job->queue, job->method, job->request_uri,
+	    job->query_string, job->content_type, job->remote_addr, prefix };
+	struct later *l;
+	size_t i, n = 0;
+	char *p;
+
+	for (i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		n += s[i] != NULL ? strlen(s[i]) + 1 : 0;
+	if ((l = malloc(sizeof(*l) + n)) == NULL)
+		return NULL;
+	l->job = *job;
+	p = l->strs;
+	l->job.queue = copy_str(&p, job->queue);
+	l->job.method = copy_str(&p, job->method);
+	l->job.request_uri = copy_str(&p, job->request_uri);
+	l->job.query_string = copy_str(&p, job->query_string);
+	l->job.content_type = copy_str(&p, job->content_type);
+	l->job.remote_addr = copy_str(&p, job->remote_addr);
+	l->prefix = copy_str(&p, prefix);
+	return l;
+}
+
+/* commit_done_fn: answer a detached enqueue (the committer thread). */
 static void
+answer_later(void *arg, struct store_newjob *job,
+    const struct commit_result *res)
+{
+	struct later *l = arg;
+	char abuf[2048], hdrs[512], *url = NULL, *buf = NULL;
+	const char *hdr, *error;
+	json_t *body;
+	size_t n = 0;
+	int status, sent;
+
+	if (res->status == COMMIT_OK && asprintf(&url, "%s%s", l->prefix,
+	    job->id) != -1) {
+		log_debug("request: job %s: queued in %s", job->id,
+		    job->queue);
+		if ((n = response_accepted(abuf, sizeof(abuf), job->id,
+		    job->queue, "queued", url, 0)) == 0) {
+			body = response_accepted_json(job->id, job->queue,
+			    "queued", url);
+			snprintf(hdrs, sizeof(hdrs), "Location: %s\r\n", url);
+			buf = response_render(202, hdrs, body, 0, &n);
+			json_decref(body);
+		}
+	} else {
+		if (res->status == COMMIT_OK) {
+			status = 500;
+			hdr = NULL;
+			error = "out of memory";
+		} else {
+			status = 503;
+			hdr = failure_header(res, &error);
+		}
+		body = response_error_json(error, status == 503 ?
+		    commit_detail(res) : NULL);
+		buf = response_render(status, hdr, body, 0, &n);
+		json_decref(body);
+		log_warnx("request: %d: %s", status, error);
+	}
+	sent = (buf != NULL || n > 0) && wire_answer(&l->conn,
+	    buf != NULL ? buf : abuf, n) == 0;
+	server_release(l->conn.fd, sent && l->conn.keep);
+	free(buf);
+	free(url);
+	free((void *)job->headers);
+	free((void *)job->body);
+	free(l);
+}
+
+static int
 serve_enqueue(struct wire *r, const struct config *c, const char *prefix,
     const char *uri)
 {
@@ -182,7 +290,9 @@ serve_enqueue(struct wire *r, const struct config *c, const char *prefix,
 	struct commit_result res;
 	struct store_job *old = NULL;
 	struct store *s;
+	struct later *l;
 	json_t *out = NULL;
+	int detached = 0;
 
 	qname = req_param(envp, "FCGIQ_QUEUE");
 	if (qname == NULL || *qname == '\0')
@@ -269,12 +379,25 @@ serve_enqueue(struct wire *r, const struct config *c, const char *prefix,
 	job.headers = headers;
 	job.body = body;
 	job.body_len = body_len;
+	/* Not kept by the web server, no replay to look up: the committer
+	 * answers, and this thread goes on to the next request. */
+	if (key == NULL && !r->keep && (l = later_new(&job, prefix)) != NULL) {
+		if (wire_detach(r, &l->conn) == 0) {
+			headers = NULL;		/* the committer's now */
+			body = NULL;
+			commit_submit_async(&l->job, qc->max_queued,
+			    answer_later, l);
+			detached = 1;
+			goto done;
+		}
+		free(l);
+	}
 	commit_submit(&job, qc->max_queued, &res);
 	if (res.status != COMMIT_OK) {
-		answer_error(r, 503, res.status == COMMIT_FULL ?
-		    "Retry-After: 5\r\n" : "Retry-After: 1\r\n",
-		    res.status == COMMIT_FULL ? "queue full" :
-		    "queue unavailable", commit_detail(&res), 0);
+		const char *hdr, *error;
+
+		hdr = failure_header(&res, &error);
+		answer_error(r, 503, hdr, error, commit_detail(&res), 0);
 		goto done;
 	}
 
@@ -323,6 +446,7 @@ done:
 	free(status_url);
 	free(headers);
 	free(body);
+	return detached ? SERVER_DETACHED : 0;
 }
 
 static void
@@ -394,7 +518,7 @@ serve_cancel(struct wire *r, const char *id)
 	store_job_free(job);
 }
 
-void
+int
 handler_serve(struct wire *r)
 {
 	struct confref *cr = conf_hold();
@@ -402,6 +526,7 @@ handler_serve(struct wire *r)
 	const char *method, *uri, *prefix, *allow;
 	char id[STORE_ID_LEN + 1], hdr[64];
 	enum req_route route;
+	int rc = 0;
 
 	method = req_param(r->envp, "REQUEST_METHOD");
 	uri = req_param(r->envp, "REQUEST_URI");
@@ -441,7 +566,7 @@ handler_serve(struct wire *r)
 	route = req_route(method, uri, prefix, id, &allow);
 	switch (route) {
 	case REQ_ROUTE_ENQUEUE:
-		serve_enqueue(r, c, prefix, uri);
+		rc = serve_enqueue(r, c, prefix, uri);
 		break;
 	case REQ_ROUTE_STATUS:
 	case REQ_ROUTE_STATUS_HEAD:
@@ -464,4 +589,5 @@ handler_serve(struct wire *r)
 	}
 done:
 	conf_release(cr);
+	return rc;
 }

@@ -17,8 +17,10 @@ struct wire;
  */
 int	handler_set_config(struct config *c);
 
-/* Answer request r (wire_put); the server sends it with wire_end(). */
-void	handler_serve(struct wire *r);
+/* Answer request r (wire_put; the server sends it with wire_end()), or
+ * have the committer answer it: then r is detached and SERVER_DETACHED
+ * returned, else 0. */
+int	handler_serve(struct wire *r);
 
 /* Free the running configuration (at exit, no request in flight). */
 void	handler_free(void);

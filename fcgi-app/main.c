@@ -324,7 +324,7 @@ main(int argc, char **argv)
 	if (handler_set_config(&conf) == -1)
 		fatalx("out of memory");
 	if (commit_start(w, db) == -1)
-		fatalx("commit: out of memory");
+		fatalx("commit: cannot start the committer thread");
 	if (server_start(&sc) == -1)
 		fatal("server: cannot start");
 	log_info("ready: %d threads, database %s%s", sc.threads, db,

@@ -378,7 +378,14 @@ worker(void *arg)
 
 		rc = wire_next(&wire, wait);
 		if (rc == 1) {
-			srv.conf.serve(&wire);
+			if (srv.conf.serve(&wire) == SERVER_DETACHED) {
+				/* Answered later, by another thread, which
+				 * then calls server_release(). */
+				__atomic_store_n(&w->cur_fd, -1,
+				    __ATOMIC_RELAXED);
+				fd = -1;
+				continue;
+			}
 			rc = wire_end(&wire, SERVER_DRAIN_MAX);
 			if (__atomic_load_n(&srv.stopping, __ATOMIC_RELAXED))
 				rc = 0;
@@ -409,6 +416,17 @@ out:
 	pthread_cond_broadcast(&srv.done_cv);
 	pthread_mutex_unlock(&srv.lock);
 	return NULL;
+}
+
+void
+server_release(int fd, int keep)
+{
+	if (keep && !__atomic_load_n(&srv.stopping, __ATOMIC_RELAXED))
+		to_poller(fd, mono_ms() + srv.conf.idle_timeout_ms);
+	else {
+		close(fd);
+		conn_gone();
+	}
 }
 
 int

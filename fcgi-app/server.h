@@ -12,6 +12,7 @@ struct wire;
 #define SERVER_MAX_CONNS	900	/* under the usual RLIMIT_NOFILE of 1024 */
 #define SERVER_LINGER_MS	10	/* a worker waits this long on its kept connection */
 #define SERVER_DRAIN_MAX	(64 * 1024)	/* a refused body read and dropped */
+#define SERVER_DETACHED		1	/* serve() took the request off its wire */
 
 struct server_conf {
 	int	 listen_fd;		/* listening, made non-blocking and close-on-exec */
@@ -19,12 +20,17 @@ struct server_conf {
 	int	 io_timeout_ms;		/* a request must be in within this; a write
 				   stalled this long fails */
 	int	 idle_timeout_ms;	/* a kept-alive connection idle this long is closed */
-	void	(*serve)(struct wire *);	/* answers one request */
+	int	(*serve)(struct wire *);	/* answers one request: 0, or
+						   SERVER_DETACHED */
 };
 
 /* Start the poller and the workers.  0, or -1 (errno set).  Signals must
  * be blocked in the calling thread. */
 int	server_start(const struct server_conf *);
+
+/* The connection of a detached request, answered: back to the poller when
+ * keep (and not stopping), else closed.  From any thread. */
+void	server_release(int fd, int keep);
 
 /*
  * Stop accepting (the listening fd is closed), answer every request already

@@ -110,7 +110,7 @@ wait_io(int fd, short events, int64_t deadline)
 /* Send every byte of iov[0..n), whatever the partial writes; a write that
  * makes no progress for io_timeout fails.  0, or -1. */
 static int
-send_all(struct wire *w, struct iovec *iov, int n)
+send_fd(int fd, struct iovec *iov, int n, int timeout_ms)
 {
 	struct msghdr msg;
 	ssize_t r;
@@ -119,13 +119,12 @@ send_all(struct wire *w, struct iovec *iov, int n)
 		memset(&msg, 0, sizeof(msg));
 		msg.msg_iov = iov;
 		msg.msg_iovlen = (size_t)n;
-		if ((r = sendmsg(w->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) ==
+		if ((r = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) ==
 		    -1) {
 			if (errno == EINTR)
 				continue;
 			if ((errno != EAGAIN && errno != EWOULDBLOCK) ||
-			    wait_io(w->fd, POLLOUT,
-			    mono_ms() + w->io_timeout_ms) != 0)
+			    wait_io(fd, POLLOUT, mono_ms() + timeout_ms) != 0)
 				return -1;
 			continue;
 		}
@@ -140,6 +139,12 @@ send_all(struct wire *w, struct iovec *iov, int n)
 		}
 	}
 	return 0;
+}
+
+static int
+send_all(struct wire *w, struct iovec *iov, int n)
+{
+	return send_fd(w->fd, iov, n, w->io_timeout_ms);
 }
 
 static int
@@ -706,4 +711,40 @@ wire_close(struct wire *w)
 	w->fd = -1;
 	w->unread = 0;
 	w->rpos = w->rend = 0;
+}
+
+int
+wire_detach(struct wire *w, struct wire_detached *d)
+{
+	if (!w->in_eof || w->broken || w->rend != w->rpos || w->slen > 0 ||
+	    w->olen != FCGI_HEADER_LEN)
+		return -1;
+	d->fd = w->fd;
+	d->id = w->id;
+	d->keep = w->keep;
+	d->io_timeout_ms = w->io_timeout_ms;
+	w->fd = -1;
+	w->id = 0;
+	w->phase = PHASE_IDLE;
+	return 0;
+}
+
+int
+wire_answer(const struct wire_detached *d, const void *p, size_t n)
+{
+	unsigned char head[FCGI_HEADER_LEN], tail[3 * FCGI_HEADER_LEN];
+	struct iovec iov[3];
+
+	if (n > FCGI_MAX_LENGTH)
+		return -1;
+	header(head, FCGI_STDOUT, d->id, n);
+	header(tail, FCGI_STDOUT, d->id, 0);
+	end_request(tail + FCGI_HEADER_LEN, d->id, FCGI_REQUEST_COMPLETE);
+	iov[0].iov_base = head;
+	iov[0].iov_len = n > 0 ? sizeof(head) : 0;
+	iov[1].iov_base = (void *)(uintptr_t)p;
+	iov[1].iov_len = n;
+	iov[2].iov_base = tail;
+	iov[2].iov_len = sizeof(tail);
+	return send_fd(d->fd, iov, 3, d->io_timeout_ms);
 }

@@ -113,6 +113,26 @@ int	wire_put(struct wire *w, const void *p, size_t n);
  */
 int	wire_end(struct wire *w, size_t drain_max);
 
+/* A request taken off its wire, to be answered from another thread. */
+struct wire_detached {
+	int		 fd;
+	uint16_t	 id;
+	int		 keep;
+	int		 io_timeout_ms;
+};
+
+/*
+ * Take the request in flight, whose body has been read whole, off w (which
+ * is left with no connection) into *d.  0, or -1 when it cannot be: bytes
+ * of a next request or management answers pending, the body not read to
+ * its end, an answer started.
+ */
+int	wire_detach(struct wire *w, struct wire_detached *d);
+
+/* Send p[0..n) (n <= FCGI_MAX_LENGTH) as the whole answer of d, and its
+ * FCGI_END_REQUEST.  0, or -1. */
+int	wire_answer(const struct wire_detached *d, const void *p, size_t n);
+
 /* Close the connection; after a body left unread, only once the web
  * server has stopped sending (or for at most 2 s). */
 void	wire_close(struct wire *w);
