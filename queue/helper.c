@@ -444,26 +444,64 @@ slot_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
 	slot_write_in(s);
 }
 
-/* Reap every exited child; a handler's leftover group is killed first. */
+/*
+ * A handler's descendants that left its process group (setsid) and
+ * outlived it are reparented to the helper (PR_SET_CHILD_SUBREAPER): kill
+ * every child that is not a running handler, with its own group.  Once
+ * dead they are reaped like any child.
+ */
+static void
+kill_escapees(struct helper *h)
+{
+	char path[64], buf[4096], *p, *end;
+	ssize_t n;
+	size_t i;
+	long pid;
+	int fd, ours;
+
+	(void)snprintf(path, sizeof(path), "/proc/self/task/%ld/children",
+	    (long)getpid());
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (p = buf; (pid = strtol(p, &end, 10)) > 0 && end != p; p = end) {
+		for (i = 0, ours = 0; i < h->nslots && !ours; i++)
+			ours = h->slots[i].used && !h->slots[i].reaped &&
+			    h->slots[i].pid == pid;
+		if (ours)
+			continue;
+		log_warnx("helper: pid %ld outlived its handler: killed", pid);
+		(void)kill(-(pid_t)pid, SIGKILL);
+		(void)kill((pid_t)pid, SIGKILL);
+	}
+}
+
+/* Reap every exited child; a handler's leftover group is killed first, and
+ * then what escaped it. */
 static void
 reap(struct helper *h)
 {
 	siginfo_t si;
 	size_t i;
 	pid_t pid;
-	int status;
+	int status, reaped = 0;
 
 	for (;;) {
 		memset(&si, 0, sizeof(si));
 		/* Peek first: while the leader is a zombie its process
 		 * group id cannot be reused, so killing the group is safe. */
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == -1)
-			return;
+			break;
 		if ((pid = si.si_pid) == 0)
-			return;
+			break;
 		(void)kill(-pid, SIGKILL);
 		if (waitpid(pid, &status, WNOHANG) != pid)
-			return;
+			break;
+		reaped = 1;
 		for (i = 0; i < h->nslots; i++) {
 			struct slot *s = &h->slots[i];
 
@@ -474,6 +512,8 @@ reap(struct helper *h)
 			}
 		}
 	}
+	if (reaped)
+		kill_escapees(h);
 }
 
 /*
@@ -1003,6 +1043,10 @@ helper_main(const char *conf_path, int parent_fd)
 	h.lock_fd = h.wake_fd = h.sig_fd = -1;
 	h.parent_fd = parent_fd;
 	(void)prctl(PR_SET_NAME, "fcgiq-helper", 0, 0, 0);
+	/* What escapes a handler's process group comes here when the
+	 * handler is gone, to be killed (kill_escapees). */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
+		log_warn("helper: PR_SET_CHILD_SUBREAPER");
 	ensure_std_fds();
 	if (parent_fd != -1)
 		(void)fcntl(parent_fd, F_SETFL,
