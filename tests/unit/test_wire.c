@@ -30,7 +30,8 @@ add(struct buf *b, const void *p, size_t n)
 {
 	b->p = realloc(b->p, b->len + n + 1);
 	assert_non_null(b->p);
-	memcpy(b->p + b->len, p, n);
+	if (n > 0)		/* p may be NULL for an empty record */
+		memcpy(b->p + b->len, p, n);
 	b->len += n;
 }
 
