@@ -103,14 +103,16 @@ body_read(void *ctx, void *buf, size_t len)
 	return wire_read(ctx, buf, len);
 }
 
+/* What is answered when not even the answer could be made. */
+static const char oom[] = "Status: 500 Internal Server Error\r\n"
+    "Content-Type: application/json\r\n\r\n"
+    "{\"error\":\"out of memory\"}\n";
+
 /* Write an answer; a client that has gone away is not an error here. */
 static void
 answer(struct wire *r, int status, const char *headers, json_t *body,
     int head_only)
 {
-	static const char oom[] = "Status: 500 Internal Server Error\r\n"
-	    "Content-Type: application/json\r\n\r\n"
-	    "{\"error\":\"out of memory\"}\n";
 	char *buf;
 	size_t len;
 
@@ -120,18 +122,60 @@ answer(struct wire *r, int status, const char *headers, json_t *body,
 	free(buf);
 }
 
-static void
-answer_error(struct wire *r, int status, const char *headers,
-    const char *error, const char *detail, int head_only)
+/* A JSON error answer, rendered (malloc'd, NULL when out of memory) and
+ * logged. */
+static char *
+render_error(int status, const char *headers, const char *error,
+    const char *detail, int head_only, size_t *len)
 {
 	json_t *body = response_error_json(error, detail);
+	char *buf;
 
-	answer(r, status, headers, body, head_only);
+	buf = response_render(status, headers, body, head_only, len);
 	json_decref(body);
 	if (status >= 500)
 		log_warnx("request: %d: %s", status, error);
 	else
 		log_debug("request: %d: %s", status, error);
+	return buf;
+}
+
+static void
+answer_error(struct wire *r, int status, const char *headers,
+    const char *error, const char *detail, int head_only)
+{
+	char *buf;
+	size_t len;
+
+	if ((buf = render_error(status, headers, error, detail, head_only,
+	    &len)) == NULL || wire_put(r, buf, len) == -1)
+		(void)wire_put(r, oom, sizeof(oom) - 1);
+	free(buf);
+}
+
+/*
+ * The 202 for job id: into abuf (cap bytes) when it fits, else rendered
+ * through jansson (malloc'd: free it when it is not abuf).  NULL when out
+ * of memory.
+ */
+static char *
+render_accepted(const char *id, const char *queue, const char *state,
+    const char *url, int replay, char *abuf, size_t cap, size_t *len)
+{
+	char hdrs[512], *buf;
+	json_t *out;
+
+	if ((*len = response_accepted(abuf, cap, id, queue, state, url,
+	    replay)) > 0)
+		return abuf;
+	out = response_accepted_json(id, queue, state, url);
+	if (replay)
+		json_object_set_new(out, "replayed", json_true());
+	snprintf(hdrs, sizeof(hdrs), "Location: %s\r\n%s", url,
+	    replay ? "Idempotent-Replayed: true\r\n" : "");
+	buf = response_render(202, hdrs, out, 0, len);
+	json_decref(out);
+	return buf;
 }
 
 static int
@@ -230,43 +274,27 @@ answer_later(void *arg, struct store_newjob *job,
     const struct commit_result *res)
 {
 	struct later *l = arg;
-	char abuf[2048], hdrs[512], *url = NULL, *buf = NULL;
+	char abuf[2048], *url = NULL, *buf = NULL;
 	const char *hdr, *error;
-	json_t *body;
 	size_t n = 0;
-	int status, sent;
+	int sent;
 
 	if (res->status == COMMIT_OK && asprintf(&url, "%s%s", l->prefix,
 	    job->id) != -1) {
 		log_debug("request: job %s: queued in %s", job->id,
 		    job->queue);
-		if ((n = response_accepted(abuf, sizeof(abuf), job->id,
-		    job->queue, "queued", url, 0)) == 0) {
-			body = response_accepted_json(job->id, job->queue,
-			    "queued", url);
-			snprintf(hdrs, sizeof(hdrs), "Location: %s\r\n", url);
-			buf = response_render(202, hdrs, body, 0, &n);
-			json_decref(body);
-		}
-	} else {
-		if (res->status == COMMIT_OK) {
-			status = 500;
-			hdr = NULL;
-			error = "out of memory";
-		} else {
-			status = 503;
-			hdr = failure_header(res, &error);
-		}
-		body = response_error_json(error, status == 503 ?
-		    commit_detail(res) : NULL);
-		buf = response_render(status, hdr, body, 0, &n);
-		json_decref(body);
-		log_warnx("request: %d: %s", status, error);
+		buf = render_accepted(job->id, job->queue, "queued", url, 0,
+		    abuf, sizeof(abuf), &n);
+	} else if (res->status == COMMIT_OK)
+		buf = render_error(500, NULL, "out of memory", NULL, 0, &n);
+	else {
+		hdr = failure_header(res, &error);
+		buf = render_error(503, hdr, error, commit_detail(res), 0, &n);
 	}
-	sent = (buf != NULL || n > 0) && wire_answer(&l->conn,
-	    buf != NULL ? buf : abuf, n) == 0;
+	sent = buf != NULL && wire_answer(&l->conn, buf, n) == 0;
 	server_release(l->conn.fd, sent && l->conn.keep);
-	free(buf);
+	if (buf != abuf)
+		free(buf);
 	free(url);
 	free((void *)job->headers);
 	free((void *)job->body);
@@ -281,7 +309,7 @@ serve_enqueue(struct wire *r, const struct config *c, const char *prefix,
 	const struct queue_conf *qc;
 	const char *qname, *ctype, *key = NULL, *why, *method, *remote;
 	char *headers = NULL, *status_url = NULL, *detail = NULL;
-	char hdrs[512], abuf[2048];
+	char abuf[2048], *abody = NULL;
 	void *body = NULL;
 	size_t body_len = 0, n;
 	uint64_t length = 0;
@@ -291,7 +319,6 @@ serve_enqueue(struct wire *r, const struct config *c, const char *prefix,
 	struct store_job *old = NULL;
 	struct store *s;
 	struct later *l;
-	json_t *out = NULL;
 	int detached = 0;
 
 	qname = req_param(envp, "FCGIQ_QUEUE");
@@ -429,24 +456,16 @@ serve_enqueue(struct wire *r, const struct config *c, const char *prefix,
 			old = NULL;
 		dbpool_put(s);
 	}
-	if ((n = response_accepted(abuf, sizeof(abuf), job.id, qc->name,
-	    old != NULL ? old->state : "queued", status_url, replay)) > 0) {
-		if (wire_put(r, abuf, n) == -1)
-			answer_error(r, 500, NULL, "out of memory", NULL, 0);
-	} else {
-		out = response_accepted_json(job.id, qc->name,
-		    old != NULL ? old->state : "queued", status_url);
-		if (replay)
-			json_object_set_new(out, "replayed", json_true());
-		snprintf(hdrs, sizeof(hdrs), "Location: %s\r\n%s", status_url,
-		    replay ? "Idempotent-Replayed: true\r\n" : "");
-		answer(r, 202, hdrs, out, 0);
-	}
+	if ((abody = render_accepted(job.id, qc->name, old != NULL ?
+	    old->state : "queued", status_url, replay, abuf, sizeof(abuf),
+	    &n)) == NULL || wire_put(r, abody, n) == -1)
+		answer_error(r, 500, NULL, "out of memory", NULL, 0);
+	if (abody != abuf)
+		free(abody);
 	log_debug("request: job %s: %s in %s", job.id,
 	    replay ? "replayed" : "queued", qc->name);
 	goto done;
 done:
-	json_decref(out);
 	store_job_free(old);
 	free(detail);
 	free(status_url);
