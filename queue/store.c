@@ -37,6 +37,8 @@
  *   store_extend moves a running job's lease forward; store_prune deletes
  *   done, dead and cancelled jobs that finished before a cutoff.
  */
+#include <sys/random.h>
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,7 +46,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/rand.h>
 #include <sqlite3.h>
 
 #include "store.h"
@@ -769,9 +770,30 @@ make_id(char id[STORE_ID_LEN + 1], int64_t now, const unsigned char r[16])
 }
 
 /*
- * Give jobs[0..n) fresh ids.  One RAND_bytes call for the lot: OpenSSL 3
- * spends about 8,000 instructions per call whatever its size.
+ * len bytes from the kernel's CSPRNG; 0 or -1.  Not OpenSSL's RAND_bytes:
+ * its first call in a process loads openssl.cnf and seeds a DRBG, ~6 ms
+ * here, and every fcgiqctl enqueue is a first call (that was most of the
+ * enqueue-to-start latency bench/exec.sh measured).
  */
+static int
+fill_random(void *buf, size_t len)
+{
+	unsigned char	*p = buf;
+	ssize_t		 n;
+
+	while (len > 0) {
+		if ((n = getrandom(p, len, 0)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Give jobs[0..n) fresh ids, up to 64 from one getrandom. */
 static int
 make_ids(struct store *s, struct store_newjob *jobs, size_t n)
 {
@@ -781,10 +803,10 @@ make_ids(struct store *s, struct store_newjob *jobs, size_t n)
 
 	for (i = 0; i < n; i += m) {
 		m = n - i < 64 ? n - i : 64;
-		if (RAND_bytes(r, (int)(16 * m)) != 1) {
+		if (fill_random(r, 16 * m) == -1) {
 			s->errcode = SQLITE_ERROR;
 			(void)snprintf(s->errmsg, sizeof(s->errmsg),
-			    "RAND_bytes failed");
+			    "getrandom: %s", strerror(errno));
 			return -1;
 		}
 		for (k = 0; k < m; k++)
@@ -1278,10 +1300,10 @@ backoff(int attempt, int64_t min, int64_t max)
 	if (cap == min)
 		return min;
 	/*
-	 * The jitter spreads load; it guards nothing.  Should RAND_bytes
+	 * The jitter spreads load; it guards nothing.  Should getrandom
 	 * fail, wait the longest delay rather than fail the transition.
 	 */
-	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+	if (fill_random(&r, sizeof(r)) == -1)
 		return cap;
 	return min + (int64_t)(r % (uint64_t)(cap - min + 1));
 }
