@@ -70,11 +70,11 @@ prefill(struct store *s, long long want, int body)
 	    " INSERT INTO jobs (id, queue, state, priority, attempts,"
 	    "  max_attempts, created_at, run_at, method, request_uri,"
 	    "  content_type, remote_addr, headers, body)"
-	    " SELECT substr(hex(randomblob(11)), 1, 22), 'default', 'queued',"
+	    " SELECT printf('%08X', (?2 + i) % 4294967296)"
+	    "  || substr(hex(randomblob(11)), 1, 22), 'default', 'queued',"
 	    "  0, 0, 8, ?2 + i, ?2 + i, 'POST', '/hooks/bench',"
 	    "  'application/octet-stream', '127.0.0.1',"
-	    "  '{\"HTTP_CONTENT_LENGTH\":\"512\",\"HTTP_CONTENT_TYPE\":"
-	    "\"application/octet-stream\",\"HTTP_HOST\":\"127.0.0.1\"}',"
+	    "  '{\"HTTP_HOST\":\"127.0.0.1\"}',"
 	    "  zeroblob(?3) FROM n";
 	sqlite3 *db = store_db(s);
 	sqlite3_stmt *st;
@@ -157,9 +157,7 @@ main(int argc, char **argv)
 			jobs[k].request_uri = "/hooks/bench";
 			jobs[k].content_type = "application/octet-stream";
 			jobs[k].remote_addr = "127.0.0.1";
-			jobs[k].headers = "{\"HTTP_CONTENT_LENGTH\":\"512\","
-			    "\"HTTP_CONTENT_TYPE\":\"application/octet-stream\","
-			    "\"HTTP_HOST\":\"127.0.0.1\"}";
+			jobs[k].headers = "{\"HTTP_HOST\":\"127.0.0.1\"}";
 			jobs[k].body = buf;
 			jobs[k].body_len = (size_t)body;
 		}

@@ -205,6 +205,14 @@ req_headers_json(char *const *envp, size_t max_count, size_t max_bytes,
 		nlen = (size_t)(eq - *envp);
 		if (nlen == 10 && strncmp(*envp, "HTTP_PROXY", 10) == 0)
 			continue;	/* httpoxy: never pass it on */
+		/* Kept already as content_type and the body's length, and
+		 * handed to the handler as CONTENT_TYPE / CONTENT_LENGTH;
+		 * RFC 3875 4.1.18: a server SHOULD remove header fields
+		 * available in other variables.  Saves ~75 bytes a job. */
+		if ((nlen == 17 && strncmp(*envp, "HTTP_CONTENT_TYPE", 17) == 0) ||
+		    (nlen == 19 &&
+		    strncmp(*envp, "HTTP_CONTENT_LENGTH", 19) == 0))
+			continue;
 		if (++count > max_count) {
 			*why = "too many header fields";
 			rc = -1;

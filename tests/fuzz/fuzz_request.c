@@ -11,7 +11,8 @@
  * body bytes.
  *
  * Invariants: the header JSON is valid JSON per jansson, an object of at
- * most max_count HTTP_* keys (never HTTP_PROXY), no longer than max_bytes,
+ * most max_count HTTP_* keys (never HTTP_PROXY, HTTP_CONTENT_TYPE or
+ * HTTP_CONTENT_LENGTH: the job keeps those apart), no longer than max_bytes,
  * one key for each HTTP_* param, the last value of a name, unchanged when
  * it was UTF-8; the body reader returns exactly the bytes sent when it says
  * OK, each refusal is the right one (SHORT, LONG, TOO_BIG, BROKEN), it never
@@ -72,8 +73,12 @@ is_header(const char *e)
 {
 	const char *eq = strchr(e, '=');
 
+	size_t n = eq != NULL ? (size_t)(eq - e) : 0;
+
 	return strncmp(e, "HTTP_", 5) == 0 && eq != NULL &&
-	    !((size_t)(eq - e) == 10 && strncmp(e, "HTTP_PROXY", 10) == 0);
+	    !(n == 10 && strncmp(e, "HTTP_PROXY", 10) == 0) &&
+	    !(n == 17 && strncmp(e, "HTTP_CONTENT_TYPE", 17) == 0) &&
+	    !(n == 19 && strncmp(e, "HTTP_CONTENT_LENGTH", 19) == 0);
 }
 
 static void
@@ -118,6 +123,8 @@ check_headers(char **envp, size_t max_count, size_t max_bytes)
 	json_object_foreach(obj, key, val) {
 		INVARIANT(strncmp(key, "HTTP_", 5) == 0);
 		INVARIANT(strcmp(key, "HTTP_PROXY") != 0);
+		INVARIANT(strcmp(key, "HTTP_CONTENT_TYPE") != 0);
+		INVARIANT(strcmp(key, "HTTP_CONTENT_LENGTH") != 0);
 		INVARIANT(json_is_string(val));
 		last = NULL;
 		for (i = 0; i < n; i++)

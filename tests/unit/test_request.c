@@ -125,7 +125,8 @@ test_headers_json(void **state)
 {
 	char *envp[] = { "HTTP_HOST=example.org", "HTTP_PROXY=evil:1",
 	    "CONTENT_TYPE=text/plain", "HTTP_X_QUOTE=a\"b\\c",
-	    "HTTP_X_LATIN=caf\xe9", NULL };
+	    "HTTP_X_LATIN=caf\xe9", "HTTP_CONTENT_TYPE=text/plain",
+	    "HTTP_CONTENT_LENGTH=5", "HTTP_CONTENT_LENGTHS=x", NULL };
 	char *many[300], name[300][32];
 	char *out;
 	const char *why;
@@ -141,6 +142,11 @@ test_headers_json(void **state)
 	    "example.org");
 	assert_null(json_object_get(j, "HTTP_PROXY"));
 	assert_null(json_object_get(j, "CONTENT_TYPE"));
+	/* Kept apart as content_type and the body: not twice. */
+	assert_null(json_object_get(j, "HTTP_CONTENT_TYPE"));
+	assert_null(json_object_get(j, "HTTP_CONTENT_LENGTH"));
+	assert_string_equal(json_string_value(json_object_get(j,
+	    "HTTP_CONTENT_LENGTHS")), "x");
 	assert_string_equal(json_string_value(json_object_get(j,
 	    "HTTP_X_QUOTE")), "a\"b\\c");
 	assert_string_equal(json_string_value(json_object_get(j,
