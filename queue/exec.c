@@ -32,6 +32,10 @@
 
 #include <jansson.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include "exec.h"
 #include "store.h"
 
@@ -433,6 +437,11 @@ exec_spawn(char *const argv[], char *const envp[],
 	pid = clone(child_start, stack + sizeof(stack),
 	    CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
 	saved = errno;
+#if defined(__SANITIZE_ADDRESS__)
+	/* The child's instrumented frames poisoned redzones in the shadow
+	 * of this array (the memory is shared); it is ours again. */
+	ASAN_UNPOISON_MEMORY_REGION(stack, sizeof(stack));
+#endif
 	(void)sigprocmask(SIG_SETMASK, &old, NULL);
 	if (pid == -1) {
 		errno = saved;
