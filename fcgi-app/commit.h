@@ -28,10 +28,18 @@ struct commit_result {
 };
 
 /*
- * Start the committer on store w (taken over: the committer closes it) for
- * the database at db (whose helper is woken after each commit).  0 or -1.
+ * Start the committer on store w and the queue counter on store r (a
+ * read-only connection; both taken over: commit_stop closes them) for the
+ * database at db (whose helper is woken after each commit).  0 or -1.
  */
-int	commit_start(struct store *w, const char *db);
+int	commit_start(struct store *w, struct store *r, const char *db);
+
+/*
+ * Count queue's waiting jobs now, before the first request does: a first
+ * count is read on the committer (its check needs it) and takes time in
+ * proportion to the queue (about half a second at 10 M jobs).
+ */
+void	commit_prime(const char *queue);
 
 /*
  * Enqueue job (inputs borrowed until the call returns) in the next group

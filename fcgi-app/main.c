@@ -182,9 +182,9 @@ int
 main(int argc, char **argv)
 {
 	struct config conf;
-	struct store_opts sopts;
+	struct store_opts sopts, ropts;
 	struct server_conf sc;
-	struct store *w;
+	struct store *w, *r;
 	struct stat st;
 	sigset_t block, waitmask;
 	const char *conf_path = NULL, *sock = NULL;
@@ -194,6 +194,7 @@ main(int argc, char **argv)
 	socklen_t optlen;
 	pid_t helper = -1, pid;
 	int64_t respawned = 0;	/* when the supervisor was last restarted */
+	size_t i;
 	int want_helper;	/* conf is handed over to the handler below */
 
 	if (argc > 1 && strcmp(argv[1], "work") == 0)
@@ -313,6 +314,10 @@ main(int argc, char **argv)
 		fatal("strdup");
 	if ((w = store_open(db, &sopts, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
+	ropts = sopts;
+	ropts.readonly = 1;
+	if ((r = store_open(db, &ropts, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
 	if (dbpool_open(db, &sopts, STATUS_CONNS, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	memset(&sc, 0, sizeof(sc));
@@ -321,10 +326,12 @@ main(int argc, char **argv)
 	sc.io_timeout_ms = io_s * 1000;
 	sc.idle_timeout_ms = 4 * io_s * 1000;
 	sc.serve = handler_serve;
+	if (commit_start(w, r, db) == -1)
+		fatalx("commit: cannot start the committer thread");
+	for (i = 0; i < conf.nqueues; i++)
+		commit_prime(conf.queues[i].name);
 	if (handler_set_config(&conf) == -1)
 		fatalx("out of memory");
-	if (commit_start(w, db) == -1)
-		fatalx("commit: cannot start the committer thread");
 	if (server_start(&sc) == -1)
 		fatal("server: cannot start");
 	log_info("ready: %d threads, database %s%s", sc.threads, db,
