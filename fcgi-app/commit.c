@@ -42,6 +42,7 @@
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "commit.h"
 #include "log.h"
 #include "store.h"
@@ -100,15 +101,6 @@ static struct {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.wanted = PTHREAD_COND_INITIALIZER,
 };
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * The count entry of queue, its refresh asked of the counter thread when

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "wire.h"
 
@@ -35,15 +36,6 @@ enum { PHASE_IDLE, PHASE_PARAMS, PHASE_STDIN };
 #define SIDE_FLUSH	65536	/* management answers held at most */
 #define KEEP_CAP	65536	/* buffers larger than this are freed after use */
 #define LINGER_MS	2000	/* reading what still comes before a close */
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 header(unsigned char *h, int type, unsigned id, size_t clen)

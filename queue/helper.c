@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "exec.h"
 #include "helper.h"
@@ -128,15 +129,6 @@ struct helper {
 	int		*pfd_tag;	/* slot index * 4 + which */
 	size_t		 pfd_cap;
 };
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 fmt_duration(int64_t ms, char *buf, size_t len)

@@ -1,5 +1,5 @@
 # queue/: the shared library of every fcgiq program (config, log, wake).
-libfcgiq_a_SOURCES += queue/config.c queue/config.h queue/log.c queue/log.h \
+libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h queue/log.c queue/log.h \
 	queue/wake.c queue/wake.h
 
 # fcgiqctl: the operators' command-line tool.
