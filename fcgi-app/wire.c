@@ -58,6 +58,14 @@ end_request(unsigned char *r, unsigned id, int protocol_status)
 	r[FCGI_HEADER_LEN + 4] = (unsigned char)protocol_status;
 }
 
+/* The end of an answer: an empty STDOUT record, then END_REQUEST. */
+static void
+request_tail(unsigned char tail[3 * FCGI_HEADER_LEN], unsigned id)
+{
+	header(tail, FCGI_STDOUT, id, 0);
+	end_request(tail + FCGI_HEADER_LEN, id, FCGI_REQUEST_COMPLETE);
+}
+
 /* Grow *buf (capacity *cap) to hold need bytes.  0, or -1. */
 static int
 reserve(void *bufp, size_t *cap, size_t need)
@@ -666,8 +674,7 @@ wire_end(struct wire *w, size_t drain_max)
 		keep = 0;
 		w->unread = !w->broken;
 	}
-	header(tail, FCGI_STDOUT, w->id, 0);
-	end_request(tail + FCGI_HEADER_LEN, w->id, FCGI_REQUEST_COMPLETE);
+	request_tail(tail, w->id);
 	iov[1].iov_base = tail;
 	iov[1].iov_len = sizeof(tail);
 	iov[2].iov_base = w->side;
@@ -730,8 +737,7 @@ wire_answer(const struct wire_detached *d, const void *p, size_t n)
 	if (n > FCGI_MAX_LENGTH)
 		return -1;
 	header(head, FCGI_STDOUT, d->id, n);
-	header(tail, FCGI_STDOUT, d->id, 0);
-	end_request(tail + FCGI_HEADER_LEN, d->id, FCGI_REQUEST_COMPLETE);
+	request_tail(tail, d->id);
 	iov[0].iov_base = head;
 	iov[0].iov_len = n > 0 ? sizeof(head) : 0;
 	iov[1].iov_base = (void *)(uintptr_t)p;
