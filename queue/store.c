@@ -394,6 +394,19 @@ step_done(struct store *s, sqlite3_stmt *st, const char *what)
 	return 0;
 }
 
+/* Step a statement that owes one row (an aggregate, a row this
+ * transaction just wrote); 0 with the row to read, or -1.  No row at all
+ * is SQLITE_INTERNAL: the store's own logic is wrong, not the disk. */
+static int
+step_row(struct store *s, sqlite3_stmt *st, const char *what)
+{
+	int	rc;
+
+	if ((rc = store_step_fn(st)) != SQLITE_ROW)
+		return fail(s, rc == SQLITE_DONE ? SQLITE_INTERNAL : rc, what);
+	return 0;
+}
+
 /* Run a statement without parameters or rows (BEGIN, COMMIT); 0 or -1. */
 static int
 run_plain(struct store *s, enum stmt_id id, const char *what)
@@ -1166,10 +1179,8 @@ store_claim(struct store *s, const char *queue, int64_t now,
 		(void)fail_db(s, "claim: bind");
 		goto fail;
 	}
-	if ((rc = store_step_fn(st)) != SQLITE_ROW) {
-		(void)fail(s, rc == SQLITE_DONE ? SQLITE_INTERNAL : rc, "claim");
+	if (step_row(s, st, "claim") == -1)
 		goto fail;
-	}
 	if ((j = job_from_row(st)) == NULL) {
 		(void)fail(s, SQLITE_NOMEM, "claim");
 		goto fail;
@@ -1191,7 +1202,7 @@ int
 store_next_due(struct store *s, const char *queue, int64_t *when)
 {
 	sqlite3_stmt	*st;
-	int		 rc, r = -1;
+	int		 r = -1;
 
 	if ((st = stmt(s, ST_NEXT_DUE)) == NULL)
 		return -1;
@@ -1199,10 +1210,8 @@ store_next_due(struct store *s, const char *queue, int64_t *when)
 		(void)fail_db(s, "next_due: bind");
 		goto done;
 	}
-	if ((rc = store_step_fn(st)) != SQLITE_ROW) {
-		(void)fail(s, rc, "next_due");
+	if (step_row(s, st, "next_due") == -1)
 		goto done;
-	}
 	r = 0;
 	if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
 		*when = sqlite3_column_int64(st, 0);
@@ -1315,7 +1324,7 @@ store_finish_failed(struct store *s, const char *id, int attempt,
 {
 	sqlite3_stmt	*st = NULL;
 	const char	*state;
-	int		 rc, r = 0, isdead = 0;
+	int		 r = 0, isdead = 0;
 
 	if (dead != NULL)
 		*dead = 0;
@@ -1346,11 +1355,8 @@ store_finish_failed(struct store *s, const char *id, int attempt,
 			(void)fail_db(s, "finish_failed: bind");
 			goto fail;
 		}
-		if ((rc = store_step_fn(st)) != SQLITE_ROW) {
-			(void)fail(s, rc == SQLITE_DONE ? SQLITE_INTERNAL : rc,
-			    "finish_failed");
+		if (step_row(s, st, "finish_failed") == -1)
 			goto fail;
-		}
 		state = (const char *)sqlite3_column_text(st, 0);
 		isdead = state != NULL && strcmp(state, "dead") == 0;
 		done_with(st);
@@ -1599,7 +1605,6 @@ store_count_waiting(struct store *s, const char *queue)
 {
 	sqlite3_stmt	*st;
 	int64_t		 r = -1;
-	int		 rc;
 
 	if ((st = stmt(s, ST_COUNT_WAITING)) == NULL)
 		return -1;
@@ -1607,9 +1612,7 @@ store_count_waiting(struct store *s, const char *queue)
 		(void)fail_db(s, "count_waiting: bind");
 		goto done;
 	}
-	if ((rc = store_step_fn(st)) != SQLITE_ROW)
-		(void)fail(s, rc, "count_waiting");
-	else
+	if (step_row(s, st, "count_waiting") == 0)
 		r = sqlite3_column_int64(st, 0);
 done:
 	done_with(st);
