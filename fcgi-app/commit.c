@@ -70,7 +70,7 @@ struct qcount {
 	int64_t	 added;		/* jobs this process stored here, ever */
 	int64_t	 at;		/* when a read was asked for, 0: never */
 	int64_t	 cost_ms;	/* how long the last read took */
-	int	 wanted;	/* a read is asked for or running */
+	int	 wanted;	/* 0: no read, 1: one asked for, 2: running */
 };
 
 static struct {
@@ -190,21 +190,23 @@ counter(void *arg)
 			pthread_cond_wait(&qc.wanted, &qc.lock);
 			continue;
 		}
+		if ((queue = strdup(qc.counts[i].queue)) == NULL) {
+			/* Asked again when next due. */
+			qc.counts[i].wanted = 0;
+			continue;
+		}
 		qc.counts[i].wanted = 2;	/* running */
 		base = qc.counts[i].added;
-		queue = strdup(qc.counts[i].queue);
 		pthread_mutex_unlock(&qc.lock);
 
 		t0 = mono_ms();
-		c = queue != NULL ? store_count_waiting(qc.r, queue) : -1;
-		if (c < 0)
-			log_warnx("commit: count queue %s: %s", queue != NULL ?
-			    queue : "?", queue != NULL ? store_error(qc.r) :
-			    "out of memory");
+		if ((c = store_count_waiting(qc.r, queue)) < 0)
+			log_warnx("commit: count queue %s: %s", queue,
+			    store_error(qc.r));
 
 		pthread_mutex_lock(&qc.lock);
 		/* Found again by name: qc.counts may have moved. */
-		for (i = 0; queue != NULL && i < qc.ncounts; i++)
+		for (i = 0; i < qc.ncounts; i++)
 			if (strcmp(qc.counts[i].queue, queue) == 0) {
 				if (c >= 0)
 					qc.counts[i].count = c +
@@ -475,30 +477,33 @@ commit_submit_async(struct store_newjob *job, int64_t max_queued,
 	pthread_mutex_unlock(&cm.lock);
 }
 
+/* Tell a thread that sleeps on cond under lock to stop; wait for it. */
+static void
+stop_worker(pthread_mutex_t *lock, pthread_cond_t *cond, int *stopping,
+    pthread_t thread)
+{
+	pthread_mutex_lock(lock);
+	*stopping = 1;
+	pthread_cond_signal(cond);
+	pthread_mutex_unlock(lock);
+	pthread_join(thread, NULL);
+}
+
 void
 commit_stop(void)
 {
 	size_t i;
 
-	pthread_mutex_lock(&cm.lock);
-	if (!cm.running) {
-		pthread_mutex_unlock(&cm.lock);
+	/* running is written by this thread only, as in commit_start. */
+	if (!cm.running)
 		return;
-	}
 	/* The committer stores what is queued, then ends. */
-	cm.stopping = 1;
-	pthread_cond_signal(&cm.work);
-	pthread_mutex_unlock(&cm.lock);
-	pthread_join(cm.thread, NULL);
+	stop_worker(&cm.lock, &cm.work, &cm.stopping, cm.thread);
 	cm.running = 0;
 	store_close(cm.w);
 	cm.w = NULL;
 	if (qc.running) {
-		pthread_mutex_lock(&qc.lock);
-		qc.stopping = 1;
-		pthread_cond_signal(&qc.wanted);
-		pthread_mutex_unlock(&qc.lock);
-		pthread_join(qc.thread, NULL);
+		stop_worker(&qc.lock, &qc.wanted, &qc.stopping, qc.thread);
 		qc.running = 0;
 	}
 	store_close(qc.r);
