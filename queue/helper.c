@@ -22,7 +22,9 @@
  * and three pipes per running handler.  Timers (handler timeouts, kill
  * grace, lease extension, maintenance) use CLOCK_MONOTONIC; the store's
  * times are wall clock.  Children are reaped with waitid/waitpid in the
- * loop, never in a signal handler.
+ * loop, never in a signal handler.  Each turn stores the reaped handlers'
+ * outcomes and the claims of the places they free in one transaction
+ * (record_and_claim); the claimed handlers start after its COMMIT.
  *
  * Invariants: a slot's job is running in the store under the slot's
  * attempt until the slot records an outcome (done, failed, released); a
@@ -85,6 +87,22 @@ enum slot_end {
 	END_STOP		/* killed: the helper is stopping */
 };
 
+/* What a slot's store call did, logged once its batch has committed. */
+struct outcome {
+	int		  stored;	/* in the open batch */
+	int		  rc;		/* 1: recorded; 0: the lease was lost */
+	int		  kind;		/* enum outcome_kind */
+	int		  dead;
+	int64_t		  ms;		/* the attempt's run time */
+	char		  reason[128];
+};
+
+enum outcome_kind {
+	OUT_DONE = 0,
+	OUT_FAILED,
+	OUT_RELEASED
+};
+
 struct slot {
 	int		  used;
 	struct cfgref	 *cfg;		/* the configuration it started under */
@@ -103,7 +121,9 @@ struct slot {
 	int64_t		  extend_at;	/* next lease extension */
 	int		  end;		/* enum slot_end */
 	int		  reaped;
+	int		  drained;	/* pipes read after the reap */
 	int64_t		  retry_at;	/* outcome not stored yet; 0: not tried */
+	struct outcome	  rec;		/* stored in the open batch */
 };
 
 struct helper {
@@ -128,6 +148,14 @@ struct helper {
 	struct pollfd	*pfd;
 	int		*pfd_tag;	/* slot index * 4 + which */
 	size_t		 pfd_cap;
+	struct claimed	*claimed;	/* claims of the open batch */
+	size_t		 nclaimed, claimed_cap;
+};
+
+/* A job claimed in the open batch: its handler starts after the COMMIT. */
+struct claimed {
+	const struct queue_conf *q;
+	struct store_job *job;
 };
 
 static void
@@ -285,13 +313,21 @@ helper_reload(struct helper *h)
 
 /* ----------------------------------------------------------------- slots */
 
+/*
+ * Handlers of queue name that hold a place: running ones, and the claims
+ * of the open batch; a slot whose outcome the batch stores no longer does.
+ */
 static size_t
 queue_active(const struct helper *h, const char *name)
 {
 	size_t i, n = 0;
 
 	for (i = 0; i < h->nslots; i++)
-		if (h->slots[i].used && strcmp(h->slots[i].q->name, name) == 0)
+		if (h->slots[i].used && !h->slots[i].rec.stored &&
+		    strcmp(h->slots[i].q->name, name) == 0)
+			n++;
+	for (i = 0; i < h->nclaimed; i++)
+		if (strcmp(h->claimed[i].q->name, name) == 0)
 			n++;
 	return n;
 }
@@ -509,100 +545,126 @@ reap(struct helper *h)
 }
 
 /*
- * Store the outcome of a reaped handler.  1: stored (or lost to another
- * attempt): the slot can go.  0: the store failed, try again later.
+ * Store the outcome of a reaped handler in the open batch, noting in
+ * s->rec what to log once it commits.  0, or -1 when the store failed
+ * (which dooms the batch).
  */
 static int
 slot_record(struct helper *h, struct slot *s)
 {
 	const struct queue_conf *q = s->q;
+	struct outcome *o = &s->rec;
 	const char *id = s->job->id;
-	char status[64], reason[128], dur[32], *text;
-	int rc, permanent = 0, dead = 0, code = -1;
-	int64_t ms = mono_ms() - s->started;
+	char status[64], dur[32], *text = NULL;
+	int rc, permanent = 0, code = -1;
 
+	memset(o, 0, sizeof(*o));
+	o->ms = mono_ms() - s->started;
 	exec_status_text(s->status, status, sizeof(status));
 	if (WIFEXITED(s->status))
 		code = WEXITSTATUS(s->status);
 
 	if (s->end == END_STOP) {
-		snprintf(reason, sizeof(reason), "helper stopping (%s)", status);
-		text = exec_error_text(reason, &s->err);
+		o->kind = OUT_RELEASED;
+		snprintf(o->reason, sizeof(o->reason), "helper stopping (%s)",
+		    status);
+		text = exec_error_text(o->reason, &s->err);
 		rc = store_release(h->store, id, s->attempt,
-		    text ? text : reason, store_now());
-		if (rc == 1)
-			log_info("helper: job %s: attempt %d: released: %s",
-			    id, s->attempt, reason);
-		goto out;
+		    text ? text : o->reason, store_now());
+	} else if (s->end == END_NONE && code == 0) {
+		o->kind = OUT_DONE;
+		rc = store_finish_done(h->store, id, s->attempt,
+		    s->out.len ? s->out.buf : "", s->out.len, store_now());
+	} else {
+		o->kind = OUT_FAILED;
+		if (s->end == END_TIMEOUT) {
+			fmt_duration(q->timeout_ms, dur, sizeof(dur));
+			snprintf(o->reason, sizeof(o->reason),
+			    "timeout after %s", dur);
+		} else if (code == 65) {
+			snprintf(o->reason, sizeof(o->reason),
+			    "%s (data error)", status);
+			permanent = 1;
+		} else if (code == 75)
+			snprintf(o->reason, sizeof(o->reason),
+			    "%s (temporary failure)", status);
+		else
+			snprintf(o->reason, sizeof(o->reason), "%s", status);
+		text = exec_error_text(o->reason, &s->err);
+		rc = store_finish_failed(h->store, id, s->attempt,
+		    text ? text : o->reason, permanent, q->backoff_min_ms,
+		    q->backoff_max_ms, store_now(), &o->dead);
 	}
-	if (s->end == END_NONE && code == 0) {
+	free(text);
+	if (rc == -1)
+		return -1;
+	o->stored = 1;
+	o->rc = rc;
+	return 0;
+}
+
+/* The log line of an outcome its batch committed. */
+static void
+slot_log_outcome(const struct slot *s)
+{
+	const struct outcome *o = &s->rec;
+	const char *id = s->job->id;
+
+	if (o->rc == 0) {
+		log_warnx("helper: job %s: attempt %d: lease lost, outcome "
+		    "dropped", id, s->attempt);
+		return;
+	}
+	switch (o->kind) {
+	case OUT_DONE:
 		if (s->out.total > s->out.len)
 			log_info("helper: job %s: result cut to %zu of %" PRIu64
 			    " bytes", id, s->out.len, s->out.total);
-		rc = store_finish_done(h->store, id, s->attempt,
-		    s->out.len ? s->out.buf : "", s->out.len, store_now());
-		text = NULL;
-		if (rc == 1)
-			log_debug("helper: job %s: attempt %d: done in %" PRId64
-			    " ms", id, s->attempt, ms);
-		goto out;
-	}
-	if (s->end == END_TIMEOUT) {
-		fmt_duration(q->timeout_ms, dur, sizeof(dur));
-		snprintf(reason, sizeof(reason), "timeout after %s", dur);
-	} else if (code == 65) {
-		snprintf(reason, sizeof(reason), "%s (data error)", status);
-		permanent = 1;
-	} else if (code == 75)
-		snprintf(reason, sizeof(reason), "%s (temporary failure)",
-		    status);
-	else
-		snprintf(reason, sizeof(reason), "%s", status);
-	text = exec_error_text(reason, &s->err);
-	rc = store_finish_failed(h->store, id, s->attempt,
-	    text ? text : reason, permanent, q->backoff_min_ms,
-	    q->backoff_max_ms, store_now(), &dead);
-	if (rc == 1)
+		log_debug("helper: job %s: attempt %d: done in %" PRId64 " ms",
+		    id, s->attempt, o->ms);
+		break;
+	case OUT_RELEASED:
+		log_info("helper: job %s: attempt %d: released: %s", id,
+		    s->attempt, o->reason);
+		break;
+	default:
 		log_info("helper: job %s: attempt %d: %s: %s", id, s->attempt,
-		    reason, dead ? "dead" : "will retry");
-out:
-	free(text);
-	if (rc == -1) {
-		log_warnx("helper: job %s: recording the outcome: %s", id,
-		    store_error(h->store));
-		return 0;
+		    o->reason, o->dead ? "dead" : "will retry");
 	}
-	if (rc == 0)
-		log_warnx("helper: job %s: attempt %d: lease lost, outcome "
-		    "dropped", id, s->attempt);
-	return 1;
 }
 
-/* A reaped handler: take what is left in its pipes, store, free. */
+/* A reaped handler: take what is left in its pipes, once. */
 static void
-slot_finish(struct helper *h, struct slot *s, int64_t now)
+slot_drain(struct slot *s)
 {
-	if (s->retry_at == 0) {
-		close_fd(&s->fd_in);
-		/* Whatever it wrote before exiting is in the pipes; a
-		 * grandchild that escaped its group may keep them open, and
-		 * keep writing, so read once (a call's budget covers a full
-		 * pipe, and bounds a writer that never stops) and close:
-		 * never wait for an EOF. */
-		if (s->fd_out != -1 && exec_out_read(s->fd_out, &s->out) == -1)
-			log_warnx("helper: job %s: result: out of memory",
-			    s->job->id);
-		if (s->fd_err != -1)
-			(void)exec_tail_read(s->fd_err, &s->err);
-		close_fd(&s->fd_out);
-		close_fd(&s->fd_err);
-	} else if (now < s->retry_at)
+	if (s->drained)
 		return;
-	if (slot_record(h, s)) {
-		slot_free(s);
-		h->claim_now = 1;
-		return;
-	}
+	s->drained = 1;
+	close_fd(&s->fd_in);
+	/* Whatever it wrote before exiting is in the pipes; a grandchild
+	 * that escaped its group may keep them open, and keep writing, so
+	 * read once (a call's budget covers a full pipe, and bounds a writer
+	 * that never stops) and close: never wait for an EOF. */
+	if (s->fd_out != -1 && exec_out_read(s->fd_out, &s->out) == -1)
+		log_warnx("helper: job %s: result: out of memory", s->job->id);
+	if (s->fd_err != -1)
+		(void)exec_tail_read(s->fd_err, &s->err);
+	close_fd(&s->fd_out);
+	close_fd(&s->fd_err);
+}
+
+/* A reaped handler whose outcome is to be stored now. */
+static int
+slot_due(const struct slot *s, int64_t now)
+{
+	return s->retry_at == 0 || now >= s->retry_at;
+}
+
+/* An outcome the store refused: try again later, or give up at shutdown. */
+static void
+slot_unrecorded(struct helper *h, struct slot *s, int64_t now)
+{
+	s->rec.stored = 0;
 	if (h->stopping && now >= h->stop_deadline + STOP_GIVEUP_MS) {
 		log_warnx("helper: job %s: giving up; the next helper requeues "
 		    "it", s->job->id);
@@ -658,7 +720,12 @@ slot_timers(struct helper *h, struct slot *s, int64_t now)
 
 /* ---------------------------------------------------------------- claims */
 
-static void
+/*
+ * Claim, in the open batch, what each runnable queue's free places take.
+ * The next claim pass is due at the safety poll, or sooner when a queue's
+ * next job is.  0, or -1 when the store failed (which dooms the batch).
+ */
+static int
 claim_all(struct helper *h, int64_t now)
 {
 	const struct config *c = &h->cfg->c;
@@ -667,20 +734,30 @@ claim_all(struct helper *h, int64_t now)
 	size_t k, n = c->nqueues;
 	int rc;
 
-	h->claim_now = 0;
 	for (k = 0; k < n; k++) {
 		const struct queue_conf *q = &c->queues[(h->rr + k) % n];
 
 		if (!queue_runnable(q))
 			continue;
 		while (queue_active(h, q->name) < (size_t)q->concurrency) {
+			if (h->nclaimed == h->claimed_cap) {
+				size_t cap = h->claimed_cap ?
+				    h->claimed_cap * 2 : 8;
+				struct claimed *nc;
+
+				if ((nc = realloc(h->claimed,
+				    cap * sizeof(*nc))) == NULL)
+					break;	/* next pass */
+				h->claimed = nc;
+				h->claimed_cap = cap;
+			}
 			wall = store_now();
 			rc = store_claim(h->store, q->name, wall, lease_ms(q),
 			    &job);
 			if (rc == -1) {
 				log_warnx("helper: queue %s: claim: %s",
 				    q->name, store_error(h->store));
-				break;
+				return -1;
 			}
 			if (rc == 0) {
 				/* Sleep until its next job is due, if that
@@ -691,12 +768,91 @@ claim_all(struct helper *h, int64_t now)
 					next = now + (when - wall);
 				break;
 			}
-			slot_start(h, q, job);
+			h->claimed[h->nclaimed].q = q;
+			h->claimed[h->nclaimed].job = job;
+			h->nclaimed++;
 		}
 	}
 	if (n > 0)
 		h->rr = (h->rr + 1) % n;
 	h->claim_at = next;
+	return 0;
+}
+
+/*
+ * One transaction for everything the store must hear this turn: the
+ * outcomes of reaped handlers, then the claims their places (and any other
+ * free ones) take.  One COMMIT instead of two per job, and the pages a
+ * finish and the next claim share are written once.  Handlers start only
+ * after the COMMIT, never inside it: the write lock would hold the
+ * responder's commits up for the length of a spawn.  If anything fails,
+ * the whole transaction is gone: outcomes are tried again, claims were
+ * never made.
+ */
+static void
+record_and_claim(struct helper *h, int64_t now)
+{
+	size_t i, nrec = 0;
+	int failed = 0, begun = 0;
+
+	for (i = 0; i < h->nslots; i++) {
+		struct slot *s = &h->slots[i];
+
+		if (s->used && s->reaped) {
+			slot_drain(s);
+			nrec += slot_due(s, now);
+		}
+	}
+	/* Freed places are filled at once; otherwise claims wait for a
+	 * wake-up or their time. */
+	if (nrec == 0 && (h->stopping || (!h->claim_now && now < h->claim_at)))
+		return;
+	h->claim_now = 0;
+	if (store_batch_begin(h->store) == -1) {
+		log_warnx("helper: begin: %s", store_error(h->store));
+		failed = 1;
+	} else
+		begun = 1;
+	for (i = 0; i < h->nslots && !failed; i++) {
+		struct slot *s = &h->slots[i];
+
+		if (s->used && s->reaped && slot_due(s, now) &&
+		    slot_record(h, s) == -1) {
+			log_warnx("helper: job %s: recording the outcome: %s",
+			    s->job->id, store_error(h->store));
+			failed = 1;
+		}
+	}
+	if (!failed && !h->stopping && claim_all(h, now) == -1)
+		failed = 1;
+	if (begun && store_batch_end(h->store) == -1 && !failed) {
+		log_warnx("helper: commit: %s", store_error(h->store));
+		failed = 1;
+	}
+
+	for (i = 0; i < h->nslots; i++) {
+		struct slot *s = &h->slots[i];
+
+		if (!s->used || !s->reaped)
+			continue;
+		if (failed && slot_due(s, now))
+			slot_unrecorded(h, s, now);
+		else if (!failed && s->rec.stored) {
+			slot_log_outcome(s);
+			slot_free(s);
+		}
+	}
+	if (failed) {
+		h->claim_at = now + STORE_RETRY_MS;
+		for (i = 0; i < h->nclaimed; i++)
+			store_job_free(h->claimed[i].job);
+		h->nclaimed = 0;
+		return;
+	}
+	/* slot_start may grow h->slots; the list is ours until then. */
+	for (i = 0; i < h->nclaimed; i++)
+		slot_start(h, h->claimed[i].q, h->claimed[i].job);
+	h->nclaimed = 0;
 }
 
 static void
@@ -806,16 +962,9 @@ helper_loop(struct helper *h)
 	for (;;) {
 		now = mono_ms();
 		reap(h);
-		for (i = 0; i < h->nslots; i++) {
-			struct slot *s = &h->slots[i];
-
-			if (!s->used)
-				continue;
-			if (s->reaped)
-				slot_finish(h, s, now);
-			else
-				slot_timers(h, s, now);
-		}
+		for (i = 0; i < h->nslots; i++)
+			if (h->slots[i].used && !h->slots[i].reaped)
+				slot_timers(h, &h->slots[i], now);
 		if (h->stopping) {
 			if (!h->stop_killed && now >= h->stop_deadline) {
 				h->stop_killed = 1;
@@ -826,13 +975,11 @@ helper_loop(struct helper *h)
 						slot_kill(&h->slots[i],
 						    END_STOP, now);
 			}
-			if (slots_active(h) == 0)
-				return 0;
-		} else {
+		} else
 			maintenance(h, now);
-			if (h->claim_now || now >= h->claim_at)
-				claim_all(h, now);
-		}
+		record_and_claim(h, now);
+		if (h->stopping && slots_active(h) == 0)
+			return 0;
 
 		n = 0;
 		if (h->parent_fd != -1 &&
@@ -1102,6 +1249,7 @@ done:
 	free(h.slots);
 	free(h.pfd);
 	free(h.pfd_tag);
+	free(h.claimed);
 	if (h.wake_fd != -1) {
 		/* Still holding the lock: the socket file is ours. */
 		if (wake_path(h.db, sock, sizeof(sock)) == 0)

@@ -317,6 +317,14 @@ struct store {
 	char		 errmsg[512];
 	int		 busy_timeout_ms;
 	int64_t		 busy_since_us;	/* monotonic, when this wait began */
+	int		 batch;		/* enum batch_state */
+};
+
+/* store_batch_begin .. store_batch_end: one transaction around many calls. */
+enum batch_state {
+	BATCH_NONE = 0,
+	BATCH_OPEN,
+	BATCH_FAILED		/* a call failed: the end rolls back */
 };
 
 /*
@@ -337,6 +345,8 @@ fail(struct store *s, int rc, const char *what)
 		why = sqlite3_errstr(rc);
 	s->errcode = rc;
 	(void)snprintf(s->errmsg, sizeof(s->errmsg), "%s: %s", what, why);
+	if (s->batch == BATCH_OPEN)
+		s->batch = BATCH_FAILED;
 	return -1;
 }
 
@@ -421,15 +431,38 @@ run_plain(struct store *s, enum stmt_id id, const char *what)
 	return r;
 }
 
+/*
+ * Inside a batch a call may go on only while the batch's transaction is
+ * still there: SQLite rolls back by itself on some errors, and a statement
+ * run after that would commit on its own.  0, or -1.
+ */
+static int
+batch_usable(struct store *s)
+{
+	if (s->batch == BATCH_OPEN && sqlite3_get_autocommit(s->db))
+		return fail(s, SQLITE_ABORT, "batch: transaction rolled back");
+	if (s->batch == BATCH_FAILED) {
+		s->errcode = SQLITE_ABORT;
+		(void)snprintf(s->errmsg, sizeof(s->errmsg),
+		    "batch: an earlier change failed");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 begin(struct store *s)
 {
+	if (s->batch != BATCH_NONE)
+		return batch_usable(s);
 	return run_plain(s, ST_BEGIN, "begin");
 }
 
 static int
 commit(struct store *s)
 {
+	if (s->batch != BATCH_NONE)
+		return batch_usable(s);
 	return run_plain(s, ST_COMMIT, "commit");
 }
 
@@ -445,6 +478,8 @@ rollback(struct store *s)
 	sqlite3_stmt	*st;
 	int		 i;
 
+	if (s->batch == BATCH_OPEN)
+		s->batch = BATCH_FAILED;
 	for (i = 0; i < 2 && !sqlite3_get_autocommit(s->db); i++) {
 		if (s->st[ST_ROLLBACK] == NULL) {
 			if (sqlite3_prepare_v3(s->db, stmt_sql[ST_ROLLBACK], -1,
@@ -1131,6 +1166,33 @@ store_job_free(struct store_job *j)
 }
 
 int
+store_batch_begin(struct store *s)
+{
+	if (s->batch != BATCH_NONE)
+		return fail_arg(s, "batch: already open");
+	if (run_plain(s, ST_BEGIN, "batch: begin") == -1)
+		return -1;
+	s->batch = BATCH_OPEN;
+	return 0;
+}
+
+int
+store_batch_end(struct store *s)
+{
+	int	failed = s->batch != BATCH_OPEN;
+
+	if (s->batch == BATCH_NONE)
+		return fail_arg(s, "batch: none open");
+	if (!failed && batch_usable(s) == -1)
+		failed = 1;
+	s->batch = BATCH_NONE;
+	if (!failed && run_plain(s, ST_COMMIT, "batch: commit") == 0)
+		return 0;
+	rollback(s);
+	return -1;
+}
+
+int
 store_claim(struct store *s, const char *queue, int64_t now,
     int64_t lease_ms, struct store_job **out)
 {
@@ -1151,7 +1213,8 @@ store_claim(struct store *s, const char *queue, int64_t now,
 	}
 	if ((rc = store_step_fn(st)) == SQLITE_DONE) {
 		done_with(st);
-		rollback(s);	/* nothing written */
+		if (s->batch == BATCH_NONE)
+			rollback(s);	/* nothing written */
 		return 0;
 	}
 	if (rc != SQLITE_ROW) {
@@ -1231,6 +1294,10 @@ run_change(struct store *s, sqlite3_stmt *st, const char *what)
 {
 	int	r = -1;
 
+	if (s->batch != BATCH_NONE && batch_usable(s) == -1) {
+		done_with(st);
+		return -1;
+	}
 	if (step_done(s, st, what) == 0)
 		r = sqlite3_changes(s->db);
 	done_with(st);

@@ -126,6 +126,17 @@ int	store_enqueue(struct store *, struct store_newjob *jobs, size_t n);
 int	store_claim(struct store *, const char *queue, int64_t now,
 	    int64_t lease_ms, struct store_job **out);
 
+/*
+ * One transaction around several of the calls below, as the helper makes
+ * when it records its handlers' outcomes and claims their successors (one
+ * commit, one set of page writes).  Between the two, the calls change
+ * nothing for other connections; a call that fails dooms the batch, and
+ * every later call fails too.  store_batch_end commits: 0; or -1 when it
+ * rolled all of it back, as if none of the calls had been made.
+ */
+int	store_batch_begin(struct store *);
+int	store_batch_end(struct store *);
+
 /* Earliest run_at of a waiting job in queue.  1: *when set; 0: none; -1. */
 int	store_next_due(struct store *, const char *queue, int64_t *when);
 

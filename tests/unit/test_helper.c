@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "helper.h"
 #include "store.h"
@@ -564,6 +565,50 @@ test_cancelled_never_runs(void **state)
 	store_close(s);
 }
 
+/*
+ * The store refuses a handler's outcome (the database stays locked past
+ * busy_timeout): nothing is lost.  The outcome goes in once the lock is
+ * gone, the job is not run again, and the job the same transaction would
+ * have claimed waits until then instead of starting unrecorded.
+ */
+static void
+test_outcome_waits_for_locked_store(void **state)
+{
+	struct store_job *j;
+	struct store *s;
+	char a[32], b[32];
+	pid_t h;
+	int pfd;
+
+	(void)state;
+	write_conf("busy_timeout = 200ms\n\n[queue default]\n"
+	    "handler = exec:%s/sleep.sh %s 1\nconcurrency = 1\n"
+	    "max_attempts = 1\n", H, T);
+	h = fork_helper(&pfd);
+	s = db();
+	enqueue(s, "default", "first", NULL, 1, a);
+	enqueue(s, "default", "second", NULL, 1, b);
+	store_job_free(wait_state(s, a, "running", 5000));
+	assert_int_equal(sqlite3_exec(store_db(s), "BEGIN IMMEDIATE", NULL,
+	    NULL, NULL), SQLITE_OK);
+	sleep_ms(2500);		/* a ended after 1 s; the helper was refused */
+	store_job_free(wait_state(s, a, "running", 0));
+	store_job_free(wait_state(s, b, "queued", 0));
+	assert_int_equal(sqlite3_exec(store_db(s), "COMMIT", NULL, NULL, NULL),
+	    SQLITE_OK);
+	j = wait_state(s, a, "done dead", 5000);
+	assert_string_equal(j->state, "done");
+	assert_int_equal(j->attempts, 1);
+	store_job_free(j);
+	j = wait_state(s, b, "done dead", 5000);
+	assert_string_equal(j->state, "done");
+	assert_int_equal(j->attempts, 1);
+	store_job_free(j);
+	assert_false(file_exists("%s/%s.2", T, a));
+	stop_helper(h, pfd);
+	store_close(s);
+}
+
 /* One slow queue does not hold back another. */
 static void
 test_queues_do_not_starve(void **state)
@@ -801,6 +846,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_timeout_killed_and_retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_and_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancelled_never_runs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_outcome_waits_for_locked_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queues_do_not_starve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parent_gone_requeues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kill9_helper, setup, teardown),

@@ -189,6 +189,15 @@ snapshot(struct store *s)
 	    " FROM (SELECT * FROM jobs ORDER BY seq)");
 }
 
+static void
+assert_unchanged(struct store *s, const char *before)
+{
+	char	*after = snapshot(s);
+
+	assert_string_equal(after, before);
+	free(after);
+}
+
 static struct store_job *
 get(struct store *s, const char *id)
 {
@@ -1470,6 +1479,79 @@ fault_each_step(struct fx *f, enum op op, const char *id, int64_t t)
 	return at - 1;
 }
 
+/*
+ * A batch: the helper's outcomes and the claims after them in one
+ * transaction.  Other connections see all of it at the end or none of it;
+ * a failed call anywhere undoes every earlier one.
+ */
+static void
+test_batch(void **state)
+{
+	struct fx		*f = *state;
+	struct store		*other = open_store(f, NULL);
+	struct store_job	*a, *b, *g;
+	char			 ida[STORE_ID_LEN + 1], idb[STORE_ID_LEN + 1];
+	char			*before;
+	int64_t			 t = store_now() + 10000;	/* all due */
+
+	assert_int_equal(store_batch_end(f->s), -1);	/* none open */
+	enqueue1(f->s, "default", 0, 0, 3, ida);
+	enqueue1(f->s, "default", 0, 0, 3, idb);
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &a), 1);
+	assert_string_equal(a->id, ida);
+
+	/* Finish a, claim b: invisible to another connection until the end. */
+	assert_int_equal(store_batch_begin(f->s), 0);
+	assert_int_equal(store_batch_begin(f->s), -1);	/* no nesting */
+	assert_int_equal(store_finish_done(f->s, ida, 1, "ok", 2, t), 1);
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &b), 1);
+	assert_string_equal(b->id, idb);
+	/* Nothing else due: the empty claim must not undo the batch. */
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &g), 0);
+	assert_state(other, ida, "running");
+	assert_state(other, idb, "queued");
+	assert_int_equal(store_batch_end(f->s), 0);
+	assert_state(other, ida, "done");
+	assert_state(other, idb, "running");
+	store_job_free(a);
+
+	/* A failed call undoes what came before it, and dooms what follows. */
+	enqueue1(f->s, "default", 0, 0, 3, ida);
+	before = snapshot(f->s);
+	assert_int_equal(store_batch_begin(f->s), 0);
+	assert_int_equal(store_finish_done(f->s, idb, 1, NULL, 0, t), 1);
+	fault_arm(1, SQLITE_IOERR);		/* the claim's pick */
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &a), -1);
+	assert_null(a);
+	store_step_fn = sqlite3_step;
+	assert_int_equal(store_finish_done(f->s, idb, 1, NULL, 0, t), -1);
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &a), -1);
+	assert_int_equal(store_batch_end(f->s), -1);
+	assert_unchanged(f->s, before);
+	assert_state(other, idb, "running");
+
+	/* SQLite's own rollback (as on SQLITE_FULL) inside a batch: later
+	 * calls must not commit one by one. */
+	assert_int_equal(store_batch_begin(f->s), 0);
+	qexec(store_db(f->s), "ROLLBACK");
+	assert_int_equal(store_finish_done(f->s, idb, 1, NULL, 0, t), -1);
+	assert_int_equal(store_errcode(f->s), SQLITE_ABORT);
+	assert_int_equal(store_batch_end(f->s), -1);
+	assert_unchanged(f->s, before);
+
+	/* After a failed batch the store works as before. */
+	assert_int_equal(store_batch_begin(f->s), 0);
+	assert_int_equal(store_finish_done(f->s, idb, 1, NULL, 0, t), 1);
+	assert_int_equal(store_batch_end(f->s), 0);
+	assert_state(other, idb, "done");
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &a), 1);
+	assert_string_equal(a->id, ida);
+	store_job_free(a);
+	store_job_free(b);
+	free(before);
+	store_close(other);
+}
+
 static void
 test_faults(void **state)
 {
@@ -2019,6 +2101,7 @@ main(void)
 		T(test_views),
 		T(test_query_plans),
 		T(test_hot_path_no_temp_btrees),
+		T(test_batch),
 		T(test_faults),
 		T(test_disk_full),
 		T(test_busy),
