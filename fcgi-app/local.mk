@@ -13,7 +13,8 @@ fcgiq_LDADD = libhelper.a $(FCGIQ_LIBS) $(FCGI_LIBS)
 # A FastCGI client of our own, talking straight to the socket: malformed
 # and hostile requests no web server would send.
 check_PROGRAMS += tests/tools/fcgiclient
-tests_tools_fcgiclient_SOURCES = tests/tools/fcgiclient.c
+tests_tools_fcgiclient_SOURCES = tests/tools/fcgiclient.c \
+	tests/tools/fcgibuf.c tests/tools/fcgibuf.h
 
 # End to end: nginx + spawn-fcgi + fcgiq (curl, sqlite3); the raw client;
 # 20,000 POSTs at concurrency 64.
@@ -35,7 +36,9 @@ tests_unit_test_request_LDADD = $(FCGIQ_LIBS) $(CMOCKA_LIBS)
 check_PROGRAMS += tests/unit/test_wire
 TESTS += tests/unit/test_wire
 tests_unit_test_wire_SOURCES = tests/unit/test_wire.c \
-	fcgi-app/wire.c fcgi-app/wire.h fcgi-app/request.c
+	fcgi-app/wire.c fcgi-app/wire.h fcgi-app/request.c \
+	tests/tools/fcgibuf.c tests/tools/fcgibuf.h
+tests_unit_test_wire_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests/tools
 tests_unit_test_wire_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_wire_LDADD = $(FCGIQ_LIBS) $(CMOCKA_LIBS)
 endif

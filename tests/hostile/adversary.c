@@ -32,6 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fcgibuf.h"
+
 #define FCGI_BEGIN_REQUEST	1
 #define FCGI_ABORT_REQUEST	2
 #define FCGI_END_REQUEST	3
@@ -49,16 +51,13 @@
 #define FILTER		3
 #define KEEP_CONN	1
 
-struct buf {
-	unsigned char	*p;
-	size_t		 len, cap;
-};
 
 static const char	*sockname;
 static const char	*outfile;
 static const char	*attack;
 static int		 wait_s = 6;
-static struct buf	 early;		/* read while sending, not reported yet */
+/* Read while sending, not reported yet. */
+static struct fcgibuf	 early;
 static size_t		 early_off;
 
 static void
@@ -69,133 +68,40 @@ die(const char *msg)
 }
 
 static void
-add(struct buf *b, const void *p, size_t n)
-{
-	if (b->len + n > b->cap) {
-		b->cap = (b->len + n) * 2 + 64;
-		if ((b->p = realloc(b->p, b->cap)) == NULL)
-			die("realloc");
-	}
-	if (n > 0)
-		memcpy(b->p + b->len, p, n);
-	b->len += n;
-}
-
-static void
-add_byte(struct buf *b, unsigned c)
+add_byte(struct fcgibuf *b, unsigned c)
 {
 	unsigned char u = (unsigned char)c;
 
-	add(b, &u, 1);
-}
-
-/* A record header with any version, type, id, lengths. */
-static void
-header(struct buf *b, int version, int type, int id, size_t clen, int plen)
-{
-	add_byte(b, (unsigned)version);
-	add_byte(b, (unsigned)type);
-	add_byte(b, (unsigned)id >> 8);
-	add_byte(b, (unsigned)id & 0xff);
-	add_byte(b, (unsigned)(clen >> 8) & 0xff);
-	add_byte(b, (unsigned)clen & 0xff);
-	add_byte(b, (unsigned)plen);
-	add_byte(b, 0);
-}
-
-static void
-record(struct buf *b, int type, int id, const void *p, size_t n)
-{
-	header(b, 1, type, id, n, 0);
-	add(b, p, n);
-}
-
-/* A stream split into records of at most max bytes, then maybe its end. */
-static void
-stream(struct buf *b, int type, int id, const void *p, size_t n, size_t max,
-    int end)
-{
-	const unsigned char *c = p;
-	size_t k;
-
-	while (n > 0) {
-		k = n > max ? max : n;
-		record(b, type, id, c, k);
-		c += k;
-		n -= k;
-	}
-	if (end)
-		record(b, type, id, NULL, 0);
-}
-
-static void
-begin(struct buf *b, int id, int role, int flags)
-{
-	unsigned char body[8] = { 0 };
-
-	body[0] = (unsigned char)(role >> 8);
-	body[1] = (unsigned char)role;
-	body[2] = (unsigned char)flags;
-	record(b, FCGI_BEGIN_REQUEST, id, body, 8);
-}
-
-static void
-nvlen(struct buf *b, uint32_t n)
-{
-	if (n < 128)
-		add_byte(b, n);
-	else {
-		add_byte(b, (n >> 24) | 0x80);
-		add_byte(b, (n >> 16) & 0xff);
-		add_byte(b, (n >> 8) & 0xff);
-		add_byte(b, n & 0xff);
-	}
-}
-
-/* One name-value pair; name and value may hold NUL bytes. */
-static void
-pair(struct buf *b, const char *name, size_t nlen, const char *value,
-    size_t vlen)
-{
-	nvlen(b, (uint32_t)nlen);
-	nvlen(b, (uint32_t)vlen);
-	add(b, name, nlen);
-	add(b, value, vlen);
-}
-
-static void
-param(struct buf *b, const char *name, const char *value)
-{
-	pair(b, name, strlen(name), value, strlen(value));
+	fcgibuf_add(b, &u, 1);
 }
 
 /* The params of a well-formed POST of clen bytes to /in, as nginx sends. */
 static void
-post_params(struct buf *p, size_t clen)
+post_params(struct fcgibuf *p, size_t clen)
 {
 	char n[32];
 
-	param(p, "REQUEST_METHOD", "POST");
-	param(p, "REQUEST_URI", "/in");
-	param(p, "QUERY_STRING", "");
-	param(p, "REMOTE_ADDR", "127.0.0.1");
-	param(p, "SERVER_PROTOCOL", "HTTP/1.1");
-	param(p, "CONTENT_TYPE", "text/plain");
+	fcgibuf_param(p, "REQUEST_METHOD", "POST");
+	fcgibuf_param(p, "REQUEST_URI", "/in");
+	fcgibuf_param(p, "QUERY_STRING", "");
+	fcgibuf_param(p, "REMOTE_ADDR", "127.0.0.1");
+	fcgibuf_param(p, "SERVER_PROTOCOL", "HTTP/1.1");
+	fcgibuf_param(p, "CONTENT_TYPE", "text/plain");
 	snprintf(n, sizeof(n), "%zu", clen);
-	param(p, "CONTENT_LENGTH", n);
-	param(p, "HTTP_X_ATTACK", attack);
+	fcgibuf_param(p, "CONTENT_LENGTH", n);
+	fcgibuf_param(p, "HTTP_X_ATTACK", attack);
 }
 
 /* A whole well-formed request: BEGIN, params, body, ends. */
 static void
-request(struct buf *b, int id, int role, int flags, const char *body)
+request(struct fcgibuf *b, int id, int role, int flags, const char *body)
 {
-	struct buf p = { 0 };
+	struct fcgibuf p = { 0 };
 
-	begin(b, id, role, flags);
+	fcgibuf_begin(b, id, role, flags);
 	post_params(&p, strlen(body));
-	stream(b, FCGI_PARAMS, id, p.p, p.len, 65535, 1);
-	stream(b, FCGI_STDIN, id, body, strlen(body), 65535, 1);
+	fcgibuf_stream(b, FCGI_PARAMS, id, p.p, p.len, 65535, 1);
+	fcgibuf_stream(b, FCGI_STDIN, id, body, strlen(body), 65535, 1);
 	free(p.p);
 }
 
@@ -224,7 +130,7 @@ connect_sock(void)
  * that each get an answer cannot stall both sides on full buffers.
  */
 static int
-send_buf(int fd, const struct buf *b, int delay_ms)
+send_buf(int fd, const struct fcgibuf *b, int delay_ms)
 {
 	struct pollfd pfd;
 	unsigned char in[65536];
@@ -238,7 +144,7 @@ send_buf(int fd, const struct buf *b, int delay_ms)
 			return -1;
 		if (pfd.revents & POLLIN) {
 			if ((n = read(fd, in, sizeof(in))) > 0)
-				add(&early, in, (size_t)n);
+				fcgibuf_add(&early, in, (size_t)n);
 			else if (n == 0)
 				return -1;
 		}
@@ -305,7 +211,7 @@ static void
 report(int fd)
 {
 	unsigned char h[8], c[65536 + 256];
-	struct buf out = { 0 };
+	struct fcgibuf out = { 0 };
 	size_t clen, plen, i, nl, vl;
 	time_t deadline = time(NULL) + wait_s;
 	int r, type, id, cant_mpx = 0, unknown = 0;
@@ -325,13 +231,13 @@ report(int fd)
 			printf("bad-version %d\n", h[0]);
 		switch (type) {
 		case FCGI_STDOUT:
-			add(&out, c, clen);
+			fcgibuf_add(&out, c, clen);
 			break;
 		case FCGI_STDERR:
 			break;
 		case FCGI_END_REQUEST:
 			if (out.len > 0) {
-				add(&out, "", 1);
+				fcgibuf_add(&out, "", 1);
 				p = (const char *)out.p;
 				printf("status %d\n", strncmp(p, "Status: ", 8) == 0 ?
 				    atoi(p + 8) : 200);
@@ -376,7 +282,7 @@ report(int fd)
 /* Send b (with delay_ms between bytes), optionally shut our side, print
  * what comes back. */
 static void
-run(const struct buf *b, int delay_ms, int shut)
+run(const struct fcgibuf *b, int delay_ms, int shut)
 {
 	int fd = connect_sock();
 
@@ -391,51 +297,51 @@ run(const struct buf *b, int delay_ms, int shut)
 /* A request whose params carry one more pair with the given raw length
  * bytes and a few bytes after them, in one small record. */
 static void
-bad_lengths(struct buf *b, const unsigned char *lens, size_t n)
+bad_lengths(struct fcgibuf *b, const unsigned char *lens, size_t n)
 {
-	struct buf p = { 0 };
+	struct fcgibuf p = { 0 };
 
-	begin(b, 1, RESPONDER, 0);
+	fcgibuf_begin(b, 1, RESPONDER, 0);
 	post_params(&p, 5);
-	stream(b, FCGI_PARAMS, 1, p.p, p.len, 65535, 0);
+	fcgibuf_stream(b, FCGI_PARAMS, 1, p.p, p.len, 65535, 0);
 	p.len = 0;
-	add(&p, lens, n);
-	add(&p, "abcdefgh", 8);
-	record(b, FCGI_PARAMS, 1, p.p, p.len);
-	record(b, FCGI_PARAMS, 1, NULL, 0);
-	stream(b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
+	fcgibuf_add(&p, lens, n);
+	fcgibuf_add(&p, "abcdefgh", 8);
+	fcgibuf_record(b, FCGI_PARAMS, 1, p.p, p.len);
+	fcgibuf_record(b, FCGI_PARAMS, 1, NULL, 0);
+	fcgibuf_stream(b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
 	free(p.p);
 }
 
 /* BEGIN + params of a POST of clen bytes, then part of its body. */
 static void
-half_body(struct buf *b, size_t clen, size_t sent)
+half_body(struct fcgibuf *b, size_t clen, size_t sent)
 {
-	struct buf p = { 0 };
+	struct fcgibuf p = { 0 };
 	char *body;
 
-	begin(b, 1, RESPONDER, 0);
+	fcgibuf_begin(b, 1, RESPONDER, 0);
 	post_params(&p, clen);
-	stream(b, FCGI_PARAMS, 1, p.p, p.len, 65535, 1);
+	fcgibuf_stream(b, FCGI_PARAMS, 1, p.p, p.len, 65535, 1);
 	if ((body = malloc(sent + 1)) == NULL)
 		die("malloc");
 	memset(body, 'a', sent);
-	stream(b, FCGI_STDIN, 1, body, sent, 65535, 0);
+	fcgibuf_stream(b, FCGI_STDIN, 1, body, sent, 65535, 0);
 	free(body);
 	free(p.p);
 }
 
 /* A request with params given as raw pairs (NULs allowed) and a body. */
 static void
-raw_request(struct buf *b, const struct buf *pairs, const char *body,
+raw_request(struct fcgibuf *b, const struct fcgibuf *pairs, const char *body,
     size_t blen)
 {
-	begin(b, 1, RESPONDER, 0);
-	stream(b, FCGI_PARAMS, 1, pairs->p, pairs->len, 65535, 1);
-	stream(b, FCGI_STDIN, 1, body, blen, 65535, 1);
+	fcgibuf_begin(b, 1, RESPONDER, 0);
+	fcgibuf_stream(b, FCGI_PARAMS, 1, pairs->p, pairs->len, 65535, 1);
+	fcgibuf_stream(b, FCGI_STDIN, 1, body, blen, 65535, 1);
 }
 
-#define NUL_PAIR(b, n, v) pair(b, n, sizeof(n) - 1, v, sizeof(v) - 1)
+#define NUL_PAIR(b, n, v) fcgibuf_pair(b, n, sizeof(n) - 1, v, sizeof(v) - 1)
 
 static const char *attacks[] = {
 	"nvlen-name-7fffffff", "nvlen-value-7fffffff", "nvlen-both-7fffffff",
@@ -469,7 +375,7 @@ is(const char *name)
 int
 main(int argc, char **argv)
 {
-	struct buf b = { 0 }, p = { 0 };
+	struct fcgibuf b = { 0 }, p = { 0 };
 	unsigned char lens[8];
 	char *big;
 	int ch, i, delay = 0, shut = 0;
@@ -522,40 +428,40 @@ main(int argc, char **argv)
 		bad_lengths(&b, lens, 2);
 	} else if (is("nvlen-nested-past-stream")) {
 		/* Pairs that each fit, the last running past the stream. */
-		begin(&b, 1, RESPONDER, 0);
+		fcgibuf_begin(&b, 1, RESPONDER, 0);
 		post_params(&p, 5);
-		param(&p, "HTTP_X_A", "1");
-		nvlen(&p, 5);
-		nvlen(&p, 300);
-		add(&p, "HTTP_", 5);
-		add(&p, "xxxxxxxxxx", 10);
-		record(&b, FCGI_PARAMS, 1, p.p, p.len);
-		record(&b, FCGI_PARAMS, 1, NULL, 0);
-		stream(&b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
+		fcgibuf_param(&p, "HTTP_X_A", "1");
+		fcgibuf_nvlen(&p, 5);
+		fcgibuf_nvlen(&p, 300);
+		fcgibuf_add(&p, "HTTP_", 5);
+		fcgibuf_add(&p, "xxxxxxxxxx", 10);
+		fcgibuf_record(&b, FCGI_PARAMS, 1, p.p, p.len);
+		fcgibuf_record(&b, FCGI_PARAMS, 1, NULL, 0);
+		fcgibuf_stream(&b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
 	} else if (is("nvlen-cut-4byte")) {
 		/* A 4-byte length whose last 3 bytes never come. */
 		memcpy(lens, "\x80", 1);
-		begin(&b, 1, RESPONDER, 0);
+		fcgibuf_begin(&b, 1, RESPONDER, 0);
 		post_params(&p, 5);
-		add(&p, lens, 1);
-		record(&b, FCGI_PARAMS, 1, p.p, p.len);
-		record(&b, FCGI_PARAMS, 1, NULL, 0);
-		stream(&b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
+		fcgibuf_add(&p, lens, 1);
+		fcgibuf_record(&b, FCGI_PARAMS, 1, p.p, p.len);
+		fcgibuf_record(&b, FCGI_PARAMS, 1, NULL, 0);
+		fcgibuf_stream(&b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
 
 	/* Framing. */
 	} else if (is("truncated-header-close") ||
 	    is("truncated-header-hold")) {
-		add(&b, "\x01\x01\x00", 3);
+		fcgibuf_add(&b, "\x01\x01\x00", 3);
 		shut = is("truncated-header-close");
 	} else if (is("truncated-params-close")) {
-		begin(&b, 1, RESPONDER, 0);
-		header(&b, 1, FCGI_PARAMS, 1, 100, 0);
-		add(&b, "\x0e\x04REQUEST_", 10);
+		fcgibuf_begin(&b, 1, RESPONDER, 0);
+		fcgibuf_header(&b, 1, FCGI_PARAMS, 1, 100, 0);
+		fcgibuf_add(&b, "\x0e\x04REQUEST_", 10);
 		shut = 1;
 	} else if (is("truncated-stdin-close") || is("truncated-stdin-hold")) {
 		half_body(&b, 100, 0);
-		header(&b, 1, FCGI_STDIN, 1, 100, 0);
-		add(&b, "0123456789012345678901234567890123456789", 40);
+		fcgibuf_header(&b, 1, FCGI_STDIN, 1, 100, 0);
+		fcgibuf_add(&b, "0123456789012345678901234567890123456789", 40);
 		shut = is("truncated-stdin-close");
 	} else if (is("version-0-begin") || is("version-2-begin")) {
 		request(&b, 1, RESPONDER, 0, "hello");
@@ -565,115 +471,117 @@ main(int argc, char **argv)
 		b.p[16] = 255;		/* the first PARAMS record */
 	} else if (is("version-2-mid-params")) {
 		/* Method and URI arrive; the rest is in a version-2 record. */
-		begin(&b, 1, RESPONDER, 0);
-		param(&p, "REQUEST_METHOD", "POST");
-		param(&p, "REQUEST_URI", "/in");
-		param(&p, "HTTP_X_ATTACK", attack);
-		record(&b, FCGI_PARAMS, 1, p.p, p.len);
+		fcgibuf_begin(&b, 1, RESPONDER, 0);
+		fcgibuf_param(&p, "REQUEST_METHOD", "POST");
+		fcgibuf_param(&p, "REQUEST_URI", "/in");
+		fcgibuf_param(&p, "HTTP_X_ATTACK", attack);
+		fcgibuf_record(&b, FCGI_PARAMS, 1, p.p, p.len);
 		p.len = 0;
-		param(&p, "CONTENT_LENGTH", "5");
-		header(&b, 2, FCGI_PARAMS, 1, p.len, 0);
-		add(&b, p.p, p.len);
-		record(&b, FCGI_PARAMS, 1, NULL, 0);
-		stream(&b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
+		fcgibuf_param(&p, "CONTENT_LENGTH", "5");
+		fcgibuf_header(&b, 2, FCGI_PARAMS, 1, p.len, 0);
+		fcgibuf_add(&b, p.p, p.len);
+		fcgibuf_record(&b, FCGI_PARAMS, 1, NULL, 0);
+		fcgibuf_stream(&b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
 	} else if (is("version-2-stdin")) {
 		half_body(&b, 10, 5);
-		header(&b, 2, FCGI_STDIN, 1, 5, 0);
-		add(&b, "world", 5);
-		record(&b, FCGI_STDIN, 1, NULL, 0);
+		fcgibuf_header(&b, 2, FCGI_STDIN, 1, 5, 0);
+		fcgibuf_add(&b, "world", 5);
+		fcgibuf_record(&b, FCGI_STDIN, 1, NULL, 0);
 	} else if (is("unknown-type-mgmt")) {
-		record(&b, 42, 0, "\0\0\0\0\0\0\0\0", 8);
+		fcgibuf_record(&b, 42, 0, "\0\0\0\0\0\0\0\0", 8);
 		shut = 1;
 	} else if (is("unknown-type-mgmt-then-request")) {
 		/* Legal: answered FCGI_UNKNOWN_TYPE, then the request. */
-		record(&b, 42, 0, "\0\0\0\0\0\0\0\0", 8);
+		fcgibuf_record(&b, 42, 0, "\0\0\0\0\0\0\0\0", 8);
 		request(&b, 1, RESPONDER, 0, "after-mgmt");
 	} else if (is("unknown-type-flood")) {
 		/* 100,000 empty management records of an unknown type on one
 		 * connection, each answered FCGI_UNKNOWN_TYPE. */
 		for (i = 0; i < 100000; i++)
-			record(&b, 42, 0, NULL, 0);
+			fcgibuf_record(&b, 42, 0, NULL, 0);
 		shut = 1;
 	} else if (is("unknown-type-in-request")) {
 		half_body(&b, 10, 5);
-		record(&b, 200, 1, "world", 5);
-		record(&b, FCGI_STDIN, 1, NULL, 0);
+		fcgibuf_record(&b, 200, 1, "world", 5);
+		fcgibuf_record(&b, FCGI_STDIN, 1, NULL, 0);
 	} else if (is("get-values")) {
-		param(&p, "FCGI_MAX_CONNS", "");
-		param(&p, "FCGI_MAX_REQS", "");
-		param(&p, "FCGI_MPXS_CONNS", "");
-		record(&b, FCGI_GET_VALUES, 0, p.p, p.len);
+		fcgibuf_param(&p, "FCGI_MAX_CONNS", "");
+		fcgibuf_param(&p, "FCGI_MAX_REQS", "");
+		fcgibuf_param(&p, "FCGI_MPXS_CONNS", "");
+		fcgibuf_record(&b, FCGI_GET_VALUES, 0, p.p, p.len);
 		shut = 1;
 	} else if (is("get-values-overflow")) {
 		/* libfcgi answers into a 64-byte buffer: 40 names of 15. */
 		for (i = 0; i < 40; i++)
-			param(&p, "FCGI_MPXS_CONNS", "");
-		record(&b, FCGI_GET_VALUES, 0, p.p, p.len);
+			fcgibuf_param(&p, "FCGI_MPXS_CONNS", "");
+		fcgibuf_record(&b, FCGI_GET_VALUES, 0, p.p, p.len);
 		shut = 1;
 	} else if (is("get-values-nvlen")) {
-		add(&p, "\xff\xff\xff\xff\xff\xff\xff\xff" "abcdefgh", 16);
-		record(&b, FCGI_GET_VALUES, 0, p.p, p.len);
+		fcgibuf_add(&p, "\xff\xff\xff\xff\xff\xff\xff\xff"
+		    "abcdefgh", 16);
+		fcgibuf_record(&b, FCGI_GET_VALUES, 0, p.p, p.len);
 		shut = 1;
 	} else if (is("begin-id-0")) {
 		request(&b, 0, RESPONDER, 0, "hello");
 	} else if (is("begin-short")) {
-		header(&b, 1, FCGI_BEGIN_REQUEST, 1, 2, 0);
-		add(&b, "\x00\x01", 2);
+		fcgibuf_header(&b, 1, FCGI_BEGIN_REQUEST, 1, 2, 0);
+		fcgibuf_add(&b, "\x00\x01", 2);
 		post_params(&p, 5);
-		stream(&b, FCGI_PARAMS, 1, p.p, p.len, 65535, 1);
-		stream(&b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
+		fcgibuf_stream(&b, FCGI_PARAMS, 1, p.p, p.len, 65535, 1);
+		fcgibuf_stream(&b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
 	} else if (is("begin-only-close")) {
-		begin(&b, 1, RESPONDER, 0);
+		fcgibuf_begin(&b, 1, RESPONDER, 0);
 		shut = 1;
 	} else if (is("params-other-id")) {
-		begin(&b, 1, RESPONDER, 0);
+		fcgibuf_begin(&b, 1, RESPONDER, 0);
 		post_params(&p, 5);
-		stream(&b, FCGI_PARAMS, 2, p.p, p.len, 65535, 1);
-		stream(&b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
+		fcgibuf_stream(&b, FCGI_PARAMS, 2, p.p, p.len, 65535, 1);
+		fcgibuf_stream(&b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
 	} else if (is("stdin-other-id")) {
 		half_body(&b, 5, 0);
-		stream(&b, FCGI_STDIN, 2, "hello", 5, 65535, 1);
-		record(&b, FCGI_STDIN, 1, NULL, 0);
+		fcgibuf_stream(&b, FCGI_STDIN, 2, "hello", 5, 65535, 1);
+		fcgibuf_record(&b, FCGI_STDIN, 1, NULL, 0);
 
 	/* FCGI_ABORT_REQUEST: nothing of an aborted request is stored. */
 	} else if (is("abort-mid-stdin")) {
 		half_body(&b, 1000, 500);
-		record(&b, FCGI_ABORT_REQUEST, 1, NULL, 0);
+		fcgibuf_record(&b, FCGI_ABORT_REQUEST, 1, NULL, 0);
 	} else if (is("abort-mid-stdin-then-rest")) {
 		half_body(&b, 1000, 500);
-		record(&b, FCGI_ABORT_REQUEST, 1, NULL, 0);
+		fcgibuf_record(&b, FCGI_ABORT_REQUEST, 1, NULL, 0);
 		if ((big = malloc(500)) == NULL)
 			die("malloc");
 		memset(big, 'b', 500);
-		stream(&b, FCGI_STDIN, 1, big, 500, 65535, 1);
+		fcgibuf_stream(&b, FCGI_STDIN, 1, big, 500, 65535, 1);
 		free(big);
 	} else if (is("abort-after-params")) {
 		half_body(&b, 5, 0);
-		record(&b, FCGI_ABORT_REQUEST, 1, NULL, 0);
-		stream(&b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
+		fcgibuf_record(&b, FCGI_ABORT_REQUEST, 1, NULL, 0);
+		fcgibuf_stream(&b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
 	} else if (is("abort-in-params")) {
-		begin(&b, 1, RESPONDER, 0);
+		fcgibuf_begin(&b, 1, RESPONDER, 0);
 		post_params(&p, 5);
-		record(&b, FCGI_PARAMS, 1, p.p, p.len / 2);
-		record(&b, FCGI_ABORT_REQUEST, 1, NULL, 0);
-		record(&b, FCGI_PARAMS, 1, p.p + p.len / 2, p.len - p.len / 2);
-		record(&b, FCGI_PARAMS, 1, NULL, 0);
-		stream(&b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
+		fcgibuf_record(&b, FCGI_PARAMS, 1, p.p, p.len / 2);
+		fcgibuf_record(&b, FCGI_ABORT_REQUEST, 1, NULL, 0);
+		fcgibuf_record(&b, FCGI_PARAMS, 1, p.p + p.len / 2,
+		    p.len - p.len / 2);
+		fcgibuf_record(&b, FCGI_PARAMS, 1, NULL, 0);
+		fcgibuf_stream(&b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
 
 	/* NUL bytes inside names and values: libfcgi hands C strings over,
 	 * so only the part before the NUL is seen. */
 	} else if (is("nul-method-get-post")) {
 		NUL_PAIR(&p, "REQUEST_METHOD", "GET\0POST");
-		param(&p, "REQUEST_URI", "/in");
-		param(&p, "CONTENT_LENGTH", "5");
-		param(&p, "HTTP_X_ATTACK", attack);
+		fcgibuf_param(&p, "REQUEST_URI", "/in");
+		fcgibuf_param(&p, "CONTENT_LENGTH", "5");
+		fcgibuf_param(&p, "HTTP_X_ATTACK", attack);
 		raw_request(&b, &p, "hello", 5);
 	} else if (is("nul-length")) {
 		/* Seen as 5; 500 bytes follow. */
-		param(&p, "REQUEST_METHOD", "POST");
-		param(&p, "REQUEST_URI", "/in");
+		fcgibuf_param(&p, "REQUEST_METHOD", "POST");
+		fcgibuf_param(&p, "REQUEST_URI", "/in");
 		NUL_PAIR(&p, "CONTENT_LENGTH", "5\0" "00");
-		param(&p, "HTTP_X_ATTACK", attack);
+		fcgibuf_param(&p, "HTTP_X_ATTACK", attack);
 		if ((big = malloc(500)) == NULL)
 			die("malloc");
 		memset(big, 'n', 500);
@@ -682,19 +590,19 @@ main(int argc, char **argv)
 	} else if (is("nul-in-name")) {
 		/* "REQUEST_METHOD\0X=POST": no REQUEST_METHOD at all. */
 		NUL_PAIR(&p, "REQUEST_METHOD\0X", "POST");
-		param(&p, "REQUEST_URI", "/in");
-		param(&p, "CONTENT_LENGTH", "5");
-		param(&p, "HTTP_X_ATTACK", attack);
+		fcgibuf_param(&p, "REQUEST_URI", "/in");
+		fcgibuf_param(&p, "CONTENT_LENGTH", "5");
+		fcgibuf_param(&p, "HTTP_X_ATTACK", attack);
 		raw_request(&b, &p, "hello", 5);
 	} else if (is("nul-in-uri")) {
-		param(&p, "REQUEST_METHOD", "GET");
+		fcgibuf_param(&p, "REQUEST_METHOD", "GET");
 		NUL_PAIR(&p, "REQUEST_URI", "/jobs/\0AAAAAAAAAAAAAAAAAAAAAA");
-		param(&p, "HTTP_X_ATTACK", attack);
+		fcgibuf_param(&p, "HTTP_X_ATTACK", attack);
 		raw_request(&b, &p, "", 0);
 	} else if (is("nul-method-post-get")) {
 		/* Seen as a whole, well-formed POST: see adversary.sh. */
 		NUL_PAIR(&p, "REQUEST_METHOD", "POST\0GET");
-		param(&p, "REQUEST_URI", "/in");
+		fcgibuf_param(&p, "REQUEST_URI", "/in");
 		NUL_PAIR(&p, "CONTENT_LENGTH", "5\0" "000");
 		NUL_PAIR(&p, "HTTP_X_ATTACK", "nul-method-post-get\0smuggled");
 		raw_request(&b, &p, "hello", 5);
@@ -704,26 +612,26 @@ main(int argc, char **argv)
 		/* 100,000 pairs "" = "": 100,000 params "=". */
 		post_params(&p, 5);
 		for (i = 0; i < 100000; i++)
-			add(&p, "\0\0", 2);
+			fcgibuf_add(&p, "\0\0", 2);
 		raw_request(&b, &p, "hello", 5);
 	} else if (is("many-empty-params-records")) {
 		/* The first ends the params; the other 20,000 are records of
 		 * the wrong type while stdin is read. */
-		begin(&b, 1, RESPONDER, 0);
+		fcgibuf_begin(&b, 1, RESPONDER, 0);
 		for (i = 0; i < 20000; i++)
-			record(&b, FCGI_PARAMS, 1, NULL, 0);
-		stream(&b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
+			fcgibuf_record(&b, FCGI_PARAMS, 1, NULL, 0);
+		fcgibuf_stream(&b, FCGI_STDIN, 1, "hello", 5, 65535, 1);
 	} else if (is("params-1-byte-records")) {
 		/* Legal: the params split into 1-byte records. */
-		begin(&b, 1, RESPONDER, 0);
+		fcgibuf_begin(&b, 1, RESPONDER, 0);
 		post_params(&p, 10);
-		stream(&b, FCGI_PARAMS, 1, p.p, p.len, 1, 1);
-		stream(&b, FCGI_STDIN, 1, "one-by-one", 10, 1, 1);
+		fcgibuf_stream(&b, FCGI_PARAMS, 1, p.p, p.len, 1, 1);
+		fcgibuf_stream(&b, FCGI_STDIN, 1, "one-by-one", 10, 1, 1);
 	} else if (is("stdin-after-terminator")) {
 		/* A whole request (kept connection), then stdin records of
 		 * the same id after its end. */
 		request(&b, 1, RESPONDER, KEEP_CONN, "before");
-		stream(&b, FCGI_STDIN, 1, "smuggled", 8, 65535, 1);
+		fcgibuf_stream(&b, FCGI_STDIN, 1, "smuggled", 8, 65535, 1);
 		request(&b, 2, RESPONDER, 0, "smuggled2");
 
 	/* Roles and multiplexing. */
@@ -731,8 +639,8 @@ main(int argc, char **argv)
 		request(&b, 1, AUTHORIZER, 0, "authz");
 	} else if (is("role-filter")) {
 		request(&b, 1, FILTER, 0, "filter");
-		record(&b, FCGI_DATA, 1, "data", 4);
-		record(&b, FCGI_DATA, 1, NULL, 0);
+		fcgibuf_record(&b, FCGI_DATA, 1, "data", 4);
+		fcgibuf_record(&b, FCGI_DATA, 1, NULL, 0);
 	} else if (is("role-unknown")) {
 		request(&b, 1, 99, 0, "hello");
 	} else if (is("second-begin-other-id") ||
@@ -742,48 +650,48 @@ main(int argc, char **argv)
 		half_body(&b, 10, 5);
 		request(&b, is("second-begin-other-id") ? 2 : 1, RESPONDER, 0,
 		    "other");
-		stream(&b, FCGI_STDIN, 1, "bbbbb", 5, 65535, 1);
+		fcgibuf_stream(&b, FCGI_STDIN, 1, "bbbbb", 5, 65535, 1);
 	} else if (is("skip-flag-body-loss")) {
 		/* No CONTENT_LENGTH: the body is the stream.  An empty record
 		 * of another request id in the middle must not cost the next
 		 * record of ours its bytes. */
-		begin(&b, 1, RESPONDER, 0);
-		param(&p, "REQUEST_METHOD", "POST");
-		param(&p, "REQUEST_URI", "/in");
-		param(&p, "HTTP_X_ATTACK", attack);
-		stream(&b, FCGI_PARAMS, 1, p.p, p.len, 65535, 1);
-		record(&b, FCGI_STDIN, 1, "aaaaa", 5);
-		record(&b, FCGI_STDIN, 2, NULL, 0);
-		record(&b, FCGI_STDIN, 1, "bbbbb", 5);
-		record(&b, FCGI_STDIN, 1, NULL, 0);
+		fcgibuf_begin(&b, 1, RESPONDER, 0);
+		fcgibuf_param(&p, "REQUEST_METHOD", "POST");
+		fcgibuf_param(&p, "REQUEST_URI", "/in");
+		fcgibuf_param(&p, "HTTP_X_ATTACK", attack);
+		fcgibuf_stream(&b, FCGI_PARAMS, 1, p.p, p.len, 65535, 1);
+		fcgibuf_record(&b, FCGI_STDIN, 1, "aaaaa", 5);
+		fcgibuf_record(&b, FCGI_STDIN, 2, NULL, 0);
+		fcgibuf_record(&b, FCGI_STDIN, 1, "bbbbb", 5);
+		fcgibuf_record(&b, FCGI_STDIN, 1, NULL, 0);
 	} else if (is("begin-flood")) {
 		/* 30,000 BEGIN_REQUESTs in flight, each answered
 		 * FCGI_CANT_MPX_CONN, and we read nothing for a while. */
 		half_body(&b, 10, 5);
 		for (i = 0; i < 30000; i++)
-			begin(&b, 2 + i % 60000, RESPONDER, 0);
-		stream(&b, FCGI_STDIN, 1, "bbbbb", 5, 65535, 1);
+			fcgibuf_begin(&b, 2 + i % 60000, RESPONDER, 0);
+		fcgibuf_stream(&b, FCGI_STDIN, 1, "bbbbb", 5, 65535, 1);
 	} else if (is("padding-255")) {
 		/* Legal: every record padded with 255 bytes. */
-		begin(&b, 1, RESPONDER, 0);
+		fcgibuf_begin(&b, 1, RESPONDER, 0);
 		b.p[6] = 255;
 		for (i = 0; i < 255; i++)
 			add_byte(&b, 0xee);
 		post_params(&p, 6);
-		header(&b, 1, FCGI_PARAMS, 1, p.len, 255);
-		add(&b, p.p, p.len);
+		fcgibuf_header(&b, 1, FCGI_PARAMS, 1, p.len, 255);
+		fcgibuf_add(&b, p.p, p.len);
 		for (i = 0; i < 255; i++)
 			add_byte(&b, 0xee);
-		record(&b, FCGI_PARAMS, 1, NULL, 0);
-		header(&b, 1, FCGI_STDIN, 1, 6, 255);
-		add(&b, "padded", 6);
+		fcgibuf_record(&b, FCGI_PARAMS, 1, NULL, 0);
+		fcgibuf_header(&b, 1, FCGI_STDIN, 1, 6, 255);
+		fcgibuf_add(&b, "padded", 6);
 		for (i = 0; i < 255; i++)
 			add_byte(&b, 0xee);
-		record(&b, FCGI_STDIN, 1, NULL, 0);
+		fcgibuf_record(&b, FCGI_STDIN, 1, NULL, 0);
 	} else if (is("stdin-oversized-record")) {
 		/* One 65535-byte stdin record against CONTENT_LENGTH 5. */
 		half_body(&b, 5, 65535);
-		record(&b, FCGI_STDIN, 1, NULL, 0);
+		fcgibuf_record(&b, FCGI_STDIN, 1, NULL, 0);
 
 	/* Slow senders. */
 	} else if (is("slowloris-valid")) {

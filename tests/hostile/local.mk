@@ -6,6 +6,8 @@
 # runs fcgiq (or $FCGIQ_BIN, e.g. an --enable-debug build) on a unix socket
 # and checks after each attack that it lives, serves, and stored nothing.
 check_PROGRAMS += tests/hostile/adversary
-tests_hostile_adversary_SOURCES = tests/hostile/adversary.c
+tests_hostile_adversary_SOURCES = tests/hostile/adversary.c \
+	tests/tools/fcgibuf.c tests/tools/fcgibuf.h
+tests_hostile_adversary_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests/tools
 TESTS += tests/hostile/adversary.sh
 dist_noinst_SCRIPTS += tests/hostile/adversary.sh

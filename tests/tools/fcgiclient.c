@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fcgibuf.h"
+
 #define FCGI_BEGIN_REQUEST	1
 #define FCGI_END_REQUEST	3
 #define FCGI_PARAMS		4
@@ -43,11 +45,6 @@
 #define FCGI_STDOUT		6
 #define FCGI_STDERR		7
 #define FCGI_KEEP_CONN		1
-
-struct buf {
-	unsigned char	*p;
-	size_t		 len, cap;
-};
 
 static const char	*sockname;
 static int		 wait_s = 10;
@@ -57,80 +54,6 @@ die(const char *msg)
 {
 	perror(msg);
 	exit(1);
-}
-
-static void
-buf_add(struct buf *b, const void *p, size_t n)
-{
-	if (b->len + n > b->cap) {
-		b->cap = (b->len + n) * 2 + 64;
-		if ((b->p = realloc(b->p, b->cap)) == NULL)
-			die("realloc");
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-}
-
-static void
-record(struct buf *out, int type, int id, const void *p, size_t n)
-{
-	unsigned char h[8];
-
-	h[0] = 1;
-	h[1] = (unsigned char)type;
-	h[2] = (unsigned char)(id >> 8);
-	h[3] = (unsigned char)id;
-	h[4] = (unsigned char)(n >> 8);
-	h[5] = (unsigned char)n;
-	h[6] = 0;
-	h[7] = 0;
-	buf_add(out, h, 8);
-	if (n > 0)
-		buf_add(out, p, n);
-}
-
-/* A stream (params, stdin): data split into records, then maybe the
- * empty record that ends it. */
-static void
-stream(struct buf *out, int type, int id, const unsigned char *p, size_t n,
-    int end)
-{
-	size_t k;
-
-	while (n > 0) {
-		k = n > 65535 ? 65535 : n;
-		record(out, type, id, p, k);
-		p += k;
-		n -= k;
-	}
-	if (end)
-		record(out, type, id, NULL, 0);
-}
-
-static void
-nvlen(struct buf *b, size_t n)
-{
-	unsigned char l[4];
-
-	if (n < 128) {
-		l[0] = (unsigned char)n;
-		buf_add(b, l, 1);
-	} else {
-		l[0] = (unsigned char)((n >> 24) | 0x80);
-		l[1] = (unsigned char)(n >> 16);
-		l[2] = (unsigned char)(n >> 8);
-		l[3] = (unsigned char)n;
-		buf_add(b, l, 4);
-	}
-}
-
-static void
-param(struct buf *b, const char *name, const char *value)
-{
-	nvlen(b, strlen(name));
-	nvlen(b, strlen(value));
-	buf_add(b, name, strlen(name));
-	buf_add(b, value, strlen(value));
 }
 
 static int
@@ -175,7 +98,7 @@ connect_to(const char *s)
 
 /* Write all of b; 0, or -1 when the server closed on us (not fatal). */
 static int
-send_all(int fd, const struct buf *b)
+send_all(int fd, const struct fcgibuf *b)
 {
 	size_t off = 0;
 	ssize_t n;
@@ -222,7 +145,7 @@ static int
 read_answer(int fd, int id)
 {
 	unsigned char h[8], content[65536 + 256];
-	struct buf out = { 0 };
+	struct fcgibuf out = { 0 };
 	size_t clen, plen;
 	time_t deadline = time(NULL) + wait_s;
 	const char *p, *e;
@@ -239,7 +162,7 @@ read_answer(int fd, int id)
 		if ((h[2] << 8 | h[3]) != id)
 			continue;
 		if (h[1] == FCGI_STDOUT)
-			buf_add(&out, content, clen);
+			fcgibuf_add(&out, content, clen);
 		else if (h[1] == FCGI_STDERR)
 			fwrite(content, 1, clen, stderr);
 		else if (h[1] == FCGI_END_REQUEST)
@@ -249,7 +172,7 @@ read_answer(int fd, int id)
 		printf("empty\n");	/* END_REQUEST and no answer */
 		return 0;
 	}
-	buf_add(&out, "", 1);
+	fcgibuf_add(&out, "", 1);
 	status = 200;
 	p = (const char *)out.p;
 	if (strncmp(p, "Status: ", 8) == 0)
@@ -272,7 +195,7 @@ static int
 idle_conns(int n, int partial)
 {
 	struct pollfd *pfd;
-	struct buf b = { 0 }, prm = { 0 };
+	struct fcgibuf b = { 0 }, prm = { 0 };
 	unsigned char role[8] = { 0, 1, FCGI_KEEP_CONN, 0, 0, 0, 0, 0 };
 	unsigned char junk[256];
 	time_t deadline;
@@ -281,14 +204,14 @@ idle_conns(int n, int partial)
 	if ((pfd = calloc((size_t)n, sizeof(*pfd))) == NULL)
 		die("calloc");
 	if (partial) {
-		record(&b, FCGI_BEGIN_REQUEST, 1, role, 8);
-		param(&prm, "REQUEST_METHOD", "POST");
-		param(&prm, "REQUEST_URI", "/half");
+		fcgibuf_record(&b, FCGI_BEGIN_REQUEST, 1, role, 8);
+		fcgibuf_param(&prm, "REQUEST_METHOD", "POST");
+		fcgibuf_param(&prm, "REQUEST_URI", "/half");
 		/* A params record that promises more than it brings. */
-		record(&b, FCGI_PARAMS, 1, NULL, 0);
+		fcgibuf_record(&b, FCGI_PARAMS, 1, NULL, 0);
 		b.p[b.len - 4] = 0;
 		b.p[b.len - 3] = 200;
-		buf_add(&b, prm.p, prm.len);
+		fcgibuf_add(&b, prm.p, prm.len);
 	}
 	for (i = 0; i < n; i++) {
 		pfd[i].fd = connect_to(sockname);
@@ -325,7 +248,7 @@ idle_conns(int n, int partial)
 int
 main(int argc, char **argv)
 {
-	struct buf req = { 0 }, prm = { 0 };
+	struct fcgibuf req = { 0 }, prm = { 0 };
 	const char *method = "POST", *uri = "/in", *cl = NULL;
 	char **extra = NULL, name[64], *eq, *big;
 	unsigned char *body = (unsigned char *)"";
@@ -383,35 +306,36 @@ main(int argc, char **argv)
 	if (idle > 0)
 		return idle_conns(idle, partial);
 
-	param(&prm, "REQUEST_METHOD", method);
-	param(&prm, "REQUEST_URI", uri);
-	param(&prm, "QUERY_STRING", strchr(uri, '?') ? strchr(uri, '?') + 1 : "");
-	param(&prm, "REMOTE_ADDR", "127.0.0.1");
-	param(&prm, "SERVER_PROTOCOL", "HTTP/1.1");
+	fcgibuf_param(&prm, "REQUEST_METHOD", method);
+	fcgibuf_param(&prm, "REQUEST_URI", uri);
+	fcgibuf_param(&prm, "QUERY_STRING",
+	    strchr(uri, '?') ? strchr(uri, '?') + 1 : "");
+	fcgibuf_param(&prm, "REMOTE_ADDR", "127.0.0.1");
+	fcgibuf_param(&prm, "SERVER_PROTOCOL", "HTTP/1.1");
 	if (cl == NULL) {
 		snprintf(lenbuf, sizeof(lenbuf), "%zu", body_len);
-		param(&prm, "CONTENT_LENGTH", lenbuf);
+		fcgibuf_param(&prm, "CONTENT_LENGTH", lenbuf);
 	} else if (strcmp(cl, "none") != 0)
-		param(&prm, "CONTENT_LENGTH", cl);
+		fcgibuf_param(&prm, "CONTENT_LENGTH", cl);
 	for (k = 0; k < nextra; k++) {
 		if ((eq = strchr(extra[k], '=')) == NULL) {
 			fprintf(stderr, "fcgiclient: -p NAME=VALUE\n");
 			return 2;
 		}
 		*eq = '\0';
-		param(&prm, extra[k], eq + 1);
+		fcgibuf_param(&prm, extra[k], eq + 1);
 		*eq = '=';
 	}
 	for (i = 0; i < nheaders; i++) {
 		snprintf(name, sizeof(name), "HTTP_X_H%d", i);
-		param(&prm, name, "v");
+		fcgibuf_param(&prm, name, "v");
 	}
 	if (bigsize > 0) {
 		if ((big = malloc((size_t)bigsize + 1)) == NULL)
 			die("malloc");
 		memset(big, 'a', (size_t)bigsize);
 		big[bigsize] = '\0';
-		param(&prm, "HTTP_X_BIG", big);
+		fcgibuf_param(&prm, "HTTP_X_BIG", big);
 		free(big);
 	}
 	if (send_len > body_len)
@@ -421,19 +345,20 @@ main(int argc, char **argv)
 	for (id = 1; id <= keep; id++) {
 		req.len = 0;
 		begin[2] = keep > 1 ? FCGI_KEEP_CONN : 0;
-		record(&req, FCGI_BEGIN_REQUEST, id, begin, 8);
-		stream(&req, FCGI_PARAMS, id, prm.p, prm.len, 1);
+		fcgibuf_record(&req, FCGI_BEGIN_REQUEST, id, begin, 8);
+		fcgibuf_stream(&req, FCGI_PARAMS, id, prm.p, prm.len, 65535, 1);
 		half = slow > 0 ? send_len / 2 : 0;
 		if (slow > 0) {
-			stream(&req, FCGI_STDIN, id, body, half, 0);
+			fcgibuf_stream(&req, FCGI_STDIN, id, body, half,
+			    65535, 0);
 			if (send_all(fd, &req) == -1)
 				fprintf(stderr, "fcgiclient: write: %s\n",
 				    strerror(errno));
 			req.len = 0;
 			usleep((useconds_t)slow * 1000);
 		}
-		stream(&req, FCGI_STDIN, id, body + half, send_len - half,
-		    !gone && !noend);
+		fcgibuf_stream(&req, FCGI_STDIN, id, body + half,
+		    send_len - half, 65535, !gone && !noend);
 		if (send_all(fd, &req) == -1)
 			fprintf(stderr, "fcgiclient: write: %s\n",
 			    strerror(errno));

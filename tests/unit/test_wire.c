@@ -17,73 +17,37 @@
 
 #include <cmocka.h>
 
+#include "fcgibuf.h"
 #include "request.h"
 #include "wire.h"
-
-struct buf {
-	unsigned char	*p;
-	size_t		 len;
-};
-
-static void
-add(struct buf *b, const void *p, size_t n)
-{
-	b->p = realloc(b->p, b->len + n + 1);
-	assert_non_null(b->p);
-	if (n > 0)		/* p may be NULL for an empty record */
-		memcpy(b->p + b->len, p, n);
-	b->len += n;
-}
-
-static void
-record(struct buf *b, int type, unsigned id, const void *p, size_t n)
-{
-	unsigned char h[8] = { 1, (unsigned char)type, (unsigned char)(id >> 8),
-	    (unsigned char)id, (unsigned char)(n >> 8), (unsigned char)n, 0,
-	    0 };
-
-	add(b, h, 8);
-	add(b, p, n);
-}
-
-static void
-param(struct buf *b, const char *name, const char *value)
-{
-	unsigned char l[2] = { (unsigned char)strlen(name),
-	    (unsigned char)strlen(value) };
-
-	add(b, l, 2);
-	add(b, name, strlen(name));
-	add(b, value, strlen(value));
-}
 
 /* A POST of body in records of at most chunk bytes; params split in two
  * records. */
 static void
-request(struct buf *b, unsigned id, int keep, const char *body, size_t chunk)
+request(struct fcgibuf *b, unsigned id, int keep, const char *body,
+    size_t chunk)
 {
-	unsigned char begin[8] = { 0, FCGI_RESPONDER, keep ? FCGI_KEEP_CONN : 0 };
-	struct buf p = { 0 };
+	struct fcgibuf p = { 0 };
 	size_t i, n;
 
-	record(b, FCGI_BEGIN_REQUEST, id, begin, 8);
-	param(&p, "REQUEST_METHOD", "POST");
-	param(&p, "REQUEST_URI", "/in");
-	record(b, FCGI_PARAMS, id, p.p, 3);
-	record(b, FCGI_PARAMS, id, p.p + 3, p.len - 3);
-	record(b, FCGI_PARAMS, id, NULL, 0);
+	fcgibuf_begin(b, (int)id, FCGI_RESPONDER, keep ? FCGI_KEEP_CONN : 0);
+	fcgibuf_param(&p, "REQUEST_METHOD", "POST");
+	fcgibuf_param(&p, "REQUEST_URI", "/in");
+	fcgibuf_record(b, FCGI_PARAMS, id, p.p, 3);
+	fcgibuf_record(b, FCGI_PARAMS, id, p.p + 3, p.len - 3);
+	fcgibuf_record(b, FCGI_PARAMS, id, NULL, 0);
 	for (i = 0; i < strlen(body); i += n) {
 		n = strlen(body) - i < chunk ? strlen(body) - i : chunk;
-		record(b, FCGI_STDIN, id, body + i, n);
+		fcgibuf_record(b, FCGI_STDIN, id, body + i, n);
 	}
-	record(b, FCGI_STDIN, id, NULL, 0);
+	fcgibuf_record(b, FCGI_STDIN, id, NULL, 0);
 	free(p.p);
 }
 
 /* Read what the responder sent on fd until FCGI_END_REQUEST: the STDOUT
  * bytes into *out; returns the number of STDOUT records. */
 static int
-answer(int fd, struct buf *out)
+answer(int fd, struct fcgibuf *out)
 {
 	unsigned char h[8], c[65536 + 256];
 	size_t clen;
@@ -99,7 +63,7 @@ answer(int fd, struct buf *out)
 			return n;
 		assert_int_equal(h[1], FCGI_STDOUT);
 		if (clen > 0) {
-			add(out, c, clen);
+			fcgibuf_add(out, c, clen);
 			n++;
 		}
 	}
@@ -123,7 +87,7 @@ static void
 test_pipelined_keep(void **state)
 {
 	struct wire w;
-	struct buf in = { 0 }, out = { 0 };
+	struct fcgibuf in = { 0 }, out = { 0 };
 	int sv[2];
 
 	(void)state;
@@ -162,7 +126,7 @@ static void
 test_large_answer(void **state)
 {
 	struct wire w;
-	struct buf in = { 0 }, out = { 0 };
+	struct fcgibuf in = { 0 }, out = { 0 };
 	static unsigned char big[150000];
 	size_t i;
 	pid_t pid;
@@ -201,7 +165,7 @@ static void
 test_deadline(void **state)
 {
 	struct wire w;
-	struct buf in = { 0 };
+	struct fcgibuf in = { 0 };
 	struct timespec t0, t1;
 	long ms;
 	int sv[2];
@@ -231,7 +195,7 @@ static void
 test_idle(void **state)
 {
 	struct wire w;
-	struct buf in = { 0 };
+	struct fcgibuf in = { 0 };
 	int sv[2];
 
 	(void)state;
@@ -256,16 +220,16 @@ static void
 test_get_values(void **state)
 {
 	struct wire w;
-	struct buf in = { 0 }, q = { 0 }, out = { 0 };
+	struct fcgibuf in = { 0 }, q = { 0 }, out = { 0 };
 	unsigned char h[8], c[256];
 	int sv[2];
 
 	(void)state;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(wire_init(&w, 2000, 42), 0);
-	param(&q, "FCGI_MAX_REQS", "");
-	param(&q, "FCGI_UNHEARD_OF", "");
-	record(&in, FCGI_GET_VALUES, 0, q.p, q.len);
+	fcgibuf_param(&q, "FCGI_MAX_REQS", "");
+	fcgibuf_param(&q, "FCGI_UNHEARD_OF", "");
+	fcgibuf_record(&in, FCGI_GET_VALUES, 0, q.p, q.len);
 	request(&in, 1, 0, "b", 1);
 	assert_int_equal(write(sv[0], in.p, in.len), (ssize_t)in.len);
 	wire_attach(&w, sv[1]);
