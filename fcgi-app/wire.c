@@ -84,24 +84,33 @@ reserve(void *bufp, size_t *cap, size_t need)
 	return 0;
 }
 
-/* Wait until fd is ready for events or deadline (monotonic ms) passes.
- * 0 ready, -2 deadline, -1 error. */
+/*
+ * Wait until fd is ready for events or deadline (monotonic ms) passes.
+ * When w (may be NULL) has an on_stall hook, it is told once the wait has
+ * gone on for WIRE_STALL_MS.  0 ready, -2 deadline, -1 error.
+ */
 static int
-wait_io(int fd, short events, int64_t deadline)
+wait_io(int fd, short events, int64_t deadline, const struct wire *w)
 {
 	struct pollfd pfd;
 	int64_t left;
-	int r;
+	int r, quick = w != NULL && w->on_stall != NULL;
 
 	for (;;) {
 		if ((left = deadline - mono_ms()) <= 0)
 			return -2;
+		if (quick && left > WIRE_STALL_MS)
+			left = WIRE_STALL_MS;
 		pfd.fd = fd;
 		pfd.events = events;
 		pfd.revents = 0;
 		r = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
 		if (r == 1)
 			return 0;
+		if (r == 0 && quick) {
+			quick = 0;
+			w->on_stall(w->on_stall_arg);
+		}
 		if (r == -1 && errno != EINTR)
 			return -1;
 	}
@@ -110,7 +119,8 @@ wait_io(int fd, short events, int64_t deadline)
 /* Send every byte of iov[0..n), whatever the partial writes; a write that
  * makes no progress for io_timeout fails.  0, or -1. */
 static int
-send_fd(int fd, struct iovec *iov, int n, int timeout_ms)
+send_fd(int fd, struct iovec *iov, int n, int timeout_ms,
+    const struct wire *w)
 {
 	struct msghdr msg;
 	ssize_t r;
@@ -124,7 +134,7 @@ send_fd(int fd, struct iovec *iov, int n, int timeout_ms)
 			if (errno == EINTR)
 				continue;
 			if ((errno != EAGAIN && errno != EWOULDBLOCK) ||
-			    wait_io(fd, POLLOUT, mono_ms() + timeout_ms) != 0)
+			    wait_io(fd, POLLOUT, mono_ms() + timeout_ms, w) != 0)
 				return -1;
 			continue;
 		}
@@ -144,7 +154,7 @@ send_fd(int fd, struct iovec *iov, int n, int timeout_ms)
 static int
 send_all(struct wire *w, struct iovec *iov, int n)
 {
-	return send_fd(w->fd, iov, n, w->io_timeout_ms);
+	return send_fd(w->fd, iov, n, w->io_timeout_ms, w);
 }
 
 static int
@@ -198,7 +208,7 @@ fill(struct wire *w)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -1;
-		if ((r = wait_io(w->fd, POLLIN, w->deadline)) != 0)
+		if ((r = wait_io(w->fd, POLLIN, w->deadline, w)) != 0)
 			return (int)r;
 	}
 }
@@ -744,5 +754,5 @@ wire_answer(const struct wire_detached *d, const void *p, size_t n)
 	iov[1].iov_len = n;
 	iov[2].iov_base = tail;
 	iov[2].iov_len = sizeof(tail);
-	return send_fd(d->fd, iov, 3, d->io_timeout_ms);
+	return send_fd(d->fd, iov, 3, d->io_timeout_ms, NULL);
 }

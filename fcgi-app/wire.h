@@ -32,6 +32,7 @@
 #define WIRE_MAX_PARAMS		(1024 * 1024)	/* raw params of one request */
 #define WIRE_RECORD_MAX		(FCGI_HEADER_LEN + FCGI_MAX_LENGTH + 255)
 #define WIRE_RBUF		(WIRE_RECORD_MAX + 16384)
+#define WIRE_STALL_MS		1	/* a wait this long calls on_stall */
 
 enum wire_bad {
 	WIRE_OK = 0,
@@ -71,6 +72,11 @@ struct wire {
 	size_t		 olen, ocap;
 	unsigned char	*side;		/* management answers, CANT_MPX_CONN */
 	size_t		 slen, scap;
+
+	/* Set by the owner after wire_init: told when a read or write of
+	 * this connection has waited WIRE_STALL_MS and goes on waiting. */
+	void		(*on_stall)(void *);
+	void		*on_stall_arg;
 };
 
 /* 0, or -1 when out of memory. */

@@ -254,6 +254,29 @@ attack stdin-oversized-record "$REFUSED" 0 ""
 attack slowloris-valid '^status 202 end 1 0 closed$' 1 "slow"
 attack slowloris-stall "$CLOSED" 0 ""
 
+# Fewer slow senders than threads: the workers they hold give their duty
+# to others (fcgiq keeps only a few workers waiting for connections), so a
+# normal request is answered at once, not after an I/O timeout.
+holders=""
+for i in $(seq $((THREADS - 2))); do
+	"$ADVERSARY" -s "$SOCK" -w 60 slowloris-hold >/dev/null 2>&1 &
+	holders="$holders $!"
+	track $!
+done
+sleep 1
+t0=$(date +%s%N)
+got=$("$FCGICLIENT" -s "$SOCK" -w 8 -d "beside slow senders" -p HTTP_X_ATTACK=normal 2>&1 | head -1)
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$got" = "status 202" ] && n202=$((n202 + 1)) && normal202=$((normal202 + 1))
+if [ "$got" = "status 202" ] && [ $ms -lt 1000 ]; then
+	ok "slowloris-hold x$((THREADS - 2)): a normal request answered in $ms ms"
+else
+	not_ok "slowloris-hold x$((THREADS - 2)): a normal request answered within 1 s" \
+	    "got '$got' after $ms ms"
+fi
+for p in $holders; do kill "$p" 2>/dev/null; done
+for p in $holders; do wait "$p" 2>/dev/null; done
+
 # More slow senders than threads, each byte inside the I/O timeout: a
 # normal request must still be answered.
 holders=""
