@@ -254,51 +254,41 @@ attack stdin-oversized-record "$REFUSED" 0 ""
 attack slowloris-valid '^status 202 end 1 0 closed$' 1 "slow"
 attack slowloris-stall "$CLOSED" 0 ""
 
+# hold_and_ask N SETTLE TAG BODY LIMIT_MS: N slow senders (slowloris-hold,
+# each byte inside the I/O timeout) hold workers; after SETTLE seconds one
+# normal request (HTTP_X_ATTACK=TAG) must be answered 202 within LIMIT_MS.
+# Sets got; the senders are stopped afterwards.
+hold_and_ask() {
+	local n=$1 settle=$2 tag=$3 body=$4 limit=$5 holders="" i p t0 ms
+	for i in $(seq "$n"); do
+		"$ADVERSARY" -s "$SOCK" -w 60 slowloris-hold >/dev/null 2>&1 &
+		holders="$holders $!"
+		track $!
+	done
+	sleep "$settle"
+	t0=$(date +%s%N)
+	got=$("$FCGICLIENT" -s "$SOCK" -w 8 -d "$body" -p HTTP_X_ATTACK="$tag" 2>&1 | head -1)
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	if [ "$got" = "status 202" ] && [ $ms -lt "$limit" ]; then
+		ok "slowloris-hold x$n: a normal request answered in $ms ms"
+	else
+		not_ok "slowloris-hold x$n: a normal request answered within $limit ms" \
+		    "got '$got' after $ms ms"
+	fi
+	for p in $holders; do kill "$p" 2>/dev/null; done
+	for p in $holders; do wait "$p" 2>/dev/null; done
+}
+
 # Fewer slow senders than threads: the workers they hold give their duty
 # to others (fcgiq keeps only a few workers waiting for connections), so a
 # normal request is answered at once, not after an I/O timeout.
-holders=""
-for i in $(seq $((THREADS - 2))); do
-	"$ADVERSARY" -s "$SOCK" -w 60 slowloris-hold >/dev/null 2>&1 &
-	holders="$holders $!"
-	track $!
-done
-sleep 1
-t0=$(date +%s%N)
-got=$("$FCGICLIENT" -s "$SOCK" -w 8 -d "beside slow senders" -p HTTP_X_ATTACK=normal 2>&1 | head -1)
-ms=$((($(date +%s%N) - t0) / 1000000))
+hold_and_ask $((THREADS - 2)) 1 normal "beside slow senders" 1000
 [ "$got" = "status 202" ] && n202=$((n202 + 1)) && normal202=$((normal202 + 1))
-if [ "$got" = "status 202" ] && [ $ms -lt 1000 ]; then
-	ok "slowloris-hold x$((THREADS - 2)): a normal request answered in $ms ms"
-else
-	not_ok "slowloris-hold x$((THREADS - 2)): a normal request answered within 1 s" \
-	    "got '$got' after $ms ms"
-fi
-for p in $holders; do kill "$p" 2>/dev/null; done
-for p in $holders; do wait "$p" 2>/dev/null; done
 
-# More slow senders than threads, each byte inside the I/O timeout: a
-# normal request must still be answered.
-holders=""
-for i in $(seq $((THREADS + 2))); do
-	"$ADVERSARY" -s "$SOCK" -w 60 slowloris-hold >/dev/null 2>&1 &
-	holders="$holders $!"
-	track $!
-done
-sleep 3
-t0=$(date +%s%N)
-# Tagged apart: given up on by the client, it may still be served (and
-# stored, whole) once a worker is free.
-got=$("$FCGICLIENT" -s "$SOCK" -w 8 -d "while held" -p HTTP_X_ATTACK=held 2>&1 | head -1)
-ms=$((($(date +%s%N) - t0) / 1000000))
-if [ "$got" = "status 202" ] && [ $ms -lt 5000 ]; then
-	ok "slowloris-hold x$((THREADS + 2)): a normal request answered in $ms ms"
-else
-	not_ok "slowloris-hold x$((THREADS + 2)): a normal request answered within 5 s" \
-	    "got '$got' after $ms ms"
-fi
-for p in $holders; do kill "$p" 2>/dev/null; done
-for p in $holders; do wait "$p" 2>/dev/null; done
+# More slow senders than threads: a normal request must still be answered
+# once a worker is free.  Tagged apart: given up on by the client, it may
+# still be served (and stored, whole) later.
+hold_and_ask $((THREADS + 2)) 3 held "while held" 5000
 check "slowloris-hold: fcgiq survived" alive $PID
 # The held workers come back once their senders are gone.
 for i in 1 2 3; do
