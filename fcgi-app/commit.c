@@ -102,6 +102,31 @@ static struct {
 	.wanted = PTHREAD_COND_INITIALIZER,
 };
 
+/* Count queue's waiting jobs on s: the count, or -1 (logged); *ms is
+ * how long it took. */
+static int64_t
+count_read(struct store *s, const char *queue, int64_t *ms)
+{
+	int64_t c, t0 = mono_ms();
+
+	if ((c = store_count_waiting(s, queue)) < 0)
+		log_warnx("commit: count queue %s: %s", queue, store_error(s));
+	*ms = mono_ms() - t0;
+	return c;
+}
+
+/* The index of queue's entry in qc.counts, or -1; qc.lock held. */
+static ssize_t
+qcount_find(const char *queue)
+{
+	size_t i;
+
+	for (i = 0; i < qc.ncounts; i++)
+		if (strcmp(qc.counts[i].queue, queue) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
 /*
  * The count entry of queue, its refresh asked of the counter thread when
  * due: its index in qc.counts, or -1.  An index, not a pointer: a later
@@ -111,46 +136,36 @@ static struct {
 static ssize_t
 qcount_get(const char *queue, int64_t now)
 {
-	struct qcount *q = NULL, *n;
-	int64_t c, t0;
-	size_t i, at = 0;
+	struct qcount *q, *n;
+	int64_t c;
+	ssize_t at;
 
-	for (i = 0; i < qc.ncounts; i++)
-		if (strcmp(qc.counts[i].queue, queue) == 0) {
-			q = &qc.counts[i];
-			at = i;
-		}
-	if (q == NULL) {
+	if ((at = qcount_find(queue)) == -1) {
 		n = realloc(qc.counts, (qc.ncounts + 1) * sizeof(*n));
 		if (n == NULL)
 			return -1;
 		qc.counts = n;
-		at = qc.ncounts;
-		q = &qc.counts[at];
-		memset(q, 0, sizeof(*q));
-		if ((q->queue = strdup(queue)) == NULL)
+		at = (ssize_t)qc.ncounts;
+		memset(&qc.counts[at], 0, sizeof(qc.counts[at]));
+		if ((qc.counts[at].queue = strdup(queue)) == NULL)
 			return -1;
 		qc.ncounts++;
 	}
+	q = &qc.counts[at];
 	if (q->wanted || now - q->at < COUNT_REFRESH_MS ||
 	    now - q->at < COUNT_DUTY * q->cost_ms)
-		return (ssize_t)at;
+		return at;
 	q->at = now;		/* a failing count is not retried per job */
 	if (q->cost_ms > COUNT_SYNC_MS) {
 		q->wanted = 1;
 		pthread_cond_signal(&qc.wanted);
-		return (ssize_t)at;
+		return at;
 	}
 	/* Cheap (and the first one): read here, so the check that follows
 	 * sees it. */
-	t0 = mono_ms();
-	if ((c = store_count_waiting(cm.w, queue)) < 0)
-		log_warnx("commit: count queue %s: %s", queue,
-		    store_error(cm.w));
-	else
+	if ((c = count_read(cm.w, queue, &q->cost_ms)) >= 0)
 		q->count = c;
-	q->cost_ms = mono_ms() - t0;
-	return (ssize_t)at;
+	return at;
 }
 
 /* Jobs of entry at held (d > 0) or given back (d < 0); qc.lock held. */
@@ -176,7 +191,8 @@ static void *
 counter(void *arg)
 {
 	char *queue;
-	int64_t base, c, t0;
+	int64_t base, c, ms;
+	ssize_t at;
 	size_t i;
 
 	(void)arg;
@@ -199,21 +215,17 @@ counter(void *arg)
 		base = qc.counts[i].added;
 		pthread_mutex_unlock(&qc.lock);
 
-		t0 = mono_ms();
-		if ((c = store_count_waiting(qc.r, queue)) < 0)
-			log_warnx("commit: count queue %s: %s", queue,
-			    store_error(qc.r));
+		c = count_read(qc.r, queue, &ms);
 
 		pthread_mutex_lock(&qc.lock);
 		/* Found again by name: qc.counts may have moved. */
-		for (i = 0; i < qc.ncounts; i++)
-			if (strcmp(qc.counts[i].queue, queue) == 0) {
-				if (c >= 0)
-					qc.counts[i].count = c +
-					    (qc.counts[i].added - base);
-				qc.counts[i].cost_ms = mono_ms() - t0;
-				qc.counts[i].wanted = 0;
-			}
+		if ((at = qcount_find(queue)) >= 0) {
+			if (c >= 0)
+				qc.counts[at].count = c +
+				    (qc.counts[at].added - base);
+			qc.counts[at].cost_ms = ms;
+			qc.counts[at].wanted = 0;
+		}
 		free(queue);
 	}
 	pthread_mutex_unlock(&qc.lock);
