@@ -121,7 +121,6 @@ struct slot {
 	int64_t		  extend_at;	/* next lease extension */
 	int		  end;		/* enum slot_end */
 	int		  reaped;
-	int		  drained;	/* pipes read after the reap */
 	int64_t		  retry_at;	/* outcome not stored yet; 0: not tried */
 	struct outcome	  rec;		/* stored in the open batch */
 };
@@ -633,13 +632,11 @@ slot_log_outcome(const struct slot *s)
 	}
 }
 
-/* A reaped handler: take what is left in its pipes, once. */
+/* A reaped handler: take what is left in its pipes and close them (called
+ * again for an outcome not stored yet, it finds them closed). */
 static void
 slot_drain(struct slot *s)
 {
-	if (s->drained)
-		return;
-	s->drained = 1;
 	close_fd(&s->fd_in);
 	/* Whatever it wrote before exiting is in the pipes; a grandchild
 	 * that escaped its group may keep them open, and keep writing, so
