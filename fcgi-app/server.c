@@ -51,7 +51,8 @@ struct worker {
 	pthread_t	 thread;
 	int		 cur_fd;	/* connection being served, -1 (atomic) */
 	int		 started;
-	int		 on_duty;	/* holds one of srv.duty_max (srv.lock) */
+	int		 on_duty;	/* holds one of srv.duty_max; written by its
+					   own thread, under srv.lock */
 };
 
 struct pconn {
@@ -362,6 +363,11 @@ next_conn(int ep, int *fresh)
 static void
 duty_take(struct worker *w)
 {
+	/* Only this worker's own thread changes w->on_duty: no lock needed
+	 * to see that it still holds one, the usual case between requests
+	 * (srv.lock also guards the poller's queue). */
+	if (w->on_duty)
+		return;
 	pthread_mutex_lock(&srv.lock);
 	while (!w->on_duty) {
 		if (srv.duty < srv.duty_max || srv.stopping) {
@@ -379,12 +385,12 @@ duty_give(void *arg)
 {
 	struct worker *w = arg;
 
+	if (!w->on_duty)
+		return;
 	pthread_mutex_lock(&srv.lock);
-	if (w->on_duty) {
-		w->on_duty = 0;
-		srv.duty--;
-		pthread_cond_signal(&srv.standby_cv);
-	}
+	w->on_duty = 0;
+	srv.duty--;
+	pthread_cond_signal(&srv.standby_cv);
 	pthread_mutex_unlock(&srv.lock);
 }
 
