@@ -49,6 +49,7 @@ stop_pid() {
 _cleanup() {
 	local p
 	for p in $_tracked; do stop_pid "$p"; done
+	_release_ports
 	if [ "$_tap_failed" -eq 0 ] && [ -z "${KEEP_TEST_DIR:-}" ]; then
 		rm -rf "$T"
 	else
@@ -69,13 +70,49 @@ wait_for() {
 	return 1
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on now.
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now, drawn
+# outside the kernel's ephemeral range (net.ipv4.ip_local_port_range), where
+# a client socket of any process may hold a port at any moment.  Each port
+# handed out is reserved by a directory in /tmp/fcgiq-test-ports (mkdir is
+# atomic), so suites running side by side never draw the same one; the
+# reservation goes with the suite's EXIT trap.
+_ports_dir=${TMPDIR:-/tmp}/fcgiq-test-ports
 free_port() {
-	local p
+	local lo hi p span o
+	read -r lo hi </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null ||
+	    { lo=32768 hi=60999; }
+	mkdir -p "$_ports_dir"
 	while :; do
-		p=$((20000 + RANDOM % 30000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+		# Below the range when there is room (10000 up to it), else above it.
+		if [ "$lo" -gt 12000 ]; then
+			span=$((lo - 10000)); p=$((10000 + (RANDOM * 32768 + RANDOM) % span))
+		else
+			span=$((65535 - hi)); p=$((hi + 1 + (RANDOM * 32768 + RANDOM) % span))
+		fi
+		if ! mkdir "$_ports_dir/$p" 2>/dev/null; then
+			# A reservation whose suite died without its trap is stale
+			# (no owner file yet: its suite is writing it now).
+			o=$(cat "$_ports_dir/$p/owner" 2>/dev/null) &&
+			    ! kill -0 "$o" 2>/dev/null && rm -rf "$_ports_dir/$p"
+			continue
+		fi
+		echo $$ >"$_ports_dir/$p/owner"	# $$: the suite, even in $(...)
+		if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			rm -rf "$_ports_dir/$p"
+			continue
+		fi
+		echo "$p"
+		return
 	done
+}
+# The suite's reservations: $(free_port) ran in a subshell, so they are
+# found by their owner file, not a variable.
+_release_ports() {
+	local d
+	for d in "$_ports_dir"/*; do
+		[ -f "$d/owner" ] && [ "$(cat "$d/owner" 2>/dev/null)" = "$$" ] && rm -rf "$d"
+	done
+	return 0
 }
 
 # start_nginx CONF: run nginx in the foreground-less master mode with its
