@@ -5,7 +5,9 @@
 #ifndef FCGIQ_CLOCK_H
 #define FCGIQ_CLOCK_H
 
+#include <inttypes.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 static inline int64_t
@@ -15,6 +17,16 @@ mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A duration for a log line or a reason: "5s", or "1500ms". */
+static inline void
+clock_fmt(int64_t ms, char *buf, size_t len)
+{
+	if (ms % 1000 == 0)
+		snprintf(buf, len, "%" PRId64 "s", ms / 1000);
+	else
+		snprintf(buf, len, "%" PRId64 "ms", ms);
 }
 
 #endif

@@ -11,6 +11,10 @@
  * The child only makes async-signal-safe calls.  The parent restores its
  * mask; its pipe ends are CLOEXEC and non-blocking, so a handler that never
  * reads its stdin or floods its stdout cannot stall the helper's loop.
+ *
+ * exec_kind is the exec handler's side of a slot (slot.h): its stop and
+ * kill signal the process group, its drain takes what the pipes hold once
+ * the process is reaped (the helper reaps; see exec_slot_reaped).
  */
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -23,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +42,7 @@
 #endif
 
 #include "exec.h"
+#include "slot.h"
 #include "store.h"
 
 #define EXEC_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
@@ -660,3 +666,190 @@ exec_status_text(int status, char *buf, size_t len)
 	else
 		snprintf(buf, len, "wait status %#x", (unsigned int)status);
 }
+
+/* ------------------------------------------------------------ exec kind */
+
+static void
+close_fd(int *fd)
+{
+	if (*fd != -1) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+int
+exec_slot_spawn(struct slot *s, char *const argv[], char *const envp[],
+    const struct exec_limits *limits)
+{
+	struct exec_child child;
+
+	if (s->state != SLOT_FREE) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (exec_spawn(argv, envp, limits, &child) == -1)
+		return -1;
+	s->kind = &exec_kind;
+	s->u.exec.pid = child.pid;
+	s->u.exec.fd_in = child.fd_in;
+	s->u.exec.fd_out = child.fd_out;
+	s->u.exec.fd_err = child.fd_err;
+	s->u.exec.in_off = 0;
+	return 0;
+}
+
+pid_t
+exec_slot_pid(const struct slot *s)
+{
+	if (s->kind != &exec_kind ||
+	    (s->state != SLOT_RUNNING && s->state != SLOT_STOPPING))
+		return 0;
+	return s->u.exec.pid;
+}
+
+int
+exec_slot_reaped(struct slot *s, int status)
+{
+	char text[64];
+
+	exec_status_text(status, text, sizeof(text));
+	return slot_exited(s, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+	    text);
+}
+
+/* Feed as much of the body as the pipe takes now; close stdin when done. */
+static void
+exec_write_in(struct slot *s)
+{
+	struct slot_exec *x = &s->u.exec;
+	const char *body = s->job->body;
+	ssize_t n;
+
+	while (x->fd_in != -1 && x->in_off < s->job->body_len) {
+		n = write(x->fd_in, body + x->in_off,
+		    s->job->body_len - x->in_off);
+		if (n > 0) {
+			x->in_off += (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		/* EPIPE: the handler does not want (the rest of) its body. */
+		break;
+	}
+	close_fd(&x->fd_in);
+}
+
+enum { EXEC_IN, EXEC_OUT, EXEC_ERR };
+
+static int
+exec_poll(struct slot *s, struct pollfd *pfd, int *which)
+{
+	struct slot_exec *x = &s->u.exec;
+	int n = 0;
+
+	if (x->fd_in != -1) {
+		pfd[n].fd = x->fd_in;
+		pfd[n].events = POLLOUT;
+		which[n++] = EXEC_IN;
+	}
+	if (x->fd_out != -1) {
+		pfd[n].fd = x->fd_out;
+		pfd[n].events = POLLIN;
+		which[n++] = EXEC_OUT;
+	}
+	if (x->fd_err != -1) {
+		pfd[n].fd = x->fd_err;
+		pfd[n].events = POLLIN;
+		which[n++] = EXEC_ERR;
+	}
+	return n;
+}
+
+static int
+exec_ready(struct slot *s, int which, short revents)
+{
+	struct slot_exec *x = &s->u.exec;
+	int r;
+
+	switch (which) {
+	case EXEC_IN:
+		if (revents & (POLLERR | POLLHUP | POLLNVAL))
+			close_fd(&x->fd_in);
+		else
+			exec_write_in(s);
+		break;
+	case EXEC_OUT:
+		if ((r = exec_out_read(x->fd_out, &s->out)) != 0)
+			close_fd(&x->fd_out);
+		return r == -1 ? -1 : 0;
+	case EXEC_ERR:
+		if (exec_tail_read(x->fd_err, &s->err) != 0)
+			close_fd(&x->fd_err);
+		break;
+	}
+	return 0;
+}
+
+static void
+exec_stop(struct slot *s)
+{
+	(void)kill(-s->u.exec.pid, SIGTERM);
+}
+
+static void
+exec_kill(struct slot *s)
+{
+	(void)kill(-s->u.exec.pid, SIGKILL);
+}
+
+/*
+ * Whatever it wrote before exiting is in the pipes; a grandchild that
+ * escaped its group may keep them open, and keep writing, so read once (a
+ * call's budget covers a full pipe, and bounds a writer that never stops)
+ * and close: never wait for an EOF.
+ */
+static int
+exec_drain(struct slot *s)
+{
+	struct slot_exec *x = &s->u.exec;
+	int rc = 0;
+
+	close_fd(&x->fd_in);
+	if (x->fd_out != -1 && exec_out_read(x->fd_out, &s->out) == -1)
+		rc = -1;
+	if (x->fd_err != -1)
+		(void)exec_tail_read(x->fd_err, &s->err);
+	close_fd(&x->fd_out);
+	close_fd(&x->fd_err);
+	return rc;
+}
+
+static void
+exec_close(struct slot *s)
+{
+	close_fd(&s->u.exec.fd_in);
+	close_fd(&s->u.exec.fd_out);
+	close_fd(&s->u.exec.fd_err);
+}
+
+static void
+exec_describe(const struct slot *s, char *buf, size_t len)
+{
+	(void)snprintf(buf, len, "pid %ld", (long)s->u.exec.pid);
+}
+
+const struct slot_kind exec_kind = {
+	"exec",
+	exec_write_in,
+	exec_poll,
+	exec_ready,
+	exec_stop,
+	exec_kill,
+	exec_drain,
+	exec_close,
+	exec_describe
+};

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct slot;
 struct store_job;
 
 /* Resource limits for the handler; 0 leaves a limit as inherited. */
@@ -87,5 +88,20 @@ char	*exec_error_text(const char *reason, const struct exec_tail *t);
 
 /* "exit 3", "killed by signal 9 (core dumped)" for a wait status. */
 void	 exec_status_text(int status, char *buf, size_t len);
+
+/*
+ * The exec kind of slot (slot.h): a process group and its three pipes.
+ * exec_slot_spawn() starts argv in the FREE slot s, for slot_start() to
+ * take; 0, or -1 with errno set and s untouched.
+ */
+extern const struct slot_kind exec_kind;
+int	 exec_slot_spawn(struct slot *s, char *const argv[],
+	    char *const envp[], const struct exec_limits *limits);
+
+/* The pid of s's process while it runs (RUNNING or STOPPING), else 0. */
+pid_t	 exec_slot_pid(const struct slot *s);
+
+/* s's process was reaped with wait status status: slot_exited(). */
+int	 exec_slot_reaped(struct slot *s, int status);
 
 #endif /* FCGIQ_EXEC_H */

@@ -19,12 +19,16 @@
  * The loop is single-threaded around poll(2): the parent pipe, a signalfd
  * (TERM, INT, HUP, CHLD), the wake-up socket (pushed by committers after
  * each COMMIT; a claim pass every SAFETY_POLL_MS is only the safety net),
- * and three pipes per running handler.  Timers (handler timeouts, kill
+ * and the fds of each running handler (an exec handler's three pipes).
+ * Each running job has a slot, whose life is the state machine of slot.c;
+ * what a handler kind does (exec.c: fork, signal the process group, read
+ * its pipes) sits behind the slot's kind.  Timers (handler timeouts, kill
  * grace, lease extension, maintenance) use CLOCK_MONOTONIC; the store's
  * times are wall clock.  Children are reaped with waitid/waitpid in the
- * loop, never in a signal handler.  Each turn stores the reaped handlers'
- * outcomes and the claims of the places they free in one transaction
- * (record_and_claim); the claimed handlers start after its COMMIT.
+ * loop, never in a signal handler.  Each turn stores the finished
+ * handlers' outcomes and the claims of the places they free in one
+ * transaction (record_and_claim); the claimed handlers start after its
+ * COMMIT.
  *
  * Invariants: a slot's job is running in the store under the slot's
  * attempt until the slot records an outcome (done, failed, released); a
@@ -60,13 +64,12 @@
 #include "exec.h"
 #include "helper.h"
 #include "log.h"
+#include "slot.h"
 #include "store.h"
 #include "wake.h"
 
 #define LOCK_RETRY_MS		200	/* standby: try the lock this often */
 #define SAFETY_POLL_MS		1000	/* claim pass without a wake-up */
-#define KILL_GRACE_MS		2000	/* SIGTERM to SIGKILL */
-#define LEASE_MARGIN_MS		30000	/* lease = timeout + kill grace + this */
 #define MAINT_MS		5000	/* requeue_expired */
 #define PRUNE_MS		60000	/* prune finished jobs */
 #define STORE_RETRY_MS		1000	/* an outcome the store refused */
@@ -81,48 +84,11 @@ struct cfgref {
 	int		refs;
 };
 
-enum slot_end {
-	END_NONE = 0,
-	END_TIMEOUT,		/* killed: past the queue's timeout */
-	END_STOP		/* killed: the helper is stopping */
-};
-
-/* What a slot's store call did, logged once its batch has committed. */
-struct outcome {
-	int		  stored;	/* in the open batch */
-	int		  rc;		/* 1: recorded; 0: the lease was lost */
-	int		  kind;		/* enum outcome_kind */
-	int		  dead;
-	int64_t		  ms;		/* the attempt's run time */
-	char		  reason[128];
-};
-
-enum outcome_kind {
-	OUT_DONE = 0,
-	OUT_FAILED,
-	OUT_RELEASED
-};
-
-struct slot {
-	int		  used;
-	struct cfgref	 *cfg;		/* the configuration it started under */
-	const struct queue_conf *q;	/* in cfg */
-	struct store_job *job;
-	int		  attempt;
-	pid_t		  pid;		/* also its process group; 0 once reaped */
-	int		  status;	/* wait status once reaped */
-	int		  fd_in, fd_out, fd_err;
-	size_t		  in_off;
-	struct exec_out	  out;
-	struct exec_tail  err;
-	int64_t		  started;	/* monotonic ms */
-	int64_t		  deadline;	/* timeout */
-	int64_t		  kill_at;	/* SIGKILL due; 0: none */
-	int64_t		  extend_at;	/* next lease extension */
-	int		  end;		/* enum slot_end */
-	int		  reaped;
-	int64_t		  retry_at;	/* outcome not stored yet; 0: not tried */
-	struct outcome	  rec;		/* stored in the open batch */
+/* What a poll entry is for: an fd of slot s (which: the kind's tag for
+ * it), or, s NULL, one of the helper's own (which: a TAG_*). */
+struct ptag {
+	struct slot	*s;
+	int		 which;
 };
 
 struct helper {
@@ -145,7 +111,7 @@ struct helper {
 	int64_t		 maint_at;
 	int64_t		 prune_at;
 	struct pollfd	*pfd;
-	int		*pfd_tag;	/* slot index * 4 + which */
+	struct ptag	*ptag;
 	size_t		 pfd_cap;
 	struct claimed	*claimed;	/* claims of the open batch */
 	size_t		 nclaimed, claimed_cap;
@@ -156,15 +122,6 @@ struct claimed {
 	const struct queue_conf *q;
 	struct store_job *job;
 };
-
-static void
-fmt_duration(int64_t ms, char *buf, size_t len)
-{
-	if (ms % 1000 == 0)
-		snprintf(buf, len, "%" PRId64 "s", ms / 1000);
-	else
-		snprintf(buf, len, "%" PRId64 "ms", ms);
-}
 
 static void
 close_fd(int *fd)
@@ -285,10 +242,11 @@ queue_runnable(const struct queue_conf *q)
 	    q->concurrency > 0;
 }
 
-static int64_t
-lease_ms(const struct queue_conf *q)
+/* A slot's hold on the configuration it started under. */
+static void
+cfg_unref(void *r)
 {
-	return q->timeout_ms + KILL_GRACE_MS + LEASE_MARGIN_MS;
+	cfg_put(r);
 }
 
 static void
@@ -312,6 +270,15 @@ helper_reload(struct helper *h)
 
 /* ----------------------------------------------------------------- slots */
 
+/* A transition the slot refused: a bug in the helper, logged, not fatal. */
+static void
+refused(const struct slot *s, const char *event)
+{
+	log_warnx("helper: job %s: slot: %s refused while %s",
+	    s->job != NULL ? s->job->id : "-", event,
+	    slot_state_name(s->state));
+}
+
 /*
  * Handlers of queue name that hold a place: running ones, and the claims
  * of the open batch; a slot whose outcome the batch stores no longer does.
@@ -322,7 +289,8 @@ queue_active(const struct helper *h, const char *name)
 	size_t i, n = 0;
 
 	for (i = 0; i < h->nslots; i++)
-		if (h->slots[i].used && !h->slots[i].rec.stored &&
+		if (h->slots[i].state != SLOT_FREE &&
+		    h->slots[i].state != SLOT_RECORDED &&
 		    strcmp(h->slots[i].q->name, name) == 0)
 			n++;
 	for (i = 0; i < h->nclaimed; i++)
@@ -337,20 +305,21 @@ slots_active(const struct helper *h)
 	size_t i, n = 0;
 
 	for (i = 0; i < h->nslots; i++)
-		if (h->slots[i].used)
+		if (h->slots[i].state != SLOT_FREE)
 			n++;
 	return n;
 }
 
+/* A FREE slot, the table grown if need be (which moves every slot). */
 static struct slot *
-slot_alloc(struct helper *h)
+slots_alloc(struct helper *h)
 {
 	struct slot *ns;
 	size_t i, cap;
 
 	for (i = 0; i < h->nslots; i++)
-		if (!h->slots[i].used)
-			goto found;
+		if (h->slots[i].state == SLOT_FREE)
+			return &h->slots[i];
 	cap = h->nslots ? h->nslots * 2 : 8;
 	if ((ns = realloc(h->slots, cap * sizeof(*ns))) == NULL)
 		return NULL;
@@ -358,23 +327,22 @@ slot_alloc(struct helper *h)
 	h->slots = ns;
 	i = h->nslots;
 	h->nslots = cap;
-found:
-	memset(&h->slots[i], 0, sizeof(h->slots[i]));
-	h->slots[i].fd_in = h->slots[i].fd_out = h->slots[i].fd_err = -1;
 	return &h->slots[i];
 }
 
+/* The helper is leaving: slot_free kills what still runs (the next helper
+ * requeues those jobs). */
 static void
-slot_free(struct slot *s)
+slots_free_all(struct helper *h)
 {
-	close_fd(&s->fd_in);
-	close_fd(&s->fd_out);
-	close_fd(&s->fd_err);
-	exec_out_free(&s->out);
-	store_job_free(s->job);
-	cfg_put(s->cfg);
-	memset(s, 0, sizeof(*s));
-	s->fd_in = s->fd_out = s->fd_err = -1;
+	size_t i;
+
+	for (i = 0; i < h->nslots; i++)
+		slot_free(&h->slots[i]);
+	free(h->slots);
+	free(h->pfd);
+	free(h->ptag);
+	free(h->claimed);
 }
 
 /* Record a failed attempt for a job that never got a slot's process. */
@@ -391,47 +359,27 @@ fail_unstarted(struct helper *h, const struct queue_conf *q,
 	log_warnx("helper: job %s: %s", job->id, why);
 }
 
-/* Feed as much of the body as the pipe takes now; close stdin when done. */
+/* Start job's handler in a free slot; a failure to start is its outcome. */
 static void
-slot_write_in(struct slot *s)
-{
-	const char *body = s->job->body;
-	ssize_t n;
-
-	while (s->fd_in != -1 && s->in_off < s->job->body_len) {
-		n = write(s->fd_in, body + s->in_off,
-		    s->job->body_len - s->in_off);
-		if (n > 0) {
-			s->in_off += (size_t)n;
-			continue;
-		}
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		/* EPIPE: the handler does not want (the rest of) its body. */
-		break;
-	}
-	close_fd(&s->fd_in);
-}
-
-static void
-slot_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
+job_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
 {
 	struct exec_limits limits = { q->rlimit_as, q->rlimit_cpu_s,
 	    q->rlimit_nofile };
-	struct exec_child child;
 	struct slot *s;
-	char **env, why[256];
-	int64_t now;
+	char **env, why[256], who[32];
 
-	env = exec_env(job, h->cfg->c.handler_path);
-	if (env == NULL) {
+	if ((s = slots_alloc(h)) == NULL) {
+		/* The lease brings the job back. */
+		log_warnx("helper: job %s: out of memory", job->id);
+		store_job_free(job);
+		return;
+	}
+	if ((env = exec_env(job, h->cfg->c.handler_path)) == NULL) {
 		fail_unstarted(h, q, job, "spawn: out of memory");
 		store_job_free(job);
 		return;
 	}
-	if (exec_spawn(q->handler_argv, env, &limits, &child) == -1) {
+	if (exec_slot_spawn(s, q->handler_argv, env, &limits) == -1) {
 		snprintf(why, sizeof(why), "spawn %s: %s", q->handler_argv[0],
 		    strerror(errno));
 		exec_env_free(env);
@@ -440,35 +388,15 @@ slot_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
 		return;
 	}
 	exec_env_free(env);
-	if ((s = slot_alloc(h)) == NULL) {
-		/* Cannot track it: stop it, and let the lease bring the job
-		 * back (the reaper finds no slot for this pid). */
-		kill(-child.pid, SIGKILL);
-		close(child.fd_in);
-		close(child.fd_out);
-		close(child.fd_err);
-		log_warnx("helper: job %s: out of memory", job->id);
-		store_job_free(job);
+	h->cfg->refs++;
+	if (slot_start(s, q, job, h->cfg, cfg_unref, mono_ms()) == -1) {
+		/* Not reached: s is free and has its kind. */
+		refused(s, "start");
 		return;
 	}
-	now = mono_ms();
-	s->used = 1;
-	s->cfg = h->cfg;
-	h->cfg->refs++;
-	s->q = q;
-	s->job = job;
-	s->attempt = job->attempts;
-	s->pid = child.pid;
-	s->fd_in = child.fd_in;
-	s->fd_out = child.fd_out;
-	s->fd_err = child.fd_err;
-	s->out.max = q->max_result;
-	s->started = now;
-	s->deadline = now + q->timeout_ms;
-	s->extend_at = now + lease_ms(q) / 2;
-	log_debug("helper: job %s: attempt %d: started pid %ld", job->id,
-	    s->attempt, (long)child.pid);
-	slot_write_in(s);
+	s->kind->describe(s, who, sizeof(who));
+	log_debug("helper: job %s: attempt %d: started %s", job->id,
+	    s->attempt, who);
 }
 
 /*
@@ -497,8 +425,7 @@ kill_escapees(struct helper *h)
 	buf[n] = '\0';
 	for (p = buf; (pid = strtol(p, &end, 10)) > 0 && end != p; p = end) {
 		for (i = 0, ours = 0; i < h->nslots && !ours; i++)
-			ours = h->slots[i].used && !h->slots[i].reaped &&
-			    h->slots[i].pid == pid;
+			ours = exec_slot_pid(&h->slots[i]) == pid;
 		if (ours)
 			continue;
 		log_warnx("helper: pid %ld outlived its handler: killed", pid);
@@ -532,9 +459,9 @@ reap(struct helper *h)
 		for (i = 0; i < h->nslots; i++) {
 			struct slot *s = &h->slots[i];
 
-			if (s->used && !s->reaped && s->pid == pid) {
-				s->reaped = 1;
-				s->status = status;
+			if (exec_slot_pid(s) == pid) {
+				if (exec_slot_reaped(s, status) == -1)
+					refused(s, "exited");
 				break;
 			}
 		}
@@ -544,69 +471,52 @@ reap(struct helper *h)
 }
 
 /*
- * Store the outcome of a reaped handler in the open batch, noting in
- * s->rec what to log once it commits.  0, or -1 when the store failed
- * (which dooms the batch).
+ * Store the outcome of a finished handler in the open batch (the slot is
+ * then RECORDED; s->rec says what to log once it commits).  0, or -1 when
+ * the store failed (which dooms the batch).
  */
 static int
-slot_record(struct helper *h, struct slot *s)
+job_record(struct helper *h, struct slot *s)
 {
 	const struct queue_conf *q = s->q;
-	struct outcome *o = &s->rec;
+	const struct slot_outcome *o = &s->rec;
 	const char *id = s->job->id;
-	char status[64], dur[32], *text = NULL;
-	int rc, permanent = 0, code = -1;
+	char *text = NULL;
+	int rc, dead = 0;
 
-	memset(o, 0, sizeof(*o));
-	o->ms = mono_ms() - s->started;
-	exec_status_text(s->status, status, sizeof(status));
-	if (WIFEXITED(s->status))
-		code = WEXITSTATUS(s->status);
-
-	if (s->end == END_STOP) {
-		o->kind = OUT_RELEASED;
-		snprintf(o->reason, sizeof(o->reason), "helper stopping (%s)",
-		    status);
+	if (slot_outcome(s, mono_ms()) == -1) {
+		refused(s, "outcome");
+		return 0;
+	}
+	switch (o->result) {
+	case SLOT_RELEASED:
 		text = exec_error_text(o->reason, &s->err);
 		rc = store_release(h->store, id, s->attempt,
 		    text ? text : o->reason, store_now());
-	} else if (s->end == END_NONE && code == 0) {
-		o->kind = OUT_DONE;
+		break;
+	case SLOT_DONE:
 		rc = store_finish_done(h->store, id, s->attempt,
 		    s->out.len ? s->out.buf : "", s->out.len, store_now());
-	} else {
-		o->kind = OUT_FAILED;
-		if (s->end == END_TIMEOUT) {
-			fmt_duration(q->timeout_ms, dur, sizeof(dur));
-			snprintf(o->reason, sizeof(o->reason),
-			    "timeout after %s", dur);
-		} else if (code == 65) {
-			snprintf(o->reason, sizeof(o->reason),
-			    "%s (data error)", status);
-			permanent = 1;
-		} else if (code == 75)
-			snprintf(o->reason, sizeof(o->reason),
-			    "%s (temporary failure)", status);
-		else
-			snprintf(o->reason, sizeof(o->reason), "%s", status);
+		break;
+	default:
 		text = exec_error_text(o->reason, &s->err);
 		rc = store_finish_failed(h->store, id, s->attempt,
-		    text ? text : o->reason, permanent, q->backoff_min_ms,
-		    q->backoff_max_ms, store_now(), &o->dead);
+		    text ? text : o->reason, o->permanent, q->backoff_min_ms,
+		    q->backoff_max_ms, store_now(), &dead);
 	}
 	free(text);
 	if (rc == -1)
 		return -1;
-	o->stored = 1;
-	o->rc = rc;
+	if (slot_recorded(s, rc, dead) == -1)
+		refused(s, "recorded");
 	return 0;
 }
 
 /* The log line of an outcome its batch committed. */
 static void
-slot_log_outcome(const struct slot *s)
+job_log_outcome(const struct slot *s)
 {
-	const struct outcome *o = &s->rec;
+	const struct slot_outcome *o = &s->rec;
 	const char *id = s->job->id;
 
 	if (o->rc == 0) {
@@ -614,15 +524,15 @@ slot_log_outcome(const struct slot *s)
 		    "dropped", id, s->attempt);
 		return;
 	}
-	switch (o->kind) {
-	case OUT_DONE:
+	switch (o->result) {
+	case SLOT_DONE:
 		if (s->out.total > s->out.len)
 			log_info("helper: job %s: result cut to %zu of %" PRIu64
 			    " bytes", id, s->out.len, s->out.total);
 		log_debug("helper: job %s: attempt %d: done in %" PRId64 " ms",
 		    id, s->attempt, o->ms);
 		break;
-	case OUT_RELEASED:
+	case SLOT_RELEASED:
 		log_info("helper: job %s: attempt %d: released: %s", id,
 		    s->attempt, o->reason);
 		break;
@@ -632,87 +542,59 @@ slot_log_outcome(const struct slot *s)
 	}
 }
 
-/* A reaped handler: take what is left in its pipes and close them (called
- * again for an outcome not stored yet, it finds them closed). */
-static void
-slot_drain(struct slot *s)
-{
-	close_fd(&s->fd_in);
-	/* Whatever it wrote before exiting is in the pipes; a grandchild
-	 * that escaped its group may keep them open, and keep writing, so
-	 * read once (a call's budget covers a full pipe, and bounds a writer
-	 * that never stops) and close: never wait for an EOF. */
-	if (s->fd_out != -1 && exec_out_read(s->fd_out, &s->out) == -1)
-		log_warnx("helper: job %s: result: out of memory", s->job->id);
-	if (s->fd_err != -1)
-		(void)exec_tail_read(s->fd_err, &s->err);
-	close_fd(&s->fd_out);
-	close_fd(&s->fd_err);
-}
-
-/* A reaped handler whose outcome is to be stored now. */
-static int
-slot_due(const struct slot *s, int64_t now)
-{
-	return s->retry_at == 0 || now >= s->retry_at;
-}
-
 /* An outcome the store refused: try again later, or give up at shutdown. */
 static void
-slot_unrecorded(struct helper *h, struct slot *s, int64_t now)
+job_unrecorded(struct helper *h, struct slot *s, int64_t now)
 {
-	s->rec.stored = 0;
 	if (h->stopping && now >= h->stop_deadline + STOP_GIVEUP_MS) {
 		log_warnx("helper: job %s: giving up; the next helper requeues "
 		    "it", s->job->id);
-		slot_free(s);
+		if (slot_abandon(s) == -1)
+			refused(s, "abandon");
 		return;
 	}
-	s->retry_at = now + STORE_RETRY_MS;
+	if (slot_unrecorded(s, now + STORE_RETRY_MS) == -1)
+		refused(s, "unrecorded");
 }
 
+/* Renew the lease of a running job: half of it is left. */
 static void
-slot_kill(struct slot *s, int end, int64_t now)
+job_extend(struct helper *h, struct slot *s, int64_t now)
 {
-	if (s->reaped)
-		return;
-	s->end = end;
-	(void)kill(-s->pid, SIGTERM);
-	s->kill_at = now + KILL_GRACE_MS;
-}
-
-static void
-slot_timers(struct helper *h, struct slot *s, int64_t now)
-{
+	int64_t ms = slot_lease_ms(s->q);
 	int rc;
 
-	if (s->reaped)
+	rc = store_extend(h->store, s->job->id, s->attempt, store_now() + ms);
+	if (rc == -1) {
+		log_warnx("helper: job %s: extend lease: %s", s->job->id,
+		    store_error(h->store));
+		s->extend_at = now + STORE_RETRY_MS;
 		return;
-	if (s->end == END_NONE && now >= s->deadline) {
-		log_info("helper: job %s: attempt %d: timeout, stopping pid %ld",
-		    s->job->id, s->attempt, (long)s->pid);
-		slot_kill(s, END_TIMEOUT, now);
 	}
-	if (s->kill_at != 0 && now >= s->kill_at) {
-		(void)kill(-s->pid, SIGKILL);
-		s->kill_at = 0;
-	}
-	if (now >= s->extend_at) {
-		int64_t ms = lease_ms(s->q);
+	if (rc == 0)
+		log_warnx("helper: job %s: attempt %d: lease lost", s->job->id,
+		    s->attempt);
+	s->extend_at = now + ms / 2;
+}
 
-		rc = store_extend(h->store, s->job->id, s->attempt,
-		    store_now() + ms);
-		if (rc == -1) {
-			log_warnx("helper: job %s: extend lease: %s",
-			    s->job->id, store_error(h->store));
-			s->extend_at = now + STORE_RETRY_MS;
-		} else {
-			if (rc == 0)
-				log_warnx("helper: job %s: attempt %d: lease "
-				    "lost", s->job->id, s->attempt);
-			s->extend_at = now + ms / 2;
-		}
+/* A running (or stopping) slot's timers: timeout, kill, lease. */
+static void
+job_timers(struct helper *h, struct slot *s, int64_t now)
+{
+	char who[32];
+
+	if (slot_timed_out(s, now)) {
+		s->kind->describe(s, who, sizeof(who));
+		log_info("helper: job %s: attempt %d: timeout, stopping %s",
+		    s->job->id, s->attempt, who);
+		if (slot_stop(s, SLOT_STOP_TIMEOUT, now) == -1)
+			refused(s, "stop");
 	}
+	if (s->state == SLOT_STOPPING && s->kill_at != 0 &&
+	    now >= s->kill_at && slot_kill(s) == -1)
+		refused(s, "kill");
+	if (now >= s->extend_at)
+		job_extend(h, s, now);
 }
 
 /* ---------------------------------------------------------------- claims */
@@ -749,8 +631,8 @@ claim_all(struct helper *h, int64_t now)
 				h->claimed_cap = cap;
 			}
 			wall = store_now();
-			rc = store_claim(h->store, q->name, wall, lease_ms(q),
-			    &job);
+			rc = store_claim(h->store, q->name, wall,
+			    slot_lease_ms(q), &job);
 			if (rc == -1) {
 				log_warnx("helper: queue %s: claim: %s",
 				    q->name, store_error(h->store));
@@ -777,34 +659,35 @@ claim_all(struct helper *h, int64_t now)
 }
 
 /*
- * One transaction for everything the store must hear this turn: the
- * outcomes of reaped handlers, then the claims their places (and any other
- * free ones) take.  One COMMIT instead of two per job, and the pages a
- * finish and the next claim share are written once.  Handlers start only
- * after the COMMIT, never inside it: the write lock would hold the
- * responder's commits up for the length of a spawn.  If anything fails,
- * the whole transaction is gone: outcomes are tried again, claims were
- * never made.
+ * Take what the output of each exited handler still holds; the number of
+ * finished slots whose outcome is due now.
  */
-static void
-record_and_claim(struct helper *h, int64_t now)
+static size_t
+slots_drain(struct helper *h, int64_t now)
 {
-	size_t i, nrec = 0;
-	int failed = 0, begun = 0;
+	size_t i, n = 0;
 
 	for (i = 0; i < h->nslots; i++) {
 		struct slot *s = &h->slots[i];
 
-		if (s->used && s->reaped) {
-			slot_drain(s);
-			nrec += slot_due(s, now);
-		}
+		if (s->state == SLOT_EXITED && slot_drained(s) == 1)
+			log_warnx("helper: job %s: result: out of memory",
+			    s->job->id);
+		n += slot_due(s, now);
 	}
-	/* Freed places are filled at once; otherwise claims wait for a
-	 * wake-up or their time. */
-	if (nrec == 0 && (h->stopping || (!h->claim_now && now < h->claim_at)))
-		return;
-	h->claim_now = 0;
+	return n;
+}
+
+/*
+ * The open batch: the due outcomes, then the claims of the places free.
+ * 0, or -1 when anything failed: the whole transaction is gone.
+ */
+static int
+batch_run(struct helper *h, int64_t now)
+{
+	size_t i;
+	int failed = 0, begun = 0;
+
 	if (store_batch_begin(h->store) == -1) {
 		log_warnx("helper: begin: %s", store_error(h->store));
 		failed = 1;
@@ -813,8 +696,8 @@ record_and_claim(struct helper *h, int64_t now)
 	for (i = 0; i < h->nslots && !failed; i++) {
 		struct slot *s = &h->slots[i];
 
-		if (s->used && s->reaped && slot_due(s, now) &&
-		    slot_record(h, s) == -1) {
+		if (s->state == SLOT_FINISHED && slot_due(s, now) &&
+		    job_record(h, s) == -1) {
 			log_warnx("helper: job %s: recording the outcome: %s",
 			    s->job->id, store_error(h->store));
 			failed = 1;
@@ -826,17 +709,42 @@ record_and_claim(struct helper *h, int64_t now)
 		log_warnx("helper: commit: %s", store_error(h->store));
 		failed = 1;
 	}
+	return failed ? -1 : 0;
+}
+
+/*
+ * One transaction for everything the store must hear this turn: the
+ * outcomes of finished handlers, then the claims their places (and any
+ * other free ones) take.  One COMMIT instead of two per job, and the pages
+ * a finish and the next claim share are written once.  Handlers start only
+ * after the COMMIT, never inside it: the write lock would hold the
+ * responder's commits up for the length of a spawn.  If anything fails,
+ * the whole transaction is gone: outcomes are tried again, claims were
+ * never made.
+ */
+static void
+record_and_claim(struct helper *h, int64_t now)
+{
+	size_t i, nrec;
+	int failed;
+
+	nrec = slots_drain(h, now);
+	/* Freed places are filled at once; otherwise claims wait for a
+	 * wake-up or their time. */
+	if (nrec == 0 && (h->stopping || (!h->claim_now && now < h->claim_at)))
+		return;
+	h->claim_now = 0;
+	failed = batch_run(h, now) == -1;
 
 	for (i = 0; i < h->nslots; i++) {
 		struct slot *s = &h->slots[i];
 
-		if (!s->used || !s->reaped)
-			continue;
 		if (failed && slot_due(s, now))
-			slot_unrecorded(h, s, now);
-		else if (!failed && s->rec.stored) {
-			slot_log_outcome(s);
-			slot_free(s);
+			job_unrecorded(h, s, now);
+		else if (!failed && s->state == SLOT_RECORDED) {
+			job_log_outcome(s);
+			if (slot_committed(s) == -1)
+				refused(s, "committed");
 		}
 	}
 	if (failed) {
@@ -846,9 +754,9 @@ record_and_claim(struct helper *h, int64_t now)
 		h->nclaimed = 0;
 		return;
 	}
-	/* slot_start may grow h->slots; the list is ours until then. */
+	/* job_start may grow h->slots; the list is ours until then. */
 	for (i = 0; i < h->nclaimed; i++)
-		slot_start(h, h->claimed[i].q, h->claimed[i].job);
+		job_start(h, h->claimed[i].q, h->claimed[i].job);
 	h->nclaimed = 0;
 }
 
@@ -901,7 +809,7 @@ stop_begin(struct helper *h, const char *why, int64_t now)
 		return;
 	h->stopping = 1;
 	h->stop_deadline = now + h->cfg->c.grace_ms;
-	fmt_duration(h->cfg->c.grace_ms, dur, sizeof(dur));
+	clock_fmt(h->cfg->c.grace_ms, dur, sizeof(dur));
 	if (slots_active(h) > 0)
 		log_info("helper: %s: stopping, %zu handler%s get %s", why,
 		    slots_active(h), slots_active(h) == 1 ? "" : "s", dur);
@@ -909,33 +817,90 @@ stop_begin(struct helper *h, const char *why, int64_t now)
 		log_info("helper: %s: stopping", why);
 }
 
-static int
-pfd_add(struct helper *h, size_t *n, int fd, short events, int tag)
+/* Stopping, past the grace: stop every handler still running. */
+static void
+stop_handlers(struct helper *h, int64_t now)
 {
-	if (*n == h->pfd_cap) {
-		size_t cap = h->pfd_cap ? h->pfd_cap * 2 : 16;
-		struct pollfd *np;
-		int *nt;
+	size_t i;
 
-		if ((np = realloc(h->pfd, cap * sizeof(*np))) == NULL)
-			return -1;
-		h->pfd = np;
-		if ((nt = realloc(h->pfd_tag, cap * sizeof(*nt))) == NULL)
-			return -1;
-		h->pfd_tag = nt;
-		h->pfd_cap = cap;
-	}
-	h->pfd[*n].fd = fd;
-	h->pfd[*n].events = events;
-	h->pfd[*n].revents = 0;
-	h->pfd_tag[*n] = tag;
-	(*n)++;
+	if (h->stop_killed || now < h->stop_deadline)
+		return;
+	h->stop_killed = 1;
+	for (i = 0; i < h->nslots; i++)
+		if (h->slots[i].state == SLOT_RUNNING &&
+		    slot_stop(&h->slots[i], SLOT_STOP_SHUTDOWN, now) == -1)
+			refused(&h->slots[i], "stop");
+}
+
+/* Room for n more poll entries. */
+static int
+pfd_reserve(struct helper *h, size_t used, size_t n)
+{
+	size_t cap = h->pfd_cap ? h->pfd_cap : 16;
+	struct pollfd *np;
+	struct ptag *nt;
+
+	while (cap < used + n)
+		cap *= 2;
+	if (cap == h->pfd_cap)
+		return 0;
+	if ((np = realloc(h->pfd, cap * sizeof(*np))) == NULL)
+		return -1;
+	h->pfd = np;
+	if ((nt = realloc(h->ptag, cap * sizeof(*nt))) == NULL)
+		return -1;
+	h->ptag = nt;
+	h->pfd_cap = cap;
 	return 0;
 }
 
 #define TAG_PARENT	(-1)
 #define TAG_SIGNAL	(-2)
 #define TAG_WAKE	(-3)
+
+static int
+pfd_add(struct helper *h, size_t *n, int fd, int which)
+{
+	if (pfd_reserve(h, *n, 1) == -1)
+		return -1;
+	h->pfd[*n].fd = fd;
+	h->pfd[*n].events = POLLIN;
+	h->pfd[*n].revents = 0;
+	h->ptag[*n].s = NULL;
+	h->ptag[*n].which = which;
+	(*n)++;
+	return 0;
+}
+
+/* The poll set of this turn: the helper's fds, then each running
+ * handler's.  The number of entries, or -1 when out of memory. */
+static int
+poll_build(struct helper *h, size_t *np)
+{
+	int which[SLOT_MAXFD];
+	size_t i, n = 0;
+	int k, j;
+
+	if (h->parent_fd != -1 &&
+	    pfd_add(h, &n, h->parent_fd, TAG_PARENT) == -1)
+		return -1;
+	if (pfd_add(h, &n, h->sig_fd, TAG_SIGNAL) == -1)
+		return -1;
+	if (h->wake_fd != -1 && pfd_add(h, &n, h->wake_fd, TAG_WAKE) == -1)
+		return -1;
+	for (i = 0; i < h->nslots; i++) {
+		if (pfd_reserve(h, n, SLOT_MAXFD) == -1)
+			return -1;
+		k = slot_poll(&h->slots[i], &h->pfd[n], which);
+		for (j = 0; j < k; j++, n++) {
+			h->pfd[n].revents = 0;
+			h->ptag[n].s = &h->slots[i];
+			h->ptag[n].which = which[j];
+		}
+	}
+	*np = n;
+	return 0;
+}
 
 static void
 min_at(int64_t *t, int64_t at)
@@ -944,13 +909,102 @@ min_at(int64_t *t, int64_t at)
 		*t = at;
 }
 
+/* Milliseconds until the next timer: the helper's, or a slot's. */
+static int
+poll_timeout(const struct helper *h, int64_t now)
+{
+	int64_t next = now + 60000;
+	size_t i;
+
+	if (!h->stopping) {
+		min_at(&next, h->claim_at);
+		min_at(&next, h->maint_at);
+		min_at(&next, h->prune_at);
+	} else if (!h->stop_killed)
+		min_at(&next, h->stop_deadline);
+	else
+		min_at(&next, h->stop_deadline + STOP_GIVEUP_MS);
+	for (i = 0; i < h->nslots; i++) {
+		const struct slot *s = &h->slots[i];
+
+		switch (s->state) {
+		case SLOT_FREE:
+			break;
+		case SLOT_RUNNING:
+			min_at(&next, s->deadline);
+			min_at(&next, s->extend_at);
+			break;
+		case SLOT_STOPPING:
+			min_at(&next, s->kill_at);
+			min_at(&next, s->extend_at);
+			break;
+		default:
+			min_at(&next, s->retry_at);
+		}
+	}
+	return next <= now ? 0 : (int)(next - now);
+}
+
+static void
+on_signals(struct helper *h, int64_t now)
+{
+	unsigned int sigs = signals_read(h->sig_fd);
+
+	if (sigs & SIGBIT(SIGHUP))
+		helper_reload(h);
+	if (sigs & SIGBIT(SIGTERM))
+		stop_begin(h, "SIGTERM", now);
+	if (sigs & SIGBIT(SIGINT))
+		stop_begin(h, "SIGINT", now);
+	/* SIGCHLD: reap() runs every turn. */
+}
+
+/* Serve the n entries poll found ready. */
+static void
+poll_dispatch(struct helper *h, size_t n, int64_t now)
+{
+	const struct ptag *t;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (h->pfd[i].revents == 0)
+			continue;
+		t = &h->ptag[i];
+		if (t->s != NULL) {
+			if (slot_ready(t->s, t->which, h->pfd[i].revents) == -1)
+				log_warnx("helper: job %s: result: out of "
+				    "memory", t->s->job->id);
+			continue;
+		}
+		switch (t->which) {
+		case TAG_PARENT:
+			if (parent_gone(h->parent_fd)) {
+				close_fd(&h->parent_fd);
+				stop_begin(h, "fcgiq went away", now);
+			}
+			break;
+		case TAG_SIGNAL:
+			on_signals(h, now);
+			break;
+		case TAG_WAKE:
+			wake_drain(h->wake_fd);
+			h->claim_now = 1;
+			break;
+		}
+	}
+}
+
+/*
+ * Each turn: reap, run the slots' timers, stop or maintain, store the
+ * outcomes and the claims (record_and_claim), then sleep in poll until an
+ * fd or the next timer.  0 once stopped with every slot free, 1 on error.
+ */
 static int
 helper_loop(struct helper *h)
 {
 	size_t i, n;
-	int64_t now, next;
-	unsigned int sigs;
-	int timeout, r;
+	int64_t now;
+	int r;
 
 	h->claim_now = 1;
 	now = mono_ms();
@@ -960,130 +1014,29 @@ helper_loop(struct helper *h)
 		now = mono_ms();
 		reap(h);
 		for (i = 0; i < h->nslots; i++)
-			if (h->slots[i].used && !h->slots[i].reaped)
-				slot_timers(h, &h->slots[i], now);
-		if (h->stopping) {
-			if (!h->stop_killed && now >= h->stop_deadline) {
-				h->stop_killed = 1;
-				for (i = 0; i < h->nslots; i++)
-					if (h->slots[i].used &&
-					    !h->slots[i].reaped &&
-					    h->slots[i].end == END_NONE)
-						slot_kill(&h->slots[i],
-						    END_STOP, now);
-			}
-		} else
+			if (h->slots[i].state == SLOT_RUNNING ||
+			    h->slots[i].state == SLOT_STOPPING)
+				job_timers(h, &h->slots[i], now);
+		if (h->stopping)
+			stop_handlers(h, now);
+		else
 			maintenance(h, now);
 		record_and_claim(h, now);
 		if (h->stopping && slots_active(h) == 0)
 			return 0;
 
-		n = 0;
-		if (h->parent_fd != -1 &&
-		    pfd_add(h, &n, h->parent_fd, POLLIN, TAG_PARENT) == -1)
-			goto oom;
-		if (pfd_add(h, &n, h->sig_fd, POLLIN, TAG_SIGNAL) == -1)
-			goto oom;
-		if (h->wake_fd != -1 &&
-		    pfd_add(h, &n, h->wake_fd, POLLIN, TAG_WAKE) == -1)
-			goto oom;
-		next = now + 60000;
-		if (!h->stopping) {
-			min_at(&next, h->claim_at);
-			min_at(&next, h->maint_at);
-			min_at(&next, h->prune_at);
-		} else if (!h->stop_killed)
-			min_at(&next, h->stop_deadline);
-		else
-			min_at(&next, h->stop_deadline + STOP_GIVEUP_MS);
-		for (i = 0; i < h->nslots; i++) {
-			struct slot *s = &h->slots[i];
-
-			if (!s->used)
-				continue;
-			if (s->reaped) {
-				min_at(&next, s->retry_at);
-				continue;
-			}
-			if (s->end == END_NONE)
-				min_at(&next, s->deadline);
-			min_at(&next, s->kill_at);
-			min_at(&next, s->extend_at);
-			if (s->fd_in != -1 && pfd_add(h, &n, s->fd_in,
-			    POLLOUT, (int)i * 4 + 0) == -1)
-				goto oom;
-			if (s->fd_out != -1 && pfd_add(h, &n, s->fd_out,
-			    POLLIN, (int)i * 4 + 1) == -1)
-				goto oom;
-			if (s->fd_err != -1 && pfd_add(h, &n, s->fd_err,
-			    POLLIN, (int)i * 4 + 2) == -1)
-				goto oom;
+		if (poll_build(h, &n) == -1) {
+			log_warnx("helper: out of memory");
+			return 1;
 		}
-		timeout = next <= now ? 0 : (int)(next - now);
-		r = poll(h->pfd, n, timeout);
-		if (r == -1) {
-			if (errno == EINTR)
-				continue;
+		r = poll(h->pfd, n, poll_timeout(h, now));
+		if (r == -1 && errno != EINTR) {
 			log_warn("helper: poll");
 			return 1;
 		}
-		if (r == 0)
-			continue;
-		now = mono_ms();
-		for (i = 0; i < n; i++) {
-			int tag = h->pfd_tag[i];
-			struct slot *s;
-
-			if (h->pfd[i].revents == 0)
-				continue;
-			if (tag == TAG_PARENT) {
-				if (parent_gone(h->parent_fd)) {
-					close_fd(&h->parent_fd);
-					stop_begin(h, "fcgiq went away", now);
-				}
-			} else if (tag == TAG_SIGNAL) {
-				sigs = signals_read(h->sig_fd);
-				if (sigs & SIGBIT(SIGHUP))
-					helper_reload(h);
-				if (sigs & SIGBIT(SIGTERM))
-					stop_begin(h, "SIGTERM", now);
-				if (sigs & SIGBIT(SIGINT))
-					stop_begin(h, "SIGINT", now);
-				/* SIGCHLD: reap() runs every turn. */
-			} else if (tag == TAG_WAKE) {
-				wake_drain(h->wake_fd);
-				h->claim_now = 1;
-			} else {
-				s = &h->slots[tag / 4];
-				switch (tag % 4) {
-				case 0:
-					if (h->pfd[i].revents &
-					    (POLLERR | POLLHUP | POLLNVAL))
-						close_fd(&s->fd_in);
-					else
-						slot_write_in(s);
-					break;
-				case 1:
-					r = exec_out_read(s->fd_out, &s->out);
-					if (r == -1)
-						log_warnx("helper: job %s: "
-						    "result: out of memory",
-						    s->job->id);
-					if (r != 0)
-						close_fd(&s->fd_out);
-					break;
-				case 2:
-					if (exec_tail_read(s->fd_err,
-					    &s->err) != 0)
-						close_fd(&s->fd_err);
-					break;
-				}
-			}
-		}
+		if (r > 0)
+			poll_dispatch(h, n, mono_ms());
 	}
-oom:
-	log_warnx("helper: out of memory");
-	return 1;
 }
 
 /* ------------------------------------------------------ lock and standby */
@@ -1172,7 +1125,6 @@ helper_main(const char *conf_path, int parent_fd)
 	char err[512], sock[PATH_MAX];
 	struct store_opts so;
 	int rc = 1, n;
-	size_t i;
 
 	memset(&h, 0, sizeof(h));
 	h.conf_path = conf_path;
@@ -1232,21 +1184,8 @@ helper_main(const char *conf_path, int parent_fd)
 		    n == 1 ? "" : "s");
 
 	rc = helper_loop(&h);
-	if (rc != 0) {
-		/* Leaving on an error: stop the handlers we cannot watch;
-		 * the next helper requeues their jobs. */
-		for (i = 0; i < h.nslots; i++)
-			if (h.slots[i].used && !h.slots[i].reaped)
-				(void)kill(-h.slots[i].pid, SIGKILL);
-	}
 done:
-	for (i = 0; i < h.nslots; i++)
-		if (h.slots[i].used)
-			slot_free(&h.slots[i]);
-	free(h.slots);
-	free(h.pfd);
-	free(h.pfd_tag);
-	free(h.claimed);
+	slots_free_all(&h);
 	if (h.wake_fd != -1) {
 		/* Still holding the lock: the socket file is ours. */
 		if (wake_path(h.db, sock, sizeof(sock)) == 0)

@@ -1,7 +1,8 @@
 # queue/helper: the consumer (supervisor, lock, slots, exec handler), linked
 # by fcgiq as libhelper.a $(FCGIQ_LIBS), and its tests.
 noinst_LIBRARIES += libhelper.a
-libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/exec.c queue/exec.h
+libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/exec.c queue/exec.h \
+	queue/slot.c queue/slot.h
 
 # Test handlers: report prints its environment and open fds; the scripts
 # fail N times, exit with a code, sleep, or record that they ran.
@@ -17,14 +18,18 @@ dist_noinst_SCRIPTS += tests/handlers/fail-n.sh tests/handlers/exit.sh \
 	tests/handlers/dispatch.sh
 
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_exec tests/unit/test_helper
-TESTS += tests/unit/test_exec tests/unit/test_helper
+check_PROGRAMS += tests/unit/test_exec tests/unit/test_helper \
+	tests/unit/test_slot
+TESTS += tests/unit/test_exec tests/unit/test_helper tests/unit/test_slot
 tests_unit_test_exec_SOURCES = tests/unit/test_exec.c
 tests_unit_test_exec_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_exec_LDADD = libhelper.a $(FCGIQ_LIBS) $(CMOCKA_LIBS)
 tests_unit_test_helper_SOURCES = tests/unit/test_helper.c
 tests_unit_test_helper_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_helper_LDADD = libhelper.a $(FCGIQ_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_slot_SOURCES = tests/unit/test_slot.c
+tests_unit_test_slot_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_slot_LDADD = libhelper.a $(FCGIQ_LIBS) $(CMOCKA_LIBS)
 endif
 
 # End to end through nginx + spawn-fcgi + fcgiq.
