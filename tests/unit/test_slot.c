@@ -376,42 +376,40 @@ outcome(enum slot_stop why, int code, const char *status,
 static void
 test_outcomes(void **state)
 {
+	static const struct {
+		enum slot_stop	 why;
+		int		 code;
+		const char	*status;
+		enum slot_result result;
+		int		 permanent;
+		const char	*reason;
+	} t[] = {
+		{ SLOT_STOP_NONE, 0, "exit 0", SLOT_DONE, 0, "" },
+		{ SLOT_STOP_NONE, 65, "exit 65", SLOT_FAILED, 1,
+		    "exit 65 (data error)" },
+		{ SLOT_STOP_NONE, 75, "exit 75", SLOT_FAILED, 0,
+		    "exit 75 (temporary failure)" },
+		{ SLOT_STOP_NONE, 3, "exit 3", SLOT_FAILED, 0, "exit 3" },
+		{ SLOT_STOP_NONE, -1, "killed by signal 11", SLOT_FAILED, 0,
+		    "killed by signal 11" },
+		/* Stopped at its timeout: failed, even if it then exits 0. */
+		{ SLOT_STOP_TIMEOUT, 0, "exit 0", SLOT_FAILED, 0,
+		    "timeout after 1500ms" },
+		/* Stopped by the helper: released, whatever its exit. */
+		{ SLOT_STOP_SHUTDOWN, 65, "exit 65", SLOT_RELEASED, 0,
+		    "helper stopping (exit 65)" },
+	};
 	struct slot_outcome o;
+	size_t i;
 
 	(void)state;
-	outcome(SLOT_STOP_NONE, 0, "exit 0", &o);
-	assert_int_equal(o.result, SLOT_DONE);
-	assert_int_equal(o.ms, 250);
-
-	outcome(SLOT_STOP_NONE, 65, "exit 65", &o);
-	assert_int_equal(o.result, SLOT_FAILED);
-	assert_true(o.permanent);
-	assert_string_equal(o.reason, "exit 65 (data error)");
-
-	outcome(SLOT_STOP_NONE, 75, "exit 75", &o);
-	assert_int_equal(o.result, SLOT_FAILED);
-	assert_false(o.permanent);
-	assert_string_equal(o.reason, "exit 75 (temporary failure)");
-
-	outcome(SLOT_STOP_NONE, 3, "exit 3", &o);
-	assert_int_equal(o.result, SLOT_FAILED);
-	assert_string_equal(o.reason, "exit 3");
-
-	outcome(SLOT_STOP_NONE, -1, "killed by signal 11", &o);
-	assert_int_equal(o.result, SLOT_FAILED);
-	assert_string_equal(o.reason, "killed by signal 11");
-
-	/* Stopped at its timeout: failed, even if it then exits 0. */
-	outcome(SLOT_STOP_TIMEOUT, 0, "exit 0", &o);
-	assert_int_equal(o.result, SLOT_FAILED);
-	assert_false(o.permanent);
-	assert_string_equal(o.reason, "timeout after 1500ms");
-
-	/* Stopped by the helper: released, whatever its exit. */
-	outcome(SLOT_STOP_SHUTDOWN, 65, "exit 65", &o);
-	assert_int_equal(o.result, SLOT_RELEASED);
-	assert_false(o.permanent);
-	assert_string_equal(o.reason, "helper stopping (exit 65)");
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		outcome(t[i].why, t[i].code, t[i].status, &o);
+		assert_int_equal(o.result, t[i].result);
+		assert_int_equal(o.permanent, t[i].permanent);
+		assert_string_equal(o.reason, t[i].reason);
+		assert_int_equal(o.ms, 250);
+	}
 }
 
 /* Poll s's fds until its kind has closed them all. */
