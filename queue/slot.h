@@ -85,7 +85,7 @@ struct slot_outcome {
  * (exec: feed it the body).  stop() asks the handler to end, kill() ends it;
  * neither waits.  drain() runs once after the end: it takes what the
  * output still holds without waiting, and closes it.  close() releases
- * whatever the kind still holds.  name() describes the handler for a log
+ * whatever the kind still holds.  describe() names the handler for a log
  * line ("pid 42").
  */
 struct slot_kind {
@@ -126,7 +126,7 @@ struct slot {
 	struct exec_out	  out;		/* stdout, bounded by max_result */
 	struct exec_tail  err;		/* the tail of stderr */
 	struct slot_outcome rec;
-	union {
+	union {				/* the kind's part: one member a kind */
 		struct slot_exec exec;
 	} u;
 };
