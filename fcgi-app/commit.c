@@ -40,8 +40,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <sqlite3.h>
-
 #include "clock.h"
 #include "commit.h"
 #include "log.h"
@@ -237,17 +235,12 @@ counter(void *arg)
 static int
 whole_batch_error(int code)
 {
-	switch (code & 0xff) {
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-	case SQLITE_FULL:
-	case SQLITE_READONLY:
-	case SQLITE_IOERR:
-	case SQLITE_CANTOPEN:
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
-	case SQLITE_NOMEM:
-	case SQLITE_PERM:
+	switch (code) {
+	case STORE_EBUSY:
+	case STORE_EFULL:
+	case STORE_EREADONLY:
+	case STORE_EIO:
+	case STORE_ENOMEM:
 		return 1;
 	default:
 		return 0;
@@ -468,7 +461,7 @@ commit_submit_async(struct store_newjob *job, int64_t max_queued,
 	if ((it = calloc(1, sizeof(*it))) == NULL) {
 		memset(&res, 0, sizeof(res));
 		res.status = COMMIT_FAILED;
-		res.errcode = SQLITE_NOMEM;
+		res.errcode = STORE_ENOMEM;
 		strncpy(res.error, "out of memory", sizeof(res.error) - 1);
 		fn(arg, job, &res);
 		return;

@@ -23,7 +23,7 @@ enum commit_status {
 
 struct commit_result {
 	int	status;		/* enum commit_status */
-	int	errcode;	/* the SQLite code for COMMIT_FAILED */
+	int	errcode;	/* enum store_errcode, for COMMIT_FAILED */
 	char	error[160];	/* for the log */
 };
 

@@ -18,7 +18,6 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "commit.h"
 #include "config.h"
@@ -196,14 +195,12 @@ commit_detail(const struct commit_result *res)
 	default:
 		break;
 	}
-	switch (res->errcode & 0xff) {
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
+	switch (res->errcode) {
+	case STORE_EBUSY:
 		return "the database is busy; the job was not stored";
-	case SQLITE_FULL:
+	case STORE_EFULL:
 		return "the disk is full; the job was not stored";
-	case SQLITE_READONLY:
-	case SQLITE_PERM:
+	case STORE_EREADONLY:
 		return "the database is read-only; the job was not stored";
 	default:
 		return "database error; the job was not stored";

@@ -40,6 +40,7 @@
 #include <sys/random.h>
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,7 +314,8 @@ struct store {
 	sqlite3		*db;
 	sqlite3_stmt	*st[ST__COUNT];
 	sqlite3_stmt	*ins[STORE_INSERT_LOG2 + 1];	/* 2^k rows */
-	int		 errcode;
+	int		 rc;		/* SQLite's code for the last error */
+	int		 errcode;	/* the same as an enum store_errcode */
 	char		 errmsg[512];
 	int		 busy_timeout_ms;
 	int64_t		 busy_since_us;	/* monotonic, when this wait began */
@@ -326,6 +328,57 @@ enum batch_state {
 	BATCH_OPEN,
 	BATCH_FAILED		/* a call failed: the end rolls back */
 };
+
+/*
+ * The store's code for a SQLite result code.  The callers above the store
+ * decide by it which answer a client gets (503 + Retry-After for the
+ * kinds that say the database, not the job, is the problem).
+ */
+static int
+errcode_of(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+		return STORE_OK;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return STORE_EBUSY;
+	case SQLITE_FULL:
+		return STORE_EFULL;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+		return STORE_EREADONLY;
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return STORE_EIO;
+	case SQLITE_NOMEM:
+		return STORE_ENOMEM;
+	case SQLITE_CONSTRAINT:
+		return STORE_ECONSTRAINT;
+	case SQLITE_ABORT:
+		return STORE_EABORT;
+	case SQLITE_MISUSE:
+		return STORE_EINVAL;
+	default:
+		return STORE_EOTHER;
+	}
+}
+
+/* Keep rc (a SQLite code) and a formatted message as the last error. */
+static int
+set_error(struct store *s, int rc, const char *fmt, ...)
+{
+	va_list	ap;
+
+	s->rc = rc & 0xff;
+	s->errcode = errcode_of(rc);
+	va_start(ap, fmt);
+	(void)vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
 
 /*
  * Keep "what: why" as the last error.  The step seam may return a code
@@ -343,8 +396,7 @@ fail(struct store *s, int rc, const char *what)
 		why = sqlite3_errmsg(s->db);
 	else
 		why = sqlite3_errstr(rc);
-	s->errcode = rc;
-	(void)snprintf(s->errmsg, sizeof(s->errmsg), "%s: %s", what, why);
+	(void)set_error(s, rc, "%s: %s", what, why);
 	if (s->batch == BATCH_OPEN)
 		s->batch = BATCH_FAILED;
 	return -1;
@@ -361,9 +413,7 @@ fail_db(struct store *s, const char *what)
 static int
 fail_arg(struct store *s, const char *what)
 {
-	s->errcode = SQLITE_MISUSE;
-	(void)snprintf(s->errmsg, sizeof(s->errmsg), "%s", what);
-	return -1;
+	return set_error(s, SQLITE_MISUSE, "%s", what);
 }
 
 static sqlite3_stmt *
@@ -441,12 +491,9 @@ batch_usable(struct store *s)
 {
 	if (s->batch == BATCH_OPEN && sqlite3_get_autocommit(s->db))
 		return fail(s, SQLITE_ABORT, "batch: transaction rolled back");
-	if (s->batch == BATCH_FAILED) {
-		s->errcode = SQLITE_ABORT;
-		(void)snprintf(s->errmsg, sizeof(s->errmsg),
+	if (s->batch == BATCH_FAILED)
+		return set_error(s, SQLITE_ABORT,
 		    "batch: an earlier change failed");
-		return -1;
-	}
 	return 0;
 }
 
@@ -565,9 +612,8 @@ migrate(struct store *s)
 	if (query_one(s, "PRAGMA user_version", &v, NULL, 0) == -1)
 		goto fail;
 	if (v > STORE_SCHEMA_VERSION || v < 0) {
-		s->errcode = SQLITE_ERROR;
-		(void)snprintf(s->errmsg, sizeof(s->errmsg), "schema version "
-		    "%lld is newer than this program's (%d)", (long long)v,
+		(void)set_error(s, SQLITE_ERROR, "schema version %lld is "
+		    "newer than this program's (%d)", (long long)v,
 		    STORE_SCHEMA_VERSION);
 		goto fail;
 	}
@@ -600,20 +646,19 @@ check_schema(struct store *s)
 		return -1;
 	if (v == STORE_SCHEMA_VERSION)
 		return 0;
-	s->errcode = SQLITE_ERROR;
-	if (v == 0)
-		(void)snprintf(s->errmsg, sizeof(s->errmsg),
-		    "no fcgiq schema (open it read-write once to create it)");
-	else if (v > STORE_SCHEMA_VERSION)
-		(void)snprintf(s->errmsg, sizeof(s->errmsg), "schema version "
-		    "%lld is newer than this program's (%d)", (long long)v,
+	if (v == 0) {
+		(void)set_error(s, SQLITE_ERROR, "no fcgiq schema (open it "
+		    "read-write once to create it)");
+		s->errcode = STORE_ENOTFOUND;
+		return -1;
+	}
+	if (v > STORE_SCHEMA_VERSION)
+		return set_error(s, SQLITE_ERROR, "schema version %lld is "
+		    "newer than this program's (%d)", (long long)v,
 		    STORE_SCHEMA_VERSION);
-	else
-		(void)snprintf(s->errmsg, sizeof(s->errmsg), "schema version "
-		    "%lld is older than this program's (%d): open it "
-		    "read-write once to migrate it", (long long)v,
-		    STORE_SCHEMA_VERSION);
-	return -1;
+	return set_error(s, SQLITE_ERROR, "schema version %lld is older "
+	    "than this program's (%d): open it read-write once to migrate it",
+	    (long long)v, STORE_SCHEMA_VERSION);
 }
 
 /*
@@ -633,16 +678,13 @@ set_wal(struct store *s, int timeout_ms)
 		if (query_one(s, "PRAGMA journal_mode = WAL", NULL, mode,
 		    sizeof(mode)) == 0)
 			break;
-		if (s->errcode != SQLITE_BUSY || waited >= timeout_ms)
+		if (s->rc != SQLITE_BUSY || waited >= timeout_ms)
 			return -1;
 		(void)nanosleep(&pause, NULL);
 	}
-	if (strcmp(mode, "wal") != 0) {
-		s->errcode = SQLITE_ERROR;
-		(void)snprintf(s->errmsg, sizeof(s->errmsg),
-		    "journal_mode is %s, not wal", mode);
-		return -1;
-	}
+	if (strcmp(mode, "wal") != 0)
+		return set_error(s, SQLITE_ERROR, "journal_mode is %s, not wal",
+		    mode);
 	return 0;
 }
 
@@ -731,7 +773,7 @@ store_open(const char *path, const struct store_opts *opts, char *err,
 	return s;
 fail_msg:
 	/* errno is stale unless the file itself failed us. */
-	syserr = s->errcode == SQLITE_CANTOPEN || s->errcode == SQLITE_IOERR ?
+	syserr = s->rc == SQLITE_CANTOPEN || s->rc == SQLITE_IOERR ?
 	    sqlite3_system_errno(s->db) : 0;
 	(void)snprintf(err, errlen, "%s: %s%s%s%s", path, s->errmsg,
 	    syserr ? " (" : "", syserr ? strerror(syserr) : "",
@@ -851,12 +893,9 @@ make_ids(struct store *s, struct store_newjob *jobs, size_t n)
 
 	for (i = 0; i < n; i += m) {
 		m = n - i < 64 ? n - i : 64;
-		if (fill_random(r, 16 * m) == -1) {
-			s->errcode = SQLITE_ERROR;
-			(void)snprintf(s->errmsg, sizeof(s->errmsg),
-			    "getrandom: %s", strerror(errno));
-			return -1;
-		}
+		if (fill_random(r, 16 * m) == -1)
+			return set_error(s, SQLITE_ERROR, "getrandom: %s",
+			    strerror(errno));
 		for (k = 0; k < m; k++)
 			make_id(jobs[i + k].id, now, r + 16 * k);
 	}

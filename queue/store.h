@@ -97,6 +97,25 @@ struct store_stat {
 	int64_t	 oldest_created_at;	/* oldest job in this queue and state */
 };
 
+/*
+ * What went wrong, as store_errcode() tells it: the kinds a caller answers
+ * differently (a busy, full, read-only or failing database is no fault of
+ * the job, so the responder answers 503 with Retry-After).
+ */
+enum store_errcode {
+	STORE_OK = 0,
+	STORE_EOTHER,		/* anything not below */
+	STORE_EBUSY,		/* another connection holds the lock too long */
+	STORE_EFULL,		/* the disk (or the database's limit) is full */
+	STORE_EREADONLY,	/* the database or its directory cannot be written */
+	STORE_EIO,		/* the file cannot be opened, read or written */
+	STORE_ENOMEM,		/* out of memory */
+	STORE_ECONSTRAINT,	/* a row broke a constraint of the schema */
+	STORE_ENOTFOUND,	/* the database holds no fcgiq schema */
+	STORE_EABORT,		/* a batch's transaction is gone; end it */
+	STORE_EINVAL		/* the caller's mistake (bad argument) */
+};
+
 struct store;
 
 /*
@@ -107,7 +126,7 @@ struct store	*store_open(const char *path, const struct store_opts *opts,
 		    char *err, size_t errlen);
 void		 store_close(struct store *);
 const char	*store_error(struct store *);
-int		 store_errcode(struct store *);	/* the SQLite result code of the last error */
+int		 store_errcode(struct store *);	/* enum store_errcode of the last error */
 sqlite3		*store_db(struct store *);	/* for tests and the CLI's read-only queries */
 
 int64_t		 store_now(void);		/* wall clock, ms since the epoch */

@@ -505,7 +505,7 @@ test_open_readonly(void **state)
 	assert_int_equal(store_count_waiting(r, "default"), 1);
 	newjob(&nj, "default", 0, 0, "x");
 	assert_int_equal(store_enqueue(r, &nj, 1), -1);
-	assert_int_equal(store_errcode(r), SQLITE_READONLY);
+	assert_int_equal(store_errcode(r), STORE_EREADONLY);
 	assert_int_equal(store_claim(r, "default", store_now(), 1000, &j), -1);
 	assert_null(j);
 	store_close(r);
@@ -720,7 +720,7 @@ test_enqueue_invalid(void **state)
 	nj[2].idempotency_key = "k";
 	fault_arm(5, SQLITE_CONSTRAINT);
 	assert_int_equal(store_enqueue(f->s, nj, 3), -1);
-	assert_int_equal(store_errcode(f->s), SQLITE_CONSTRAINT);
+	assert_int_equal(store_errcode(f->s), STORE_ECONSTRAINT);
 	store_step_fn = sqlite3_step;
 	assert_int_equal(count_jobs(f->s), 0);
 	assert_int_equal(store_enqueue(f->s, nj, 3), 0);
@@ -1446,6 +1446,7 @@ static int
 fault_each_step(struct fx *f, enum op op, const char *id, int64_t t)
 {
 	static const int	 codes[] = { SQLITE_FULL, SQLITE_BUSY };
+	static const int	 errcodes[] = { STORE_EFULL, STORE_EBUSY };
 	char			*before, *after;
 	int			 at, r;
 
@@ -1463,7 +1464,7 @@ fault_each_step(struct fx *f, enum op op, const char *id, int64_t t)
 		if (r != -1)
 			fail_msg("%s: step %d failed but it returned %d",
 			    op_name[op], at, r);
-		assert_int_equal(store_errcode(f->s), codes[at % 2]);
+		assert_int_equal(store_errcode(f->s), errcodes[at % 2]);
 		assert_true(strlen(store_error(f->s)) > 0);
 		assert_true(sqlite3_get_autocommit(store_db(f->s)));
 		after = snapshot(f->s);
@@ -1535,7 +1536,7 @@ test_batch(void **state)
 	assert_int_equal(store_batch_begin(f->s), 0);
 	qexec(store_db(f->s), "ROLLBACK");
 	assert_int_equal(store_finish_done(f->s, idb, 1, NULL, 0, t), -1);
-	assert_int_equal(store_errcode(f->s), SQLITE_ABORT);
+	assert_int_equal(store_errcode(f->s), STORE_EABORT);
 	assert_int_equal(store_batch_end(f->s), -1);
 	assert_unchanged(f->s, before);
 
@@ -1585,7 +1586,7 @@ test_faults(void **state)
 	/* Refusing a running job takes a second step, a lookup. */
 	fault_arm(2, SQLITE_BUSY);
 	assert_int_equal(store_cancel(f->s, j->id, t), -1);
-	assert_int_equal(store_errcode(f->s), SQLITE_BUSY);
+	assert_int_equal(store_errcode(f->s), STORE_EBUSY);
 	store_step_fn = sqlite3_step;
 	assert_int_equal(store_cancel(f->s, j->id, t), STORE_CANCEL_REFUSED);
 	force(f->s, j->id, "queued", 1);
@@ -1606,7 +1607,7 @@ test_faults(void **state)
 
 		assert_int_equal(store_stats(f->s, &st, &ns), -1);
 		assert_null(st);
-		assert_int_equal(store_errcode(f->s), SQLITE_IOERR);
+		assert_int_equal(store_errcode(f->s), STORE_EIO);
 	}
 	store_step_fn = sqlite3_step;
 	assert_int_equal(store_count_waiting(f->s, "default"), 1);
@@ -1632,7 +1633,7 @@ test_disk_full(void **state)
 	    (long long)qint(db, "PRAGMA page_count") + 2);
 	(void)qint(db, sql);
 	assert_int_equal(store_enqueue(f->s, nj, 20), -1);
-	assert_int_equal(store_errcode(f->s), SQLITE_FULL);
+	assert_int_equal(store_errcode(f->s), STORE_EFULL);
 	print_message("# %s\n", store_error(f->s));
 	assert_true(sqlite3_get_autocommit(db));
 	after = snapshot(f->s);
@@ -1675,9 +1676,9 @@ test_busy(void **state)
 	assert_int_equal(store_enqueue(s, &nj, 1), -1);
 	/* The store's busy handler waited out busy_timeout before giving up. */
 	assert_true(monotonic_ms() - t0 >= 50);
-	assert_int_equal(store_errcode(s), SQLITE_BUSY);
+	assert_int_equal(store_errcode(s), STORE_EBUSY);
 	assert_int_equal(store_claim(s, "default", store_now(), 1000, &j), -1);
-	assert_int_equal(store_errcode(s), SQLITE_BUSY);
+	assert_int_equal(store_errcode(s), STORE_EBUSY);
 	assert_int_equal(store_cancel(s, id, store_now()), -1);
 	assert_int_equal(store_get(s, id, &j), 1);	/* readers go on */
 	store_job_free(j);
