@@ -454,7 +454,7 @@ serve_enqueue(struct wire *r, const struct config *c, const char *prefix,
 		dbpool_put(s);
 	}
 	if ((abody = render_accepted(job.id, qc->name, old != NULL ?
-	    old->state : "queued", status_url, replay, abuf, sizeof(abuf),
+	    store_state_name(old->state) : "queued", status_url, replay, abuf, sizeof(abuf),
 	    &n)) == NULL || wire_put(r, abody, n) == -1)
 		answer_error(r, 500, NULL, "out of memory", NULL, 0);
 	if (abody != abuf)
@@ -529,7 +529,7 @@ serve_cancel(struct wire *r, const char *id)
 		break;
 	case STORE_CANCEL_REFUSED:
 		snprintf(detail, sizeof(detail), "job %s is %s", id,
-		    job != NULL && job->state != NULL ? job->state : "started");
+		    job != NULL ? store_state_name(job->state) : "started");
 		answer_error(r, 409, NULL, "not cancellable", detail, 0);
 		break;
 	default:

@@ -188,7 +188,8 @@ response_job_json(const struct store_job *j, const char *status_url)
 		return NULL;
 	rc |= json_object_set_new(o, "id", json_string(j->id));
 	rc |= json_object_set_new(o, "queue", str_or_null(j->queue));
-	rc |= json_object_set_new(o, "state", str_or_null(j->state));
+	rc |= json_object_set_new(o, "state",
+	    json_string(store_state_name(j->state)));
 	rc |= json_object_set_new(o, "priority", json_integer(j->priority));
 	rc |= json_object_set_new(o, "attempts", json_integer(j->attempts));
 	rc |= json_object_set_new(o, "max_attempts",

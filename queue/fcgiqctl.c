@@ -121,7 +121,8 @@ cmd_stats(int argc, char **argv)
 		a = json_array();
 		for (i = 0; i < n; i++)
 			json_array_append_new(a, json_pack("{s:s,s:s,s:I,s:I}",
-			    "queue", st[i].queue, "state", st[i].state,
+			    "queue", st[i].queue, "state",
+			    store_state_name(st[i].state),
 			    "jobs", (json_int_t)st[i].count,
 			    "oldest_age_ms",
 			    (json_int_t)(now - st[i].oldest_created_at)));
@@ -131,7 +132,7 @@ cmd_stats(int argc, char **argv)
 		    "OLDEST AGE");
 		for (i = 0; i < n; i++)
 			printf("%-20s %-10s %10" PRId64 " %13.1fs\n", st[i].queue,
-			    st[i].state, st[i].count,
+			    store_state_name(st[i].state), st[i].count,
 			    (double)(now - st[i].oldest_created_at) / 1000.0);
 	}
 	free(st);
@@ -306,7 +307,8 @@ cmd_show(int argc, char **argv)
 	if (opt_json) {
 		print_json(json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:s,s:s,s:s,s:s,"
 		    "s:s?,s:s?,s:s?,s:s?,s:s?,s:o,s:o,s:s?}",
-		    "id", j->id, "queue", j->queue, "state", j->state,
+		    "id", j->id, "queue", j->queue, "state",
+		    store_state_name(j->state),
 		    "priority", j->priority, "attempts", j->attempts,
 		    "max_attempts", j->max_attempts, "created_at", c,
 		    "run_at", r, "started_at", st, "finished_at", f,
@@ -323,7 +325,8 @@ cmd_show(int argc, char **argv)
 		    "finished_at:  %s\nrequest:      %s %s\n"
 		    "content_type: %s\nremote_addr:  %s\nheaders:      %s\n"
 		    "last_error:   %s\n",
-		    j->id, j->queue, j->state, j->priority, j->attempts,
+		    j->id, j->queue, store_state_name(j->state), j->priority,
+		    j->attempts,
 		    j->max_attempts, c, r, st, f,
 		    j->method ? j->method : "-",
 		    j->request_uri ? j->request_uri : "-",
@@ -455,7 +458,8 @@ cmd_purge(int argc, char **argv)
 		{ "queue", required_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *queue = NULL, *states[3];
+	const char *queue = NULL;
+	enum store_state states[3];
 	struct store *s;
 	int64_t age = 0;
 	size_t n = 0, i;
@@ -464,9 +468,9 @@ cmd_purge(int argc, char **argv)
 	optind = 0;	/* glibc: 0 re-initialises getopt for the command's own options */
 	while ((ch = getopt_long(argc, argv, "q:", lopts, NULL)) != -1) {
 		switch (ch) {
-		case 'd': states[n++] = "done"; break;
-		case 'x': states[n++] = "dead"; break;
-		case 'c': states[n++] = "cancelled"; break;
+		case 'd': states[n++] = STORE_JOB_DONE; break;
+		case 'x': states[n++] = STORE_JOB_DEAD; break;
+		case 'c': states[n++] = STORE_JOB_CANCELLED; break;
 		case 'o':
 			if (config_parse_duration(optarg, &age) == -1)
 				usage();

@@ -827,6 +827,46 @@ store_now(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static const char *const state_names[] = {
+	[STORE_JOB_QUEUED] = "queued",
+	[STORE_JOB_RUNNING] = "running",
+	[STORE_JOB_RETRY] = "retry",
+	[STORE_JOB_DONE] = "done",
+	[STORE_JOB_DEAD] = "dead",
+	[STORE_JOB_CANCELLED] = "cancelled"
+};
+#define NSTATES	(sizeof(state_names) / sizeof(state_names[0]))
+
+const char *
+store_state_name(enum store_state state)
+{
+	if (state < 0 || (size_t)state >= NSTATES)
+		return "?";
+	return state_names[state];
+}
+
+int
+store_state_parse(const char *name, enum store_state *state)
+{
+	size_t	i;
+
+	for (i = 0; i < NSTATES; i++)
+		if (strcmp(name, state_names[i]) == 0) {
+			*state = (enum store_state)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* The state in column c of st; -1 when it is no state's name. */
+static int
+col_state(sqlite3_stmt *st, int c, enum store_state *state)
+{
+	const char	*t = (const char *)sqlite3_column_text(st, c);
+
+	return t != NULL ? store_state_parse(t, state) : -1;
+}
+
 /* The time now (ms) as 8 characters, then 16 random bytes r as 22
  * characters of base64url without padding. */
 static void
@@ -1120,22 +1160,28 @@ col_time(sqlite3_stmt *st, int c)
 }
 
 /*
- * The current row (JOB_COLUMNS) as one allocation: the struct, then every
- * string and blob it points to, so store_job_free() is a single free().
+ * The current row (JOB_COLUMNS) as one allocation in *out: the struct,
+ * then every string and blob it points to, so store_job_free() is a single
+ * free().  SQLITE_OK, SQLITE_NOMEM, or SQLITE_CORRUPT for a state that the
+ * schema's CHECK should have refused.
  */
-static struct store_job *
-job_from_row(sqlite3_stmt *st)
+static int
+job_from_row(sqlite3_stmt *st, struct store_job **out)
 {
-	static const int	 strs[] = { C_QUEUE, C_STATE, C_IDEMPOTENCY_KEY,
+	static const int	 strs[] = { C_QUEUE, C_IDEMPOTENCY_KEY,
 	    C_METHOD, C_REQUEST_URI, C_QUERY_STRING, C_CONTENT_TYPE,
 	    C_REMOTE_ADDR, C_HEADERS, C_LAST_ERROR };
 	const void		*p[C__COUNT];
 	size_t			 len[C__COUNT];
 	char			*at, *dst[C__COUNT];
 	struct store_job	*j;
+	enum store_state	 state;
 	size_t			 need = sizeof(*j), k;
 	int			 c;
 
+	*out = NULL;
+	if (col_state(st, C_STATE, &state) == -1)
+		return SQLITE_CORRUPT;
 	/* Fetch each value first, then its length, as SQLite advises. */
 	for (k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
 		c = strs[k];
@@ -1151,7 +1197,7 @@ job_from_row(sqlite3_stmt *st)
 			need += len[c] + 1;
 	}
 	if ((j = calloc(1, need)) == NULL)
-		return NULL;
+		return SQLITE_NOMEM;
 	at = (char *)(j + 1);
 	for (k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
 		c = strs[k];
@@ -1174,7 +1220,7 @@ job_from_row(sqlite3_stmt *st)
 	(void)snprintf(j->id, sizeof(j->id), "%s",
 	    (const char *)sqlite3_column_text(st, C_ID));
 	j->queue = dst[C_QUEUE];
-	j->state = dst[C_STATE];
+	j->state = state;
 	j->priority = sqlite3_column_int(st, C_PRIORITY);
 	j->attempts = sqlite3_column_int(st, C_ATTEMPTS);
 	j->max_attempts = sqlite3_column_int(st, C_MAX_ATTEMPTS);
@@ -1195,7 +1241,8 @@ job_from_row(sqlite3_stmt *st)
 	j->result = dst[C_RESULT];
 	j->result_len = dst[C_RESULT] != NULL ? len[C_RESULT] : 0;
 	j->last_error = dst[C_LAST_ERROR];
-	return j;
+	*out = j;
+	return SQLITE_OK;
 }
 
 void
@@ -1283,8 +1330,8 @@ store_claim(struct store *s, const char *queue, int64_t now,
 	}
 	if (step_row(s, st, "claim") == -1)
 		goto fail;
-	if ((j = job_from_row(st)) == NULL) {
-		(void)fail(s, SQLITE_NOMEM, "claim");
+	if ((rc = job_from_row(st, &j)) != SQLITE_OK) {
+		(void)fail(s, rc, "claim");
 		goto fail;
 	}
 	done_with(st);
@@ -1429,7 +1476,7 @@ store_finish_failed(struct store *s, const char *id, int attempt,
     int64_t backoff_max_ms, int64_t now, int *dead)
 {
 	sqlite3_stmt	*st = NULL;
-	const char	*state;
+	enum store_state state;
 	int		 r = 0, isdead = 0;
 
 	if (dead != NULL)
@@ -1463,8 +1510,8 @@ store_finish_failed(struct store *s, const char *id, int attempt,
 		}
 		if (step_row(s, st, "finish_failed") == -1)
 			goto fail;
-		state = (const char *)sqlite3_column_text(st, 0);
-		isdead = state != NULL && strcmp(state, "dead") == 0;
+		isdead = col_state(st, 0, &state) == 0 &&
+		    state == STORE_JOB_DEAD;
 		done_with(st);
 		st = NULL;
 	}
@@ -1593,23 +1640,24 @@ store_requeue_running(struct store *s, int64_t now)
 int
 store_prune(struct store *s, const char *queue, int64_t cutoff)
 {
-	return store_purge(s, queue, NULL, cutoff);
+	return store_purge(s, queue, STORE_JOB_ANY, cutoff);
 }
 
 int
-store_purge(struct store *s, const char *queue, const char *state,
+store_purge(struct store *s, const char *queue, enum store_state state,
     int64_t cutoff)
 {
 	sqlite3_stmt	*st;
 
-	if (state != NULL && strcmp(state, "done") != 0 &&
-	    strcmp(state, "dead") != 0 && strcmp(state, "cancelled") != 0)
+	if (state != STORE_JOB_ANY && state != STORE_JOB_DONE &&
+	    state != STORE_JOB_DEAD && state != STORE_JOB_CANCELLED)
 		return fail_arg(s, "purge: only done, dead or cancelled jobs");
 	if ((st = stmt(s, ST_PRUNE)) == NULL)
 		return -1;
 	if (sqlite3_bind_int64(st, 1, cutoff) != SQLITE_OK ||
 	    bind_str(st, 2, queue) != SQLITE_OK ||
-	    bind_str(st, 3, state) != SQLITE_OK) {
+	    bind_str(st, 3, state == STORE_JOB_ANY ? NULL :
+	    store_state_name(state)) != SQLITE_OK) {
 		(void)fail_db(s, "purge: bind");
 		done_with(st);
 		return -1;
@@ -1697,8 +1745,8 @@ store_get(struct store *s, const char *id, struct store_job **out)
 		r = 0;
 	else if (rc != SQLITE_ROW)
 		(void)fail(s, rc, "get");
-	else if ((*out = job_from_row(st)) == NULL)
-		(void)fail(s, SQLITE_NOMEM, "get");
+	else if ((rc = job_from_row(st, out)) != SQLITE_OK)
+		(void)fail(s, rc, "get");
 	else
 		r = 1;
 done:
@@ -1750,8 +1798,10 @@ store_stats(struct store *s, struct store_stat **out, size_t *n)
 		/* Longer queue names are cut: these are for display. */
 		(void)snprintf(e->queue, sizeof(e->queue), "%s",
 		    (const char *)sqlite3_column_text(st, 0));
-		(void)snprintf(e->state, sizeof(e->state), "%s",
-		    (const char *)sqlite3_column_text(st, 1));
+		if (col_state(st, 1, &e->state) == -1) {
+			(void)fail(s, SQLITE_CORRUPT, "stats");
+			goto fail;
+		}
 		e->count = sqlite3_column_int64(st, 2);
 		e->oldest_created_at = sqlite3_column_int64(st, 3);
 	}

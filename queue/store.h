@@ -63,11 +63,25 @@ struct store_newjob {
 	int		 outcome;	/* enum store_enqueue_outcome */
 };
 
+/*
+ * The states of a job (the diagram above).  The database keeps them as
+ * their names, store_state_name().
+ */
+enum store_state {
+	STORE_JOB_ANY = -1,	/* a filter that takes every state */
+	STORE_JOB_QUEUED = 0,
+	STORE_JOB_RUNNING,
+	STORE_JOB_RETRY,
+	STORE_JOB_DONE,
+	STORE_JOB_DEAD,
+	STORE_JOB_CANCELLED
+};
+
 /* A job read back from the database; free with store_job_free(). */
 struct store_job {
-	char	 id[STORE_ID_LEN + 1];
-	char	*queue;
-	char	*state;		/* queued running retry done dead cancelled */
+	char		 id[STORE_ID_LEN + 1];
+	char		*queue;
+	enum store_state state;
 	int	 priority;
 	int	 attempts;	/* runs started; the running attempt's number */
 	int	 max_attempts;
@@ -91,8 +105,8 @@ struct store_job {
 };
 
 struct store_stat {
-	char	 queue[64];
-	char	 state[12];
+	char		 queue[64];
+	enum store_state state;
 	int64_t	 count;
 	int64_t	 oldest_created_at;	/* oldest job in this queue and state */
 };
@@ -130,6 +144,11 @@ int		 store_errcode(struct store *);	/* enum store_errcode of the last error */
 sqlite3		*store_db(struct store *);	/* for tests and the CLI's read-only queries */
 
 int64_t		 store_now(void);		/* wall clock, ms since the epoch */
+
+/* The name of state ("queued", ...), or "?" for a value out of range. */
+const char	*store_state_name(enum store_state state);
+/* The state called name into *state: 0, or -1 for no such state. */
+int		 store_state_parse(const char *name, enum store_state *state);
 
 /*
  * Enqueue n jobs in one BEGIN IMMEDIATE ... COMMIT.  0: committed, each
@@ -197,9 +216,9 @@ int	store_requeue_running(struct store *, int64_t now);
  * finished before cutoff.  Returns how many, or -1. */
 int	store_prune(struct store *, const char *queue, int64_t cutoff);
 
-/* Like store_prune, for one state (done, dead or cancelled; NULL: all
- * three).  Returns how many, or -1. */
-int	store_purge(struct store *, const char *queue, const char *state,
+/* Like store_prune, for one state (done, dead or cancelled; STORE_JOB_ANY:
+ * all three).  Returns how many, or -1. */
+int	store_purge(struct store *, const char *queue, enum store_state state,
 	    int64_t cutoff);
 
 /*

@@ -171,8 +171,9 @@ wait_state(struct store *s, const char *id, const char *states, int ms)
 
 	for (;;) {
 		assert_int_equal(store_get(s, id, &j), 1);
-		snprintf(want, sizeof(want), " %s ", j->state);
-		if (strstr(states, j->state) != NULL) {
+		snprintf(want, sizeof(want), " %s ",
+		    store_state_name(j->state));
+		if (strstr(states, store_state_name(j->state)) != NULL) {
 			char all[128];
 
 			snprintf(all, sizeof(all), " %s ", states);
@@ -181,7 +182,8 @@ wait_state(struct store *s, const char *id, const char *states, int ms)
 		}
 		if (mono_ms() > end)
 			fail_msg("job %s: state %s after %d ms, wanted %s "
-			    "(last_error %s)", id, j->state, ms, states,
+			    "(last_error %s)", id, store_state_name(j->state),
+			    ms, states,
 			    j->last_error ? j->last_error : "-");
 		store_job_free(j);
 		sleep_ms(10);
@@ -321,7 +323,7 @@ test_done_with_result(void **state)
 	s = db();
 	enqueue(s, "default", "hello, world", NULL, 3, id);
 	j = wait_state(s, id, "done dead", 10000);
-	assert_string_equal(j->state, "done");
+	assert_int_equal(j->state, STORE_JOB_DONE);
 	assert_int_equal(j->attempts, 1);
 	assert_int_equal(j->result_len, 12);
 	assert_memory_equal(j->result, "hello, world", 12);
@@ -348,7 +350,7 @@ test_fail_twice_then_done(void **state)
 	s = db();
 	enqueue(s, "default", "x", NULL, 5, id);
 	j = wait_state(s, id, "done dead", 10000);
-	assert_string_equal(j->state, "done");
+	assert_int_equal(j->state, STORE_JOB_DONE);
 	assert_int_equal(j->attempts, 3);
 	assert_memory_equal(j->result, "ok after 3 runs (attempt 3)\n",
 	    j->result_len);
@@ -373,7 +375,7 @@ test_exit65_dead_at_once(void **state)
 	s = db();
 	enqueue(s, "default", "x", NULL, 5, id);
 	j = wait_state(s, id, "done dead", 10000);
-	assert_string_equal(j->state, "dead");
+	assert_int_equal(j->state, STORE_JOB_DEAD);
 	assert_int_equal(j->attempts, 1);
 	assert_string_equal(j->last_error, "exit 65 (data error): bad payload");
 	store_job_free(j);
@@ -397,7 +399,7 @@ test_exit75_retried(void **state)
 	s = db();
 	enqueue(s, "default", "x", NULL, 3, id);
 	j = wait_state(s, id, "done dead", 10000);
-	assert_string_equal(j->state, "dead");
+	assert_int_equal(j->state, STORE_JOB_DEAD);
 	assert_int_equal(j->attempts, 3);
 	assert_string_equal(j->last_error, "exit 75 (temporary failure): busy");
 	store_job_free(j);
@@ -424,12 +426,12 @@ test_other_exit_and_signal(void **state)
 	enqueue(s, "default", "x", NULL, 2, id);
 	enqueue(s, "sig", "x", NULL, 1, id2);
 	j = wait_state(s, id, "done dead", 10000);
-	assert_string_equal(j->state, "dead");
+	assert_int_equal(j->state, STORE_JOB_DEAD);
 	assert_int_equal(j->attempts, 2);
 	assert_string_equal(j->last_error, "exit 3: oops");
 	store_job_free(j);
 	j = wait_state(s, id2, "done dead", 10000);
-	assert_string_equal(j->state, "dead");
+	assert_int_equal(j->state, STORE_JOB_DEAD);
 	assert_string_equal(j->last_error, "killed by signal 9");
 	store_job_free(j);
 	stop_helper(h, pfd);
@@ -453,7 +455,7 @@ test_timeout_killed_and_retried(void **state)
 	s = db();
 	enqueue(s, "default", "x", NULL, 2, id);
 	j = wait_state(s, id, "done dead", 10000);
-	assert_string_equal(j->state, "dead");
+	assert_int_equal(j->state, STORE_JOB_DEAD);
 	assert_int_equal(j->attempts, 2);
 	assert_string_equal(j->last_error, "timeout after 300ms");
 	store_job_free(j);
@@ -493,7 +495,7 @@ test_env_and_fds(void **state)
 	enqueue(s, "default", "body!", "{\"User-Agent\":\"t\","
 	    "\"Proxy\":\"http://evil.example\",\"X-Custom\":\"c\"}", 1, id);
 	j = wait_state(s, id, "done dead", 10000);
-	assert_string_equal(j->state, "done");
+	assert_int_equal(j->state, STORE_JOB_DONE);
 	assert_non_null(out = calloc(1, j->result_len + 1));
 	memcpy(out, j->result, j->result_len);
 	for (line = strtok_r(out, "\n", &save); line != NULL;
@@ -597,11 +599,11 @@ test_outcome_waits_for_locked_store(void **state)
 	assert_int_equal(sqlite3_exec(store_db(s), "COMMIT", NULL, NULL, NULL),
 	    SQLITE_OK);
 	j = wait_state(s, a, "done dead", 5000);
-	assert_string_equal(j->state, "done");
+	assert_int_equal(j->state, STORE_JOB_DONE);
 	assert_int_equal(j->attempts, 1);
 	store_job_free(j);
 	j = wait_state(s, b, "done dead", 5000);
-	assert_string_equal(j->state, "done");
+	assert_int_equal(j->state, STORE_JOB_DONE);
 	assert_int_equal(j->attempts, 1);
 	store_job_free(j);
 	assert_false(file_exists("%s/%s.2", T, a));

@@ -353,7 +353,7 @@ test_job_json(void **state)
 	memset(&j, 0, sizeof(j));
 	strcpy(j.id, ID);
 	j.queue = "mail";
-	j.state = "done";
+	j.state = STORE_JOB_DONE;
 	j.attempts = 1;
 	j.max_attempts = 5;
 	j.created_at = 1747744496789LL;

@@ -209,11 +209,11 @@ get(struct store *s, const char *id)
 }
 
 static void
-assert_state(struct store *s, const char *id, const char *state)
+assert_state(struct store *s, const char *id, enum store_state state)
 {
 	struct store_job	*j = get(s, id);
 
-	assert_string_equal(j->state, state);
+	assert_int_equal(j->state, state);
 	store_job_free(j);
 }
 
@@ -303,7 +303,7 @@ test_open_reopen_idempotent(void **state)
 	assert_int_equal(qint(store_db(f->s), "PRAGMA user_version"),
 	    SCHEMA_VERSION);
 	j = get(f->s, id);
-	assert_string_equal(j->state, "queued");
+	assert_int_equal(j->state, STORE_JOB_QUEUED);
 	store_job_free(j);
 	free(before);
 	free(after);
@@ -406,7 +406,7 @@ test_migrate_v1(void **state)
 	    SCHEMA_VERSION);
 	assert_int_equal(qint(store_db(f->s),
 	    "SELECT count(*) FROM sqlite_schema WHERE name = 'queues'"), 1);
-	assert_state(f->s, id, "queued");
+	assert_state(f->s, id, STORE_JOB_QUEUED);
 	assert_int_equal(store_paused(f->s, "default"), 0);
 }
 
@@ -482,7 +482,7 @@ test_migrate_v2(void **state)
 	assert_int_not_equal(sqlite3_exec(db, "UPDATE jobs SET state = 'gone'",
 	    NULL, NULL, NULL), SQLITE_OK);
 	assert_non_null(strstr(sqlite3_errmsg(db), "CHECK constraint failed"));
-	assert_state(f->s, id, "queued");
+	assert_state(f->s, id, STORE_JOB_QUEUED);
 	assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_schema"
 	    " WHERE name = 'jobs_finished' AND sql LIKE '%IS NOT NULL'"), 1);
 }
@@ -579,6 +579,27 @@ test_open_migration_faults(void **state)
 	store_close(s);
 }
 
+/* Each state's name parses back to it; the database keeps these names. */
+static void
+test_state_names(void **state)
+{
+	static const char *const names[] = { "queued", "running", "retry",
+	    "done", "dead", "cancelled" };
+	enum store_state	 st;
+	size_t			 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		assert_int_equal(store_state_parse(names[i], &st), 0);
+		assert_int_equal(st, (enum store_state)i);
+		assert_string_equal(store_state_name(st), names[i]);
+	}
+	assert_int_equal(store_state_parse("gone", &st), -1);
+	assert_int_equal(store_state_parse("", &st), -1);
+	assert_string_equal(store_state_name(STORE_JOB_ANY), "?");
+	assert_string_equal(store_state_name(STORE_JOB_CANCELLED + 1), "?");
+}
+
 /* --- ids and enqueue --------------------------------------------------- */
 
 static void
@@ -649,7 +670,7 @@ test_enqueue_fields(void **state)
 
 	j = get(f->s, nj[0].id);
 	assert_string_equal(j->queue, "mail");
-	assert_string_equal(j->state, "queued");
+	assert_int_equal(j->state, STORE_JOB_QUEUED);
 	assert_int_equal(j->priority, 7);
 	assert_int_equal(j->attempts, 0);
 	assert_int_equal(j->max_attempts, 9);
@@ -803,7 +824,7 @@ test_claim_order(void **state)
 	for (size_t i = 0; i < 4; i++) {
 		assert_int_equal(store_claim(f->s, "q", t, 1000, &j), 1);
 		assert_string_equal(j->id, want[i]);
-		assert_string_equal(j->state, "running");
+		assert_int_equal(j->state, STORE_JOB_RUNNING);
 		assert_string_equal(j->queue, "q");
 		store_job_free(j);
 	}
@@ -827,16 +848,16 @@ test_lifecycle_done(void **state)
 	int64_t			 t = store_now() + 1000;	/* everything due */
 
 	enqueue1(f->s, "default", 0, 0, 3, id);
-	assert_state(f->s, id, "queued");
+	assert_state(f->s, id, STORE_JOB_QUEUED);
 	assert_int_equal(store_claim(f->s, "default", t + 10, 30000, &j), 1);
 	assert_string_equal(j->id, id);
-	assert_string_equal(j->state, "running");
+	assert_int_equal(j->state, STORE_JOB_RUNNING);
 	assert_int_equal(j->attempts, 1);
 	assert_int_equal(j->started_at, t + 10);
 	assert_int_equal(j->lease_until, t + 10 + 30000);
 	assert_memory_equal(j->body, "payload", 7);
 	g = get(f->s, id);	/* the claim returned what it stored */
-	assert_string_equal(g->state, "running");
+	assert_int_equal(g->state, STORE_JOB_RUNNING);
 	assert_int_equal(g->lease_until, j->lease_until);
 	store_job_free(g);
 
@@ -844,7 +865,7 @@ test_lifecycle_done(void **state)
 	assert_int_equal(store_finish_done(f->s, id, 1, "ok\n", 3, t + 20),
 	    1);
 	g = get(f->s, id);
-	assert_string_equal(g->state, "done");
+	assert_int_equal(g->state, STORE_JOB_DONE);
 	assert_int_equal(g->attempts, 1);
 	assert_int_equal(g->finished_at, t + 20);
 	assert_int_equal(g->lease_until, 0);
@@ -859,7 +880,7 @@ test_lifecycle_done(void **state)
 	assert_int_equal(store_finish_done(f->s, id, 1, NULL, 0, t), 1);
 	g = get(f->s, id);
 	assert_null(g->result);
-	assert_string_equal(g->state, "done");
+	assert_int_equal(g->state, STORE_JOB_DONE);
 	store_job_free(g);
 	store_job_free(j);
 }
@@ -880,7 +901,7 @@ test_lifecycle_retry_dead(void **state)
 	    1000, t + 5, &dead), 1);
 	assert_int_equal(dead, 0);
 	j = get(f->s, id);
-	assert_string_equal(j->state, "retry");
+	assert_int_equal(j->state, STORE_JOB_RETRY);
 	assert_int_equal(j->run_at, t + 5 + 100);	/* cap = min on try 1 */
 	assert_int_equal(j->lease_until, 0);
 	assert_int_equal(j->finished_at, 0);
@@ -896,7 +917,7 @@ test_lifecycle_retry_dead(void **state)
 	    1000, t + 200, &dead), 1);
 	assert_int_equal(dead, 1);
 	j = get(f->s, id);
-	assert_string_equal(j->state, "dead");
+	assert_int_equal(j->state, STORE_JOB_DEAD);
 	assert_int_equal(j->finished_at, t + 200);
 	assert_string_equal(j->last_error, "exit 4");
 	store_job_free(j);
@@ -908,7 +929,7 @@ test_lifecycle_retry_dead(void **state)
 	store_job_free(j);
 	assert_int_equal(store_finish_failed(f->s, id, 1, "bad data", 1, 100,
 	    1000, t, NULL), 1);
-	assert_state(f->s, id, "dead");
+	assert_state(f->s, id, STORE_JOB_DEAD);
 }
 
 static void
@@ -990,7 +1011,7 @@ test_release(void **state)
 	assert_int_equal(store_release(f->s, id, 1, "shutting down", t + 7),
 	    1);
 	j = get(f->s, id);
-	assert_string_equal(j->state, "queued");
+	assert_int_equal(j->state, STORE_JOB_QUEUED);
 	assert_int_equal(j->attempts, 1);	/* counted */
 	assert_int_equal(j->run_at, t + 7);
 	assert_int_equal(j->lease_until, 0);
@@ -1076,15 +1097,15 @@ test_cancel(void **state)
 
 	assert_int_equal(store_cancel(f->s, q, t + 1), STORE_CANCEL_DONE);
 	j = get(f->s, q);
-	assert_string_equal(j->state, "cancelled");
+	assert_int_equal(j->state, STORE_JOB_CANCELLED);
 	assert_int_equal(j->finished_at, t + 1);
 	store_job_free(j);
 	assert_int_equal(store_cancel(f->s, r, t + 1), STORE_CANCEL_DONE);
-	assert_state(f->s, r, "cancelled");
+	assert_state(f->s, r, STORE_JOB_CANCELLED);
 	assert_int_equal(store_cancel(f->s, run, t), STORE_CANCEL_REFUSED);
-	assert_state(f->s, run, "running");
+	assert_state(f->s, run, STORE_JOB_RUNNING);
 	assert_int_equal(store_cancel(f->s, dn, t), STORE_CANCEL_REFUSED);
-	assert_state(f->s, dn, "done");
+	assert_state(f->s, dn, STORE_JOB_DONE);
 	assert_int_equal(store_cancel(f->s, q, t), STORE_CANCEL_REFUSED);
 	assert_int_equal(store_cancel(f->s, "AAAAAAAAAAAAAAAAAAAAAA", t),
 	    STORE_CANCEL_UNKNOWN);
@@ -1112,17 +1133,17 @@ test_requeue(void **state)
 	assert_int_equal(store_requeue_expired(f->s, t + 2000), 2);
 
 	j = get(f->s, a);
-	assert_string_equal(j->state, "queued");
+	assert_int_equal(j->state, STORE_JOB_QUEUED);
 	assert_int_equal(j->attempts, 1);
 	assert_int_equal(j->run_at, t + 2000);
 	assert_int_equal(j->lease_until, 0);
 	assert_string_equal(j->last_error, "lease expired");
 	store_job_free(j);
 	j = get(f->s, b);
-	assert_string_equal(j->state, "dead");
+	assert_int_equal(j->state, STORE_JOB_DEAD);
 	assert_int_equal(j->finished_at, t + 2000);
 	store_job_free(j);
-	assert_state(f->s, c, "running");
+	assert_state(f->s, c, STORE_JOB_RUNNING);
 
 	/* A helper taking over requeues every running job. */
 	assert_int_equal(store_claim(f->s, "default", t + 2000, 1000, &j), 1);
@@ -1130,14 +1151,14 @@ test_requeue(void **state)
 	assert_int_equal(j->attempts, 2);
 	store_job_free(j);
 	assert_int_equal(store_requeue_running(f->s, t + 2001), 2);
-	assert_state(f->s, a, "queued");
-	assert_state(f->s, c, "queued");
+	assert_state(f->s, a, STORE_JOB_QUEUED);
+	assert_state(f->s, c, STORE_JOB_QUEUED);
 	assert_int_equal(store_requeue_running(f->s, t + 2002), 0);
 
 	/* Exhausted by the requeue itself. */
 	force(f->s, a, "running", 3);
 	assert_int_equal(store_requeue_running(f->s, t + 3000), 1);
-	assert_state(f->s, a, "dead");
+	assert_state(f->s, a, STORE_JOB_DEAD);
 }
 
 static void
@@ -1173,7 +1194,7 @@ test_prune(void **state)
 	assert_int_equal(store_prune(f->s, NULL, t - 5000), 0);
 	assert_int_equal(store_prune(f->s, NULL, t + 1), 1);	/* d3 */
 	assert_int_equal(count_jobs(f->s), 1);
-	assert_state(f->s, q, "queued");
+	assert_state(f->s, q, STORE_JOB_QUEUED);
 }
 
 static void
@@ -1211,13 +1232,13 @@ test_stats(void **state)
 	assert_int_equal(store_stats(f->s, &st, &n), 0);
 	assert_int_equal(n, 3);
 	assert_string_equal(st[0].queue, "a");
-	assert_string_equal(st[0].state, "queued");
+	assert_int_equal(st[0].state, STORE_JOB_QUEUED);
 	assert_int_equal(st[0].count, 2);
 	assert_string_equal(st[1].queue, "a");
-	assert_string_equal(st[1].state, "running");
+	assert_int_equal(st[1].state, STORE_JOB_RUNNING);
 	assert_int_equal(st[1].count, 1);
 	assert_string_equal(st[2].queue, "b");
-	assert_string_equal(st[2].state, "done");
+	assert_int_equal(st[2].state, STORE_JOB_DONE);
 	assert_int_equal(st[2].count, 1);
 	assert_true(st[0].oldest_created_at >= t - 1000 &&
 	    st[0].oldest_created_at <= store_now());
@@ -1509,11 +1530,11 @@ test_batch(void **state)
 	assert_string_equal(b->id, idb);
 	/* Nothing else due: the empty claim must not undo the batch. */
 	assert_int_equal(store_claim(f->s, "default", t, 1000, &g), 0);
-	assert_state(other, ida, "running");
-	assert_state(other, idb, "queued");
+	assert_state(other, ida, STORE_JOB_RUNNING);
+	assert_state(other, idb, STORE_JOB_QUEUED);
 	assert_int_equal(store_batch_end(f->s), 0);
-	assert_state(other, ida, "done");
-	assert_state(other, idb, "running");
+	assert_state(other, ida, STORE_JOB_DONE);
+	assert_state(other, idb, STORE_JOB_RUNNING);
 	store_job_free(a);
 
 	/* A failed call undoes what came before it, and dooms what follows. */
@@ -1529,7 +1550,7 @@ test_batch(void **state)
 	assert_int_equal(store_claim(f->s, "default", t, 1000, &a), -1);
 	assert_int_equal(store_batch_end(f->s), -1);
 	assert_unchanged(f->s, before);
-	assert_state(other, idb, "running");
+	assert_state(other, idb, STORE_JOB_RUNNING);
 
 	/* SQLite's own rollback (as on SQLITE_FULL) inside a batch: later
 	 * calls must not commit one by one. */
@@ -1544,7 +1565,7 @@ test_batch(void **state)
 	assert_int_equal(store_batch_begin(f->s), 0);
 	assert_int_equal(store_finish_done(f->s, idb, 1, NULL, 0, t), 1);
 	assert_int_equal(store_batch_end(f->s), 0);
-	assert_state(other, idb, "done");
+	assert_state(other, idb, STORE_JOB_DONE);
 	assert_int_equal(store_claim(f->s, "default", t, 1000, &a), 1);
 	assert_string_equal(a->id, ida);
 	store_job_free(a);
@@ -1570,18 +1591,18 @@ test_faults(void **state)
 	/* id is the first job: claim it, then each transition of it. */
 	/* begin, pick, update, read back, commit */
 	assert_int_equal(fault_each_step(f, OP_CLAIM, NULL, t), 5);
-	assert_state(f->s, id, "running");
+	assert_state(f->s, id, STORE_JOB_RUNNING);
 	assert_int_equal(fault_each_step(f, OP_EXTEND, id, t), 1);
 	assert_int_equal(fault_each_step(f, OP_FAILED, id, t), 4);
-	assert_state(f->s, id, "retry");
+	assert_state(f->s, id, STORE_JOB_RETRY);
 	force(f->s, id, "running", 1);
 	assert_int_equal(fault_each_step(f, OP_RELEASE, id, t), 1);
 	force(f->s, id, "running", 1);
 	assert_int_equal(fault_each_step(f, OP_REQUEUE, NULL, t), 1);
-	assert_state(f->s, id, "queued");
+	assert_state(f->s, id, STORE_JOB_QUEUED);
 	force(f->s, id, "running", 1);
 	assert_int_equal(fault_each_step(f, OP_DONE, id, t), 1);
-	assert_state(f->s, id, "done");
+	assert_state(f->s, id, STORE_JOB_DONE);
 	assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
 	/* Refusing a running job takes a second step, a lookup. */
 	fault_arm(2, SQLITE_BUSY);
@@ -1965,8 +1986,8 @@ test_kill_mid_enqueue(void **state)
 		assert_int_equal(count % BATCH, 0);
 		assert_true(count >= (int64_t)(nseen * BATCH));
 		for (i = 0; i < nseen; i++) {
-			assert_state(s, seen[i].first, "queued");
-			assert_state(s, seen[i].last, "queued");
+			assert_state(s, seen[i].first, STORE_JOB_QUEUED);
+			assert_state(s, seen[i].last, STORE_JOB_QUEUED);
 		}
 		store_close(s);
 	}
@@ -2023,7 +2044,7 @@ test_retry(void **state)
 	force(f->s, dead2, "dead", 1);
 	assert_int_equal(store_retry(f->s, dead, now), STORE_RETRY_DONE);
 	j = get(f->s, dead);
-	assert_string_equal(j->state, "queued");
+	assert_int_equal(j->state, STORE_JOB_QUEUED);
 	assert_int_equal(j->attempts, 2);	/* history kept */
 	assert_int_equal(j->max_attempts, 3);	/* and one more run */
 	assert_int_equal(j->run_at, now);
@@ -2033,14 +2054,14 @@ test_retry(void **state)
 	assert_int_equal(store_retry(f->s, q, now), STORE_RETRY_REFUSED);
 	assert_int_equal(store_retry(f->s, "nosuchjob", now),
 	    STORE_RETRY_UNKNOWN);
-	assert_state(f->s, done, "done");
+	assert_state(f->s, done, STORE_JOB_DONE);
 	/* Every dead job of one queue, then of all. */
 	force(f->s, dead, "dead", 3);
 	assert_int_equal(store_retry_dead(f->s, "mail", now), 1);
-	assert_state(f->s, dead2, "queued");
-	assert_state(f->s, dead, "dead");
+	assert_state(f->s, dead2, STORE_JOB_QUEUED);
+	assert_state(f->s, dead, STORE_JOB_DEAD);
 	assert_int_equal(store_retry_dead(f->s, NULL, now), 1);
-	assert_state(f->s, dead, "queued");
+	assert_state(f->s, dead, STORE_JOB_QUEUED);
 	assert_int_equal(store_retry_dead(f->s, NULL, now), 0);
 }
 
@@ -2059,15 +2080,15 @@ test_purge(void **state)
 	force(f->s, b, "dead", 2);
 	qexec(store_db(f->s), "UPDATE jobs SET finished_at = 1000"
 	    " WHERE state IN ('done', 'dead')");
-	assert_int_equal(store_purge(f->s, NULL, "running", 5000), -1);
+	assert_int_equal(store_purge(f->s, NULL, STORE_JOB_RUNNING, 5000), -1);
 	assert_non_null(strstr(store_error(f->s), "purge"));
-	assert_int_equal(store_purge(f->s, NULL, "dead", 999), 0);
-	assert_int_equal(store_purge(f->s, NULL, "dead", 5000), 1);
+	assert_int_equal(store_purge(f->s, NULL, STORE_JOB_DEAD, 999), 0);
+	assert_int_equal(store_purge(f->s, NULL, STORE_JOB_DEAD, 5000), 1);
 	assert_int_equal(store_get(f->s, b, &j), 0);
-	assert_state(f->s, a, "done");
-	assert_int_equal(store_purge(f->s, "mail", "done", 5000), 0);
-	assert_int_equal(store_purge(f->s, "default", "done", 5000), 1);
-	assert_state(f->s, c, "queued");
+	assert_state(f->s, a, STORE_JOB_DONE);
+	assert_int_equal(store_purge(f->s, "mail", STORE_JOB_DONE, 5000), 0);
+	assert_int_equal(store_purge(f->s, "default", STORE_JOB_DONE, 5000), 1);
+	assert_state(f->s, c, STORE_JOB_QUEUED);
 	assert_int_equal(count_jobs(f->s), 1);
 }
 
@@ -2085,6 +2106,7 @@ main(void)
 		T(test_open_migration_faults),
 		T(test_migrate_v1),
 		T(test_migrate_v2),
+		T(test_state_names),
 		T(test_ids),
 		T(test_enqueue_fields),
 		T(test_enqueue_invalid),
