@@ -26,7 +26,7 @@
 
 #include <sqlite3.h>
 
-#include "store.h"
+#include "store-sqlite.h"
 
 static double
 now_s(void)

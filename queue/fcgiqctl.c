@@ -1,7 +1,8 @@
 /*
  * fcgiqctl: read and change the queue from a shell, whether fcgiq runs or
- * not.  Every change goes through the store's transitions (the same ones
- * the responder and helper use); listings read the database directly.
+ * not.  Everything goes through the store's API: changes through the
+ * same transitions the responder and helper use, listings through its
+ * read functions.
  * Tables for people, --json for scripts.
  *
  * Exit codes: 0 done; 1 database or system error; 2 usage; 3 no such job;
@@ -140,6 +141,30 @@ cmd_stats(int argc, char **argv)
 	return 0;
 }
 
+/* One line of ls: into the JSON array arg, or printed when arg is NULL. */
+static void
+ls_line(void *arg, const struct store_summary *j)
+{
+	json_t *a = arg;
+	char created[32];
+
+	iso8601(j->created_at, created, sizeof(created));
+	if (a != NULL) {
+		json_array_append_new(a, json_pack(
+		    "{s:s,s:s,s:s,s:i,s:i,s:s,s:I,s:s}", "id", j->id,
+		    "queue", j->queue, "state", store_state_name(j->state),
+		    "attempts", j->attempts, "max_attempts", j->max_attempts,
+		    "created_at", created, "body_bytes", (json_int_t)j->body_len,
+		    "last_error", j->last_error));
+		return;
+	}
+	/* Only the first line of an error, for the table. */
+	printf("%-30s %-12s %-9s %4d/%-3d %-24s %8lld  %.*s\n", j->id, j->queue,
+	    store_state_name(j->state), j->attempts, j->max_attempts, created,
+	    (long long)j->body_len, (int)strcspn(j->last_error, "\n"),
+	    j->last_error);
+}
+
 static int
 cmd_ls(int argc, char **argv)
 {
@@ -150,12 +175,11 @@ cmd_ls(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *queue = NULL, *state = NULL;
+	enum store_state want = STORE_JOB_ANY;
 	long limit = 20;
 	struct store *s;
-	sqlite3_stmt *st = NULL;
 	json_t *a = NULL;
-	char created[32];
-	int ch, rc, ret = 0;
+	int ch, ret = 0;
 
 	optind = 0;	/* glibc: 0 re-initialises getopt for the command's own options */
 	while ((ch = getopt_long(argc, argv, "q:s:n:", lopts, NULL)) != -1) {
@@ -173,55 +197,19 @@ cmd_ls(int argc, char **argv)
 	if (optind != argc)
 		usage();
 	s = open_store(1);
-	rc = sqlite3_prepare_v2(store_db(s),
-	    "SELECT id, queue, state, attempts, max_attempts, created_at, "
-	    "length(body), coalesce(last_error, '') FROM jobs "
-	    "WHERE (?1 IS NULL OR queue = ?1) AND (?2 IS NULL OR state = ?2) "
-	    "ORDER BY seq DESC LIMIT ?3", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		goto dberr;
-	sqlite3_bind_text(st, 1, queue, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, state, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, limit);
 	if (opt_json)
 		a = json_array();
 	else
 		printf("%-30s %-12s %-9s %8s %-24s %8s  %s\n", "ID", "QUEUE",
 		    "STATE", "ATTEMPTS", "CREATED", "BYTES", "LAST ERROR");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *id = (const char *)sqlite3_column_text(st, 0);
-		const char *q = (const char *)sqlite3_column_text(st, 1);
-		const char *sta = (const char *)sqlite3_column_text(st, 2);
-		const char *le = (const char *)sqlite3_column_text(st, 7);
-
-		iso8601(sqlite3_column_int64(st, 5), created, sizeof(created));
-		if (a != NULL) {
-			json_array_append_new(a, json_pack(
-			    "{s:s,s:s,s:s,s:i,s:i,s:s,s:I,s:s}", "id", id,
-			    "queue", q, "state", sta, "attempts",
-			    sqlite3_column_int(st, 3), "max_attempts",
-			    sqlite3_column_int(st, 4), "created_at", created,
-			    "body_bytes", (json_int_t)sqlite3_column_int64(st, 6),
-			    "last_error", le));
-			continue;
-		}
-		/* Only the first line of an error, for the table. */
-		printf("%-30s %-12s %-9s %4d/%-3d %-24s %8lld  %.*s\n", id, q, sta,
-		    sqlite3_column_int(st, 3), sqlite3_column_int(st, 4),
-		    created, (long long)sqlite3_column_int64(st, 6),
-		    (int)strcspn(le, "\n"), le);
-	}
-	if (rc != SQLITE_DONE)
-		goto dberr;
-	if (a != NULL)
+	/* A state that does not exist has no jobs: an empty listing. */
+	if ((state == NULL || store_state_parse(state, &want) == 0) &&
+	    store_list(s, queue, want, limit, ls_line, a) == -1) {
+		fprintf(stderr, "fcgiqctl: ls: %s\n", store_error(s));
+		json_decref(a);
+		ret = EXIT_DBERR;
+	} else if (a != NULL)
 		print_json(a);
-	goto out;
-dberr:
-	fprintf(stderr, "fcgiqctl: ls: %s\n", sqlite3_errmsg(store_db(s)));
-	json_decref(a);
-	ret = EXIT_DBERR;
-out:
-	sqlite3_finalize(st);
 	store_close(s);
 	return ret;
 }

@@ -49,7 +49,7 @@
 
 #include <sqlite3.h>
 
-#include "store.h"
+#include "store-sqlite.h"
 
 int (*store_step_fn)(sqlite3_stmt *) = sqlite3_step;
 
@@ -196,7 +196,7 @@ enum stmt_id {
 	ST_NEXT_DUE, ST_DONE, ST_FAILED, ST_STATE,
 	ST_RELEASE, ST_EXTEND, ST_CANCEL, ST_EXISTS, ST_REQUEUE_EXPIRED,
 	ST_REQUEUE_RUNNING, ST_PRUNE, ST_GET, ST_COUNT_WAITING, ST_STATS,
-	ST_PAUSE, ST_PAUSED, ST_RETRY, ST_RETRY_DEAD,
+	ST_PAUSE, ST_PAUSED, ST_RETRY, ST_RETRY_DEAD, ST_LIST,
 	ST__COUNT
 };
 
@@ -297,6 +297,11 @@ static const char *const stmt_sql[ST__COUNT] = {
 	    "UPDATE jobs SET state = 'queued', run_at = ?1, finished_at = NULL,"
 	    "  max_attempts = max(max_attempts, attempts + 1)"
 	    " WHERE state = 'dead' AND (?2 IS NULL OR queue = ?2)",
+	[ST_LIST] =
+	    "SELECT id, queue, state, attempts, max_attempts, created_at,"
+	    "  length(body), coalesce(last_error, '') FROM jobs"
+	    " WHERE (?1 IS NULL OR queue = ?1) AND (?2 IS NULL OR state = ?2)"
+	    " ORDER BY seq DESC LIMIT ?3",
 };
 
 /*
@@ -1817,4 +1822,45 @@ fail:
 	done_with(st);
 	free(v);
 	return -1;
+}
+
+int
+store_list(struct store *s, const char *queue, enum store_state state,
+    int64_t limit, store_list_fn fn, void *arg)
+{
+	struct store_summary	 j;
+	sqlite3_stmt		*st;
+	int			 rc, r = -1;
+
+	if ((st = stmt(s, ST_LIST)) == NULL)
+		return -1;
+	if (bind_str(st, 1, queue) != SQLITE_OK ||
+	    bind_str(st, 2, state == STORE_JOB_ANY ? NULL :
+	    store_state_name(state)) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, limit) != SQLITE_OK) {
+		(void)fail_db(s, "list: bind");
+		goto done;
+	}
+	while ((rc = store_step_fn(st)) == SQLITE_ROW) {
+		j.id = (const char *)sqlite3_column_text(st, 0);
+		j.queue = (const char *)sqlite3_column_text(st, 1);
+		if (col_state(st, 2, &j.state) == -1) {
+			(void)fail(s, SQLITE_CORRUPT, "list");
+			goto done;
+		}
+		j.attempts = sqlite3_column_int(st, 3);
+		j.max_attempts = sqlite3_column_int(st, 4);
+		j.created_at = sqlite3_column_int64(st, 5);
+		j.body_len = sqlite3_column_int64(st, 6);
+		j.last_error = (const char *)sqlite3_column_text(st, 7);
+		fn(arg, &j);
+	}
+	if (rc != SQLITE_DONE) {
+		(void)fail(s, rc, "list");
+		goto done;
+	}
+	r = 0;
+done:
+	done_with(st);
+	return r;
 }

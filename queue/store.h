@@ -12,7 +12,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sqlite3.h>
 
 /*
  * A job id: the creation time in milliseconds (48 bits, 8 characters from
@@ -34,7 +33,7 @@ enum store_durability {
 struct store_opts {
 	int	durability;		/* enum store_durability */
 	int	busy_timeout_ms;	/* 0 means the default, 5000 */
-	int	readonly;		/* open SQLITE_OPEN_READONLY, no migration */
+	int	readonly;		/* open read-only, no migration */
 };
 
 /* A job to enqueue.  Inputs are borrowed; id and outcome are filled in. */
@@ -141,7 +140,6 @@ struct store	*store_open(const char *path, const struct store_opts *opts,
 void		 store_close(struct store *);
 const char	*store_error(struct store *);
 int		 store_errcode(struct store *);	/* enum store_errcode of the last error */
-sqlite3		*store_db(struct store *);	/* for tests and the CLI's read-only queries */
 
 int64_t		 store_now(void);		/* wall clock, ms since the epoch */
 
@@ -249,10 +247,25 @@ int64_t	store_count_waiting(struct store *, const char *queue);
 /* Counts per queue and state; *out is malloc'd, *n entries.  0 or -1. */
 int	store_stats(struct store *, struct store_stat **out, size_t *n);
 
+/* A job as store_list shows it: no body, no result. */
+struct store_summary {
+	const char	*id;
+	const char	*queue;
+	enum store_state state;
+	int		 attempts;
+	int		 max_attempts;
+	int64_t		 created_at;
+	int64_t		 body_len;
+	const char	*last_error;	/* "" when none */
+};
+typedef void	(*store_list_fn)(void *arg, const struct store_summary *);
+
 /*
- * Fault-injection seam for tests: every sqlite3_step() the store makes goes
- * through this pointer.  Leave it alone outside tests.
+ * Call fn for each of the newest limit jobs of queue (NULL: all queues) in
+ * state (STORE_JOB_ANY: all), newest first.  The strings last only for the
+ * call.  0 or -1.
  */
-extern int (*store_step_fn)(sqlite3_stmt *);
+int	store_list(struct store *, const char *queue, enum store_state state,
+	    int64_t limit, store_list_fn fn, void *arg);
 
 #endif /* FCGIQ_STORE_H */

@@ -1,5 +1,5 @@
 # queue/store: the SQLite queue store and its unit tests.
-libfcgiq_a_SOURCES += queue/store.c queue/store.h
+libfcgiq_a_SOURCES += queue/store.c queue/store.h queue/store-sqlite.h
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_store
 TESTS += tests/unit/test_store

@@ -41,7 +41,7 @@
 #include <sqlite3.h>
 
 #include "powerloss-vfs.h"
-#include "store.h"
+#include "store-sqlite.h"
 
 #define BATCH_MAX	64
 #define BODY_MAX	3000

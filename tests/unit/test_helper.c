@@ -27,7 +27,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "helper.h"
 #include "store.h"
@@ -591,13 +590,12 @@ test_outcome_waits_for_locked_store(void **state)
 	enqueue(s, "default", "first", NULL, 1, a);
 	enqueue(s, "default", "second", NULL, 1, b);
 	store_job_free(wait_state(s, a, "running", 5000));
-	assert_int_equal(sqlite3_exec(store_db(s), "BEGIN IMMEDIATE", NULL,
-	    NULL, NULL), SQLITE_OK);
+	/* An open batch holds the write lock (BEGIN IMMEDIATE). */
+	assert_int_equal(store_batch_begin(s), 0);
 	sleep_ms(2500);		/* a ended after 1 s; the helper was refused */
 	store_job_free(wait_state(s, a, "running", 0));
 	store_job_free(wait_state(s, b, "queued", 0));
-	assert_int_equal(sqlite3_exec(store_db(s), "COMMIT", NULL, NULL, NULL),
-	    SQLITE_OK);
+	assert_int_equal(store_batch_end(s), 0);
 	j = wait_state(s, a, "done dead", 5000);
 	assert_int_equal(j->state, STORE_JOB_DONE);
 	assert_int_equal(j->attempts, 1);

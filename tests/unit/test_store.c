@@ -26,7 +26,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "store.h"
+#include "store-sqlite.h"
 
 #define SCHEMA_VERSION	3	/* STORE_SCHEMA_VERSION in store.c */
 
@@ -1197,6 +1197,70 @@ test_prune(void **state)
 	assert_state(f->s, q, STORE_JOB_QUEUED);
 }
 
+/* What store_list hands its callback, kept for the test to read. */
+struct listed {
+	char			 ids[8][STORE_ID_LEN + 1];
+	enum store_state	 states[8];
+	int64_t			 body_len[8];
+	size_t			 n;
+};
+
+static void
+list_keep(void *arg, const struct store_summary *j)
+{
+	struct listed	*l = arg;
+
+	assert_true(l->n < 8);
+	(void)snprintf(l->ids[l->n], sizeof(l->ids[0]), "%s", j->id);
+	l->states[l->n] = j->state;
+	l->body_len[l->n] = j->body_len;
+	assert_non_null(j->last_error);
+	l->n++;
+}
+
+/* store_list: newest first, filtered by queue and state, up to a limit. */
+static void
+test_list(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	struct listed		 l;
+	char			 a[STORE_ID_LEN + 1], b[STORE_ID_LEN + 1];
+	char			 c[STORE_ID_LEN + 1];
+	int64_t			 t = store_now();
+
+	enqueue1(f->s, "a", 0, t, 3, a);
+	enqueue1(f->s, "a", 0, t, 3, b);
+	enqueue1(f->s, "b", 0, t, 3, c);
+	assert_int_equal(store_claim(f->s, "a", t, 1000, &j), 1);
+	store_job_free(j);
+
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(store_list(f->s, NULL, STORE_JOB_ANY, 20, list_keep,
+	    &l), 0);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.ids[0], c);
+	assert_string_equal(l.ids[2], a);
+	assert_int_equal(l.states[2], STORE_JOB_RUNNING);
+	assert_int_equal(l.body_len[0], 7);	/* "payload" */
+
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(store_list(f->s, "a", STORE_JOB_QUEUED, 20, list_keep,
+	    &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.ids[0], b);
+
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(store_list(f->s, NULL, STORE_JOB_ANY, 2, list_keep,
+	    &l), 0);
+	assert_int_equal(l.n, 2);
+
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(store_list(f->s, "zzz", STORE_JOB_ANY, 20, list_keep,
+	    &l), 0);
+	assert_int_equal(l.n, 0);
+}
+
 static void
 test_stats(void **state)
 {
@@ -2121,6 +2185,7 @@ main(void)
 		T(test_requeue),
 		T(test_prune),
 		T(test_stats),
+		T(test_list),
 		T(test_views),
 		T(test_query_plans),
 		T(test_hot_path_no_temp_btrees),
