@@ -1,17 +1,65 @@
 /*
- * store: the SQLite job queue shared by the responder, the helper and
- * fcgiqctl.  One struct store is one connection; never share one across
+ * store: the job queue shared by the responder, the helper and fcgiqctl,
+ * kept today in one SQLite database; nothing in this header names the
+ * engine.  One struct store is one connection; never share one across
  * threads without a lock and never across fork().  Every function returns
- * -1 on a database error and keeps the message for store_error(); a failed
- * call has changed nothing (each write is one transaction).
+ * -1 on a database error and keeps the message for store_error() and its
+ * kind for store_errcode(); a failed call has changed nothing (each write
+ * is one transaction).
  *
  * Times are integer milliseconds since the epoch.
+ *
+ * The life of a job, with the function that makes each transition:
+ *
+ *   store_enqueue
+ *        |
+ *        v                     store_cancel
+ *     queued -------------------------------------------> cancelled
+ *      |  ^                                                    ^
+ *      |  |  store_release,                                    |
+ *      |  |  store_requeue_expired,                            |
+ *      |  |  store_requeue_running (attempts left)             |
+ *      |  |                                                    |
+ *      |  |              store_finish_failed                   |
+ *      |  |        (attempts left, not permanent)              |
+ *      v  |  -------------------------------------->           |
+ *     running                                        retry ----+
+ *      |  |  <--------------------------------------     store_cancel
+ *      |  |                  store_claim
+ *      |  |
+ *      |  +------> dead    store_finish_failed (permanent or exhausted),
+ *      |                   store_requeue_expired, store_requeue_running
+ *      |                   (attempts exhausted)
+ *      v
+ *     done         store_finish_done
+ *
+ *   queued -> running is store_claim, as is retry -> running.
+ *   dead, cancelled, retry -> queued is an operator's store_retry or
+ *   store_retry_dead.
+ *
+ *   store_extend moves a running job's lease forward; store_prune and
+ *   store_purge delete done, dead and cancelled jobs that finished before
+ *   a cutoff.
+ *
+ * The sections below follow the store's files:
+ *   store.c          the connection, transactions and errors
+ *   store-enqueue.c  new jobs and their ids
+ *   store-jobs.c     a job's life after its enqueue: claim, finish,
+ *                    release, extend, requeue
+ *   store-admin.c    operator actions and reads: cancel, retry, purge,
+ *                    pause, get, counts, stats, listing
+ * and, with no function of their own here:
+ *   store-schema.c   the schema, its version and migrations
+ *   store-sql.c      the text of the statements
+ *   store-sqlite.h   the engine's internals, for those files and the tests
  */
 #ifndef FCGIQ_STORE_H
 #define FCGIQ_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+struct store;
 
 /*
  * A job id: the creation time in milliseconds (48 bits, 8 characters from
@@ -25,6 +73,24 @@
 #define STORE_ID_LEN		30
 #define STORE_ID_LEN_V1		22
 
+/*
+ * The states of a job (the diagram above).  The database keeps them as
+ * their names, store_state_name().
+ */
+enum store_state {
+	STORE_JOB_ANY = -1,	/* a filter that takes every state */
+	STORE_JOB_QUEUED = 0,
+	STORE_JOB_RUNNING,
+	STORE_JOB_RETRY,
+	STORE_JOB_DONE,
+	STORE_JOB_DEAD,
+	STORE_JOB_CANCELLED
+};
+
+/* ---------------------------------------------------------------------- */
+/* store.c: the connection, transactions and errors                       */
+/* ---------------------------------------------------------------------- */
+
 enum store_durability {
 	STORE_DURABILITY_FULL = 0,	/* synchronous=FULL: survives power loss */
 	STORE_DURABILITY_NORMAL		/* synchronous=NORMAL: survives crashes */
@@ -35,6 +101,55 @@ struct store_opts {
 	int	busy_timeout_ms;	/* 0 means the default, 5000 */
 	int	readonly;		/* open read-only, no migration */
 };
+
+/*
+ * What went wrong, as store_errcode() tells it: the kinds a caller answers
+ * differently (a busy, full, read-only or failing database is no fault of
+ * the job, so the responder answers 503 with Retry-After).
+ */
+enum store_errcode {
+	STORE_OK = 0,
+	STORE_EOTHER,		/* anything not below */
+	STORE_EBUSY,		/* another connection holds the lock too long */
+	STORE_EFULL,		/* the disk (or the database's limit) is full */
+	STORE_EREADONLY,	/* the database or its directory cannot be written */
+	STORE_EIO,		/* the file cannot be opened, read or written */
+	STORE_ENOMEM,		/* out of memory */
+	STORE_ECONSTRAINT,	/* a row broke a constraint of the schema */
+	STORE_ENOTFOUND,	/* the database holds no fcgiq schema */
+	STORE_EABORT,		/* a batch's transaction is gone; end it */
+	STORE_EINVAL		/* the caller's mistake (bad argument) */
+};
+
+/*
+ * Open (creating and migrating when needed) the database at path.  Returns
+ * NULL on failure with a message in err.
+ */
+struct store	*store_open(const char *path, const struct store_opts *opts,
+		    char *err, size_t errlen);
+void		 store_close(struct store *);
+/* The message of the last error ("what: why"), owned by the store. */
+const char	*store_error(struct store *);
+/* The kind of the last error: enum store_errcode. */
+int		 store_errcode(struct store *);
+
+int64_t		 store_now(void);		/* wall clock, ms since the epoch */
+
+/*
+ * One transaction around several of the calls below, as the helper makes
+ * when it records its handlers' outcomes and claims their successors (one
+ * commit, one set of page writes).  Between the two, the calls change
+ * nothing for other connections; a call that fails dooms the batch, and
+ * every later call fails too (STORE_EABORT).  store_batch_end commits: 0;
+ * or -1 when it rolled all of it back, as if none of the calls had been
+ * made.
+ */
+int	store_batch_begin(struct store *);
+int	store_batch_end(struct store *);
+
+/* ---------------------------------------------------------------------- */
+/* store-enqueue.c: new jobs and their ids                                */
+/* ---------------------------------------------------------------------- */
 
 /* A job to enqueue.  Inputs are borrowed; id and outcome are filled in. */
 enum store_enqueue_outcome {
@@ -63,96 +178,48 @@ struct store_newjob {
 };
 
 /*
- * The states of a job (the diagram above).  The database keeps them as
- * their names, store_state_name().
+ * Enqueue n jobs in one transaction.  0: committed, each job's id and
+ * outcome set.  -1: nothing stored, for any of the jobs.
  */
-enum store_state {
-	STORE_JOB_ANY = -1,	/* a filter that takes every state */
-	STORE_JOB_QUEUED = 0,
-	STORE_JOB_RUNNING,
-	STORE_JOB_RETRY,
-	STORE_JOB_DONE,
-	STORE_JOB_DEAD,
-	STORE_JOB_CANCELLED
-};
+int	store_enqueue(struct store *, struct store_newjob *jobs, size_t n);
+
+/* ---------------------------------------------------------------------- */
+/* store-jobs.c: a job's life after its enqueue                           */
+/* ---------------------------------------------------------------------- */
 
 /* A job read back from the database; free with store_job_free(). */
 struct store_job {
 	char		 id[STORE_ID_LEN + 1];
 	char		*queue;
 	enum store_state state;
-	int	 priority;
-	int	 attempts;	/* runs started; the running attempt's number */
-	int	 max_attempts;
-	int64_t	 created_at;
-	int64_t	 run_at;
-	int64_t	 started_at;	/* 0 when NULL, likewise below */
-	int64_t	 finished_at;
-	int64_t	 lease_until;
-	char	*idempotency_key;	/* NULL when none; likewise the strings below */
-	char	*method;
-	char	*request_uri;
-	char	*query_string;
-	char	*content_type;
-	char	*remote_addr;
-	char	*headers;
-	void	*body;
-	size_t	 body_len;
-	void	*result;	/* NULL when none */
-	size_t	 result_len;
-	char	*last_error;
+	int		 priority;
+	int		 attempts;	/* runs started; the running attempt's number */
+	int		 max_attempts;
+	int64_t		 created_at;
+	int64_t		 run_at;
+	int64_t		 started_at;	/* 0 when NULL, likewise below */
+	int64_t		 finished_at;
+	int64_t		 lease_until;
+	char		*idempotency_key;	/* NULL when none; likewise the strings below */
+	char		*method;
+	char		*request_uri;
+	char		*query_string;
+	char		*content_type;
+	char		*remote_addr;
+	char		*headers;
+	void		*body;
+	size_t		 body_len;
+	void		*result;	/* NULL when none */
+	size_t		 result_len;
+	char		*last_error;
 };
-
-struct store_stat {
-	char		 queue[64];
-	enum store_state state;
-	int64_t	 count;
-	int64_t	 oldest_created_at;	/* oldest job in this queue and state */
-};
-
-/*
- * What went wrong, as store_errcode() tells it: the kinds a caller answers
- * differently (a busy, full, read-only or failing database is no fault of
- * the job, so the responder answers 503 with Retry-After).
- */
-enum store_errcode {
-	STORE_OK = 0,
-	STORE_EOTHER,		/* anything not below */
-	STORE_EBUSY,		/* another connection holds the lock too long */
-	STORE_EFULL,		/* the disk (or the database's limit) is full */
-	STORE_EREADONLY,	/* the database or its directory cannot be written */
-	STORE_EIO,		/* the file cannot be opened, read or written */
-	STORE_ENOMEM,		/* out of memory */
-	STORE_ECONSTRAINT,	/* a row broke a constraint of the schema */
-	STORE_ENOTFOUND,	/* the database holds no fcgiq schema */
-	STORE_EABORT,		/* a batch's transaction is gone; end it */
-	STORE_EINVAL		/* the caller's mistake (bad argument) */
-};
-
-struct store;
-
-/*
- * Open (creating and migrating when needed) the database at path.  Returns
- * NULL on failure with a message in err.
- */
-struct store	*store_open(const char *path, const struct store_opts *opts,
-		    char *err, size_t errlen);
-void		 store_close(struct store *);
-const char	*store_error(struct store *);
-int		 store_errcode(struct store *);	/* enum store_errcode of the last error */
-
-int64_t		 store_now(void);		/* wall clock, ms since the epoch */
 
 /* The name of state ("queued", ...), or "?" for a value out of range. */
 const char	*store_state_name(enum store_state state);
 /* The state called name into *state: 0, or -1 for no such state. */
 int		 store_state_parse(const char *name, enum store_state *state);
 
-/*
- * Enqueue n jobs in one BEGIN IMMEDIATE ... COMMIT.  0: committed, each
- * job's id and outcome set.  -1: nothing stored, for any of the jobs.
- */
-int	store_enqueue(struct store *, struct store_newjob *jobs, size_t n);
+void	store_job_free(struct store_job *);
 
 /*
  * Claim the next due job of queue (priority desc, run_at, arrival) under a
@@ -161,17 +228,6 @@ int	store_enqueue(struct store *, struct store_newjob *jobs, size_t n);
  */
 int	store_claim(struct store *, const char *queue, int64_t now,
 	    int64_t lease_ms, struct store_job **out);
-
-/*
- * One transaction around several of the calls below, as the helper makes
- * when it records its handlers' outcomes and claims their successors (one
- * commit, one set of page writes).  Between the two, the calls change
- * nothing for other connections; a call that fails dooms the batch, and
- * every later call fails too.  store_batch_end commits: 0; or -1 when it
- * rolled all of it back, as if none of the calls had been made.
- */
-int	store_batch_begin(struct store *);
-int	store_batch_end(struct store *);
 
 /* Earliest run_at of a waiting job in queue.  1: *when set; 0: none; -1. */
 int	store_next_due(struct store *, const char *queue, int64_t *when);
@@ -194,13 +250,9 @@ int	store_finish_failed(struct store *, const char *id, int attempt,
 /* Give a running attempt back (shutdown): queued again at once, attempt counted. */
 int	store_release(struct store *, const char *id, int attempt,
 	    const char *reason, int64_t now);
+/* Move a running attempt's lease to end at lease_until. */
 int	store_extend(struct store *, const char *id, int attempt,
 	    int64_t lease_until);
-
-/* Cancel a job that is not running: -1 error, 0 unknown id, 1 cancelled,
- * 2 not cancellable (running or finished). */
-enum { STORE_CANCEL_UNKNOWN = 0, STORE_CANCEL_DONE = 1, STORE_CANCEL_REFUSED = 2 };
-int	store_cancel(struct store *, const char *id, int64_t now);
 
 /*
  * Requeue running jobs whose lease ended before now (or every running job,
@@ -210,14 +262,14 @@ int	store_cancel(struct store *, const char *id, int64_t now);
 int	store_requeue_expired(struct store *, int64_t now);
 int	store_requeue_running(struct store *, int64_t now);
 
-/* Delete finished jobs (done, dead, cancelled) of queue (NULL: all)
- * finished before cutoff.  Returns how many, or -1. */
-int	store_prune(struct store *, const char *queue, int64_t cutoff);
+/* ---------------------------------------------------------------------- */
+/* store-admin.c: operator actions and reads                              */
+/* ---------------------------------------------------------------------- */
 
-/* Like store_prune, for one state (done, dead or cancelled; STORE_JOB_ANY:
- * all three).  Returns how many, or -1. */
-int	store_purge(struct store *, const char *queue, enum store_state state,
-	    int64_t cutoff);
+/* Cancel a job that is not running: -1 error, 0 unknown id, 1 cancelled,
+ * 2 not cancellable (running or finished). */
+enum { STORE_CANCEL_UNKNOWN = 0, STORE_CANCEL_DONE = 1, STORE_CANCEL_REFUSED = 2 };
+int	store_cancel(struct store *, const char *id, int64_t now);
 
 /*
  * An operator's retry of a dead, cancelled or retry-waiting job: queued
@@ -229,6 +281,14 @@ int	store_retry(struct store *, const char *id, int64_t now);
 /* Every dead job of queue (NULL: all queues) likewise; how many, or -1. */
 int	store_retry_dead(struct store *, const char *queue, int64_t now);
 
+/* Delete finished jobs (done, dead, cancelled) of queue (NULL: all)
+ * finished before cutoff.  Returns how many, or -1. */
+int	store_prune(struct store *, const char *queue, int64_t cutoff);
+/* Like store_prune, for one state (done, dead or cancelled; STORE_JOB_ANY:
+ * all three).  Returns how many, or -1. */
+int	store_purge(struct store *, const char *queue, enum store_state state,
+	    int64_t cutoff);
+
 /*
  * Pause (paused = 1) or resume a queue.  A paused queue still takes jobs,
  * but store_claim and store_next_due see none of them.  0 or -1.
@@ -239,10 +299,16 @@ int	store_paused(struct store *, const char *queue);
 
 /* 1: *out set; 0: no such id; -1: error. */
 int	store_get(struct store *, const char *id, struct store_job **out);
-void	store_job_free(struct store_job *);
 
 /* Jobs waiting (queued or retry) in queue, or -1. */
 int64_t	store_count_waiting(struct store *, const char *queue);
+
+struct store_stat {
+	char		 queue[64];
+	enum store_state state;
+	int64_t		 count;
+	int64_t		 oldest_created_at;	/* oldest job in this queue and state */
+};
 
 /* Counts per queue and state; *out is malloc'd, *n entries.  0 or -1. */
 int	store_stats(struct store *, struct store_stat **out, size_t *n);

@@ -1,0 +1,270 @@
+/*
+ * store-enqueue.c: new jobs and their ids.  A batch of jobs goes in with
+ * one transaction: multi-row INSERTs for the jobs without an idempotency
+ * key, a lookup and a single-row INSERT for each job with one (so a key
+ * repeated within the batch is a duplicate of its first job).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store-sqlite.h"
+
+#define INSERT_COLS		14	/* bound values per row */
+
+/* The time now (ms) as 8 characters, then 16 random bytes r as 22
+ * characters of base64url without padding. */
+static void
+make_id(char id[STORE_ID_LEN + 1], int64_t now, const unsigned char r[16])
+{
+	static const char	 b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	/* The same 64 characters in ASCII order: the prefix sorts. */
+	static const char	 ordered[] = "-0123456789"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+	uint64_t		 t = (uint64_t)now;
+	uint32_t		 v;
+	int			 i, o = 0;
+
+	for (i = 7; i >= 0; i--) {
+		id[i] = ordered[t & 63];
+		t >>= 6;
+	}
+	o = 8;
+	for (i = 0; i + 3 <= 16; i += 3) {
+		v = (uint32_t)r[i] << 16 | (uint32_t)r[i + 1] << 8 | r[i + 2];
+		id[o++] = b64[v >> 18 & 63];
+		id[o++] = b64[v >> 12 & 63];
+		id[o++] = b64[v >> 6 & 63];
+		id[o++] = b64[v & 63];
+	}
+	/* The 16th byte: two characters, the last one carrying 2 bits. */
+	id[o++] = b64[r[15] >> 2];
+	id[o++] = b64[(r[15] & 3) << 4];
+	id[o] = '\0';
+}
+
+/* Give jobs[0..n) fresh ids, up to 64 from one getrandom. */
+static int
+make_ids(struct store *s, struct store_newjob *jobs, size_t n)
+{
+	unsigned char	 r[16 * 64];
+	int64_t		 now = store_now();
+	size_t		 i, k, m;
+
+	for (i = 0; i < n; i += m) {
+		m = n - i < 64 ? n - i : 64;
+		if (sq_random(r, 16 * m) == -1)
+			return sq_set_error(s, SQLITE_ERROR, "getrandom: %s",
+			    strerror(errno));
+		for (k = 0; k < m; k++)
+			make_id(jobs[i + k].id, now, r + 16 * k);
+	}
+	return 0;
+}
+
+/*
+ * Look up an earlier job with the same queue and idempotency key.
+ * 1: found, j's id and outcome set; 0: none; -1: error.
+ */
+static int
+enqueue_lookup(struct store *s, struct store_newjob *j)
+{
+	sqlite3_stmt	*st;
+	const void	*body;
+	int		 rc, r = -1, len;
+
+	if ((st = sq_stmt(s, ST_IDEM_LOOKUP)) == NULL)
+		return -1;
+	if (sq_bind_str(st, 1, j->queue) != SQLITE_OK ||
+	    sq_bind_str(st, 2, j->idempotency_key) != SQLITE_OK) {
+		(void)sq_fail_db(s, "bind");
+		goto done;
+	}
+	rc = store_step_fn(st);
+	if (rc == SQLITE_DONE) {
+		r = 0;
+		goto done;
+	}
+	if (rc != SQLITE_ROW) {
+		(void)sq_fail(s, rc, "idempotency lookup");
+		goto done;
+	}
+	(void)snprintf(j->id, sizeof(j->id), "%s",
+	    (const char *)sqlite3_column_text(st, 0));
+	body = sqlite3_column_blob(st, 1);
+	len = sqlite3_column_bytes(st, 1);
+	if ((size_t)len == j->body_len &&
+	    (len == 0 || memcmp(body, j->body, (size_t)len) == 0))
+		j->outcome = STORE_ENQ_DUPLICATE;
+	else
+		j->outcome = STORE_ENQ_CONFLICT;
+	r = 1;
+done:
+	sq_done_with(st);
+	return r;
+}
+
+/* The INSERT of 2^k rows, prepared on first use. */
+static sqlite3_stmt *
+insert_stmt(struct store *s, int k)
+{
+	static const char head[] =
+	    "INSERT INTO jobs (id, queue, state, priority, attempts,"
+	    "  max_attempts, created_at, run_at, idempotency_key, method,"
+	    "  request_uri, query_string, content_type, remote_addr, headers,"
+	    "  body) VALUES ";
+	static const char row[] =
+	    "(?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+	char	 sql[sizeof(head) + STORE_INSERT_ROWS * sizeof(row)], *p;
+	int	 i, rc;
+
+	if (s->ins[k] != NULL)
+		return s->ins[k];
+	p = sql;
+	memcpy(p, head, sizeof(head) - 1);
+	p += sizeof(head) - 1;
+	for (i = 0; i < 1 << k; i++) {
+		if (i > 0)
+			*p++ = ',';
+		memcpy(p, row, sizeof(row) - 1);
+		p += sizeof(row) - 1;
+	}
+	*p = '\0';
+	rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+	    &s->ins[k], NULL);
+	if (rc != SQLITE_OK) {
+		(void)sq_fail(s, rc, "prepare");
+		sqlite3_finalize(s->ins[k]);
+		s->ins[k] = NULL;
+	}
+	return s->ins[k];
+}
+
+/* Insert jobs[0..n) (ids already made) with one statement of n = 2^k rows. */
+static int
+insert_rows(struct store *s, struct store_newjob *jobs, int k, int64_t now)
+{
+	struct store_newjob	*j;
+	sqlite3_stmt		*st;
+	int			 i, b, r = -1;
+
+	if ((st = insert_stmt(s, k)) == NULL)
+		return -1;
+	for (i = 0; i < 1 << k; i++) {
+		j = &jobs[i];
+		b = i * INSERT_COLS;
+		/* A zero-length body must bind as an empty blob, not NULL. */
+		if (sqlite3_bind_text(st, b + 1, j->id, STORE_ID_LEN,
+		    SQLITE_STATIC) != SQLITE_OK ||
+		    sq_bind_str(st, b + 2, j->queue) != SQLITE_OK ||
+		    sqlite3_bind_int(st, b + 3, j->priority) != SQLITE_OK ||
+		    sqlite3_bind_int(st, b + 4, j->max_attempts) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, b + 5, now) != SQLITE_OK ||
+		    sqlite3_bind_int64(st, b + 6, j->run_at != 0 ? j->run_at :
+		    now) != SQLITE_OK ||
+		    sq_bind_str(st, b + 7, j->idempotency_key) != SQLITE_OK ||
+		    sq_bind_str(st, b + 8, j->method) != SQLITE_OK ||
+		    sq_bind_str(st, b + 9, j->request_uri) != SQLITE_OK ||
+		    sq_bind_str(st, b + 10, j->query_string) != SQLITE_OK ||
+		    sq_bind_str(st, b + 11, j->content_type) != SQLITE_OK ||
+		    sq_bind_str(st, b + 12, j->remote_addr) != SQLITE_OK ||
+		    sq_bind_str(st, b + 13, j->headers) != SQLITE_OK ||
+		    sqlite3_bind_blob64(st, b + 14, j->body_len != 0 ? j->body :
+		    "", (sqlite3_uint64)j->body_len, SQLITE_STATIC) !=
+		    SQLITE_OK) {
+			(void)sq_fail_db(s, "bind");
+			goto done;
+		}
+	}
+	if (sq_step_done(s, st, "insert") == -1)
+		goto done;
+	for (i = 0; i < 1 << k; i++)
+		jobs[i].outcome = STORE_ENQ_NEW;
+	r = 0;
+done:
+	sq_done_with(st);
+	return r;
+}
+
+/* Insert jobs[0..n) in chunks of 2^k rows, largest first. */
+static int
+insert_run(struct store *s, struct store_newjob *jobs, size_t n, int64_t now)
+{
+	size_t	 done = 0;
+	int	 k;
+
+	for (k = STORE_INSERT_LOG2; k >= 0; k--)
+		while (n - done >= (size_t)1 << k) {
+			if (insert_rows(s, jobs + done, k, now) == -1)
+				return -1;
+			done += (size_t)1 << k;
+		}
+	return 0;
+}
+
+int
+store_enqueue(struct store *s, struct store_newjob *jobs, size_t n)
+{
+	struct store_newjob	*j;
+	int64_t			 now;
+	size_t			 i, run;
+
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		jobs[i].id[0] = '\0';
+		jobs[i].outcome = STORE_ENQ_NEW;
+	}
+	for (i = 0; i < n; i++) {
+		j = &jobs[i];
+		if (j->queue == NULL)
+			return sq_fail_arg(s, "enqueue: job without a queue");
+		if (j->max_attempts < 1)
+			return sq_fail_arg(s, "enqueue: max_attempts below 1");
+		if (j->body == NULL && j->body_len != 0)
+			return sq_fail_arg(s, "enqueue: body is NULL");
+	}
+	now = store_now();
+	if (make_ids(s, jobs, n) == -1)
+		goto fail_ids;
+	if (sq_begin(s) == -1)
+		goto fail_ids;
+	/*
+	 * In order: a keyed job must see the jobs before it in the batch
+	 * (the same key twice in one batch is a duplicate), so a run of
+	 * unkeyed jobs is inserted before the next keyed job is looked up.
+	 */
+	for (i = 0, run = 0; i < n; i++) {
+		j = &jobs[i];
+		if (j->idempotency_key == NULL)
+			continue;
+		if (insert_run(s, jobs + run, i - run, now) == -1)
+			goto fail;
+		run = i + 1;
+		switch (enqueue_lookup(s, j)) {
+		case 1:
+			continue;
+		case 0:
+			break;
+		default:
+			goto fail;
+		}
+		if (insert_rows(s, j, 0, now) == -1)
+			goto fail;
+	}
+	if (insert_run(s, jobs + run, n - run, now) == -1)
+		goto fail;
+	if (sq_commit(s) == -1)
+		goto fail;
+	return 0;
+fail:
+	sq_rollback(s);
+fail_ids:
+	for (i = 0; i < n; i++)
+		jobs[i].id[0] = '\0';
+	return -1;
+}

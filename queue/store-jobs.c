@@ -1,0 +1,451 @@
+/*
+ * store-jobs.c: the life of a job after its enqueue, as the helper drives
+ * it: claim, finish (done or failed), release, lease extension and the
+ * requeue of jobs whose helper went away.  A running job belongs to one
+ * attempt (its attempts count at claim time); every transition out of
+ * running names that attempt and does nothing when the job has moved on
+ * (fencing), so an attempt whose lease expired cannot overwrite the
+ * outcome of the next one.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store-sqlite.h"
+
+#define STORE_MAX_ERROR		4096	/* bytes of last_error kept */
+
+static const char *const state_names[] = {
+	[STORE_JOB_QUEUED] = "queued",
+	[STORE_JOB_RUNNING] = "running",
+	[STORE_JOB_RETRY] = "retry",
+	[STORE_JOB_DONE] = "done",
+	[STORE_JOB_DEAD] = "dead",
+	[STORE_JOB_CANCELLED] = "cancelled"
+};
+#define NSTATES	(sizeof(state_names) / sizeof(state_names[0]))
+
+const char *
+store_state_name(enum store_state state)
+{
+	if (state < 0 || (size_t)state >= NSTATES)
+		return "?";
+	return state_names[state];
+}
+
+int
+store_state_parse(const char *name, enum store_state *state)
+{
+	size_t	i;
+
+	for (i = 0; i < NSTATES; i++)
+		if (strcmp(name, state_names[i]) == 0) {
+			*state = (enum store_state)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* The state in column c of st; -1 when it is no state's name. */
+int
+sq_col_state(sqlite3_stmt *st, int c, enum store_state *state)
+{
+	const char	*t = (const char *)sqlite3_column_text(st, c);
+
+	return t != NULL ? store_state_parse(t, state) : -1;
+}
+
+static int64_t
+col_time(sqlite3_stmt *st, int c)
+{
+	return sqlite3_column_type(st, c) == SQLITE_NULL ? 0 :
+	    sqlite3_column_int64(st, c);
+}
+
+/*
+ * The current row (JOB_COLUMNS) as one allocation in *out: the struct,
+ * then every string and blob it points to, so store_job_free() is a single
+ * free().  SQLITE_OK, SQLITE_NOMEM, or SQLITE_CORRUPT for a state that the
+ * schema's CHECK should have refused.
+ */
+int
+sq_job_from_row(sqlite3_stmt *st, struct store_job **out)
+{
+	static const int	 strs[] = { C_QUEUE, C_IDEMPOTENCY_KEY,
+	    C_METHOD, C_REQUEST_URI, C_QUERY_STRING, C_CONTENT_TYPE,
+	    C_REMOTE_ADDR, C_HEADERS, C_LAST_ERROR };
+	const void		*p[C__COUNT];
+	size_t			 len[C__COUNT];
+	char			*at, *dst[C__COUNT];
+	struct store_job	*j;
+	enum store_state	 state;
+	size_t			 need = sizeof(*j), k;
+	int			 c;
+
+	*out = NULL;
+	if (sq_col_state(st, C_STATE, &state) == -1)
+		return SQLITE_CORRUPT;
+	/* Fetch each value first, then its length, as SQLite advises. */
+	for (k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
+		c = strs[k];
+		p[c] = sqlite3_column_text(st, c);
+		len[c] = (size_t)sqlite3_column_bytes(st, c);
+		if (p[c] != NULL)
+			need += len[c] + 1;
+	}
+	for (c = C_BODY; c <= C_RESULT; c++) {
+		p[c] = sqlite3_column_blob(st, c);
+		len[c] = (size_t)sqlite3_column_bytes(st, c);
+		if (c == C_BODY || sqlite3_column_type(st, c) != SQLITE_NULL)
+			need += len[c] + 1;
+	}
+	if ((j = calloc(1, need)) == NULL)
+		return SQLITE_NOMEM;
+	at = (char *)(j + 1);
+	for (k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
+		c = strs[k];
+		dst[c] = NULL;
+		if (p[c] == NULL)
+			continue;
+		dst[c] = at;
+		memcpy(at, p[c], len[c]);
+		at += len[c] + 1;	/* calloc wrote the NUL */
+	}
+	for (c = C_BODY; c <= C_RESULT; c++) {
+		dst[c] = NULL;
+		if (c == C_RESULT && sqlite3_column_type(st, c) == SQLITE_NULL)
+			continue;
+		dst[c] = at;
+		if (len[c] != 0)
+			memcpy(at, p[c], len[c]);
+		at += len[c] + 1;
+	}
+	(void)snprintf(j->id, sizeof(j->id), "%s",
+	    (const char *)sqlite3_column_text(st, C_ID));
+	j->queue = dst[C_QUEUE];
+	j->state = state;
+	j->priority = sqlite3_column_int(st, C_PRIORITY);
+	j->attempts = sqlite3_column_int(st, C_ATTEMPTS);
+	j->max_attempts = sqlite3_column_int(st, C_MAX_ATTEMPTS);
+	j->created_at = col_time(st, C_CREATED_AT);
+	j->run_at = col_time(st, C_RUN_AT);
+	j->started_at = col_time(st, C_STARTED_AT);
+	j->finished_at = col_time(st, C_FINISHED_AT);
+	j->lease_until = col_time(st, C_LEASE_UNTIL);
+	j->idempotency_key = dst[C_IDEMPOTENCY_KEY];
+	j->method = dst[C_METHOD];
+	j->request_uri = dst[C_REQUEST_URI];
+	j->query_string = dst[C_QUERY_STRING];
+	j->content_type = dst[C_CONTENT_TYPE];
+	j->remote_addr = dst[C_REMOTE_ADDR];
+	j->headers = dst[C_HEADERS];
+	j->body = dst[C_BODY];
+	j->body_len = len[C_BODY];
+	j->result = dst[C_RESULT];
+	j->result_len = dst[C_RESULT] != NULL ? len[C_RESULT] : 0;
+	j->last_error = dst[C_LAST_ERROR];
+	*out = j;
+	return SQLITE_OK;
+}
+
+void
+store_job_free(struct store_job *j)
+{
+	free(j);
+}
+
+int
+store_claim(struct store *s, const char *queue, int64_t now,
+    int64_t lease_ms, struct store_job **out)
+{
+	sqlite3_stmt	*st = NULL;
+	struct store_job *j = NULL;
+	int64_t		 seq;
+	int		 rc;
+
+	*out = NULL;
+	if (sq_begin(s) == -1)
+		return -1;
+	if ((st = sq_stmt(s, ST_CLAIM_PICK)) == NULL)
+		goto fail;
+	if (sq_bind_str(st, 1, queue) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, now) != SQLITE_OK) {
+		(void)sq_fail_db(s, "claim: bind");
+		goto fail;
+	}
+	if ((rc = store_step_fn(st)) == SQLITE_DONE) {
+		sq_done_with(st);
+		if (s->batch == BATCH_NONE)
+			sq_rollback(s);	/* nothing written */
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		(void)sq_fail(s, rc, "claim");
+		goto fail;
+	}
+	seq = sqlite3_column_int64(st, 0);
+	sq_done_with(st);
+
+	if ((st = sq_stmt(s, ST_CLAIM)) == NULL)
+		goto fail;
+	if (sqlite3_bind_int64(st, 1, seq) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, now) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, now + lease_ms) != SQLITE_OK) {
+		(void)sq_fail_db(s, "claim: bind");
+		goto fail;
+	}
+	if (sq_step_done(s, st, "claim") == -1)
+		goto fail;
+	sq_done_with(st);
+
+	if ((st = sq_stmt(s, ST_GET_SEQ)) == NULL)
+		goto fail;
+	if (sqlite3_bind_int64(st, 1, seq) != SQLITE_OK) {
+		(void)sq_fail_db(s, "claim: bind");
+		goto fail;
+	}
+	if (sq_step_row(s, st, "claim") == -1)
+		goto fail;
+	if ((rc = sq_job_from_row(st, &j)) != SQLITE_OK) {
+		(void)sq_fail(s, rc, "claim");
+		goto fail;
+	}
+	sq_done_with(st);
+	st = NULL;
+	if (sq_commit(s) == -1)
+		goto fail;
+	*out = j;
+	return 1;
+fail:
+	sq_done_with(st);
+	sq_rollback(s);
+	store_job_free(j);
+	return -1;
+}
+
+int
+store_next_due(struct store *s, const char *queue, int64_t *when)
+{
+	sqlite3_stmt	*st;
+	int		 r = -1;
+
+	if ((st = sq_stmt(s, ST_NEXT_DUE)) == NULL)
+		return -1;
+	if (sq_bind_str(st, 1, queue) != SQLITE_OK) {
+		(void)sq_fail_db(s, "next_due: bind");
+		goto done;
+	}
+	if (sq_step_row(s, st, "next_due") == -1)
+		goto done;
+	r = 0;
+	if (sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		*when = sqlite3_column_int64(st, 0);
+		r = 1;
+	}
+done:
+	sq_done_with(st);
+	return r;
+}
+
+static int
+bind_fence(struct store *s, sqlite3_stmt *st, const char *id, int attempt)
+{
+	if (sq_bind_str(st, 1, id) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 2, attempt) != SQLITE_OK)
+		return -1;
+	return 0;
+}
+
+int
+store_finish_done(struct store *s, const char *id, int attempt,
+    const void *result, size_t result_len, int64_t now)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = sq_stmt(s, ST_DONE)) == NULL)
+		return -1;
+	if (result != NULL)
+		rc = sqlite3_bind_blob64(st, 3, result,
+		    (sqlite3_uint64)result_len, SQLITE_STATIC);
+	else
+		rc = sqlite3_bind_null(st, 3);
+	if (rc != SQLITE_OK || bind_fence(s, st, id, attempt) == -1 ||
+	    sqlite3_bind_int64(st, 4, now) != SQLITE_OK) {
+		(void)sq_fail_db(s, "finish_done: bind");
+		sq_done_with(st);
+		return -1;
+	}
+	return sq_run_change(s, st, "finish_done");
+}
+
+/* Bind error text cut to STORE_MAX_ERROR bytes, on a UTF-8 boundary. */
+static int
+bind_error(sqlite3_stmt *st, int i, const char *e)
+{
+	size_t	n;
+
+	if (e == NULL)
+		return sqlite3_bind_null(st, i);
+	if ((n = strlen(e)) > STORE_MAX_ERROR) {
+		n = STORE_MAX_ERROR;
+		while (n > 0 && ((unsigned char)e[n] & 0xc0) == 0x80)
+			n--;
+	}
+	return sqlite3_bind_text64(st, i, e, n, SQLITE_STATIC, SQLITE_UTF8);
+}
+
+/*
+ * "Full jitter" exponential backoff: a delay drawn uniformly from
+ * [min, min(max, min * 2^(attempt - 1))].
+ */
+static int64_t
+backoff(int attempt, int64_t min, int64_t max)
+{
+	uint64_t	r;
+	int64_t		cap;
+	int		shift;
+
+	if (min < 0)
+		min = 0;
+	if (max < min)
+		max = min;
+	shift = attempt > 1 ? attempt - 1 : 0;
+	/* Doubling past max (or past the type) stops at max. */
+	if (shift >= 62 || min > (max >> shift))
+		cap = max;
+	else
+		cap = min << shift;
+	if (cap == min)
+		return min;
+	/*
+	 * The jitter spreads load; it guards nothing.  Should getrandom
+	 * fail, wait the longest delay rather than fail the transition.
+	 */
+	if (sq_random(&r, sizeof(r)) == -1)
+		return cap;
+	return min + (int64_t)(r % (uint64_t)(cap - min + 1));
+}
+
+int
+store_finish_failed(struct store *s, const char *id, int attempt,
+    const char *error, int permanent, int64_t backoff_min_ms,
+    int64_t backoff_max_ms, int64_t now, int *dead)
+{
+	sqlite3_stmt	*st = NULL;
+	enum store_state state;
+	int		 r = 0, isdead = 0;
+
+	if (dead != NULL)
+		*dead = 0;
+	if (sq_begin(s) == -1)
+		return -1;
+	if ((st = sq_stmt(s, ST_FAILED)) == NULL)
+		goto fail;
+	if (bind_fence(s, st, id, attempt) == -1 ||
+	    sqlite3_bind_int(st, 3, permanent != 0) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 4, now) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 5, now + backoff(attempt, backoff_min_ms,
+	    backoff_max_ms)) != SQLITE_OK ||
+	    bind_error(st, 6, error) != SQLITE_OK) {
+		(void)sq_fail_db(s, "finish_failed: bind");
+		goto fail;
+	}
+	if (sq_step_done(s, st, "finish_failed") == -1)
+		goto fail;
+	sq_done_with(st);
+	st = NULL;
+	/* Whether the update made it dead: read back, not RETURNING (see
+	 * ST_CLAIM_PICK). */
+	if (sqlite3_changes(s->db) > 0) {
+		r = 1;
+		if ((st = sq_stmt(s, ST_STATE)) == NULL)
+			goto fail;
+		if (sq_bind_str(st, 1, id) != SQLITE_OK) {
+			(void)sq_fail_db(s, "finish_failed: bind");
+			goto fail;
+		}
+		if (sq_step_row(s, st, "finish_failed") == -1)
+			goto fail;
+		isdead = sq_col_state(st, 0, &state) == 0 &&
+		    state == STORE_JOB_DEAD;
+		sq_done_with(st);
+		st = NULL;
+	}
+	if (sq_commit(s) == -1)
+		goto fail;
+	if (dead != NULL)
+		*dead = isdead;
+	return r;
+fail:
+	sq_done_with(st);
+	sq_rollback(s);
+	return -1;
+}
+
+int
+store_release(struct store *s, const char *id, int attempt,
+    const char *reason, int64_t now)
+{
+	sqlite3_stmt	*st;
+
+	if ((st = sq_stmt(s, ST_RELEASE)) == NULL)
+		return -1;
+	if (bind_fence(s, st, id, attempt) == -1 ||
+	    sqlite3_bind_int64(st, 3, now) != SQLITE_OK ||
+	    bind_error(st, 4, reason) != SQLITE_OK) {
+		(void)sq_fail_db(s, "release: bind");
+		sq_done_with(st);
+		return -1;
+	}
+	return sq_run_change(s, st, "release");
+}
+
+int
+store_extend(struct store *s, const char *id, int attempt,
+    int64_t lease_until)
+{
+	sqlite3_stmt	*st;
+
+	if ((st = sq_stmt(s, ST_EXTEND)) == NULL)
+		return -1;
+	if (bind_fence(s, st, id, attempt) == -1 ||
+	    sqlite3_bind_int64(st, 3, lease_until) != SQLITE_OK) {
+		(void)sq_fail_db(s, "extend: bind");
+		sq_done_with(st);
+		return -1;
+	}
+	return sq_run_change(s, st, "extend");
+}
+
+static int
+requeue(struct store *s, enum stmt_id id, int64_t now, const char *reason)
+{
+	sqlite3_stmt	*st;
+
+	if ((st = sq_stmt(s, id)) == NULL)
+		return -1;
+	if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK ||
+	    sq_bind_str(st, 2, reason) != SQLITE_OK) {
+		(void)sq_fail_db(s, "requeue: bind");
+		sq_done_with(st);
+		return -1;
+	}
+	return sq_run_change(s, st, "requeue");
+}
+
+int
+store_requeue_expired(struct store *s, int64_t now)
+{
+	return requeue(s, ST_REQUEUE_EXPIRED, now, "lease expired");
+}
+
+int
+store_requeue_running(struct store *s, int64_t now)
+{
+	return requeue(s, ST_REQUEUE_RUNNING, now,
+	    "requeued: its helper went away");
+}

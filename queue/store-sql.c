@@ -1,0 +1,107 @@
+/*
+ * store-sql.c: the text of the statements the store prepares once per
+ * connection (enum stmt_id), in one place so that the queries, the indexes
+ * they name and the schema (store-schema.c) can be read side by side.
+ * The multi-row INSERTs of an enqueue are built in store-enqueue.c.
+ */
+#include <sqlite3.h>
+
+#include "store-sqlite.h"
+
+/* A job put back to queued, or dead when it has had all its attempts. */
+#define REQUEUE_SET \
+	"SET state = CASE WHEN attempts >= max_attempts THEN 'dead'" \
+	"    ELSE 'queued' END," \
+	"  run_at = CASE WHEN attempts >= max_attempts THEN run_at" \
+	"    ELSE ?1 END," \
+	"  finished_at = CASE WHEN attempts >= max_attempts THEN ?1 END," \
+	"  lease_until = NULL, last_error = ?2 "
+
+const char *const sq_sql[ST__COUNT] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_IDEM_LOOKUP] =
+	    "SELECT id, body FROM jobs"
+	    " WHERE queue = ?1 AND idempotency_key = ?2",
+	/* The claim is three statements: RETURNING would collect its row
+	 * in a temporary b-tree (see migration 2 -> 3 in store-schema.c
+	 * for their cost). */
+	[ST_CLAIM_PICK] =
+	    "SELECT seq FROM jobs INDEXED BY jobs_claim"
+	    " WHERE queue = ?1 AND state IN ('queued', 'retry')"
+	    "  AND run_at <= ?2"
+	    "  AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?1 AND paused)"
+	    " ORDER BY priority DESC, run_at, seq LIMIT 1",
+	[ST_CLAIM] =
+	    "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
+	    "  started_at = ?2, lease_until = ?3"
+	    " WHERE seq = ?1",
+	[ST_GET_SEQ] = "SELECT " JOB_COLUMNS " FROM jobs WHERE seq = ?1",
+	[ST_NEXT_DUE] =
+	    "SELECT min(run_at) FROM jobs INDEXED BY jobs_claim"
+	    " WHERE queue = ?1 AND state IN ('queued', 'retry')"
+	    "  AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?1 AND paused)",
+	[ST_DONE] =
+	    "UPDATE jobs SET state = 'done', result = ?3, finished_at = ?4,"
+	    "  lease_until = NULL"
+	    " WHERE id = ?1 AND state = 'running' AND attempts = ?2",
+	[ST_FAILED] =
+	    "UPDATE jobs SET"
+	    "  state = CASE WHEN ?3 OR attempts >= max_attempts THEN 'dead'"
+	    "    ELSE 'retry' END,"
+	    "  run_at = CASE WHEN ?3 OR attempts >= max_attempts THEN run_at"
+	    "    ELSE ?5 END,"
+	    "  finished_at = CASE WHEN ?3 OR attempts >= max_attempts THEN ?4"
+	    "    END,"
+	    "  lease_until = NULL, last_error = ?6"
+	    " WHERE id = ?1 AND state = 'running' AND attempts = ?2",
+	[ST_STATE] = "SELECT state FROM jobs WHERE id = ?1",
+	[ST_RELEASE] =
+	    "UPDATE jobs SET state = 'queued', run_at = ?3, lease_until = NULL,"
+	    "  last_error = ?4"
+	    " WHERE id = ?1 AND state = 'running' AND attempts = ?2",
+	[ST_EXTEND] =
+	    "UPDATE jobs SET lease_until = ?3"
+	    " WHERE id = ?1 AND state = 'running' AND attempts = ?2",
+	[ST_CANCEL] =
+	    "UPDATE jobs SET state = 'cancelled', finished_at = ?2,"
+	    "  lease_until = NULL"
+	    " WHERE id = ?1 AND state IN ('queued', 'retry')",
+	[ST_EXISTS] = "SELECT 1 FROM jobs WHERE id = ?1",
+	[ST_REQUEUE_EXPIRED] =
+	    "UPDATE jobs INDEXED BY jobs_lease " REQUEUE_SET
+	    " WHERE state = 'running' AND lease_until < ?1",
+	[ST_REQUEUE_RUNNING] =
+	    "UPDATE jobs INDEXED BY jobs_lease " REQUEUE_SET
+	    " WHERE state = 'running'",
+	[ST_PRUNE] =
+	    "DELETE FROM jobs INDEXED BY jobs_finished"
+	    " WHERE finished_at < ?1 AND (?2 IS NULL OR queue = ?2)"
+	    "  AND (?3 IS NULL OR state = ?3)",
+	[ST_GET] = "SELECT " JOB_COLUMNS " FROM jobs WHERE id = ?1",
+	[ST_COUNT_WAITING] =
+	    "SELECT count(*) FROM jobs INDEXED BY jobs_claim"
+	    " WHERE queue = ?1 AND state IN ('queued', 'retry')",
+	[ST_STATS] =
+	    "SELECT queue, state, count(*), min(created_at) FROM jobs"
+	    " GROUP BY queue, state ORDER BY queue, state",
+	[ST_PAUSE] =
+	    "INSERT INTO queues (name, paused) VALUES (?1, ?2)"
+	    " ON CONFLICT (name) DO UPDATE SET paused = excluded.paused",
+	[ST_PAUSED] = "SELECT paused FROM queues WHERE name = ?1",
+	/* An operator's retry: at least one more attempt, from now. */
+	[ST_RETRY] =
+	    "UPDATE jobs SET state = 'queued', run_at = ?2, finished_at = NULL,"
+	    "  max_attempts = max(max_attempts, attempts + 1)"
+	    " WHERE id = ?1 AND state IN ('dead', 'cancelled', 'retry')",
+	[ST_RETRY_DEAD] =
+	    "UPDATE jobs SET state = 'queued', run_at = ?1, finished_at = NULL,"
+	    "  max_attempts = max(max_attempts, attempts + 1)"
+	    " WHERE state = 'dead' AND (?2 IS NULL OR queue = ?2)",
+	[ST_LIST] =
+	    "SELECT id, queue, state, attempts, max_attempts, created_at,"
+	    "  length(body), coalesce(last_error, '') FROM jobs"
+	    " WHERE (?1 IS NULL OR queue = ?1) AND (?2 IS NULL OR state = ?2)"
+	    " ORDER BY seq DESC LIMIT ?3",
+};
