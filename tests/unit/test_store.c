@@ -579,6 +579,43 @@ test_open_migration_faults(void **state)
 	store_close(s);
 }
 
+/*
+ * Each SQLite result code reaches the caller as the store's kind of error,
+ * grouped as the responder answers them (busy, full, read-only, I/O).
+ */
+static void
+test_errcodes(void **state)
+{
+	static const struct {
+		int	rc;
+		int	want;
+	} map[] = {
+		{ SQLITE_BUSY, STORE_EBUSY }, { SQLITE_LOCKED, STORE_EBUSY },
+		{ SQLITE_FULL, STORE_EFULL }, { SQLITE_READONLY, STORE_EREADONLY },
+		{ SQLITE_PERM, STORE_EREADONLY }, { SQLITE_IOERR, STORE_EIO },
+		{ SQLITE_IOERR_WRITE, STORE_EIO }, { SQLITE_CANTOPEN, STORE_EIO },
+		{ SQLITE_CORRUPT, STORE_EIO }, { SQLITE_NOTADB, STORE_EIO },
+		{ SQLITE_NOMEM, STORE_ENOMEM },
+		{ SQLITE_CONSTRAINT, STORE_ECONSTRAINT },
+		{ SQLITE_ERROR, STORE_EOTHER }, { SQLITE_INTERNAL, STORE_EOTHER },
+	};
+	struct fx		*f = *state;
+	struct store_job	*j;
+	char			 id[STORE_ID_LEN + 1];
+	size_t			 i;
+
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		fault_arm(1, map[i].rc);
+		assert_int_equal(store_get(f->s, id, &j), -1);
+		assert_int_equal(store_errcode(f->s), map[i].want);
+		assert_non_null(strstr(store_error(f->s), "get: "));
+	}
+	store_step_fn = sqlite3_step;
+	assert_int_equal(store_purge(f->s, NULL, STORE_JOB_QUEUED, 0), -1);
+	assert_int_equal(store_errcode(f->s), STORE_EINVAL);
+}
+
 /* Each state's name parses back to it; the database keeps these names. */
 static void
 test_state_names(void **state)
@@ -2170,6 +2207,7 @@ main(void)
 		T(test_open_migration_faults),
 		T(test_migrate_v1),
 		T(test_migrate_v2),
+		T(test_errcodes),
 		T(test_state_names),
 		T(test_ids),
 		T(test_enqueue_fields),
