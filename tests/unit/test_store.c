@@ -1,8 +1,9 @@
 /*
- * test_store: unit tests of queue/store.c, each on a fresh database in its
- * own mktemp -d directory.  Faults are injected through store_step_fn; the
- * crash and concurrency tests fork processes that open their own
- * connections (nothing SQLite is open across a fork).
+ * test_store: unit tests of the store (queue/store*.c), each on a fresh
+ * database in its own mktemp -d directory.  Faults are injected through
+ * store_step_fn (store-sqlite.h); the crash and concurrency tests fork
+ * processes that open their own connections (nothing SQLite is open
+ * across a fork).
  */
 #include <sys/types.h>
 #include <sys/stat.h>
@@ -28,7 +29,7 @@
 
 #include "store-sqlite.h"
 
-#define SCHEMA_VERSION	3	/* STORE_SCHEMA_VERSION in store.c */
+#define SCHEMA_VERSION	3	/* STORE_SCHEMA_VERSION in store-schema.c */
 
 struct fx {
 	char		 dir[64];
