@@ -3,7 +3,7 @@ sbin_PROGRAMS += fcgiq
 fcgiq_SOURCES = fcgi-app/main.c \
 	fcgi-app/server.c fcgi-app/server.h \
 	fcgi-app/wire.c fcgi-app/wire.h \
-	fcgi-app/handler.c fcgi-app/handler.h \
+	fcgi-app/router.c fcgi-app/router.h \
 	fcgi-app/request.c fcgi-app/request.h \
 	fcgi-app/response.c fcgi-app/response.h \
 	fcgi-app/commit.c fcgi-app/commit.h \

@@ -28,7 +28,7 @@
 #include "commit.h"
 #include "config.h"
 #include "dbpool.h"
-#include "handler.h"
+#include "router.h"
 #include "helper.h"
 #include "log.h"
 #include "server.h"
@@ -167,7 +167,7 @@ reload(const char *conf_path, const char *db, int durability, pid_t helper)
 		log_warnx("reload: database and durability change only at "
 		    "restart");
 	log_setlevel(nc.log_level);
-	if (handler_set_config(&nc) == -1) {
+	if (router_set_config(&nc) == -1) {
 		log_warnx("reload: out of memory");
 		config_free(&nc);
 		return;
@@ -325,12 +325,12 @@ main(int argc, char **argv)
 	sc.threads = conf.threads;
 	sc.io_timeout_ms = io_s * 1000;
 	sc.idle_timeout_ms = 4 * io_s * 1000;
-	sc.serve = handler_serve;
+	sc.serve = router_serve;
 	if (commit_start(w, r, db) == -1)
 		fatalx("commit: cannot start the committer thread");
 	for (i = 0; i < conf.nqueues; i++)
 		commit_prime(conf.queues[i].name);
-	if (handler_set_config(&conf) == -1)
+	if (router_set_config(&conf) == -1)
 		fatalx("out of memory");
 	if (server_start(&sc) == -1)
 		fatal("server: cannot start");
@@ -376,7 +376,7 @@ main(int argc, char **argv)
 	dbpool_close();
 	if (helper > 0)
 		helper_stop(helper);
-	handler_free();
+	router_free();
 	if (sock != NULL && sock[0] == '/')
 		unlink(sock);
 	log_info("stopped");

@@ -1,6 +1,6 @@
 /*
  * fuzz_request: one whole request through the parsers, in the order
- * fcgi-app/handler.c calls them: route (method, URI, status prefix),
+ * fcgi-app/router.c calls them: route (method, URI, status prefix),
  * CONTENT_LENGTH, the header JSON, the idempotency key, then the body from a
  * read callback.
  *
@@ -212,7 +212,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	chunk = data[1];
 	envp = fuzz_strings(data + 2, size - 2, 512, &body, &blen);
 
-	/* As handler_serve: route first. */
+	/* As router_serve: route first. */
 	method = req_param(envp, "REQUEST_METHOD");
 	uri = req_param(envp, "REQUEST_URI");
 	prefix = req_param(envp, "FCGIQ_STATUS_PREFIX");

@@ -1,5 +1,5 @@
 /*
- * handler: serve one request.  The order of the checks is the contract:
+ * router: serve one request.  The order of the checks is the contract:
  * everything that can be refused from the params alone (method, path,
  * queue, lengths, headers, idempotency key) is refused before a byte of
  * the body is read; the body is read whole and checked against
@@ -22,10 +22,10 @@
 #include "commit.h"
 #include "config.h"
 #include "dbpool.h"
-#include "handler.h"
 #include "log.h"
 #include "request.h"
 #include "response.h"
+#include "router.h"
 #include "server.h"
 #include "store.h"
 #include "wire.h"
@@ -65,7 +65,7 @@ conf_release(struct confref *r)
 }
 
 int
-handler_set_config(struct config *c)
+router_set_config(struct config *c)
 {
 	struct confref *r, *old;
 
@@ -84,7 +84,7 @@ handler_set_config(struct config *c)
 }
 
 void
-handler_free(void)
+router_free(void)
 {
 	struct confref *old;
 
@@ -541,7 +541,7 @@ serve_cancel(struct wire *r, const char *id)
 }
 
 int
-handler_serve(struct wire *r)
+router_serve(struct wire *r)
 {
 	struct confref *cr = conf_hold();
 	const struct config *c = &cr->c;
