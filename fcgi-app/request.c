@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "config.h"
 #include "request.h"
 
 const char *
@@ -282,9 +283,11 @@ req_header_param(const char *header, char *buf, size_t len)
 	return 0;
 }
 
-int
-req_idempotency_key(char *const *envp, const char *dedupe_header,
-    const char **key)
+/* The key: the dedupe header's param when envp has it, else fallback
+ * (HTTP_IDEMPOTENCY_KEY's value, may be NULL); as req_idempotency_key. */
+static int
+idempotency_key(char *const *envp, const char *dedupe_header,
+    const char *fallback, const char **key)
 {
 	char pname[128];
 	const char *v = NULL, *p;
@@ -294,7 +297,7 @@ req_idempotency_key(char *const *envp, const char *dedupe_header,
 	    req_header_param(dedupe_header, pname, sizeof(pname)) == 0)
 		v = req_param(envp, pname);
 	if (v == NULL)
-		v = req_param(envp, "HTTP_IDEMPOTENCY_KEY");
+		v = fallback;
 	if (v == NULL)
 		return 0;
 	if (*v == '\0' || strlen(v) > REQ_MAX_KEY)
@@ -304,6 +307,14 @@ req_idempotency_key(char *const *envp, const char *dedupe_header,
 			return -1;
 	*key = v;
 	return 1;
+}
+
+int
+req_idempotency_key(char *const *envp, const char *dedupe_header,
+    const char **key)
+{
+	return idempotency_key(envp, dedupe_header,
+	    req_param(envp, "HTTP_IDEMPOTENCY_KEY"), key);
 }
 
 enum req_body
@@ -375,4 +386,153 @@ req_read_body(req_read_fn rd, void *ctx, int have_length, uint64_t length,
 fail:
 	free(buf);
 	return rc;
+}
+
+int
+req_printable(const char *s, size_t max)
+{
+	return strlen(s) <= max && strpbrk(s, "\r\n") == NULL;
+}
+
+/* The value of param s when its name is name (n bytes), else NULL. */
+static inline const char *
+param_is(const char *s, const char *name, size_t n)
+{
+	return strncmp(s, name, n) == 0 && s[n] == '=' ? s + n + 1 : NULL;
+}
+
+/* Keep the first of a repeated param, as req_param() finds it. */
+#define FIRST(field, s, name) do {					\
+	const char *v_;							\
+	if ((field) == NULL &&						\
+	    (v_ = param_is((s), (name), sizeof(name) - 1)) != NULL)	\
+		(field) = v_;						\
+} while (0)
+
+void
+req_parse(struct request *rq, char *const *envp, int role, enum wire_bad bad,
+    const char *default_prefix)
+{
+	const char *prefix = NULL, *s;
+	char *const *e;
+
+	memset(rq, 0, sizeof(*rq));
+	rq->envp = envp;
+	rq->role = role;
+	rq->bad = bad;
+	/* One pass; the first byte picks the few names to compare. */
+	for (e = envp; e != NULL && (s = *e) != NULL; e++) {
+		switch (s[0]) {
+		case 'C':
+			FIRST(rq->content_type, s, "CONTENT_TYPE");
+			FIRST(rq->content_length, s, "CONTENT_LENGTH");
+			break;
+		case 'F':
+			FIRST(rq->queue, s, "FCGIQ_QUEUE");
+			FIRST(prefix, s, "FCGIQ_STATUS_PREFIX");
+			FIRST(rq->dedupe_header, s, "FCGIQ_DEDUPE_HEADER");
+			break;
+		case 'H':
+			FIRST(rq->idempotency, s, "HTTP_IDEMPOTENCY_KEY");
+			break;
+		case 'Q':
+			FIRST(rq->query, s, "QUERY_STRING");
+			break;
+		case 'R':
+			FIRST(rq->method, s, "REQUEST_METHOD");
+			FIRST(rq->uri, s, "REQUEST_URI");
+			FIRST(rq->remote_addr, s, "REMOTE_ADDR");
+			break;
+		}
+	}
+	if (rq->uri == NULL)
+		rq->uri = "";
+	if (rq->queue == NULL || *rq->queue == '\0')
+		rq->queue = "default";
+	rq->prefix = prefix != NULL && *prefix == '/' &&
+	    req_printable(prefix, 256) ? prefix : default_prefix;
+	rq->head = rq->method != NULL && strcmp(rq->method, "HEAD") == 0;
+	rq->route = req_route(rq->method, rq->uri, rq->prefix, rq->id,
+	    &rq->allow);
+}
+
+static int
+verdict(struct req_verdict *v, int status, const char *header,
+    const char *error, const char *detail)
+{
+	v->status = status;
+	v->header = header;
+	v->error = error;
+	v->detail = detail;
+	return status;
+}
+
+/* The checks of an intake, in the order of the contract. */
+static int
+check_intake(struct request *rq, const struct config *c,
+    struct req_verdict *v)
+{
+	const char *why;
+	int rc;
+
+	if ((rq->qc = config_queue(c, rq->queue)) == NULL)
+		return verdict(v, 404, NULL, "unknown queue", rq->queue);
+	rc = req_content_length(rq->content_length, &rq->length);
+	if (rc == -1)
+		return verdict(v, 400, NULL, "bad Content-Length",
+		    "not a decimal number of bytes");
+	rq->have_length = rc == 0;
+	if (rq->have_length && rq->length > c->max_body)
+		return verdict(v, 413, NULL, "body too large",
+		    "over the max_body limit");
+	if (rq->content_type != NULL &&
+	    !req_printable(rq->content_type, REQ_MAX_CONTENT_TYPE))
+		return verdict(v, 400, NULL, "bad Content-Type", "too long");
+	rc = req_headers_json(rq->envp, REQ_MAX_HEADERS, REQ_MAX_HEADERS_JSON,
+	    &rq->headers, &why);
+	if (rc == -1)
+		return verdict(v, 431, NULL, "header fields too large", why);
+	if (rc == -2)
+		return verdict(v, 500, NULL, "out of memory", NULL);
+	if (idempotency_key(rq->envp, rq->dedupe_header, rq->idempotency,
+	    &rq->key) == -1)
+		return verdict(v, 400, NULL, "bad idempotency key",
+		    "1-255 printable ASCII characters");
+	return 0;
+}
+
+int
+req_check(struct request *rq, const struct config *c, struct req_verdict *v)
+{
+	/* fcgiq is a responder: an AUTHORIZER or FILTER request would be
+	 * stored as a job no web server meant to send (found by the
+	 * adversary in tests/hostile). */
+	if (rq->role != FCGI_RESPONDER)
+		return verdict(v, 400, NULL, "only the FastCGI responder role "
+		    "is served", NULL);
+	switch (rq->bad) {
+	case WIRE_OK:
+		break;
+	case WIRE_BAD_PARAM:
+		/* A NUL cuts "NAME=value" short for every C string reader,
+		 * an '=' in a name moves where the value starts: either way
+		 * a request that means two things. */
+		return verdict(v, 400, NULL, "bad FastCGI parameter",
+		    "a NUL byte in a name or value, or '=' in a name");
+	case WIRE_BAD_TOO_LARGE:
+		return verdict(v, 431, NULL, "header fields too large",
+		    "the FastCGI params are over 1 MiB");
+	}
+	if (strlen(rq->uri) > REQ_MAX_URI)
+		return verdict(v, 414, NULL, "URI too long", NULL);
+	if (rq->route != REQ_ROUTE_ENQUEUE)
+		return 0;
+	return check_intake(rq, c, v);
+}
+
+void
+req_free(struct request *rq)
+{
+	free(rq->headers);
+	rq->headers = NULL;
 }

@@ -13,6 +13,10 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "wire.h"
+
+struct config;
+struct queue_conf;
 
 /* Bounds on what a client may send; past them the answer is 4xx. */
 #define REQ_MAX_URI		8192	/* REQUEST_URI, query included: 414 */
@@ -22,7 +26,7 @@
 #define REQ_MAX_KEY		255	/* idempotency key: 400 */
 #define REQ_MAX_QUEUE		63
 
-/* Look up NAME in envp; NULL when absent. */
+/* Look up NAME in envp (the first one when repeated); NULL when absent. */
 const char	*req_param(char *const *envp, const char *name);
 
 /*
@@ -47,6 +51,74 @@ enum req_route {
  */
 enum req_route req_route(const char *method, const char *uri,
 	    const char *prefix, char id[STORE_ID_LEN + 1], const char **allow);
+
+/*
+ * One request as the router sees it: its params read once (req_parse),
+ * then checked once (req_check).  The strings point into the params array
+ * (or are static); only headers is allocated (req_free).
+ */
+struct request {
+	char *const	*envp;		/* the params, "NAME=value" */
+	int		 role;		/* FCGI_RESPONDER, FCGI_AUTHORIZER, ... */
+	enum wire_bad	 bad;		/* from wire_next() */
+	const char	*method;	/* REQUEST_METHOD, NULL when absent */
+	const char	*uri;		/* REQUEST_URI, "" when absent */
+	const char	*query;		/* QUERY_STRING */
+	const char	*content_type;	/* CONTENT_TYPE */
+	const char	*content_length; /* CONTENT_LENGTH, as sent */
+	const char	*remote_addr;	/* REMOTE_ADDR */
+	const char	*queue;		/* FCGIQ_QUEUE, "default" when absent or empty */
+	const char	*prefix;	/* FCGIQ_STATUS_PREFIX when usable, else the
+					   configured one */
+	const char	*dedupe_header;	/* FCGIQ_DEDUPE_HEADER */
+	const char	*idempotency;	/* HTTP_IDEMPOTENCY_KEY */
+	int		 head;		/* the method is HEAD: answer no body */
+
+	/* What the method and the path ask for. */
+	enum req_route	 route;
+	char		 id[STORE_ID_LEN + 1];	/* the job, for the status routes */
+	const char	*allow;		/* REQ_ROUTE_BAD_METHOD: Allow's value */
+
+	/* Set by req_check() for REQ_ROUTE_ENQUEUE. */
+	const struct queue_conf *qc;	/* the queue's configuration */
+	int		 have_length;	/* else the body runs to the stream's end */
+	uint64_t	 length;
+	const char	*key;		/* the idempotency key, NULL when none */
+	char		*headers;	/* HTTP_* as JSON text, malloc'd */
+};
+
+/* Why a request is refused: the HTTP status and the JSON error's text. */
+struct req_verdict {
+	int		 status;
+	const char	*header;	/* extra header lines ("Name: v\r\n"), or NULL */
+	const char	*error;
+	const char	*detail;	/* may be NULL */
+};
+
+/*
+ * Read the params (one pass over envp) into *rq and route the request by
+ * method and path; default_prefix is the status prefix when the request
+ * names no usable one.  Never fails: what is wrong is for req_check().
+ */
+void	req_parse(struct request *rq, char *const *envp, int role,
+	    enum wire_bad bad, const char *default_prefix);
+
+/*
+ * Check rq in the order of the contract: role, params, URI length, and for
+ * an intake its queue (in c), length, type, headers and idempotency key,
+ * so that everything refusable from the params is refused before a byte
+ * of the body is read.  0: rq is fine (for an intake, qc, have_length,
+ * length, key and headers are set); else the HTTP status, *v says why.
+ */
+int	req_check(struct request *rq, const struct config *c,
+	    struct req_verdict *v);
+
+/* Free what req_check() allocated in rq (headers, unless taken). */
+void	req_free(struct request *rq);
+
+/* 1 when s is at most max bytes long and holds no CR or LF: safe to echo
+ * into a header or a detail. */
+int	req_printable(const char *s, size_t max);
 
 /* 1 when s is a well-formed job id (30 characters of base64url, or 22 for
  * a job stored before ids had their time prefix). */

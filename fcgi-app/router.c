@@ -1,11 +1,14 @@
 /*
- * router: serve one request.  The order of the checks is the contract:
- * everything that can be refused from the params alone (method, path,
- * queue, lengths, headers, idempotency key) is refused before a byte of
- * the body is read; the body is read whole and checked against
- * CONTENT_LENGTH; only then is the job handed to group commit, and 202 is
- * written only for a job whose COMMIT returned.  A broken stream or a short
- * body never reaches group commit, so no partial job can be stored.
+ * router: serve one request.  The params are read once into a struct
+ * request (req_parse) and checked once (req_check); the router decides
+ * from that struct alone: enqueue, status, cancel, 404 or 405.  The order
+ * of the checks is the contract: everything that can be refused from the
+ * params alone (method, path, queue, lengths, headers, idempotency key) is
+ * refused before a byte of the body is read; the body is read whole and
+ * checked against CONTENT_LENGTH; only then is the job handed to group
+ * commit, and 202 is written only for a job whose COMMIT returned.  A
+ * broken stream or a short body never reaches group commit, so no partial
+ * job can be stored.
  *
  * Reads (status) and cancels go through dbpool, not group commit: WAL
  * readers never wait for the writer, and a cancel is rare enough to take
@@ -177,12 +180,6 @@ render_accepted(const char *id, const char *queue, const char *state,
 	return buf;
 }
 
-static int
-has_crlf(const char *s)
-{
-	return strpbrk(s, "\r\n") != NULL;
-}
-
 /* The detail for a failed commit, for the client: no SQLite text. */
 static const char *
 commit_detail(const struct commit_result *res)
@@ -298,130 +295,104 @@ answer_later(void *arg, struct store_newjob *job,
 	free(l);
 }
 
+/*
+ * Read the body whole.  0: *body (malloc'd) and *len set; -1: refused,
+ * and answered.
+ */
 static int
-serve_enqueue(struct wire *r, const struct config *c, const char *prefix,
-    const char *uri)
+read_body(struct wire *r, const struct request *rq, size_t max,
+    void **body, size_t *len)
 {
-	char **envp = r->envp;
-	const struct queue_conf *qc;
-	const char *qname, *ctype, *key = NULL, *why, *method, *remote;
-	char *headers = NULL, *status_url = NULL, *detail = NULL;
-	char abuf[2048], *abody = NULL;
-	void *body = NULL;
-	size_t body_len = 0, n;
-	uint64_t length = 0;
-	int have_length, rc, replay = 0;
-	struct store_newjob job;
-	struct commit_result res;
-	struct store_job *old = NULL;
-	struct store *s;
-	struct later *l;
-	int detached = 0;
-
-	qname = req_param(envp, "FCGIQ_QUEUE");
-	if (qname == NULL || *qname == '\0')
-		qname = "default";
-	if ((qc = config_queue(c, qname)) == NULL) {
-		answer_error(r, 404, NULL, "unknown queue", qname, 0);
-		goto done;
-	}
-	rc = req_content_length(req_param(envp, "CONTENT_LENGTH"), &length);
-	if (rc == -1) {
-		answer_error(r, 400, NULL, "bad Content-Length",
-		    "not a decimal number of bytes", 0);
-		goto done;
-	}
-	have_length = rc == 0;
-	if (have_length && length > c->max_body) {
-		answer_error(r, 413, NULL, "body too large",
-		    "over the max_body limit", 0);
-		goto done;
-	}
-	ctype = req_param(envp, "CONTENT_TYPE");
-	if (ctype != NULL && (strlen(ctype) > REQ_MAX_CONTENT_TYPE ||
-	    has_crlf(ctype))) {
-		answer_error(r, 400, NULL, "bad Content-Type", "too long", 0);
-		goto done;
-	}
-	rc = req_headers_json(envp, REQ_MAX_HEADERS, REQ_MAX_HEADERS_JSON,
-	    &headers, &why);
-	if (rc == -1) {
-		answer_error(r, 431, NULL, "header fields too large", why, 0);
-		goto done;
-	}
-	if (rc == -2) {
-		answer_error(r, 500, NULL, "out of memory", NULL, 0);
-		goto done;
-	}
-	if (req_idempotency_key(envp, req_param(envp, "FCGIQ_DEDUPE_HEADER"),
-	    &key) == -1) {
-		answer_error(r, 400, NULL, "bad idempotency key",
-		    "1-255 printable ASCII characters", 0);
-		goto done;
-	}
-
-	switch (req_read_body(body_read, r, have_length, length,
-	    c->max_body, &body, &body_len)) {
+	switch (req_read_body(body_read, r, rq->have_length, rq->length,
+	    max, body, len)) {
 	case REQ_BODY_OK:
-		break;
+		return 0;
 	case REQ_BODY_SHORT:
 		answer_error(r, 400, NULL, "incomplete body",
 		    "the body ended before Content-Length", 0);
-		goto done;
+		break;
 	case REQ_BODY_LONG:
 		answer_error(r, 400, NULL, "body longer than Content-Length",
 		    NULL, 0);
-		goto done;
+		break;
 	case REQ_BODY_TOO_BIG:
 		answer_error(r, 413, NULL, "body too large",
 		    "over the max_body limit", 0);
-		goto done;
+		break;
 	case REQ_BODY_BROKEN:
 		/* The client went away (then nobody reads this), stalled
 		 * past the I/O timeout or aborted; nothing is stored, and
 		 * the connection is not reused. */
 		answer_error(r, 400, NULL, "incomplete body",
 		    "the request stream broke before its end", 0);
-		goto done;
+		break;
 	case REQ_BODY_NOMEM:
 		answer_error(r, 500, NULL, "out of memory", NULL, 0);
-		goto done;
+		break;
 	}
+	return -1;
+}
 
-	method = req_param(envp, "REQUEST_METHOD");
-	remote = req_param(envp, "REMOTE_ADDR");
-	memset(&job, 0, sizeof(job));
-	job.queue = qc->name;
-	job.priority = qc->priority;
-	job.max_attempts = qc->max_attempts;
-	job.idempotency_key = key;
-	job.method = method;
-	job.request_uri = uri;
-	job.query_string = req_param(envp, "QUERY_STRING");
-	job.content_type = ctype;
-	job.remote_addr = remote;
-	job.headers = headers;
-	job.body = body;
-	job.body_len = body_len;
-	/*
-	 * No replay to look up: the committer answers, and this thread goes
-	 * on to the next request.  Also on a kept connection (which then
-	 * goes back to the poller): a worker waiting for its commit there
-	 * left the new connections unaccepted while it lingered, and with
-	 * nginx's keepalive pool some waited a second (p99 0.5-0.9 s at
-	 * c=64 with 32 threads, 14 ms now).
-	 */
-	if (key == NULL && (l = later_new(&job, prefix)) != NULL) {
-		if (wire_detach(r, &l->conn) == 0) {
-			headers = NULL;		/* the committer's now */
-			body = NULL;
-			commit_submit_async(&l->job, qc->max_queued,
-			    answer_later, l);
-			detached = 1;
-			goto done;
-		}
+/* The job of a checked intake: its strings stay rq's, body is the
+ * caller's. */
+static void
+job_fill(struct store_newjob *job, const struct request *rq,
+    const void *body, size_t body_len)
+{
+	memset(job, 0, sizeof(*job));
+	job->queue = rq->qc->name;
+	job->priority = rq->qc->priority;
+	job->max_attempts = rq->qc->max_attempts;
+	job->idempotency_key = rq->key;
+	job->method = rq->method;
+	job->request_uri = rq->uri;
+	job->query_string = rq->query;
+	job->content_type = rq->content_type;
+	job->remote_addr = rq->remote_addr;
+	job->headers = rq->headers;
+	job->body = body;
+	job->body_len = body_len;
+}
+
+/*
+ * Hand job to the committer, which answers it (answer_later) and frees
+ * its headers and body.  0, or -1 when r cannot be detached (nothing was
+ * taken).
+ */
+static int
+enqueue_detached(struct wire *r, const struct request *rq,
+    const struct store_newjob *job)
+{
+	struct later *l;
+
+	if ((l = later_new(job, rq->prefix)) == NULL)
+		return -1;
+	if (wire_detach(r, &l->conn) == -1) {
 		free(l);
+		return -1;
 	}
+	commit_submit_async(&l->job, rq->qc->max_queued, answer_later, l);
+	return 0;
+}
+
+/*
+ * Commit job while this thread waits, and answer: 202 (or the first job's
+ * state for a replayed idempotency key), 422 for a key reused with another
+ * body, 503 when not stored.  job is a copy: the caller keeps its buffers.
+ */
+static void
+enqueue_wait(struct wire *r, const struct request *rq,
+    struct store_newjob job)
+{
+	const struct queue_conf *qc = rq->qc;
+	const char *prefix = rq->prefix;
+	char *status_url = NULL, *detail = NULL, abuf[2048], *abody = NULL;
+	struct commit_result res;
+	struct store_job *old = NULL;
+	struct store *s;
+	size_t n;
+	int replay = 0;
+
 	commit_submit(&job, qc->max_queued, &res);
 	if (res.status != COMMIT_OK) {
 		const char *hdr, *error;
@@ -461,14 +432,37 @@ serve_enqueue(struct wire *r, const struct config *c, const char *prefix,
 		free(abody);
 	log_debug("request: job %s: %s in %s", job.id,
 	    replay ? "replayed" : "queued", qc->name);
-	goto done;
 done:
 	store_job_free(old);
 	free(detail);
 	free(status_url);
-	free(headers);
+}
+
+/*
+ * An intake that passed req_check(): read the body, then hand the job to
+ * group commit.  SERVER_DETACHED when the committer answers, else 0.
+ */
+static int
+serve_enqueue(struct wire *r, struct request *rq, const struct config *c)
+{
+	struct store_newjob job;
+	void *body = NULL;
+	size_t body_len = 0;
+
+	if (read_body(r, rq, c->max_body, &body, &body_len) == -1)
+		return 0;
+	job_fill(&job, rq, body, body_len);
+	/* Without a key there is no replay to look up: the committer
+	 * answers, and this thread goes on to the next request (also on a
+	 * kept connection, so new ones are not left waiting while it
+	 * lingers for the commit). */
+	if (rq->key == NULL && enqueue_detached(r, rq, &job) == 0) {
+		rq->headers = NULL;		/* the committer's now */
+		return SERVER_DETACHED;
+	}
+	enqueue_wait(r, rq, job);
 	free(body);
-	return detached ? SERVER_DETACHED : 0;
+	return 0;
 }
 
 static void
@@ -545,71 +539,40 @@ router_serve(struct wire *r)
 {
 	struct confref *cr = conf_hold();
 	const struct config *c = &cr->c;
-	const char *method, *uri, *prefix, *allow;
-	char id[STORE_ID_LEN + 1], hdr[64];
-	enum req_route route;
+	struct request rq;
+	struct req_verdict v;
+	char hdr[64];
 	int rc = 0;
 
-	method = req_param(r->envp, "REQUEST_METHOD");
-	uri = req_param(r->envp, "REQUEST_URI");
-	if (uri == NULL)
-		uri = "";
-	prefix = req_param(r->envp, "FCGIQ_STATUS_PREFIX");
-	if (prefix == NULL || *prefix != '/' || strlen(prefix) > 256 ||
-	    has_crlf(prefix))
-		prefix = c->status_prefix;
-	/* fcgiq is a responder: an AUTHORIZER or FILTER request would be
-	 * stored as a job no web server meant to send (found by the
-	 * adversary in tests/hostile). */
-	if (r->role != FCGI_RESPONDER) {
-		answer_error(r, 400, NULL, "only the FastCGI responder role is "
-		    "served", NULL, 0);
+	req_parse(&rq, r->envp, r->role, r->bad, c->status_prefix);
+	if (req_check(&rq, c, &v) != 0) {
+		answer_error(r, v.status, v.header, v.error, v.detail, 0);
 		goto done;
 	}
-	switch (r->bad) {
-	case WIRE_OK:
-		break;
-	case WIRE_BAD_PARAM:
-		/* A NUL cuts "NAME=value" short for every C string reader,
-		 * an '=' in a name moves where the value starts: either way
-		 * a request that means two things. */
-		answer_error(r, 400, NULL, "bad FastCGI parameter",
-		    "a NUL byte in a name or value, or '=' in a name", 0);
-		goto done;
-	case WIRE_BAD_TOO_LARGE:
-		answer_error(r, 431, NULL, "header fields too large",
-		    "the FastCGI params are over 1 MiB", 0);
-		goto done;
-	}
-	if (strlen(uri) > REQ_MAX_URI) {
-		answer_error(r, 414, NULL, "URI too long", NULL, 0);
-		goto done;
-	}
-	route = req_route(method, uri, prefix, id, &allow);
-	switch (route) {
+	switch (rq.route) {
 	case REQ_ROUTE_ENQUEUE:
-		rc = serve_enqueue(r, c, prefix, uri);
+		rc = serve_enqueue(r, &rq, c);
 		break;
 	case REQ_ROUTE_STATUS:
 	case REQ_ROUTE_STATUS_HEAD:
-		serve_status(r, prefix, id, route == REQ_ROUTE_STATUS_HEAD);
+		serve_status(r, rq.prefix, rq.id,
+		    rq.route == REQ_ROUTE_STATUS_HEAD);
 		break;
 	case REQ_ROUTE_CANCEL:
-		serve_cancel(r, id);
+		serve_cancel(r, rq.id);
 		break;
 	case REQ_ROUTE_NO_JOB:
-		answer_error(r, 404, NULL, "no such job", NULL,
-		    method != NULL && strcmp(method, "HEAD") == 0);
+		answer_error(r, 404, NULL, "no such job", NULL, rq.head);
 		break;
 	case REQ_ROUTE_BAD_METHOD:
-		snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", allow);
+		snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", rq.allow);
 		answer_error(r, 405, hdr, "method not allowed",
-		    method != NULL && !has_crlf(method) && strlen(method) < 32 ?
-		    method : NULL,
-		    method != NULL && strcmp(method, "HEAD") == 0);
+		    rq.method != NULL && req_printable(rq.method, 31) ?
+		    rq.method : NULL, rq.head);
 		break;
 	}
 done:
+	req_free(&rq);
 	conf_release(cr);
 	return rc;
 }

@@ -18,11 +18,15 @@
  * OK, each refusal is the right one (SHORT, LONG, TOO_BIG, BROKEN), it never
  * asks for 0 bytes, never reads more than max + 1 bytes, and nothing when
  * CONTENT_LENGTH is over max; req_utf8_valid agrees with jansson.
+ * req_parse finds what req_param finds, routes as req_route does, and
+ * req_check answers 0 or a 4xx/500 it documents, with an intake's queue,
+ * headers and key set when it passes.
  */
 #include <sys/types.h>
 
 #include <jansson.h>
 
+#include "config.h"
 #include "fuzz.h"
 #include "request.h"
 
@@ -191,6 +195,41 @@ check_body(const uint8_t *body, size_t blen, int have_length,
 	}
 }
 
+/* The router's one parse and one check, against the embedded default
+ * configuration (queue default, max_body 1 MiB). */
+static void
+check_parse(char **envp, int role)
+{
+	static struct config c;
+	static int loaded;
+	struct request rq;
+	struct req_verdict v;
+	const char *q;
+	char err[256];
+	int rc;
+
+	if (!loaded) {
+		INVARIANT(config_load(&c, NULL, err, sizeof(err)) == 0);
+		loaded = 1;
+	}
+	req_parse(&rq, envp, role, WIRE_OK, "/jobs/");
+	INVARIANT(rq.method == req_param(envp, "REQUEST_METHOD"));
+	INVARIANT(rq.content_length == req_param(envp, "CONTENT_LENGTH"));
+	q = req_param(envp, "FCGIQ_QUEUE");
+	INVARIANT(strcmp(rq.queue, q != NULL && *q != '\0' ? q :
+	    "default") == 0);
+	INVARIANT(strlen(rq.id) == 0 || req_valid_id(rq.id));
+	rc = req_check(&rq, &c, &v);
+	if (rc == 0 && rq.route == REQ_ROUTE_ENQUEUE)
+		INVARIANT(rq.qc != NULL && rq.headers != NULL &&
+		    (rq.key == NULL || strlen(rq.key) <= REQ_MAX_KEY));
+	if (rc != 0)
+		INVARIANT((rc == 400 || rc == 404 || rc == 413 || rc == 414 ||
+		    rc == 431 || rc == 500) && v.status == rc &&
+		    v.error != NULL);
+	req_free(&rq);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -238,6 +277,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	INVARIANT(req_utf8_valid(body, blen) ==
 	    (j != NULL && memchr(body, '\0', blen) == NULL));
 	json_decref(j);
+	check_parse(envp, data[0] & 16 ? FCGI_AUTHORIZER : FCGI_RESPONDER);
 	fuzz_strings_free(envp);
 	return 0;
 }

@@ -59,7 +59,8 @@ target_sources() {
 	case $1 in
 	fuzz_config) echo "$top_srcdir/queue/config.c $top_srcdir/queue/log.c" ;;
 	fuzz_wire) echo "$top_srcdir/fcgi-app/wire.c $top_srcdir/queue/log.c" ;;
-	*) echo "$top_srcdir/fcgi-app/request.c" ;;
+	*) echo "$top_srcdir/fcgi-app/request.c $top_srcdir/queue/config.c \
+	    $top_srcdir/queue/log.c" ;;
 	esac
 }
 # target_flags TARGET: libFuzzer options of a target.
