@@ -496,12 +496,6 @@ wire_attach(struct wire *w, int fd)
 }
 
 int
-wire_pending(const struct wire *w)
-{
-	return w->rend > w->rpos;
-}
-
-int
 wire_next(struct wire *w, int wait_ms)
 {
 	const unsigned char *c;

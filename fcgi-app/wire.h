@@ -100,10 +100,6 @@ void	wire_attach(struct wire *w, int fd);
  */
 int	wire_next(struct wire *w, int wait_ms);
 
-/* 1 when bytes of a next request are buffered already (pipelining): call
- * wire_next() again without waiting for the socket. */
-int	wire_pending(const struct wire *w);
-
 /* The request's body (FCGI_STDIN): bytes read (> 0), 0 at its end, -1
  * broken (protocol error, FCGI_ABORT_REQUEST, timeout). */
 ssize_t	wire_read(struct wire *w, void *buf, size_t len);
