@@ -28,6 +28,7 @@
  */
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <errno.h>
@@ -46,6 +47,11 @@
 #include "wire.h"
 
 enum { EV_LISTEN, EV_READY, EV_STOP };
+
+/* 64 fds for all but connections: ~8 SQLite handles x 3 files, logs, pipes. */
+#define FD_RESERVE	64
+#define MIN_CONNS	16
+#define MAX_CONNS	16384	/* the poller's arrays stay under 1 MB */
 
 struct worker {
 	pthread_t	 thread;
@@ -66,11 +72,12 @@ static struct {
 	pthread_cond_t		 done_cv;	/* server_stop waits for workers */
 	pthread_cond_t		 standby_cv;	/* workers off duty wait here */
 	int			 duty, duty_max;
-	int			 ready[SERVER_MAX_CONNS];	/* ring */
+	int			 max_conns;	/* from RLIMIT_NOFILE */
+	int			*ready;		/* ring of max_conns */
 	size_t			 rhead, rcount;
 	int			 ready_efd;	/* semaphore: one per ready[] entry */
 	int			 stop_efd;	/* readable once the poller is done */
-	struct pconn		 returned[SERVER_MAX_CONNS];	/* to the poller */
+	struct pconn		*returned;	/* to the poller */
 	size_t			 nreturned;
 	int			 nconns;	/* open connections, any state (atomic) */
 	int			 stopping;
@@ -80,7 +87,8 @@ static struct {
 	pthread_t		 poller;
 	struct worker		*workers;
 	/* poller's own */
-	struct pconn		 idle[SERVER_MAX_CONNS];
+	struct pconn		*idle;
+	struct pollfd		*pfd;		/* 1 + max_conns */
 	size_t			 nidle;
 } srv = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -112,7 +120,7 @@ signal_efd(int efd)
 static void
 ready_push(int fd)
 {
-	srv.ready[(srv.rhead + srv.rcount) % SERVER_MAX_CONNS] = fd;
+	srv.ready[(srv.rhead + srv.rcount) % srv.max_conns] = fd;
 	srv.rcount++;
 	signal_efd(srv.ready_efd);
 }
@@ -186,7 +194,7 @@ take_returned(void)
 static void *
 poller(void *arg)
 {
-	static struct pollfd pfd[SERVER_MAX_CONNS + 1];
+	struct pollfd *pfd = srv.pfd;
 	int64_t now, next;
 	size_t i, n;
 	int timeout;
@@ -301,10 +309,10 @@ accept_one(void)
 		return -1;
 	}
 	if (__atomic_add_fetch(&srv.nconns, 1, __ATOMIC_RELAXED) >
-	    SERVER_MAX_CONNS) {
+	    srv.max_conns) {
 		conn_gone();
 		log_warnx("server: accept: %d connections open already",
-		    SERVER_MAX_CONNS);
+		    srv.max_conns);
 		close(fd);
 		return -1;
 	}
@@ -328,7 +336,7 @@ next_conn(int ep, int *fresh)
 		    read(srv.ready_efd, &one, sizeof(one)) == sizeof(one)) {
 			pthread_mutex_lock(&srv.lock);
 			fd = srv.ready[srv.rhead];
-			srv.rhead = (srv.rhead + 1) % SERVER_MAX_CONNS;
+			srv.rhead = (srv.rhead + 1) % srv.max_conns;
 			srv.rcount--;
 			pthread_mutex_unlock(&srv.lock);
 			*fresh = 0;
@@ -405,7 +413,7 @@ worker(void *arg)
 		log_warn("server: worker: epoll");
 		goto out;
 	}
-	if (wire_init(&wire, srv.conf.io_timeout_ms, SERVER_MAX_CONNS) == -1) {
+	if (wire_init(&wire, srv.conf.io_timeout_ms, srv.max_conns) == -1) {
 		log_warnx("server: worker: out of memory");
 		close(ep);
 		goto out;
@@ -480,12 +488,36 @@ server_release(int fd, int keep)
 	}
 }
 
+/* How many connections fit under RLIMIT_NOFILE beside FD_RESERVE and
+ * one epoll fd a worker. */
+static int
+max_conns(int threads)
+{
+	struct rlimit rl;
+	rlim_t n;
+
+	n = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
+	if (n == RLIM_INFINITY || n > MAX_CONNS + FD_RESERVE + (rlim_t)threads)
+		return MAX_CONNS;
+	if (n < MIN_CONNS + FD_RESERVE + (rlim_t)threads)
+		return MIN_CONNS;
+	return (int)(n - FD_RESERVE - (rlim_t)threads);
+}
+
 int
 server_start(const struct server_conf *conf)
 {
+	size_t n;
 	int flags, i;
 
 	srv.conf = *conf;
+	srv.max_conns = max_conns(conf->threads);
+	n = (size_t)srv.max_conns;
+	if ((srv.ready = calloc(n, sizeof(*srv.ready))) == NULL ||
+	    (srv.returned = calloc(n, sizeof(*srv.returned))) == NULL ||
+	    (srv.idle = calloc(n, sizeof(*srv.idle))) == NULL ||
+	    (srv.pfd = calloc(n + 1, sizeof(*srv.pfd))) == NULL)
+		return -1;
 	srv.duty_max = (int)(sysconf(_SC_NPROCESSORS_ONLN) / 2);
 	if (srv.duty_max < 1)
 		srv.duty_max = 1;
@@ -582,6 +614,14 @@ server_stop(int grace_ms)
 	srv.conf.listen_fd = -1;
 	free(srv.workers);
 	srv.workers = NULL;
+	free(srv.ready);
+	free(srv.returned);
+	free(srv.idle);
+	free(srv.pfd);
+	srv.ready = NULL;
+	srv.returned = NULL;
+	srv.idle = NULL;
+	srv.pfd = NULL;
 	close(srv.wake[0]);
 	close(srv.wake[1]);
 	close(srv.ready_efd);

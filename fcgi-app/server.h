@@ -9,7 +9,6 @@
 
 struct wire;
 
-#define SERVER_MAX_CONNS	900	/* under the usual RLIMIT_NOFILE of 1024 */
 #define SERVER_LINGER_MS	10	/* a worker waits this long on its kept connection */
 #define SERVER_DRAIN_MAX	(64 * 1024)	/* a refused body read and dropped */
 #define SERVER_DETACHED		1	/* serve() took the request off its wire */
