@@ -21,14 +21,13 @@
  * with what this process stored (other processes' jobs, and what the
  * helper took, are seen at the next refresh), so the check costs no query
  * per request.  The count walks the claim index, so it costs time in
- * proportion to the jobs waiting (about half a second at 10 M).  A count
- * that took over COUNT_SYNC_MS runs next time on a thread and read-only
- * connection of its own, on a WAL snapshot, so no commit waits for it (on
- * the committer it held up every commit: p99 527 ms with 10 M jobs
- * waiting, bench/run -s growth); a quick one runs on the committer, so the
- * check right after it is exact.  It is read at most
- * once a second and at most once per COUNT_DUTY times its own last
- * duration, which keeps its CPU under 0.5 % however long the queue grows.
+ * proportion to the jobs waiting.  A count that took over COUNT_SYNC_MS
+ * runs next time on a thread and read-only connection of its own, on a
+ * WAL snapshot, so no commit waits for it (on the committer, a long count
+ * held up every commit); a quick one runs on the committer, so the check
+ * right after it is exact.  It is read at most once a second and at most
+ * once per COUNT_DUTY times its own last duration, so its CPU share stays
+ * small however long the queue grows.
  * What this process stored while a count ran is added to it afterwards
  * (a batch committed just before the snapshot may be counted twice: the
  * error is at most a batch or two, on the cautious side).

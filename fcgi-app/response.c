@@ -96,9 +96,8 @@ json_plain(const char *s)
 
 /*
  * The 202 is every intake's answer: rendered by hand into the caller's
- * buffer it costs about 4,400 instructions and no allocation, against
- * about 14,000 for json_pack + json_dumps + response_render's two
- * allocations (callgrind, per request under bench/ load).
+ * buffer, with no allocation, it costs a third of what json_pack +
+ * json_dumps + response_render's two allocations cost.
  */
 size_t
 response_accepted(char *buf, size_t cap, const char *id, const char *queue,

@@ -361,12 +361,11 @@ next_conn(int ep, int *fresh)
  * waiting in epoll, and with 32 of them waiting that was a different,
  * cold thread for nearly every request: two context switches a request
  * that a worker still busy would have saved by accepting the next
- * connection itself (wrk -c64 through nginx on two cores: threads = 1
- * served 13,900-17,000 req/s with p99 9.8-12.0 ms, threads = 32
- * 8,700-10,600 with p99 12.7-16.1 ms).  The other workers are still there
- * for slow peers: a worker whose read or write waits past WIRE_STALL_MS
- * gives its duty to one on standby, and takes a duty again, or waits for
- * one, when it is done with that connection.
+ * connection itself (one worker on duty served far more than 32 did).
+ * The other workers are still there for slow peers: a worker whose read
+ * or write waits past WIRE_STALL_MS gives its duty to one on standby, and
+ * takes a duty again, or waits for one, when it is done with that
+ * connection.
  */
 static void
 duty_take(struct worker *w)
