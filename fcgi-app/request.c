@@ -14,8 +14,10 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "config.h"
 #include "request.h"
+#include "text.h"
 
 const char *
 req_param(char *const *envp, const char *name)
@@ -115,76 +117,6 @@ req_route(const char *method, const char *uri, const char *prefix,
 	return REQ_ROUTE_BAD_METHOD;
 }
 
-/* Length of the UTF-8 sequence at s (n bytes left), or 0 when invalid. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return s[0] != 0;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		len = 2; cp = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		len = 3; cp = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		len = 4; cp = s[0] & 0x07;
-	} else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates, past U+10FFFF. */
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
-int
-req_utf8_valid(const void *s, size_t len)
-{
-	const unsigned char *p = s;
-	size_t i = 0, k;
-
-	while (i < len) {
-		if ((k = utf8_seq(p + i, len - i)) == 0)
-			return 0;
-		i += k;
-	}
-	return 1;
-}
-
-/* A malloc'd copy of s with every invalid byte replaced by U+FFFD. */
-static char *
-utf8_sanitize(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t n = strlen(s), i = 0, o = 0, k;
-	char *out;
-
-	if ((out = malloc(n * 3 + 1)) == NULL)
-		return NULL;
-	while (i < n) {
-		if ((k = utf8_seq(p + i, n - i)) == 0) {
-			memcpy(out + o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-		} else {
-			memcpy(out + o, p + i, k);
-			o += k;
-			i += k;
-		}
-	}
-	out[o] = '\0';
-	return out;
-}
-
 int
 req_headers_json(char *const *envp, size_t max_count, size_t max_bytes,
     char **out, const char **why)
@@ -230,12 +162,12 @@ req_headers_json(char *const *envp, size_t max_count, size_t max_bytes,
 		}
 		memcpy(name, *envp, nlen);
 		name[nlen] = '\0';
-		if (!req_utf8_valid(name, nlen)) {
+		if (!text_utf8_valid(name, nlen)) {
 			*why = "header field name is not text";
 			rc = -1;
 			goto done;
 		}
-		if ((value = utf8_sanitize(eq + 1)) == NULL)
+		if ((value = text_utf8_sanitize(eq + 1)) == NULL)
 			goto done;
 		/* The web server may repeat a name; the last one wins. */
 		if (json_object_set_new(obj, name, json_string(value)) == -1)
@@ -262,25 +194,7 @@ done:
 int
 req_header_param(const char *header, char *buf, size_t len)
 {
-	size_t i;
-
-	if (header == NULL || *header == '\0' || strlen(header) + 6 > len)
-		return -1;
-	memcpy(buf, "HTTP_", 5);
-	for (i = 0; header[i] != '\0'; i++) {
-		char c = header[i];
-
-		if (c >= 'a' && c <= 'z')
-			c = (char)(c - 'a' + 'A');
-		else if (c == '-')
-			c = '_';
-		else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '_'))
-			return -1;
-		buf[5 + i] = c;
-	}
-	buf[5 + i] = '\0';
-	return 0;
+	return text_cgi_name(header, buf, len) == 0 ? 0 : -1;
 }
 
 /* The key: the dedupe header's param when envp has it, else fallback
@@ -321,8 +235,8 @@ enum req_body
 req_read_body(req_read_fn rd, void *ctx, int have_length, uint64_t length,
     size_t max, void **body, size_t *len)
 {
-	unsigned char *buf = NULL, *nbuf, extra;
-	size_t cap, used = 0, want;
+	struct buf b;
+	unsigned char extra;
 	ssize_t n;
 	enum req_body rc;
 
@@ -330,27 +244,28 @@ req_read_body(req_read_fn rd, void *ctx, int have_length, uint64_t length,
 	*len = 0;
 	if (have_length && length > max)
 		return REQ_BODY_TOO_BIG;
-	/* Known length: one allocation.  Unknown: grow, capped at max + 1. */
-	cap = have_length ? (size_t)length : (max < 16384 ? max + 1 : 16384);
-	if ((buf = malloc(cap > 0 ? cap : 1)) == NULL)
+	/* Known length: one allocation (never NULL, even for 0 bytes).
+	 * Unknown: grown by doubling up to max + 1, the byte that says the
+	 * body is too big. */
+	buf_init(&b, have_length ? 0 : max + 1);
+	if (buf_reserve(&b, have_length ? (length > 0 ? (size_t)length : 1) :
+	    (max < 16384 ? max + 1 : 16384)) == -1)
 		return REQ_BODY_NOMEM;
 	for (;;) {
-		if (have_length && used == cap)
+		if (have_length && b.len == length)
 			break;
-		if (!have_length && used == cap) {
-			if (cap > max) {
+		if (!have_length && b.len == b.cap) {
+			if (b.cap > max) {
 				rc = REQ_BODY_TOO_BIG;
 				goto fail;
 			}
-			cap = cap > max / 2 ? max + 1 : cap * 2;
-			if ((nbuf = realloc(buf, cap)) == NULL) {
+			if (buf_reserve(&b, 1) == -1) {
 				rc = REQ_BODY_NOMEM;
 				goto fail;
 			}
-			buf = nbuf;
 		}
-		want = cap - used;
-		n = rd(ctx, buf + used, want);
+		n = rd(ctx, b.data + b.len, (have_length ? (size_t)length :
+		    b.cap) - b.len);
 		if (n < 0) {
 			rc = REQ_BODY_BROKEN;
 			goto fail;
@@ -362,9 +277,9 @@ req_read_body(req_read_fn rd, void *ctx, int have_length, uint64_t length,
 			}
 			break;
 		}
-		used += (size_t)n;
+		b.len += (size_t)n;
 	}
-	if (!have_length && used > max) {
+	if (!have_length && b.len > max) {
 		rc = REQ_BODY_TOO_BIG;
 		goto fail;
 	}
@@ -380,11 +295,11 @@ req_read_body(req_read_fn rd, void *ctx, int have_length, uint64_t length,
 			goto fail;
 		}
 	}
-	*body = buf;
-	*len = used;
+	*body = b.data;
+	*len = b.len;
 	return REQ_BODY_OK;
 fail:
-	free(buf);
+	buf_free(&b);
 	return rc;
 }
 

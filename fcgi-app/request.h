@@ -134,9 +134,9 @@ int	req_headers_json(char *const *envp, size_t max_count, size_t max_bytes,
 	    char **out, const char **why);
 
 /*
- * "X-GitHub-Delivery" -> "HTTP_X_GITHUB_DELIVERY" into buf.  0, or -1 when
- * the name is empty, has a character outside A-Z a-z 0-9 - _, or does not
- * fit.
+ * "X-GitHub-Delivery" -> "HTTP_X_GITHUB_DELIVERY" into buf (text_cgi_name,
+ * strict).  0, or -1 when the name is empty, has a character outside A-Z
+ * a-z 0-9 - _, or does not fit.
  */
 int	req_header_param(const char *header, char *buf, size_t len);
 
@@ -172,8 +172,5 @@ enum req_body req_read_body(req_read_fn rd, void *ctx, int have_length,
 
 /* 1 when the method enqueues (POST PUT PATCH). */
 int	req_is_intake_method(const char *method);
-
-/* 1 when s (len bytes) is valid UTF-8 without NUL. */
-int	req_utf8_valid(const void *s, size_t len);
 
 #endif /* FCGIQ_REQUEST_H */

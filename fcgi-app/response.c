@@ -7,14 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 #include <openssl/evp.h>
 
-#include "request.h"
 #include "response.h"
 #include "store.h"
+#include "text.h"
 
 const char *
 response_reason(int status)
@@ -133,21 +132,6 @@ response_accepted_json(const char *id, const char *queue, const char *state,
 	    "state", state, "status_url", status_url);
 }
 
-void
-response_iso8601(long long ms, char *buf, size_t len)
-{
-	struct tm tm;
-	time_t t = (time_t)(ms / 1000);
-	char tmp[32];
-
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-		snprintf(buf, len, "%lld", ms);
-		return;
-	}
-	snprintf(buf, len, "%s.%03dZ", tmp, (int)(ms % 1000));
-}
-
 /* Set key (ms) and key_iso (text), both null when ms is 0 (unset). */
 static int
 set_time(json_t *o, const char *key, long long ms)
@@ -158,7 +142,7 @@ set_time(json_t *o, const char *key, long long ms)
 	if (ms == 0)
 		return json_object_set_new(o, key, json_null()) |
 		    json_object_set_new(o, k, json_null());
-	response_iso8601(ms, iso, sizeof(iso));
+	text_iso8601(ms, iso, sizeof(iso));
 	return json_object_set_new(o, key, json_integer(ms)) |
 	    json_object_set_new(o, k, json_string(iso));
 }
@@ -200,7 +184,7 @@ response_job_json(const struct store_job *j, const char *status_url)
 	rc |= json_object_set_new(o, "last_error", str_or_null(j->last_error));
 	if (j->result == NULL) {
 		rc |= json_object_set_new(o, "result", json_null());
-	} else if (req_utf8_valid(j->result, j->result_len)) {
+	} else if (text_utf8_valid(j->result, j->result_len)) {
 		rc |= json_object_set_new(o, "result",
 		    json_stringn(j->result, j->result_len));
 	} else {

@@ -49,7 +49,4 @@ json_t	*response_job_json(const struct store_job *j, const char *status_url);
 /* "Accepted" for 202 and so on; "Unknown" for a code it does not know. */
 const char *response_reason(int status);
 
-/* ms since the epoch as "2025-05-20T12:34:56.789Z" into buf (>= 32). */
-void	response_iso8601(long long ms, char *buf, size_t len);
-
 #endif /* FCGIQ_RESPONSE_H */

@@ -66,24 +66,6 @@ request_tail(unsigned char tail[3 * FCGI_HEADER_LEN], unsigned id)
 	end_request(tail + FCGI_HEADER_LEN, id, FCGI_REQUEST_COMPLETE);
 }
 
-/* Grow *buf (capacity *cap) to hold need bytes.  0, or -1. */
-static int
-reserve(void *bufp, size_t *cap, size_t need)
-{
-	unsigned char **buf = bufp, *p;
-	size_t n = *cap > 0 ? *cap : 256;
-
-	if (need <= *cap)
-		return 0;
-	while (n < need)
-		n *= 2;
-	if ((p = realloc(*buf, n)) == NULL)
-		return -1;
-	*buf = p;
-	*cap = n;
-	return 0;
-}
-
 /*
  * Wait until fd is ready for events or deadline (monotonic ms) passes.
  * When w (may be NULL) has an on_stall hook, it is told once the wait has
@@ -163,12 +145,12 @@ flush_side(struct wire *w)
 	struct iovec iov;
 	int r;
 
-	if (w->slen == 0)
+	if (w->side.len == 0)
 		return 0;
-	iov.iov_base = w->side;
-	iov.iov_len = w->slen;
+	iov.iov_base = w->side.data;
+	iov.iov_len = w->side.len;
 	r = send_all(w, &iov, 1);
-	w->slen = 0;
+	w->side.len = 0;
 	return r;
 }
 
@@ -179,12 +161,12 @@ side_add(struct wire *w, size_t len)
 {
 	unsigned char *p;
 
-	if (w->slen + len > SIDE_FLUSH && flush_side(w) == -1)
+	if (w->side.len + len > SIDE_FLUSH && flush_side(w) == -1)
 		return NULL;
-	if (reserve(&w->side, &w->scap, w->slen + len) == -1)
+	if (buf_reserve(&w->side, len) == -1)
 		return NULL;
-	p = w->side + w->slen;
-	w->slen += len;
+	p = w->side.data + w->side.len;
+	w->side.len += len;
 	return p;
 }
 
@@ -408,8 +390,8 @@ decode_params(struct wire *w)
 	char *s;
 	int r;
 
-	for (i = 0; (r = nv_pair(w->params, w->plen, &i, &name, &nlen,
-	    &value, &vlen)) == 1;) {
+	for (i = 0; (r = nv_pair(w->params.data, w->params.len, &i, &name,
+	    &nlen, &value, &vlen)) == 1;) {
 		/* Either makes "NAME=value" mean something else. */
 		if (memchr(name, '\0', nlen) != NULL ||
 		    memchr(name, '=', nlen) != NULL ||
@@ -424,13 +406,16 @@ decode_params(struct wire *w)
 		log_debug("wire: a param's length runs past the params");
 		return -1;
 	}
-	if (reserve(&w->envp, &w->envpcap, (n + 1) * sizeof(char *)) == -1 ||
-	    reserve(&w->env, &w->envcap, bytes + 1) == -1)
+	w->envv.len = 0;
+	w->env.len = 0;
+	if (buf_reserve(&w->envv, (n + 1) * sizeof(char *)) == -1 ||
+	    buf_reserve(&w->env, bytes + 1) == -1)
 		return -1;
-	s = w->env;
+	w->envp = (char **)(void *)w->envv.data;
+	s = (char *)w->env.data;
 	n = 0;
-	for (i = 0; nv_pair(w->params, w->plen, &i, &name, &nlen, &value,
-	    &vlen) == 1;) {
+	for (i = 0; nv_pair(w->params.data, w->params.len, &i, &name, &nlen,
+	    &value, &vlen) == 1;) {
 		if (nlen == 0)
 			continue;
 		w->envp[n++] = s;
@@ -445,16 +430,23 @@ decode_params(struct wire *w)
 	return 0;
 }
 
+/* Free b when a large request grew it: idle connections stay small. */
 static void
-trim(void *bufp, size_t *cap)
+trim(struct buf *b)
 {
-	void **buf = bufp;
+	if (b->cap > KEEP_CAP)
+		buf_free(b);
+}
 
-	if (*cap > KEEP_CAP) {
-		free(*buf);
-		*buf = NULL;
-		*cap = 0;
-	}
+/* The answer starts empty, with the room for its record header. */
+static int
+out_reset(struct wire *w)
+{
+	w->out.len = 0;
+	if (buf_reserve(&w->out, 4096) == -1)
+		return -1;
+	w->out.len = FCGI_HEADER_LEN;
+	return 0;
 }
 
 int
@@ -464,9 +456,12 @@ wire_init(struct wire *w, int io_timeout_ms, int max_conns)
 	w->fd = -1;
 	w->io_timeout_ms = io_timeout_ms;
 	w->max_conns = max_conns;
-	w->olen = FCGI_HEADER_LEN;
-	if ((w->rbuf = malloc(WIRE_RBUF)) == NULL ||
-	    reserve(&w->out, &w->ocap, 4096) == -1) {
+	buf_init(&w->params, 0);
+	buf_init(&w->env, 0);
+	buf_init(&w->envv, 0);
+	buf_init(&w->out, 0);
+	buf_init(&w->side, 0);
+	if ((w->rbuf = malloc(WIRE_RBUF)) == NULL || out_reset(w) == -1) {
 		wire_free(w);
 		return -1;
 	}
@@ -477,11 +472,11 @@ void
 wire_free(struct wire *w)
 {
 	free(w->rbuf);
-	free(w->params);
-	free(w->env);
-	free(w->envp);
-	free(w->out);
-	free(w->side);
+	buf_free(&w->params);
+	buf_free(&w->env);
+	buf_free(&w->envv);
+	buf_free(&w->out);
+	buf_free(&w->side);
 	memset(w, 0, sizeof(*w));
 	w->fd = -1;
 }
@@ -492,7 +487,7 @@ wire_attach(struct wire *w, int fd)
 	w->fd = fd;
 	w->unread = 0;
 	w->rpos = w->rend = 0;
-	w->slen = 0;
+	w->side.len = 0;
 }
 
 int
@@ -512,13 +507,13 @@ wire_next(struct wire *w, int wait_ms)
 	w->in_eof = 0;
 	w->broken = 0;
 	w->in_left = 0;
-	w->plen = 0;
-	w->olen = FCGI_HEADER_LEN;
-	trim(&w->params, &w->pcap);
-	trim(&w->env, &w->envcap);
-	trim(&w->envp, &w->envpcap);
-	trim(&w->out, &w->ocap);
-	if (w->out == NULL && reserve(&w->out, &w->ocap, 4096) == -1)
+	w->params.len = 0;
+	w->envp = NULL;
+	trim(&w->params);
+	trim(&w->env);
+	trim(&w->envv);
+	trim(&w->out);
+	if (out_reset(w) == -1)
 		return -1;
 	if (wait_ms >= 0 && w->rend == w->rpos) {
 		/* Nothing yet: a moment's wait, else the caller parks the
@@ -563,18 +558,16 @@ wire_next(struct wire *w, int wait_ms)
 			break;
 		if (w->bad == WIRE_BAD_TOO_LARGE)
 			continue;
-		if (w->plen + len > WIRE_MAX_PARAMS) {
+		if (w->params.len + len > WIRE_MAX_PARAMS) {
 			w->bad = WIRE_BAD_TOO_LARGE;
 			continue;
 		}
-		if (reserve(&w->params, &w->pcap, w->plen + len) == -1)
+		if (buf_append(&w->params, c, len) == -1)
 			return -1;
-		memcpy(w->params + w->plen, c, len);
-		w->plen += len;
 	}
 	w->phase = PHASE_STDIN;
 	if (w->bad == WIRE_BAD_TOO_LARGE) {
-		w->plen = 0;	/* an empty environment */
+		w->params.len = 0;	/* an empty environment */
 		log_debug("wire: params over %d bytes", WIRE_MAX_PARAMS);
 	}
 	return decode_params(w) == 0 ? 1 : -1;
@@ -616,11 +609,7 @@ wire_read(struct wire *w, void *buf, size_t len)
 int
 wire_put(struct wire *w, const void *p, size_t n)
 {
-	if (reserve(&w->out, &w->ocap, w->olen + n) == -1)
-		return -1;
-	memcpy(w->out + w->olen, p, n);
-	w->olen += n;
-	return 0;
+	return buf_append(&w->out, p, n);
 }
 
 /* The answer as FCGI_STDOUT records into *iov: one record in place (its
@@ -628,14 +617,14 @@ wire_put(struct wire *w, const void *p, size_t n)
 static int
 stdout_records(struct wire *w, struct iovec *iov, unsigned char **copy)
 {
-	size_t data = w->olen - FCGI_HEADER_LEN, n, i, chunk;
+	size_t data = w->out.len - FCGI_HEADER_LEN, n, i, chunk;
 	unsigned char *p;
 
 	*copy = NULL;
 	if (data <= FCGI_MAX_LENGTH) {
-		header(w->out, FCGI_STDOUT, w->id, data);
-		iov->iov_base = w->out;
-		iov->iov_len = data > 0 ? w->olen : 0;
+		header(w->out.data, FCGI_STDOUT, w->id, data);
+		iov->iov_base = w->out.data;
+		iov->iov_len = data > 0 ? w->out.len : 0;
 		return 0;
 	}
 	n = (data + FCGI_MAX_LENGTH - 1) / FCGI_MAX_LENGTH;
@@ -645,7 +634,7 @@ stdout_records(struct wire *w, struct iovec *iov, unsigned char **copy)
 	for (i = 0; i < data; i += chunk) {
 		chunk = data - i > FCGI_MAX_LENGTH ? FCGI_MAX_LENGTH : data - i;
 		header(p, FCGI_STDOUT, w->id, chunk);
-		memcpy(p + FCGI_HEADER_LEN, w->out + FCGI_HEADER_LEN + i,
+		memcpy(p + FCGI_HEADER_LEN, w->out.data + FCGI_HEADER_LEN + i,
 		    chunk);
 		p += FCGI_HEADER_LEN + chunk;
 	}
@@ -681,15 +670,15 @@ wire_end(struct wire *w, size_t drain_max)
 	request_tail(tail, w->id);
 	iov[1].iov_base = tail;
 	iov[1].iov_len = sizeof(tail);
-	iov[2].iov_base = w->side;
-	iov[2].iov_len = w->slen;
+	iov[2].iov_base = w->side.data;
+	iov[2].iov_len = w->side.len;
 	if (ok)
 		ok = send_all(w, iov, 3) == 0;
 	free(copy);
-	w->slen = 0;
+	w->side.len = 0;
 	w->id = 0;
 	w->phase = PHASE_IDLE;
-	w->olen = FCGI_HEADER_LEN;
+	w->out.len = FCGI_HEADER_LEN;
 	return ok && keep && !w->broken;
 }
 
@@ -719,8 +708,8 @@ wire_close(struct wire *w)
 int
 wire_detach(struct wire *w, struct wire_detached *d)
 {
-	if (!w->in_eof || w->broken || w->rend != w->rpos || w->slen > 0 ||
-	    w->olen != FCGI_HEADER_LEN)
+	if (!w->in_eof || w->broken || w->rend != w->rpos ||
+	    w->side.len > 0 || w->out.len != FCGI_HEADER_LEN)
 		return -1;
 	d->fd = w->fd;
 	d->id = w->id;

@@ -29,6 +29,8 @@
 
 #include <fastcgi.h>
 
+#include "buf.h"
+
 #define WIRE_MAX_PARAMS		(1024 * 1024)	/* raw params of one request */
 #define WIRE_RECORD_MAX		(FCGI_HEADER_LEN + FCGI_MAX_LENGTH + 255)
 #define WIRE_RBUF		(WIRE_RECORD_MAX + 16384)
@@ -62,16 +64,12 @@ struct wire {
 	unsigned char	*rbuf;		/* WIRE_RBUF bytes */
 	size_t		 rpos, rend;
 
-	unsigned char	*params;	/* raw, as the records carried them */
-	size_t		 plen, pcap;
-	char		*env;		/* the strings envp points into */
-	size_t		 envcap;
-	size_t		 envpcap;
+	struct buf	 params;	/* raw, as the records carried them */
+	struct buf	 env;		/* the strings envp points into */
+	struct buf	 envv;		/* envp's array */
 
-	unsigned char	*out;		/* FCGI_HEADER_LEN reserved, then STDOUT */
-	size_t		 olen, ocap;
-	unsigned char	*side;		/* management answers, CANT_MPX_CONN */
-	size_t		 slen, scap;
+	struct buf	 out;		/* FCGI_HEADER_LEN reserved, then STDOUT */
+	struct buf	 side;		/* management answers, CANT_MPX_CONN */
 
 	/* Set by the owner after wire_init: told when a read or write of
 	 * this connection has waited WIRE_STALL_MS and goes on waiting. */

@@ -17,7 +17,7 @@
  * it was UTF-8; the body reader returns exactly the bytes sent when it says
  * OK, each refusal is the right one (SHORT, LONG, TOO_BIG, BROKEN), it never
  * asks for 0 bytes, never reads more than max + 1 bytes, and nothing when
- * CONTENT_LENGTH is over max; req_utf8_valid agrees with jansson.
+ * CONTENT_LENGTH is over max; text_utf8_valid agrees with jansson.
  * req_parse finds what req_param finds, routes as req_route does, and
  * req_check answers 0 or a 4xx/500 it documents, with an intake's queue,
  * headers and key set when it passes.
@@ -29,6 +29,7 @@
 #include "config.h"
 #include "fuzz.h"
 #include "request.h"
+#include "text.h"
 
 struct stream {
 	const uint8_t	*p;
@@ -108,7 +109,7 @@ check_headers(char **envp, size_t max_count, size_t max_bytes)
 		eq = strchr(envp[i], '=');
 		approx += (size_t)(eq - envp[i]) + strlen(eq + 1) + 6;
 		if ((size_t)(eq - envp[i]) >= 256 ||
-		    !req_utf8_valid(envp[i], (size_t)(eq - envp[i])))
+		    !text_utf8_valid(envp[i], (size_t)(eq - envp[i])))
 			names_ok = 0;
 	}
 	rc = req_headers_json(envp, max_count, max_bytes, &out, &why);
@@ -135,7 +136,7 @@ check_headers(char **envp, size_t max_count, size_t max_bytes)
 			if (names[i] != NULL && strcmp(names[i], key) == 0)
 				last = strchr(envp[i], '=') + 1;
 		INVARIANT(last != NULL);
-		if (req_utf8_valid(last, strlen(last)))
+		if (text_utf8_valid(last, strlen(last)))
 			INVARIANT(strcmp(json_string_value(val), last) == 0);
 		else
 			INVARIANT(json_string_length(val) > strlen(last));
@@ -274,7 +275,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* UTF-8: ours against jansson's (which allows NUL in a length). */
 	j = json_stringn(body != NULL ? (const char *)body : "", blen);
-	INVARIANT(req_utf8_valid(body, blen) ==
+	INVARIANT(text_utf8_valid(body, blen) ==
 	    (j != NULL && memchr(body, '\0', blen) == NULL));
 	json_decref(j);
 	check_parse(envp, data[0] & 16 ? FCGI_AUTHORIZER : FCGI_RESPONDER);

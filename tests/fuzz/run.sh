@@ -13,10 +13,11 @@
 #       # some targets only; N fuzzer processes each (-fork=N)
 #
 # The targets are compiled here, directly (the project's CFLAGS are gcc's),
-# from the same sources fcgiq links: fcgi-app/wire.c, fcgi-app/request.c, queue/config.c,
-# queue/log.c, with jansson, inih and sqlite3 (headers).  A crash, leak,
-# sanitizer report or broken invariant fails the target; the input is kept
-# as $T/artifacts/TARGET/crash-* (the test directory is kept on failure):
+# from the same sources fcgiq links: fcgi-app/wire.c, fcgi-app/request.c,
+# queue/config.c, queue/log.c, queue/buf.c, queue/text.c, with jansson,
+# inih and sqlite3 (headers).  A crash, leak, sanitizer report or broken
+# invariant fails the target; the input is kept as
+# $T/artifacts/TARGET/crash-* (the test directory is kept on failure):
 # reproduce with "$T/bin/TARGET FILE", then add FILE to the corpus with the
 # fix.  No clang or no libFuzzer runtime: the suite is skipped, saying why
 # (tests/install-deps.sh installs clang and libclang-rt-14-dev).
@@ -58,9 +59,11 @@ printf '%s\n' '#include <stdint.h>' '#include <stddef.h>' \
 target_sources() {
 	case $1 in
 	fuzz_config) echo "$top_srcdir/queue/config.c $top_srcdir/queue/log.c" ;;
-	fuzz_wire) echo "$top_srcdir/fcgi-app/wire.c $top_srcdir/queue/log.c" ;;
+	fuzz_wire) echo "$top_srcdir/fcgi-app/wire.c $top_srcdir/queue/log.c \
+	    $top_srcdir/queue/buf.c" ;;
 	*) echo "$top_srcdir/fcgi-app/request.c $top_srcdir/queue/config.c \
-	    $top_srcdir/queue/log.c" ;;
+	    $top_srcdir/queue/log.c $top_srcdir/queue/buf.c \
+	    $top_srcdir/queue/text.c" ;;
 	esac
 }
 # target_flags TARGET: libFuzzer options of a target.

@@ -1,0 +1,154 @@
+/*
+ * test_text: the shared utilities of queue/: text.c (UTF-8, CGI names,
+ * ISO-8601) and buf.c (the growable buffer, its doubling and its bound).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "text.h"
+
+static void
+test_utf8(void **state)
+{
+	(void)state;
+	assert_int_equal(text_utf8_char("a", 1), 1);
+	assert_int_equal(text_utf8_char("", 1), 1);		/* NUL */
+	assert_int_equal(text_utf8_char("\xc3\xa9", 2), 2);
+	assert_int_equal(text_utf8_char("\xe2\x82\xac", 3), 3);
+	assert_int_equal(text_utf8_char("\xf0\x9f\x98\x80", 4), 4);
+	assert_int_equal(text_utf8_char("\xf0\x9f\x98\x80", 3), 0);
+	assert_int_equal(text_utf8_char("\x80", 1), 0);
+	/* Past U+10FFFF. */
+	assert_int_equal(text_utf8_char("\xf4\x90\x80\x80", 4), 0);
+	assert_true(text_utf8_valid("plain", 5));
+	assert_true(text_utf8_valid("caf\xc3\xa9", 5));
+	assert_true(text_utf8_valid("\xf0\x9f\x98\x80", 4));
+	assert_true(text_utf8_valid("", 0));
+	assert_false(text_utf8_valid("caf\xe9", 4));
+	assert_false(text_utf8_valid("\xc0\xaf", 2));		/* overlong */
+	assert_false(text_utf8_valid("\xe0\x80\xaf", 3));	/* overlong */
+	assert_false(text_utf8_valid("\xed\xa0\x80", 3));	/* surrogate */
+	assert_false(text_utf8_valid("a\0b", 3));
+	assert_false(text_utf8_valid("\xe2\x82", 2));		/* truncated */
+}
+
+static void
+test_sanitize(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = text_utf8_sanitize("caf\xc3\xa9");
+	assert_string_equal(s, "caf\xc3\xa9");
+	free(s);
+	s = text_utf8_sanitize("a\xe9z\xe2\x82");
+	assert_string_equal(s, "a\xef\xbf\xbdz\xef\xbf\xbd\xef\xbf\xbd");
+	free(s);
+	s = text_utf8_sanitize("");
+	assert_string_equal(s, "");
+	free(s);
+}
+
+static void
+test_cgi_name(void **state)
+{
+	char buf[32];
+
+	(void)state;
+	assert_int_equal(text_cgi_name("X-GitHub-Delivery", buf, sizeof(buf)),
+	    0);
+	assert_string_equal(buf, "HTTP_X_GITHUB_DELIVERY");
+	assert_int_equal(text_cgi_name("user_agent", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "HTTP_USER_AGENT");
+	assert_int_equal(text_cgi_name("bad header", buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "HTTP_BAD_HEADER");
+	assert_int_equal(text_cgi_name("", buf, sizeof(buf)), -1);
+	assert_int_equal(text_cgi_name(NULL, buf, sizeof(buf)), -1);
+	/* "HTTP_" + 26 + NUL = 32 fits; one more does not. */
+	assert_int_equal(text_cgi_name("abcdefghijklmnopqrstuvwxyz", buf,
+	    sizeof(buf)), 0);
+	assert_int_equal(text_cgi_name("abcdefghijklmnopqrstuvwxyz0", buf,
+	    sizeof(buf)), -1);
+}
+
+static void
+test_iso8601(void **state)
+{
+	char iso[40];
+
+	(void)state;
+	text_iso8601(1747744496789LL, iso, sizeof(iso));
+	assert_string_equal(iso, "2025-05-20T12:34:56.789Z");
+	text_iso8601(0, iso, sizeof(iso));
+	assert_string_equal(iso, "1970-01-01T00:00:00.000Z");
+}
+
+static void
+test_buf(void **state)
+{
+	struct buf b;
+	size_t i;
+
+	(void)state;
+	buf_init(&b, 0);
+	assert_null(b.data);
+	assert_int_equal(buf_append(&b, "", 0), 0);
+	assert_int_equal(buf_reserve(&b, 10), 0);
+	assert_int_equal(b.cap, 10);		/* the first one exact */
+	assert_int_equal(b.len, 0);
+	for (i = 0; i < 1000; i++)
+		assert_int_equal(buf_append(&b, "abc", 3), 0);
+	assert_int_equal(b.len, 3000);
+	assert_true(b.cap >= 3000 && b.cap < 6000);	/* doubled */
+	assert_memory_equal(b.data + 2997, "abc", 3);
+	assert_int_equal(buf_reserve(&b, SIZE_MAX), -1);
+	assert_int_equal(b.len, 3000);
+	buf_free(&b);
+	assert_null(b.data);
+	assert_int_equal(b.len, 0);
+	assert_int_equal(b.cap, 0);
+}
+
+/* A bounded buffer never holds more than its bound. */
+static void
+test_buf_max(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	buf_init(&b, 100);
+	assert_int_equal(buf_reserve(&b, 60), 0);
+	assert_int_equal(buf_append(&b, "x", 1), 0);
+	assert_int_equal(b.cap, 60);
+	b.len = 60;
+	assert_int_equal(buf_reserve(&b, 1), 0);
+	assert_int_equal(b.cap, 100);		/* doubling stops at the bound */
+	b.len = 100;
+	assert_int_equal(buf_append(&b, "y", 1), -1);
+	assert_int_equal(b.len, 100);
+	assert_int_equal(buf_reserve(&b, 0), 0);
+	buf_free(&b);
+	assert_int_equal(b.max, 100);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_utf8),
+		cmocka_unit_test(test_sanitize),
+		cmocka_unit_test(test_cgi_name),
+		cmocka_unit_test(test_iso8601),
+		cmocka_unit_test(test_buf),
+		cmocka_unit_test(test_buf_max),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
