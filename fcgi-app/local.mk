@@ -41,4 +41,15 @@ tests_unit_test_wire_SOURCES = tests/unit/test_wire.c \
 tests_unit_test_wire_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests/tools
 tests_unit_test_wire_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_wire_LDADD = $(FCGIQ_LIBS) $(CMOCKA_LIBS)
+
+# The router's decisions, answers byte for byte; group commit stubbed.
+check_PROGRAMS += tests/unit/test_router
+TESTS += tests/unit/test_router
+tests_unit_test_router_SOURCES = tests/unit/test_router.c \
+	fcgi-app/router.c fcgi-app/request.c fcgi-app/response.c \
+	fcgi-app/wire.c fcgi-app/dbpool.c \
+	tests/tools/fcgibuf.c tests/tools/fcgibuf.h
+tests_unit_test_router_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests/tools
+tests_unit_test_router_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_router_LDADD = $(FCGIQ_LIBS) $(CMOCKA_LIBS)
 endif

@@ -1,0 +1,421 @@
+/*
+ * test_router: fcgi-app/router.c's decisions, request in, answer out, over
+ * a socket pair (wire.c) with the answers compared byte for byte: which
+ * route a method and path take, 405 with Allow, 404 for an unknown queue
+ * or job, 414, the refusals before the body, the status prefix a location
+ * sets.  Group commit is replaced by a stub that stores the job at once
+ * (or refuses it as the test asks), and dbpool opens a fresh database, so
+ * no thread but the test's own runs.
+ */
+#include <sys/socket.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "commit.h"
+#include "config.h"
+#include "dbpool.h"
+#include "fcgibuf.h"
+#include "router.h"
+#include "server.h"
+#include "store.h"
+#include "wire.h"
+
+static char	dir[] = "/tmp/test_router.XXXXXX";
+static int	commit_status = COMMIT_OK;	/* what the stub answers */
+static int	released;			/* server_release() calls */
+
+/* The committer, at once on this thread. */
+void
+commit_submit(struct store_newjob *job, int64_t max_queued,
+    struct commit_result *res)
+{
+	struct store *s;
+
+	(void)max_queued;
+	memset(res, 0, sizeof(*res));
+	res->status = commit_status;
+	if (commit_status != COMMIT_OK)
+		return;
+	s = dbpool_get();
+	if (store_enqueue(s, job, 1) == -1)
+		res->status = COMMIT_FAILED;
+	dbpool_put(s);
+}
+
+void
+commit_submit_async(struct store_newjob *job, int64_t max_queued,
+    commit_done_fn fn, void *arg)
+{
+	struct commit_result res;
+
+	commit_submit(job, max_queued, &res);
+	fn(arg, job, &res);
+}
+
+void
+server_release(int fd, int keep)
+{
+	(void)fd;
+	(void)keep;
+	released++;
+}
+
+/*
+ * Serve one request: params (NAME, value, ..., NULL), role, body (NULL:
+ * none; sent without CONTENT_LENGTH unless the params have one).  The
+ * STDOUT bytes, malloc'd and NUL-terminated.
+ */
+static char *
+serve_role(int role, const char *body, const char *const *params)
+{
+	struct fcgibuf in = { 0 }, p = { 0 }, out = { 0 };
+	unsigned char h[8], c[65536 + 256];
+	struct wire w;
+	size_t clen, i;
+	int sv[2], rc;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	fcgibuf_begin(&in, 1, role, 0);
+	for (i = 0; params[i] != NULL; i += 2)
+		fcgibuf_param(&p, params[i], params[i + 1]);
+	fcgibuf_stream(&in, FCGI_PARAMS, 1, p.p, p.len, 65535, 1);
+	fcgibuf_stream(&in, FCGI_STDIN, 1, body, body != NULL ?
+	    strlen(body) : 0, 65535, 1);
+	assert_int_equal(write(sv[0], in.p, in.len), (ssize_t)in.len);
+	assert_int_equal(wire_init(&w, 2000, 10), 0);
+	wire_attach(&w, sv[1]);
+	assert_int_equal(wire_next(&w, -1), 1);
+	rc = router_serve(&w);
+	if (rc != SERVER_DETACHED)
+		(void)wire_end(&w, 65536);
+	for (;;) {
+		assert_int_equal(read(sv[0], h, 8), 8);
+		clen = (size_t)h[4] << 8 | h[5];
+		if (clen + h[6] > 0)
+			assert_int_equal(recv(sv[0], c, clen + h[6],
+			    MSG_WAITALL), (ssize_t)(clen + h[6]));
+		if (h[1] == FCGI_END_REQUEST)
+			break;
+		assert_int_equal(h[1], FCGI_STDOUT);
+		fcgibuf_add(&out, c, clen);
+	}
+	fcgibuf_add(&out, "", 1);
+	close(sv[0]);
+	close(sv[1]);
+	w.fd = -1;
+	wire_free(&w);
+	free(in.p);
+	free(p.p);
+	return (char *)out.p;
+}
+
+#define serve(body, ...)	serve_role(FCGI_RESPONDER, (body),	\
+	    (const char *const []){ __VA_ARGS__, NULL })
+
+static void
+expect(char *got, const char *want)
+{
+	assert_string_equal(got, want);
+	free(got);
+}
+
+/* The job id of a 202's Location, into id. */
+static void
+location_id(const char *answer, const char *prefix, char *id)
+{
+	const char *p = strstr(answer, "Location: ");
+
+	assert_non_null(p);
+	p += strlen("Location: ");
+	assert_memory_equal(p, prefix, strlen(prefix));
+	p += strlen(prefix);
+	memcpy(id, p, STORE_ID_LEN);
+	id[STORE_ID_LEN] = '\0';
+}
+
+static int
+setup(void **state)
+{
+	struct store_opts o = { 0 };
+	struct config c;
+	char path[128], err[256];
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/fcgiq.conf", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "[fcgiq]\ndatabase = %s/q.db\nmax_body = 100\n"
+	    "[queue default]\n[queue mail]\npriority = 5\n", dir);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/q.db", dir);
+	assert_int_equal(dbpool_open(path, &o, 1, err, sizeof(err)), 0);
+	assert_int_equal(router_set_config(&c), 0);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[160];
+
+	(void)state;
+	router_free();
+	dbpool_close();
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A JSON answer as response_render() lays it out (a static buffer);
+ * head: the headers alone, Content-Length still the body's. */
+static const char *
+render(const char *status, const char *extra, const char *json, int head)
+{
+	static char buf[1024];
+
+	snprintf(buf, sizeof(buf), "Status: %s\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\n%s\r\n%s%s", status,
+	    json[0] != '\0' ? strlen(json) + 1 : 0, extra, head ? "" : json,
+	    head || json[0] == '\0' ? "" : "\n");
+	return buf;
+}
+
+#define json_answer(status, extra, json)	render(status, extra, json, 0)
+#define JSON_ERR(status, extra, body)	json_answer(status, extra, body)
+
+/* GET, HEAD and DELETE outside the status prefix: 405 naming the intake
+ * methods; HEAD gets no body. */
+static void
+test_intake_405(void **state)
+{
+	(void)state;
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", "/in"),
+	    JSON_ERR("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
+	    "{\"error\":\"method not allowed\",\"detail\":\"GET\"}"));
+	expect(serve(NULL, "REQUEST_METHOD", "HEAD", "REQUEST_URI", "/in"),
+	    render("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
+	    "{\"error\":\"method not allowed\",\"detail\":\"HEAD\"}", 1));
+	/* A method with CR/LF or a long one is not echoed. */
+	expect(serve(NULL, "REQUEST_METHOD", "GE\r\nT", "REQUEST_URI", "/in"),
+	    JSON_ERR("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
+	    "{\"error\":\"method not allowed\",\"detail\":null}"));
+	expect(serve(NULL, "REQUEST_URI", "/in"),
+	    JSON_ERR("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
+	    "{\"error\":\"method not allowed\",\"detail\":null}"));
+}
+
+/* Under the status prefix: only GET, HEAD, DELETE, and only of an id. */
+static void
+test_status_routes(void **state)
+{
+	(void)state;
+	expect(serve(NULL, "REQUEST_METHOD", "POST", "REQUEST_URI",
+	    "/jobs/x"),
+	    JSON_ERR("405 Method Not Allowed", "Allow: GET, HEAD, DELETE\r\n",
+	    "{\"error\":\"method not allowed\",\"detail\":\"POST\"}"));
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI",
+	    "/jobs/not-an-id"),
+	    JSON_ERR("404 Not Found", "",
+	    "{\"error\":\"no such job\",\"detail\":null}"));
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI",
+	    "/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+	    JSON_ERR("404 Not Found", "", "{\"error\":\"no such job\","
+	    "\"detail\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"));
+	expect(serve(NULL, "REQUEST_METHOD", "DELETE", "REQUEST_URI",
+	    "/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+	    JSON_ERR("404 Not Found", "", "{\"error\":\"no such job\","
+	    "\"detail\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"));
+}
+
+/* What is refused from the params, before the body is read. */
+static void
+test_refusals(void **state)
+{
+	char *uri;
+
+	(void)state;
+	expect(serve_role(FCGI_AUTHORIZER, "x", (const char *const []){
+	    "REQUEST_METHOD", "POST", "REQUEST_URI", "/in", NULL }),
+	    JSON_ERR("400 Bad Request", "", "{\"error\":\"only the FastCGI "
+	    "responder role is served\",\"detail\":null}"));
+	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_QUEUE", "nope"),
+	    JSON_ERR("404 Not Found", "", "{\"error\":\"unknown queue\","
+	    "\"detail\":\"nope\"}"));
+	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "CONTENT_LENGTH", "1x"),
+	    JSON_ERR("400 Bad Request", "", "{\"error\":\"bad Content-Length\","
+	    "\"detail\":\"not a decimal number of bytes\"}"));
+	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "CONTENT_LENGTH", "101"),
+	    JSON_ERR("413 Content Too Large", "", "{\"error\":\"body too "
+	    "large\",\"detail\":\"over the max_body limit\"}"));
+	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "CONTENT_TYPE", "text/plain\r\nX: y"),
+	    JSON_ERR("400 Bad Request", "", "{\"error\":\"bad Content-Type\","
+	    "\"detail\":\"too long\"}"));
+	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "HTTP_IDEMPOTENCY_KEY", "a b"),
+	    JSON_ERR("400 Bad Request", "", "{\"error\":\"bad idempotency "
+	    "key\",\"detail\":\"1-255 printable ASCII characters\"}"));
+	/* The queue is checked before the length. */
+	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_QUEUE", "nope", "CONTENT_LENGTH", "1x"),
+	    JSON_ERR("404 Not Found", "", "{\"error\":\"unknown queue\","
+	    "\"detail\":\"nope\"}"));
+	/* The URI before the route. */
+	assert_non_null(uri = calloc(1, 8194));
+	uri[0] = '/';
+	memset(uri + 1, 'a', 8192);
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri),
+	    JSON_ERR("414 URI Too Long", "",
+	    "{\"error\":\"URI too long\",\"detail\":null}"));
+	free(uri);
+	/* Only the body tells: longer than declared. */
+	expect(serve("xyz", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "CONTENT_LENGTH", "2"),
+	    JSON_ERR("400 Bad Request", "", "{\"error\":\"body longer than "
+	    "Content-Length\",\"detail\":null}"));
+	expect(serve(NULL, "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "CONTENT_LENGTH", "2"),
+	    JSON_ERR("400 Bad Request", "", "{\"error\":\"incomplete body\","
+	    "\"detail\":\"the body ended before Content-Length\"}"));
+}
+
+/* An intake (answered by the committer), then its status and cancel. */
+static void
+test_enqueue_status_cancel(void **state)
+{
+	char *a, id[STORE_ID_LEN + 1], uri[64], want[512], loc[64];
+	int before = released;
+
+	(void)state;
+	a = serve("hello", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_QUEUE", "mail", "CONTENT_LENGTH", "5");
+	assert_int_equal(released, before + 1);	/* detached */
+	location_id(a, "/jobs/", id);
+	snprintf(want, sizeof(want), "{\"id\":\"%s\",\"queue\":\"mail\","
+	    "\"state\":\"queued\",\"status_url\":\"/jobs/%s\"}", id, id);
+	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n", id);
+	expect(a, json_answer("202 Accepted", loc, want));
+
+	snprintf(uri, sizeof(uri), "/jobs/%s", id);
+	a = serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri);
+	assert_true(strncmp(a, "Status: 200 OK\r\n", 16) == 0);
+	assert_non_null(strstr(a, "\"state\":\"queued\""));
+	assert_non_null(strstr(a, "\"queue\":\"mail\""));
+	free(a);
+	a = serve(NULL, "REQUEST_METHOD", "HEAD", "REQUEST_URI", uri);
+	assert_non_null(strstr(a, "\r\n\r\n"));
+	assert_string_equal(strstr(a, "\r\n\r\n"), "\r\n\r\n");
+	free(a);
+	expect(serve(NULL, "REQUEST_METHOD", "DELETE", "REQUEST_URI", uri),
+	    render("204 No Content", "", "", 0));
+	snprintf(want, sizeof(want), "{\"error\":\"not cancellable\","
+	    "\"detail\":\"job %s is cancelled\"}", id);
+	expect(serve(NULL, "REQUEST_METHOD", "DELETE", "REQUEST_URI", uri),
+	    JSON_ERR("409 Conflict", "", want));
+}
+
+/* A location's own status prefix, when usable; else the configured one. */
+static void
+test_status_prefix(void **state)
+{
+	char *a, id[STORE_ID_LEN + 1], uri[64];
+
+	(void)state;
+	a = serve("x", "REQUEST_METHOD", "PUT", "REQUEST_URI", "/in",
+	    "FCGIQ_STATUS_PREFIX", "/api/jobs/");
+	location_id(a, "/api/jobs/", id);
+	free(a);
+	snprintf(uri, sizeof(uri), "/api/jobs/%s", id);
+	a = serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri,
+	    "FCGIQ_STATUS_PREFIX", "/api/jobs/");
+	assert_true(strncmp(a, "Status: 200 OK\r\n", 16) == 0);
+	free(a);
+	/* Without the prefix param, /api/jobs/ is an intake location. */
+	a = serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri);
+	assert_true(strncmp(a, "Status: 405 ", 12) == 0);
+	free(a);
+	/* Not starting with '/', or with CR/LF: the configured prefix. */
+	a = serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_STATUS_PREFIX", "api/");
+	location_id(a, "/jobs/", id);
+	free(a);
+	a = serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_STATUS_PREFIX", "/a\r\nX: y/");
+	location_id(a, "/jobs/", id);
+	free(a);
+}
+
+/* An idempotency key: answered on the worker, replayed, then refused. */
+static void
+test_idempotency(void **state)
+{
+	char *a, id[STORE_ID_LEN + 1], id2[STORE_ID_LEN + 1];
+	int before = released;
+
+	(void)state;
+	a = serve("one", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "HTTP_IDEMPOTENCY_KEY", "k1");
+	assert_int_equal(released, before);	/* not detached */
+	location_id(a, "/jobs/", id);
+	assert_null(strstr(a, "Idempotent-Replayed"));
+	free(a);
+	a = serve("one", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "HTTP_IDEMPOTENCY_KEY", "k1");
+	location_id(a, "/jobs/", id2);
+	assert_string_equal(id, id2);
+	assert_non_null(strstr(a, "Idempotent-Replayed: true\r\n"));
+	free(a);
+	a = serve("two", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "HTTP_X_DELIVERY", "k1", "FCGIQ_DEDUPE_HEADER", "X-Delivery");
+	assert_true(strncmp(a, "Status: 422 ", 12) == 0);
+	free(a);
+}
+
+/* The committer refuses: 503 with Retry-After. */
+static void
+test_commit_refused(void **state)
+{
+	(void)state;
+	commit_status = COMMIT_FULL;
+	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in"),
+	    JSON_ERR("503 Service Unavailable", "Retry-After: 5\r\n",
+	    "{\"error\":\"queue full\",\"detail\":\"the queue holds "
+	    "max_queued jobs; retry later\"}"));
+	commit_status = COMMIT_STOPPED;
+	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "HTTP_IDEMPOTENCY_KEY", "k2"),
+	    JSON_ERR("503 Service Unavailable", "Retry-After: 1\r\n",
+	    "{\"error\":\"queue unavailable\",\"detail\":\"fcgiq is shutting "
+	    "down; retry\"}"));
+	commit_status = COMMIT_OK;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_intake_405),
+		cmocka_unit_test(test_status_routes),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_enqueue_status_cancel),
+		cmocka_unit_test(test_status_prefix),
+		cmocka_unit_test(test_idempotency),
+		cmocka_unit_test(test_commit_refused),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
