@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "config.h"
 #include "request.h"
 #include "response.h"
 #include "store.h"
@@ -61,6 +62,104 @@ test_param(void **state)
 
 #define ID	"AbCdEfGhIjKlMnOpQr_-09"		/* of before the time prefix */
 #define ID30	"-0Zx_abcAbCdEfGhIjKlMnOpQr_-09"
+
+/* One pass finds what req_param finds: the first of a repeated name. */
+static void
+test_parse(void **state)
+{
+	char *envp[] = { "REQUEST_METHOD=POST", "FCGIQ_QUEUE=",
+	    "REQUEST_URI=/in?a=1", "FCGIQ_QUEUE=mail", "QUERY_STRING=a=1",
+	    "REQUEST_METHOD=GET",
+	    "FCGIQ_STATUS_PREFIX=no-slash", "HTTP_IDEMPOTENCY_KEY=k",
+	    "CONTENT_TYPE=text/plain", "CONTENT_LENGTH=3",
+	    "REMOTE_ADDR=127.0.0.1", NULL };
+	char *head[] = { "REQUEST_METHOD=HEAD", "FCGIQ_STATUS_PREFIX=/api/",
+	    "REQUEST_URI=/api/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL };
+	struct request rq;
+
+	(void)state;
+	req_parse(&rq, envp, FCGI_RESPONDER, WIRE_OK, "/jobs/");
+	assert_string_equal(rq.method, "POST");
+	assert_string_equal(rq.uri, "/in?a=1");
+	assert_string_equal(rq.query, "a=1");
+	assert_string_equal(rq.queue, "default");	/* the first is empty */
+	assert_string_equal(rq.prefix, "/jobs/");	/* not usable */
+	assert_string_equal(rq.idempotency, "k");
+	assert_string_equal(rq.content_type, "text/plain");
+	assert_string_equal(rq.content_length, "3");
+	assert_string_equal(rq.remote_addr, "127.0.0.1");
+	assert_null(rq.dedupe_header);
+	assert_false(rq.head);
+	assert_int_equal(rq.route, REQ_ROUTE_ENQUEUE);
+	assert_null(rq.headers);
+
+	req_parse(&rq, head, FCGI_RESPONDER, WIRE_OK, "/jobs/");
+	assert_string_equal(rq.prefix, "/api/");
+	assert_true(rq.head);
+	assert_int_equal(rq.route, REQ_ROUTE_STATUS_HEAD);
+	assert_string_equal(rq.id, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+	assert_null(rq.content_length);
+
+	req_parse(&rq, NULL, FCGI_RESPONDER, WIRE_OK, "/jobs/");
+	assert_string_equal(rq.uri, "");
+	assert_int_equal(rq.route, REQ_ROUTE_BAD_METHOD);
+	assert_string_equal(rq.allow, "POST, PUT, PATCH");
+}
+
+/* One check, in the contract's order; an intake that passes has its
+ * queue, length, headers and key. */
+static void
+test_check(void **state)
+{
+	char *ok[] = { "REQUEST_METHOD=POST", "REQUEST_URI=/in",
+	    "CONTENT_LENGTH=3", "HTTP_X_A=b", "HTTP_IDEMPOTENCY_KEY=k1", NULL };
+	char *bad[] = { "REQUEST_METHOD=POST", "REQUEST_URI=/in",
+	    "FCGIQ_QUEUE=nope", "CONTENT_LENGTH=x", NULL };
+	char *badlen[] = { "REQUEST_METHOD=POST", "REQUEST_URI=/in",
+	    "CONTENT_LENGTH=x", "HTTP_IDEMPOTENCY_KEY=", NULL };
+	char *get[] = { "REQUEST_METHOD=GET", "REQUEST_URI=/in",
+	    "FCGIQ_QUEUE=nope", NULL };
+	struct request rq;
+	struct req_verdict v;
+	struct config c;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), 0);
+	req_parse(&rq, ok, FCGI_RESPONDER, WIRE_OK, c.status_prefix);
+	assert_int_equal(req_check(&rq, &c, &v), 0);
+	assert_string_equal(rq.qc->name, "default");
+	assert_true(rq.have_length);
+	assert_int_equal(rq.length, 3);
+	assert_string_equal(rq.key, "k1");
+	assert_string_equal(rq.headers,
+	    "{\"HTTP_IDEMPOTENCY_KEY\":\"k1\",\"HTTP_X_A\":\"b\"}");
+	req_free(&rq);
+	assert_null(rq.headers);
+
+	req_parse(&rq, ok, FCGI_AUTHORIZER, WIRE_OK, c.status_prefix);
+	assert_int_equal(req_check(&rq, &c, &v), 400);
+	req_parse(&rq, ok, FCGI_RESPONDER, WIRE_BAD_TOO_LARGE,
+	    c.status_prefix);
+	assert_int_equal(req_check(&rq, &c, &v), 431);
+	assert_string_equal(v.error, "header fields too large");
+
+	/* The queue before the length, the length before the key. */
+	req_parse(&rq, bad, FCGI_RESPONDER, WIRE_OK, c.status_prefix);
+	assert_int_equal(req_check(&rq, &c, &v), 404);
+	assert_string_equal(v.error, "unknown queue");
+	assert_string_equal(v.detail, "nope");
+	req_parse(&rq, badlen, FCGI_RESPONDER, WIRE_OK, c.status_prefix);
+	assert_int_equal(req_check(&rq, &c, &v), 400);
+	assert_string_equal(v.error, "bad Content-Length");
+	assert_null(rq.headers);
+
+	/* Not an intake: the queue is not the router's to check. */
+	req_parse(&rq, get, FCGI_RESPONDER, WIRE_OK, c.status_prefix);
+	assert_int_equal(req_check(&rq, &c, &v), 0);
+	assert_int_equal(rq.route, REQ_ROUTE_BAD_METHOD);
+	config_free(&c);
+}
 
 static void
 test_route(void **state)
@@ -366,6 +465,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_content_length),
 		cmocka_unit_test(test_param),
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_route),
 		cmocka_unit_test(test_headers_json),
 		cmocka_unit_test(test_idempotency),
