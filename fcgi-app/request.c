@@ -1,9 +1,11 @@
 /*
  * request: parse and bound what a client sent.  Every function is pure
- * over its arguments (the params array, a read callback), allocates only
- * what it returns, and turns any input, however malformed, into a verdict
- * the caller maps to an HTTP status.  The body reader never holds more than
- * max + 1 bytes, so an over-long body costs a bounded read, not memory.
+ * over its arguments (the params array, the configuration, a read
+ * callback), allocates only what it returns, and turns any input, however
+ * malformed, into a verdict the caller maps to an HTTP status.  req_parse
+ * reads the params in one pass into a struct request; req_check is the one
+ * place that refuses one.  The body reader never holds more than max + 1
+ * bytes, so an over-long body costs a bounded read, not memory.
  */
 #include <sys/types.h>
 
