@@ -32,6 +32,7 @@ cat >"$T/fcgiq.conf" <<EOF
 database = $DB
 grace    = 2s
 log      = info
+log_file = $T/fcgiq.log
 path     = /usr/local/bin:/usr/bin:/bin
 
 [queue default]
@@ -98,7 +99,7 @@ wait_state() {
 wait_file() {
 	local i
 	for i in $(seq $((${2:-10} * 20))); do
-		[ -e "$1" ] && return 0
+		[ -s "$1" ] && return 0	# dispatch.sh has written its pid
 		sleep 0.05
 	done
 	return 1
@@ -207,8 +208,17 @@ check_eq "kill -9 helper: job done with 2 attempts" "done|2" "$(field "$id" "sta
 check_eq "nothing stays running" "0" "$(sql "SELECT count(*) FROM jobs WHERE state = 'running' AND id != '$tid'")"
 
 # --- kill -9 the active helper with -F 2: the standby takes over
-wait_for test -n "$(active_helper)"
-sleep 0.5	# the restarted helper settles as a standby
+wait_for eval '[ -n "$(active_helper)" ]'
+# The helper restarted in place of the killed one settles as a standby.
+standby() {
+	local a p
+	a=$(active_helper)
+	for p in $(sed -n 's/^[a-z-]*\[\([0-9]*\)\]: .*: another helper is active, standing by$/\1/p' "$T/fcgiq.log"); do
+		[ "$p" != "$a" ] && alive "$p" && return 0
+	done
+	return 1
+}
+wait_for standby
 old=$(active_helper)
 t0=$(date +%s%N)
 kill -9 "$old"
@@ -230,7 +240,7 @@ check_eq "the new helper runs jobs" "done" "$(field "$id" state)"
 mkdir -p "$T/state2"
 sed -i "/^\[queue mail\]/,/^\[/s|^handler .*|handler      = exec:$H/dispatch.sh $T/state2|" "$T/fcgiq.conf"
 kill -HUP $FCGIQ_PIDS
-sleep 0.5
+wait_for grep -q "^[a-z-]*\[$(active_helper)\]: info: helper: configuration reloaded" "$T/fcgiq.log"
 id=$(post "/mail/hup?do=mark")
 wait_state "$id" "done" 10
 check "SIGHUP: the helper runs the reloaded handler" test -e "$T/state2/$id.1"
@@ -240,7 +250,8 @@ helper=$(active_helper)
 "$FCGIQ" work -c "$T/fcgiq.conf" 2>"$T/work.log" &
 work=$!
 track "$work"
-sleep 0.5
+wait_for grep -q "standing by" "$T/work.log"
+sleep 0.5	# a window in which it must neither exit nor take the lock
 check "fcgiq work: running as a standby" alive "$work"
 check_eq "fcgiq work: the active helper is unchanged" "$helper" "$(active_helper)"
 check "fcgiq work: names itself fcgiq-helper" grep -qx fcgiq-helper "/proc/$work/comm"
@@ -253,7 +264,8 @@ check_eq "fcgiq work: SIGTERM ends a standby with status 0" "0" "$rc"
 wait_state "$tid" "dead" 15	# the timeout job is out of the way
 ids=""
 for i in $(seq 12); do ids="$ids $(post "/hooks/k$i?do=sleep&n=1")"; done
-sleep 0.5
+started() { local id; for id in $ids; do [ -s "$ST/$id.1" ] && return 0; done; return 1; }
+wait_for started	# a handler of this round runs: its job is running
 all=""
 for f in $FCGIQ_PIDS; do
 	for s in $(children "$f"); do
@@ -263,7 +275,7 @@ for f in $FCGIQ_PIDS; do
 done
 handlers=$(ls "$ST" | grep -c "\.1$")
 kill -9 $all 2>/dev/null
-for i in $(seq 40); do
+for i in $(seq 200); do
 	left=""
 	for p in $all; do alive "$p" && left="$left $p"; done
 	[ -z "$left" ] && break
@@ -286,7 +298,7 @@ check_eq "restart: all 12 jobs done" "12" "$ok"
 check_eq "restart: nothing running" "0" "$(sql "SELECT count(*) FROM jobs WHERE state = 'running'")"
 
 # --- 1000 jobs through: no zombies, no fd growth in the helper
-wait_for test -n "$(active_helper)"
+wait_for eval '[ -n "$(active_helper)" ]'
 helper=$(active_helper)
 fd0=$(ls "/proc/$helper/fd" | wc -l)
 before=$(sql "SELECT count(*) FROM jobs WHERE state = 'done'")
@@ -308,7 +320,9 @@ for i in $(seq 1000); do
 done
 raw=$(( ($(date +%s%N) - t1) / 1000000 ))
 echo "# 1000 jobs (post + run, concurrency 4): $ms ms; the same handler run 1000 times in a shell loop: $raw ms"
-sleep 0.2
+# The last handlers' ends are stored before the helper has closed
+# their pipes: wait for that, bounded, then check.
+wait_for eval '[ "$(ls "/proc/$helper/fd" | wc -l)" = "$fd0" ]'
 check_eq "the same helper throughout" "$helper" "$(active_helper)"
 check_eq "no zombies under the helper" "" "$(ps -o stat= --ppid "$helper" | grep Z | xargs)"
 check_eq "no fd growth in the helper" "$fd0" "$(ls "/proc/$helper/fd" | wc -l)"
