@@ -147,8 +147,10 @@ loader() {
 		[ -n "$id" ] && echo "$id" >>"$T/acked.$1"
 	done
 }
+loaders=""
 for l in 1 2 3; do
 	loader "$l" &
+	loaders="$loaders $!"
 	track $!
 done
 wait_for test -s "$T/acked.3"
@@ -166,9 +168,10 @@ backup() {	# NAME COMMAND: snapshot the acks, run COMMAND, count acks during it
 backup vacuum "VACUUM INTO '$T/backup-vacuum.db'"
 sleep 0.3
 backup dot ".backup '$T/backup-dot.db'"
-sleep 0.3
+# The load goes on past the backups: more acknowledged than before the last.
+wait_for acks $(( $(wc -l <"$T/before.dot") + 1 ))
 touch "$T/stop"
-wait_for test -z "$(jobs -rp)"
+wait $loaders	# each ends after its POST in flight (-w 10)
 acked=$(cat "$T"/acked.* | wc -l)
 
 for b in vacuum dot; do
