@@ -108,9 +108,15 @@ done
 check_eq "every fd fcgiq opened is close-on-exec" "" "$bad"
 
 # SIGTERM with a request in flight: its body arrives after the signal.
+# In flight: a worker has accepted the connection (in /proc/net/unix an
+# accepted socket is connected, "03", under the listener's path; one
+# still in the backlog is "02"), and the second half of the body comes
+# 1 s after the first.
+accepted() { awk -v p="$SOCK" '$NF == p && $6 == "03"' /proc/net/unix | wc -l; }
+n0=$(accepted)
 fcgi -D 2000 -S 1000 -w 10 >"$T/inflight.out" &
 CL=$!
-sleep 0.4
+wait_for eval '[ "$(accepted)" -gt "$n0" ]'
 t0=$(date +%s%N)
 kill -TERM $PID
 wait $CL
