@@ -235,7 +235,7 @@ req POST /late/ --data-binary x
 check_eq "queue late before SIGHUP: 404" 404 "$CODE"
 printf '\n[queue late]\n' >>"$T/fcgiq.conf"
 for p in $FCGIQ_PIDS; do kill -HUP "$p"; done
-wait_for test "$(grep -c 'reload:' "$T/fcgiq.log")" -ge 2
+wait_for eval '[ "$(grep -c "reload:" "$T/fcgiq.log")" -ge 2 ]'
 req POST /late/ --data-binary x
 check_eq "queue late after SIGHUP: 202" 202 "$CODE"
 
