@@ -27,7 +27,7 @@ supervisor_of() {
 state() { test "$(sqlite3 "$T/var/q.db" "SELECT state FROM jobs WHERE id = '$1'")" = "$2"; }
 has_new_supervisor() { s=$(supervisor_of "$PID"); [ -n "$s" ] && [ "$s" != "$1" ]; }
 
-wait_for test -n "$(supervisor_of "$PID")"
+wait_for eval '[ -n "$(supervisor_of "$PID")" ]'
 old=$(supervisor_of "$PID")
 check "fcgiq has a supervisor" test -n "$old"
 id=$(echo one | "$FCGIQCTL" -c "$T/fcgiq.conf" enqueue default)
