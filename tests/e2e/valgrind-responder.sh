@@ -121,12 +121,21 @@ done
 check_eq "the helper (under memcheck too) ran the 50 handled jobs" "50|handled" \
     "$(sqlite3 -cmd '.timeout 5000' "$DB" "SELECT count(*), CAST(min(result) AS TEXT) FROM jobs WHERE queue = 'run' AND state = 'done'")"
 
+# The helper (its pid in the lock file) and its parent, the supervisor.
+helper=$(cat "$DB-helper.lock" 2>/dev/null)
+sup=$(awk '{ print $4 }' "/proc/${helper:-0}/stat" 2>/dev/null)
 kill -TERM "$VG"
 rc=0
 wait "$VG" || rc=$?
 echo "# valgrind run: $(( $(date +%s) - t0 )) s in all"
 check_eq "fcgiq under valgrind: exit status 0 after SIGTERM (99: memcheck errors)" 0 "$rc"
-sleep 0.5	# the helper's and the supervisor's logs are complete once they exit
+# Their memcheck logs are complete once they have exited.  fcgiq waits
+# for its supervisor (helper_stop) and the supervisor for its helper, so
+# that is so now; should it change, the leak checks under valgrind can
+# take seconds: wait for the two pids, bounded, not for a fixed time.
+gone() { ! [ -d "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+for i in $(seq 600); do gone "${helper:-0}" && gone "${sup:-0}" && break; sleep 0.1; done
+echo "# helper $helper and supervisor $sup gone $(( (i - 1) * 100 )) ms after fcgiq"
 
 # Each process that ran to its end under memcheck has an ERROR SUMMARY;
 # the handlers' children stop being traced at execve and leave a log with
