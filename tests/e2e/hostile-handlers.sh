@@ -139,11 +139,11 @@ FD0=$(fds "$HELPER")
 # every process the job's handler runs started.
 contained() {
 	local name=$1 id=$2 f pgid left="" i
-	sleep 0.2	# a killed group's last members are on their way out
-	check_eq "$name: the helper is the same process" "$HELPER" "$(helper_pid)"
-	check "$name: the helper is alive" alive "$HELPER"
-	check_eq "$name: no zombie children of the helper" "" "$(zombies_of "$HELPER")"
-	for i in $(seq 20); do
+	# The job's end is stored before the helper has reaped what it
+	# killed and closed its pipes, and a killed group's last members
+	# are on their way out: wait (bounded) for the state the checks
+	# below want, then check it.
+	for i in $(seq 100); do
 		left=""
 		for f in "$ST/$id".*.pid; do
 			[ -e "$f" ] || continue
@@ -151,9 +151,13 @@ contained() {
 			left="$left $(in_group "$pgid")"
 		done
 		left=$(echo $left)
-		[ -z "$left" ] && break
+		[ -z "$left" ] && [ -z "$(zombies_of "$HELPER")" ] &&
+		    [ "$(fds "$HELPER")" = "$FD0" ] && break
 		sleep 0.1
 	done
+	check_eq "$name: the helper is the same process" "$HELPER" "$(helper_pid)"
+	check "$name: the helper is alive" alive "$HELPER"
+	check_eq "$name: no zombie children of the helper" "" "$(zombies_of "$HELPER")"
 	check_eq "$name: nothing left of the handler's process group" "" "$left"
 	check_eq "$name: no fd growth in the helper" "$FD0" "$(fds "$HELPER")"
 }
@@ -300,7 +304,7 @@ for c in escape escapequiet; do
 	# Out of the group, but not out of reach: they came to the helper
 	# (a subreaper) when the handler exited, and it killed them.
 	left=""
-	for i in $(seq 30); do
+	for i in $(seq 100); do
 		left=""
 		for k in $kids; do alive "$k" && left="$left $k"; done
 		[ -z "$left" ] && break
