@@ -131,6 +131,10 @@ check_eq "SetEnv FCGIQ_QUEUE mail: stored in queue mail" "mail" \
 curl -s -Z --parallel-max 4 -X POST --data-binary x \
     "$APACHE_URL/hooks/p[1-200]" >"$T/p.out" 2>/dev/null
 check_eq "200 POSTs, 4 at a time: 200 ids" "200" "$(grep -o '"id"' "$T/p.out" | wc -l)"
+# fcgiq forks its supervisor before it serves, but the supervisor forks
+# the helper in its own time: for a process started late in the burst,
+# wait (bounded) until each fcgiq has its helper.
+wait_for eval '[ "$(role fcgiq | wc -w)" = "$(role fcgiq-helper | wc -w)" ]'
 n=$(role fcgiq | wc -w)
 check "mod_fcgid started several fcgiq processes ($n)" test "$n" -ge 2
 check "... no more than FcgidMaxProcessesPerClass (4)" test "$n" -le 4
@@ -148,7 +152,7 @@ check_eq "the handler ran each job once" "202 202" \
 t0=$(date +%s%N)
 apache_stop || bail "apache did not stop"
 echo "# Apache stopped in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-for i in $(seq 100); do [ -z "$(role fcgiq)$(role fcgiq-helper)" ] && break; sleep 0.1; done
+for i in $(seq 300); do [ -z "$(procs_of "$BIN/fcgiq")" ] && break; sleep 0.1; done
 check_eq "Apache stopped: no fcgiq, supervisor or helper left" "" \
     "$(procs_of "$BIN/fcgiq" | xargs)"
 ready0=$(grep -c "ready:" "$T/apache/logs/error.log")
@@ -174,7 +178,9 @@ check_eq "nothing queued, running or dead" "0" \
 check_eq "the handler ran each job once" "352 352" \
     "$(awk '{print $1}' "$ST/runs" | sort -u | wc -l) $(wc -l <"$ST/runs")"
 check_eq "every job took one attempt" "0" "$(sql "SELECT count(*) FROM jobs WHERE attempts != 1")"
-sleep 0.5
+# A helper that stops with its recycled process hands the lock on: a
+# standby takes it within LOCK_RETRY_MS (200 ms).  Wait for a holder.
+wait_for eval '[ "$(held_locks | wc -w)" = 1 ]'
 check_eq "exactly one helper holds the lock after recycling" "1" "$(held_locks | wc -w)"
 check_eq "no 5xx in Apache's access log" "" \
     "$(awk '$NF ~ /^[0-9]+$/ && $(NF-1) ~ /^5/' "$T/apache/logs/access.log" | head -3)"
@@ -182,7 +188,7 @@ check_eq "no 5xx in Apache's access log" "" \
 # --- stopping Apache stops every fcgiq process
 apache_stop
 check "Apache stops on SIGTERM to the pid in its pid file" test $? -eq 0
-for i in $(seq 100); do [ -z "$(procs_of "$BIN/fcgiq")" ] && break; sleep 0.1; done
+for i in $(seq 300); do [ -z "$(procs_of "$BIN/fcgiq")" ] && break; sleep 0.1; done
 check_eq "no fcgiq, supervisor or helper left" "" "$(procs_of "$BIN/fcgiq" | xargs)"
 check_eq "no handler left" "" "$(procs_of "$BIN/record" | xargs)"
 grep -v 'AH00558\|AH00489\|AH00094\|AH00169\|AH00491\|caught SIGTERM\|resuming normal\|fcgiq' \
