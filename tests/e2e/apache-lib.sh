@@ -67,7 +67,7 @@ apache_stop() {
 	local i
 	[ -n "${APACHE_PID:-}" ] || return 0
 	kill -TERM "$APACHE_PID" 2>/dev/null
-	for i in $(seq 100); do
+	for i in $(seq 300); do	# 30 s: a loaded machine
 		kill -0 "$APACHE_PID" 2>/dev/null || break
 		sleep 0.1
 	done
