@@ -141,7 +141,14 @@ echo "# helper $helper and supervisor $sup gone $(( (i - 1) * 100 )) ms after fc
 # the handlers' children stop being traced at execve and leave a log with
 # the header only.
 logs=$(grep -l 'ERROR SUMMARY:' "$T"/vg.*.log)
-check_eq "three processes ran under memcheck: fcgiq, supervisor, helper" 3 "$(echo "$logs" | wc -l)"
+# A helper that exits is started again by its supervisor, under memcheck
+# too (seen on a loaded machine: its first BEGIN past busy_timeout while
+# fcgiq, slowed by valgrind, was starting up); each restart the supervisor
+# logged adds one log, checked like the others.
+restarts=$(grep -c 'helper: pid [0-9]*: .*starting another' "$T/fcgiq.log")
+[ "$restarts" -eq 0 ] || grep 'helper: pid [0-9]*: \|warn:' "$T/fcgiq.log" | sed 's/^/# /'
+check_eq "three processes ran under memcheck: fcgiq, supervisor, helper (+ $restarts restarted)" \
+    $((3 + restarts)) "$(echo "$logs" | wc -l)"
 check_eq "the other logs are the 50 handlers' (untraced after execve)" 50 \
     "$(grep -L 'ERROR SUMMARY:' "$T"/vg.*.log | wc -l)"
 for f in $logs; do
