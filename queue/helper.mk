@@ -1,7 +1,8 @@
 # queue/helper: the consumer (supervisor, lock, slots, exec handler), linked
 # by fcgiq as libhelper.a $(FCGIQ_LIBS), and its tests.
 noinst_LIBRARIES += libhelper.a
-libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/exec.c queue/exec.h
+libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/exec.c queue/exec.h \
+	queue/supervisor.c queue/supervisor.h
 
 # Test handlers: report prints its environment and open fds; the scripts
 # fail N times, exit with a code, sleep, or record that they ran.

@@ -2,7 +2,7 @@
  * test_helper: the helper against a real store, each test on a fresh
  * database in its own temp directory.  A helper runs either in a forked
  * child through helper_main() (with a pipe standing in for fcgiq), or the
- * way fcgiq runs it, through helper_start()'s supervisor.  Jobs go in with
+ * way fcgiq runs it, through supervisor_start()'s supervisor.  Jobs go in with
  * store_enqueue() and the test watches the rows change.
  *
  * No SQLite connection crosses a fork here either: a test opens its store
@@ -31,6 +31,7 @@
 
 #include "helper.h"
 #include "store.h"
+#include "supervisor.h"
 #include "wake.h"
 
 static char H[1024];		/* tests/handlers */
@@ -686,13 +687,15 @@ test_kill9_helper(void **state)
 	struct store_job *j;
 	struct store *s;
 	char id[32], path[1200];
+	struct supervisor sv;
 	long hp, helper, helper2;
 	pid_t sup;
 	int i;
 
 	(void)state;
 	write_conf("[queue default]\nhandler = exec:%s/sleep.sh %s 1\n", H, T);
-	sup = helper_start(CONF);
+	assert_int_equal(supervisor_start(&sv, CONF), 0);
+	sup = sv.pid;
 	assert_true(sup > 0);
 	s = db();
 	enqueue(s, "default", "x", NULL, 3, id);
@@ -713,7 +716,7 @@ test_kill9_helper(void **state)
 	store_job_free(j);
 	helper2 = lock_holder();
 	assert_true(helper2 > 0 && helper2 != helper && alive(helper2));
-	helper_stop(sup);
+	supervisor_stop(&sv);
 	assert_false(alive(helper2));
 	store_close(s);
 }
@@ -726,15 +729,14 @@ test_standby_takes_over(void **state)
 	struct store_job *j;
 	struct store *s;
 	char id[32];
+	struct supervisor s1, s2;
 	long a, b;
-	pid_t s1, s2;
 	int64_t t0;
 
 	(void)state;
 	write_conf("[queue default]\nhandler = exec:%s/cat.sh\n", H);
-	s1 = helper_start(CONF);
-	s2 = helper_start(CONF);
-	assert_true(s1 > 0 && s2 > 0);
+	assert_int_equal(supervisor_start(&s1, CONF), 0);
+	assert_int_equal(supervisor_start(&s2, CONF), 0);
 	t0 = mono_ms();
 	while ((a = lock_holder()) <= 0 && mono_ms() - t0 < 5000)
 		sleep_ms(10);
@@ -752,8 +754,8 @@ test_standby_takes_over(void **state)
 	enqueue(s, "default", "after takeover", NULL, 1, id);
 	j = wait_state(s, id, "done", 5000);
 	store_job_free(j);
-	helper_stop(s1);
-	helper_stop(s2);
+	supervisor_stop(&s1);
+	supervisor_stop(&s2);
 	assert_false(alive(b));
 	store_close(s);
 }
