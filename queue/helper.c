@@ -1062,9 +1062,17 @@ helper_main(const char *conf_path, int parent_fd)
 	}
 	/* Wake-ups first, so that a commit racing the requeue below is not
 	 * missed. */
-	if ((h.wake_fd = wake_listen(h.db)) == -1)
-		log_warn("helper: %s: wake-up socket: cannot bind; jobs start "
-		    "up to %d ms late (polling)", h.db, SAFETY_POLL_MS);
+	if ((h.wake_fd = wake_listen(h.db)) == -1) {
+		char name[128];
+		int saved = errno;
+
+		if (wake_name(h.db, name, sizeof(name)) == -1)
+			snprintf(name, sizeof(name), "?");
+		errno = saved;
+		log_warn("helper: %s: wake-up socket %s: cannot bind, so "
+		    "nothing pushes jobs to this helper: they start up to "
+		    "%d ms late", h.db, name, SAFETY_POLL_MS);
+	}
 	/* We hold the lock: whatever is running has lost its runner. */
 	if ((n = store_requeue_running(h.store, store_now())) == -1) {
 		log_warnx("helper: requeue running: %s", store_error(h.store));
