@@ -263,7 +263,7 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage(2);
 
-	log_init("fcgiq", debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, 0);
+	log_init("fcgiq", debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
 	if (config_load(&conf, conf_path, err, sizeof(err)) == -1) {
 		if (test) {
 			fprintf(stderr, "fcgiq: %s\n", err);
@@ -280,7 +280,7 @@ main(int argc, char **argv)
 	if (!debug)
 		log_setlevel(conf.log_level);
 	/* Before the helper forks, so that it and its supervisor log there too. */
-	if (conf.log_file != NULL && log_open_file(conf.log_file) == -1)
+	if (conf.log_file != NULL && log_open(conf.log_file) == -1)
 		fatal("%s", conf.log_file);
 	if (nohelper)
 		conf.helper = 0;

@@ -657,7 +657,7 @@ main(int argc, char **argv)
 	if (argc < 1)
 		usage();
 	supervisor_std_fds();
-	log_init("fcgiqctl", LOG_LEVEL_WARN, 0);
+	log_init("fcgiqctl", LOG_LEVEL_WARN);
 	if (config_load(&conf, opt_conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "fcgiqctl: %s\n", err);
 		return EXIT_USAGE;

@@ -495,7 +495,7 @@ log_setup(const char *conf_path)
 		log_warnx("%s", err);
 		return -1;
 	}
-	if (c.log_file != NULL && log_open_file(c.log_file) == -1) {
+	if (c.log_file != NULL && log_open(c.log_file) == -1) {
 		log_warn("%s", c.log_file);
 		config_free(&c);
 		return -1;
@@ -536,7 +536,7 @@ cmd_work(int argc, char **argv)
 		fputs(work_usage, stderr);
 		return 2;
 	}
-	log_init("fcgiq-helper", debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, 0);
+	log_init("fcgiq-helper", debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
 	/* helper_main loads the file itself; here only where the log goes. */
 	if (log_setup(conf_path) == -1)
 		return 1;
@@ -559,7 +559,7 @@ cmd_supervise(int argc, char **argv)
 		fputs("fcgiq: supervise: for fcgiq's own use\n", stderr);
 		return 2;
 	}
-	log_init("fcgiq", LOG_LEVEL_INFO, 0);
+	log_init("fcgiq", LOG_LEVEL_INFO);
 	/* A configuration that no longer loads: its helper says why. */
 	if ((level = log_setup(conf_path)) != -1)
 		log_setlevel(level);
