@@ -1,14 +1,16 @@
 /*
  * fcgiq: the FastCGI responder.  Parses options, sets up logging and
- * signals, forks the helper while the process is still single-threaded and
- * has no database handle, then opens the database and starts group
+ * signals, starts the helper's supervisor while the process is still
+ * single-threaded and has no database handle (supervisor.c, which also
+ * re-creates it after SIGCHLD), then opens the database and starts group
  * commit, the status pool and the server threads.  The main thread then
  * only waits for signals: SIGTERM/SIGINT stop (answer what is in flight,
  * exit within a few seconds), SIGHUP reloads the configuration.
  *
  *   fcgiq [-dW] [-c file] [-n threads] [-s path|host:port] [-T seconds]
  *   fcgiq -t [-c file]		check a configuration and exit
- *   fcgiq work [-d] [-c file]	run a helper alone
+ *   fcgiq work [-d] [-c file]	run a helper alone (supervisor_main)
+ *   fcgiq -h | --help | --version
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -204,57 +206,60 @@ start_responder(struct config *conf, int listen_fd, int io_s, const char *db)
 		fatal("server: cannot start");
 }
 
-int
-main(int argc, char **argv)
+/* The command line. */
+struct opts {
+	const char	*conf_path;	/* NULL: the embedded default */
+	const char	*sock;		/* NULL: fd 0 */
+	int		 debug, test, nohelper;
+	int		 threads;	/* 0: the configuration's */
+	int		 io_s;
+};
+
+/* Parse fcgiq's options into o; -h, --version and errors exit. */
+static void
+parse_options(int argc, char **argv, struct opts *o)
 {
 	static const struct option lopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct supervisor sv = { .pid = -1, .watch_fd = -1 };
-	struct config conf;
-	sigset_t waitmask;
-	const char *conf_path = NULL, *sock = NULL;
-	char err[512], *db;
-	int ch, debug = 0, test = 0, nohelper = 0, threads = 0, io_s = 30;
-	int listen_fd = 0, durability, want_helper;
+	int ch;
 
-	supervisor_std_fds();
-	if (argc > 1 && (ch = supervisor_main(argc - 1, argv + 1)) != -1)
-		return ch;
+	memset(o, 0, sizeof(*o));
+	o->io_s = 30;
 	while ((ch = getopt_long(argc, argv, "c:dhn:s:tT:W", lopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
-			conf_path = optarg;
+			o->conf_path = optarg;
 			break;
 		case 'd':
-			debug = 1;
+			o->debug = 1;
 			break;
 		case 'h':
 			usage(0);
 		case 'n':
-			threads = atoi(optarg);
-			if (threads < 1 || threads > 1024)
+			o->threads = atoi(optarg);
+			if (o->threads < 1 || o->threads > 1024)
 				usage(2);
 			break;
 		case 's':
-			sock = optarg;
+			o->sock = optarg;
 			break;
 		case 't':
-			test = 1;
+			o->test = 1;
 			break;
 		case 'T':
-			io_s = atoi(optarg);
-			if (io_s < 1 || io_s > 3600)
+			o->io_s = atoi(optarg);
+			if (o->io_s < 1 || o->io_s > 3600)
 				usage(2);
 			break;
 		case 'V':
 			printf("fcgiq %s\n", PACKAGE_VERSION);
-			return 0;
+			exit(0);
 		case 'W':
-			nohelper = 1;
+			o->nohelper = 1;
 			break;
 		default:
 			usage(2);
@@ -262,52 +267,80 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage(2);
+}
 
-	log_init("fcgiq", debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
-	if (config_load(&conf, conf_path, err, sizeof(err)) == -1) {
-		if (test) {
+/*
+ * Load the configuration into c with the command line's overrides, and
+ * log where it says.  -t: say whether it loads, and exit.
+ */
+static void
+load_config(const struct opts *o, struct config *c)
+{
+	char err[512];
+
+	if (config_load(c, o->conf_path, err, sizeof(err)) == -1) {
+		if (o->test) {
 			fprintf(stderr, "fcgiq: %s\n", err);
-			return 1;
+			exit(1);
 		}
 		fatalx("%s", err);
 	}
-	if (test) {
-		printf("%s: configuration ok\n", conf_path != NULL ? conf_path :
-		    "embedded default");
-		config_free(&conf);
-		return 0;
+	if (o->test) {
+		printf("%s: configuration ok\n", o->conf_path != NULL ?
+		    o->conf_path : "embedded default");
+		config_free(c);
+		exit(0);
 	}
-	if (!debug)
-		log_setlevel(conf.log_level);
+	if (!o->debug)
+		log_setlevel(c->log_level);
 	/* Before the helper forks, so that it and its supervisor log there too. */
-	if (conf.log_file != NULL && log_open(conf.log_file) == -1)
-		fatal("%s", conf.log_file);
-	if (nohelper)
-		conf.helper = 0;
-	if (threads > 0)
-		conf.threads = threads;
-	threads = conf.threads;		/* conf goes to the router below */
-	if (config_mkdir_database(&conf, err, sizeof(err)) == -1)
+	if (c->log_file != NULL && log_open(c->log_file) == -1)
+		fatal("%s", c->log_file);
+	if (o->nohelper)
+		c->helper = 0;
+	if (o->threads > 0)
+		c->threads = o->threads;
+	if (config_mkdir_database(c, err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	if (sock == NULL)
+}
+
+int
+main(int argc, char **argv)
+{
+	struct supervisor sv = { .pid = -1, .watch_fd = -1 };
+	struct opts o;
+	struct config conf;
+	sigset_t waitmask;
+	char *db;
+	int listen_fd = 0, durability, want_helper, threads, rc;
+
+	supervisor_std_fds();
+	if (argc > 1 && (rc = supervisor_main(argc - 1, argv + 1)) != -1)
+		return rc;
+	parse_options(argc, argv, &o);
+	log_init("fcgiq", o.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO);
+	load_config(&o, &conf);
+	if (o.sock == NULL)
 		listen_fd = open_listener(NULL);	/* fails before forking */
 
 	/* Before any thread or database handle exists. */
 	want_helper = conf.helper;
 	if (want_helper) {
-		if (supervisor_start(&sv, conf_path) == -1)
+		if (supervisor_start(&sv, o.conf_path) == -1)
 			fatal("helper: could not start");
 		log_debug("helper: started, pid %ld", (long)sv.pid);
 	}
 
 	install_signals();
-	if (sock != NULL)
-		listen_fd = open_listener(sock);
+	if (o.sock != NULL)
+		listen_fd = open_listener(o.sock);
 	block_signals(&waitmask);
+	/* conf goes to the router in start_responder(). */
 	durability = conf.durability;
+	threads = conf.threads;
 	if ((db = strdup(conf.database)) == NULL)
 		fatal("strdup");
-	start_responder(&conf, listen_fd, io_s, db);
+	start_responder(&conf, listen_fd, o.io_s, db);
 	log_info("ready: %d threads, database %s%s", threads, db,
 	    sv.pid > 0 ? "" : ", no helper");
 
@@ -315,7 +348,7 @@ main(int argc, char **argv)
 		sigsuspend(&waitmask);
 		if (got_hup) {
 			got_hup = 0;
-			reload(conf_path, db, durability, &sv);
+			reload(o.conf_path, db, durability, &sv);
 		}
 		if (got_chld) {
 			got_chld = 0;
@@ -329,8 +362,8 @@ main(int argc, char **argv)
 	dbpool_close();
 	supervisor_stop(&sv);
 	handler_free();
-	if (sock != NULL && sock[0] == '/')
-		unlink(sock);
+	if (o.sock != NULL && o.sock[0] == '/')
+		unlink(o.sock);
 	log_info("stopped");
 	free(db);
 	return 0;

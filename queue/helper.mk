@@ -1,5 +1,5 @@
-# queue/helper: the consumer (supervisor, lock, slots, exec handler), linked
-# by fcgiq as libhelper.a $(FCGIQ_LIBS), and its tests.
+# queue/: the helper (helper.c), its processes (supervisor.c), the exec handler,
+# linked by fcgiq as libhelper.a $(FCGIQ_LIBS), and its tests.
 noinst_LIBRARIES += libhelper.a
 libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/exec.c queue/exec.h \
 	queue/supervisor.c queue/supervisor.h
