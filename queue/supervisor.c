@@ -466,12 +466,15 @@ supervisor_stop(struct supervisor *sv)
 {
 	int status;
 
-	if (sv->pid <= 0)
-		return;
-	(void)kill(sv->pid, SIGTERM);
-	while (waitpid(sv->pid, &status, 0) == -1 && errno == EINTR)
-		;
+	if (sv->pid > 0) {
+		(void)kill(sv->pid, SIGTERM);
+		while (waitpid(sv->pid, &status, 0) == -1 && errno == EINTR)
+			;
+	}
 	sv->pid = -1;
+	if (sv->watch_fd != -1)
+		close(sv->watch_fd);
+	sv->watch_fd = -1;
 }
 
 /* ---------------------------------------------------------- sub-commands */

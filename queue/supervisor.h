@@ -46,7 +46,8 @@ void	supervisor_reap(struct supervisor *sv, int respawn);
  * when none runs), or -1 with errno. */
 int	supervisor_reload(struct supervisor *sv);
 
-/* Ask sv's supervisor and helper to finish (SIGTERM) and wait for it. */
+/* Ask sv's supervisor and helper to finish (SIGTERM), wait for it, and
+ * close the watched pipe. */
 void	supervisor_stop(struct supervisor *sv);
 
 /*
