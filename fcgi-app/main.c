@@ -42,6 +42,10 @@
 
 static volatile sig_atomic_t	got_term, got_hup, got_chld;
 
+/* What the main thread waits for (on_signal); no other thread gets them. */
+static const int	main_sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD };
+#define NMAIN_SIGS	(sizeof(main_sigs) / sizeof(main_sigs[0]))
+
 static void
 on_signal(int sig)
 {
@@ -77,15 +81,14 @@ static void
 install_signals(void)
 {
 	struct sigaction sa;
-	int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD };
 	size_t i;
 
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
 	sa.sa_handler = on_signal;
 	sa.sa_flags = 0;		/* no SA_RESTART */
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		if (sigaction(sigs[i], &sa, NULL) == -1)
+	for (i = 0; i < NMAIN_SIGS; i++)
+		if (sigaction(main_sigs[i], &sa, NULL) == -1)
 			fatal("sigaction");
 	sa.sa_handler = SIG_IGN;
 	if (sigaction(SIGPIPE, &sa, NULL) == -1)
@@ -152,17 +155,16 @@ open_listener(const char *sock)
 static void
 block_signals(sigset_t *waitmask)
 {
-	int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD };
 	sigset_t block;
 	size_t i;
 
 	sigemptyset(&block);
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaddset(&block, sigs[i]);
+	for (i = 0; i < NMAIN_SIGS; i++)
+		sigaddset(&block, main_sigs[i]);
 	if (sigprocmask(SIG_BLOCK, &block, waitmask) == -1)
 		fatal("sigprocmask");
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigdelset(waitmask, sigs[i]);
+	for (i = 0; i < NMAIN_SIGS; i++)
+		sigdelset(waitmask, main_sigs[i]);
 }
 
 /*
