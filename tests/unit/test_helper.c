@@ -9,6 +9,7 @@
  * only after the helper processes it needs are forked.
  */
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -834,6 +835,60 @@ test_many_jobs_no_leaks(void **state)
 	store_close(s);
 }
 
+/*
+ * The wake-up socket's abstract name: one per database file, the same
+ * whatever path reaches it (all processes on one database agree), never
+ * shared by two databases, and nothing created beside the database.
+ */
+static void
+test_wake_names(void **state)
+{
+	char a[128], b[128], c[128], d[128], other[1200], link[1200];
+	char dotted[1200], buf[8];
+	struct dirent *de;
+	DIR *dir;
+	int fd, fd2, n = 0;
+
+	(void)state;
+	snprintf(other, sizeof(other), "%s/other.db", T);
+	snprintf(link, sizeof(link), "%s/link.db", T);
+	snprintf(dotted, sizeof(dotted), "%s/./q.db", T);
+	assert_int_equal(wake_name(DB, a, sizeof(a)), -1);	/* no file yet */
+	assert_true((fd = open(DB, O_CREAT | O_RDWR, 0644)) != -1);
+	close(fd);
+	assert_true((fd = open(other, O_CREAT | O_RDWR, 0644)) != -1);
+	close(fd);
+	assert_int_equal(symlink(DB, link), 0);
+	assert_int_equal(wake_name(DB, a, sizeof(a)), 0);
+	assert_int_equal(wake_name(link, b, sizeof(b)), 0);
+	assert_int_equal(wake_name(dotted, c, sizeof(c)), 0);
+	assert_int_equal(wake_name(other, d, sizeof(d)), 0);
+	assert_true(strncmp(a, "@fcgiq-wake-", 12) == 0);
+	assert_string_equal(a, b);
+	assert_string_equal(a, c);
+	assert_string_not_equal(a, d);
+
+	/* Bound once per database; a notice through another path arrives. */
+	assert_true((fd = wake_listen(DB)) != -1);
+	assert_int_equal(wake_listen(dotted), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_true((fd2 = wake_listen(other)) != -1);
+	wake_notify(link);
+	sleep_ms(10);
+	assert_int_equal(recv(fd, buf, sizeof(buf), MSG_DONTWAIT), 1);
+	assert_int_equal(recv(fd2, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	close(fd);
+	close(fd2);
+
+	/* No socket file: the directory needs no socket support. */
+	assert_non_null(dir = opendir(T));
+	while ((de = readdir(dir)) != NULL)
+		if (de->d_type == DT_SOCK)
+			n++;
+	closedir(dir);
+	assert_int_equal(n, 0);
+}
+
 int
 main(void)
 {
@@ -855,6 +910,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_standby_takes_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_jobs_no_leaks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wake_names, setup, teardown),
 	};
 
 	/* Scripts live in the source tree, the report program in the build
