@@ -21,9 +21,9 @@
 #include <jansson.h>
 
 #include "config.h"
-#include "helper.h"
 #include "log.h"
 #include "store.h"
+#include "supervisor.h"
 #include "wake.h"
 
 #define EXIT_DBERR	1
@@ -36,20 +36,23 @@ static const char	*opt_db;
 static const char	*opt_conf;
 static struct config	 conf;
 
+static const char usage_text[] =
+    "usage: fcgiqctl [-d DB | -c CONF] [--json] COMMAND [ARGS]\n"
+    "       fcgiqctl -h | --help | --version\n"
+    "  stats                          jobs per queue and state\n"
+    "  ls [-q QUEUE] [-s STATE] [-n LIMIT]   newest jobs first\n"
+    "  show ID                        one job, body included\n"
+    "  cancel ID                      cancel a job that is not running\n"
+    "  retry ID | retry --dead [-q QUEUE]   run dead or cancelled jobs again\n"
+    "  purge --done|--dead|--cancelled [--older-than 7d] [-q QUEUE]\n"
+    "  pause QUEUE | resume QUEUE     stop or restart starting its jobs\n"
+    "  enqueue QUEUE [--delay 30s] [--priority N] < FILE\n"
+    "A helper alone runs with \"fcgiq work\".\n";
+
 static void
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: fcgiqctl [-d DB | -c CONF] [--json] COMMAND [ARGS]\n"
-	    "  stats                          jobs per queue and state\n"
-	    "  ls [-q QUEUE] [-s STATE] [-n LIMIT]   newest jobs first\n"
-	    "  show ID                        one job, body included\n"
-	    "  cancel ID                      cancel a job that is not running\n"
-	    "  retry ID | retry --dead [-q QUEUE]   run dead or cancelled jobs again\n"
-	    "  purge --done|--dead|--cancelled [--older-than 7d] [-q QUEUE]\n"
-	    "  pause QUEUE | resume QUEUE     stop or restart starting its jobs\n"
-	    "  enqueue QUEUE [--delay 30s] [--priority N] < FILE\n"
-	    "  work                           run a helper in the foreground\n");
+	fputs(usage_text, stderr);
 	exit(EXIT_USAGE);
 }
 
@@ -624,6 +627,7 @@ main(int argc, char **argv)
 		{ "database", required_argument, NULL, 'd' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	char err[512];
@@ -635,6 +639,8 @@ main(int argc, char **argv)
 		case 'd': opt_db = optarg; break;
 		case 'c': opt_conf = optarg; break;
 		case 'j': opt_json = 1; break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		case 'V': printf("fcgiqctl %s\n", PACKAGE_VERSION); return 0;
 		default: usage();
 		}
 	}
@@ -642,7 +648,8 @@ main(int argc, char **argv)
 	argv += optind;
 	if (argc < 1)
 		usage();
-	log_init("fcgiqctl", LOG_LEVEL_WARN, 0);
+	supervisor_std_fds();
+	log_init("fcgiqctl", LOG_LEVEL_WARN);
 	if (config_load(&conf, opt_conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "fcgiqctl: %s\n", err);
 		return EXIT_USAGE;
@@ -680,10 +687,11 @@ main(int argc, char **argv)
 	if (strcmp(argv[0], "resume") == 0)
 		return cmd_pause(argc, argv, 0);
 	if (strcmp(argv[0], "work") == 0) {
-		if (argc != 1)
-			usage();
-		log_init("fcgiqctl", conf.log_level, 0);
-		return helper_main(opt_conf, -1);
+		/* One entry point runs a helper alone; this one had drifted
+		 * (no -d, no log_file). */
+		fprintf(stderr, "fcgiqctl: work: gone, run \"fcgiq work "
+		    "[-c CONF]\" instead\n");
+		return EXIT_USAGE;
 	}
 	fprintf(stderr, "fcgiqctl: unknown command \"%s\"\n", argv[0]);
 	usage();

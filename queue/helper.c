@@ -1,20 +1,11 @@
 /*
- * helper: the consumer of the queue.
+ * helper: the process that runs the queue's jobs.
  *
- * Processes.  helper_start() forks a supervisor ("fcgiq-superv": no
- * threads, no SQLite) that watches its fcgiq through a pipe (EOF: fcgiq is
- * gone) and forks the helper proper ("fcgiq-helper"), forking it again
- * when it dies, so a helper killed with -9 is replaced at once and its jobs
- * run again.  The supervisor gives the inherited FastCGI listening socket up
- * (fd 0 becomes /dev/null, other listening sockets are closed), so a helper
- * never holds the socket fcgiq accepts on.
- *
- * One active helper per database.  A helper contends for an exclusive flock
- * on "<database>-helper.lock" every LOCK_RETRY_MS; the losers are standbys
- * that take over within a second when the holder dies, and still notice
- * their own fcgiq going away.  The holder writes its pid into the file.  On
- * becoming active it requeues every running job at once (their runner is
- * gone; the attempt counts), binds the wake-up socket, and runs the loop.
+ * Processes (supervisor.c) fork it, re-fork it and stop it; helper_main()
+ * stands by in supervisor_lock() until it holds its database's helper
+ * lock, so one helper per database is active.  On becoming active it
+ * requeues every running job at once (their runner is gone; the attempt
+ * counts), binds the wake-up socket, and runs the loop.
  *
  * The loop is single-threaded around poll(2): the parent pipe, a signalfd
  * (TERM, INT, HUP, CHLD), the wake-up socket (pushed by committers after
@@ -38,15 +29,12 @@
  * counted by queue name across configuration reloads, so one slow queue
  * never takes another queue's slots.
  */
-#include <sys/file.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -66,17 +54,14 @@
 #include "log.h"
 #include "slot.h"
 #include "store.h"
+#include "supervisor.h"
 #include "wake.h"
 
-#define LOCK_RETRY_MS		200	/* standby: try the lock this often */
 #define SAFETY_POLL_MS		1000	/* claim pass without a wake-up */
 #define MAINT_MS		5000	/* requeue_expired */
 #define PRUNE_MS		60000	/* prune finished jobs */
 #define STORE_RETRY_MS		1000	/* an outcome the store refused */
 #define STOP_GIVEUP_MS		10000	/* past grace + kill: stop recording */
-#define RESTART_MIN_MS		100	/* supervisor: re-fork backoff */
-#define RESTART_MAX_MS		10000
-#define RESTART_STABLE_MS	5000	/* a helper that lived this long: no backoff */
 
 /* A configuration with the slots that still use it. */
 struct cfgref {
@@ -130,79 +115,6 @@ close_fd(int *fd)
 		close(*fd);
 		*fd = -1;
 	}
-}
-
-/* fds 0-2 must be open, so that no pipe or socket lands on them. */
-static void
-ensure_std_fds(void)
-{
-	int fd;
-
-	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
-		;
-	if (fd > 2)
-		close(fd);
-}
-
-/*
- * Block the signals the loop reads through a signalfd.  Their dispositions
- * go back to default first: an ignored signal (nohup, a parent's SIG_IGN)
- * would never become pending, and SIGCHLD ignored would reap for us.
- */
-static int
-signals_setup(void)
-{
-	struct sigaction sa;
-	sigset_t set;
-
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = SIG_DFL;
-	(void)sigaction(SIGTERM, &sa, NULL);
-	(void)sigaction(SIGINT, &sa, NULL);
-	(void)sigaction(SIGHUP, &sa, NULL);
-	(void)sigaction(SIGCHLD, &sa, NULL);
-	/* A handler that closes its stdin must not kill us: EPIPE instead. */
-	sa.sa_handler = SIG_IGN;
-	(void)sigaction(SIGPIPE, &sa, NULL);
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
-		return -1;
-	return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-}
-
-/* Read every pending signal; returns a bit per signal seen. */
-#define SIGBIT(s)	(1u << (s))
-static unsigned int
-signals_read(int fd)
-{
-	struct signalfd_siginfo si;
-	unsigned int seen = 0;
-
-	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-		if (si.ssi_signo < 32)
-			seen |= SIGBIT(si.ssi_signo);
-	return seen;
-}
-
-/* 1: the parent pipe reports EOF (or an error): fcgiq is gone. */
-static int
-parent_gone(int fd)
-{
-	char buf[64];
-	ssize_t n;
-
-	n = read(fd, buf, sizeof(buf));
-	if (n > 0)
-		return 0;
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	return 1;
 }
 
 /* ---------------------------------------------------------------- config */
@@ -948,7 +860,7 @@ poll_timeout(const struct helper *h, int64_t now)
 static void
 on_signals(struct helper *h, int64_t now)
 {
-	unsigned int sigs = signals_read(h->sig_fd);
+	unsigned int sigs = supervisor_sigread(h->sig_fd);
 
 	if (sigs & SIGBIT(SIGHUP))
 		helper_reload(h);
@@ -978,7 +890,7 @@ poll_dispatch(struct helper *h, size_t n, int64_t now)
 		}
 		switch (t->which) {
 		case TAG_PARENT:
-			if (parent_gone(h->parent_fd)) {
+			if (supervisor_parent_gone(h->parent_fd)) {
 				close_fd(&h->parent_fd);
 				stop_begin(h, "fcgiq went away", now);
 			}
@@ -1039,90 +951,21 @@ helper_loop(struct helper *h)
 	}
 }
 
-/* ------------------------------------------------------ lock and standby */
-
-/*
- * Wait for the database's helper lock.  1: held (fd in h->lock_fd).
- * 0: asked to stop while waiting.  -1: error.
- */
-static int
-lock_acquire(struct helper *h)
+/* supervisor_lock()'s reload hook: the database to wait for now. */
+static const char *
+standby_reload(void *arg)
 {
-	char path[PATH_MAX], pid[32];
-	struct pollfd pfd[2];
-	int told = 0, warned = 0, n, len;
-	unsigned int sigs;
+	struct helper *h = arg;
 
-	for (;;) {
-		if (h->lock_fd == -1) {
-			free(h->db);
-			if ((h->db = strdup(h->cfg->c.database)) == NULL)
-				return -1;
-			len = snprintf(path, sizeof(path), "%s-helper.lock",
-			    h->db);
-			if (len < 0 || (size_t)len >= sizeof(path)) {
-				log_warnx("helper: %s: path too long", h->db);
-				return -1;
-			}
-			h->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC,
-			    0644);
-			if (h->lock_fd == -1 && !warned) {
-				log_warn("helper: %s: waiting for it", path);
-				warned = 1;
-			}
-		}
-		if (h->lock_fd != -1) {
-			if (flock(h->lock_fd, LOCK_EX | LOCK_NB) == 0)
-				break;
-			if (errno != EWOULDBLOCK && errno != EINTR) {
-				log_warn("helper: %s-helper.lock: flock", h->db);
-				return -1;
-			}
-			if (!told) {
-				log_info("helper: %s: another helper is "
-				    "active, standing by", h->db);
-				told = 1;
-			}
-		}
-		n = 0;
-		pfd[n].fd = h->sig_fd;
-		pfd[n++].events = POLLIN;
-		if (h->parent_fd != -1) {
-			pfd[n].fd = h->parent_fd;
-			pfd[n++].events = POLLIN;
-		}
-		if (poll(pfd, n, LOCK_RETRY_MS) > 0) {
-			if (n > 1 && pfd[1].revents != 0 &&
-			    parent_gone(h->parent_fd))
-				return 0;
-			sigs = signals_read(h->sig_fd);
-			if (sigs & (SIGBIT(SIGTERM) | SIGBIT(SIGINT)))
-				return 0;
-			if (sigs & SIGBIT(SIGHUP)) {
-				char *old = h->db;
-
-				h->db = NULL;
-				helper_reload(h);
-				/* Still waiting: a new database is fine. */
-				if (strcmp(old, h->cfg->c.database) != 0)
-					close_fd(&h->lock_fd);
-				h->db = old;
-			}
-		}
-	}
-	/* The holder's pid, for operators (and tests): cat the lock file. */
-	len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	if (ftruncate(h->lock_fd, 0) == -1 ||
-	    pwrite(h->lock_fd, pid, (size_t)len, 0) != len)
-		log_warn("helper: %s-helper.lock: writing the pid", h->db);
-	return 1;
+	helper_reload(h);
+	return h->cfg->c.database;
 }
 
 int
 helper_main(const char *conf_path, int parent_fd)
 {
 	struct helper h;
-	char err[512], sock[PATH_MAX];
+	char err[512];
 	struct store_opts so;
 	int rc = 1, n;
 
@@ -1135,11 +978,10 @@ helper_main(const char *conf_path, int parent_fd)
 	 * handler is gone, to be killed (kill_escapees). */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
 		log_warn("helper: PR_SET_CHILD_SUBREAPER");
-	ensure_std_fds();
 	if (parent_fd != -1)
 		(void)fcntl(parent_fd, F_SETFL,
 		    fcntl(parent_fd, F_GETFL) | O_NONBLOCK);
-	if ((h.sig_fd = signals_setup()) == -1) {
+	if ((h.sig_fd = supervisor_signals()) == -1) {
 		log_warn("helper: signalfd");
 		goto done;
 	}
@@ -1147,7 +989,8 @@ helper_main(const char *conf_path, int parent_fd)
 		goto done;
 	log_setlevel(h.cfg->c.log_level);
 
-	if ((n = lock_acquire(&h)) != 1) {
+	if ((n = supervisor_lock(h.cfg->c.database, h.sig_fd, h.parent_fd,
+	    standby_reload, &h, &h.lock_fd, &h.db)) != 1) {
 		rc = n == 0 ? 0 : 1;
 		goto done;
 	}
@@ -1171,9 +1014,17 @@ helper_main(const char *conf_path, int parent_fd)
 	}
 	/* Wake-ups first, so that a commit racing the requeue below is not
 	 * missed. */
-	if ((h.wake_fd = wake_listen(h.db)) == -1)
-		log_warn("helper: %s: wake-up socket; polling every %d ms",
-		    h.db, SAFETY_POLL_MS);
+	if ((h.wake_fd = wake_listen(h.db)) == -1) {
+		char name[128];
+		int saved = errno;
+
+		if (wake_name(h.db, name, sizeof(name)) == -1)
+			snprintf(name, sizeof(name), "?");
+		errno = saved;
+		log_warn("helper: %s: wake-up socket %s: cannot bind, so "
+		    "nothing pushes jobs to this helper: they start up to "
+		    "%d ms late", h.db, name, SAFETY_POLL_MS);
+	}
 	/* We hold the lock: whatever is running has lost its runner. */
 	if ((n = store_requeue_running(h.store, store_now())) == -1) {
 		log_warnx("helper: requeue running: %s", store_error(h.store));
@@ -1186,12 +1037,7 @@ helper_main(const char *conf_path, int parent_fd)
 	rc = helper_loop(&h);
 done:
 	slots_free_all(&h);
-	if (h.wake_fd != -1) {
-		/* Still holding the lock: the socket file is ours. */
-		if (wake_path(h.db, sock, sizeof(sock)) == 0)
-			(void)unlink(sock);
-		close_fd(&h.wake_fd);
-	}
+	close_fd(&h.wake_fd);
 	if (h.store != NULL)
 		store_close(h.store);
 	close_fd(&h.lock_fd);
@@ -1199,214 +1045,4 @@ done:
 	cfg_put(h.cfg);
 	free(h.db);
 	return rc;
-}
-
-/* ------------------------------------------------------------ supervisor */
-
-/*
- * The supervisor gives up the FastCGI listener it inherited: fd 0 becomes
- * /dev/null and any other listening socket is closed.
- */
-static void
-drop_listeners(int keep)
-{
-	DIR *d;
-	struct dirent *de;
-	int fd, acc, null;
-	socklen_t len;
-
-	if ((null = open("/dev/null", O_RDWR)) != -1) {
-		if (null != 0) {
-			(void)dup2(null, 0);
-			close(null);
-		}
-	}
-	if ((d = opendir("/proc/self/fd")) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		fd = atoi(de->d_name);
-		if (fd < 3 || fd == keep || fd == dirfd(d))
-			continue;
-		len = sizeof(acc);
-		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) == 0 &&
-		    acc)
-			close(fd);
-	}
-	closedir(d);
-}
-
-static int
-supervise(const char *conf_path, int parent_fd)
-{
-	struct pollfd pfd[2];
-	unsigned int sigs;
-	pid_t child = -1, self = getpid(), pid;
-	int64_t started = 0, restart_at = 0, delay = 0, now;
-	int sig_fd, stopping = 0, status, n, timeout;
-	char st[64];
-
-	(void)prctl(PR_SET_NAME, "fcgiq-superv", 0, 0, 0);
-	drop_listeners(parent_fd);
-	(void)fcntl(parent_fd, F_SETFL, fcntl(parent_fd, F_GETFL) | O_NONBLOCK);
-	if ((sig_fd = signals_setup()) == -1) {
-		log_warn("helper: supervisor: signalfd");
-		return 1;
-	}
-	for (;;) {
-		now = mono_ms();
-		if (child == -1 && stopping)
-			break;
-		if (child == -1 && now >= restart_at) {
-			started = now;
-			child = fork();
-			if (child == 0) {
-				close(sig_fd);
-				/* The supervisor gone (killed): stop too. */
-				if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 ||
-				    getppid() != self)
-					_exit(0);
-				_exit(helper_main(conf_path, parent_fd));
-			}
-			if (child == -1) {
-				log_warn("helper: supervisor: fork");
-				restart_at = now + RESTART_MAX_MS;
-			}
-		}
-		n = 0;
-		pfd[n].fd = sig_fd;
-		pfd[n++].events = POLLIN;
-		if (parent_fd != -1) {
-			pfd[n].fd = parent_fd;
-			pfd[n++].events = POLLIN;
-		}
-		timeout = child == -1 ? (int)(restart_at > now ?
-		    restart_at - now : 0) : -1;
-		if (poll(pfd, n, timeout) <= 0)
-			continue;
-		if (n > 1 && pfd[1].revents != 0 && parent_gone(parent_fd)) {
-			/* The helper sees the same EOF and stops itself;
-			 * wait for it. */
-			close(parent_fd);
-			parent_fd = -1;
-			stopping = 1;
-		}
-		sigs = signals_read(sig_fd);
-		if (sigs & (SIGBIT(SIGTERM) | SIGBIT(SIGINT))) {
-			stopping = 1;
-			if (child > 0)
-				(void)kill(child, SIGTERM);
-		}
-		if ((sigs & SIGBIT(SIGHUP)) && child > 0)
-			(void)kill(child, SIGHUP);
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-			if (pid != child)
-				continue;
-			child = -1;
-			now = mono_ms();
-			if (stopping)
-				break;
-			exec_status_text(status, st, sizeof(st));
-			if (now - started >= RESTART_STABLE_MS)
-				delay = 0;
-			else
-				delay = delay == 0 ? RESTART_MIN_MS :
-				    (delay * 2 > RESTART_MAX_MS ?
-				    RESTART_MAX_MS : delay * 2);
-			log_warnx("helper: pid %ld: %s; starting another in "
-			    "%" PRId64 " ms", (long)pid, st, delay);
-			restart_at = now + delay;
-		}
-	}
-	close(sig_fd);
-	return 0;
-}
-
-/* fcgiq's end of the pipe watched by the current supervisor. */
-static int	watch_fd = -1;
-
-pid_t
-helper_start(const char *conf_path)
-{
-	int p[2];
-	pid_t pid;
-
-	if (pipe2(p, O_CLOEXEC) == -1)
-		return -1;
-	pid = fork();
-	if (pid == -1) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		close(p[1]);
-		_exit(supervise(conf_path, p[0]));
-	}
-	/* p[1] stays open (close-on-exec) for the rest of our life: its EOF
-	 * is how the supervisor and the helper learn that we are gone. */
-	close(p[0]);
-	watch_fd = p[1];
-	return pid;
-}
-
-pid_t
-helper_respawn(const char *conf_path)
-{
-	char *argv[5];
-	sigset_t none;
-	int p[2], i = 0;
-	pid_t pid;
-
-	/* Everything the child needs is ready before fork: after it, only
-	 * async-signal-safe calls until execve. */
-	argv[i++] = (char *)"fcgiq";
-	argv[i++] = (char *)"supervise";
-	if (conf_path != NULL) {
-		argv[i++] = (char *)"-c";
-		argv[i++] = (char *)conf_path;
-	}
-	argv[i] = NULL;
-	sigemptyset(&none);
-	if (pipe2(p, O_CLOEXEC) == -1)
-		return -1;
-	pid = fork();
-	if (pid == -1) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		/* dup2 onto 3 clears close-on-exec there, and only there. */
-		if (p[0] == 3 ? fcntl(3, F_SETFD, 0) == -1 :
-		    dup2(p[0], 3) == -1)
-			_exit(127);
-		(void)sigprocmask(SIG_SETMASK, &none, NULL);
-		execve("/proc/self/exe", argv, environ);
-		_exit(127);
-	}
-	close(p[0]);
-	/* The dead supervisor's pipe: its helper, if still stopping, sees
-	 * EOF too, which is what it should. */
-	if (watch_fd != -1)
-		close(watch_fd);
-	watch_fd = p[1];
-	return pid;
-}
-
-int
-helper_supervise(const char *conf_path, int parent_fd)
-{
-	return supervise(conf_path, parent_fd);
-}
-
-void
-helper_stop(pid_t pid)
-{
-	int status;
-
-	if (pid <= 0)
-		return;
-	(void)kill(pid, SIGTERM);
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
 }

@@ -1,8 +1,9 @@
-# queue/helper: the consumer (supervisor, lock, slots, exec handler), linked
-# by fcgiq as libhelper.a $(FCGIQ_LIBS), and its tests.
+# queue/: the helper (helper.c), its slots (slot.c), its processes
+# (supervisor.c), the exec handler,
+# linked by fcgiq as libhelper.a $(FCGIQ_LIBS), and its tests.
 noinst_LIBRARIES += libhelper.a
 libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/exec.c queue/exec.h \
-	queue/slot.c queue/slot.h
+	queue/slot.c queue/slot.h queue/supervisor.c queue/supervisor.h
 
 # Test handlers: report prints its environment and open fds; the scripts
 # fail N times, exit with a code, sleep, or record that they ran.

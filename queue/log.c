@@ -1,7 +1,8 @@
 /*
  * log: the OpenBSD-style logging family.  Each message is written with one
  * write(2) (stderr) or one syslog(3) call, so lines from threads and from
- * the helper process never interleave mid-line.
+ * the helper process never interleave mid-line.  Where they go is chosen
+ * once, at start-up, by log_open() (the log_file setting).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,14 +21,11 @@ static int		 log_level = LOG_LEVEL_INFO;
 static int		 log_syslog;
 
 void
-log_init(const char *progname, int level, int use_syslog)
+log_init(const char *progname, int level)
 {
 	if (progname != NULL)
 		log_progname = progname;
 	log_level = level;
-	log_syslog = use_syslog;
-	if (use_syslog)
-		openlog(log_progname, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
 void
@@ -43,9 +41,17 @@ log_getlevel(void)
 }
 
 int
-log_open_file(const char *path)
+log_open(const char *path)
 {
 	int fd, saved;
+
+	if (strcmp(path, "syslog") == 0) {
+		/* Opened now (LOG_NDELAY): a helper forked later shares the
+		 * connection, and a chroot or a full fd table cannot stop it. */
+		openlog(log_progname, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+		log_syslog = 1;
+		return 0;
+	}
 
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd == -1)

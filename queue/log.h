@@ -1,6 +1,6 @@
 /*
  * log: the OpenBSD-style logging family shared by every fcgiq program.
- * stderr in the foreground, syslog when log_init() is asked for it.
+ * stderr by default, a file or syslog when log_open() is asked for it.
  * Messages are "area: object: what: why".  Safe to call from any thread.
  */
 #ifndef FCGIQ_LOG_H
@@ -10,15 +10,18 @@
 
 enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
-void	log_init(const char *progname, int level, int use_syslog);
+/* Log as progname (NULL: keep it) at level, to stderr until log_open(). */
+void	log_init(const char *progname, int level);
 void	log_setlevel(int level);
 int	log_getlevel(void);
 /*
- * Send stderr (fd 2) to path, appended: spawn-fcgi points its children's
- * stderr at /dev/null, so without this their log is lost.  Children forked
- * later inherit it.  0, or -1 with errno.
+ * Log to path (the log_file setting): "syslog" sends every later message
+ * to syslog(3), facility daemon; anything else is a file that stderr (fd 2)
+ * is pointed at, appended (spawn-fcgi points its children's stderr at
+ * /dev/null, so without this their log is lost).  Children forked later
+ * inherit either.  0, or -1 with errno.
  */
-int	log_open_file(const char *path);
+int	log_open(const char *path);
 /* "error" "warn" "info" "debug" -> level, or -1. */
 int	log_level_parse(const char *);
 

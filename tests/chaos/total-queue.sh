@@ -196,7 +196,15 @@ tq_cleanup() {
 }
 trap tq_cleanup EXIT
 start_fcgiq || bail "spawn-fcgi failed: $(cat "$T/spawn-fcgi.log")"
-wait_for test -S "$DB-wake.sock" || bail "no helper became active"
+# wake_bound DB: the active helper's wake-up socket is bound (an abstract
+# name from the database's device and inode, see queue/wake.c).
+wake_bound() {
+	local n
+	n=$(stat -c '%d %i' "$1" 2>/dev/null) || return 1
+	set -- $n
+	grep -q "@fcgiq-wake-$(printf '%x-%x' "$1" "$2")\$" /proc/net/unix
+}
+wait_for wake_bound "$DB" || bail "no helper became active"
 
 # ------------------------------------------------------------ the client
 # client: batches of unique bodies until $T/stop appears (or CHAOS_JOBS).

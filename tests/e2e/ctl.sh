@@ -82,5 +82,22 @@ check_eq "a paused queue still takes jobs" queued "$(q "SELECT state FROM jobs W
 check_eq "resume" "mail resumed" "$(ctl resume mail)"
 check_eq "the queues table says resumed" 0 "$(q "SELECT paused FROM queues WHERE name = 'mail'")"
 ctl pause nosuchqueue >/dev/null 2>&1; check_eq "pausing an unknown queue exits 2" 2 $?
+# -h/--help (usage on stdout, status 0) and --version, for both programs.
+ver=$(sed -n 's/^PACKAGE_VERSION = //p' "$top_builddir/Makefile")
+for prog in "$FCGIQ" "$FCGIQCTL"; do
+	name=${prog##*/}
+	for opt in -h --help; do
+		out=$("$prog" $opt 2>/dev/null); rc=$?
+		check_eq "$name $opt exits 0" 0 "$rc"
+		check "$name $opt prints the usage on stdout" grep -q "^usage: $name" <<<"$out"
+	done
+	check_eq "$name --version" "$name $ver" "$("$prog" --version 2>/dev/null)"
+	"$prog" --bogus >/dev/null 2>&1; check_eq "$name --bogus exits 2" 2 $?
+done
+check "fcgiq -h lists fcgiq work" grep -q "fcgiq work" <<<"$("$FCGIQ" -h)"
+# One entry point runs a helper alone: fcgiq work.
+out=$(ctl work 2>&1); rc=$?
+check_eq "fcgiqctl work is gone: exit 2" 2 "$rc"
+check "... and it points to fcgiq work" grep -q '"fcgiq work' <<<"$out"
 check_eq "integrity_check" ok "$(q 'PRAGMA integrity_check')"
 done_testing

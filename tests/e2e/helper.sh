@@ -111,7 +111,15 @@ active_helper() { cat "$DB-helper.lock" 2>/dev/null; }
 # children PID: pids whose parent is PID.
 children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
 
-wait_for test -S "$DB-wake.sock" || bail "no helper became active"
+# wake_bound DB: the active helper's wake-up socket is bound (an abstract
+# name from the database's device and inode, see queue/wake.c).
+wake_bound() {
+	local n
+	n=$(stat -c '%d %i' "$1" 2>/dev/null) || return 1
+	set -- $n
+	grep -q "@fcgiq-wake-$(printf '%x-%x' "$1" "$2")\$" /proc/net/unix
+}
+wait_for wake_bound "$DB" || bail "no helper became active"
 
 # --- a job runs once and ends done with its result
 BODY="hello, queue" id=$(post "/hooks/a?do=cat")

@@ -96,7 +96,15 @@ out=$(FCGIQ_SOCKET=$SOCK FCGIQ_CONF=$T/fcgiq.conf FCGIQ_BIN=$T/fcgiq-wrapper \
 FCGIQ_PID=$(printf '%s\n' "$out" | sed -n 's/.*PID: *\([0-9]*\).*/\1/p')
 [ -n "$FCGIQ_PID" ] || bail "spawn-fcgi: no pid in: $out"
 track "$FCGIQ_PID"
-wait_for test -S "$DB-wake.sock" || bail "no helper became active"
+# wake_bound DB: the active helper's wake-up socket is bound (an abstract
+# name from the database's device and inode, see queue/wake.c).
+wake_bound() {
+	local n
+	n=$(stat -c '%d %i' "$1" 2>/dev/null) || return 1
+	set -- $n
+	grep -q "@fcgiq-wake-$(printf '%x-%x' "$1" "$2")\$" /proc/net/unix
+}
+wait_for wake_bound "$DB" || bail "no helper became active"
 
 sql() { sqlite3 -cmd ".timeout 5000" "$DB" "$@"; }
 field() { sql "SELECT $2 FROM jobs WHERE id = '$1'"; }

@@ -29,4 +29,31 @@ check "the responder's log is in the file" wait_for grep -q "fcgiq\[$PID\]: info
 check "the helper's log is in the file" wait_for grep -q "helper: job $id: attempt 1: exit 1" "$T/var/fcgiq.log"
 stop_pid "$PID"
 check "and the stop" grep -q "fcgiq\[$PID\]: info: stopped" "$T/var/fcgiq.log"
+# log_file = syslog: the same lines reach syslog(3).  /dev/log is a
+# socat receiving datagrams, in a mount namespace of our own (root only).
+sed -i 's|^log_file = .*|log_file = syslog|' "$T/fcgiq.conf"
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v socat >/dev/null &&
+    unshare -m true 2>/dev/null; then
+	mkdir -p "$T/realdev"
+	timeout 60 unshare -m --propagation private --kill-child bash -c '
+		T=$1 FCGIQ=$2 FCGIQCTL=$3
+		mount --rbind /dev "$T/realdev" && mount -t tmpfs tmpfs /dev || exit 1
+		for n in null zero urandom random; do ln -s "$T/realdev/$n" "/dev/$n"; done
+		socat -u UNIX-RECV:/dev/log "OPEN:$T/syslog.out,creat,append" & S=$!
+		for i in $(seq 50); do [ -S /dev/log ] && break; sleep 0.1; done
+		"$FCGIQ" -c "$T/fcgiq.conf" -s "$T/syslog.sock" & F=$!
+		for i in $(seq 100); do [ -S "$T/syslog.sock" ] && break; sleep 0.1; done
+		id=$(echo to-syslog | "$FCGIQCTL" -c "$T/fcgiq.conf" enqueue default)
+		for i in $(seq 100); do grep -q "job $id: attempt 1: exit 1" "$T/syslog.out" 2>/dev/null && break; sleep 0.1; done
+		kill $F; wait $F; kill $S
+		echo "$F" > "$T/syslog.pid"
+	' _ "$T" "$FCGIQ" "$FCGIQCTL"
+	sp=$(cat "$T/syslog.pid" 2>/dev/null)
+	check "log_file = syslog: the responder logs there" grep -q "fcgiq\[$sp\]: ready:" "$T/syslog.out"
+	check "log_file = syslog: the helper too" grep -q "fcgiq\[[0-9]*\]: helper: job .*: attempt 1: exit 1" "$T/syslog.out"
+	check "log_file = syslog: and the stop" grep -q "fcgiq\[$sp\]: stopped" "$T/syslog.out"
+	check "log_file = syslog: no file named syslog" test ! -e syslog
+else
+	ok "log_file = syslog # SKIP needs root, unshare and socat"
+fi
 done_testing

@@ -47,4 +47,33 @@ check "fcgiq logged the restart" grep -q "supervisor restarted" "$T/var/fcgiq.lo
 check "fcgiq itself is the same process" kill -0 "$PID"
 stop_pid "$PID"
 check "on SIGTERM no helper is left" test -z "$(supervisor_of "$PID")"
+# --- fcgiq work: the one entry point that runs a helper alone.  It logs
+# where log_file says, and is woken through an abstract socket named after
+# the database (no socket file beside it, so any file system will do).
+wake_bound() {
+	local n
+	n=$(stat -c '%d %i' "$1" 2>/dev/null) || return 1
+	set -- $n
+	grep -q "@fcgiq-wake-$(printf '%x-%x' "$1" "$2")\$" /proc/net/unix
+}
+"$FCGIQ" work -c "$T/fcgiq.conf" 2>"$T/work.stderr" &
+WORK=$!
+track "$WORK"
+check "fcgiq work: its helper binds the wake-up name" wait_for wake_bound "$T/var/q.db"
+check "fcgiq work: logs into log_file" \
+    wait_for grep -q "fcgiq-helper\[$WORK\]: info: helper: $T/var/q.db: active" "$T/var/fcgiq.log"
+check "fcgiq work: nothing on its stderr" test ! -s "$T/work.stderr"
+check "no socket file beside the database" test -z "$(find "$T/var" -type s)"
+total=0
+for i in 1 2 3 4 5; do
+	id=$(echo "pushed $i" | "$FCGIQCTL" -c "$T/fcgiq.conf" enqueue default)
+	wait_for state "$id" done || { total=99999; break; }
+	ms=$(sqlite3 "$T/var/q.db" "SELECT started_at - created_at FROM jobs WHERE id = '$id'")
+	total=$((total + ms))
+done
+# Polled, a job would wait half a second on average (the safety poll runs
+# once a second); pushed, a few milliseconds.
+check "fcgiq work: jobs start at once after enqueue (5 jobs: $total ms in all)" test "$total" -lt 1000
+stop_pid "$WORK"
+check "fcgiq work: SIGTERM ends it" test -z "$(ps -o pid= -p "$WORK")"
 done_testing

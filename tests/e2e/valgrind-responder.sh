@@ -162,10 +162,10 @@ for f in $logs; do
 	    "$(grep -E 'Invalid (read|write|free)|uninitialised' "$f" | head -3)"
 	# --track-fds: fds fcgiq opened and left open at exit.  Inherited
 	# ones (the test's, valgrind's log) are not ours; the pipe of
-	# helper_start() stays open on purpose until exit (its EOF tells the
-	# supervisor and the helper that fcgiq is gone).
+	# supervisor_start() stays open on purpose in the supervisor and the
+	# helper (its EOF tells them that fcgiq is gone).
 	open=$(awk '/Open (file )?descriptor|Open AF_|Open socket/ { blk = $0; keep = 1; next }
-	    blk != "" && /inherited from parent|helper_start/ { keep = 0 }
+	    blk != "" && /inherited from parent|supervisor_start/ { keep = 0 }
 	    blk != "" && /^==[0-9]+== *$/ { if (keep) print blk; blk = "" }' "$f" | sed 's/^==[0-9]*== //')
 	echo "# pid $p: $(grep -o 'FILE DESCRIPTORS: .*' "$f"); $(grep -o 'total heap usage: .*' "$f")"
 	check_eq "pid $p: no fd of its own left open at exit" "" "$open"

@@ -2,13 +2,14 @@
  * test_helper: the helper against a real store, each test on a fresh
  * database in its own temp directory.  A helper runs either in a forked
  * child through helper_main() (with a pipe standing in for fcgiq), or the
- * way fcgiq runs it, through helper_start()'s supervisor.  Jobs go in with
+ * way fcgiq runs it, through supervisor_start()'s supervisor.  Jobs go in with
  * store_enqueue() and the test watches the rows change.
  *
  * No SQLite connection crosses a fork here either: a test opens its store
  * only after the helper processes it needs are forked.
  */
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -30,6 +31,7 @@
 
 #include "helper.h"
 #include "store.h"
+#include "supervisor.h"
 #include "wake.h"
 
 static char H[1024];		/* tests/handlers */
@@ -686,13 +688,15 @@ test_kill9_helper(void **state)
 	struct store_job *j;
 	struct store *s;
 	char id[32], path[1200];
+	struct supervisor sv;
 	long hp, helper, helper2;
 	pid_t sup;
 	int i;
 
 	(void)state;
 	write_conf("[queue default]\nhandler = exec:%s/sleep.sh %s 1\n", H, T);
-	sup = helper_start(CONF);
+	assert_int_equal(supervisor_start(&sv, CONF), 0);
+	sup = sv.pid;
 	assert_true(sup > 0);
 	s = db();
 	enqueue(s, "default", "x", NULL, 3, id);
@@ -713,7 +717,7 @@ test_kill9_helper(void **state)
 	store_job_free(j);
 	helper2 = lock_holder();
 	assert_true(helper2 > 0 && helper2 != helper && alive(helper2));
-	helper_stop(sup);
+	supervisor_stop(&sv);
 	assert_false(alive(helper2));
 	store_close(s);
 }
@@ -726,15 +730,14 @@ test_standby_takes_over(void **state)
 	struct store_job *j;
 	struct store *s;
 	char id[32];
+	struct supervisor s1, s2;
 	long a, b;
-	pid_t s1, s2;
 	int64_t t0;
 
 	(void)state;
 	write_conf("[queue default]\nhandler = exec:%s/cat.sh\n", H);
-	s1 = helper_start(CONF);
-	s2 = helper_start(CONF);
-	assert_true(s1 > 0 && s2 > 0);
+	assert_int_equal(supervisor_start(&s1, CONF), 0);
+	assert_int_equal(supervisor_start(&s2, CONF), 0);
 	t0 = mono_ms();
 	while ((a = lock_holder()) <= 0 && mono_ms() - t0 < 5000)
 		sleep_ms(10);
@@ -752,8 +755,8 @@ test_standby_takes_over(void **state)
 	enqueue(s, "default", "after takeover", NULL, 1, id);
 	j = wait_state(s, id, "done", 5000);
 	store_job_free(j);
-	helper_stop(s1);
-	helper_stop(s2);
+	supervisor_stop(&s1);
+	supervisor_stop(&s2);
 	assert_false(alive(b));
 	store_close(s);
 }
@@ -832,6 +835,60 @@ test_many_jobs_no_leaks(void **state)
 	store_close(s);
 }
 
+/*
+ * The wake-up socket's abstract name: one per database file, the same
+ * whatever path reaches it (all processes on one database agree), never
+ * shared by two databases, and nothing created beside the database.
+ */
+static void
+test_wake_names(void **state)
+{
+	char a[128], b[128], c[128], d[128], other[1200], link[1200];
+	char dotted[1200], buf[8];
+	struct dirent *de;
+	DIR *dir;
+	int fd, fd2, n = 0;
+
+	(void)state;
+	snprintf(other, sizeof(other), "%s/other.db", T);
+	snprintf(link, sizeof(link), "%s/link.db", T);
+	snprintf(dotted, sizeof(dotted), "%s/./q.db", T);
+	assert_int_equal(wake_name(DB, a, sizeof(a)), -1);	/* no file yet */
+	assert_true((fd = open(DB, O_CREAT | O_RDWR, 0644)) != -1);
+	close(fd);
+	assert_true((fd = open(other, O_CREAT | O_RDWR, 0644)) != -1);
+	close(fd);
+	assert_int_equal(symlink(DB, link), 0);
+	assert_int_equal(wake_name(DB, a, sizeof(a)), 0);
+	assert_int_equal(wake_name(link, b, sizeof(b)), 0);
+	assert_int_equal(wake_name(dotted, c, sizeof(c)), 0);
+	assert_int_equal(wake_name(other, d, sizeof(d)), 0);
+	assert_true(strncmp(a, "@fcgiq-wake-", 12) == 0);
+	assert_string_equal(a, b);
+	assert_string_equal(a, c);
+	assert_string_not_equal(a, d);
+
+	/* Bound once per database; a notice through another path arrives. */
+	assert_true((fd = wake_listen(DB)) != -1);
+	assert_int_equal(wake_listen(dotted), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_true((fd2 = wake_listen(other)) != -1);
+	wake_notify(link);
+	sleep_ms(10);
+	assert_int_equal(recv(fd, buf, sizeof(buf), MSG_DONTWAIT), 1);
+	assert_int_equal(recv(fd2, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	close(fd);
+	close(fd2);
+
+	/* No socket file: the directory needs no socket support. */
+	assert_non_null(dir = opendir(T));
+	while ((de = readdir(dir)) != NULL)
+		if (de->d_type == DT_SOCK)
+			n++;
+	closedir(dir);
+	assert_int_equal(n, 0);
+}
+
 int
 main(void)
 {
@@ -853,6 +910,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_standby_takes_over, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sighup_reload, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_jobs_no_leaks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wake_names, setup, teardown),
 	};
 
 	/* Scripts live in the source tree, the report program in the build
