@@ -43,4 +43,11 @@ tests_unit_test_wire_SOURCES = tests/unit/test_wire.c \
 tests_unit_test_wire_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests/tools
 tests_unit_test_wire_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_wire_LDADD = libresponder.a $(FCGIQ_LIBS) $(CMOCKA_LIBS)
+
+# The group committer through the store's fault seam.
+check_PROGRAMS += tests/unit/test_commit
+TESTS += tests/unit/test_commit
+tests_unit_test_commit_SOURCES = tests/unit/test_commit.c
+tests_unit_test_commit_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_commit_LDADD = libresponder.a $(FCGIQ_LIBS) $(CMOCKA_LIBS)
 endif
