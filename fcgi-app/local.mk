@@ -50,4 +50,11 @@ TESTS += tests/unit/test_commit
 tests_unit_test_commit_SOURCES = tests/unit/test_commit.c
 tests_unit_test_commit_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_commit_LDADD = libresponder.a $(FCGIQ_LIBS) $(CMOCKA_LIBS)
+
+# The status connections' pool.
+check_PROGRAMS += tests/unit/test_dbpool
+TESTS += tests/unit/test_dbpool
+tests_unit_test_dbpool_SOURCES = tests/unit/test_dbpool.c
+tests_unit_test_dbpool_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_dbpool_LDADD = libresponder.a $(FCGIQ_LIBS) $(CMOCKA_LIBS)
 endif
