@@ -57,4 +57,13 @@ TESTS += tests/unit/test_dbpool
 tests_unit_test_dbpool_SOURCES = tests/unit/test_dbpool.c
 tests_unit_test_dbpool_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_dbpool_LDADD = libresponder.a $(FCGIQ_LIBS) $(CMOCKA_LIBS)
+
+# The accept and worker layer over a real unix socket.
+check_PROGRAMS += tests/unit/test_server
+TESTS += tests/unit/test_server
+tests_unit_test_server_SOURCES = tests/unit/test_server.c \
+	tests/tools/fcgibuf.c tests/tools/fcgibuf.h
+tests_unit_test_server_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests/tools
+tests_unit_test_server_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_server_LDADD = libresponder.a $(FCGIQ_LIBS) $(CMOCKA_LIBS)
 endif
