@@ -422,6 +422,7 @@ serve_enqueue(struct wire *r, const struct config *c, const char *prefix,
 		}
 		free(l);
 	}
+	server_blocking();	/* through the commit: others are accepted */
 	commit_submit(&job, qc->max_queued, &res);
 	if (res.status != COMMIT_OK) {
 		const char *hdr, *error;
@@ -512,6 +513,7 @@ serve_cancel(struct wire *r, const char *id)
 	char detail[128];
 	int rc;
 
+	server_blocking();	/* the write lock may be held: busy_timeout */
 	s = dbpool_get();
 	rc = store_cancel(s, id, store_now());
 	if (rc == -1)

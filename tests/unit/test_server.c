@@ -70,6 +70,7 @@ serve(struct wire *w)
 	    (n = wire_read(w, body + len, sizeof(body) - len)) > 0)
 		len += (size_t)n;
 	if (uri != NULL && strcmp(uri, "/block") == 0) {
+		server_blocking();	/* as the router before its waits */
 		pthread_mutex_lock(&sv.lock);
 		sv.blocked++;
 		pthread_cond_broadcast(&sv.cv);
