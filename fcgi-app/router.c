@@ -393,6 +393,7 @@ enqueue_wait(struct wire *r, const struct request *rq,
 	size_t n;
 	int replay = 0;
 
+	server_blocking();	/* through the commit: others are accepted */
 	commit_submit(&job, qc->max_queued, &res);
 	if (res.status != COMMIT_OK) {
 		const char *hdr, *error;
@@ -506,6 +507,7 @@ serve_cancel(struct wire *r, const char *id)
 	char detail[128];
 	int rc;
 
+	server_blocking();	/* the write lock may be held: busy_timeout */
 	s = dbpool_get();
 	rc = store_cancel(s, id, store_now());
 	if (rc == -1)

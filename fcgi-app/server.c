@@ -99,6 +99,9 @@ static struct {
 	.wake = { -1, -1 },
 };
 
+/* The worker running on this thread; NULL on any other. */
+static __thread struct worker	*self;
+
 static void
 rouse(void)
 {
@@ -408,6 +411,7 @@ worker(void *arg)
 	struct wire wire;
 	int ep, fd = -1, fresh, rc, wait = -1, park_ms = 0;
 
+	self = w;
 	if ((ep = worker_epoll()) == -1) {
 		log_warn("server: worker: epoll");
 		goto out;
@@ -474,6 +478,20 @@ out:
 	pthread_cond_broadcast(&srv.done_cv);
 	pthread_mutex_unlock(&srv.lock);
 	return NULL;
+}
+
+/*
+ * A worker that waits in serve() would keep its duty, and with one duty
+ * (two cores) no connection was accepted until it went on: a keyed POST
+ * waiting for its group commit held up every status read.  So it hands
+ * the duty to a worker on standby, as a stalled read does, and takes one
+ * again when it is done with its connection.
+ */
+void
+server_blocking(void)
+{
+	if (self != NULL)
+		duty_give(self);
 }
 
 void

@@ -27,6 +27,13 @@ struct server_conf {
  * be blocked in the calling thread. */
 int	server_start(const struct server_conf *);
 
+/*
+ * Called by serve() before it waits for anything but its connection (a
+ * group commit, a database lock): another worker takes over accepting
+ * meanwhile.  A no-op outside the workers.
+ */
+void	server_blocking(void);
+
 /* The connection of a detached request, answered: back to the poller when
  * keep (and not stopping), else closed.  From any thread. */
 void	server_release(int fd, int keep);

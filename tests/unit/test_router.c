@@ -69,6 +69,12 @@ server_release(int fd, int keep)
 	released++;
 }
 
+/* No worker pool here: nothing to hand the accepting role to. */
+void
+server_blocking(void)
+{
+}
+
 /*
  * Serve one request: params (NAME, value, ..., NULL), role, body (NULL:
  * none; sent without CONTENT_LENGTH unless the params have one).  The
