@@ -445,7 +445,7 @@ finish(struct config *c, char *msg, size_t len)
 	    (c->database = strdup(CONFIG_DEFAULT_DATABASE)) == NULL)
 		goto nomem;
 	if (c->handler_path == NULL &&
-	    (c->handler_path = strdup("/usr/local/bin:/usr/bin:/bin")) == NULL)
+	    (c->handler_path = strdup(CONFIG_DEFAULT_PATH)) == NULL)
 		goto nomem;
 	if (c->status_prefix == NULL &&
 	    (c->status_prefix = strdup("/jobs/")) == NULL)

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #define CONFIG_DEFAULT_DATABASE	"./var/fcgiq.db"
+#define CONFIG_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"	/* handlers' */
 
 struct queue_conf {
 	char	 *name;

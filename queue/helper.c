@@ -62,6 +62,7 @@
 #include "clock.h"
 #include "config.h"
 #include "exec.h"
+#include "fd.h"
 #include "helper.h"
 #include "log.h"
 #include "slot.h"
@@ -122,15 +123,6 @@ struct claimed {
 	const struct queue_conf *q;
 	struct store_job *job;
 };
-
-static void
-close_fd(int *fd)
-{
-	if (*fd != -1) {
-		close(*fd);
-		*fd = -1;
-	}
-}
 
 /* fds 0-2 must be open, so that no pipe or socket lands on them. */
 static void
@@ -496,7 +488,8 @@ job_record(struct helper *h, struct slot *s)
 		break;
 	case SLOT_DONE:
 		rc = store_finish_done(h->store, id, s->attempt,
-		    s->out.len ? s->out.buf : "", s->out.len, store_now());
+		    s->out.b.len ? (const char *)s->out.b.data : "",
+		    s->out.b.len, store_now());
 		break;
 	default:
 		text = exec_error_text(o->reason, &s->err);
@@ -526,9 +519,9 @@ job_log_outcome(const struct slot *s)
 	}
 	switch (o->result) {
 	case SLOT_DONE:
-		if (s->out.total > s->out.len)
+		if (s->out.total > s->out.b.len)
 			log_info("helper: job %s: result cut to %zu of %" PRIu64
-			    " bytes", id, s->out.len, s->out.total);
+			    " bytes", id, s->out.b.len, s->out.total);
 		log_debug("helper: job %s: attempt %d: done in %" PRId64 " ms",
 		    id, s->attempt, o->ms);
 		break;
@@ -979,7 +972,7 @@ poll_dispatch(struct helper *h, size_t n, int64_t now)
 		switch (t->which) {
 		case TAG_PARENT:
 			if (parent_gone(h->parent_fd)) {
-				close_fd(&h->parent_fd);
+				fd_close(&h->parent_fd);
 				stop_begin(h, "fcgiq went away", now);
 			}
 			break;
@@ -1105,7 +1098,7 @@ lock_acquire(struct helper *h)
 				helper_reload(h);
 				/* Still waiting: a new database is fine. */
 				if (strcmp(old, h->cfg->c.database) != 0)
-					close_fd(&h->lock_fd);
+					fd_close(&h->lock_fd);
 				h->db = old;
 			}
 		}
@@ -1190,12 +1183,12 @@ done:
 		/* Still holding the lock: the socket file is ours. */
 		if (wake_path(h.db, sock, sizeof(sock)) == 0)
 			(void)unlink(sock);
-		close_fd(&h.wake_fd);
+		fd_close(&h.wake_fd);
 	}
 	if (h.store != NULL)
 		store_close(h.store);
-	close_fd(&h.lock_fd);
-	close_fd(&h.sig_fd);
+	fd_close(&h.lock_fd);
+	fd_close(&h.sig_fd);
 	cfg_put(h.cfg);
 	free(h.db);
 	return rc;
