@@ -59,6 +59,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "clock.h"
 #include "config.h"
 #include "exec.h"
@@ -306,17 +307,15 @@ slots_active(const struct helper *h)
 static struct slot *
 slots_alloc(struct helper *h)
 {
-	struct slot *ns;
 	size_t i, cap;
 
 	for (i = 0; i < h->nslots; i++)
 		if (h->slots[i].state == SLOT_FREE)
 			return &h->slots[i];
-	cap = h->nslots ? h->nslots * 2 : 8;
-	if ((ns = realloc(h->slots, cap * sizeof(*ns))) == NULL)
+	cap = h->nslots;
+	if (array_grow(&h->slots, &cap, cap + 1, sizeof(*h->slots), 8) == -1)
 		return NULL;
-	memset(ns + h->nslots, 0, (cap - h->nslots) * sizeof(*ns));
-	h->slots = ns;
+	memset(h->slots + h->nslots, 0, (cap - h->nslots) * sizeof(*h->slots));
 	i = h->nslots;
 	h->nslots = cap;
 	return &h->slots[i];
@@ -612,17 +611,9 @@ claim_all(struct helper *h, int64_t now)
 		if (!queue_runnable(q))
 			continue;
 		while (queue_active(h, q->name) < (size_t)q->concurrency) {
-			if (h->nclaimed == h->claimed_cap) {
-				size_t cap = h->claimed_cap ?
-				    h->claimed_cap * 2 : 8;
-				struct claimed *nc;
-
-				if ((nc = realloc(h->claimed,
-				    cap * sizeof(*nc))) == NULL)
-					break;	/* next pass */
-				h->claimed = nc;
-				h->claimed_cap = cap;
-			}
+			if (array_grow(&h->claimed, &h->claimed_cap,
+			    h->nclaimed + 1, sizeof(*h->claimed), 8) == -1)
+				break;	/* next pass */
 			wall = store_now();
 			rc = store_claim(h->store, q->name, wall,
 			    slot_lease_ms(q), &job);
@@ -829,21 +820,13 @@ stop_handlers(struct helper *h, int64_t now)
 static int
 pfd_reserve(struct helper *h, size_t used, size_t n)
 {
-	size_t cap = h->pfd_cap ? h->pfd_cap : 16;
-	struct pollfd *np;
-	struct ptag *nt;
+	size_t need = used + n, cp = h->pfd_cap, ct = h->pfd_cap;
 
-	while (cap < used + n)
-		cap *= 2;
-	if (cap == h->pfd_cap)
-		return 0;
-	if ((np = realloc(h->pfd, cap * sizeof(*np))) == NULL)
+	/* Two arrays, one capacity: it counts once both have grown. */
+	if (array_grow(&h->pfd, &cp, need, sizeof(*h->pfd), 16) == -1 ||
+	    array_grow(&h->ptag, &ct, need, sizeof(*h->ptag), 16) == -1)
 		return -1;
-	h->pfd = np;
-	if ((nt = realloc(h->ptag, cap * sizeof(*nt))) == NULL)
-		return -1;
-	h->ptag = nt;
-	h->pfd_cap = cap;
+	h->pfd_cap = cp;
 	return 0;
 }
 
