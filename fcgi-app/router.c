@@ -33,70 +33,50 @@
 #include "store.h"
 #include "wire.h"
 
-struct confref {
-	struct config	c;
-	int		refs;
-};
-
 static pthread_mutex_t	 conf_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct confref	*conf_cur;
+static struct config_ref *conf_cur;	/* the reference of "running" */
 
-static struct confref *
+/* A hold on the running configuration, for one request. */
+static struct config_ref *
 conf_hold(void)
 {
-	struct confref *r;
+	struct config_ref *r;
 
 	pthread_mutex_lock(&conf_lock);
-	r = conf_cur;
-	r->refs++;
+	r = config_ref(conf_cur);
 	pthread_mutex_unlock(&conf_lock);
 	return r;
 }
 
+/* Make r (or NULL) the running configuration; requests in flight keep the
+ * old one until they end. */
 static void
-conf_release(struct confref *r)
+conf_swap(struct config_ref *r)
 {
-	int last;
+	struct config_ref *old;
 
 	pthread_mutex_lock(&conf_lock);
-	last = --r->refs == 0;
+	old = conf_cur;
+	conf_cur = r;
 	pthread_mutex_unlock(&conf_lock);
-	if (last) {
-		config_free(&r->c);
-		free(r);
-	}
+	config_unref(old);
 }
 
 int
 router_set_config(struct config *c)
 {
-	struct confref *r, *old;
+	struct config_ref *r;
 
-	if ((r = calloc(1, sizeof(*r))) == NULL)
+	if ((r = config_ref_new(c)) == NULL)
 		return -1;
-	r->c = *c;
-	r->refs = 1;		/* the reference of "running" */
-	memset(c, 0, sizeof(*c));
-	pthread_mutex_lock(&conf_lock);
-	old = conf_cur;
-	conf_cur = r;
-	pthread_mutex_unlock(&conf_lock);
-	if (old != NULL)
-		conf_release(old);
+	conf_swap(r);
 	return 0;
 }
 
 void
 router_free(void)
 {
-	struct confref *old;
-
-	pthread_mutex_lock(&conf_lock);
-	old = conf_cur;
-	conf_cur = NULL;
-	pthread_mutex_unlock(&conf_lock);
-	if (old != NULL)
-		conf_release(old);
+	conf_swap(NULL);
 }
 
 static ssize_t
@@ -537,7 +517,7 @@ serve_cancel(struct wire *r, const char *id)
 int
 router_serve(struct wire *r)
 {
-	struct confref *cr = conf_hold();
+	struct config_ref *cr = conf_hold();
 	const struct config *c = &cr->c;
 	struct request rq;
 	struct req_verdict v;
@@ -573,6 +553,6 @@ router_serve(struct wire *r)
 	}
 done:
 	req_free(&rq);
-	conf_release(cr);
+	config_unref(cr);
 	return rc;
 }

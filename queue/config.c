@@ -568,6 +568,37 @@ config_free(struct config *c)
 	memset(c, 0, sizeof(*c));
 }
 
+struct config_ref *
+config_ref_new(struct config *c)
+{
+	struct config_ref *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->c = *c;
+	r->refs = 1;
+	memset(c, 0, sizeof(*c));
+	return r;
+}
+
+struct config_ref *
+config_ref(struct config_ref *r)
+{
+	__atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+	return r;
+}
+
+void
+config_unref(struct config_ref *r)
+{
+	/* Acquire-release: every holder's reads happen before the free. */
+	if (r != NULL &&
+	    __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		config_free(&r->c);
+		free(r);
+	}
+}
+
 const struct queue_conf *
 config_queue(const struct config *c, const char *name)
 {

@@ -80,12 +80,6 @@
 #define RESTART_MAX_MS		10000
 #define RESTART_STABLE_MS	5000	/* a helper that lived this long: no backoff */
 
-/* A configuration with the slots that still use it. */
-struct cfgref {
-	struct config	c;
-	int		refs;
-};
-
 /* What a poll entry is for: an fd of slot s (which: the kind's tag for
  * it), or, s NULL, one of the helper's own (which: a TAG_*). */
 struct ptag {
@@ -95,7 +89,7 @@ struct ptag {
 
 struct helper {
 	const char	*conf_path;
-	struct cfgref	*cfg;
+	struct config_ref	*cfg;
 	char		*db;		/* the database path in use */
 	struct store	*store;
 	int		 lock_fd;
@@ -200,32 +194,23 @@ parent_gone(int fd)
 
 /* ---------------------------------------------------------------- config */
 
-static struct cfgref *
+/* The configuration at path, held once (by the helper), or NULL. */
+static struct config_ref *
 cfg_load(const char *path)
 {
-	struct cfgref *r;
+	struct config c;
+	struct config_ref *r;
 	char err[512];
 
-	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		log_warnx("helper: config: out of memory");
-		return NULL;
-	}
-	if (config_load(&r->c, path, err, sizeof(err)) == -1) {
+	if (config_load(&c, path, err, sizeof(err)) == -1) {
 		log_warnx("helper: config: %s", err);
-		free(r);
 		return NULL;
 	}
-	r->refs = 1;
-	return r;
-}
-
-static void
-cfg_put(struct cfgref *r)
-{
-	if (r != NULL && --r->refs == 0) {
-		config_free(&r->c);
-		free(r);
+	if ((r = config_ref_new(&c)) == NULL) {
+		config_free(&c);
+		log_warnx("helper: config: out of memory");
 	}
+	return r;
 }
 
 static int
@@ -239,13 +224,13 @@ queue_runnable(const struct queue_conf *q)
 static void
 cfg_unref(void *r)
 {
-	cfg_put(r);
+	config_unref(r);
 }
 
 static void
 helper_reload(struct helper *h)
 {
-	struct cfgref *n;
+	struct config_ref *n;
 
 	if ((n = cfg_load(h->conf_path)) == NULL) {
 		log_warnx("helper: reload failed, keeping the old configuration");
@@ -255,7 +240,7 @@ helper_reload(struct helper *h)
 		log_warnx("helper: database %s: changing it needs a restart; "
 		    "still using %s", n->c.database, h->db);
 	log_setlevel(n->c.log_level);
-	cfg_put(h->cfg);
+	config_unref(h->cfg);
 	h->cfg = n;
 	h->claim_now = 1;
 	log_info("helper: configuration reloaded");
@@ -379,7 +364,7 @@ job_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
 		return;
 	}
 	exec_env_free(env);
-	h->cfg->refs++;
+	(void)config_ref(h->cfg);
 	if (slot_start(s, q, job, h->cfg, cfg_unref, mono_ms()) == -1) {
 		/* Not reached: s is free and has its kind. */
 		refused(s, "start");
@@ -1172,7 +1157,7 @@ done:
 		store_close(h.store);
 	fd_close(&h.lock_fd);
 	fd_close(&h.sig_fd);
-	cfg_put(h.cfg);
+	config_unref(h.cfg);
 	free(h.db);
 	return rc;
 }
