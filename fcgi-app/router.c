@@ -275,6 +275,25 @@ answer_later(void *arg, struct store_newjob *job,
 	free(l);
 }
 
+/* The answer to each way reading a body fails (enum req_body). */
+static const struct {
+	int		 status;
+	const char	*error;
+	const char	*detail;
+} body_refusal[] = {
+	[REQ_BODY_SHORT] = { 400, "incomplete body",
+	    "the body ended before Content-Length" },
+	[REQ_BODY_LONG] = { 400, "body longer than Content-Length", NULL },
+	[REQ_BODY_TOO_BIG] = { 413, "body too large",
+	    "over the max_body limit" },
+	/* The client went away (then nobody reads this), stalled past the
+	 * I/O timeout or aborted; nothing is stored, and the connection is
+	 * not reused. */
+	[REQ_BODY_BROKEN] = { 400, "incomplete body",
+	    "the request stream broke before its end" },
+	[REQ_BODY_NOMEM] = { 500, "out of memory", NULL },
+};
+
 /*
  * Read the body whole.  0: *body (malloc'd) and *len set; -1: refused,
  * and answered.
@@ -283,33 +302,14 @@ static int
 read_body(struct wire *r, const struct request *rq, size_t max,
     void **body, size_t *len)
 {
-	switch (req_read_body(body_read, r, rq->have_length, rq->length,
-	    max, body, len)) {
-	case REQ_BODY_OK:
+	enum req_body rc;
+
+	rc = req_read_body(body_read, r, rq->have_length, rq->length, max,
+	    body, len);
+	if (rc == REQ_BODY_OK)
 		return 0;
-	case REQ_BODY_SHORT:
-		answer_error(r, 400, NULL, "incomplete body",
-		    "the body ended before Content-Length", 0);
-		break;
-	case REQ_BODY_LONG:
-		answer_error(r, 400, NULL, "body longer than Content-Length",
-		    NULL, 0);
-		break;
-	case REQ_BODY_TOO_BIG:
-		answer_error(r, 413, NULL, "body too large",
-		    "over the max_body limit", 0);
-		break;
-	case REQ_BODY_BROKEN:
-		/* The client went away (then nobody reads this), stalled
-		 * past the I/O timeout or aborted; nothing is stored, and
-		 * the connection is not reused. */
-		answer_error(r, 400, NULL, "incomplete body",
-		    "the request stream broke before its end", 0);
-		break;
-	case REQ_BODY_NOMEM:
-		answer_error(r, 500, NULL, "out of memory", NULL, 0);
-		break;
-	}
+	answer_error(r, body_refusal[rc].status, NULL, body_refusal[rc].error,
+	    body_refusal[rc].detail, 0);
 	return -1;
 }
 
