@@ -141,7 +141,12 @@ test_errors_name_the_line(void **state)
 {
 	expect_error("[fcgiq]\nmax_body = lots\n", 2, "max_body");
 	expect_error("[fcgiq]\ndurability = sometimes\n", 2, "durability");
-	expect_error("[fcgiq]\n\n\nbogus = 1\n", 4, "unknown key \"bogus\"");
+	expect_error("[fcgiq]\n\n\nbogus = 1\n", 4,
+	    "unknown key \"bogus\" in [fcgiq]");
+	expect_error("[queue q]\nbogus = 1\n", 2,
+	    "unknown key \"bogus\" in [queue q]");
+	expect_error("[fcgiq]\ngrace = soon\n", 2, "grace: bad value \"soon\"");
+	expect_error("[queue q]\ntimeout = 0\n", 2, "timeout: bad value \"0\"");
 	expect_error("[nonsense]\nx = 1\n", 2, "unknown section");
 	expect_error("[queue a/b]\nconcurrency = 1\n", 1, "queue name");
 	expect_error("[queue q]\nhandler = /bin/true\n", 2, "exec:");
