@@ -143,6 +143,39 @@ run_collect(struct exec_child *c, struct exec_out *o, struct exec_tail *t)
 	return status;
 }
 
+/* Header names as the helper maps them, and more variables than the
+ * environment's first allocation holds. */
+static void
+test_env_header_names(void **state)
+{
+	struct store_job j;
+	char hdrs[8192], name[300], **env;
+	size_t off;
+	int i;
+
+	(void)state;
+	job_init(&j);
+	memset(name, 'a', 260);
+	name[260] = '\0';
+	off = (size_t)snprintf(hdrs, sizeof(hdrs), "{\"HTTP_\":\"1\","
+	    "\"\":\"2\",\"x y.z\":\"3\",\"http_low\":\"4\",\"%s\":\"5\"",
+	    name);
+	for (i = 0; i < 40; i++)
+		off += (size_t)snprintf(hdrs + off, sizeof(hdrs) - off,
+		    ",\"X-N%d\":\"%d\"", i, i);
+	snprintf(hdrs + off, sizeof(hdrs) - off, "}");
+	j.headers = hdrs;
+	env = exec_env(&j, NULL);
+	assert_non_null(env);
+	assert_string_equal(envget(env, "HTTP_X_Y_Z"), "3");
+	assert_string_equal(envget(env, "HTTP_HTTP_LOW"), "4");
+	assert_string_equal(envget(env, "HTTP_X_N0"), "0");
+	assert_string_equal(envget(env, "HTTP_X_N39"), "39");
+	/* "HTTP_" and "" name nothing; 260 letters do not fit. */
+	assert_int_equal(envcount(env), 10 + 2 + 40);
+	exec_env_free(env);
+}
+
 static void
 test_spawn_clean_child(void **state)
 {
@@ -397,6 +430,7 @@ main(void)
 	const char *b = getenv("top_builddir");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_env_allowlist),
+		cmocka_unit_test(test_env_header_names),
 		cmocka_unit_test(test_spawn_clean_child),
 		cmocka_unit_test(test_spawn_exec_failure),
 		cmocka_unit_test(test_stdout_bounded_stderr_tail),
