@@ -33,70 +33,50 @@
 #include "store.h"
 #include "wire.h"
 
-struct confref {
-	struct config	c;
-	int		refs;
-};
-
 static pthread_mutex_t	 conf_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct confref	*conf_cur;
+static struct config_ref *conf_cur;	/* the reference of "running" */
 
-static struct confref *
+/* A hold on the running configuration, for one request. */
+static struct config_ref *
 conf_hold(void)
 {
-	struct confref *r;
+	struct config_ref *r;
 
 	pthread_mutex_lock(&conf_lock);
-	r = conf_cur;
-	r->refs++;
+	r = config_ref(conf_cur);
 	pthread_mutex_unlock(&conf_lock);
 	return r;
 }
 
+/* Make r (or NULL) the running configuration; requests in flight keep the
+ * old one until they end. */
 static void
-conf_release(struct confref *r)
+conf_swap(struct config_ref *r)
 {
-	int last;
+	struct config_ref *old;
 
 	pthread_mutex_lock(&conf_lock);
-	last = --r->refs == 0;
+	old = conf_cur;
+	conf_cur = r;
 	pthread_mutex_unlock(&conf_lock);
-	if (last) {
-		config_free(&r->c);
-		free(r);
-	}
+	config_unref(old);
 }
 
 int
 router_set_config(struct config *c)
 {
-	struct confref *r, *old;
+	struct config_ref *r;
 
-	if ((r = calloc(1, sizeof(*r))) == NULL)
+	if ((r = config_ref_new(c)) == NULL)
 		return -1;
-	r->c = *c;
-	r->refs = 1;		/* the reference of "running" */
-	memset(c, 0, sizeof(*c));
-	pthread_mutex_lock(&conf_lock);
-	old = conf_cur;
-	conf_cur = r;
-	pthread_mutex_unlock(&conf_lock);
-	if (old != NULL)
-		conf_release(old);
+	conf_swap(r);
 	return 0;
 }
 
 void
 router_free(void)
 {
-	struct confref *old;
-
-	pthread_mutex_lock(&conf_lock);
-	old = conf_cur;
-	conf_cur = NULL;
-	pthread_mutex_unlock(&conf_lock);
-	if (old != NULL)
-		conf_release(old);
+	conf_swap(NULL);
 }
 
 static ssize_t
@@ -295,6 +275,25 @@ answer_later(void *arg, struct store_newjob *job,
 	free(l);
 }
 
+/* The answer to each way reading a body fails (enum req_body). */
+static const struct {
+	int		 status;
+	const char	*error;
+	const char	*detail;
+} body_refusal[] = {
+	[REQ_BODY_SHORT] = { 400, "incomplete body",
+	    "the body ended before Content-Length" },
+	[REQ_BODY_LONG] = { 400, "body longer than Content-Length", NULL },
+	[REQ_BODY_TOO_BIG] = { 413, "body too large",
+	    "over the max_body limit" },
+	/* The client went away (then nobody reads this), stalled past the
+	 * I/O timeout or aborted; nothing is stored, and the connection is
+	 * not reused. */
+	[REQ_BODY_BROKEN] = { 400, "incomplete body",
+	    "the request stream broke before its end" },
+	[REQ_BODY_NOMEM] = { 500, "out of memory", NULL },
+};
+
 /*
  * Read the body whole.  0: *body (malloc'd) and *len set; -1: refused,
  * and answered.
@@ -303,33 +302,14 @@ static int
 read_body(struct wire *r, const struct request *rq, size_t max,
     void **body, size_t *len)
 {
-	switch (req_read_body(body_read, r, rq->have_length, rq->length,
-	    max, body, len)) {
-	case REQ_BODY_OK:
+	enum req_body rc;
+
+	rc = req_read_body(body_read, r, rq->have_length, rq->length, max,
+	    body, len);
+	if (rc == REQ_BODY_OK)
 		return 0;
-	case REQ_BODY_SHORT:
-		answer_error(r, 400, NULL, "incomplete body",
-		    "the body ended before Content-Length", 0);
-		break;
-	case REQ_BODY_LONG:
-		answer_error(r, 400, NULL, "body longer than Content-Length",
-		    NULL, 0);
-		break;
-	case REQ_BODY_TOO_BIG:
-		answer_error(r, 413, NULL, "body too large",
-		    "over the max_body limit", 0);
-		break;
-	case REQ_BODY_BROKEN:
-		/* The client went away (then nobody reads this), stalled
-		 * past the I/O timeout or aborted; nothing is stored, and
-		 * the connection is not reused. */
-		answer_error(r, 400, NULL, "incomplete body",
-		    "the request stream broke before its end", 0);
-		break;
-	case REQ_BODY_NOMEM:
-		answer_error(r, 500, NULL, "out of memory", NULL, 0);
-		break;
-	}
+	answer_error(r, body_refusal[rc].status, NULL, body_refusal[rc].error,
+	    body_refusal[rc].detail, 0);
 	return -1;
 }
 
@@ -539,7 +519,7 @@ serve_cancel(struct wire *r, const char *id)
 int
 router_serve(struct wire *r)
 {
-	struct confref *cr = conf_hold();
+	struct config_ref *cr = conf_hold();
 	const struct config *c = &cr->c;
 	struct request rq;
 	struct req_verdict v;
@@ -575,6 +555,6 @@ router_serve(struct wire *r)
 	}
 done:
 	req_free(&rq);
-	conf_release(cr);
+	config_unref(cr);
 	return rc;
 }

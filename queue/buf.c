@@ -2,6 +2,7 @@
  * buf: the growable buffer.  Growth doubles the capacity (an append
  * copies each byte O(1) times on average) and never passes b->max, so a
  * bounded buffer costs at most its bound however its input arrives.
+ * array_grow is the same doubling for arrays of structs and pointers.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,4 +62,32 @@ buf_free(struct buf *b)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
+}
+
+int
+array_grow(void *pp, size_t *cap, size_t need, size_t size, size_t first)
+{
+	void *p;
+	size_t n;
+
+	if (need <= *cap)
+		return 0;
+	n = *cap;
+	do {
+		if (n == 0)
+			n = first != 0 ? first : 1;
+		else if (n > SIZE_MAX / 2)
+			return -1;
+		else
+			n *= 2;
+	} while (n < need);
+	if (size != 0 && n > SIZE_MAX / size)
+		return -1;
+	/* pp may point to any object pointer: copy, never type-pun. */
+	memcpy(&p, pp, sizeof(p));
+	if ((p = realloc(p, n * size)) == NULL)
+		return -1;
+	memcpy(pp, &p, sizeof(p));
+	*cap = n;
+	return 0;
 }

@@ -31,4 +31,14 @@ int	buf_append(struct buf *b, const void *p, size_t n);
 /* Release the memory; b is empty again, with its bound. */
 void	buf_free(struct buf *b);
 
+/*
+ * Room for need elements of size bytes in the array *pp (pp points to the
+ * array pointer) of *cap elements: when need > *cap, *cap becomes first
+ * (when 0) or doubles until it is at least need.  0, or -1 when out of
+ * memory or on overflow (*pp and *cap unchanged).  New elements are not
+ * initialised.
+ */
+int	array_grow(void *pp, size_t *cap, size_t need, size_t size,
+	    size_t first);
+
 #endif /* FCGIQ_BUF_H */

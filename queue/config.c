@@ -31,17 +31,25 @@ struct parse_state {
 	int		 failed_line;	/* set when the reader found the error */
 };
 
+/* The digits s starts with (no sign, no blank) into *v, *end past them:
+ * 0, or -1 when there are none or too many. */
+static int
+parse_count(const char *s, unsigned long long *v, char **end)
+{
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	*v = strtoull(s, end, 10);
+	return errno != 0 ? -1 : 0;
+}
+
 int
 config_parse_size(const char *s, size_t *out)
 {
 	unsigned long long v, mult = 1;
 	char *end;
 
-	if (s == NULL || !isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
+	if (parse_count(s, &v, &end) == -1)
 		return -1;
 	switch (*end) {
 	case '\0':
@@ -72,11 +80,7 @@ config_parse_duration(const char *s, int64_t *out_ms)
 	unsigned long long v, mult;
 	char *end;
 
-	if (s == NULL || !isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
+	if (parse_count(s, &v, &end) == -1)
 		return -1;
 	if (strcmp(end, "ms") == 0)
 		mult = 1;
@@ -250,6 +254,24 @@ config_defaults(struct config *c)
 	c->busy_timeout_ms = 5000;
 }
 
+/* A key its section does not have ("[fcgiq]", "[queue mail]"): -1. */
+static int
+key_unknown(struct parse_state *ps, const char *name, const char *section,
+    const char *arg)
+{
+	snprintf(ps->msg, sizeof(ps->msg), "unknown key \"%s\" in [%s%s]",
+	    name, section, arg);
+	return -1;
+}
+
+/* A value its key does not take: -1. */
+static int
+key_bad(struct parse_state *ps, const char *name, const char *value)
+{
+	snprintf(ps->msg, sizeof(ps->msg), "%s: bad value \"%s\"", name, value);
+	return -1;
+}
+
 static int
 global_key(struct parse_state *ps, const char *name, const char *value)
 {
@@ -308,15 +330,11 @@ global_key(struct parse_state *ps, const char *name, const char *value)
 		if (config_parse_duration(value, &ms) == -1 || ms > INT_MAX)
 			goto bad;
 		c->busy_timeout_ms = (int)ms;
-	} else {
-		snprintf(ps->msg, sizeof(ps->msg), "unknown key \"%s\" in "
-		    "[fcgiq]", name);
-		return -1;
-	}
+	} else
+		return key_unknown(ps, name, "fcgiq", "");
 	return 0;
 bad:
-	snprintf(ps->msg, sizeof(ps->msg), "%s: bad value \"%s\"", name, value);
-	return -1;
+	return key_bad(ps, name, value);
 }
 
 static int
@@ -382,15 +400,11 @@ queue_key(struct parse_state *ps, struct queue_conf *q, const char *name,
 		if (config_parse_size(value, &sz) == -1 || sz > (size_t)1 << 30)
 			goto bad;
 		q->max_result = sz;
-	} else {
-		snprintf(ps->msg, sizeof(ps->msg), "unknown key \"%s\" in "
-		    "[queue %s]", name, q->name);
-		return -1;
-	}
+	} else
+		return key_unknown(ps, name, "queue ", q->name);
 	return 0;
 bad:
-	snprintf(ps->msg, sizeof(ps->msg), "%s: bad value \"%s\"", name, value);
-	return -1;
+	return key_bad(ps, name, value);
 }
 
 /* inih callback: nonzero to go on.  inih reports the line of the first
@@ -445,7 +459,7 @@ finish(struct config *c, char *msg, size_t len)
 	    (c->database = strdup(CONFIG_DEFAULT_DATABASE)) == NULL)
 		goto nomem;
 	if (c->handler_path == NULL &&
-	    (c->handler_path = strdup("/usr/local/bin:/usr/bin:/bin")) == NULL)
+	    (c->handler_path = strdup(CONFIG_DEFAULT_PATH)) == NULL)
 		goto nomem;
 	if (c->status_prefix == NULL &&
 	    (c->status_prefix = strdup("/jobs/")) == NULL)
@@ -566,6 +580,37 @@ config_free(struct config *c)
 	free(c->log_file);
 	free(c->status_prefix);
 	memset(c, 0, sizeof(*c));
+}
+
+struct config_ref *
+config_ref_new(struct config *c)
+{
+	struct config_ref *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->c = *c;
+	r->refs = 1;
+	memset(c, 0, sizeof(*c));
+	return r;
+}
+
+struct config_ref *
+config_ref(struct config_ref *r)
+{
+	__atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+	return r;
+}
+
+void
+config_unref(struct config_ref *r)
+{
+	/* Acquire-release: every holder's reads happen before the free. */
+	if (r != NULL &&
+	    __atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		config_free(&r->c);
+		free(r);
+	}
 }
 
 const struct queue_conf *

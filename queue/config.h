@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #define CONFIG_DEFAULT_DATABASE	"./var/fcgiq.db"
+#define CONFIG_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"	/* handlers' */
 
 struct queue_conf {
 	char	 *name;
@@ -60,6 +61,24 @@ struct config {
 int	config_load(struct config *c, const char *path, char *err, size_t errlen);
 void	config_free(struct config *c);
 const struct queue_conf *config_queue(const struct config *c, const char *name);
+
+/*
+ * The running configuration, shared by what started under it (the
+ * router's requests, the helper's jobs): the last holder frees it.
+ * Holding and dropping are atomic, safe from any thread.
+ */
+struct config_ref {
+	struct config	c;
+	int		refs;
+};
+
+/* A config_ref held once that takes over *c (then emptied); NULL when out
+ * of memory, *c untouched. */
+struct config_ref *config_ref_new(struct config *c);
+/* One more hold on r; returns r. */
+struct config_ref *config_ref(struct config_ref *r);
+/* Drop one hold on r (NULL: nothing); the last one frees it. */
+void	config_unref(struct config_ref *r);
 
 /* Create the database's directory (one level) when it is missing: the
  * embedded default ./var/fcgiq.db must work in a fresh directory.  0 or -1. */

@@ -41,11 +41,13 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
+#include "buf.h"
+#include "config.h"
 #include "exec.h"
+#include "fd.h"
 #include "slot.h"
 #include "store.h"
-
-#define EXEC_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"
+#include "text.h"
 
 /* A growable NULL-terminated array of "NAME=value" strings. */
 struct envv {
@@ -58,20 +60,15 @@ struct envv {
 static void
 env_add(struct envv *e, const char *name, const char *value)
 {
-	char **nv, *s;
+	char *s;
 	size_t nl, vl;
 
 	if (e->oom || value == NULL)
 		return;
-	if (e->n + 2 > e->cap) {
-		size_t cap = e->cap ? e->cap * 2 : 32;
-
-		if ((nv = realloc(e->v, cap * sizeof(*nv))) == NULL) {
-			e->oom = 1;
-			return;
-		}
-		e->v = nv;
-		e->cap = cap;
+	/* 32: a job's whole environment, most of the time. */
+	if (array_grow(&e->v, &e->cap, e->n + 2, sizeof(*e->v), 32) == -1) {
+		e->oom = 1;
+		return;
 	}
 	nl = strlen(name);
 	vl = strlen(value);
@@ -105,24 +102,9 @@ env_has(const struct envv *e, const char *name)
 static int
 header_var(const char *key, char *buf, size_t len)
 {
-	size_t i = 0;
-	const char *p = key;
-
-	if (strncmp(key, "HTTP_", 5) != 0) {
-		if (len < 6)
-			return -1;
-		memcpy(buf, "HTTP_", 5);
-		i = 5;
-	}
-	for (; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)*p;
-
-		if (i + 1 >= len)
-			return -1;
-		buf[i++] = isalnum(c) ? (char)toupper(c) : '_';
-	}
-	buf[i] = '\0';
-	return i > 5 ? 0 : -1;
+	if (strncmp(key, "HTTP_", 5) == 0)
+		key += 5;
+	return text_cgi_name(key, buf, len) == -1 ? -1 : 0;
 }
 
 /* A header value as text: strings as they are, arrays joined with ", ". */
@@ -169,7 +151,7 @@ exec_env(const struct store_job *job, const char *path)
 	const char *key;
 	json_t *h, *v;
 
-	env_add(&e, "PATH", path != NULL ? path : EXEC_DEFAULT_PATH);
+	env_add(&e, "PATH", path != NULL ? path : CONFIG_DEFAULT_PATH);
 	env_add(&e, "REQUEST_METHOD", job->method);
 	env_add(&e, "REQUEST_URI", job->request_uri);
 	env_add(&e, "QUERY_STRING", job->query_string != NULL ?
@@ -474,65 +456,62 @@ fail:
 	return -1;
 }
 
+/*
+ * After a read(2) that returned n (counted into *total, charged to
+ * *budget): 0 or 1 for exec_out_read and exec_tail_read to return, or 2
+ * to read again.
+ */
+static int
+read_next(ssize_t n, uint64_t *total, size_t *budget)
+{
+	if (n > 0) {
+		*total += (uint64_t)n;
+		return (*budget -= (size_t)n) == 0 ? 0 : 2;
+	}
+	if (n == 0)
+		return 1;
+	if (errno == EINTR)
+		return 2;
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		return 0;
+	return 1;
+}
+
 int
 exec_out_read(int fd, struct exec_out *o)
 {
+	struct buf *b = &o->b;
 	char scratch[16384];
 	size_t budget = EXEC_READ_BUDGET;
 	ssize_t n;
+	int r;
 
-	for (;;) {
-		size_t room = o->len < o->max ? o->max - o->len : 0;
+	do {
+		size_t room = b->len < b->max ? b->max - b->len : 0;
 
 		if (room > 0) {
-			if (o->cap - o->len < (room < 16384 ? room : 16384)) {
-				size_t cap = o->cap ? o->cap * 2 : 16384;
-				char *nb;
-
-				if (cap > o->max)
-					cap = o->max;
-				if (cap < o->len + 1)
-					cap = o->len + 1;
-				if ((nb = realloc(o->buf, cap)) == NULL)
-					return -1;
-				o->buf = nb;
-				o->cap = cap;
-			}
-			room = o->cap - o->len;
-			if (room > o->max - o->len)
-				room = o->max - o->len;
+			/* Room for a 16 KiB read: buf never grows past max. */
+			if (buf_reserve(b, room < 16384 ? room : 16384) == -1)
+				return -1;
+			room = b->cap - b->len;
 			if (room > budget)
 				room = budget;
-			n = read(fd, o->buf + o->len, room);
+			n = read(fd, b->data + b->len, room);
 			if (n > 0)
-				o->len += (size_t)n;
+				b->len += (size_t)n;
 		} else {
 			/* Past max_result: keep the pipe flowing, drop. */
 			n = read(fd, scratch, sizeof(scratch) < budget ?
 			    sizeof(scratch) : budget);
 		}
-		if (n > 0) {
-			o->total += (uint64_t)n;
-			if ((budget -= (size_t)n) == 0)
-				return 0;
-			continue;
-		}
-		if (n == 0)
-			return 1;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return 0;
-		return 1;
-	}
+	} while ((r = read_next(n, &o->total, &budget)) == 2);
+	return r;
 }
 
 void
 exec_out_free(struct exec_out *o)
 {
-	free(o->buf);
-	o->buf = NULL;
-	o->len = o->cap = 0;
+	buf_free(&o->b);
 }
 
 int
@@ -541,55 +520,16 @@ exec_tail_read(int fd, struct exec_tail *t)
 	char buf[4096];
 	size_t budget = EXEC_READ_BUDGET;
 	ssize_t n, i;
+	int r;
 
-	for (;;) {
+	do {
 		n = read(fd, buf, sizeof(buf) < budget ? sizeof(buf) : budget);
-		if (n > 0) {
-			for (i = 0; i < n; i++) {
-				t->ring[t->pos] = buf[i];
-				t->pos = (t->pos + 1) % EXEC_TAIL;
-			}
-			t->total += (uint64_t)n;
-			if ((budget -= (size_t)n) == 0)
-				return 0;
-			continue;
+		for (i = 0; i < n; i++) {
+			t->ring[t->pos] = buf[i];
+			t->pos = (t->pos + 1) % EXEC_TAIL;
 		}
-		if (n == 0)
-			return 1;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return 0;
-		return 1;
-	}
-}
-
-/* Length of a valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) { len = 2; cp = s[0] & 0x1f; }
-	else if ((s[0] & 0xf0) == 0xe0) { len = 3; cp = s[0] & 0x0f; }
-	else if ((s[0] & 0xf8) == 0xf0) { len = 4; cp = s[0] & 0x07; }
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
+	} while ((r = read_next(n, &t->total, &budget)) == 2);
+	return r;
 }
 
 char *
@@ -632,7 +572,7 @@ exec_error_text(const char *reason, const struct exec_tail *t)
 			k += 3;
 		}
 		for (i = start; i < end;) {
-			size_t cl = utf8_len(tail + i, end - i);
+			size_t cl = text_utf8_char(tail + i, end - i);
 
 			if (cl == 0) {
 				s[k++] = '?';
@@ -668,15 +608,6 @@ exec_status_text(int status, char *buf, size_t len)
 }
 
 /* ------------------------------------------------------------ exec kind */
-
-static void
-close_fd(int *fd)
-{
-	if (*fd != -1) {
-		close(*fd);
-		*fd = -1;
-	}
-}
 
 int
 exec_slot_spawn(struct slot *s, char *const argv[], char *const envp[],
@@ -740,7 +671,7 @@ exec_write_in(struct slot *s)
 		/* EPIPE: the handler does not want (the rest of) its body. */
 		break;
 	}
-	close_fd(&x->fd_in);
+	fd_close(&x->fd_in);
 }
 
 enum { EXEC_IN, EXEC_OUT, EXEC_ERR };
@@ -778,17 +709,17 @@ exec_ready(struct slot *s, int which, short revents)
 	switch (which) {
 	case EXEC_IN:
 		if (revents & (POLLERR | POLLHUP | POLLNVAL))
-			close_fd(&x->fd_in);
+			fd_close(&x->fd_in);
 		else
 			exec_write_in(s);
 		break;
 	case EXEC_OUT:
 		if ((r = exec_out_read(x->fd_out, &s->out)) != 0)
-			close_fd(&x->fd_out);
+			fd_close(&x->fd_out);
 		return r == -1 ? -1 : 0;
 	case EXEC_ERR:
 		if (exec_tail_read(x->fd_err, &s->err) != 0)
-			close_fd(&x->fd_err);
+			fd_close(&x->fd_err);
 		break;
 	}
 	return 0;
@@ -818,22 +749,22 @@ exec_drain(struct slot *s)
 	struct slot_exec *x = &s->u.exec;
 	int rc = 0;
 
-	close_fd(&x->fd_in);
+	fd_close(&x->fd_in);
 	if (x->fd_out != -1 && exec_out_read(x->fd_out, &s->out) == -1)
 		rc = -1;
 	if (x->fd_err != -1)
 		(void)exec_tail_read(x->fd_err, &s->err);
-	close_fd(&x->fd_out);
-	close_fd(&x->fd_err);
+	fd_close(&x->fd_out);
+	fd_close(&x->fd_err);
 	return rc;
 }
 
 static void
 exec_close(struct slot *s)
 {
-	close_fd(&s->u.exec.fd_in);
-	close_fd(&s->u.exec.fd_out);
-	close_fd(&s->u.exec.fd_err);
+	fd_close(&s->u.exec.fd_in);
+	fd_close(&s->u.exec.fd_out);
+	fd_close(&s->u.exec.fd_err);
 }
 
 static void

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 struct slot;
 struct store_job;
 
@@ -50,10 +52,7 @@ int	exec_spawn(char *const argv[], char *const envp[],
 
 /* stdout: the first max bytes are kept, the rest is read and counted. */
 struct exec_out {
-	char	*buf;
-	size_t	 len;
-	size_t	 cap;
-	size_t	 max;
+	struct buf b;		/* b.max: what is kept (0: nothing) */
 	uint64_t total;		/* bytes read, kept or not */
 };
 

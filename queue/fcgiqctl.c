@@ -20,10 +20,12 @@
 
 #include <jansson.h>
 
+#include "buf.h"
 #include "config.h"
 #include "log.h"
 #include "store.h"
 #include "supervisor.h"
+#include "text.h"
 #include "wake.h"
 
 #define EXIT_DBERR	1
@@ -59,17 +61,10 @@ usage(void)
 static void
 iso8601(int64_t ms, char *buf, size_t len)
 {
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	char sec[24];
-
-	if (ms <= 0) {
+	if (ms <= 0)
 		snprintf(buf, len, "-");
-		return;
-	}
-	gmtime_r(&t, &tm);
-	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%03dZ", sec, (int)(ms % 1000));
+	else
+		text_iso8601(ms, buf, len);
 }
 
 static void
@@ -536,8 +531,8 @@ cmd_enqueue(int argc, char **argv)
 	const struct queue_conf *q;
 	struct store_newjob nj;
 	struct store *s;
-	char *body = NULL, *nb;
-	size_t len = 0, cap = 0, n;
+	struct buf body;
+	size_t n, want;
 	int64_t delay = 0, now;
 	int ch, priority = 0, have_priority = 0, ret = 0;
 
@@ -564,24 +559,25 @@ cmd_enqueue(int argc, char **argv)
 		    "the embedded default");
 		return EXIT_USAGE;
 	}
+	/* 64 KiB first, then doubling; one byte past max_body tells. */
+	buf_init(&body, conf.max_body + 1);
 	for (;;) {
-		if (len == cap) {
-			cap = cap ? cap * 2 : 65536;
-			if (cap > conf.max_body + 1)
-				cap = conf.max_body + 1;
-			if ((nb = realloc(body, cap)) == NULL) {
-				free(body);
+		if (body.len == body.cap) {
+			want = body.cap != 0 ? body.cap : 65536;
+			if (want > body.max - body.len)
+				want = body.max - body.len;
+			if (buf_reserve(&body, want) == -1) {
+				buf_free(&body);
 				fprintf(stderr, "fcgiqctl: enqueue: out of memory\n");
 				return EXIT_DBERR;
 			}
-			body = nb;
 		}
-		n = fread(body + len, 1, cap - len, stdin);
-		len += n;
-		if (len > conf.max_body) {
+		n = fread(body.data + body.len, 1, body.cap - body.len, stdin);
+		body.len += n;
+		if (body.len > conf.max_body) {
 			fprintf(stderr, "fcgiqctl: enqueue: body over max_body "
 			    "(%zu bytes)\n", conf.max_body);
-			free(body);
+			buf_free(&body);
 			return EXIT_USAGE;
 		}
 		if (n == 0)
@@ -589,7 +585,7 @@ cmd_enqueue(int argc, char **argv)
 	}
 	if (ferror(stdin)) {
 		fprintf(stderr, "fcgiqctl: enqueue: stdin: %s\n", strerror(errno));
-		free(body);
+		buf_free(&body);
 		return EXIT_DBERR;
 	}
 	memset(&nj, 0, sizeof(nj));
@@ -600,8 +596,8 @@ cmd_enqueue(int argc, char **argv)
 	nj.run_at = now + delay;
 	/* Handlers see a job from the CLI as a POST with no URI. */
 	nj.method = "POST";
-	nj.body = body != NULL ? body : "";
-	nj.body_len = len;
+	nj.body = body.data != NULL ? (const char *)body.data : "";
+	nj.body_len = body.len;
 	s = open_store(0);
 	if (store_enqueue(s, &nj, 1) == -1) {
 		fprintf(stderr, "fcgiqctl: enqueue: %s\n", store_error(s));
@@ -615,7 +611,7 @@ cmd_enqueue(int argc, char **argv)
 			printf("%s\n", nj.id);
 	}
 	store_close(s);
-	free(body);
+	buf_free(&body);
 	return ret;
 }
 

@@ -47,9 +47,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "clock.h"
 #include "config.h"
 #include "exec.h"
+#include "fd.h"
 #include "helper.h"
 #include "log.h"
 #include "slot.h"
@@ -63,12 +65,6 @@
 #define STORE_RETRY_MS		1000	/* an outcome the store refused */
 #define STOP_GIVEUP_MS		10000	/* past grace + kill: stop recording */
 
-/* A configuration with the slots that still use it. */
-struct cfgref {
-	struct config	c;
-	int		refs;
-};
-
 /* What a poll entry is for: an fd of slot s (which: the kind's tag for
  * it), or, s NULL, one of the helper's own (which: a TAG_*). */
 struct ptag {
@@ -78,7 +74,7 @@ struct ptag {
 
 struct helper {
 	const char	*conf_path;
-	struct cfgref	*cfg;
+	struct config_ref	*cfg;
 	char		*db;		/* the database path in use */
 	struct store	*store;
 	int		 lock_fd;
@@ -108,43 +104,25 @@ struct claimed {
 	struct store_job *job;
 };
 
-static void
-close_fd(int *fd)
-{
-	if (*fd != -1) {
-		close(*fd);
-		*fd = -1;
-	}
-}
-
 /* ---------------------------------------------------------------- config */
 
-static struct cfgref *
+/* The configuration at path, held once (by the helper), or NULL. */
+static struct config_ref *
 cfg_load(const char *path)
 {
-	struct cfgref *r;
+	struct config c;
+	struct config_ref *r;
 	char err[512];
 
-	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		log_warnx("helper: config: out of memory");
-		return NULL;
-	}
-	if (config_load(&r->c, path, err, sizeof(err)) == -1) {
+	if (config_load(&c, path, err, sizeof(err)) == -1) {
 		log_warnx("helper: config: %s", err);
-		free(r);
 		return NULL;
 	}
-	r->refs = 1;
-	return r;
-}
-
-static void
-cfg_put(struct cfgref *r)
-{
-	if (r != NULL && --r->refs == 0) {
-		config_free(&r->c);
-		free(r);
+	if ((r = config_ref_new(&c)) == NULL) {
+		config_free(&c);
+		log_warnx("helper: config: out of memory");
 	}
+	return r;
 }
 
 static int
@@ -158,13 +136,13 @@ queue_runnable(const struct queue_conf *q)
 static void
 cfg_unref(void *r)
 {
-	cfg_put(r);
+	config_unref(r);
 }
 
 static void
 helper_reload(struct helper *h)
 {
-	struct cfgref *n;
+	struct config_ref *n;
 
 	if ((n = cfg_load(h->conf_path)) == NULL) {
 		log_warnx("helper: reload failed, keeping the old configuration");
@@ -174,7 +152,7 @@ helper_reload(struct helper *h)
 		log_warnx("helper: database %s: changing it needs a restart; "
 		    "still using %s", n->c.database, h->db);
 	log_setlevel(n->c.log_level);
-	cfg_put(h->cfg);
+	config_unref(h->cfg);
 	h->cfg = n;
 	h->claim_now = 1;
 	log_info("helper: configuration reloaded");
@@ -226,17 +204,15 @@ slots_active(const struct helper *h)
 static struct slot *
 slots_alloc(struct helper *h)
 {
-	struct slot *ns;
 	size_t i, cap;
 
 	for (i = 0; i < h->nslots; i++)
 		if (h->slots[i].state == SLOT_FREE)
 			return &h->slots[i];
-	cap = h->nslots ? h->nslots * 2 : 8;
-	if ((ns = realloc(h->slots, cap * sizeof(*ns))) == NULL)
+	cap = h->nslots;
+	if (array_grow(&h->slots, &cap, cap + 1, sizeof(*h->slots), 8) == -1)
 		return NULL;
-	memset(ns + h->nslots, 0, (cap - h->nslots) * sizeof(*ns));
-	h->slots = ns;
+	memset(h->slots + h->nslots, 0, (cap - h->nslots) * sizeof(*h->slots));
 	i = h->nslots;
 	h->nslots = cap;
 	return &h->slots[i];
@@ -300,7 +276,7 @@ job_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
 		return;
 	}
 	exec_env_free(env);
-	h->cfg->refs++;
+	(void)config_ref(h->cfg);
 	if (slot_start(s, q, job, h->cfg, cfg_unref, mono_ms()) == -1) {
 		/* Not reached: s is free and has its kind. */
 		refused(s, "start");
@@ -408,7 +384,8 @@ job_record(struct helper *h, struct slot *s)
 		break;
 	case SLOT_DONE:
 		rc = store_finish_done(h->store, id, s->attempt,
-		    s->out.len ? s->out.buf : "", s->out.len, store_now());
+		    s->out.b.len ? (const char *)s->out.b.data : "",
+		    s->out.b.len, store_now());
 		break;
 	default:
 		text = exec_error_text(o->reason, &s->err);
@@ -438,9 +415,9 @@ job_log_outcome(const struct slot *s)
 	}
 	switch (o->result) {
 	case SLOT_DONE:
-		if (s->out.total > s->out.len)
+		if (s->out.total > s->out.b.len)
 			log_info("helper: job %s: result cut to %zu of %" PRIu64
-			    " bytes", id, s->out.len, s->out.total);
+			    " bytes", id, s->out.b.len, s->out.total);
 		log_debug("helper: job %s: attempt %d: done in %" PRId64 " ms",
 		    id, s->attempt, o->ms);
 		break;
@@ -531,17 +508,9 @@ claim_all(struct helper *h, int64_t now)
 		if (!queue_runnable(q))
 			continue;
 		while (queue_active(h, q->name) < (size_t)q->concurrency) {
-			if (h->nclaimed == h->claimed_cap) {
-				size_t cap = h->claimed_cap ?
-				    h->claimed_cap * 2 : 8;
-				struct claimed *nc;
-
-				if ((nc = realloc(h->claimed,
-				    cap * sizeof(*nc))) == NULL)
-					break;	/* next pass */
-				h->claimed = nc;
-				h->claimed_cap = cap;
-			}
+			if (array_grow(&h->claimed, &h->claimed_cap,
+			    h->nclaimed + 1, sizeof(*h->claimed), 8) == -1)
+				break;	/* next pass */
 			wall = store_now();
 			rc = store_claim(h->store, q->name, wall,
 			    slot_lease_ms(q), &job);
@@ -748,21 +717,13 @@ stop_handlers(struct helper *h, int64_t now)
 static int
 pfd_reserve(struct helper *h, size_t used, size_t n)
 {
-	size_t cap = h->pfd_cap ? h->pfd_cap : 16;
-	struct pollfd *np;
-	struct ptag *nt;
+	size_t need = used + n, cp = h->pfd_cap, ct = h->pfd_cap;
 
-	while (cap < used + n)
-		cap *= 2;
-	if (cap == h->pfd_cap)
-		return 0;
-	if ((np = realloc(h->pfd, cap * sizeof(*np))) == NULL)
+	/* Two arrays, one capacity: it counts once both have grown. */
+	if (array_grow(&h->pfd, &cp, need, sizeof(*h->pfd), 16) == -1 ||
+	    array_grow(&h->ptag, &ct, need, sizeof(*h->ptag), 16) == -1)
 		return -1;
-	h->pfd = np;
-	if ((nt = realloc(h->ptag, cap * sizeof(*nt))) == NULL)
-		return -1;
-	h->ptag = nt;
-	h->pfd_cap = cap;
+	h->pfd_cap = cp;
 	return 0;
 }
 
@@ -891,7 +852,7 @@ poll_dispatch(struct helper *h, size_t n, int64_t now)
 		switch (t->which) {
 		case TAG_PARENT:
 			if (supervisor_parent_gone(h->parent_fd)) {
-				close_fd(&h->parent_fd);
+				fd_close(&h->parent_fd);
 				stop_begin(h, "fcgiq went away", now);
 			}
 			break;
@@ -1037,12 +998,12 @@ helper_main(const char *conf_path, int parent_fd)
 	rc = helper_loop(&h);
 done:
 	slots_free_all(&h);
-	close_fd(&h.wake_fd);
+	fd_close(&h.wake_fd);
 	if (h.store != NULL)
 		store_close(h.store);
-	close_fd(&h.lock_fd);
-	close_fd(&h.sig_fd);
-	cfg_put(h.cfg);
+	fd_close(&h.lock_fd);
+	fd_close(&h.sig_fd);
+	config_unref(h.cfg);
 	free(h.db);
 	return rc;
 }

@@ -1,8 +1,8 @@
 # queue/: the shared library of every fcgiq program (config, log, wake).
 libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h queue/log.c queue/log.h \
 	queue/wake.c queue/wake.h
-# Shared utilities: a growable buffer; UTF-8, CGI names, ISO-8601.
-libfcgiq_a_SOURCES += queue/buf.c queue/buf.h queue/text.c queue/text.h
+# Shared utilities: a growable buffer; fd_close; UTF-8, CGI names, ISO-8601.
+libfcgiq_a_SOURCES += queue/buf.c queue/buf.h queue/fd.h queue/text.c queue/text.h
 if HAVE_CMOCKA
 check_PROGRAMS += tests/unit/test_text
 TESTS += tests/unit/test_text

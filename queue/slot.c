@@ -64,7 +64,7 @@ slot_start(struct slot *s, const struct queue_conf *q, struct store_job *job,
 	s->attempt = job->attempts;
 	s->ref = ref;
 	s->unref = unref;
-	s->out.max = q->max_result;
+	s->out.b.max = q->max_result;
 	s->started = now;
 	s->deadline = now + q->timeout_ms;
 	s->extend_at = now + slot_lease_ms(q) / 2;

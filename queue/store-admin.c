@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "buf.h"
 #include "store-sqlite.h"
 
 /*
@@ -199,7 +200,7 @@ int
 store_stats(struct store *s, struct store_stat **out, size_t *n)
 {
 	sqlite3_stmt	*st;
-	struct store_stat *v = NULL, *nv, *e;
+	struct store_stat *v = NULL, *e;
 	size_t		 len = 0, cap = 0;
 	int		 rc;
 
@@ -208,13 +209,9 @@ store_stats(struct store *s, struct store_stat **out, size_t *n)
 	if ((st = sq_stmt(s, ST_STATS)) == NULL)
 		return -1;
 	while ((rc = store_step_fn(st)) == SQLITE_ROW) {
-		if (len == cap) {
-			cap = cap != 0 ? cap * 2 : 16;
-			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL) {
-				(void)sq_fail(s, SQLITE_NOMEM, "stats");
-				goto fail;
-			}
-			v = nv;
+		if (array_grow(&v, &cap, len + 1, sizeof(*v), 16) == -1) {
+			(void)sq_fail(s, SQLITE_NOMEM, "stats");
+			goto fail;
 		}
 		e = &v[len++];
 		/* Longer queue names are cut: these are for display. */

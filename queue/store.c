@@ -18,6 +18,7 @@
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "store-sqlite.h"
 
 int (*store_step_fn)(sqlite3_stmt *) = sqlite3_step;
@@ -299,15 +300,6 @@ set_wal(struct store *s, int timeout_ms)
 	return 0;
 }
 
-static int64_t
-monotonic_us(void)
-{
-	struct timespec	ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /*
  * Wait for the write lock in short steps.  SQLite's own busy timeout
  * sleeps up to 100 ms at a time; with several fcgiq processes (spawn-fcgi
@@ -321,7 +313,7 @@ busy_wait(void *arg, int count)
 {
 	struct store	*s = arg;
 	struct timespec	 pause;
-	int64_t		 now = monotonic_us(), step;
+	int64_t		 now = mono_us(), step;
 
 	if (count == 0)
 		s->busy_since_us = now;

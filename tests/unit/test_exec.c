@@ -143,16 +143,49 @@ run_collect(struct exec_child *c, struct exec_out *o, struct exec_tail *t)
 	return status;
 }
 
+/* Header names as the helper maps them, and more variables than the
+ * environment's first allocation holds. */
+static void
+test_env_header_names(void **state)
+{
+	struct store_job j;
+	char hdrs[8192], name[300], **env;
+	size_t off;
+	int i;
+
+	(void)state;
+	job_init(&j);
+	memset(name, 'a', 260);
+	name[260] = '\0';
+	off = (size_t)snprintf(hdrs, sizeof(hdrs), "{\"HTTP_\":\"1\","
+	    "\"\":\"2\",\"x y.z\":\"3\",\"http_low\":\"4\",\"%s\":\"5\"",
+	    name);
+	for (i = 0; i < 40; i++)
+		off += (size_t)snprintf(hdrs + off, sizeof(hdrs) - off,
+		    ",\"X-N%d\":\"%d\"", i, i);
+	snprintf(hdrs + off, sizeof(hdrs) - off, "}");
+	j.headers = hdrs;
+	env = exec_env(&j, NULL);
+	assert_non_null(env);
+	assert_string_equal(envget(env, "HTTP_X_Y_Z"), "3");
+	assert_string_equal(envget(env, "HTTP_HTTP_LOW"), "4");
+	assert_string_equal(envget(env, "HTTP_X_N0"), "0");
+	assert_string_equal(envget(env, "HTTP_X_N39"), "39");
+	/* "HTTP_" and "" name nothing; 260 letters do not fit. */
+	assert_int_equal(envcount(env), 10 + 2 + 40);
+	exec_env_free(env);
+}
+
 static void
 test_spawn_clean_child(void **state)
 {
 	struct store_job j;
 	struct exec_child c;
-	struct exec_out o = { .max = 65536 };
+	struct exec_out o = { .b = { .max = 65536 } };
 	struct exec_tail t;
 	struct sigaction sa;
 	sigset_t set, old;
-	char *argv[] = { report_path, NULL }, **env;
+	char *argv[] = { report_path, NULL }, **env, *out;
 	int leak, status;
 
 	(void)state;
@@ -182,15 +215,16 @@ test_spawn_clean_child(void **state)
 
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
-	assert_non_null(o.buf);
-	o.buf[o.len - 1] = '\0';
-	assert_non_null(strstr(o.buf, "fd 0\nfd 1\nfd 2\npgrp-is-pid 1\n"));
-	assert_null(strstr(o.buf, "fd 3"));
-	assert_null(strstr(o.buf, "HTTP_PROXY"));
-	assert_non_null(strstr(o.buf, "env HTTP_X_A=1\n"));
-	assert_non_null(strstr(o.buf, "sigblk 0000000000000000\n"));
-	assert_non_null(strstr(o.buf, "sigign 0000000000000000\n"));
-	assert_non_null(strstr(o.buf, "stdin 0"));
+	assert_non_null(o.b.data);
+	o.b.data[o.b.len - 1] = '\0';
+	out = (char *)o.b.data;
+	assert_non_null(strstr(out, "fd 0\nfd 1\nfd 2\npgrp-is-pid 1\n"));
+	assert_null(strstr(out, "fd 3"));
+	assert_null(strstr(out, "HTTP_PROXY"));
+	assert_non_null(strstr(out, "env HTTP_X_A=1\n"));
+	assert_non_null(strstr(out, "sigblk 0000000000000000\n"));
+	assert_non_null(strstr(out, "sigign 0000000000000000\n"));
+	assert_non_null(strstr(out, "stdin 0"));
 	exec_out_free(&o);
 }
 
@@ -199,7 +233,7 @@ test_spawn_exec_failure(void **state)
 {
 	char *argv[] = { "/nonexistent/handler", NULL }, *env[] = { NULL };
 	struct exec_child c;
-	struct exec_out o = { .max = 100 };
+	struct exec_out o = { .b = { .max = 100 } };
 	struct exec_tail t;
 	char buf[64], *text;
 	int status;
@@ -226,7 +260,7 @@ test_stdout_bounded_stderr_tail(void **state)
 	    NULL };
 	char *env[] = { "PATH=/bin:/usr/bin", NULL }, buf[64], *text;
 	struct exec_child c;
-	struct exec_out o = { .max = 1000 };
+	struct exec_out o = { .b = { .max = 1000 } };
 	struct exec_tail t;
 	int status;
 
@@ -234,7 +268,7 @@ test_stdout_bounded_stderr_tail(void **state)
 	memset(&t, 0, sizeof(t));
 	assert_int_equal(exec_spawn(argv, env, NULL, &c), 0);
 	status = run_collect(&c, &o, &t);
-	assert_int_equal(o.len, 1000);
+	assert_int_equal(o.b.len, 1000);
 	assert_int_equal(o.total, 1000000);
 	exec_status_text(status, buf, sizeof(buf));
 	assert_string_equal(buf, "exit 3");
@@ -345,7 +379,7 @@ test_dies_with_parent(void **state)
 static void
 test_read_bounded(void **state)
 {
-	struct exec_out o = { .max = 1000 };
+	struct exec_out o = { .b = { .max = 1000 } };
 	struct exec_tail t;
 	int fd;
 
@@ -354,7 +388,7 @@ test_read_bounded(void **state)
 	assert_true((fd = open("/dev/zero", O_RDONLY | O_CLOEXEC)) != -1);
 	alarm(20);
 	assert_int_equal(exec_out_read(fd, &o), 0);
-	assert_int_equal(o.len, 1000);
+	assert_int_equal(o.b.len, 1000);
 	assert_int_equal(o.total, EXEC_READ_BUDGET);
 	assert_int_equal(exec_out_read(fd, &o), 0);
 	assert_int_equal(o.total, 2 * EXEC_READ_BUDGET);
@@ -396,6 +430,7 @@ main(void)
 	const char *b = getenv("top_builddir");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_env_allowlist),
+		cmocka_unit_test(test_env_header_names),
 		cmocka_unit_test(test_spawn_clean_child),
 		cmocka_unit_test(test_spawn_exec_failure),
 		cmocka_unit_test(test_stdout_bounded_stderr_tail),

@@ -266,7 +266,7 @@ test_start_sets_timers_and_owns_job(void **state)
 	assert_int_equal(s.extend_at, T0 + slot_lease_ms(&Q) / 2);
 	assert_int_equal(slot_lease_ms(&Q),
 	    1500 + SLOT_KILL_GRACE_MS + SLOT_LEASE_MARGIN_MS);
-	assert_int_equal(s.out.max, 100);
+	assert_int_equal(s.out.b.max, 100);
 	assert_false(slot_timed_out(&s, T0 + 1499));
 	assert_true(slot_timed_out(&s, T0 + 1500));
 	slot_free(&s);
@@ -468,8 +468,8 @@ test_exec_kind(void **state)
 	exec_reap(&s);
 	assert_string_equal(s.status, "exit 75");
 	assert_int_equal(s.code, 75);
-	assert_int_equal(s.out.len, 5);
-	assert_memory_equal(s.out.buf, "hello", 5);
+	assert_int_equal(s.out.b.len, 5);
+	assert_memory_equal(s.out.b.data, "hello", 5);
 	assert_int_equal(s.err.total, 5);
 	assert_int_equal(slot_outcome(&s, T0 + 1), 0);
 	assert_string_equal(s.rec.reason, "exit 75 (temporary failure)");

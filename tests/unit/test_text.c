@@ -138,6 +138,33 @@ test_buf_max(void **state)
 	assert_int_equal(b.max, 100);
 }
 
+/* Arrays grow from their first size by doubling, and fail unchanged. */
+static void
+test_array_grow(void **state)
+{
+	struct { int a, b; } *v = NULL;
+	size_t cap = 0;
+
+	(void)state;
+	assert_int_equal(array_grow(&v, &cap, 0, sizeof(*v), 8), 0);
+	assert_null(v);
+	assert_int_equal(array_grow(&v, &cap, 1, sizeof(*v), 8), 0);
+	assert_int_equal(cap, 8);
+	v[7].a = 7;
+	assert_int_equal(array_grow(&v, &cap, 8, sizeof(*v), 8), 0);
+	assert_int_equal(cap, 8);		/* fits: nothing moves */
+	assert_int_equal(array_grow(&v, &cap, 9, sizeof(*v), 8), 0);
+	assert_int_equal(cap, 16);
+	assert_int_equal(v[7].a, 7);
+	assert_int_equal(array_grow(&v, &cap, 100, sizeof(*v), 8), 0);
+	assert_int_equal(cap, 128);		/* doubled until it fits */
+	assert_int_equal(array_grow(&v, &cap, SIZE_MAX / 4, sizeof(*v), 8),
+	    -1);
+	assert_int_equal(cap, 128);
+	assert_int_equal(v[7].a, 7);
+	free(v);
+}
+
 int
 main(void)
 {
@@ -148,6 +175,7 @@ main(void)
 		cmocka_unit_test(test_iso8601),
 		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_buf_max),
+		cmocka_unit_test(test_array_grow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
