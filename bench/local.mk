@@ -1,11 +1,23 @@
-# bench/: load generators and side-by-side comparisons (not tests).
+# bench/: load generators and side-by-side comparisons (not tests; see
+# bench/run).
+EXTRA_DIST += bench/run bench/intake.sh bench/intake.php bench/post.lua \
+	bench/exec.sh
+
+# intake.sh's reference: a libfcgi responder that stores nothing.
 noinst_PROGRAMS += bench/null-responder
 bench_null_responder_SOURCES = bench/null-responder.c
 bench_null_responder_LDADD = $(FCGI_LIBS)
-EXTRA_DIST += bench/run bench/intake.sh bench/intake.php bench/post.lua
 
 # The store alone: group-commit intake and claim rates, with millions of
 # jobs waiting (bench/run's growth rows).
 noinst_PROGRAMS += bench/storebench
 bench_storebench_SOURCES = bench/storebench.c
 bench_storebench_LDADD = $(FCGIQ_LIBS)
+
+# exec.sh: the helper's throughput against a raw spawn loop; the handler
+# that stamps each run; the gap between an enqueue and its start.
+noinst_PROGRAMS += bench/spawn-loop bench/stamp bench/enqueue-gap
+bench_spawn_loop_SOURCES = bench/spawn-loop.c
+bench_stamp_SOURCES = bench/stamp.c
+bench_enqueue_gap_SOURCES = bench/enqueue-gap.c
+bench_enqueue_gap_LDADD = $(FCGIQ_LIBS)

@@ -1,5 +1,5 @@
-# conf-examples/: the shipped examples and the end-to-end suites that run
-# them, each on the file as shipped (see README.md, "Operating fcgiq").
+# conf-examples/: the shipped examples (tests/e2e runs each on the file as
+# shipped; see README.md, "Operating fcgiq").
 
 # make install: the example handlers where fcgiq.conf's handler lines look
 # for them ($(libexecdir)/fcgiq: /usr/local/libexec/fcgiq by default), the
@@ -22,10 +22,3 @@ dist_systemdexamples_DATA = conf-examples/systemd/fcgiq.socket \
 # Runs from a checkout only (it builds the tree): shipped, not installed.
 EXTRA_DIST += conf-examples/quickstart.sh
 
-# Apache (mod_proxy_fcgi, mod_fcgid), systemd units, example handlers,
-# the operator guide's queries, backups and upgrades.
-TESTS += tests/e2e/apache.sh tests/e2e/apache-fcgid.sh tests/e2e/systemd.sh \
-	tests/e2e/examples.sh tests/e2e/operator.sh
-dist_noinst_SCRIPTS += tests/e2e/apache.sh tests/e2e/apache-fcgid.sh \
-	tests/e2e/apache-lib.sh tests/e2e/systemd.sh tests/e2e/examples.sh \
-	tests/e2e/operator.sh

@@ -1,19 +1,20 @@
-# queue/: the shared library of every fcgiq program (config, log, wake).
-libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h queue/log.c queue/log.h \
-	queue/wake.c queue/wake.h
-# Shared utilities: a growable buffer; fd_close; UTF-8, CGI names, ISO-8601.
-libfcgiq_a_SOURCES += queue/buf.c queue/buf.h queue/fd.h queue/text.c queue/text.h
-if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_text
-TESTS += tests/unit/test_text
-tests_unit_test_text_SOURCES = tests/unit/test_text.c
-tests_unit_test_text_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_text_LDADD = $(FCGIQ_LIBS) $(CMOCKA_LIBS)
-endif
+# queue/: everything but the responder.
+#
+# libfcgiq.a: what every fcgiq program links (configuration, logging,
+# wake-up, small utilities, the store).  libhelper.a: the helper, its slots,
+# the exec handler and the supervisor of the helper processes (linked by
+# fcgiq and fcgiqctl).  fcgiqctl: the operators' command-line tool.
+libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h \
+	queue/log.c queue/log.h queue/wake.c queue/wake.h \
+	queue/buf.c queue/buf.h queue/fd.h queue/text.c queue/text.h \
+	queue/store.c queue/store.h queue/store-sqlite.h \
+	queue/store-schema.c queue/store-sql.c queue/store-enqueue.c \
+	queue/store-jobs.c queue/store-admin.c
 
-# fcgiqctl: the operators' command-line tool.
+noinst_LIBRARIES += libhelper.a
+libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/exec.c queue/exec.h \
+	queue/slot.c queue/slot.h queue/supervisor.c queue/supervisor.h
+
 sbin_PROGRAMS += fcgiqctl
 fcgiqctl_SOURCES = queue/fcgiqctl.c
 fcgiqctl_LDADD = libhelper.a $(FCGIQ_LIBS)
-
-dist_man_MANS = man/fcgiq.8 man/fcgiqctl.8 man/fcgiq.conf.5

@@ -1,21 +1,172 @@
-# tests/: shared test plumbing and the config unit tests.
+# tests/: every test, registered here beside the folders that hold them.
+# tests/run-all.sh installs what they need and runs them (make check), then
+# a second, sanitized build (tests/e2e/run-sanitized.sh).
 EXTRA_DIST += tests/lib.sh tests/install-deps.sh tests/run-all.sh .ci/run
+dist_noinst_SCRIPTS += tests/e2e/run-sanitized.sh
+
+# ------------------------------------------------------------ tests/unit
+# cmocka, one program per module; each links the libraries the programs
+# link, so what is tested is what runs.
+UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+UNIT_LDADD = libresponder.a libhelper.a $(FCGIQ_LIBS) $(CMOCKA_LIBS)
 if HAVE_CMOCKA
-check_PROGRAMS += tests/unit/test_config
-TESTS += tests/unit/test_config
+# queue/
+check_PROGRAMS += tests/unit/test_config tests/unit/test_text \
+	tests/unit/test_store tests/unit/test_exec tests/unit/test_slot \
+	tests/unit/test_helper
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
-tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_config_LDADD = $(FCGIQ_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_config_LDADD = $(UNIT_LDADD)
+tests_unit_test_text_SOURCES = tests/unit/test_text.c
+tests_unit_test_text_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_text_LDADD = $(UNIT_LDADD)
+tests_unit_test_store_SOURCES = tests/unit/test_store.c
+tests_unit_test_store_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_store_LDADD = $(UNIT_LDADD)
+tests_unit_test_exec_SOURCES = tests/unit/test_exec.c
+tests_unit_test_exec_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_exec_LDADD = $(UNIT_LDADD)
+tests_unit_test_slot_SOURCES = tests/unit/test_slot.c
+tests_unit_test_slot_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_slot_LDADD = $(UNIT_LDADD)
+tests_unit_test_helper_SOURCES = tests/unit/test_helper.c
+tests_unit_test_helper_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_helper_LDADD = $(UNIT_LDADD)
+
+# fcgi-app/: the parser, the FastCGI reader, the group committer (through
+# the store's fault seam), the status pool, the accept and worker layer
+# over a real unix socket, and the router's answers byte for byte (its
+# committer stubbed in the test).
+check_PROGRAMS += tests/unit/test_request tests/unit/test_wire \
+	tests/unit/test_commit tests/unit/test_dbpool tests/unit/test_server \
+	tests/unit/test_router
+tests_unit_test_request_SOURCES = tests/unit/test_request.c
+tests_unit_test_request_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_request_LDADD = $(UNIT_LDADD)
+tests_unit_test_wire_SOURCES = tests/unit/test_wire.c \
+	tests/tools/fcgibuf.c tests/tools/fcgibuf.h
+tests_unit_test_wire_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests/tools
+tests_unit_test_wire_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_wire_LDADD = $(UNIT_LDADD)
+tests_unit_test_commit_SOURCES = tests/unit/test_commit.c
+tests_unit_test_commit_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_commit_LDADD = $(UNIT_LDADD)
+tests_unit_test_dbpool_SOURCES = tests/unit/test_dbpool.c
+tests_unit_test_dbpool_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_dbpool_LDADD = $(UNIT_LDADD)
+tests_unit_test_server_SOURCES = tests/unit/test_server.c \
+	tests/tools/fcgibuf.c tests/tools/fcgibuf.h
+tests_unit_test_server_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests/tools
+tests_unit_test_server_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_server_LDADD = $(UNIT_LDADD)
+tests_unit_test_router_SOURCES = tests/unit/test_router.c \
+	tests/tools/fcgibuf.c tests/tools/fcgibuf.h
+tests_unit_test_router_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests/tools
+tests_unit_test_router_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_router_LDADD = $(UNIT_LDADD)
+
+TESTS += tests/unit/test_config tests/unit/test_text tests/unit/test_store \
+	tests/unit/test_exec tests/unit/test_slot tests/unit/test_helper \
+	tests/unit/test_request tests/unit/test_wire tests/unit/test_commit \
+	tests/unit/test_dbpool tests/unit/test_server tests/unit/test_router
 endif
 
-# fcgiqctl against a database, no server running.
-TESTS += tests/e2e/ctl.sh
-dist_noinst_SCRIPTS += tests/e2e/ctl.sh
+# ------------------------------------------------- tests/tools, handlers
+# A FastCGI client of our own, talking straight to the socket: malformed
+# and hostile requests no web server would send.
+check_PROGRAMS += tests/tools/fcgiclient
+tests_tools_fcgiclient_SOURCES = tests/tools/fcgiclient.c \
+	tests/tools/fcgibuf.c tests/tools/fcgibuf.h
 
-# log_file under spawn-fcgi, whose children's stderr is /dev/null.
-TESTS += tests/e2e/logfile.sh
-dist_noinst_SCRIPTS += tests/e2e/logfile.sh
+# Test handlers: report prints its environment and open fds; hostile
+# misbehaves on purpose; the scripts fail N times, exit with a code, sleep,
+# or record that they ran.  They are fixtures, not code under test: built
+# without the sanitizers of --enable-debug, which cannot start under a
+# handler's rlimit_as (ASan reserves terabytes of address space).
+check_PROGRAMS += tests/handlers/report tests/handlers/hostile/hostile
+tests_handlers_report_SOURCES = tests/handlers/report.c
+tests_handlers_report_CFLAGS = $(WARN_CFLAGS)
+tests_handlers_report_LDFLAGS =
+tests_handlers_hostile_hostile_SOURCES = tests/handlers/hostile/hostile.c
+tests_handlers_hostile_hostile_CFLAGS = $(WARN_CFLAGS)
+tests_handlers_hostile_hostile_LDFLAGS =
+dist_noinst_SCRIPTS += tests/handlers/fail-n.sh tests/handlers/exit.sh \
+	tests/handlers/sleep.sh tests/handlers/mark.sh tests/handlers/cat.sh \
+	tests/handlers/dispatch.sh
 
-# kill -9 of the helper's supervisor: fcgiq starts another.
-TESTS += tests/e2e/supervisor.sh
-dist_noinst_SCRIPTS += tests/e2e/supervisor.sh
+# ------------------------------------------------------------- tests/e2e
+# Through the real programs: nginx + spawn-fcgi + fcgiq (curl, sqlite3),
+# the raw client, 20,000 POSTs at concurrency 64; the helper, hostile
+# handlers, fcgiqctl with no server, log_file under spawn-fcgi, kill -9 of
+# the supervisor; Apache (mod_proxy_fcgi, mod_fcgid), the systemd units,
+# the example handlers and the operator guide's queries, backups and
+# upgrades, each on the file as shipped; fcgiq under valgrind (memcheck:
+# 10,000 requests, then SIGTERM; no memory error, no definite leak, no fd
+# left open; third-party suppressions, if ever needed, in valgrind.supp).
+E2E_TESTS = tests/e2e/responder.sh tests/e2e/responder-raw.sh \
+	tests/e2e/responder-load.sh tests/e2e/helper.sh \
+	tests/e2e/hostile-handlers.sh tests/e2e/ctl.sh tests/e2e/logfile.sh \
+	tests/e2e/supervisor.sh tests/e2e/apache.sh tests/e2e/apache-fcgid.sh \
+	tests/e2e/systemd.sh tests/e2e/examples.sh tests/e2e/operator.sh \
+	tests/e2e/valgrind-responder.sh
+TESTS += $(E2E_TESTS)
+dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
+	tests/e2e/apache-lib.sh
+EXTRA_DIST += tests/e2e/valgrind.supp
+
+# ----------------------------------------------------------- tests/chaos
+# Power loss and storage faults.  powerloss-vfs.c is a test-only SQLite VFS
+# that keeps what was not synced apart and can cut the power; it is linked
+# into the C harness and built as a shared object to LD_PRELOAD into the
+# real fcgiq (no libtool: a check program linked with -shared).
+check_PROGRAMS += tests/chaos/powerloss tests/chaos/powerloss.so
+TESTS += tests/chaos/powerloss
+tests_chaos_powerloss_SOURCES = tests/chaos/powerloss.c \
+	tests/chaos/powerloss-vfs.c tests/chaos/powerloss-vfs.h
+tests_chaos_powerloss_LDADD = $(FCGIQ_LIBS)
+tests_chaos_powerloss_so_SOURCES = tests/chaos/powerloss-vfs.c \
+	tests/chaos/powerloss-vfs.h
+tests_chaos_powerloss_so_CPPFLAGS = $(AM_CPPFLAGS) -DPLVFS_PRELOAD
+tests_chaos_powerloss_so_CFLAGS = $(AM_CFLAGS) -fPIC
+tests_chaos_powerloss_so_LDFLAGS = $(AM_LDFLAGS) -shared -fPIC
+tests_chaos_powerloss_so_LDADD = $(SQLITE_LIBS)
+
+# The total-queue test: every 202 the client got against every run the
+# handlers logged, with kill -9 of responders, supervisors, helpers and
+# handlers under load (nginx + spawn-fcgi -F 2).  CI runs the short
+# version; see the script's header for the long one.
+check_PROGRAMS += tests/chaos/handlers/record
+tests_chaos_handlers_record_SOURCES = tests/chaos/handlers/record.c
+tests_chaos_handlers_record_LDADD = $(CRYPTO_LIBS)
+
+CHAOS_TESTS = tests/e2e/storage-faults.sh tests/e2e/powerloss.sh \
+	tests/chaos/total-queue.sh
+TESTS += $(CHAOS_TESTS)
+dist_noinst_SCRIPTS += $(CHAOS_TESTS)
+EXTRA_DIST += tests/chaos/e2e-lib.sh
+
+# --------------------------------------------------------- tests/hostile
+# A raw FastCGI adversary against the live socket: what no web server
+# would send (overflowing lengths, truncated records, wrong versions and
+# ids, ABORT in mid-stdin, NUL bytes in params, floods, other roles, slow
+# senders); after each attack fcgiq lives, serves, and stored nothing.
+check_PROGRAMS += tests/hostile/adversary
+tests_hostile_adversary_SOURCES = tests/hostile/adversary.c \
+	tests/tools/fcgibuf.c tests/tools/fcgibuf.h
+tests_hostile_adversary_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests/tools
+TESTS += tests/hostile/adversary.sh
+dist_noinst_SCRIPTS += tests/hostile/adversary.sh
+
+# ------------------------------------------------------------ tests/fuzz
+# libFuzzer targets for every parser of what a client or the web server
+# sends (FastCGI records, params and headers, CONTENT_LENGTH, the status
+# path, the idempotency key, the configuration file).  run.sh builds them
+# with clang (-fsanitize=fuzzer,address,undefined; the project's CFLAGS
+# are gcc's) and runs each FUZZ_SECONDS (10) over a copy of its corpus.
+TESTS += tests/fuzz/run.sh
+dist_noinst_SCRIPTS += tests/fuzz/run.sh
+EXTRA_DIST += tests/fuzz/fuzz.h tests/fuzz/fuzz_request.c tests/fuzz/fuzz_wire.c \
+	tests/fuzz/fuzz_content_length.c tests/fuzz/fuzz_status_path.c \
+	tests/fuzz/fuzz_idempotency.c tests/fuzz/fuzz_config.c \
+	tests/fuzz/fuzz_request.dict tests/fuzz/fuzz_config.dict \
+	tests/fuzz/corpus
