@@ -160,9 +160,10 @@ dist_noinst_SCRIPTS += tests/hostile/adversary.sh
 # ------------------------------------------------------------ tests/fuzz
 # libFuzzer targets for every parser of what a client or the web server
 # sends (FastCGI records, params and headers, CONTENT_LENGTH, the status
-# path, the idempotency key, the configuration file).  run.sh builds them
-# with clang (-fsanitize=fuzzer,address,undefined; the project's CFLAGS
-# are gcc's) and runs each FUZZ_SECONDS (10) over a copy of its corpus.
+# path, the idempotency key, the configuration file).  run.sh configures a
+# clang build of the tree (-fsanitize=fuzzer-no-link,address,undefined),
+# links each target with its libresponder.a and libfcgiq.a, and runs each
+# FUZZ_SECONDS (10) over a copy of its corpus.
 TESTS += tests/fuzz/run.sh
 dist_noinst_SCRIPTS += tests/fuzz/run.sh
 EXTRA_DIST += tests/fuzz/fuzz.h tests/fuzz/fuzz_request.c tests/fuzz/fuzz_wire.c \

@@ -12,10 +12,11 @@
 #   FUZZ_TARGETS="fuzz_config" FUZZ_JOBS=2 bash tests/fuzz/run.sh
 #       # some targets only; N fuzzer processes each (-fork=N)
 #
-# The targets are compiled here, directly (the project's CFLAGS are gcc's),
-# from the same sources fcgiq links: fcgi-app/wire.c, fcgi-app/request.c,
-# queue/config.c, queue/log.c, queue/buf.c, queue/text.c, with jansson,
-# inih and sqlite3 (headers).  A crash, leak, sanitizer report or broken
+# The targets link the libraries fcgiq links (libresponder.a, libfcgiq.a),
+# from a second build of the tree configured here with clang and
+# -fsanitize=fuzzer-no-link,address,undefined in $T/build (FUZZ_BUILDDIR:
+# elsewhere, reused when already configured).  A crash, leak, sanitizer
+# report or broken
 # invariant fails the target; the input is kept as
 # $T/artifacts/TARGET/crash-* (the test directory is kept on failure):
 # reproduce with "$T/bin/TARGET FILE", then add FILE to the corpus with the
@@ -36,14 +37,13 @@ if [ -z "$CC_FUZZ" ]; then
 fi
 [ -n "$CC_FUZZ" ] || skip_all "no clang (tests/install-deps.sh installs it)"
 command -v pkg-config >/dev/null 2>&1 || skip_all "no pkg-config"
-pkg-config --exists jansson inih sqlite3 ||
-    skip_all "jansson, inih or sqlite3 development files missing"
+pkg-config --exists jansson inih sqlite3 libcrypto ||
+    skip_all "jansson, inih, sqlite3 or libcrypto development files missing"
 
 SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 CFLAGS_FUZZ="-g -O1 $SAN -fno-omit-frame-pointer \
 	-I$top_srcdir/queue -I$top_srcdir/fcgi-app -I$FUZZ_DIR \
 	$(pkg-config --cflags jansson inih sqlite3)"
-LIBS_FUZZ="$(pkg-config --libs jansson inih)"
 
 # The runtime: a trivial target must link and run.
 mkdir -p "$T/bin" "$T/artifacts" "$T/corpus"
@@ -55,17 +55,20 @@ printf '%s\n' '#include <stdint.h>' '#include <stddef.h>' \
     skip_all "$CC_FUZZ cannot build a libFuzzer target with ASan/UBSan \
 (libclang-rt-14-dev missing?): $(grep -m1 -i error "$T/probe.log")"
 
-# target_sources TARGET: the project sources a target links.
-target_sources() {
-	case $1 in
-	fuzz_config) echo "$top_srcdir/queue/config.c $top_srcdir/queue/log.c" ;;
-	fuzz_wire) echo "$top_srcdir/fcgi-app/wire.c $top_srcdir/queue/log.c \
-	    $top_srcdir/queue/buf.c" ;;
-	*) echo "$top_srcdir/fcgi-app/request.c $top_srcdir/queue/config.c \
-	    $top_srcdir/queue/log.c $top_srcdir/queue/buf.c \
-	    $top_srcdir/queue/text.c" ;;
-	esac
-}
+# The libraries, instrumented for coverage (fuzzer-no-link: libFuzzer's
+# main comes with each target).
+b=${FUZZ_BUILDDIR:-$T/build}
+mkdir -p "$b"
+if [ ! -f "$b/Makefile" ] && ! (cd "$b" && CC=$CC_FUZZ \
+    CFLAGS="-g -O1 -fno-omit-frame-pointer \
+	-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+    "$top_srcdir/configure") >"$T/configure.log" 2>&1; then
+	bail "configure with $CC_FUZZ failed: $(tail -5 "$T/configure.log")"
+fi
+make -C "$b" -j"${MAKE_JOBS:-2}" libresponder.a libfcgiq.a >"$T/make.log" 2>&1 ||
+	bail "building the libraries with $CC_FUZZ failed: $(grep -m5 error "$T/make.log")"
+LIBS_FUZZ="$b/libresponder.a $b/libfcgiq.a \
+	$(pkg-config --libs jansson inih sqlite3 libcrypto) -lpthread"
 # target_flags TARGET: libFuzzer options of a target.
 target_flags() {
 	case $1 in
@@ -83,7 +86,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 for t in $FUZZ_TARGETS; do
 	# shellcheck disable=SC2046
 	if ! "$CC_FUZZ" $CFLAGS_FUZZ -o "$T/bin/$t" "$FUZZ_DIR/$t.c" \
-	    $(target_sources "$t") $LIBS_FUZZ >"$T/$t.build.log" 2>&1; then
+	    $LIBS_FUZZ >"$T/$t.build.log" 2>&1; then
 		not_ok "$t: builds" "$(head -20 "$T/$t.build.log")"
 		continue
 	fi
