@@ -12,7 +12,8 @@ libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h \
 	queue/store-jobs.c queue/store-admin.c
 
 noinst_LIBRARIES += libhelper.a
-libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/exec.c queue/exec.h \
+libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/helper-jobs.c \
+	queue/helper-internal.h queue/exec.c queue/exec.h \
 	queue/slot.c queue/slot.h queue/supervisor.c queue/supervisor.h
 
 sbin_PROGRAMS += fcgiqctl

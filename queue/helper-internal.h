@@ -1,0 +1,81 @@
+/*
+ * helper-internal.h: the helper's state, shared by its two halves and by
+ * no one else.  helper.c is the process: configuration, the poll loop,
+ * signals, stopping, helper_main().  helper-jobs.c is the jobs: the slot
+ * table, starting and reaping handlers, their timers, and each turn's
+ * transaction of outcomes and claims.
+ */
+#ifndef FCGIQ_HELPER_INTERNAL_H
+#define FCGIQ_HELPER_INTERNAL_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "slot.h"
+#include "store.h"
+
+#define SAFETY_POLL_MS		1000	/* claim pass without a wake-up */
+#define MAINT_MS		5000	/* requeue_expired */
+#define PRUNE_MS		60000	/* prune finished jobs */
+#define STORE_RETRY_MS		1000	/* an outcome the store refused */
+#define STOP_GIVEUP_MS		10000	/* past grace + kill: stop recording */
+
+/* What a poll entry is for: an fd of slot s (which: the kind's tag for
+ * it), or, s NULL, one of the helper's own (which: a TAG_*). */
+struct ptag {
+	struct slot	*s;
+	int		 which;
+};
+
+struct helper {
+	const char	*conf_path;
+	struct config_ref	*cfg;
+	char		*db;		/* the database path in use */
+	struct store	*store;
+	int		 lock_fd;
+	int		 wake_fd;
+	int		 sig_fd;
+	int		 parent_fd;
+	struct slot	*slots;
+	size_t		 nslots;
+	size_t		 rr;		/* queue to claim from first */
+	int		 stopping;
+	int64_t		 stop_deadline;	/* grace ends: kill what runs */
+	int		 stop_killed;
+	int		 claim_now;
+	int64_t		 claim_at;
+	int64_t		 maint_at;
+	int64_t		 prune_at;
+	struct pollfd	*pfd;
+	struct ptag	*ptag;
+	size_t		 pfd_cap;
+	struct claimed	*claimed;	/* claims of the open batch */
+	size_t		 nclaimed, claimed_cap;
+};
+
+/* A job claimed in the open batch: its handler starts after the COMMIT. */
+struct claimed {
+	const struct queue_conf *q;
+	struct store_job *job;
+};
+
+/* ------------------------------------------------------- helper-jobs.c */
+
+/* A transition the slot refused: a bug in the helper, logged, not fatal. */
+void	 helper_refused(const struct slot *, const char *);
+/* Slots that are not FREE. */
+size_t	 helper_slots_active(const struct helper *);
+/* The helper is leaving: kill what still runs, free the tables. */
+void	 helper_slots_free(struct helper *);
+/* Reap every exited child (and kill what escaped a handler's group). */
+void	 helper_reap(struct helper *);
+/* A running (or stopping) slot's timers: timeout, kill, lease. */
+void	 helper_job_timers(struct helper *, struct slot *, int64_t);
+/* This turn's transaction: due outcomes, then claims; start the claimed. */
+void	 helper_record_and_claim(struct helper *, int64_t);
+/* Requeue expired leases and prune finished jobs, when each is due. */
+void	 helper_maintenance(struct helper *, int64_t);
+
+#endif
