@@ -350,6 +350,25 @@ supervise(const char *conf_path, int parent_fd)
 
 /* --------------------------------------------------- fcgiq's side of it */
 
+/*
+ * fork, with a close-on-exec pipe whose write end (p[1]) the parent keeps:
+ * its EOF tells the child, and what the child forks, that the parent is
+ * gone.  The pid (0 in the child), or -1 with nothing left open.
+ */
+static pid_t
+fork_watched(int p[2])
+{
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return -1;
+	if ((pid = fork()) == -1) {
+		close(p[0]);
+		close(p[1]);
+	}
+	return pid;
+}
+
 int
 supervisor_start(struct supervisor *sv, const char *conf_path)
 {
@@ -360,14 +379,8 @@ supervisor_start(struct supervisor *sv, const char *conf_path)
 	sv->watch_fd = -1;
 	sv->conf_path = conf_path;
 	sv->respawned = 0;
-	if (pipe2(p, O_CLOEXEC) == -1)
+	if ((pid = fork_watched(p)) == -1)
 		return -1;
-	pid = fork();
-	if (pid == -1) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
 	if (pid == 0) {
 		close(p[1]);
 		_exit(supervise(conf_path, p[0]));
@@ -400,14 +413,8 @@ respawn(struct supervisor *sv)
 	}
 	argv[i] = NULL;
 	sigemptyset(&none);
-	if (pipe2(p, O_CLOEXEC) == -1)
+	if ((pid = fork_watched(p)) == -1)
 		return -1;
-	pid = fork();
-	if (pid == -1) {
-		close(p[0]);
-		close(p[1]);
-		return -1;
-	}
 	if (pid == 0) {
 		/* dup2 onto 3 clears close-on-exec there, and only there. */
 		if (p[0] == WATCH_FD ? fcntl(WATCH_FD, F_SETFD, 0) == -1 :
