@@ -117,11 +117,21 @@ _release_ports() {
 
 # start_nginx CONF: run nginx in the foreground-less master mode with its
 # prefix in $T/nginx; sets NGINX_PID.  CONF is a full nginx.conf.
+# A port still held (a socket of a process that is exiting): nginx tries
+# bind() five times in 2.5 s; the whole start is tried again, up to ten
+# times, before it counts as failed.
 start_nginx() {
-	local conf=$1
+	local conf=$1 i
 	mkdir -p "$T/nginx/logs" "$T/nginx/tmp"
-	nginx -p "$T/nginx" -c "$conf" -g "pid $T/nginx/nginx.pid; error_log $T/nginx/logs/error.log;" ||
-	    return 1
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		nginx -p "$T/nginx" -c "$conf" \
+		    -g "pid $T/nginx/nginx.pid; error_log $T/nginx/logs/error.log;" \
+		    2>"$T/nginx/start.err" && break
+		cat "$T/nginx/start.err" >&2
+		grep -q "Address already in use" "$T/nginx/start.err" &&
+		    [ "$i" -lt 10 ] || return 1
+		sleep 0.5
+	done
 	wait_for test -s "$T/nginx/nginx.pid" || return 1
 	NGINX_PID=$(cat "$T/nginx/nginx.pid")
 	track "$NGINX_PID"
