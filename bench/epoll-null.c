@@ -66,6 +66,7 @@ struct conn {
 	int		 keep;		/* its FCGI_KEEP_CONN */
 	int		 closing;	/* close once out is sent */
 	int		 writing;	/* waiting for EPOLLOUT */
+	int		 registered;	/* in the thread's epoll set */
 	unsigned char	 hdr[HLEN];	/* the record being read */
 	size_t		 hlen;
 	size_t		 left;		/* its content still to come */
@@ -299,15 +300,15 @@ flush(struct worker *w, struct conn *c)
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (!c->writing) {
+			if (!c->writing && c->registered) {
 				/* Read nothing more until the peer reads. */
 				ev.events = EPOLLOUT;
 				ev.data.ptr = c;
 				if (epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd,
 				    &ev) == -1)
 					return -1;
-				c->writing = 1;
 			}
+			c->writing = 1;
 			return 0;
 		}
 		if (r == -1)
@@ -315,31 +316,33 @@ flush(struct worker *w, struct conn *c)
 		c->ooff += (size_t)r;
 	}
 	c->olen = c->ooff = 0;
-	if (c->writing) {
+	if (c->writing && c->registered) {
 		ev.events = EPOLLIN;
 		ev.data.ptr = c;
 		if (epoll_ctl(w->ep, EPOLL_CTL_MOD, c->fd, &ev) == -1)
 			return -1;
-		c->writing = 0;
 	}
+	c->writing = 0;
 	return 1;
 }
 
 /* The connection is ready: read (or finish writing), answer, maybe
- * close. */
-static void
+ * close.  1 while it stays open, 0 once closed. */
+static int
 serve(struct worker *w, struct conn *c, uint32_t events, unsigned char *buf)
 {
 	ssize_t r;
 	int f;
 
 	if (c->writing) {
-		if ((f = flush(w, c)) == -1 || (f == 1 && c->closing))
+		if ((f = flush(w, c)) == -1 || (f == 1 && c->closing)) {
 			conn_close(w, c);
-		return;
+			return 0;
+		}
+		return 1;
 	}
 	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) == 0)
-		return;
+		return 1;
 	for (;;) {
 		r = recv(c->fd, buf, RBUF, MSG_DONTWAIT);
 		if (r == -1 && errno == EINTR)
@@ -348,23 +351,34 @@ serve(struct worker *w, struct conn *c, uint32_t events, unsigned char *buf)
 			break;
 		if (r <= 0 || parse(w, c, buf, (size_t)r) == -1) {
 			conn_close(w, c);
-			return;
+			return 0;
 		}
 		/* A full buffer means more is likely there: read on. */
 		if ((size_t)r < RBUF || c->closing)
 			break;
 	}
 	if (c->olen > 0 && (f = flush(w, c)) != 1) {
-		if (f == -1)
+		if (f == -1) {
 			conn_close(w, c);
-		return;
+			return 0;
+		}
+		return 1;
 	}
-	if (c->closing)
+	if (c->closing) {
 		conn_close(w, c);
+		return 0;
+	}
+	return 1;
 }
 
+/*
+ * Accept what is waiting (a batch; the rest wakes another thread).  The
+ * web server writes its request right after connect(), so a new
+ * connection is read at once: a request on a connection that is not kept
+ * is then answered and closed without entering the epoll set at all.
+ */
 static void
-take(struct worker *w)
+take(struct worker *w, unsigned char *buf)
 {
 	struct epoll_event ev;
 	struct conn *c;
@@ -383,12 +397,14 @@ take(struct worker *w)
 			continue;
 		}
 		c->fd = fd;
-		ev.events = EPOLLIN;
+		if (serve(w, c, EPOLLIN, buf) == 0)
+			continue;
+		ev.events = c->writing ? EPOLLOUT : EPOLLIN;
 		ev.data.ptr = c;
-		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) == -1) {
-			close(fd);
-			free(c);
-		}
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) == -1)
+			conn_close(w, c);
+		else
+			c->registered = 1;
 	}
 }
 
@@ -412,7 +428,7 @@ run(void *arg)
 		}
 		for (i = 0; i < n; i++) {
 			if (ev[i].data.ptr == &listen_mark)
-				take(w);
+				take(w, buf);
 			else
 				serve(w, ev[i].data.ptr, ev[i].events, buf);
 		}
