@@ -77,38 +77,55 @@ spawn() {	# spawn NAME CMD...: spawn-fcgi on $B/NAME.sock, pid recorded
 	pids="$pids $(cat "$B/$name.pid")"
 }
 
-for d in full normal; do
-	mkdir -p "$B/$d"
-	cat > "$B/$d.conf" <<EOC
+has() { case " $only " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# Each contender runs once per mode, on $B/NAME-MODE.sock: a responder that
+# ties a thread or a child to each kept connection (libfcgi, PHP-FPM) has
+# them all held by nginx's idle kept connections after an "on" run, and
+# would have none left for the "off" run that follows.
+for m in $modes; do
+	for d in full normal; do
+		has $d || continue
+		mkdir -p "$B/$d-$m"
+		cat > "$B/$d-$m.conf" <<EOC
 [fcgiq]
-database = $B/$d/queue.db
+database = $B/$d-$m/queue.db
 durability = $d
 helper = no
 log = warn
 EOC
-	spawn "$d" "$build/fcgiq" -c "$B/$d.conf"
+		spawn "$d-$m" "$build/fcgiq" -c "$B/$d-$m.conf"
+	done
+	has null && spawn "null-$m" "$build/bench/null-responder"
+	has epoll && spawn "epoll-$m" "$build/bench/epoll-null"
 done
-spawn null "$build/bench/null-responder"
-spawn epoll "$build/bench/epoll-null"
 
-# PHP-FPM, static pool as large as fcgiq's thread pool.
-php_fpm=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm* 2>/dev/null | head -1)
-mkdir -p "$B/php"
-sqlite3 "$B/php/queue.db" "PRAGMA journal_mode=WAL; CREATE TABLE jobs (seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, queue TEXT NOT NULL, body BLOB NOT NULL, created_at INTEGER NOT NULL);" >/dev/null
-cat > "$B/php-fpm.conf" <<EOC
+# PHP-FPM, a static pool per mode as large as fcgiq's thread pool.
+if has php; then
+	php_fpm=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm* 2>/dev/null | head -1)
+	mkdir -p "$B/php"
+	sqlite3 "$B/php/queue.db" "PRAGMA journal_mode=WAL; CREATE TABLE jobs (seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, queue TEXT NOT NULL, body BLOB NOT NULL, created_at INTEGER NOT NULL);" >/dev/null
+	{
+		cat <<EOC
 [global]
 pid = $B/php-fpm.pid
 error_log = $B/php-fpm.log
 daemonize = yes
-[bench]
-listen = $B/php.sock
+EOC
+		for m in $modes; do
+			cat <<EOC
+[bench-$m]
+listen = $B/php-$m.sock
 listen.mode = 0666
 pm = static
 pm.max_children = 32
 EOC
-"$php_fpm" -R -y "$B/php-fpm.conf" || { echo "bench: php-fpm did not start"; exit 1; }
-for i in $(seq 50); do [ -s "$B/php-fpm.pid" ] && break; sleep 0.1; done
-pids="$pids $(cat "$B/php-fpm.pid")"
+		done
+	} > "$B/php-fpm.conf"
+	"$php_fpm" -R -y "$B/php-fpm.conf" || { echo "bench: php-fpm did not start"; exit 1; }
+	for i in $(seq 50); do [ -s "$B/php-fpm.pid" ] && break; sleep 0.1; done
+	pids="$pids $(cat "$B/php-fpm.pid")"
+fi
 
 # One server per mode: port_off passes each request on a new connection,
 # port_on through an upstream that keeps them.
@@ -126,7 +143,7 @@ http {
 	client_max_body_size 1m;
 EOC
 	for u in full normal null epoll php; do
-		echo "	upstream up_$u { server unix:$B/$u.sock; keepalive 32; }"
+		echo "	upstream up_$u { server unix:$B/$u-on.sock; keepalive 32; }"
 	done
 	for m in off on; do
 		eval "p=\$port_$m"
@@ -135,7 +152,7 @@ EOC
 			pass() { echo "fastcgi_pass up_$1;"; }
 		else
 			keep=""
-			pass() { echo "fastcgi_pass unix:$B/$1.sock;"; }
+			pass() { echo "fastcgi_pass unix:$B/$1-off.sock;"; }
 		fi
 		cat <<EOC
 	server {
@@ -217,7 +234,6 @@ for m in $modes; do
 	done
 done
 echo
-has() { case " $only " in *" $1 "*) return 0 ;; esac; return 1; }
 # ratio KIND A B: A's median over B's (KIND med: req/s, p99: latency).
 ratio() { eval "a=\${$1_$2_${m}_$c:-}; b=\${$1_$3_${m}_$c:-}"; [ -n "$a" ] && [ -n "$b" ] &&
     awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
