@@ -5,25 +5,39 @@
 #   full    fcgiq, durability = full (fsync before each 202)
 #   normal  fcgiq, durability = normal
 #   null    bench/null-responder: libfcgi threads, 202, stores nothing
-#           (the FastCGI ceiling)
+#   epoll   bench/epoll-null: epoll, one send() per 202, kept connections
+#           served in place, stores nothing (the FastCGI ceiling)
 #   php     PHP-FPM: PDO SQLite insert, WAL + synchronous=FULL,
 #           fastcgi_finish_request() (what a PHP user would write)
 #   nginx   `return 202;` (the web server's own ceiling)
 #
-# Usage: bench/intake.sh [-r ROUNDS] [-d SECONDS] [-c "16 64 256"] [-o CONTENDERS]
+# Each contender is measured in each of the -k modes of nginx's upstream:
+#
+#   off     a new FastCGI connection per request (fastcgi_pass to the socket)
+#   on      kept connections: `keepalive 32` in the upstream and
+#           `fastcgi_keep_conn on`, as conf-examples/nginx.conf ships
+#
+# Usage: bench/intake.sh [-r ROUNDS] [-d SECONDS] [-c "16 64 256"]
+#        [-o CONTENDERS] [-k "off on"]
 # Needs a build in ./build (tests/run-all.sh or README); installs wrk,
-# php-fpm and php-sqlite3 when missing.  Prints a table of medians and the
-# ratios the targets are stated in.  Nothing here is a pass/fail test.
+# php-fpm and php-sqlite3 when missing.  Prints a table of medians per
+# mode and the ratios the targets are stated in (full/epoll: req/s and p99,
+# per mode and concurrency).  Nothing here is a pass/fail test.
 set -u
 cd "$(dirname "$0")/.."
 src=$(pwd)
 build=${BUILD:-$src/build}
-rounds=3 dur=10 concs="16 64 256" only="full normal null php nginx"
-while getopts "r:d:c:o:" o; do
+rounds=3 dur=10 concs="16 64 256" only="full normal null epoll php nginx"
+modes="off on"
+while getopts "r:d:c:o:k:" o; do
 	case $o in
 	r) rounds=$OPTARG ;; d) dur=$OPTARG ;; c) concs=$OPTARG ;; o) only=$OPTARG ;;
-	*) sed -n '2,20p' "$0"; exit 2 ;;
+	k) modes=$OPTARG ;;
+	*) sed -n '2,25p' "$0"; exit 2 ;;
 	esac
+done
+for m in $modes; do
+	case $m in off|on) ;; *) echo "bench: -k takes off and/or on, not $m"; exit 2 ;; esac
 done
 for p in wrk php-fpm php-sqlite3 nginx-light spawn-fcgi sqlite3; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
@@ -41,7 +55,7 @@ if [ -n "${missing:-}" ]; then
 	[ -n "${made_policy:-}" ] && rm -f /usr/sbin/policy-rc.d
 fi
 [ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first (bash tests/run-all.sh)"; exit 1; }
-make -C "$build" -s bench/null-responder >/dev/null || exit 1
+make -C "$build" -s bench/null-responder bench/epoll-null >/dev/null || exit 1
 
 B=$(mktemp -d /tmp/fcgiq-bench.XXXXXX)
 chmod 755 "$B"
@@ -63,41 +77,63 @@ spawn() {	# spawn NAME CMD...: spawn-fcgi on $B/NAME.sock, pid recorded
 	pids="$pids $(cat "$B/$name.pid")"
 }
 
-for d in full normal; do
-	mkdir -p "$B/$d"
-	cat > "$B/$d.conf" <<EOC
+has() { case " $only " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# Each contender runs once per mode, on $B/NAME-MODE.sock: a responder that
+# ties a thread or a child to each kept connection (libfcgi, PHP-FPM) has
+# them all held by nginx's idle kept connections after an "on" run, and
+# would have none left for the "off" run that follows.
+for m in $modes; do
+	for d in full normal; do
+		has $d || continue
+		mkdir -p "$B/$d-$m"
+		cat > "$B/$d-$m.conf" <<EOC
 [fcgiq]
-database = $B/$d/queue.db
+database = $B/$d-$m/queue.db
 durability = $d
 helper = no
 log = warn
 EOC
-	spawn "$d" "$build/fcgiq" -c "$B/$d.conf"
+		spawn "$d-$m" "$build/fcgiq" -c "$B/$d-$m.conf"
+	done
+	has null && spawn "null-$m" "$build/bench/null-responder"
+	has epoll && spawn "epoll-$m" "$build/bench/epoll-null"
 done
-spawn null "$build/bench/null-responder"
 
-# PHP-FPM, static pool as large as fcgiq's thread pool.
-php_fpm=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm* 2>/dev/null | head -1)
-mkdir -p "$B/php"
-sqlite3 "$B/php/queue.db" "PRAGMA journal_mode=WAL; CREATE TABLE jobs (seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, queue TEXT NOT NULL, body BLOB NOT NULL, created_at INTEGER NOT NULL);" >/dev/null
-cat > "$B/php-fpm.conf" <<EOC
+# PHP-FPM, a static pool per mode as large as fcgiq's thread pool.
+if has php; then
+	php_fpm=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm* 2>/dev/null | head -1)
+	mkdir -p "$B/php"
+	sqlite3 "$B/php/queue.db" "PRAGMA journal_mode=WAL; CREATE TABLE jobs (seq INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, queue TEXT NOT NULL, body BLOB NOT NULL, created_at INTEGER NOT NULL);" >/dev/null
+	{
+		cat <<EOC
 [global]
 pid = $B/php-fpm.pid
 error_log = $B/php-fpm.log
 daemonize = yes
-[bench]
-listen = $B/php.sock
+EOC
+		for m in $modes; do
+			cat <<EOC
+[bench-$m]
+listen = $B/php-$m.sock
 listen.mode = 0666
 pm = static
 pm.max_children = 32
 EOC
-"$php_fpm" -R -y "$B/php-fpm.conf" || { echo "bench: php-fpm did not start"; exit 1; }
-for i in $(seq 50); do [ -s "$B/php-fpm.pid" ] && break; sleep 0.1; done
-pids="$pids $(cat "$B/php-fpm.pid")"
+		done
+	} > "$B/php-fpm.conf"
+	"$php_fpm" -R -y "$B/php-fpm.conf" || { echo "bench: php-fpm did not start"; exit 1; }
+	for i in $(seq 50); do [ -s "$B/php-fpm.pid" ] && break; sleep 0.1; done
+	pids="$pids $(cat "$B/php-fpm.pid")"
+fi
 
-port=$((20000 + RANDOM % 20000))
+# One server per mode: port_off passes each request on a new connection,
+# port_on through an upstream that keeps them.
+port_off=$((20000 + RANDOM % 10000))
+port_on=$((port_off + 1))
 mkdir -p "$B/nginx/logs"
-cat > "$B/nginx.conf" <<EOC
+{
+	cat <<EOC
 user root;
 worker_processes 1;
 events { worker_connections 4096; }
@@ -105,66 +141,120 @@ http {
 	access_log off;
 	client_body_buffer_size 16k;
 	client_max_body_size 1m;
+EOC
+	for u in full normal null epoll php; do
+		echo "	upstream up_$u { server unix:$B/$u-on.sock; keepalive 32; }"
+	done
+	for m in off on; do
+		eval "p=\$port_$m"
+		if [ "$m" = on ]; then
+			keep="fastcgi_keep_conn on;"
+			pass() { echo "fastcgi_pass up_$1;"; }
+		else
+			keep=""
+			pass() { echo "fastcgi_pass unix:$B/$1-off.sock;"; }
+		fi
+		cat <<EOC
 	server {
-		listen 127.0.0.1:$port backlog=4096;
-		location /full/   { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$B/full.sock; }
-		location /normal/ { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$B/normal.sock; }
-		location /null/   { include /etc/nginx/fastcgi_params; fastcgi_pass unix:$B/null.sock; }
+		listen 127.0.0.1:$p backlog=4096;
+		$keep
+		location /full/   { include /etc/nginx/fastcgi_params; $(pass full) }
+		location /normal/ { include /etc/nginx/fastcgi_params; $(pass normal) }
+		location /null/   { include /etc/nginx/fastcgi_params; $(pass null) }
+		location /epoll/  { include /etc/nginx/fastcgi_params; $(pass epoll) }
 		location /php/    { include /etc/nginx/fastcgi_params;
 			fastcgi_param SCRIPT_FILENAME $src/bench/intake.php;
 			fastcgi_param BENCH_DB $B/php/queue.db;
-			fastcgi_pass unix:$B/php.sock; }
+			$(pass php) }
 		location /nginx/  { return 202 '{"state":"queued"}'; }
 	}
-}
 EOC
+	done
+	echo "}"
+} > "$B/nginx.conf"
 nginx -p "$B/nginx" -c "$B/nginx.conf" -g "pid $B/nginx.pid; error_log $B/nginx/logs/error.log;" ||
     { echo "bench: nginx did not start"; exit 1; }
 sleep 0.3
 pids="$pids $(cat "$B/nginx.pid")"
 
-for c in $only; do	# each contender answers 202 before we measure it
-	code=$(curl -s -o /dev/null -w '%{http_code}' -d probe "http://127.0.0.1:$port/$c/")
-	[ "$code" = 202 ] || { echo "bench: $c answered $code, not 202"; KEEP=1; exit 1; }
+for m in $modes; do	# each contender answers 202 before we measure it
+	eval "port=\$port_$m"
+	for c in $only; do
+		code=$(curl -s -o /dev/null -w '%{http_code}' -d probe "http://127.0.0.1:$port/$c/")
+		[ "$code" = 202 ] || { echo "bench: $c (keepalive $m) answered $code, not 202"; KEEP=1; exit 1; }
+	done
 done
 
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) ; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'; }
 results="$B/results"
 : > "$results"
-echo "bench: $rounds rounds x ${dur}s, concurrency: $concs; contenders: $only"
+echo "bench: $rounds rounds x ${dur}s, concurrency: $concs; contenders: $only; keepalive: $modes"
+# results: WHO MODE CONC ROUND REQ/S P50 P99 NON-2XX SOCKET-ERRORS
 for r in $(seq "$rounds"); do
 	for c in $concs; do
-		for who in $only; do
-			out=$(wrk -t2 -c"$c" -d"${dur}s" --latency -s "$src/bench/post.lua" \
-			    "http://127.0.0.1:$port/$who/" 2>&1)
-			rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
-			p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" { print $2 }')")
-			p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" { print $2 }')")
-			bad=$(echo "$out" | awk '/Non-2xx/ { print $NF }')
-			errs=$(echo "$out" | awk '/Socket errors/ { print }')
-			echo "$who $c $r ${rps:-0} $p50 $p99 ${bad:-0}" >> "$results"
-			printf 'round %s c=%-4s %-7s %10s req/s  p50 %6s ms  p99 %7s ms  non-2xx %s %s\n' \
-			    "$r" "$c" "$who" "${rps:-0}" "$p50" "$p99" "${bad:-0}" "$errs"
+		for m in $modes; do
+			eval "port=\$port_$m"
+			for who in $only; do
+				out=$(wrk -t2 -c"$c" -d"${dur}s" --latency -s "$src/bench/post.lua" \
+				    "http://127.0.0.1:$port/$who/" 2>&1)
+				rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
+				p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" { print $2 }')")
+				p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" { print $2 }')")
+				bad=$(echo "$out" | awk '/Non-2xx/ { print $NF }')
+				errs=$(echo "$out" | awk '/Socket errors/ { print }')
+				nerr=$(echo "$errs" | awk '{ n = 0; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i + 0; print n }')
+				echo "$who $m $c $r ${rps:-0} $p50 $p99 ${bad:-0} ${nerr:-0}" >> "$results"
+				printf 'round %s ka=%-3s c=%-4s %-7s %10s req/s  p50 %6s ms  p99 %7s ms  non-2xx %s %s\n' \
+				    "$r" "$m" "$c" "$who" "${rps:-0}" "$p50" "$p99" "${bad:-0}" "$errs"
+			done
 		done
 	done
 done
 
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-echo
-printf '%-8s %-5s %12s %9s %9s %9s\n' contender conc "req/s(med)" "p50 ms" "p99 ms" non-2xx
-for c in $concs; do
-	for who in $only; do
-		m=$(awk -v w="$who" -v c="$c" '$1 == w && $2 == c { print $4 }' "$results" | median)
-		p50=$(awk -v w="$who" -v c="$c" '$1 == w && $2 == c { print $5 }' "$results" | median)
-		p99=$(awk -v w="$who" -v c="$c" '$1 == w && $2 == c { print $6 }' "$results" | median)
-		bad=$(awk -v w="$who" -v c="$c" '$1 == w && $2 == c { s += $7 } END { print s + 0 }' "$results")
-		printf '%-8s %-5s %12s %9s %9s %9s\n' "$who" "$c" "$m" "$p50" "$p99" "$bad"
-		eval "med_${who}_$c=$m"
+col() { awk -v w="$1" -v m="$2" -v c="$3" -v k="$4" '$1 == w && $2 == m && $3 == c { print $k }' "$results"; }
+for m in $modes; do
+	echo
+	if [ "$m" = on ]; then
+		echo "keepalive on: upstream keepalive 32, fastcgi_keep_conn on"
+	else
+		echo "keepalive off: a new FastCGI connection per request"
+	fi
+	printf '%-8s %-3s %-5s %12s %9s %9s %9s %7s\n' contender ka conc "req/s(med)" "p50 ms" "p99 ms" non-2xx errors
+	for c in $concs; do
+		for who in $only; do
+			med=$(col "$who" "$m" "$c" 5 | median)
+			p50=$(col "$who" "$m" "$c" 6 | median)
+			p99=$(col "$who" "$m" "$c" 7 | median)
+			bad=$(col "$who" "$m" "$c" 8 | awk '{ s += $1 } END { print s + 0 }')
+			nerr=$(col "$who" "$m" "$c" 9 | awk '{ s += $1 } END { print s + 0 }')
+			printf '%-8s %-3s %-5s %12s %9s %9s %9s %7s\n' "$who" "$m" "$c" "$med" "$p50" "$p99" "$bad" "$nerr"
+			eval "med_${who}_${m}_$c=$med p99_${who}_${m}_$c=$p99"
+		done
 	done
 done
 echo
-for c in $concs; do
-	ratio() { eval "a=\${med_$1_$c:-}; b=\${med_$2_$c:-}"; [ -n "$a" ] && [ -n "$b" ] &&
-	    awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-	echo "c=$c: full/null $(ratio full null)x (target >= 0.8)  full/php $(ratio full php)x (target >= 10)  normal/null $(ratio normal null)x  null/nginx $(ratio null nginx)x"
+# ratio KIND A B: A's median over B's (KIND med: req/s, p99: latency).
+ratio() { eval "a=\${$1_$2_${m}_$c:-}; b=\${$1_$3_${m}_$c:-}"; [ -n "$a" ] && [ -n "$b" ] &&
+    awk -v a="$a" -v b="$b" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+# rounds A B: A's req/s over B's in each round, on a noisy box steadier
+# than the medians' ratio (both contenders ran side by side).
+rounds() { awk -v a="$1" -v b="$2" -v m="$m" -v c="$c" '$2 == m && $3 == c {
+	if ($1 == a) x[$4] = $5; if ($1 == b) y[$4] = $5 }
+    END { for (r = 1; r in x; r++) printf " %.2f", (y[r] > 0 ? x[r] / y[r] : 0) }' "$results"; }
+# pair A B [NOTE]: "  A/B Rx NOTE" when both contenders ran.
+pair() { has "$1" && has "$2" && printf '  %s/%s %sx%s' "$1" "$2" "$(ratio med "$1" "$2")" "${3:+ $3}"; }
+for m in $modes; do
+	for c in $concs; do
+		# issue 14's targets: >= 0.95x without keepalive, >= 0.9x with
+		# it (0.85x from c=256); p99 <= 1.5x.
+		if [ "$m" = off ]; then want=0.95
+		elif [ "$c" -ge 256 ]; then want=0.85
+		else want=0.9; fi
+		line="c=$c ka=$m:"
+		if has full && has epoll; then
+			line="$line full/epoll $(ratio med full epoll)x req/s (target >= $want; by round$(rounds full epoll)), p99 $(ratio p99 full epoll)x (target <= 1.5);"
+		fi
+		echo "$line$(pair full null "(target >= 0.8)")$(pair full php "(target >= 10)")$(pair normal null)$(pair null epoll)$(pair epoll nginx)"
+	done
 done

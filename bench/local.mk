@@ -8,6 +8,11 @@ noinst_PROGRAMS += bench/null-responder
 bench_null_responder_SOURCES = bench/null-responder.c
 bench_null_responder_LDADD = $(FCGI_LIBS)
 
+# Its ceiling: a null responder of our own on epoll, one send() per
+# answer, kept connections served in place (issue 14).  Links nothing.
+noinst_PROGRAMS += bench/epoll-null
+bench_epoll_null_SOURCES = bench/epoll-null.c
+
 # The store alone: group-commit intake and claim rates, with millions of
 # jobs waiting (bench/run's growth rows).
 noinst_PROGRAMS += bench/storebench

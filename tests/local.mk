@@ -102,13 +102,15 @@ dist_noinst_SCRIPTS += tests/handlers/fail-n.sh tests/handlers/exit.sh \
 # the example handlers and the operator guide's queries, backups and
 # upgrades, each on the file as shipped; fcgiq under valgrind (memcheck:
 # 10,000 requests, then SIGTERM; no memory error, no definite leak, no fd
-# left open; third-party suppressions, if ever needed, in valgrind.supp).
+# left open; third-party suppressions, if ever needed, in valgrind.supp);
+# bench/epoll-null, intake.sh's ceiling, checked on the wire (pipelined,
+# split, kept, 256 KiB bodies) so its figures are of a correct responder.
 E2E_TESTS = tests/e2e/responder.sh tests/e2e/responder-raw.sh \
 	tests/e2e/responder-load.sh tests/e2e/helper.sh \
 	tests/e2e/hostile-handlers.sh tests/e2e/ctl.sh tests/e2e/logfile.sh \
 	tests/e2e/supervisor.sh tests/e2e/apache.sh tests/e2e/apache-fcgid.sh \
 	tests/e2e/systemd.sh tests/e2e/examples.sh tests/e2e/operator.sh \
-	tests/e2e/valgrind-responder.sh
+	tests/e2e/valgrind-responder.sh tests/e2e/bench-epoll-null.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh
