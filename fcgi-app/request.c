@@ -40,7 +40,9 @@ req_content_length(const char *s, uint64_t *len)
 	uint64_t v = 0;
 	const char *p;
 
-	if (s == NULL || *s == '\0')
+	/* Caddy's FastCGI transport sends -1 for a body of unknown length
+	 * (a chunked upload): FCGI_STDIN's end frames it, as when absent. */
+	if (s == NULL || *s == '\0' || strcmp(s, "-1") == 0)
 		return 1;
 	for (p = s; *p != '\0'; p++) {
 		if (*p < '0' || *p > '9')

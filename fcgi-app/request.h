@@ -30,8 +30,9 @@ struct queue_conf;
 const char	*req_param(char *const *envp, const char *name);
 
 /*
- * Parse CONTENT_LENGTH.  1: absent or empty (read the stream to its end);
- * 0: *len set; -1: not a plain decimal number that fits in 63 bits.
+ * Parse CONTENT_LENGTH.  1: absent, empty or "-1", the length unknown (read
+ * the stream to its end); 0: *len set; -1: anything else that is not a
+ * plain decimal number that fits in 63 bits.
  */
 int	req_content_length(const char *s, uint64_t *len);
 

@@ -376,8 +376,9 @@ cmd_retry(int argc, char **argv)
 	int ch, dead = 0, rc, ret = 0;
 
 	/*
-	 * A job id may start with '-' (base64url): a lone argument the length
-	 * of an id is the id, never options.
+	 * Ids made by earlier versions may start with '-' (every one of 30
+	 * characters, one in 64 of 22): a lone argument the length of an id
+	 * is the id, never options.
 	 */
 	optind = 0;	/* glibc: 0 re-initialises getopt for the command's own options */
 	if (argc == 2 && (strlen(argv[1]) == STORE_ID_LEN ||

@@ -14,45 +14,56 @@
 #include "store-sqlite.h"
 
 #define INSERT_COLS		14	/* bound values per row */
+#define ID_SEQ_BITS		10	/* ids per millisecond before borrowing */
 
-/* The time now (ms) as 8 characters, then 16 random bytes r as 22
- * characters of base64url without padding. */
+/* base64url's 64 characters in ASCII order: an id sorts as its bits. */
+static const char	 ordered[] = "-0123456789"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+
+/*
+ * The id of time ms, sequence number seq (ID_SEQ_BITS) and 16 random bytes
+ * r, as store.h lays it out.  The first character is ordered[1 + the time's
+ * bits 42-46]: never '-', and past every id of the old layout, whose first
+ * character was ordered[bits 42-47], '-' until the year 2109.
+ */
 static void
-make_id(char id[STORE_ID_LEN + 1], int64_t now, const unsigned char r[16])
+make_id(char id[STORE_ID_LEN + 1], int64_t ms, unsigned seq,
+    const unsigned char r[16])
 {
-	static const char	 b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
-	/* The same 64 characters in ASCII order: the prefix sorts. */
-	static const char	 ordered[] = "-0123456789"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
-	uint64_t		 t = (uint64_t)now;
-	uint32_t		 v;
-	int			 i, o = 0;
+	uint64_t		 t = (uint64_t)ms;
+	uint32_t		 acc;
+	int			 i, o, nbits;
 
-	for (i = 7; i >= 0; i--) {
+	for (i = 7; i >= 1; i--) {
 		id[i] = ordered[t & 63];
 		t >>= 6;
 	}
-	o = 8;
-	for (i = 0; i + 3 <= 16; i += 3) {
-		v = (uint32_t)r[i] << 16 | (uint32_t)r[i + 1] << 8 | r[i + 2];
-		id[o++] = b64[v >> 18 & 63];
-		id[o++] = b64[v >> 12 & 63];
-		id[o++] = b64[v >> 6 & 63];
-		id[o++] = b64[v & 63];
+	id[0] = ordered[1 + (t & 31)];
+	/* seq, then r's first 122 bits, six at a time. */
+	acc = seq & ((1u << ID_SEQ_BITS) - 1);
+	nbits = ID_SEQ_BITS;
+	for (i = 0, o = 8; i < 16 && o < STORE_ID_LEN; i++) {
+		acc = acc << 8 | r[i];
+		nbits += 8;
+		while (nbits >= 6 && o < STORE_ID_LEN) {
+			nbits -= 6;
+			id[o++] = ordered[acc >> nbits & 63];
+		}
+		acc &= (1u << nbits) - 1;
 	}
-	/* The 16th byte: two characters, the last one carrying 2 bits. */
-	id[o++] = b64[r[15] >> 2];
-	id[o++] = b64[(r[15] & 3) << 4];
 	id[o] = '\0';
 }
 
-/* Give jobs[0..n) fresh ids, up to 64 from one getrandom. */
+/*
+ * Give jobs[0..n) fresh ids, up to 64 from one getrandom.  Each id of s
+ * sorts after the one before: within a millisecond the sequence number
+ * grows; when it is used up, or the wall clock stepped back, the time part
+ * goes on from the last id's instead of going back.
+ */
 static int
-make_ids(struct store *s, struct store_newjob *jobs, size_t n)
+make_ids(struct store *s, struct store_newjob *jobs, size_t n, int64_t now)
 {
 	unsigned char	 r[16 * 64];
-	int64_t		 now = store_now();
 	size_t		 i, k, m;
 
 	for (i = 0; i < n; i += m) {
@@ -60,8 +71,17 @@ make_ids(struct store *s, struct store_newjob *jobs, size_t n)
 		if (sq_random(r, 16 * m) == -1)
 			return sq_set_error(s, SQLITE_ERROR, "getrandom: %s",
 			    strerror(errno));
-		for (k = 0; k < m; k++)
-			make_id(jobs[i + k].id, now, r + 16 * k);
+		for (k = 0; k < m; k++) {
+			if (now > s->id_ms) {
+				s->id_ms = now;
+				s->id_seq = 0;
+			} else if (++s->id_seq >= 1u << ID_SEQ_BITS) {
+				s->id_ms++;
+				s->id_seq = 0;
+			}
+			make_id(jobs[i + k].id, s->id_ms, s->id_seq,
+			    r + 16 * k);
+		}
 	}
 	return 0;
 }
@@ -229,7 +249,7 @@ store_enqueue(struct store *s, struct store_newjob *jobs, size_t n)
 			return sq_fail_arg(s, "enqueue: body is NULL");
 	}
 	now = store_now();
-	if (make_ids(s, jobs, n) == -1)
+	if (make_ids(s, jobs, n, now) == -1)
 		goto fail_ids;
 	if (sq_begin(s) == -1)
 		goto fail_ids;

@@ -83,6 +83,8 @@ struct store {
 	int		 busy_timeout_ms;
 	int64_t		 busy_since_us;	/* monotonic, when this wait began */
 	int		 batch;		/* enum batch_state */
+	int64_t		 id_ms;		/* the time part of the last id made */
+	unsigned	 id_seq;	/* its sequence number within id_ms */
 };
 
 /* store_batch_begin .. store_batch_end: one transaction around many calls. */

@@ -62,13 +62,20 @@
 struct store;
 
 /*
- * A job id: the creation time in milliseconds (48 bits, 8 characters from
- * the base64url alphabet in ASCII order, so ids sort by creation), then 128
- * random bits in base64url without padding (22 characters).  The time
- * prefix makes each new id land beside the last ones in the id index: with
- * random ids every job of a commit dirtied a page of its own (most of the
- * WAL frames written).  Ids of 22 characters (the random part alone) are
- * those of jobs stored before; they stay valid.
+ * A job id, 30 characters of base64url's alphabet taken in ASCII order
+ * ("-0-9A-Z_a-z"), so ids sort by the bits they carry:
+ *   1 character   the creation time's (ms since the epoch) bits 42-46 as
+ *                 the alphabet's 2nd to 33rd ('0' until 2109, a digit or
+ *                 a capital until 6429), 7 characters its bits 0-41;
+ *   22 characters a 10-bit sequence number, then 122 random bits.
+ * The time prefix makes each new id land beside the last ones in the id
+ * index: with random ids every job of a commit dirtied a page of its own
+ * (most of the WAL frames written).  The sequence number keeps the ids one
+ * store handle makes within a millisecond in creation order.  The first
+ * character is a letter or digit, so an id is never read as an option
+ * (grep, xargs, fcgiqctl).  Ids stored before stay valid: 30 characters
+ * starting with '-' (the time in the first 8, 128 random bits after; every
+ * new id sorts after them) and 22 characters (random alone, older still).
  */
 #define STORE_ID_LEN		30
 #define STORE_ID_LEN_V1		22

@@ -98,7 +98,8 @@ dist_noinst_SCRIPTS += tests/handlers/fail-n.sh tests/handlers/exit.sh \
 # Through the real programs: nginx + spawn-fcgi + fcgiq (curl, sqlite3),
 # the raw client, 20,000 POSTs at concurrency 64; the helper, hostile
 # handlers, fcgiqctl with no server, log_file under spawn-fcgi, kill -9 of
-# the supervisor; Apache (mod_proxy_fcgi, mod_fcgid), the systemd units,
+# the supervisor; Apache (mod_proxy_fcgi, mod_fcgid), Caddy (reverse_proxy
+# with transport fastcgi: chunked uploads, keep-alive), the systemd units,
 # the example handlers and the operator guide's queries, backups and
 # upgrades, each on the file as shipped; fcgiq under valgrind (memcheck:
 # 10,000 requests, then SIGTERM; no memory error, no definite leak, no fd
@@ -109,6 +110,7 @@ E2E_TESTS = tests/e2e/responder.sh tests/e2e/responder-raw.sh \
 	tests/e2e/responder-load.sh tests/e2e/helper.sh \
 	tests/e2e/hostile-handlers.sh tests/e2e/ctl.sh tests/e2e/logfile.sh \
 	tests/e2e/supervisor.sh tests/e2e/apache.sh tests/e2e/apache-fcgid.sh \
+	tests/e2e/caddy.sh \
 	tests/e2e/systemd.sh tests/e2e/examples.sh tests/e2e/operator.sh \
 	tests/e2e/valgrind-responder.sh tests/e2e/bench-epoll-null.sh
 TESTS += $(E2E_TESTS)

@@ -36,7 +36,19 @@ test_content_length(void **state)
 	assert_int_equal(req_content_length("9223372036854775808", &v), -1);
 	assert_int_equal(req_content_length("18446744073709551616", &v), -1);
 	assert_int_equal(req_content_length("99999999999999999999999", &v), -1);
-	assert_int_equal(req_content_length("-1", &v), -1);
+	/* Caddy's "length unknown" (a chunked upload): like absent, and
+	 * only that exact spelling. */
+	v = 42;
+	assert_int_equal(req_content_length("-1", &v), 1);
+	assert_int_equal(v, 42);
+	assert_int_equal(req_content_length("-2", &v), -1);
+	assert_int_equal(req_content_length("-0", &v), -1);
+	assert_int_equal(req_content_length("-01", &v), -1);
+	assert_int_equal(req_content_length("-1 ", &v), -1);
+	assert_int_equal(req_content_length(" -1", &v), -1);
+	assert_int_equal(req_content_length("--1", &v), -1);
+	assert_int_equal(req_content_length("-10", &v), -1);
+	assert_int_equal(req_content_length("-", &v), -1);
 	assert_int_equal(req_content_length("+5", &v), -1);
 	assert_int_equal(req_content_length(" 5", &v), -1);
 	assert_int_equal(req_content_length("5 ", &v), -1);
@@ -119,6 +131,10 @@ test_check(void **state)
 	    "CONTENT_LENGTH=x", "HTTP_IDEMPOTENCY_KEY=", NULL };
 	char *get[] = { "REQUEST_METHOD=GET", "REQUEST_URI=/in",
 	    "FCGIQ_QUEUE=nope", NULL };
+	char *unknown[] = { "REQUEST_METHOD=POST", "REQUEST_URI=/in",
+	    "CONTENT_LENGTH=-1", NULL };
+	char *minus2[] = { "REQUEST_METHOD=POST", "REQUEST_URI=/in",
+	    "CONTENT_LENGTH=-2", NULL };
 	struct request rq;
 	struct req_verdict v;
 	struct config c;
@@ -153,6 +169,15 @@ test_check(void **state)
 	assert_int_equal(req_check(&rq, &c, &v), 400);
 	assert_string_equal(v.error, "bad Content-Length");
 	assert_null(rq.headers);
+
+	/* Caddy's -1: no length, so no 413 before the body; -2 is bad. */
+	req_parse(&rq, unknown, FCGI_RESPONDER, WIRE_OK, c.status_prefix);
+	assert_int_equal(req_check(&rq, &c, &v), 0);
+	assert_false(rq.have_length);
+	req_free(&rq);
+	req_parse(&rq, minus2, FCGI_RESPONDER, WIRE_OK, c.status_prefix);
+	assert_int_equal(req_check(&rq, &c, &v), 400);
+	assert_string_equal(v.error, "bad Content-Length");
 
 	/* Not an intake: the queue is not the router's to check. */
 	req_parse(&rq, get, FCGI_RESPONDER, WIRE_OK, c.status_prefix);

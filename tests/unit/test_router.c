@@ -365,6 +365,77 @@ test_status_prefix(void **state)
 	free(a);
 }
 
+/* The body's length in the database, -1 when no job has that id. */
+static long
+stored_len(const char *id)
+{
+	struct store *s = dbpool_get();
+	struct store_job *j;
+	long n = -1;
+
+	if (store_get(s, id, &j) == 1) {
+		n = (long)j->body_len;
+		store_job_free(j);
+	}
+	dbpool_put(s);
+	return n;
+}
+
+/*
+ * A length not sent, or sent as -1 (Caddy, for a chunked upload): the
+ * body is read to the end of FCGI_STDIN, bounded by max_body (100 here).
+ */
+static void
+test_unknown_length(void **state)
+{
+	char *a, id[STORE_ID_LEN + 1], big[102];
+	int64_t before;
+	struct store *s;
+
+	(void)state;
+	a = serve("hello", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "CONTENT_LENGTH", "-1");
+	assert_true(strncmp(a, "Status: 202 Accepted\r\n", 22) == 0);
+	location_id(a, "/jobs/", id);
+	free(a);
+	assert_int_equal(stored_len(id), 5);
+	a = serve("hello!", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in");
+	location_id(a, "/jobs/", id);
+	free(a);
+	assert_int_equal(stored_len(id), 6);
+	memset(big, 'b', 100);
+	big[100] = '\0';
+	a = serve(big, "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "CONTENT_LENGTH", "-1");
+	location_id(a, "/jobs/", id);
+	free(a);
+	assert_int_equal(stored_len(id), 100);
+
+	/* One byte over max_body: 413, nothing stored. */
+	s = dbpool_get();
+	before = store_count_waiting(s, "default");
+	dbpool_put(s);
+	big[100] = 'b';
+	big[101] = '\0';
+	expect(serve(big, "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "CONTENT_LENGTH", "-1"),
+	    JSON_ERR("413 Content Too Large", "", "{\"error\":\"body too "
+	    "large\",\"detail\":\"over the max_body limit\"}"));
+	s = dbpool_get();
+	assert_int_equal(store_count_waiting(s, "default"), before);
+	dbpool_put(s);
+
+	/* Any other negative or signed value stays a 400. */
+	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "CONTENT_LENGTH", "-2"),
+	    JSON_ERR("400 Bad Request", "", "{\"error\":\"bad Content-Length\","
+	    "\"detail\":\"not a decimal number of bytes\"}"));
+	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "CONTENT_LENGTH", "-01"),
+	    JSON_ERR("400 Bad Request", "", "{\"error\":\"bad Content-Length\","
+	    "\"detail\":\"not a decimal number of bytes\"}"));
+}
+
 /* An idempotency key: answered on the worker, replayed, then refused. */
 static void
 test_idempotency(void **state)
@@ -419,6 +490,7 @@ main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_enqueue_status_cancel),
 		cmocka_unit_test(test_status_prefix),
+		cmocka_unit_test(test_unknown_length),
 		cmocka_unit_test(test_idempotency),
 		cmocka_unit_test(test_commit_refused),
 	};

@@ -640,46 +640,117 @@ test_state_names(void **state)
 
 /* --- ids and enqueue --------------------------------------------------- */
 
+/* base64url's alphabet in ASCII order, as ids use it. */
+static const char	 id_chars[] = "-0123456789"
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+
+/* An id of the layout before this one: 8 characters of time, all 48 bits
+ * (so '-' first until 2109), then the largest 22 characters there were. */
+static void
+old_id(char id[STORE_ID_LEN + 1], int64_t ms)
+{
+	uint64_t	t = (uint64_t)ms;
+	int		i;
+
+	for (i = 7; i >= 0; i--) {
+		id[i] = id_chars[t & 63];
+		t >>= 6;
+	}
+	memset(id + 8, 'z', STORE_ID_LEN - 8);
+	id[STORE_ID_LEN] = '\0';
+}
+
+/* The creation time a new id carries (store.h). */
+static int64_t
+id_time(const char *id)
+{
+	int64_t	t;
+	int	i;
+
+	t = strchr(id_chars, id[0]) - id_chars - 1;
+	for (i = 1; i < 8; i++)
+		t = t << 6 | (strchr(id_chars, id[i]) - id_chars);
+	return t;
+}
+
+/*
+ * New ids: 30 characters, a letter or digit first, strictly increasing
+ * in a burst (one batch, then one job at a time), the creation time in
+ * their prefix, and after every id of the old layout, in C and in SQL.
+ */
 static void
 test_ids(void **state)
 {
 	struct fx		*f = *state;
-	struct store_newjob	 jobs[200], later;
+	struct store_newjob	 jobs[200], one[200];
+	struct store_job	*j = NULL;
+	const char		*prev = "";
+	char			 old[STORE_ID_LEN + 1], sql[160];
+	int64_t			 before, after, t;
+	sqlite3_stmt		*st;
 	size_t			 i, k;
 
+	before = store_now();
 	for (i = 0; i < 200; i++)
 		newjob(&jobs[i], "default", 0, 0, "b");
 	assert_int_equal(store_enqueue(f->s, jobs, 200), 0);
 	for (i = 0; i < 200; i++) {
-		assert_int_equal(strlen(jobs[i].id), STORE_ID_LEN);
-		assert_int_equal(strspn(jobs[i].id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		    "abcdefghijklmnopqrstuvwxyz0123456789-_"), STORE_ID_LEN);
-		/* 128 random bits after the time: the last character
-		 * carries only 2 of them. */
-		assert_non_null(strchr("AQgw", jobs[i].id[STORE_ID_LEN - 1]));
-		/* One batch, one millisecond: one prefix. */
-		assert_memory_equal(jobs[i].id, jobs[0].id, 8);
-		for (k = 0; k < i; k++)
-			assert_string_not_equal(jobs[i].id, jobs[k].id);
+		newjob(&one[i], "default", 0, 0, "b");
+		assert_int_equal(store_enqueue(f->s, &one[i], 1), 0);
 	}
-	assert_int_equal(count_jobs(f->s), 200);
-	/* Later ids sort after earlier ones (the prefix is in ASCII order). */
-	usleep(2000);
-	newjob(&later, "default", 0, 0, "b");
-	assert_int_equal(store_enqueue(f->s, &later, 1), 0);
-	assert_true(strncmp(later.id, jobs[0].id, 8) > 0);
-	/* A job stored with an id of before the prefix is found by it. */
-	assert_int_equal(sqlite3_exec(store_db(f->s), "UPDATE jobs SET id = "
-	    "'AbCdEfGhIjKlMnOpQr_-09' WHERE seq = 1", NULL, NULL, NULL),
-	    SQLITE_OK);
-	{
-		struct store_job *j = NULL;
+	after = store_now();
+	for (i = 0; i < 400; i++) {
+		const char *id = i < 200 ? jobs[i].id : one[i - 200].id;
 
-		assert_int_equal(store_get(f->s, "AbCdEfGhIjKlMnOpQr_-09", &j),
-		    1);
-		assert_string_equal(j->id, "AbCdEfGhIjKlMnOpQr_-09");
-		store_job_free(j);
+		assert_int_equal(strlen(id), STORE_ID_LEN);
+		assert_int_equal(strspn(id, id_chars), STORE_ID_LEN);
+		assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    "abcdefghijklmnopqrstuvwxyz0123456789", id[0]));
+		assert_true(strcmp(id, prev) > 0);
+		/* 1024 ids a millisecond before the time part runs ahead. */
+		t = id_time(id);
+		assert_true(t >= before && t <= after + 1);
+		old_id(old, t);
+		assert_true(strcmp(id, old) > 0);
+		prev = id;
 	}
+	assert_int_equal(count_jobs(f->s), 400);
+	/* Random after the sequence number: ids of one millisecond differ
+	 * there, not only in their counter. */
+	for (i = 1; i < 200; i++)
+		for (k = 0; k < i; k++)
+			assert_memory_not_equal(jobs[i].id + 10, jobs[k].id + 10,
+			    STORE_ID_LEN - 10);
+	/* The last id the old layout could make with its '-' still sorts
+	 * first. */
+	old_id(old, ((int64_t)1 << 42) - 1);
+	assert_int_equal(old[0], '-');
+	assert_true(strcmp(jobs[0].id, old) > 0);
+
+	/* Old ids stored before the upgrade: found, and ORDER BY id is
+	 * still the order of creation. */
+	old_id(old, before - 1000);
+	snprintf(sql, sizeof(sql), "UPDATE jobs SET id = '%s' WHERE seq = 1",
+	    old);
+	assert_int_equal(sqlite3_exec(store_db(f->s), sql, NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(store_get(f->s, old, &j), 1);
+	assert_string_equal(j->id, old);
+	store_job_free(j);
+	assert_int_equal(sqlite3_prepare_v2(store_db(f->s),
+	    "SELECT count(*) FROM (SELECT seq, row_number() OVER (ORDER BY id)"
+	    " AS by_id, row_number() OVER (ORDER BY seq) AS by_seq FROM jobs)"
+	    " WHERE by_id = by_seq", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 400);
+	sqlite3_finalize(st);
+	/* A job stored with an id of before the time prefix is found by it. */
+	assert_int_equal(sqlite3_exec(store_db(f->s), "UPDATE jobs SET id = "
+	    "'AbCdEfGhIjKlMnOpQr_-09' WHERE seq = 2", NULL, NULL, NULL),
+	    SQLITE_OK);
+	assert_int_equal(store_get(f->s, "AbCdEfGhIjKlMnOpQr_-09", &j), 1);
+	assert_string_equal(j->id, "AbCdEfGhIjKlMnOpQr_-09");
+	store_job_free(j);
 }
 
 static void
