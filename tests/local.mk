@@ -103,16 +103,16 @@ dist_noinst_SCRIPTS += tests/handlers/fail-n.sh tests/handlers/exit.sh \
 # upgrades, each on the file as shipped; fcgiq under valgrind (memcheck:
 # 10,000 requests, then SIGTERM; no memory error, no definite leak, no fd
 # left open; third-party suppressions, if ever needed, in valgrind.supp).
-# The other FastCGI clients, each on its shipped example: lighttpd, h2o
-# (clients-lib.sh: bodies byte for byte, chunked, the status API,
-# keep-alive, 500 POSTs at concurrency 16).
+# The other FastCGI clients, each on its shipped example: lighttpd, h2o,
+# libfcgi's cgi-fcgi (clients-lib.sh: bodies byte for byte, chunked, the
+# status API, keep-alive, 500 POSTs at concurrency 16).
 E2E_TESTS = tests/e2e/responder.sh tests/e2e/responder-raw.sh \
 	tests/e2e/responder-load.sh tests/e2e/helper.sh \
 	tests/e2e/hostile-handlers.sh tests/e2e/ctl.sh tests/e2e/logfile.sh \
 	tests/e2e/supervisor.sh tests/e2e/apache.sh tests/e2e/apache-fcgid.sh \
 	tests/e2e/systemd.sh tests/e2e/examples.sh tests/e2e/operator.sh \
 	tests/e2e/valgrind-responder.sh tests/e2e/lighttpd.sh \
-	tests/e2e/h2o.sh
+	tests/e2e/h2o.sh tests/e2e/cgi-fcgi.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh
