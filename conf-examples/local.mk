@@ -11,7 +11,8 @@ dist_fcgiqlibexec_SCRIPTS = conf-examples/handlers/store-to-dir \
 examplesdir = $(docdir)/examples
 dist_examples_DATA = conf-examples/fcgiq.conf conf-examples/nginx.conf \
 	conf-examples/apache-proxy-fcgi.conf conf-examples/apache-fcgid.conf \
-	conf-examples/spawn-fcgi.sh conf-examples/Caddyfile
+	conf-examples/spawn-fcgi.sh conf-examples/Caddyfile \
+	conf-examples/lighttpd.conf conf-examples/h2o.conf conf-examples/cgi-fcgi.sh
 
 systemdexamplesdir = $(examplesdir)/systemd
 dist_systemdexamples_DATA = conf-examples/systemd/fcgiq.socket \

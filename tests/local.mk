@@ -106,16 +106,20 @@ dist_noinst_SCRIPTS += tests/handlers/fail-n.sh tests/handlers/exit.sh \
 # left open; third-party suppressions, if ever needed, in valgrind.supp);
 # bench/epoll-null, intake.sh's ceiling, checked on the wire (pipelined,
 # split, kept, 256 KiB bodies) so its figures are of a correct responder.
+# The other FastCGI clients, each on its shipped example: Caddy, lighttpd,
+# h2o, libfcgi's cgi-fcgi (clients-lib.sh: bodies byte for byte, chunked,
+# the status API, keep-alive, 500 POSTs at concurrency 16).
 E2E_TESTS = tests/e2e/responder.sh tests/e2e/responder-raw.sh \
 	tests/e2e/responder-load.sh tests/e2e/helper.sh \
 	tests/e2e/hostile-handlers.sh tests/e2e/ctl.sh tests/e2e/logfile.sh \
 	tests/e2e/supervisor.sh tests/e2e/apache.sh tests/e2e/apache-fcgid.sh \
 	tests/e2e/caddy.sh \
 	tests/e2e/systemd.sh tests/e2e/examples.sh tests/e2e/operator.sh \
-	tests/e2e/valgrind-responder.sh tests/e2e/bench-epoll-null.sh
+	tests/e2e/valgrind-responder.sh tests/e2e/bench-epoll-null.sh \
+	tests/e2e/lighttpd.sh tests/e2e/h2o.sh tests/e2e/cgi-fcgi.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
-	tests/e2e/apache-lib.sh
+	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh
 EXTRA_DIST += tests/e2e/valgrind.supp
 
 # ----------------------------------------------------------- tests/chaos
