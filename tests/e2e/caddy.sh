@@ -49,11 +49,11 @@ caddy_start() {
 		admin=$(free_port)
 		sed -e "s|unix//run/fcgiq/fcgiq.sock|unix/$SOCK|" \
 		    -e "s|^http://:8080 {|http://:$port {|" \
-		    -e "s|admin localhost:2019|admin localhost:$admin|" \
+		    -e "s|admin 127.0.0.1:2019|admin 127.0.0.1:$admin|" \
 		    "$EXAMPLES/Caddyfile" >"$T/caddy/Caddyfile"
 		[ "$(grep -c "unix/$SOCK" "$T/caddy/Caddyfile")" -ge 4 ] &&
 		    grep -q "^http://:$port {" "$T/caddy/Caddyfile" &&
-		    grep -q "admin localhost:$admin" "$T/caddy/Caddyfile" ||
+		    grep -q "admin 127.0.0.1:$admin" "$T/caddy/Caddyfile" ||
 		    bail "conf-examples/Caddyfile no longer has the lines the test substitutes"
 		# A simple command, not a function (whose & forks a
 		# subshell): env execs caddy, so $! is Caddy's own pid.
