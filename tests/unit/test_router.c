@@ -3,7 +3,7 @@
  * a socket pair (wire.c) with the answers compared byte for byte: which
  * route a method and path take, 405 with Allow, 404 for an unknown queue
  * or job, 414, the refusals before the body, the status prefix a location
- * sets.  Group commit is replaced by a stub that stores the job at once
+ * sets, ETag and 304 on status, FCGIQ_ACCEPT_STATUS.  Group commit is replaced by a stub that stores the job at once
  * (or refuses it as the test asks), and dbpool opens a fresh database, so
  * no thread but the test's own runs.
  */
