@@ -1,7 +1,7 @@
 /*
  * response: the answers fcgiq gives, rendered as the CGI-style header block
- * plus a JSON body (jansson).  Every answer carries Content-Type:
- * application/json and Content-Length; errors are
+ * plus a JSON body (jansson).  Every answer but a 304 carries
+ * Content-Type: application/json and Content-Length; errors are
  * {"error": "...", "detail": "..."}.
  */
 #ifndef FCGIQ_RESPONSE_H
