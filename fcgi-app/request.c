@@ -350,9 +350,11 @@ req_parse(struct request *rq, char *const *envp, int role, enum wire_bad bad,
 			FIRST(rq->queue, s, "FCGIQ_QUEUE");
 			FIRST(prefix, s, "FCGIQ_STATUS_PREFIX");
 			FIRST(rq->dedupe_header, s, "FCGIQ_DEDUPE_HEADER");
+			FIRST(rq->accept_param, s, "FCGIQ_ACCEPT_STATUS");
 			break;
 		case 'H':
 			FIRST(rq->idempotency, s, "HTTP_IDEMPOTENCY_KEY");
+			FIRST(rq->if_none_match, s, "HTTP_IF_NONE_MATCH");
 			break;
 		case 'Q':
 			FIRST(rq->query, s, "QUERY_STRING");
@@ -394,6 +396,16 @@ check_intake(struct request *rq, const struct config *c,
 	const char *why;
 	int rc;
 
+	/* A location's mistake, not the client's: refused before anything
+	 * is stored, so a wrong value is seen at the first request. */
+	if (rq->accept_param == NULL || *rq->accept_param == '\0' ||
+	    strcmp(rq->accept_param, "202") == 0)
+		rq->accept_status = 202;
+	else if (strcmp(rq->accept_param, "200") == 0)
+		rq->accept_status = 200;
+	else
+		return verdict(v, 500, NULL, "bad FCGIQ_ACCEPT_STATUS",
+		    "the location's FCGIQ_ACCEPT_STATUS must be 200 or 202");
 	if ((rq->qc = config_queue(c, rq->queue)) == NULL)
 		return verdict(v, 404, NULL, "unknown queue", rq->queue);
 	rc = req_content_length(rq->content_length, &rq->length);
@@ -454,4 +466,37 @@ req_free(struct request *rq)
 {
 	free(rq->headers);
 	rq->headers = NULL;
+}
+
+int
+req_etag_match(const char *header, const char *etag)
+{
+	const char *p = header, *end;
+	size_t elen = strlen(etag);
+
+	if (header == NULL)
+		return 0;
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			return 0;
+		if (*p == '*')
+			return 1;
+		/* Weak comparison: W/"x" matches "x". */
+		if (p[0] == 'W' && p[1] == '/')
+			p += 2;
+		if (*p != '"') {
+			/* Not an entity tag: skip to the next member. */
+			if ((p = strchr(p, ',')) == NULL)
+				return 0;
+			continue;
+		}
+		if ((end = strchr(p + 1, '"')) == NULL)
+			return 0;
+		if ((size_t)(end + 1 - p) == elen &&
+		    memcmp(p, etag, elen) == 0)
+			return 1;
+		p = end + 1;
+	}
 }

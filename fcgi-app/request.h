@@ -73,6 +73,8 @@ struct request {
 					   configured one */
 	const char	*dedupe_header;	/* FCGIQ_DEDUPE_HEADER */
 	const char	*idempotency;	/* HTTP_IDEMPOTENCY_KEY */
+	const char	*if_none_match;	/* HTTP_IF_NONE_MATCH */
+	const char	*accept_param;	/* FCGIQ_ACCEPT_STATUS, as sent */
 	int		 head;		/* the method is HEAD: answer no body */
 
 	/* What the method and the path ask for. */
@@ -85,6 +87,7 @@ struct request {
 	int		 have_length;	/* else the body runs to the stream's end */
 	uint64_t	 length;
 	const char	*key;		/* the idempotency key, NULL when none */
+	int		 accept_status;	/* 202, or 200 (FCGIQ_ACCEPT_STATUS) */
 	char		*headers;	/* HTTP_* as JSON text, malloc'd */
 };
 
@@ -170,6 +173,13 @@ enum req_body {
  */
 enum req_body req_read_body(req_read_fn rd, void *ctx, int have_length,
 	    uint64_t length, size_t max, void **body, size_t *len);
+
+/*
+ * 1 when an If-None-Match value (a list of entity tags, or "*") matches
+ * etag (quoted) by the weak comparison RFC 9110 asks of it; 0 otherwise,
+ * also when header is NULL.
+ */
+int	req_etag_match(const char *header, const char *etag);
 
 /* 1 when the method enqueues (POST PUT PATCH). */
 int	req_is_intake_method(const char *method);

@@ -4,6 +4,7 @@
  * header lines, an empty line), so nginx and Apache relay it unchanged.
  * Bodies are built with jansson, which escapes anything a client sent.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ response_reason(int status)
 	case 200: return "OK";
 	case 202: return "Accepted";
 	case 204: return "No Content";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
@@ -99,8 +101,9 @@ json_plain(const char *s)
  * json_dumps + response_render's two allocations cost.
  */
 size_t
-response_accepted(char *buf, size_t cap, const char *id, const char *queue,
-    const char *state, const char *status_url, int replayed)
+response_accepted(char *buf, size_t cap, int status, const char *id,
+    const char *queue, const char *state, const char *status_url,
+    int replayed)
 {
 	char body[1024];
 	int blen, n;
@@ -113,12 +116,49 @@ response_accepted(char *buf, size_t cap, const char *id, const char *queue,
 	    status_url, replayed ? ",\"replayed\":true" : "");
 	if (blen < 0 || (size_t)blen >= sizeof(body))
 		return 0;
-	n = snprintf(buf, cap, "Status: 202 Accepted\r\n"
+	n = snprintf(buf, cap, "Status: %d %s\r\n"
 	    "Content-Type: application/json\r\n"
 	    "Content-Length: %d\r\n"
 	    "Cache-Control: no-store\r\n"
-	    "Location: %s\r\n%s\r\n%s", blen, status_url,
+	    "Location: %s\r\n%s\r\n%s", status, response_reason(status),
+	    blen, status_url,
 	    replayed ? "Idempotent-Replayed: true\r\n" : "", body);
+	if (n < 0 || (size_t)n >= cap)
+		return 0;
+	return (size_t)n;
+}
+
+/*
+ * FNV-1a over the bytes sent: no secret to hide, only a change to tell,
+ * and 64 bits make two states of one job colliding out of reach.  Hashing
+ * the body (not chosen columns) changes the tag whenever anything a
+ * client sees changes, which is what a strong tag promises.
+ */
+int
+response_etag(json_t *body, char *buf)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	char *text, *p;
+
+	if ((text = json_dumps(body, JSON_COMPACT)) == NULL)
+		return -1;
+	for (p = text; *p != '\0'; p++) {
+		h ^= (unsigned char)*p;
+		h *= 0x100000001b3ULL;
+	}
+	free(text);
+	snprintf(buf, RESPONSE_ETAG_LEN, "\"%016llx\"", (unsigned long long)h);
+	return 0;
+}
+
+size_t
+response_not_modified(char *buf, size_t cap, const char *etag)
+{
+	int n;
+
+	n = snprintf(buf, cap, "Status: 304 Not Modified\r\n"
+	    "ETag: %s\r\n"
+	    "Cache-Control: no-store\r\n\r\n", etag);
 	if (n < 0 || (size_t)n >= cap)
 		return 0;
 	return (size_t)n;

@@ -1,7 +1,7 @@
 /*
  * response: the answers fcgiq gives, rendered as the CGI-style header block
- * plus a JSON body (jansson).  Every answer carries Content-Type:
- * application/json and Content-Length; errors are
+ * plus a JSON body (jansson).  Every answer but a 304 carries
+ * Content-Type: application/json and Content-Length; errors are
  * {"error": "...", "detail": "..."}.
  */
 #ifndef FCGIQ_RESPONSE_H
@@ -29,13 +29,13 @@ json_t	*response_accepted_json(const char *id, const char *queue,
 	    const char *state, const char *status_url);
 
 /*
- * The whole 202 answer (header block and body, as response_render() would
- * make it from response_accepted_json() plus a Location header, and
- * "replayed": true when replayed) written into buf without an allocation.
- * Returns its length, or 0 when a string needs JSON escaping or buf is too
- * small: the caller then renders it with jansson.
+ * The whole accepted answer, status 202 or 200 (header block and body, as
+ * response_render() would make it from response_accepted_json() plus a
+ * Location header, and "replayed": true when replayed) written into buf
+ * without an allocation.  Returns its length, or 0 when a string needs JSON
+ * escaping or buf is too small: the caller then renders it with jansson.
  */
-size_t	response_accepted(char *buf, size_t cap, const char *id,
+size_t	response_accepted(char *buf, size_t cap, int status, const char *id,
 	    const char *queue, const char *state, const char *status_url,
 	    int replayed);
 
@@ -45,6 +45,17 @@ size_t	response_accepted(char *buf, size_t cap, const char *id,
  * it is UTF-8 text, else base64 with "result_encoding": "base64".
  */
 json_t	*response_job_json(const struct store_job *j, const char *status_url);
+
+/*
+ * The strong entity tag of body as response_render() sends it: a quoted
+ * hash of its bytes, into buf (at least RESPONSE_ETAG_LEN bytes).  0, or
+ * -1 when out of memory.
+ */
+#define RESPONSE_ETAG_LEN	19	/* '"', 16 hex digits, '"', NUL */
+int	response_etag(json_t *body, char *buf);
+
+/* The 304 for etag into buf: its length, 0 when it does not fit. */
+size_t	response_not_modified(char *buf, size_t cap, const char *etag);
 
 /* "Accepted" for 202 and so on; "Unknown" for a code it does not know. */
 const char *response_reason(int status);

@@ -136,26 +136,28 @@ answer_error(struct wire *r, int status, const char *headers,
 }
 
 /*
- * The 202 for job id: into abuf (cap bytes) when it fits, else rendered
- * through jansson (malloc'd: free it when it is not abuf).  NULL when out
- * of memory.
+ * The accepted answer (status: 202, or 200 where the location asks) for
+ * job id: into abuf (cap bytes) when it fits, else rendered through
+ * jansson (malloc'd: free it when it is not abuf).  NULL when out of
+ * memory.
  */
 static char *
-render_accepted(const char *id, const char *queue, const char *state,
-    const char *url, int replay, char *abuf, size_t cap, size_t *len)
+render_accepted(int status, const char *id, const char *queue,
+    const char *state, const char *url, int replay, char *abuf, size_t cap,
+    size_t *len)
 {
 	char hdrs[512], *buf;
 	json_t *out;
 
-	if ((*len = response_accepted(abuf, cap, id, queue, state, url,
-	    replay)) > 0)
+	if ((*len = response_accepted(abuf, cap, status, id, queue, state,
+	    url, replay)) > 0)
 		return abuf;
 	out = response_accepted_json(id, queue, state, url);
 	if (replay)
 		json_object_set_new(out, "replayed", json_true());
 	snprintf(hdrs, sizeof(hdrs), "Location: %s\r\n%s", url,
 	    replay ? "Idempotent-Replayed: true\r\n" : "");
-	buf = response_render(202, hdrs, out, 0, len);
+	buf = response_render(status, hdrs, out, 0, len);
 	json_decref(out);
 	return buf;
 }
@@ -203,6 +205,7 @@ struct later {
 	struct wire_detached	 conn;
 	struct store_newjob	 job;
 	const char		*prefix;
+	int			 accept_status;	/* 202 or 200 */
 	char			 strs[];	/* the job's strings, prefix */
 };
 
@@ -218,7 +221,8 @@ copy_str(char **p, const char *s)
 }
 
 static struct later *
-later_new(const struct store_newjob *job, const char *prefix)
+later_new(const struct store_newjob *job, const char *prefix,
+    int accept_status)
 {
 	const char *s[] = { job->queue, job->method, job->request_uri,
 	    job->query_string, job->content_type, job->remote_addr, prefix };
@@ -239,6 +243,7 @@ later_new(const struct store_newjob *job, const char *prefix)
 	l->job.content_type = copy_str(&p, job->content_type);
 	l->job.remote_addr = copy_str(&p, job->remote_addr);
 	l->prefix = copy_str(&p, prefix);
+	l->accept_status = accept_status;
 	return l;
 }
 
@@ -257,8 +262,8 @@ answer_later(void *arg, struct store_newjob *job,
 	    job->id) != -1) {
 		log_debug("request: job %s: queued in %s", job->id,
 		    job->queue);
-		buf = render_accepted(job->id, job->queue, "queued", url, 0,
-		    abuf, sizeof(abuf), &n);
+		buf = render_accepted(l->accept_status, job->id, job->queue,
+		    "queued", url, 0, abuf, sizeof(abuf), &n);
 	} else if (res->status == COMMIT_OK)
 		buf = render_error(500, NULL, "out of memory", NULL, 0, &n);
 	else {
@@ -345,7 +350,7 @@ enqueue_detached(struct wire *r, const struct request *rq,
 {
 	struct later *l;
 
-	if ((l = later_new(job, rq->prefix)) == NULL)
+	if ((l = later_new(job, rq->prefix, rq->accept_status)) == NULL)
 		return -1;
 	if (wire_detach(r, &l->conn) == -1) {
 		free(l);
@@ -356,7 +361,7 @@ enqueue_detached(struct wire *r, const struct request *rq,
 }
 
 /*
- * Commit job while this thread waits, and answer: 202 (or the first job's
+ * Commit job while this thread waits, and answer: 202 or 200 (or the first job's
  * state for a replayed idempotency key), 422 for a key reused with another
  * body, 503 when not stored.  job is a copy: the caller keeps its buffers.
  */
@@ -405,7 +410,8 @@ enqueue_wait(struct wire *r, const struct request *rq,
 			old = NULL;
 		dbpool_put(s);
 	}
-	if ((abody = render_accepted(job.id, qc->name, old != NULL ?
+	if ((abody = render_accepted(rq->accept_status, job.id, qc->name,
+	    old != NULL ?
 	    store_state_name(old->state) : "queued", status_url, replay, abuf, sizeof(abuf),
 	    &n)) == NULL || wire_put(r, abody, n) == -1)
 		answer_error(r, 500, NULL, "out of memory", NULL, 0);
@@ -446,14 +452,20 @@ serve_enqueue(struct wire *r, struct request *rq, const struct config *c)
 	return 0;
 }
 
+/*
+ * The job's status, with its ETag; 304 when If-None-Match names that tag
+ * (or is "*": the job exists).
+ */
 static void
-serve_status(struct wire *r, const char *prefix, const char *id,
-    int head_only)
+serve_status(struct wire *r, const struct request *rq)
 {
+	const char *id = rq->id;
+	int head_only = rq->route == REQ_ROUTE_STATUS_HEAD;
 	struct store *s;
 	struct store_job *job = NULL;
 	json_t *out;
-	char url[512];
+	char url[512], etag[RESPONSE_ETAG_LEN], hdr[64], nm[128];
+	size_t n;
 	int rc;
 
 	s = dbpool_get();
@@ -470,11 +482,18 @@ serve_status(struct wire *r, const char *prefix, const char *id,
 		answer_error(r, 404, NULL, "no such job", id, head_only);
 		return;
 	}
-	snprintf(url, sizeof(url), "%s%s", prefix, id);
-	if ((out = response_job_json(job, url)) == NULL)
+	snprintf(url, sizeof(url), "%s%s", rq->prefix, id);
+	if ((out = response_job_json(job, url)) == NULL ||
+	    response_etag(out, etag) == -1)
 		answer_error(r, 500, NULL, "out of memory", NULL, head_only);
-	else
-		answer(r, 200, NULL, out, head_only);
+	else if (req_etag_match(rq->if_none_match, etag)) {
+		if ((n = response_not_modified(nm, sizeof(nm), etag)) == 0 ||
+		    wire_put(r, nm, n) == -1)
+			(void)wire_put(r, oom, sizeof(oom) - 1);
+	} else {
+		snprintf(hdr, sizeof(hdr), "ETag: %s\r\n", etag);
+		answer(r, 200, hdr, out, head_only);
+	}
 	json_decref(out);
 	store_job_free(job);
 }
@@ -537,8 +556,7 @@ router_serve(struct wire *r)
 		break;
 	case REQ_ROUTE_STATUS:
 	case REQ_ROUTE_STATUS_HEAD:
-		serve_status(r, rq.prefix, rq.id,
-		    rq.route == REQ_ROUTE_STATUS_HEAD);
+		serve_status(r, &rq);
 		break;
 	case REQ_ROUTE_CANCEL:
 		serve_cancel(r, rq.id);

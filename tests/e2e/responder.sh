@@ -2,7 +2,8 @@
 # responder: fcgiq end to end behind real nginx (conf-examples/nginx.conf)
 # and spawn-fcgi -F 2 (conf-examples/spawn-fcgi.sh), driven by curl and
 # checked with the sqlite3 shell: intake, status, errors, DELETE, queue
-# routing, idempotency, 503 paths, SIGHUP and SIGTERM.
+# routing, ETag/If-None-Match, FCGIQ_ACCEPT_STATUS, idempotency, 503
+# paths, SIGHUP and SIGTERM.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/responder-lib.sh"
 
@@ -19,6 +20,17 @@ EOF
 extra_location /nowhere/ nowhere
 extra_location /small/ small
 extra_location /late/ late
+# FCGIQ_ACCEPT_STATUS: 200 where a sender wants it; 201 is a mistake.
+for st in 200 201; do
+	cat >>"$T/extra-locations.conf" <<-EOF
+		location /accept$st/ {
+			include fastcgi_params;
+			fastcgi_param HTTP_PROXY "";
+			fastcgi_param FCGIQ_ACCEPT_STATUS $st;
+			fastcgi_pass fcgiq;
+		}
+	EOF
+done
 
 # fcgiq -t.
 out=$("$FCGIQ" -t -c "$T/fcgiq.conf" 2>&1)
@@ -165,6 +177,40 @@ req GET "/jobs/$did"
 check_eq "a binary result comes as base64" "AP8Q|base64" \
     "$(field result)|$(field result_encoding)"
 
+# --- ETag and If-None-Match on the status resource.
+req POST /hooks/etag --data-binary x
+eid=$(field id)
+req GET "/jobs/$eid"
+etag=$(hdr ETag)
+check "GET status: a strong ETag ($etag)" grep -Eq '^"[0-9a-f]{16}"$' <<<"$etag"
+req HEAD "/jobs/$eid"
+check_eq "HEAD status: the same ETag" "$etag" "$(hdr ETag)"
+req GET "/jobs/$eid" -H "If-None-Match: \"x\", $etag"
+check_eq "If-None-Match naming it: 304" 304 "$CODE"
+check_eq "... with the ETag and no body" "$etag|0" \
+    "$(hdr ETag)|$(stat -c %s "$T/b")"
+sql "UPDATE jobs SET state = 'running', attempts = 1, started_at = run_at
+    WHERE id = '$eid'"
+req GET "/jobs/$eid" -H "If-None-Match: $etag"
+check_eq "the job started: 200 to the old ETag" "200|running" \
+    "$CODE|$(field state)"
+etag2=$(hdr ETag)
+check "... and a new ETag ($etag2)" test -n "$etag2" -a "$etag2" != "$etag"
+req GET "/jobs/$eid" -H "If-None-Match: $etag2"
+check_eq "... which answers 304" 304 "$CODE"
+
+# --- FCGIQ_ACCEPT_STATUS.
+req POST /accept200/x --data-binary 'ok'
+aid=$(field id)
+check_eq "FCGIQ_ACCEPT_STATUS 200: 200, Location and body as for 202" \
+    "200|/jobs/$aid|queued|1" \
+    "$CODE|$(hdr Location)|$(field state)|$(sql "SELECT count(*) FROM jobs WHERE id = '$aid'")"
+before=$(sql "SELECT count(*) FROM jobs")
+req POST /accept201/x --data-binary 'ok'
+check_eq "FCGIQ_ACCEPT_STATUS 201: 500 naming the param, nothing stored" \
+    "500|bad FCGIQ_ACCEPT_STATUS|$before" \
+    "$CODE|$(field error)|$(sql "SELECT count(*) FROM jobs")"
+
 # --- Idempotency.
 req POST /hooks/pay -H 'Idempotency-Key: key-1' --data-binary 'amount=5'
 check_eq "Idempotency-Key, first: 202" 202 "$CODE"
@@ -254,8 +300,10 @@ for pid in $FCGIQ_PIDS; do
 done
 check_eq "every fd of both fcgiq, fd 0 included, is close-on-exec" "" "$bad"
 
-# --- Every 202 of this run is a job, every job a 202 (none half-written).
-n202=$(awk '$9 == 202' "$T/nginx/logs/access.log" | wc -l)
+# --- Every 202 of this run is a job, every job a 202 (none half-written);
+# the intakes of /accept200/ are answered 200.
+n202=$(awk '$9 == 202 || ($7 ~ /^\/accept200\// && $9 == 200)' \
+    "$T/nginx/logs/access.log" | wc -l)
 nnew=$(sql "SELECT count(*) FROM jobs")
 check_eq "jobs in the database = 202s that created one" "$nnew" \
     "$((n202 - 21))"	# replays answered 202 without a new job: key-1,

@@ -186,6 +186,80 @@ test_check(void **state)
 	config_free(&c);
 }
 
+/* FCGIQ_ACCEPT_STATUS: 202 unless 200; any other value is the location's
+ * mistake, refused (500) before the queue is looked up. */
+static void
+test_accept_status(void **state)
+{
+	char *dflt[] = { "REQUEST_METHOD=POST", "REQUEST_URI=/in", NULL };
+	char *ok200[] = { "REQUEST_METHOD=POST", "REQUEST_URI=/in",
+	    "FCGIQ_ACCEPT_STATUS=200", "FCGIQ_ACCEPT_STATUS=201", NULL };
+	char *ok202[] = { "REQUEST_METHOD=POST", "REQUEST_URI=/in",
+	    "FCGIQ_ACCEPT_STATUS=202", NULL };
+	char *empty[] = { "REQUEST_METHOD=POST", "REQUEST_URI=/in",
+	    "FCGIQ_ACCEPT_STATUS=", NULL };
+	const char *bad[] = { "201", "204", "200 ", "0200", "ok", NULL };
+	char *badp[] = { "REQUEST_METHOD=POST", "REQUEST_URI=/in",
+	    "FCGIQ_QUEUE=nope", NULL, NULL };
+	struct request rq;
+	struct req_verdict v;
+	struct config c;
+	char err[128], param[64];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), 0);
+	req_parse(&rq, dflt, FCGI_RESPONDER, WIRE_OK, c.status_prefix);
+	assert_int_equal(req_check(&rq, &c, &v), 0);
+	assert_int_equal(rq.accept_status, 202);
+	req_free(&rq);
+	req_parse(&rq, ok200, FCGI_RESPONDER, WIRE_OK, c.status_prefix);
+	assert_int_equal(req_check(&rq, &c, &v), 0);
+	assert_int_equal(rq.accept_status, 200);	/* the first */
+	req_free(&rq);
+	req_parse(&rq, ok202, FCGI_RESPONDER, WIRE_OK, c.status_prefix);
+	assert_int_equal(req_check(&rq, &c, &v), 0);
+	assert_int_equal(rq.accept_status, 202);
+	req_free(&rq);
+	req_parse(&rq, empty, FCGI_RESPONDER, WIRE_OK, c.status_prefix);
+	assert_int_equal(req_check(&rq, &c, &v), 0);
+	assert_int_equal(rq.accept_status, 202);
+	req_free(&rq);
+	for (i = 0; bad[i] != NULL; i++) {
+		snprintf(param, sizeof(param), "FCGIQ_ACCEPT_STATUS=%s",
+		    bad[i]);
+		badp[3] = param;
+		req_parse(&rq, badp, FCGI_RESPONDER, WIRE_OK,
+		    c.status_prefix);
+		assert_int_equal(req_check(&rq, &c, &v), 500);
+		assert_string_equal(v.error, "bad FCGIQ_ACCEPT_STATUS");
+		assert_null(rq.headers);
+	}
+	config_free(&c);
+}
+
+/* If-None-Match against a tag: lists, W/, "*", and what is not a tag. */
+static void
+test_etag_match(void **state)
+{
+	const char *t = "\"0123456789abcdef\"";
+
+	(void)state;
+	assert_false(req_etag_match(NULL, t));
+	assert_false(req_etag_match("", t));
+	assert_true(req_etag_match("\"0123456789abcdef\"", t));
+	assert_true(req_etag_match("*", t));
+	assert_true(req_etag_match("W/\"0123456789abcdef\"", t));
+	assert_true(req_etag_match("\"x\", \"0123456789abcdef\"", t));
+	assert_true(req_etag_match("\"x\",W/\"0123456789abcdef\" ,\"y\"", t));
+	assert_true(req_etag_match("bogus, \"0123456789abcdef\"", t));
+	assert_false(req_etag_match("\"0123456789abcde\"", t));
+	assert_false(req_etag_match("\"0123456789abcdef0\"", t));
+	assert_false(req_etag_match("0123456789abcdef", t));
+	assert_false(req_etag_match("\"x\", \"0123456789abcdef", t));
+	assert_false(req_etag_match("\"a,\"0123456789abcdef\"\"", t));
+}
+
 static void
 test_route(void **state)
 {
@@ -492,6 +566,8 @@ main(void)
 		cmocka_unit_test(test_param),
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_check),
+		cmocka_unit_test(test_accept_status),
+		cmocka_unit_test(test_etag_match),
 		cmocka_unit_test(test_route),
 		cmocka_unit_test(test_headers_json),
 		cmocka_unit_test(test_idempotency),

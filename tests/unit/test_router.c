@@ -3,7 +3,7 @@
  * a socket pair (wire.c) with the answers compared byte for byte: which
  * route a method and path take, 405 with Allow, 404 for an unknown queue
  * or job, 414, the refusals before the body, the status prefix a location
- * sets.  Group commit is replaced by a stub that stores the job at once
+ * sets, ETag and 304 on status, FCGIQ_ACCEPT_STATUS.  Group commit is replaced by a stub that stores the job at once
  * (or refuses it as the test asks), and dbpool opens a fresh database, so
  * no thread but the test's own runs.
  */
@@ -462,6 +462,172 @@ test_idempotency(void **state)
 	free(a);
 }
 
+/* The ETag of a status answer, into tag (with its quotes). */
+static void
+etag_of(const char *answer, char *tag)
+{
+	const char *p = strstr(answer, "\r\nETag: \""), *e;
+
+	assert_non_null(p);
+	p += strlen("\r\nETag: ");
+	assert_non_null(e = strstr(p, "\r\n"));
+	assert_int_equal(e - p, 18);
+	memcpy(tag, p, 18);
+	tag[18] = '\0';
+}
+
+/* The status answer as response_render() lays it out, its ETag the FNV-1a
+ * of its body's bytes (the JSON text, without the final newline). */
+static void
+expect_status(char *a, const char *tag)
+{
+	const char *body = strstr(a, "\r\n\r\n");
+	char extra[64], want[32], json[1024];
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t n;
+
+	assert_non_null(body);
+	body += 4;
+	n = strlen(body);
+	assert_true(n > 1 && n < sizeof(json));
+	memcpy(json, body, n - 1);
+	json[n - 1] = '\0';
+	for (n = 0; json[n] != '\0'; n++) {
+		h ^= (unsigned char)json[n];
+		h *= 0x100000001b3ULL;
+	}
+	snprintf(want, sizeof(want), "\"%016llx\"", (unsigned long long)h);
+	assert_string_equal(tag, want);
+	snprintf(extra, sizeof(extra), "ETag: %s\r\n", tag);
+	expect(a, json_answer("200 OK", extra, json));
+}
+
+static const char *
+not_modified(const char *tag)
+{
+	static char buf[128];
+
+	snprintf(buf, sizeof(buf), "Status: 304 Not Modified\r\n"
+	    "ETag: %s\r\nCache-Control: no-store\r\n\r\n", tag);
+	return buf;
+}
+
+/*
+ * Every status answer has an ETag, the same for GET and HEAD;
+ * If-None-Match naming it (alone, in a list, weak, or "*") is answered
+ * 304 with no body; when the job changes, so does the tag.
+ */
+static void
+test_etag(void **state)
+{
+	char *a, id[STORE_ID_LEN + 1], uri[64], tag[19], tag2[19], list[96];
+
+	(void)state;
+	a = serve("e", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in");
+	location_id(a, "/jobs/", id);
+	free(a);
+	snprintf(uri, sizeof(uri), "/jobs/%s", id);
+	a = serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri);
+	etag_of(a, tag);
+	expect_status(a, tag);
+	a = serve(NULL, "REQUEST_METHOD", "HEAD", "REQUEST_URI", uri);
+	etag_of(a, tag2);
+	assert_string_equal(tag, tag2);
+	assert_string_equal(strstr(a, "\r\n\r\n"), "\r\n\r\n");
+	free(a);
+
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri,
+	    "HTTP_IF_NONE_MATCH", tag), not_modified(tag));
+	expect(serve(NULL, "REQUEST_METHOD", "HEAD", "REQUEST_URI", uri,
+	    "HTTP_IF_NONE_MATCH", tag), not_modified(tag));
+	snprintf(list, sizeof(list), "\"other\", W/%s", tag);
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri,
+	    "HTTP_IF_NONE_MATCH", list), not_modified(tag));
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri,
+	    "HTTP_IF_NONE_MATCH", "*"), not_modified(tag));
+	/* Another tag: the whole answer. */
+	a = serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri,
+	    "HTTP_IF_NONE_MATCH", "\"0000000000000000\"");
+	expect_status(a, tag);
+	/* "*" of a job that does not exist: still 404. */
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI",
+	    "/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "HTTP_IF_NONE_MATCH", "*"),
+	    JSON_ERR("404 Not Found", "", "{\"error\":\"no such job\","
+	    "\"detail\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"));
+
+	/* The job changes state: a new tag, and the old one no longer
+	 * matches. */
+	a = serve(NULL, "REQUEST_METHOD", "DELETE", "REQUEST_URI", uri);
+	free(a);
+	a = serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri,
+	    "HTTP_IF_NONE_MATCH", tag);
+	assert_non_null(strstr(a, "\"state\":\"cancelled\""));
+	etag_of(a, tag2);
+	assert_string_not_equal(tag, tag2);
+	expect_status(a, tag2);
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri,
+	    "HTTP_IF_NONE_MATCH", tag2), not_modified(tag2));
+}
+
+/* FCGIQ_ACCEPT_STATUS 200: the same answer as 202 but its status line,
+ * from the committer and from the worker (a key, and its replay); any
+ * other value is a 500 and nothing is stored. */
+static void
+test_accept_status(void **state)
+{
+	char *a, id[STORE_ID_LEN + 1], want[512], loc[128];
+	int64_t before;
+	struct store *s;
+
+	(void)state;
+	a = serve("ok", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_ACCEPT_STATUS", "200");
+	location_id(a, "/jobs/", id);
+	snprintf(want, sizeof(want), "{\"id\":\"%s\",\"queue\":\"default\","
+	    "\"state\":\"queued\",\"status_url\":\"/jobs/%s\"}", id, id);
+	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n", id);
+	expect(a, json_answer("200 OK", loc, want));
+
+	a = serve("ok", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_ACCEPT_STATUS", "200", "HTTP_IDEMPOTENCY_KEY", "a200");
+	location_id(a, "/jobs/", id);
+	snprintf(want, sizeof(want), "{\"id\":\"%s\",\"queue\":\"default\","
+	    "\"state\":\"queued\",\"status_url\":\"/jobs/%s\"}", id, id);
+	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n", id);
+	expect(a, json_answer("200 OK", loc, want));
+	a = serve("ok", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_ACCEPT_STATUS", "200", "HTTP_IDEMPOTENCY_KEY", "a200");
+	snprintf(want, sizeof(want), "{\"id\":\"%s\",\"queue\":\"default\","
+	    "\"state\":\"queued\",\"status_url\":\"/jobs/%s\","
+	    "\"replayed\":true}", id, id);
+	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n"
+	    "Idempotent-Replayed: true\r\n", id);
+	expect(a, json_answer("200 OK", loc, want));
+
+	/* 202 named: as without the param. */
+	a = serve("ok", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_ACCEPT_STATUS", "202");
+	assert_true(strncmp(a, "Status: 202 Accepted\r\n", 22) == 0);
+	free(a);
+
+	s = dbpool_get();
+	before = store_count_waiting(s, "default");
+	dbpool_put(s);
+	expect(serve("ok", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_ACCEPT_STATUS", "201"),
+	    JSON_ERR("500 Internal Server Error", "", "{\"error\":\"bad "
+	    "FCGIQ_ACCEPT_STATUS\",\"detail\":\"the location's "
+	    "FCGIQ_ACCEPT_STATUS must be 200 or 202\"}"));
+	expect(serve("ok", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_ACCEPT_STATUS", "OK", "HTTP_IDEMPOTENCY_KEY", "a500"),
+	    JSON_ERR("500 Internal Server Error", "", "{\"error\":\"bad "
+	    "FCGIQ_ACCEPT_STATUS\",\"detail\":\"the location's "
+	    "FCGIQ_ACCEPT_STATUS must be 200 or 202\"}"));
+	s = dbpool_get();
+	assert_int_equal(store_count_waiting(s, "default"), before);
+	dbpool_put(s);
+}
+
 /* The committer refuses: 503 with Retry-After. */
 static void
 test_commit_refused(void **state)
@@ -492,6 +658,8 @@ main(void)
 		cmocka_unit_test(test_status_prefix),
 		cmocka_unit_test(test_unknown_length),
 		cmocka_unit_test(test_idempotency),
+		cmocka_unit_test(test_etag),
+		cmocka_unit_test(test_accept_status),
 		cmocka_unit_test(test_commit_refused),
 	};
 
