@@ -41,23 +41,20 @@ response_reason(int status)
 }
 
 char *
-response_render(int status, const char *headers, json_t *body, int head_only,
-    size_t *len)
+response_render_text(int status, const char *headers, const char *text,
+    int head_only, size_t *len)
 {
-	char *text = NULL, *buf = NULL;
+	char *buf;
 	size_t tlen = 0, cap;
 	int n;
 
-	if (body != NULL) {
-		if ((text = json_dumps(body, JSON_COMPACT)) == NULL)
-			return NULL;
+	if (text != NULL)
 		tlen = strlen(text) + 1;	/* with a final newline */
-	}
 	if (headers == NULL)
 		headers = "";
 	cap = 160 + strlen(headers) + tlen;
 	if ((buf = malloc(cap)) == NULL)
-		goto done;
+		return NULL;
 	n = snprintf(buf, cap, "Status: %d %s\r\n"
 	    "Content-Type: application/json\r\n"
 	    "Content-Length: %zu\r\n"
@@ -65,8 +62,7 @@ response_render(int status, const char *headers, json_t *body, int head_only,
 	    "%s\r\n", status, response_reason(status), tlen, headers);
 	if (n < 0 || (size_t)n >= cap) {
 		free(buf);
-		buf = NULL;
-		goto done;
+		return NULL;
 	}
 	*len = (size_t)n;
 	if (text != NULL && !head_only) {
@@ -74,9 +70,26 @@ response_render(int status, const char *headers, json_t *body, int head_only,
 		buf[*len + tlen - 1] = '\n';
 		*len += tlen;
 	}
-done:
+	return buf;
+}
+
+char *
+response_render(int status, const char *headers, json_t *body, int head_only,
+    size_t *len)
+{
+	char *text = NULL, *buf;
+
+	if (body != NULL && (text = response_text(body)) == NULL)
+		return NULL;
+	buf = response_render_text(status, headers, text, head_only, len);
 	free(text);
 	return buf;
+}
+
+char *
+response_text(json_t *body)
+{
+	return json_dumps(body, JSON_COMPACT);
 }
 
 json_t *
@@ -134,21 +147,17 @@ response_accepted(char *buf, size_t cap, int status, const char *id,
  * the body (not chosen columns) changes the tag whenever anything a
  * client sees changes, which is what a strong tag promises.
  */
-int
-response_etag(json_t *body, char *buf)
+void
+response_etag(const char *text, char *buf)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
-	char *text, *p;
+	const char *p;
 
-	if ((text = json_dumps(body, JSON_COMPACT)) == NULL)
-		return -1;
 	for (p = text; *p != '\0'; p++) {
 		h ^= (unsigned char)*p;
 		h *= 0x100000001b3ULL;
 	}
-	free(text);
 	snprintf(buf, RESPONSE_ETAG_LEN, "\"%016llx\"", (unsigned long long)h);
-	return 0;
 }
 
 size_t

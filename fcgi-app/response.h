@@ -18,6 +18,12 @@ struct store_job;
  * (NULL: none) into a malloc'd buffer, *len bytes.  head_only drops the
  * body but keeps its Content-Length.  NULL when out of memory.
  */
+/* The same with the body already text (response_text(), or NULL). */
+char	*response_render_text(int status, const char *headers,
+	    const char *text, int head_only, size_t *len);
+/* body as response_render() sends it (without the final newline),
+ * malloc'd; NULL when out of memory. */
+char	*response_text(json_t *body);
 char	*response_render(int status, const char *headers, json_t *body,
 	    int head_only, size_t *len);
 
@@ -47,12 +53,11 @@ size_t	response_accepted(char *buf, size_t cap, int status, const char *id,
 json_t	*response_job_json(const struct store_job *j, const char *status_url);
 
 /*
- * The strong entity tag of body as response_render() sends it: a quoted
- * hash of its bytes, into buf (at least RESPONSE_ETAG_LEN bytes).  0, or
- * -1 when out of memory.
+ * The strong entity tag of a body's text (response_text()): a quoted hash
+ * of its bytes, into buf (at least RESPONSE_ETAG_LEN bytes).
  */
 #define RESPONSE_ETAG_LEN	19	/* '"', 16 hex digits, '"', NUL */
-int	response_etag(json_t *body, char *buf);
+void	response_etag(const char *text, char *buf);
 
 /* The 304 for etag into buf: its length, 0 when it does not fit. */
 size_t	response_not_modified(char *buf, size_t cap, const char *etag);

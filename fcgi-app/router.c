@@ -90,18 +90,34 @@ static const char oom[] = "Status: 500 Internal Server Error\r\n"
     "Content-Type: application/json\r\n\r\n"
     "{\"error\":\"out of memory\"}\n";
 
+/* answer() with the body already text (NULL: none): the status answer
+ * hashes it for its ETag and sends the same bytes. */
+static void
+answer_text(struct wire *r, int status, const char *headers,
+    const char *text, int head_only)
+{
+	char *buf;
+	size_t len;
+
+	if ((buf = response_render_text(status, headers, text, head_only,
+	    &len)) == NULL || wire_put(r, buf, len) == -1)
+		(void)wire_put(r, oom, sizeof(oom) - 1);
+	free(buf);
+}
+
 /* Write an answer; a client that has gone away is not an error here. */
 static void
 answer(struct wire *r, int status, const char *headers, json_t *body,
     int head_only)
 {
-	char *buf;
-	size_t len;
+	char *text = NULL;
 
-	if ((buf = response_render(status, headers, body, head_only,
-	    &len)) == NULL || wire_put(r, buf, len) == -1)
+	if (body != NULL && (text = response_text(body)) == NULL) {
 		(void)wire_put(r, oom, sizeof(oom) - 1);
-	free(buf);
+		return;
+	}
+	answer_text(r, status, headers, text, head_only);
+	free(text);
 }
 
 /* A JSON error answer, rendered (malloc'd, NULL when out of memory) and
@@ -464,7 +480,7 @@ serve_status(struct wire *r, const struct request *rq)
 	struct store *s;
 	struct store_job *job = NULL;
 	json_t *out;
-	char url[512], etag[RESPONSE_ETAG_LEN], hdr[64], nm[128];
+	char url[512], etag[RESPONSE_ETAG_LEN], hdr[64], nm[128], *text = NULL;
 	size_t n;
 	int rc;
 
@@ -484,16 +500,21 @@ serve_status(struct wire *r, const struct request *rq)
 	}
 	snprintf(url, sizeof(url), "%s%s", rq->prefix, id);
 	if ((out = response_job_json(job, url)) == NULL ||
-	    response_etag(out, etag) == -1)
+	    (text = response_text(out)) == NULL) {
 		answer_error(r, 500, NULL, "out of memory", NULL, head_only);
-	else if (req_etag_match(rq->if_none_match, etag)) {
+		goto done;
+	}
+	response_etag(text, etag);
+	if (req_etag_match(rq->if_none_match, etag)) {
 		if ((n = response_not_modified(nm, sizeof(nm), etag)) == 0 ||
 		    wire_put(r, nm, n) == -1)
 			(void)wire_put(r, oom, sizeof(oom) - 1);
 	} else {
 		snprintf(hdr, sizeof(hdr), "ETag: %s\r\n", etag);
-		answer(r, 200, hdr, out, head_only);
+		answer_text(r, 200, hdr, text, head_only);
 	}
+done:
+	free(text);
 	json_decref(out);
 	store_job_free(job);
 }
