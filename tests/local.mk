@@ -20,7 +20,8 @@ tests_unit_test_config_LDADD = $(UNIT_LDADD)
 tests_unit_test_text_SOURCES = tests/unit/test_text.c
 tests_unit_test_text_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_text_LDADD = $(UNIT_LDADD)
-tests_unit_test_store_SOURCES = tests/unit/test_store.c
+tests_unit_test_store_SOURCES = tests/unit/test_store.c \
+	tests/unit/tmpdir.c tests/unit/tmpdir.h
 tests_unit_test_store_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_store_LDADD = $(UNIT_LDADD)
 tests_unit_test_exec_SOURCES = tests/unit/test_exec.c
@@ -48,10 +49,12 @@ tests_unit_test_wire_SOURCES = tests/unit/test_wire.c \
 tests_unit_test_wire_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests/tools
 tests_unit_test_wire_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_wire_LDADD = $(UNIT_LDADD)
-tests_unit_test_commit_SOURCES = tests/unit/test_commit.c
+tests_unit_test_commit_SOURCES = tests/unit/test_commit.c \
+	tests/unit/tmpdir.c tests/unit/tmpdir.h
 tests_unit_test_commit_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_commit_LDADD = $(UNIT_LDADD)
-tests_unit_test_dbpool_SOURCES = tests/unit/test_dbpool.c
+tests_unit_test_dbpool_SOURCES = tests/unit/test_dbpool.c \
+	tests/unit/tmpdir.c tests/unit/tmpdir.h
 tests_unit_test_dbpool_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_dbpool_LDADD = $(UNIT_LDADD)
 tests_unit_test_server_SOURCES = tests/unit/test_server.c \

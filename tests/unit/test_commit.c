@@ -13,7 +13,6 @@
  */
 #include <sys/types.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -31,6 +30,7 @@
 
 #include "commit.h"
 #include "store-sqlite.h"
+#include "tmpdir.h"
 
 #define WAIT_CAP_S	60	/* a wait that takes this long has failed */
 
@@ -331,9 +331,6 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	struct dirent *de;
-	DIR *d;
-	char p[512];
 
 	unplug();
 	if (stop_thread_live) {
@@ -343,17 +340,7 @@ teardown(void **state)
 	commit_stop();
 	store_step_fn = sqlite3_step;
 	sqlite3_close(f->db);
-	if ((d = opendir(f->dir)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (de->d_name[0] == '.')
-				continue;
-			(void)snprintf(p, sizeof(p), "%s/%s", f->dir,
-			    de->d_name);
-			(void)unlink(p);
-		}
-		(void)closedir(d);
-	}
-	if (rmdir(f->dir) == -1)
+	if (tmpdir_remove(f->dir) == -1)
 		return -1;
 	free(f);
 	return 0;

@@ -9,7 +9,6 @@
  */
 #include <sys/types.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -27,6 +26,7 @@
 
 #include "dbpool.h"
 #include "store-sqlite.h"
+#include "tmpdir.h"
 
 #define NCONN		3
 #define NTHREADS	8
@@ -67,24 +67,11 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	struct dirent *de;
-	DIR *d;
-	char p[512];
 
 	store_step_fn = sqlite3_step;
 	if (f->open)
 		dbpool_close();
-	if ((d = opendir(f->dir)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (de->d_name[0] == '.')
-				continue;
-			(void)snprintf(p, sizeof(p), "%s/%s", f->dir,
-			    de->d_name);
-			(void)unlink(p);
-		}
-		(void)closedir(d);
-	}
-	if (rmdir(f->dir) == -1)
+	if (tmpdir_remove(f->dir) == -1)
 		return -1;
 	free(f);
 	return 0;

@@ -28,6 +28,7 @@
 #include <sqlite3.h>
 
 #include "store-sqlite.h"
+#include "tmpdir.h"
 
 #define SCHEMA_VERSION	3	/* STORE_SCHEMA_VERSION in store-schema.c */
 
@@ -74,23 +75,10 @@ static int
 teardown(void **state)
 {
 	struct fx	*f = *state;
-	struct dirent	*de;
-	DIR		*d;
-	char		 p[512];
 
 	store_step_fn = sqlite3_step;
 	store_close(f->s);
-	if ((d = opendir(f->dir)) != NULL) {
-		while ((de = readdir(d)) != NULL) {
-			if (de->d_name[0] == '.')
-				continue;
-			(void)snprintf(p, sizeof(p), "%s/%s", f->dir,
-			    de->d_name);
-			(void)unlink(p);
-		}
-		(void)closedir(d);
-	}
-	if (rmdir(f->dir) == -1)
+	if (tmpdir_remove(f->dir) == -1)
 		return -1;
 	free(f);
 	return 0;
