@@ -25,7 +25,7 @@
  *      and the statements in store-sql.c if struct store_job changes, and
  *      the expected version in tests/unit/test_store.c.
  */
-#define STORE_SCHEMA_VERSION	3
+#define STORE_SCHEMA_VERSION	4
 
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	/* 0 -> 1: the jobs table, its indexes and the views for people. */
@@ -123,6 +123,26 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"DROP INDEX jobs_finished;"
 	"CREATE INDEX jobs_finished ON jobs (finished_at)"
 	"  WHERE finished_at IS NOT NULL;",
+	/*
+	 * 3 -> 4: the media type of a job's result (a fastcgi: or http:
+	 * upstream names it; NULL for exec:), and the requests refused at the
+	 * door by a queue's signature check, kept for inspection and bounded
+	 * per queue by keep_rejected (oldest first out: rejected_queue).
+	 */
+	"ALTER TABLE jobs ADD COLUMN result_type TEXT;"
+	"CREATE TABLE rejected ("
+	"  seq         INTEGER PRIMARY KEY,"
+	"  at          INTEGER NOT NULL,"	/* Unix ms */
+	"  queue       TEXT NOT NULL,"
+	"  reason      TEXT NOT NULL,"
+	"  remote_addr TEXT,"
+	"  method      TEXT,"
+	"  request_uri TEXT,"
+	"  headers     TEXT,"			/* JSON object */
+	"  body_length INTEGER NOT NULL,"
+	"  body_head   BLOB NOT NULL"		/* the first KiB */
+	") STRICT;"
+	"CREATE INDEX rejected_queue ON rejected (queue, seq);",
 };
 
 /*

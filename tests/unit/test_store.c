@@ -30,7 +30,12 @@
 #include "store-sqlite.h"
 #include "tmpdir.h"
 
-#define SCHEMA_VERSION	3	/* STORE_SCHEMA_VERSION in store-schema.c */
+/* What migration 3 -> 4 added, taken away again: a version 3 database. */
+#define UNDO_V4 "DROP TABLE rejected;" \
+	"ALTER TABLE jobs DROP COLUMN result_type;"
+#define XSTR(x) #x
+#define STR(x) XSTR(x)
+#define SCHEMA_VERSION	4	/* STORE_SCHEMA_VERSION in store-schema.c */
 
 struct fx {
 	char		 dir[64];
@@ -370,7 +375,7 @@ test_open_errors(void **state)
 	assert_non_null(strstr(err, "newer"));
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	assert_int_equal(qint(db, "PRAGMA user_version"), 99);
-	qexec(db, "PRAGMA user_version = 2");
+	qexec(db, "PRAGMA user_version = " STR(SCHEMA_VERSION));
 	sqlite3_close(db);
 	f->s = open_store(f, NULL);
 }
@@ -388,7 +393,7 @@ test_migrate_v1(void **state)
 	store_close(f->s);
 	f->s = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	qexec(db, "DROP TABLE queues; PRAGMA user_version = 1");
+	qexec(db, UNDO_V4 "DROP TABLE queues; PRAGMA user_version = 1");
 	sqlite3_close(db);
 	f->s = open_store(f, NULL);
 	assert_int_equal(qint(store_db(f->s), "PRAGMA user_version"),
@@ -437,7 +442,7 @@ test_migrate_v2(void **state)
 	store_close(f->s);
 	f->s = NULL;
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	qexec(db, "PRAGMA writable_schema = ON;"
+	qexec(db, UNDO_V4 "PRAGMA writable_schema = ON;"
 	    "UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (state ="
 	    " ''queued'' OR state = ''running'' OR state = ''retry'' OR"
 	    " state = ''done'' OR state = ''dead'' OR state = ''cancelled'')',"
@@ -474,6 +479,34 @@ test_migrate_v2(void **state)
 	assert_state(f->s, id, STORE_JOB_QUEUED);
 	assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_schema"
 	    " WHERE name = 'jobs_finished' AND sql LIKE '%IS NOT NULL'"), 1);
+}
+
+/* A version 3 database with a finished job in it is migrated on open: the
+ * job keeps its result, has no result type, and the rejected table is
+ * there, empty. */
+static void
+test_migrate_v3(void **state)
+{
+	struct fx	*f = *state;
+	char		 id[STORE_ID_LEN + 1];
+	sqlite3		*db;
+
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	qexec(db, UNDO_V4 "UPDATE jobs SET state = 'done', finished_at = 1,"
+	    " result = CAST('ok' AS BLOB); PRAGMA user_version = 3");
+	sqlite3_close(db);
+	f->s = open_store(f, NULL);
+	db = store_db(f->s);
+	assert_int_equal(qint(db, "PRAGMA user_version"), SCHEMA_VERSION);
+	assert_int_equal(qint(db, "SELECT count(*) FROM jobs WHERE"
+	    " result = CAST('ok' AS BLOB) AND result_type IS NULL"), 1);
+	assert_int_equal(qint(db, "SELECT count(*) FROM rejected"), 0);
+	assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_schema"
+	    " WHERE name = 'rejected_queue'"), 1);
+	assert_state(f->s, id, STORE_JOB_DONE);
 }
 
 static void
@@ -2267,6 +2300,7 @@ main(void)
 		T(test_open_migration_faults),
 		T(test_migrate_v1),
 		T(test_migrate_v2),
+		T(test_migrate_v3),
 		T(test_errcodes),
 		T(test_state_names),
 		T(test_ids),
