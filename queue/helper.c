@@ -46,6 +46,7 @@
 #include "helper.h"
 #include "helper-internal.h"
 #include "log.h"
+#include "metrics.h"
 #include "slot.h"
 #include "store.h"
 #include "supervisor.h"
@@ -387,6 +388,9 @@ helper_main(const char *conf_path, int parent_fd)
 		log_warnx("helper: %s", err);
 		goto done;
 	}
+	/* Not fatal: without the shared file, counts stay the helper's. */
+	if (metrics_open(h.db, 1, err, sizeof(err)) == -1)
+		log_warnx("helper: metrics: %s", err);
 	/* Wake-ups first, so that a commit racing the requeue below is not
 	 * missed. */
 	if ((h.wake_fd = wake_listen(h.db)) == -1) {
@@ -415,6 +419,7 @@ done:
 	fd_close(&h.wake_fd);
 	if (h.store != NULL)
 		store_close(h.store);
+	metrics_close();
 	fd_close(&h.lock_fd);
 	fd_close(&h.sig_fd);
 	config_unref(h.cfg);
