@@ -342,6 +342,19 @@ int	store_list(struct store *, const char *queue, enum store_state state,
 	    int64_t limit, store_list_fn fn, void *arg);
 
 /* ---------------------------------------------------------------------- */
+/* store-dead.c: dead letters                                             */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * From now on, every job of another queue that turns dead on s enqueues,
+ * in the same transaction, a JSON letter into queue ({"job", "queue",
+ * "attempts", "last_error", "status_url": status_prefix + id}) with
+ * max_attempts and priority.  queue NULL: no letters.  0 or -1.
+ */
+int	store_set_dead_letter(struct store *, const char *queue,
+	    const char *status_prefix, int max_attempts, int priority);
+
+/* ---------------------------------------------------------------------- */
 /* store-gauges.c: what the metrics read                                  */
 /* ---------------------------------------------------------------------- */
 
