@@ -14,7 +14,8 @@
 # the helper's lock seen as fcgiq_helper_up; POST on /metrics is 405; the
 # alerting rules load; fcgiqctl stats --prometheus prints the same families;
 # dead letters: a dead job enqueues one JSON letter in the same transaction,
-# and a dead letter that dies itself enqueues none.
+# and a dead letter that dies itself enqueues none; fcgiqctl's enqueue and
+# cancel and the status API's DELETE counted.
 . "$(dirname "$0")/../lib.sh"
 
 for c in nginx spawn-fcgi curl sqlite3 prometheus promtool; do
@@ -243,6 +244,19 @@ ctl_done() {
 	    'fcgiq_jobs{queue="default",state="done"}')" = "$(jobs_in default done)" ]
 }
 check "fcgiqctl: the database's done jobs" wait_for ctl_done
+
+# --- fcgiqctl's enqueue and cancel, and a cancel through the status API,
+# count too
+a=$(echo a | "$FCGIQCTL" -c "$T/fcgiq.conf" enqueue mail --delay 1h)
+b=$(echo b | "$FCGIQCTL" -c "$T/fcgiq.conf" enqueue mail --delay 1h)
+"$FCGIQCTL" -c "$T/fcgiq.conf" cancel "$a" >/dev/null
+check_eq "DELETE on the status API cancels" 204 \
+    "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$URL/jobs/$b")"
+s=$(scrape)
+check_eq "fcgiqctl's enqueues counted" 4 \
+    "$(metric "$s" 'fcgiq_jobs_enqueued_total{queue="mail"}')"
+check_eq "both cancels counted" 2 \
+    "$(metric "$s" 'fcgiq_jobs_finished_total{queue="mail",outcome="cancelled"}')"
 
 # --- every fcgiq process goes away: the helper's lock is free
 kill -9 $FCGIQ_PIDS 2>/dev/null
