@@ -611,7 +611,7 @@ wire_read(struct wire *w, void *buf, size_t len)
 
 /*
  * Count an answer by its status (metrics): "Status: NNN" when it starts
- * with one, else 200 as CGI has it; a 2xx of a timed intake (t0_us set)
+ * with one, else 200 as CGI has it (an empty one is not counted); a 2xx of a timed intake (t0_us set)
  * is timed from its params to now.
  */
 static void
@@ -619,6 +619,8 @@ count_answer(const unsigned char *p, size_t n, int64_t t0_us)
 {
 	int status = 200;
 
+	if (n == 0)
+		return;		/* no answer at all: nothing to count */
 	if (n >= 11 && memcmp(p, "Status: ", 8) == 0 &&
 	    p[8] >= '1' && p[8] <= '5' && p[9] >= '0' && p[9] <= '9' &&
 	    p[10] >= '0' && p[10] <= '9')
