@@ -166,6 +166,13 @@ check_eq "intake durations observed for the 202s" 6 \
 check_eq "commit batches hold the six jobs" 6 \
     "$(metric "$s" 'fcgiq_commit_batch_size_sum')"
 check_eq "the helper's lock is held" 1 "$(metric "$s" fcgiq_helper_up)"
+# Whichever responder serves the scrape (nginx spreads its connections
+# over both), it answers for both.
+agree=""
+for i in $(seq 10); do
+	agree="$agree$(metric "$(scrape)" 'fcgiq_http_requests_total{code="202"}') "
+done
+check_eq "ten scrapes, one sum" "6 6 6 6 6 6 6 6 6 6 " "$agree"
 check_eq "nothing waits: past due is 0" 0 \
     "$(metric "$s" 'fcgiq_queue_past_due_seconds{queue="default"}')"
 
@@ -257,6 +264,15 @@ check_eq "fcgiqctl's enqueues counted" 4 \
     "$(metric "$s" 'fcgiq_jobs_enqueued_total{queue="mail"}')"
 check_eq "both cancels counted" 2 \
     "$(metric "$s" 'fcgiq_jobs_finished_total{queue="mail",outcome="cancelled"}')"
+
+# --- one responder killed: its counts stay in the file, the other's
+# scrape still sums them
+set -- $FCGIQ_PIDS
+kill -9 "$1"
+survivor_sums() {
+	[ "$(metric "$(scrape)" 'fcgiq_http_requests_total{code="202"}')" = 11 ]
+}
+check "a responder's counts outlive it" wait_for survivor_sums
 
 # --- every fcgiq process goes away: the helper's lock is free
 kill -9 $FCGIQ_PIDS 2>/dev/null
