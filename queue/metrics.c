@@ -74,6 +74,7 @@ static struct counts_area	*counts = &local.counts;
 static struct metrics_slot	*me = &local.slot;
 static struct mfile		*map;
 static int			 map_fd = -1;
+static pid_t			 map_owner;	/* the process that mapped it */
 static char			 map_path[4096];
 
 size_t
@@ -114,6 +115,27 @@ move_local(void)
 	memset(&local.slot, 0, sizeof(local.slot));
 }
 
+/*
+ * Let go of the mapping: give the slot back when this process took it,
+ * leave it to its owner when the mapping came through fork() (a helper
+ * forked by a responder must not free the responder's slot).
+ */
+static void
+unmap(void)
+{
+	if (map == NULL)
+		return;
+	if (map_owner == getpid())
+		__atomic_store_n(&me->pid, 0, __ATOMIC_RELEASE);
+	me = &local.slot;
+	names = local.names;
+	counts = &local.counts;
+	(void)munmap(map, sizeof(*map));
+	(void)close(map_fd);
+	map = NULL;
+	map_fd = -1;
+}
+
 int
 metrics_open(const char *database, int create, char *err, size_t errlen)
 {
@@ -122,6 +144,7 @@ metrics_open(const char *database, int create, char *err, size_t errlen)
 	size_t i;
 	int fd = -1;
 
+	unmap();	/* a slot of our own, not one inherited */
 	if (mpath(database, map_path, sizeof(map_path)) == -1) {
 		snprintf(err, errlen, "%s: path too long", database);
 		return -1;
@@ -157,16 +180,17 @@ metrics_open(const char *database, int create, char *err, size_t errlen)
 		    METRICS_SLOTS);
 		goto fail;
 	}
-	/* Counts this process made before now are added to its slot. */
 	m->slots[i].gen++;
 	__atomic_store_n(&m->slots[i].pid, (int32_t)getpid(),
 	    __ATOMIC_RELEASE);
 	(void)flock(fd, LOCK_UN);
 	map = m;
 	map_fd = fd;
+	map_owner = getpid();
 	names = m->names;
 	counts = &m->counts;
 	me = &m->slots[i];
+	/* Counts this process made before now are added to its slot. */
 	move_local();
 	return 0;
 fail_errno:
@@ -182,16 +206,7 @@ fail:
 void
 metrics_close(void)
 {
-	if (map == NULL)
-		return;
-	__atomic_store_n(&me->pid, 0, __ATOMIC_RELEASE);
-	me = &local.slot;
-	names = local.names;
-	counts = &local.counts;
-	(void)munmap(map, sizeof(*map));
-	(void)close(map_fd);
-	map = NULL;
-	map_fd = -1;
+	unmap();
 }
 
 int
