@@ -23,3 +23,7 @@ dist_systemdexamples_DATA = conf-examples/systemd/fcgiq.socket \
 # Runs from a checkout only (it builds the tree): shipped, not installed.
 EXTRA_DIST += conf-examples/quickstart.sh
 
+
+promexamplesdir = $(examplesdir)/prometheus
+dist_promexamples_DATA = conf-examples/prometheus/prometheus.yml \
+	conf-examples/prometheus/fcgiq-rules.yml

@@ -42,6 +42,7 @@
 #include "clock.h"
 #include "commit.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "wake.h"
 
@@ -263,7 +264,7 @@ commit_batch(struct item **batch, size_t n)
 	static struct store_newjob jobs[COMMIT_BATCH_MAX];
 	ssize_t at[COMMIT_BATCH_MAX];	/* qc.counts index of each job */
 	size_t idx[COMMIT_BATCH_MAX], m = 0, i, k;
-	int64_t now = store_now();
+	int64_t now = store_now(), t0;
 	int committed = 0, code;
 
 	pthread_mutex_lock(&qc.lock);
@@ -281,8 +282,10 @@ commit_batch(struct item **batch, size_t n)
 	pthread_mutex_unlock(&qc.lock);
 	if (m == 0)
 		return;
+	t0 = mono_us();
 	if (store_enqueue(cm.w, jobs, m) == 0) {
 		committed = 1;
+		metrics_commit(m, mono_us() - t0);
 	} else {
 		code = store_errcode(cm.w);
 		log_warnx("commit: batch of %zu: %s", m, store_error(cm.w));
@@ -292,6 +295,9 @@ commit_batch(struct item **batch, size_t n)
 				i = idx[k];
 				if (store_enqueue(cm.w, &jobs[k], 1) == 0) {
 					*batch[i]->job = jobs[k];
+					if (jobs[k].outcome == STORE_ENQ_NEW)
+						metrics_enqueued(jobs[k].queue,
+						    1);
 					batch[i]->res->status = COMMIT_OK;
 					committed = 1;
 					if (jobs[k].outcome != STORE_ENQ_NEW)
@@ -319,6 +325,8 @@ commit_batch(struct item **batch, size_t n)
 		batch[i]->res->status = COMMIT_OK;
 		if (jobs[k].outcome != STORE_ENQ_NEW)
 			qcount_release(at[i]);
+		else
+			metrics_enqueued(jobs[k].queue, 1);
 	}
 woken:
 	if (committed)

@@ -32,6 +32,8 @@
 #include "dbpool.h"
 #include "router.h"
 #include "log.h"
+#include "metrics.h"
+#include "scrape.h"
 #include "server.h"
 #include "store.h"
 #include "supervisor.h"
@@ -192,6 +194,9 @@ start_responder(struct config *conf, int listen_fd, int io_s, const char *db)
 		fatalx("%s", err);
 	if (dbpool_open(db, &sopts, STATUS_CONNS, err, sizeof(err)) == -1)
 		fatalx("%s", err);
+	/* Not fatal: without the shared file, counts stay this process's. */
+	if (metrics_open(db, 1, err, sizeof(err)) == -1)
+		log_warnx("metrics: %s", err);
 	memset(&sc, 0, sizeof(sc));
 	sc.listen_fd = listen_fd;
 	sc.threads = conf->threads;
@@ -361,7 +366,9 @@ main(int argc, char **argv)
 	log_info("stopping");
 	server_stop(STOP_GRACE_MS);
 	commit_stop();
+	scrape_stop();
 	dbpool_close();
+	metrics_close();
 	supervisor_stop(&sv);
 	router_free();
 	if (o.sock != NULL && o.sock[0] == '/')

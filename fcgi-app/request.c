@@ -328,6 +328,25 @@ param_is(const char *s, const char *name, size_t n)
 		(field) = v_;						\
 } while (0)
 
+/* What the location's FCGIQ_ROLE serves instead of intake (the whole
+ * location: no status prefix under it). */
+static void
+role_route(struct request *rq)
+{
+	const char *m = rq->method != NULL ? rq->method : "";
+
+	if (rq->role_param == NULL || strcmp(rq->role_param, "metrics") != 0)
+		return;
+	rq->id[0] = '\0';
+	rq->allow = NULL;
+	if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
+		rq->route = REQ_ROUTE_METRICS;
+	else {
+		rq->route = REQ_ROUTE_BAD_METHOD;
+		rq->allow = "GET, HEAD";
+	}
+}
+
 void
 req_parse(struct request *rq, char *const *envp, int role, enum wire_bad bad,
     const char *default_prefix)
@@ -351,6 +370,7 @@ req_parse(struct request *rq, char *const *envp, int role, enum wire_bad bad,
 			FIRST(prefix, s, "FCGIQ_STATUS_PREFIX");
 			FIRST(rq->dedupe_header, s, "FCGIQ_DEDUPE_HEADER");
 			FIRST(rq->accept_param, s, "FCGIQ_ACCEPT_STATUS");
+			FIRST(rq->role_param, s, "FCGIQ_ROLE");
 			break;
 		case 'H':
 			FIRST(rq->idempotency, s, "HTTP_IDEMPOTENCY_KEY");
@@ -375,6 +395,7 @@ req_parse(struct request *rq, char *const *envp, int role, enum wire_bad bad,
 	rq->head = rq->method != NULL && strcmp(rq->method, "HEAD") == 0;
 	rq->route = req_route(rq->method, rq->uri, rq->prefix, rq->id,
 	    &rq->allow);
+	role_route(rq);
 }
 
 static int
@@ -456,6 +477,12 @@ req_check(struct request *rq, const struct config *c, struct req_verdict *v)
 	}
 	if (strlen(rq->uri) > REQ_MAX_URI)
 		return verdict(v, 414, NULL, "URI too long", NULL);
+	/* Like FCGIQ_ACCEPT_STATUS: the location's mistake, seen at once. */
+	if (rq->role_param != NULL && *rq->role_param != '\0' &&
+	    strcmp(rq->role_param, "intake") != 0 &&
+	    strcmp(rq->role_param, "metrics") != 0)
+		return verdict(v, 500, NULL, "bad FCGIQ_ROLE",
+		    "the location's FCGIQ_ROLE must be intake or metrics");
 	if (rq->route != REQ_ROUTE_ENQUEUE)
 		return 0;
 	return check_intake(rq, c, v);

@@ -42,7 +42,8 @@ enum req_route {
 	REQ_ROUTE_STATUS_HEAD,		/* HEAD <prefix><id> */
 	REQ_ROUTE_CANCEL,		/* DELETE <prefix><id> */
 	REQ_ROUTE_NO_JOB,		/* under the prefix, but not an id: 404 */
-	REQ_ROUTE_BAD_METHOD		/* 405, *allow names the methods */
+	REQ_ROUTE_BAD_METHOD,		/* 405, *allow names the methods */
+	REQ_ROUTE_METRICS		/* GET HEAD where FCGIQ_ROLE is metrics */
 };
 
 /*
@@ -75,6 +76,7 @@ struct request {
 	const char	*idempotency;	/* HTTP_IDEMPOTENCY_KEY */
 	const char	*if_none_match;	/* HTTP_IF_NONE_MATCH */
 	const char	*accept_param;	/* FCGIQ_ACCEPT_STATUS, as sent */
+	const char	*role_param;	/* FCGIQ_ROLE, as sent */
 	int		 head;		/* the method is HEAD: answer no body */
 
 	/* What the method and the path ask for. */

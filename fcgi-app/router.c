@@ -26,9 +26,11 @@
 #include "config.h"
 #include "dbpool.h"
 #include "log.h"
+#include "metrics.h"
 #include "request.h"
 #include "response.h"
 #include "router.h"
+#include "scrape.h"
 #include "server.h"
 #include "store.h"
 #include "wire.h"
@@ -452,6 +454,7 @@ serve_enqueue(struct wire *r, struct request *rq, const struct config *c)
 	void *body = NULL;
 	size_t body_len = 0;
 
+	r->timed = 1;		/* fcgiq_intake_duration_seconds */
 	if (read_body(r, rq, c->max_body, &body, &body_len) == -1)
 		return 0;
 	job_fill(&job, rq, body, body_len);
@@ -532,11 +535,14 @@ serve_cancel(struct wire *r, const char *id)
 	rc = store_cancel(s, id, store_now());
 	if (rc == -1)
 		log_warnx("request: cancel %s: %s", id, store_error(s));
-	if (rc == STORE_CANCEL_REFUSED && store_get(s, id, &job) != 1)
+	if ((rc == STORE_CANCEL_REFUSED || rc == STORE_CANCEL_DONE) &&
+	    store_get(s, id, &job) != 1)
 		job = NULL;
 	dbpool_put(s);
 	switch (rc) {
 	case STORE_CANCEL_DONE:
+		if (job != NULL)
+			metrics_finished(job->queue, METRICS_CANCELLED, -1);
 		answer(r, 204, NULL, NULL, 0);
 		log_debug("request: job %s: cancelled", id);
 		break;
@@ -581,6 +587,9 @@ router_serve(struct wire *r)
 		break;
 	case REQ_ROUTE_CANCEL:
 		serve_cancel(r, rq.id);
+		break;
+	case REQ_ROUTE_METRICS:
+		scrape_serve(r, cr, rq.head);
 		break;
 	case REQ_ROUTE_NO_JOB:
 		answer_error(r, 404, NULL, "no such job", NULL, rq.head);

@@ -29,6 +29,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "wire.h"
 
 enum { PHASE_IDLE, PHASE_PARAMS, PHASE_STDIN };
@@ -503,6 +504,7 @@ wire_next(struct wire *w, int wait_ms)
 	w->phase = PHASE_IDLE;
 	w->role = 0;
 	w->keep = 0;
+	w->timed = 0;
 	w->bad = WIRE_OK;
 	w->in_eof = 0;
 	w->broken = 0;
@@ -566,6 +568,7 @@ wire_next(struct wire *w, int wait_ms)
 			return -1;
 	}
 	w->phase = PHASE_STDIN;
+	w->t0_us = mono_us();
 	if (w->bad == WIRE_BAD_TOO_LARGE) {
 		w->params.len = 0;	/* an empty environment */
 		log_debug("wire: params over %d bytes", WIRE_MAX_PARAMS);
@@ -604,6 +607,27 @@ wire_read(struct wire *w, void *buf, size_t len)
 	w->in_pos += len;
 	w->in_left -= len;
 	return (ssize_t)len;
+}
+
+/*
+ * Count an answer by its status (metrics): "Status: NNN" when it starts
+ * with one, else 200 as CGI has it (an empty one is not counted); a 2xx of a timed intake (t0_us set)
+ * is timed from its params to now.
+ */
+static void
+count_answer(const unsigned char *p, size_t n, int64_t t0_us)
+{
+	int status = 200;
+
+	if (n == 0)
+		return;		/* no answer at all: nothing to count */
+	if (n >= 11 && memcmp(p, "Status: ", 8) == 0 &&
+	    p[8] >= '1' && p[8] <= '5' && p[9] >= '0' && p[9] <= '9' &&
+	    p[10] >= '0' && p[10] <= '9')
+		status = (p[8] - '0') * 100 + (p[9] - '0') * 10 + (p[10] - '0');
+	metrics_http(status);
+	if (t0_us != 0 && status / 100 == 2)
+		metrics_intake(mono_us() - t0_us);
 }
 
 int
@@ -652,6 +676,8 @@ wire_end(struct wire *w, size_t drain_max)
 	ssize_t n;
 	int keep = w->keep, ok = 1;
 
+	count_answer(w->out.data + FCGI_HEADER_LEN, w->out.len -
+	    FCGI_HEADER_LEN, w->timed ? w->t0_us : 0);
 	if (stdout_records(w, &iov[0], &copy) == -1)
 		return 0;
 	if (!w->in_eof && !w->broken) {
@@ -715,6 +741,8 @@ wire_detach(struct wire *w, struct wire_detached *d)
 	d->id = w->id;
 	d->keep = w->keep;
 	d->io_timeout_ms = w->io_timeout_ms;
+	d->t0_us = w->t0_us;
+	d->timed = w->timed;
 	w->fd = -1;
 	w->id = 0;
 	w->phase = PHASE_IDLE;
@@ -729,6 +757,7 @@ wire_answer(const struct wire_detached *d, const void *p, size_t n)
 
 	if (n > FCGI_MAX_LENGTH)
 		return -1;
+	count_answer(p, n, d->timed ? d->t0_us : 0);
 	header(head, FCGI_STDOUT, d->id, n);
 	request_tail(tail, d->id);
 	iov[0].iov_base = head;

@@ -55,6 +55,8 @@ struct wire {
 	int64_t		 deadline;	/* monotonic ms: the request must be in */
 	uint16_t	 id;		/* the request's id, 0 between requests */
 	int		 keep;		/* FCGI_KEEP_CONN */
+	int64_t		 t0_us;		/* monotonic: the params were in */
+	int		 timed;		/* an intake: its 2xx is timed (metrics) */
 	int		 phase;
 	int		 in_eof;	/* the empty FCGI_STDIN record was read */
 	int		 broken;	/* protocol error, timeout, abort, I/O */
@@ -119,6 +121,8 @@ struct wire_detached {
 	uint16_t	 id;
 	int		 keep;
 	int		 io_timeout_ms;
+	int64_t		 t0_us;
+	int		 timed;
 };
 
 /*

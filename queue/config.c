@@ -285,6 +285,8 @@ global_key(struct parse_state *ps, const char *name, const char *value)
 		sp = &c->handler_path;
 	else if (strcmp(name, "log_file") == 0)
 		sp = &c->log_file;
+	else if (strcmp(name, "dead_letter_queue") == 0)
+		sp = &c->dead_letter_queue;
 	else if (strcmp(name, "status_prefix") == 0) {
 		if (value[0] != '/' || value[strlen(value) - 1] != '/') {
 			snprintf(ps->msg, sizeof(ps->msg), "status_prefix: "
@@ -466,6 +468,12 @@ finish(struct config *c, char *msg, size_t len)
 		goto nomem;
 	if (c->nqueues == 0 && add_queue(c, "default") == NULL)
 		goto nomem;
+	if (c->dead_letter_queue != NULL &&
+	    config_queue(c, c->dead_letter_queue) == NULL) {
+		snprintf(msg, len, "dead_letter_queue: \"%s\": no [queue %s]",
+		    c->dead_letter_queue, c->dead_letter_queue);
+		return -1;
+	}
 	return 0;
 nomem:
 	snprintf(msg, len, "out of memory");
@@ -579,6 +587,7 @@ config_free(struct config *c)
 	free(c->handler_path);
 	free(c->log_file);
 	free(c->status_prefix);
+	free(c->dead_letter_queue);
 	memset(c, 0, sizeof(*c));
 }
 

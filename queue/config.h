@@ -4,7 +4,8 @@
  * a new one and swaps it in.
  *
  *   [fcgiq]                 database, durability, max_body, log, threads,
- *                           helper, grace, path, status_prefix
+ *                           helper, grace, path, status_prefix,
+ *                           dead_letter_queue
  *   [queue NAME]            handler, concurrency, max_attempts, timeout,
  *                           backoff, max_queued, keep_done, max_result,
  *                           priority, rlimit_as, rlimit_cpu, rlimit_nofile
@@ -49,6 +50,7 @@ struct config {
 	char		*handler_path;	/* PATH given to handlers */
 	char		*log_file;	/* stderr appended here, or NULL */
 	char		*status_prefix;	/* default "/jobs/" */
+	char		*dead_letter_queue; /* a queue of c, or NULL: none */
 	int		 busy_timeout_ms; /* default 5000 */
 	struct queue_conf *queues;
 	size_t		 nqueues;

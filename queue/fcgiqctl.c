@@ -22,7 +22,9 @@
 
 #include "buf.h"
 #include "config.h"
+#include "gauges.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "supervisor.h"
 #include "text.h"
@@ -41,7 +43,7 @@ static struct config	 conf;
 static const char usage_text[] =
     "usage: fcgiqctl [-d DB | -c CONF] [--json] COMMAND [ARGS]\n"
     "       fcgiqctl -h | --help | --version\n"
-    "  stats                          jobs per queue and state\n"
+    "  stats [--prometheus]           jobs per queue and state\n"
     "  ls [-q QUEUE] [-s STATE] [-n LIMIT]   newest jobs first\n"
     "  show ID                        one job, body included\n"
     "  cancel ID                      cancel a job that is not running\n"
@@ -100,6 +102,36 @@ open_store(int readonly)
 	return s;
 }
 
+/*
+ * The metrics role's exposition on stdout, for node_exporter's textfile
+ * collector (write it to a temporary file, then rename).  The counts are
+ * taken here when they are due, as a scrape's thread would.
+ */
+static int
+stats_prometheus(void)
+{
+	struct store *s = open_store(1);
+	struct buf b;
+	char err[256];
+	int rc = 0;
+
+	/* Joined, never created: fcgiq's processes own the file. */
+	(void)metrics_open(conf.database, 0, err, sizeof(err));
+	buf_init(&b, 0);
+	if (gauges_render(&b, &conf, s, 1) == -1) {
+		fprintf(stderr, "fcgiqctl: stats: out of memory\n");
+		rc = EXIT_DBERR;
+	} else if (fwrite(b.data, 1, b.len, stdout) != b.len ||
+	    fflush(stdout) == EOF) {
+		fprintf(stderr, "fcgiqctl: stats: %s\n", strerror(errno));
+		rc = EXIT_DBERR;
+	}
+	buf_free(&b);
+	metrics_close();
+	store_close(s);
+	return rc;
+}
+
 static int
 cmd_stats(int argc, char **argv)
 {
@@ -109,6 +141,10 @@ cmd_stats(int argc, char **argv)
 	int64_t now = store_now();
 	json_t *a;
 
+	if (argc == 2 && strcmp(argv[1], "--prometheus") == 0) {
+		store_close(s);
+		return stats_prometheus();
+	}
 	if (argc != 1)
 		usage();
 	if (store_stats(s, &st, &n) == -1) {
@@ -328,9 +364,29 @@ cmd_show(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * Count what this command did in the installation's metrics: joined for
+ * the moment, never created (fcgiq's processes own the file; without it,
+ * or without the right to write it, nothing is counted).
+ */
+static void
+count(const char *queue, int cancelled)
+{
+	char err[256];
+
+	if (metrics_open(conf.database, 0, err, sizeof(err)) == -1)
+		return;
+	if (cancelled)
+		metrics_finished(queue, METRICS_CANCELLED, -1);
+	else
+		metrics_enqueued(queue, 1);
+	metrics_close();
+}
+
 static int
 cmd_cancel(int argc, char **argv)
 {
+	struct store_job *j;
 	struct store *s;
 	int rc, ret = 0;
 
@@ -353,6 +409,10 @@ cmd_cancel(int argc, char **argv)
 		ret = EXIT_REFUSED;
 		break;
 	default:
+		if (store_get(s, argv[1], &j) == 1) {
+			count(j->queue, 1);
+			store_job_free(j);
+		}
 		if (opt_json)
 			print_json(json_pack("{s:s,s:s}", "id", argv[1],
 			    "state", "cancelled"));
@@ -605,6 +665,7 @@ cmd_enqueue(int argc, char **argv)
 		ret = EXIT_DBERR;
 	} else {
 		wake_notify(conf.database);
+		count(q->name, 0);
 		if (opt_json)
 			print_json(json_pack("{s:s,s:s,s:s}", "id", nj.id,
 			    "queue", q->name, "state", "queued"));

@@ -23,6 +23,7 @@
 #include "exec.h"
 #include "helper-internal.h"
 #include "log.h"
+#include "metrics.h"
 #include "slot.h"
 #include "store.h"
 
@@ -314,6 +315,29 @@ job_log_outcome(const struct slot *s)
 	}
 }
 
+/* The metrics of an outcome its batch committed. */
+static void
+job_count_outcome(const struct slot *s)
+{
+	const struct slot_outcome *o = &s->rec;
+	const char *q = s->job->queue;
+
+	if (o->rc == 0)
+		return;
+	switch (o->result) {
+	case SLOT_DONE:
+		metrics_finished(q, METRICS_DONE, o->ms);
+		break;
+	case SLOT_RELEASED:
+		break;
+	default:
+		metrics_finished(q, o->dead ? METRICS_DEAD : METRICS_FAILED,
+		    o->ms);
+		if (!o->dead)
+			metrics_retried(q, 1);
+	}
+}
+
 /* An outcome the store refused: try again later, or give up at shutdown. */
 static void
 job_unrecorded(struct helper *h, struct slot *s, int64_t now)
@@ -507,6 +531,7 @@ helper_record_and_claim(struct helper *h, int64_t now)
 			job_unrecorded(h, s, now);
 		else if (!failed && s->state == SLOT_RECORDED) {
 			job_log_outcome(s);
+			job_count_outcome(s);
 			if (slot_committed(s) == -1)
 				helper_refused(s, "committed");
 		}
@@ -519,8 +544,12 @@ helper_record_and_claim(struct helper *h, int64_t now)
 		return;
 	}
 	/* job_start may grow h->slots; the list is ours until then. */
-	for (i = 0; i < h->nclaimed; i++)
-		job_start(h, h->claimed[i].q, h->claimed[i].job);
+	for (i = 0; i < h->nclaimed; i++) {
+		struct store_job *j = h->claimed[i].job;
+
+		metrics_started(j->queue, j->started_at - j->run_at);
+		job_start(h, h->claimed[i].q, j);
+	}
 	h->nclaimed = 0;
 }
 

@@ -46,6 +46,7 @@
 #include "helper.h"
 #include "helper-internal.h"
 #include "log.h"
+#include "metrics.h"
 #include "slot.h"
 #include "store.h"
 #include "supervisor.h"
@@ -72,6 +73,23 @@ cfg_load(const char *path)
 	return r;
 }
 
+/* Dead letters as h's configuration says (store-dead.c). */
+static void
+dead_letters(struct helper *h)
+{
+	const struct config *c = &h->cfg->c;
+	const struct queue_conf *q = NULL;
+
+	if (h->store == NULL)
+		return;
+	if (c->dead_letter_queue != NULL)
+		q = config_queue(c, c->dead_letter_queue);
+	if (store_set_dead_letter(h->store, q != NULL ? q->name : NULL,
+	    c->status_prefix, q != NULL ? q->max_attempts : 1,
+	    q != NULL ? q->priority : 0) == -1)
+		log_warnx("helper: dead letters: %s", store_error(h->store));
+}
+
 static void
 helper_reload(struct helper *h)
 {
@@ -87,6 +105,7 @@ helper_reload(struct helper *h)
 	log_setlevel(n->c.log_level);
 	config_unref(h->cfg);
 	h->cfg = n;
+	dead_letters(h);
 	h->claim_now = 1;
 	log_info("helper: configuration reloaded");
 }
@@ -387,6 +406,10 @@ helper_main(const char *conf_path, int parent_fd)
 		log_warnx("helper: %s", err);
 		goto done;
 	}
+	dead_letters(&h);
+	/* Not fatal: without the shared file, counts stay the helper's. */
+	if (metrics_open(h.db, 1, err, sizeof(err)) == -1)
+		log_warnx("helper: metrics: %s", err);
 	/* Wake-ups first, so that a commit racing the requeue below is not
 	 * missed. */
 	if ((h.wake_fd = wake_listen(h.db)) == -1) {
@@ -415,6 +438,7 @@ done:
 	fd_close(&h.wake_fd);
 	if (h.store != NULL)
 		store_close(h.store);
+	metrics_close();
 	fd_close(&h.lock_fd);
 	fd_close(&h.sig_fd);
 	config_unref(h.cfg);

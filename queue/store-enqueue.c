@@ -227,6 +227,14 @@ insert_run(struct store *s, struct store_newjob *jobs, size_t n, int64_t now)
 }
 
 int
+sq_enqueue_in(struct store *s, struct store_newjob *jobs, size_t n)
+{
+	if (make_ids(s, jobs, n, store_now()) == -1)
+		return -1;
+	return insert_run(s, jobs, n, store_now());
+}
+
+int
 store_enqueue(struct store *s, struct store_newjob *jobs, size_t n)
 {
 	struct store_newjob	*j;

@@ -374,6 +374,8 @@ store_finish_failed(struct store *s, const char *id, int attempt,
 		    state == STORE_JOB_DEAD;
 		sq_done_with(st);
 		st = NULL;
+		if (isdead && sq_dead_letter(s, id) == -1)
+			goto fail;
 	}
 	if (sq_commit(s) == -1)
 		goto fail;
@@ -421,20 +423,47 @@ store_extend(struct store *s, const char *id, int attempt,
 	return sq_run_change(s, st, "extend");
 }
 
+/* The requeue of statement id; with dead letters on, one transaction
+ * for the jobs it makes dead and their letters. */
 static int
 requeue(struct store *s, enum stmt_id id, int64_t now, const char *reason)
 {
 	sqlite3_stmt	*st;
+	char		**dead = NULL;
+	size_t		 ndead = 0, i;
+	int		 n;
 
+	if (s->dlq != NULL) {
+		if (sq_begin(s) == -1)
+			return -1;
+		if (sq_dead_ids(s, now, id == ST_REQUEUE_RUNNING, &dead,
+		    &ndead) == -1)
+			goto fail;
+	}
 	if ((st = sq_stmt(s, id)) == NULL)
-		return -1;
+		goto fail;
 	if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK ||
 	    sq_bind_str(st, 2, reason) != SQLITE_OK) {
 		(void)sq_fail_db(s, "requeue: bind");
 		sq_done_with(st);
-		return -1;
+		goto fail;
 	}
-	return sq_run_change(s, st, "requeue");
+	if ((n = sq_run_change(s, st, "requeue")) == -1)
+		goto fail;
+	if (s->dlq == NULL)
+		return n;
+	for (i = 0; i < ndead; i++)
+		if (sq_dead_letter(s, dead[i]) == -1)
+			goto fail;
+	if (sq_commit(s) == -1)
+		goto fail;
+	sq_free_ids(dead, ndead);
+	return n;
+fail:
+	if (s->dlq != NULL)
+		sq_rollback(s);
+	sq_free_ids(dead, ndead);
+	return -1;
 }
 
 int

@@ -85,6 +85,7 @@ struct store {
 	int		 batch;		/* enum batch_state */
 	int64_t		 id_ms;		/* the time part of the last id made */
 	unsigned	 id_seq;	/* its sequence number within id_ms */
+	struct store_dlq *dlq;		/* dead letters, NULL: none */
 };
 
 /* store_batch_begin .. store_batch_end: one transaction around many calls. */
@@ -184,5 +185,20 @@ int	sq_col_state(sqlite3_stmt *st, int c, enum store_state *state);
 /* The current row (JOB_COLUMNS) as a job in *out, freed with
  * store_job_free: SQLITE_OK, SQLITE_NOMEM or SQLITE_CORRUPT. */
 int	sq_job_from_row(sqlite3_stmt *st, struct store_job **out);
+
+/* --- inside a transaction (store-enqueue.c, store-dead.c) ------------- */
+
+/* Give jobs[0..n) ids and insert them in the caller's open transaction
+ * (no idempotency keys).  0 or -1. */
+int	sq_enqueue_in(struct store *s, struct store_newjob *jobs, size_t n);
+/* Enqueue the dead letter of job id, when a dead-letter queue is set and
+ * the job, dead, is not of it.  0 or -1. */
+int	sq_dead_letter(struct store *s, const char *id);
+/* The running jobs a requeue (of the expired ones before now, or of all)
+ * will make dead, when dead letters are on: *ids malloc'd (sq_free_ids).
+ * 0 or -1. */
+int	sq_dead_ids(struct store *s, int64_t now, int all, char ***ids,
+	    size_t *n);
+void	sq_free_ids(char **ids, size_t n);
 
 #endif /* FCGIQ_STORE_SQLITE_H */

@@ -399,6 +399,7 @@ store_close(struct store *s)
 		sqlite3_finalize(s->ins[i]);
 	/* Every statement is finalized, so this closes for real. */
 	(void)sqlite3_close(s->db);
+	free(s->dlq);
 	free(s);
 }
 

@@ -341,4 +341,43 @@ typedef void	(*store_list_fn)(void *arg, const struct store_summary *);
 int	store_list(struct store *, const char *queue, enum store_state state,
 	    int64_t limit, store_list_fn fn, void *arg);
 
+/* ---------------------------------------------------------------------- */
+/* store-dead.c: dead letters                                             */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * From now on, every job of another queue that turns dead on s enqueues,
+ * in the same transaction, a JSON letter into queue ({"job", "queue",
+ * "attempts", "last_error", "status_url": status_prefix + id}) with
+ * max_attempts and priority.  queue NULL: no letters.  0 or -1.
+ */
+int	store_set_dead_letter(struct store *, const char *queue,
+	    const char *status_prefix, int max_attempts, int priority);
+
+/* ---------------------------------------------------------------------- */
+/* store-gauges.c: what the metrics read                                  */
+/* ---------------------------------------------------------------------- */
+
+/* A queue's head of line: the first job of each priority level in claim
+ * order (at most 16 levels). */
+struct store_head {
+	int		 jobs;			/* heads found */
+	int64_t		 oldest_created_at;	/* the oldest of them */
+	int64_t		 oldest_due;		/* the earliest run_at <= now, 0: none */
+};
+
+/* The head of queue's line as of now: 1 set, 0 nothing waits, -1. */
+int	store_queue_head(struct store *, const char *queue, int64_t now,
+	    struct store_head *h);
+
+typedef void	(*store_count_fn)(void *arg, const char *queue,
+		    enum store_state state, int64_t count);
+/*
+ * Call fn with the number of jobs of each queue and state that has any,
+ * read from the indexes alone where they suffice (waiting and running),
+ * else one row per finished job: time in proportion to the jobs kept.
+ * 0 or -1.
+ */
+int	store_count_states(struct store *, store_count_fn fn, void *arg);
+
 #endif /* FCGIQ_STORE_H */

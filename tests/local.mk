@@ -13,7 +13,11 @@ if HAVE_CMOCKA
 # queue/
 check_PROGRAMS += tests/unit/test_config tests/unit/test_text \
 	tests/unit/test_store tests/unit/test_exec tests/unit/test_slot \
-	tests/unit/test_helper
+	tests/unit/test_helper tests/unit/test_metrics
+tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c \
+	tests/unit/tmpdir.c tests/unit/tmpdir.h
+tests_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_metrics_LDADD = $(UNIT_LDADD)
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_config_LDADD = $(UNIT_LDADD)
@@ -71,7 +75,8 @@ tests_unit_test_router_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_config tests/unit/test_text tests/unit/test_store \
 	tests/unit/test_exec tests/unit/test_slot tests/unit/test_helper \
 	tests/unit/test_request tests/unit/test_wire tests/unit/test_commit \
-	tests/unit/test_dbpool tests/unit/test_server tests/unit/test_router
+	tests/unit/test_dbpool tests/unit/test_server tests/unit/test_router \
+	tests/unit/test_metrics
 endif
 
 # ------------------------------------------------- tests/tools, handlers
@@ -119,7 +124,8 @@ E2E_TESTS = tests/e2e/responder.sh tests/e2e/responder-raw.sh \
 	tests/e2e/caddy.sh \
 	tests/e2e/systemd.sh tests/e2e/examples.sh tests/e2e/operator.sh \
 	tests/e2e/valgrind-responder.sh tests/e2e/bench-epoll-null.sh \
-	tests/e2e/lighttpd.sh tests/e2e/h2o.sh tests/e2e/cgi-fcgi.sh
+	tests/e2e/lighttpd.sh tests/e2e/h2o.sh tests/e2e/cgi-fcgi.sh \
+	tests/e2e/metrics.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh

@@ -183,6 +183,30 @@ test_empty_queue_section(void **state)
 	expect_error("[fcgiq]\n[queue bad/name]\n", 2, "queue name");
 }
 
+/* dead_letter_queue names a configured queue (declared before or after). */
+static void
+test_dead_letter_queue(void **state)
+{
+	struct config c;
+	char err[512];
+	const char *path;
+
+	(void)state;
+	path = write_conf("dlq.conf", "[fcgiq]\ndead_letter_queue = alerts\n"
+	    "[queue default]\n[queue alerts]\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+	assert_string_equal(c.dead_letter_queue, "alerts");
+	config_free(&c);
+	path = write_conf("dlq2.conf", "[fcgiq]\ndead_letter_queue = nope\n"
+	    "[queue default]\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "dead_letter_queue"));
+	path = write_conf("dlq3.conf", "[queue default]\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+	assert_null(c.dead_letter_queue);
+	config_free(&c);
+}
+
 static void
 test_missing_file(void **state)
 {
@@ -297,6 +321,7 @@ main(void)
 		cmocka_unit_test(test_sizes_and_durations),
 		cmocka_unit_test(test_mkdir_database),
 		cmocka_unit_test(test_config_ref),
+		cmocka_unit_test(test_dead_letter_queue),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

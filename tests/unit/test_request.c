@@ -238,6 +238,52 @@ test_accept_status(void **state)
 	config_free(&c);
 }
 
+/* FCGIQ_ROLE: metrics takes the whole location for GET and HEAD (even
+ * under the status prefix), 405 otherwise; intake or none is intake; any
+ * other value is the location's mistake (500). */
+static void
+test_role(void **state)
+{
+	char *get[] = { "REQUEST_METHOD=GET", "REQUEST_URI=/jobs/x",
+	    "FCGIQ_ROLE=metrics", NULL };
+	char *head[] = { "REQUEST_METHOD=HEAD", "REQUEST_URI=/metrics",
+	    "FCGIQ_ROLE=metrics", NULL };
+	char *post[] = { "REQUEST_METHOD=POST", "REQUEST_URI=/metrics",
+	    "FCGIQ_ROLE=metrics", NULL };
+	char *intake[] = { "REQUEST_METHOD=POST", "REQUEST_URI=/in",
+	    "FCGIQ_ROLE=intake", NULL };
+	char *bad[] = { "REQUEST_METHOD=GET", "REQUEST_URI=/in",
+	    "FCGIQ_ROLE=Metrics", NULL };
+	struct request rq;
+	struct req_verdict v;
+	struct config c;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), 0);
+	req_parse(&rq, get, FCGI_RESPONDER, WIRE_OK, c.status_prefix);
+	assert_int_equal(rq.route, REQ_ROUTE_METRICS);
+	assert_int_equal(req_check(&rq, &c, &v), 0);
+	req_free(&rq);
+	req_parse(&rq, head, FCGI_RESPONDER, WIRE_OK, c.status_prefix);
+	assert_int_equal(rq.route, REQ_ROUTE_METRICS);
+	assert_int_equal(rq.head, 1);
+	req_free(&rq);
+	req_parse(&rq, post, FCGI_RESPONDER, WIRE_OK, c.status_prefix);
+	assert_int_equal(rq.route, REQ_ROUTE_BAD_METHOD);
+	assert_string_equal(rq.allow, "GET, HEAD");
+	req_free(&rq);
+	req_parse(&rq, intake, FCGI_RESPONDER, WIRE_OK, c.status_prefix);
+	assert_int_equal(rq.route, REQ_ROUTE_ENQUEUE);
+	assert_int_equal(req_check(&rq, &c, &v), 0);
+	req_free(&rq);
+	req_parse(&rq, bad, FCGI_RESPONDER, WIRE_OK, c.status_prefix);
+	assert_int_equal(req_check(&rq, &c, &v), 500);
+	assert_string_equal(v.error, "bad FCGIQ_ROLE");
+	req_free(&rq);
+	config_free(&c);
+}
+
 /* If-None-Match against a tag: lists, W/, "*", and what is not a tag. */
 static void
 test_etag_match(void **state)
@@ -567,6 +613,7 @@ main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_accept_status),
+		cmocka_unit_test(test_role),
 		cmocka_unit_test(test_etag_match),
 		cmocka_unit_test(test_route),
 		cmocka_unit_test(test_headers_json),

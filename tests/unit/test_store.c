@@ -2286,6 +2286,148 @@ test_purge(void **state)
 	assert_int_equal(count_jobs(f->s), 1);
 }
 
+/* Dead letters: a death enqueues one JSON letter in its transaction, by
+ * finish_failed and by a requeue of expired leases; a letter's own death
+ * enqueues none; without a dead-letter queue nothing is added. */
+static void
+test_dead_letters(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	char			 id[STORE_ID_LEN + 1], id2[STORE_ID_LEN + 1];
+	char			 sql[256], *t;
+	int64_t			 t0 = store_now() + 1000;
+	int			 dead = 0;
+
+	/* Off: a death adds nothing. */
+	enqueue1(f->s, "default", 0, 0, 1, id);
+	assert_int_equal(store_claim(f->s, "default", t0, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed(f->s, id, 1, "boom", 0, 100,
+	    1000, t0, &dead), 1);
+	assert_int_equal(dead, 1);
+	assert_int_equal(count_jobs(f->s), 1);
+
+	assert_int_equal(store_set_dead_letter(f->s, "alerts", "/jobs/", 3,
+	    5), 0);
+	enqueue1(f->s, "default", 0, 0, 1, id);
+	assert_int_equal(store_claim(f->s, "default", t0, 1000, &j), 1);
+	store_job_free(j);
+	/* A retry is no death. */
+	qexec(store_db(f->s), "UPDATE jobs SET max_attempts = 2"
+	    " WHERE state = 'running'");
+	assert_int_equal(store_finish_failed(f->s, id, 1, "once", 0, 1, 1,
+	    t0, &dead), 1);
+	assert_int_equal(dead, 0);
+	assert_int_equal(qint(store_db(f->s), "SELECT count(*) FROM jobs"
+	    " WHERE queue = 'alerts'"), 0);
+	assert_int_equal(store_claim(f->s, "default", t0 + 10, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed(f->s, id, 2, "exit \"3\"\n", 0,
+	    1, 1, t0 + 20, &dead), 1);
+	assert_int_equal(dead, 1);
+	t = qtext(store_db(f->s), "SELECT CAST(body AS TEXT) || '|' ||"
+	    " content_type || '|' || state || '|' || max_attempts || '|' ||"
+	    " priority FROM jobs WHERE queue = 'alerts'");
+	snprintf(sql, sizeof(sql), "{\"job\":\"%s\",\"queue\":\"default\","
+	    "\"attempts\":2,\"last_error\":\"exit \\\"3\\\"\\n\","
+	    "\"status_url\":\"/jobs/%s\"}|application/json|queued|3|5", id,
+	    id);
+	assert_string_equal(t, sql);
+	free(t);
+
+	/* An expired lease with no attempt left: dead, with its letter. */
+	enqueue1(f->s, "mail", 0, 0, 1, id2);
+	assert_int_equal(store_claim(f->s, "mail", t0, 10, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_requeue_expired(f->s, t0 + 100), 1);
+	assert_state(f->s, id2, STORE_JOB_DEAD);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM jobs WHERE queue ="
+	    " 'alerts' AND json_extract(CAST(body AS TEXT), '$.job') = '%s'",
+	    id2);
+	assert_int_equal(qint(store_db(f->s), sql), 1);
+
+	/* A letter that dies gets no letter. */
+	assert_int_equal(qint(store_db(f->s), "SELECT count(*) FROM jobs"
+	    " WHERE queue = 'alerts'"), 2);
+	assert_int_equal(store_claim(f->s, "alerts", t0 + 1000, 1000, &j), 1);
+	assert_int_equal(store_finish_failed(f->s, j->id, 1, "no", 1, 1, 1,
+	    t0 + 1000, &dead), 1);
+	assert_int_equal(dead, 1);
+	store_job_free(j);
+	assert_int_equal(qint(store_db(f->s), "SELECT count(*) FROM jobs"
+	    " WHERE queue = 'alerts'"), 2);
+
+	/* Off again. */
+	assert_int_equal(store_set_dead_letter(f->s, NULL, NULL, 0, 0), 0);
+	enqueue1(f->s, "default", 0, 0, 1, id);
+	assert_int_equal(store_claim(f->s, "default", t0, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed(f->s, id, 1, "x", 1, 1, 1, t0,
+	    &dead), 1);
+	assert_int_equal(qint(store_db(f->s), "SELECT count(*) FROM jobs"
+	    " WHERE queue = 'alerts'"), 2);
+}
+
+struct counted {
+	int64_t	n[3][6];	/* default, mail, other */
+};
+
+static void
+on_count(void *arg, const char *queue, enum store_state state, int64_t n)
+{
+	struct counted *c = arg;
+	int q = strcmp(queue, "default") == 0 ? 0 :
+	    strcmp(queue, "mail") == 0 ? 1 : 2;
+
+	c->n[q][state] += n;
+}
+
+/* The gauges' reads: the head of line per priority level (the oldest
+ * created, the earliest due) and the counts per state, equal to a plain
+ * GROUP BY. */
+static void
+test_gauges(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	struct store_head	 h;
+	struct counted		 c;
+	char			 id[STORE_ID_LEN + 1];
+	int64_t			 now = store_now();
+	int			 i;
+
+	assert_int_equal(store_queue_head(f->s, "default", now, &h), 0);
+	assert_int_equal(h.jobs, 0);
+	for (i = 0; i < 5; i++)
+		enqueue1(f->s, "default", i % 3, 0, 3, id);
+	enqueue1(f->s, "default", 7, now + 60000, 3, id);	/* not due */
+	enqueue1(f->s, "mail", 0, 0, 3, id);
+	qexec(store_db(f->s), "UPDATE jobs SET created_at = created_at - 5000,"
+	    " run_at = run_at - 4000 WHERE priority = 1");
+	assert_int_equal(store_queue_head(f->s, "default", now, &h), 1);
+	assert_int_equal(h.jobs, 4);		/* priorities 7, 2, 1, 0 */
+	/* The priority 1 level's head: created 5 s, due 4 s before its
+	 * enqueue, a moment after now. */
+	assert_true(h.oldest_created_at < now - 4500);
+	assert_true(h.oldest_due < now - 3500);
+	assert_true(h.oldest_due > now - 4500);
+
+	assert_int_equal(store_claim(f->s, "mail", now + 1000, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_claim(f->s, "default", now + 1000, 1000, &j),
+	    1);
+	assert_int_equal(store_finish_done(f->s, j->id, 1, NULL, 0, now), 1);
+	store_job_free(j);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_count_states(f->s, on_count, &c), 0);
+	assert_int_equal(c.n[0][STORE_JOB_QUEUED], 5);
+	assert_int_equal(c.n[0][STORE_JOB_DONE], 1);
+	assert_int_equal(c.n[1][STORE_JOB_RUNNING], 1);
+	assert_int_equal(c.n[1][STORE_JOB_QUEUED], 0);
+	assert_int_equal(qint(store_db(f->s), "SELECT count(*) FROM jobs"), 7);
+}
+
 int
 main(void)
 {
@@ -2331,6 +2473,8 @@ main(void)
 		T(test_pause),
 		T(test_retry),
 		T(test_purge),
+		T(test_dead_letters),
+		T(test_gauges),
 #undef T
 	};
 

@@ -1,0 +1,195 @@
+/*
+ * gauges: read the database's side of an exposition.  Nothing here takes
+ * a write lock: the reads are WAL snapshots, so intake never waits on a
+ * scrape; the helper's lock is only tested (a shared flock that fails
+ * while the active helper holds its exclusive one).
+ */
+#include <sys/file.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "config.h"
+#include "gauges.h"
+#include "store.h"
+
+struct expo_queue *
+gauges_new(const struct config *c)
+{
+	struct expo_queue *q;
+	size_t i;
+
+	if ((q = calloc(c->nqueues ? c->nqueues : 1, sizeof(*q))) == NULL)
+		return NULL;
+	for (i = 0; i < c->nqueues; i++)
+		q[i].name = c->queues[i].name;
+	return q;
+}
+
+int
+gauges_heads(struct store *s, struct expo_queue *q, size_t n, int64_t now)
+{
+	struct store_head h;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		if ((rc = store_queue_head(s, q[i].name, now, &h)) == -1)
+			return -1;
+		q[i].have_head = 1;
+		q[i].oldest_waiting_s = rc == 1 && now > h.oldest_created_at ?
+		    (double)(now - h.oldest_created_at) / 1e3 : 0;
+		q[i].past_due_s = rc == 1 && h.oldest_due != 0 ?
+		    (double)(now - h.oldest_due) / 1e3 : 0;
+	}
+	return 0;
+}
+
+struct count_ctx {
+	struct expo_queue	*q;
+	size_t			 n;
+};
+
+static void
+on_count(void *arg, const char *queue, enum store_state state, int64_t count)
+{
+	struct count_ctx *cx = arg;
+	size_t i;
+
+	if (state < 0 || state >= EXPO_NSTATES)
+		return;
+	for (i = 0; i < cx->n; i++)
+		if (strcmp(cx->q[i].name, queue) == 0) {
+			cx->q[i].count[state] += count;
+			return;
+		}
+}
+
+int
+gauges_counts(struct store *s, struct expo_queue *q, size_t n)
+{
+	struct count_ctx cx = { q, n };
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		memset(q[i].count, 0, sizeof(q[i].count));
+		q[i].have_counts = 0;
+	}
+	if (store_count_states(s, on_count, &cx) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		q[i].have_counts = 1;
+	return 0;
+}
+
+int
+gauges_helper_up(const char *database)
+{
+	char path[4096];
+	int fd, up;
+
+	if (snprintf(path, sizeof(path), "%s-helper.lock", database) >=
+	    (int)sizeof(path))
+		return -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		(void)flock(fd, LOCK_UN);
+		up = 0;
+	} else
+		up = errno == EWOULDBLOCK ? 1 : -1;
+	(void)close(fd);
+	return up;
+}
+
+void
+gauges_from_counts(struct expo_queue *q, size_t n,
+    const struct metrics_counts *mc)
+{
+	size_t i, k;
+	int ix;
+
+	for (i = 0; i < n; i++) {
+		if ((ix = metrics_queue(q[i].name)) == -1)
+			continue;
+		for (k = 0; k < EXPO_NSTATES; k++)
+			q[i].count[k] = mc->n[ix][k];
+		q[i].have_counts = mc->at_ms != 0;
+	}
+}
+
+int
+gauges_count_shared(struct store *s, const struct config *c)
+{
+	struct metrics_counts mc;
+	struct expo_queue *q;
+	int64_t t0 = mono_ms();
+	size_t i, k;
+	int ix;
+
+	if ((q = gauges_new(c)) == NULL)
+		return -1;
+	memset(&mc, 0, sizeof(mc));
+	if (gauges_counts(s, q, c->nqueues) == -1) {
+		free(q);
+		return -1;
+	}
+	for (i = 0; i < c->nqueues; i++) {
+		if ((ix = metrics_queue(q[i].name)) == -1)
+			continue;
+		for (k = 0; k < EXPO_NSTATES; k++)
+			mc.n[ix][k] = q[i].count[k];
+	}
+	mc.at_ms = store_now();
+	mc.cost_ms = mono_ms() - t0;
+	metrics_counts_put(&mc);
+	free(q);
+	return 0;
+}
+
+int
+gauges_render(struct buf *b, const struct config *c, struct store *s,
+    int count_here)
+{
+	static struct metrics_slot sum;	/* 16 KB: not on a stack */
+	static char names[METRICS_MAX_QUEUES][METRICS_QUEUE_NAME];
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct metrics_counts mc;
+	struct expo_input in;
+	struct expo_queue *q;
+	char err[256];
+	int64_t now = store_now();
+	int rc;
+
+	if ((q = gauges_new(c)) == NULL)
+		return -1;
+	if (count_here && metrics_counts_claim(now) &&
+	    gauges_count_shared(s, c) == -1)
+		metrics_counts_drop();
+	(void)gauges_heads(s, q, c->nqueues, now);
+	memset(&in, 0, sizeof(in));
+	in.counts_age_s = -1;
+	if (metrics_counts_get(&mc) == 1) {
+		gauges_from_counts(q, c->nqueues, &mc);
+		in.counts_age_s = now > mc.at_ms ?
+		    (double)(now - mc.at_ms) / 1e3 : 0;
+	}
+	in.q = q;
+	in.nq = c->nqueues;
+	in.helper_up = gauges_helper_up(c->database);
+	pthread_mutex_lock(&lock);
+	if (metrics_sum(c->database, &sum, names, err, sizeof(err)) == -1)
+		memset(&sum, 0, sizeof(sum));
+	in.sum = &sum;
+	in.names = names;
+	rc = expo_write(b, &in);
+	pthread_mutex_unlock(&lock);
+	free(q);
+	return rc;
+}

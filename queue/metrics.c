@@ -1,0 +1,470 @@
+/*
+ * metrics: the counters shared by the processes of one installation (see
+ * metrics.h).  The file is a header (a magic, the layout's size, the queue
+ * names' table) and METRICS_SLOTS slots.  Everything that is not an
+ * increment (creating the file, taking a slot, adding a queue name) holds
+ * flock() on the file: rare, at start-up or at a new queue's first job.
+ * Increments are relaxed atomic adds on the process's own slot; a reader
+ * may see a histogram's sum a moment ahead of its buckets, never a count
+ * that goes back.
+ */
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "metrics.h"
+
+#define MAGIC		0x31544d5147434646ULL	/* "FFCGQMT1" */
+#define NAME_READY	2
+
+const double metrics_bounds[3][METRICS_NBUCKETS] = {
+	[METRICS_H_FAST] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+	    0.05, 0.1, 0.25, 0.5, 1, 5 },
+	[METRICS_H_JOB] = { 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60,
+	    300, 3600 },
+	[METRICS_H_BATCH] = { 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024,
+	    4096 },
+};
+
+const char *const metrics_outcome_names[METRICS_NOUTCOMES] = {
+	"done", "failed", "dead", "cancelled"
+};
+
+const int metrics_codes[METRICS_NCODES] = {
+	0, 200, 202, 204, 206, 304, 400, 401, 403, 404, 405, 409, 410, 411,
+	412, 413, 414, 415, 422, 429, 431, 500, 502, 503
+};
+
+struct name_entry {
+	uint32_t	state;		/* 0 free, NAME_READY */
+	char		name[METRICS_QUEUE_NAME];
+};
+
+/* The shared counts behind a sequence lock: odd while being written. */
+struct counts_area {
+	uint64_t	seq;
+	int64_t		claimed_until;	/* wall ms: someone counts */
+	struct metrics_counts c;
+};
+
+struct mfile {
+	uint64_t	magic;
+	uint64_t	size;		/* sizeof(struct mfile): the layout */
+	struct name_entry names[METRICS_MAX_QUEUES];
+	struct counts_area counts;
+	struct metrics_slot slots[METRICS_SLOTS];
+};
+
+/* Before metrics_open, or without a file: this process's own. */
+static struct mfile_local {
+	struct name_entry names[METRICS_MAX_QUEUES];
+	struct counts_area counts;
+	struct metrics_slot slot;
+} local;
+
+static struct name_entry	*names = local.names;
+static struct counts_area	*counts = &local.counts;
+static struct metrics_slot	*me = &local.slot;
+static struct mfile		*map;
+static int			 map_fd = -1;
+static pid_t			 map_owner;	/* the process that mapped it */
+static char			 map_path[4096];
+
+size_t
+metrics_slot_bytes(void)
+{
+	return sizeof(struct metrics_slot);
+}
+
+static int
+mpath(const char *database, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s-metrics", database) < (int)len ? 0 : -1;
+}
+
+/* An owner that has gone: its slot may be taken over. */
+static int
+slot_free(const struct metrics_slot *s)
+{
+	pid_t pid = __atomic_load_n(&s->pid, __ATOMIC_ACQUIRE);
+
+	return pid == 0 || (kill(pid, 0) == -1 && errno == ESRCH);
+}
+
+/*
+ * What this process counted before its slot was mapped: the process-wide
+ * counts move into the slot (queue indexes of the local table may differ
+ * from the file's: those counts stay behind, and are few).
+ */
+static void
+move_local(void)
+{
+	const uint64_t *src = (const uint64_t *)((char *)&local.slot + 8);
+	uint64_t *dst = (uint64_t *)((char *)me + 8);
+	size_t k, n = (offsetof(struct metrics_slot, q) - 8) / 8;
+
+	for (k = 0; k < n; k++)
+		__atomic_add_fetch(&dst[k], src[k], __ATOMIC_RELAXED);
+	memset(&local.slot, 0, sizeof(local.slot));
+}
+
+/*
+ * Let go of the mapping: give the slot back when this process took it,
+ * leave it to its owner when the mapping came through fork() (a helper
+ * forked by a responder must not free the responder's slot).
+ */
+static void
+unmap(void)
+{
+	if (map == NULL)
+		return;
+	if (map_owner == getpid())
+		__atomic_store_n(&me->pid, 0, __ATOMIC_RELEASE);
+	me = &local.slot;
+	names = local.names;
+	counts = &local.counts;
+	(void)munmap(map, sizeof(*map));
+	(void)close(map_fd);
+	map = NULL;
+	map_fd = -1;
+}
+
+int
+metrics_open(const char *database, int create, char *err, size_t errlen)
+{
+	struct mfile *m = MAP_FAILED;
+	struct stat st;
+	size_t i;
+	int fd = -1;
+
+	unmap();	/* a slot of our own, not one inherited */
+	if (mpath(database, map_path, sizeof(map_path)) == -1) {
+		snprintf(err, errlen, "%s: path too long", database);
+		return -1;
+	}
+	if ((fd = open(map_path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0),
+	    0644)) == -1 ||
+	    flock(fd, LOCK_EX) == -1 || fstat(fd, &st) == -1)
+		goto fail_errno;
+	if (st.st_size == 0 && ftruncate(fd, sizeof(*m)) == -1)
+		goto fail_errno;
+	if (st.st_size != 0 && st.st_size != (off_t)sizeof(*m)) {
+		snprintf(err, errlen, "%s: another layout (%lld bytes): "
+		    "remove it while fcgiq is stopped", map_path,
+		    (long long)st.st_size);
+		goto fail;
+	}
+	if ((m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED,
+	    fd, 0)) == MAP_FAILED)
+		goto fail_errno;
+	if (m->magic == 0) {
+		m->size = sizeof(*m);
+		m->magic = MAGIC;
+	} else if (m->magic != MAGIC || m->size != sizeof(*m)) {
+		snprintf(err, errlen, "%s: not a metrics file of this "
+		    "version: remove it while fcgiq is stopped", map_path);
+		goto fail;
+	}
+	for (i = 0; i < METRICS_SLOTS; i++)
+		if (slot_free(&m->slots[i]))
+			break;
+	if (i == METRICS_SLOTS) {
+		snprintf(err, errlen, "%s: all %d slots taken", map_path,
+		    METRICS_SLOTS);
+		goto fail;
+	}
+	m->slots[i].gen++;
+	__atomic_store_n(&m->slots[i].pid, (int32_t)getpid(),
+	    __ATOMIC_RELEASE);
+	(void)flock(fd, LOCK_UN);
+	map = m;
+	map_fd = fd;
+	map_owner = getpid();
+	names = m->names;
+	counts = &m->counts;
+	me = &m->slots[i];
+	/* Counts this process made before now are added to its slot. */
+	move_local();
+	return 0;
+fail_errno:
+	snprintf(err, errlen, "%s: %s", map_path, strerror(errno));
+fail:
+	if (m != MAP_FAILED)
+		(void)munmap(m, sizeof(*m));
+	if (fd != -1)
+		(void)close(fd);
+	return -1;
+}
+
+void
+metrics_close(void)
+{
+	unmap();
+}
+
+int
+metrics_queue(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n >= METRICS_QUEUE_NAME)
+		return -1;
+	for (i = 0; i < METRICS_MAX_QUEUES; i++) {
+		if (__atomic_load_n(&names[i].state, __ATOMIC_ACQUIRE) !=
+		    NAME_READY)
+			break;
+		if (strcmp(names[i].name, name) == 0)
+			return (int)i;
+	}
+	if (i == METRICS_MAX_QUEUES)
+		return -1;
+	/* A new name: under the file's lock, looked for again. */
+	if (map_fd != -1 && flock(map_fd, LOCK_EX) == -1)
+		return -1;
+	for (; i < METRICS_MAX_QUEUES; i++) {
+		if (names[i].state == NAME_READY) {
+			if (strcmp(names[i].name, name) == 0)
+				break;
+			continue;
+		}
+		memcpy(names[i].name, name, n + 1);
+		__atomic_store_n(&names[i].state, NAME_READY,
+		    __ATOMIC_RELEASE);
+		break;
+	}
+	if (map_fd != -1)
+		(void)flock(map_fd, LOCK_UN);
+	return i < METRICS_MAX_QUEUES ? (int)i : -1;
+}
+
+static inline void
+add(uint64_t *p, uint64_t n)
+{
+	__atomic_add_fetch(p, n, __ATOMIC_RELAXED);
+}
+
+/* Observe v (in the kind's unit) into h. */
+static void
+observe(struct metrics_hist *h, enum metrics_hist_kind kind, double v)
+{
+	size_t i;
+
+	for (i = 0; i < METRICS_NBUCKETS && v > metrics_bounds[kind][i]; i++)
+		;
+	add(&h->b[i], 1);
+	add(&h->sum, v > 0 ? (uint64_t)(v * 1e6 + 0.5) : 0);
+}
+
+void
+metrics_http(int status)
+{
+	size_t i;
+
+	for (i = 1; i < METRICS_NCODES && metrics_codes[i] != status; i++)
+		;
+	add(&me->http[i < METRICS_NCODES ? i : 0], 1);
+}
+
+void
+metrics_intake(int64_t us)
+{
+	observe(&me->intake, METRICS_H_FAST, (double)us / 1e6);
+}
+
+void
+metrics_commit(size_t jobs, int64_t us)
+{
+	observe(&me->commit, METRICS_H_FAST, (double)us / 1e6);
+	observe(&me->batch, METRICS_H_BATCH, (double)jobs);
+}
+
+static struct metrics_queue *
+q_of(const char *queue)
+{
+	int i = metrics_queue(queue);
+
+	return i >= 0 ? &me->q[i] : NULL;
+}
+
+void
+metrics_enqueued(const char *queue, uint64_t n)
+{
+	struct metrics_queue *q = q_of(queue);
+
+	if (q != NULL)
+		add(&q->enqueued, n);
+}
+
+void
+metrics_retried(const char *queue, uint64_t n)
+{
+	struct metrics_queue *q = q_of(queue);
+
+	if (q != NULL)
+		add(&q->retried, n);
+}
+
+void
+metrics_verify_failed(const char *queue)
+{
+	struct metrics_queue *q = q_of(queue);
+
+	if (q != NULL)
+		add(&q->verify_failures, 1);
+}
+
+void
+metrics_started(const char *queue, int64_t wait_ms)
+{
+	struct metrics_queue *q = q_of(queue);
+
+	if (q != NULL)
+		observe(&q->wait, METRICS_H_JOB,
+		    (double)(wait_ms > 0 ? wait_ms : 0) / 1e3);
+}
+
+void
+metrics_finished(const char *queue, enum metrics_outcome outcome,
+    int64_t run_ms)
+{
+	struct metrics_queue *q = q_of(queue);
+
+	if (q == NULL || outcome < 0 || outcome >= METRICS_NOUTCOMES)
+		return;
+	add(&q->finished[outcome], 1);
+	if (run_ms >= 0 && outcome <= METRICS_DEAD)
+		observe(&q->run[outcome], METRICS_H_JOB, (double)run_ms / 1e3);
+}
+
+/* out += s, field by field (everything after pid and gen is a count). */
+static void
+slot_add(struct metrics_slot *out, const struct metrics_slot *s)
+{
+	const uint64_t *src = (const uint64_t *)((const char *)s + 8);
+	uint64_t *dst = (uint64_t *)((char *)out + 8);
+	size_t k, n = (sizeof(*s) - 8) / 8;
+
+	for (k = 0; k < n; k++)
+		dst[k] += __atomic_load_n(&src[k], __ATOMIC_RELAXED);
+}
+
+int
+metrics_sum(const char *database, struct metrics_slot *out,
+    char nm[METRICS_MAX_QUEUES][METRICS_QUEUE_NAME], char *err,
+    size_t errlen)
+{
+	const struct mfile *m = map;
+	char path[4096];
+	struct stat st;
+	size_t i;
+	int fd = -1;
+
+	memset(out, 0, sizeof(*out));
+	memset(nm, 0, METRICS_MAX_QUEUES * METRICS_QUEUE_NAME);
+	if (mpath(database, path, sizeof(path)) == -1) {
+		snprintf(err, errlen, "%s: path too long", database);
+		return -1;
+	}
+	if (m == NULL || strcmp(path, map_path) != 0) {
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+			if (errno == ENOENT)
+				return 0;
+			goto fail_errno;
+		}
+		if (fstat(fd, &st) == -1)
+			goto fail_errno;
+		if (st.st_size != (off_t)sizeof(*m)) {
+			snprintf(err, errlen, "%s: not a metrics file of this "
+			    "version", path);
+			(void)close(fd);
+			return -1;
+		}
+		if ((m = mmap(NULL, sizeof(*m), PROT_READ, MAP_SHARED, fd,
+		    0)) == MAP_FAILED)
+			goto fail_errno;
+		(void)close(fd);
+		fd = -1;
+		if (m->magic != MAGIC || m->size != sizeof(*m)) {
+			snprintf(err, errlen, "%s: not a metrics file of this "
+			    "version", path);
+			(void)munmap((void *)(uintptr_t)m, sizeof(*m));
+			return -1;
+		}
+	}
+	for (i = 0; i < METRICS_MAX_QUEUES; i++)
+		if (__atomic_load_n(&m->names[i].state, __ATOMIC_ACQUIRE) ==
+		    NAME_READY)
+			memcpy(nm[i], m->names[i].name, METRICS_QUEUE_NAME);
+	for (i = 0; i < METRICS_SLOTS; i++)
+		slot_add(out, &m->slots[i]);
+	if (m != map)
+		(void)munmap((void *)(uintptr_t)m, sizeof(*m));
+	return 0;
+fail_errno:
+	snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	if (fd != -1)
+		(void)close(fd);
+	return -1;
+}
+
+int
+metrics_counts_get(struct metrics_counts *out)
+{
+	uint64_t s0, s1;
+	int tries;
+
+	for (tries = 0; tries < 1000; tries++) {
+		s0 = __atomic_load_n(&counts->seq, __ATOMIC_ACQUIRE);
+		if (s0 & 1)
+			continue;
+		memcpy(out, &counts->c, sizeof(*out));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		s1 = __atomic_load_n(&counts->seq, __ATOMIC_RELAXED);
+		if (s0 == s1)
+			return out->at_ms != 0;
+	}
+	memset(out, 0, sizeof(*out));
+	return 0;
+}
+
+int
+metrics_counts_claim(int64_t now_ms)
+{
+	int64_t at, cost, until, hold;
+
+	at = __atomic_load_n(&counts->c.at_ms, __ATOMIC_RELAXED);
+	cost = __atomic_load_n(&counts->c.cost_ms, __ATOMIC_RELAXED);
+	if (at != 0 && now_ms - at < (cost * METRICS_COUNT_DUTY > 1000 ?
+	    cost * METRICS_COUNT_DUTY : 1000))
+		return 0;
+	until = __atomic_load_n(&counts->claimed_until, __ATOMIC_ACQUIRE);
+	if (until > now_ms)
+		return 0;
+	/* Long enough for a count as slow as the last, three times over. */
+	hold = now_ms + (cost * 3 > 10000 ? cost * 3 : 10000);
+	return __atomic_compare_exchange_n(&counts->claimed_until, &until,
+	    hold, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+}
+
+void
+metrics_counts_put(const struct metrics_counts *c)
+{
+	/* One writer at a time: the claim's holder. */
+	__atomic_add_fetch(&counts->seq, 1, __ATOMIC_ACQ_REL);
+	memcpy(&counts->c, c, sizeof(*c));
+	__atomic_add_fetch(&counts->seq, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&counts->claimed_until, 0, __ATOMIC_RELEASE);
+}
+
+void
+metrics_counts_drop(void)
+{
+	__atomic_store_n(&counts->claimed_until, 0, __ATOMIC_RELEASE);
+}

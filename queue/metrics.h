@@ -1,0 +1,153 @@
+/*
+ * metrics: the installation's counters and histograms, shared by every
+ * process of it (the responders of spawn-fcgi -F N, the helper, fcgiqctl)
+ * through one file beside the database, DATABASE-metrics, mapped with
+ * mmap.  Each process owns one fixed-size slot of it and only ever adds to
+ * its own slot with relaxed atomic adds: no lock, no system call on the
+ * hot path, no allocation.  A scrape sums every slot.  A slot outlives its
+ * process: the next process to start takes over a free slot (its owner
+ * gone) and goes on adding to it, so the sums never go backwards while the
+ * file exists.
+ *
+ * Label values are bounded: queues come from the configuration (at most
+ * METRICS_MAX_QUEUES names, kept in the file's header so every process
+ * gives a name the same index), HTTP codes from a fixed table.  No value a
+ * job or a client carries is ever a label.
+ *
+ * Until metrics_open() (or when it fails) the counts go to a slot in the
+ * process's own memory, so every call below is always safe.
+ */
+#ifndef FCGIQ_METRICS_H
+#define FCGIQ_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define METRICS_MAX_QUEUES	32
+#define METRICS_SLOTS		64	/* processes at once */
+#define METRICS_NBUCKETS	12	/* finite buckets per histogram */
+#define METRICS_QUEUE_NAME	64
+
+/* The histograms' upper bounds (finite ones; +Inf follows). */
+enum metrics_hist_kind {
+	METRICS_H_FAST = 0,	/* seconds: intake, commit */
+	METRICS_H_JOB,		/* seconds: a job's wait and run */
+	METRICS_H_BATCH		/* jobs per commit */
+};
+extern const double metrics_bounds[3][METRICS_NBUCKETS];
+
+/* One histogram: counts per bucket (not cumulative; the last is +Inf) and
+ * the sum, in the kind's unit times 1e6 (microseconds for seconds). */
+struct metrics_hist {
+	uint64_t	b[METRICS_NBUCKETS + 1];
+	uint64_t	sum;
+};
+
+/* How a job or an attempt ended (fcgiq_jobs_finished_total's outcome). */
+enum metrics_outcome {
+	METRICS_DONE = 0,	/* the handler succeeded */
+	METRICS_FAILED,		/* an attempt failed; another one will run */
+	METRICS_DEAD,		/* no attempt will run any more */
+	METRICS_CANCELLED,	/* a waiting job was cancelled */
+	METRICS_NOUTCOMES
+};
+extern const char *const metrics_outcome_names[METRICS_NOUTCOMES];
+
+struct metrics_queue {
+	uint64_t	enqueued;
+	uint64_t	retried;
+	uint64_t	verify_failures;
+	uint64_t	finished[METRICS_NOUTCOMES];
+	struct metrics_hist wait;	/* due -> started, seconds */
+	struct metrics_hist run[3];	/* done, failed, dead: seconds */
+};
+
+/* The HTTP statuses counted one by one; any other is counted as "other". */
+#define METRICS_NCODES	24
+extern const int metrics_codes[METRICS_NCODES];	/* 0: the "other" entry */
+
+/* One process's counts (and the sums of all of them). */
+struct metrics_slot {
+	int32_t		pid;		/* owner; 0: free */
+	uint32_t	gen;		/* owners so far */
+	uint64_t	http[METRICS_NCODES];
+	struct metrics_hist intake;	/* request read -> 2xx written */
+	struct metrics_hist commit;	/* one group commit, seconds */
+	struct metrics_hist batch;	/* jobs per group commit */
+	struct metrics_queue q[METRICS_MAX_QUEUES];
+};
+
+/*
+ * Map DATABASE-metrics (created when missing and create is set: fcgiq's
+ * processes make it, with their owner; fcgiqctl only joins it) and take
+ * a slot in it for this process.  0; or -1 with a message in err (counting goes on in the
+ * process's own memory: nothing is shared, nothing fails).
+ */
+int	metrics_open(const char *database, int create, char *err,
+	    size_t errlen);
+/* Give the slot back (its counts stay for the next owner) and unmap. */
+void	metrics_close(void);
+
+/*
+ * The index of queue name in the file's table, registering it when new;
+ * -1 when the table is full (the queue is then not counted) or name is
+ * too long.  A few comparisons: callers may call it per job.
+ */
+int	metrics_queue(const char *name);
+
+void	metrics_http(int status);
+void	metrics_intake(int64_t us);
+void	metrics_commit(size_t jobs, int64_t us);
+void	metrics_enqueued(const char *queue, uint64_t n);
+void	metrics_retried(const char *queue, uint64_t n);
+void	metrics_verify_failed(const char *queue);
+/* A job that started wait_ms after it became due. */
+void	metrics_started(const char *queue, int64_t wait_ms);
+/* A job or attempt that ended with outcome; run_ms < 0: it did not run
+ * (a cancel, a lease that expired). */
+void	metrics_finished(const char *queue, enum metrics_outcome outcome,
+	    int64_t run_ms);
+
+/*
+ * The sums of every slot of the file of database (mapped read-only when
+ * this process has not opened it) into *out, and the queue names of the
+ * table into names (n entries, "" where unused).  0, or -1 with a message
+ * in err (no file yet is not an error: all zero).
+ */
+int	metrics_sum(const char *database, struct metrics_slot *out,
+	    char names[METRICS_MAX_QUEUES][METRICS_QUEUE_NAME], char *err,
+	    size_t errlen);
+
+/*
+ * The jobs counted per queue and state (enum store_state order), shared
+ * like the counters so that one process of the installation counts for
+ * all: counting walks the indexes, O(jobs), so it is done at most every
+ * METRICS_COUNT_DUTY times its own cost (and at most once a second), by
+ * whichever process claims it first.  Indexed like the queue table.
+ */
+#define METRICS_NSTATES		6
+#define METRICS_COUNT_DUTY	20
+
+struct metrics_counts {
+	int64_t		at_ms;		/* wall clock when read; 0: never */
+	int64_t		cost_ms;	/* how long the reading took */
+	int64_t		n[METRICS_MAX_QUEUES][METRICS_NSTATES];
+};
+
+/* The last counts into *out: 1, or 0 when there are none yet. */
+int	metrics_counts_get(struct metrics_counts *out);
+/*
+ * 1 when the counts are due (older than METRICS_COUNT_DUTY times their
+ * cost, and than a second) and this caller has claimed the counting (for
+ * a while: a claimant that dies is replaced); then it calls
+ * metrics_counts_put, or metrics_counts_drop when it could not count.
+ * 0: not due, or another process counts.
+ */
+int	metrics_counts_claim(int64_t now_ms);
+void	metrics_counts_put(const struct metrics_counts *c);
+void	metrics_counts_drop(void);
+
+/* Bytes of shared state per process (one slot). */
+size_t	metrics_slot_bytes(void);
+
+#endif /* FCGIQ_METRICS_H */
