@@ -4,7 +4,7 @@
  * a new one and swaps it in.
  *
  *   [fcgiq]                 database, durability, max_body, log, threads,
- *                           helper, grace, path, status_prefix
+ *                           helper, grace, path, status_prefix, max_wait
  *   [queue NAME]            handler, concurrency, max_attempts, timeout,
  *                           backoff, max_queued, keep_done, max_result,
  *                           priority, rlimit_as, rlimit_cpu, rlimit_nofile
@@ -50,6 +50,8 @@ struct config {
 	char		*log_file;	/* stderr appended here, or NULL */
 	char		*status_prefix;	/* default "/jobs/" */
 	int		 busy_timeout_ms; /* default 5000 */
+	int64_t		 max_wait_ms;	/* Prefer: wait=N capped here, default
+					   60 s; 0: never wait */
 	struct queue_conf *queues;
 	size_t		 nqueues;
 };
