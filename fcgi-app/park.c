@@ -300,6 +300,8 @@ take_inbox(int64_t now)
 		x->idx = pk.n;
 		x->due = 1;	/* its first look: it may be final already */
 		pk.w[pk.n++] = x;
+		log_debug("park: job %s: waiting, %lld ms at most", x->id,
+		    (long long)(x->deadline - now));
 		continue;
 refuse:
 		log_warn("park: job %s: cannot park", x->id);
