@@ -303,7 +303,7 @@ concurrent(int n, const struct fcgibuf *req, int drop_ms)
 		for (i = 0; i < n; i++)
 			close(pfd[i].fd);
 		printf("dropped %d\n", n);
-		return 0;
+		goto done;
 	}
 	deadline = time(NULL) + wait_s;
 	while (done < n && (ms = (int)(deadline - time(NULL)) * 1000) > 0) {
@@ -330,6 +330,15 @@ concurrent(int n, const struct fcgibuf *req, int drop_ms)
 	for (i = 0; i < 600; i++)
 		if (counts[i] > 0)
 			printf("status %d: %d\n", i, counts[i]);
+	for (i = 0; i < n; i++)
+		if (pfd[i].fd >= 0)
+			close(pfd[i].fd);
+done:
+	for (i = 0; i < n; i++)
+		free(in[i].p);
+	free(in);
+	free(st);
+	free(pfd);
 	return 0;
 }
 
@@ -435,7 +444,8 @@ main(int argc, char **argv)
 		fcgibuf_record(&req, FCGI_BEGIN_REQUEST, 1, begin, 8);
 		fcgibuf_stream(&req, FCGI_PARAMS, 1, prm.p, prm.len, 65535, 1);
 		fcgibuf_stream(&req, FCGI_STDIN, 1, body, send_len, 65535, 1);
-		return concurrent(nconc, &req, drop_ms);
+		rc = concurrent(nconc, &req, drop_ms);
+		goto out;
 	}
 
 	fd = connect_to(sockname);
@@ -471,6 +481,7 @@ main(int argc, char **argv)
 		}
 	}
 	close(fd);
+out:
 	free(req.p);
 	free(prm.p);
 	free(extra);
