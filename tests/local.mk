@@ -33,6 +33,12 @@ tests_unit_test_slot_LDADD = $(UNIT_LDADD)
 tests_unit_test_helper_SOURCES = tests/unit/test_helper.c
 tests_unit_test_helper_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_helper_LDADD = $(UNIT_LDADD)
+# The wake-up socket both ways (Prefer: wait's notices).
+check_PROGRAMS += tests/unit/test_wake
+tests_unit_test_wake_SOURCES = tests/unit/test_wake.c
+tests_unit_test_wake_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_wake_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_wake
 
 # fcgi-app/: the parser, the FastCGI reader, the group committer (through
 # the store's fault seam), the status pool, the accept and worker layer
