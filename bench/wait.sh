@@ -15,6 +15,9 @@
 # second (one transaction, N indexed lookups).  Intake jobs go to a queue
 # of their own, also without handler: the bench measures intake.
 #
+# Rounds go idle-parked, then parked-idle, and so on (the database grows
+# with every round).
+#
 # Usage: bench/wait.sh [-r ROUNDS] [-d SECONDS] [-c CONC] [-n WAITERS]
 # Target: parked >= 0.9x idle (req/s, medians; the median of each
 # round's ratio is printed too).  Nothing here is a
@@ -92,6 +95,24 @@ client=$build/tests/tools/fcgiclient
 job=$(sed -n 's/.*"id":"\([^"]*\)".*/\1/p' "$B/job.out")
 [ -n "$job" ] || { echo "bench: no job to wait on"; exit 1; }
 nfds() { ls "/proc/$fpid/fd" | wc -l; }
+cpu_ms() {	# fcgiq's CPU time so far, all threads, in ms
+	awk '{ sub(/^.*\) /, ""); split($0, f, " "); t += f[12] + f[13] }
+	    END { print t * 10 }' /proc/"$fpid"/task/*/stat
+}
+park() {	# N waiters on the job, in the background; sets wpid, parked
+	local base i
+	base=$(nfds)
+	"$client" -s "$B/fcgiq.sock" -C "$waiters" -w $((dur + 30)) -m GET \
+	    -u "/jobs/$job" -l none -p "HTTP_PREFER=wait=$((dur + 20))" \
+	    >"$B/w.out" &
+	wpid=$!
+	for i in $(seq 300); do
+		[ "$(nfds)" -ge $((base + waiters)) ] && break
+		sleep 0.1
+	done
+	parked=$(($(nfds) - base))
+	sleep 1		# their requests read and parked, not just accepted
+}
 
 rps() {
 	wrk -t2 -c"$conc" -d"${dur}s" --latency -s "$src/bench/post.lua" \
@@ -99,24 +120,26 @@ rps() {
 	    awk '/^Requests\/sec:/ { print $2 }'
 }
 
+# What the waiters cost with nothing else going on: their re-read each
+# second, the watch renewals.
+park
+c0=$(cpu_ms)
+sleep 5
+c1=$(cpu_ms)
+kill "$wpid" 2>/dev/null
+wait "$wpid" 2>/dev/null
+echo "wait: $parked waiters parked, no load: fcgiq used $((c1 - c0)) ms of CPU in 5 s"
 echo "wait: intake c=$conc, ${dur}s rounds, $waiters waiters parked or none"
 wrk -t2 -c"$conc" -d2s -s "$src/bench/post.lua" \
     "http://127.0.0.1:$port/bench/" >/dev/null 2>&1	# warm-up
 : >"$B/idle" ; : >"$B/parked"
 for r in $(seq "$rounds"); do
-	for mode in idle parked; do
-		if [ $mode = parked ]; then
-			base=$(nfds)
-			"$client" -s "$B/fcgiq.sock" -C "$waiters" \
-			    -w $((dur + 30)) -m GET -u "/jobs/$job" -l none \
-			    -p "HTTP_PREFER=wait=$((dur + 20))" >"$B/w.out" &
-			wpid=$!
-			for i in $(seq 300); do
-				[ "$(nfds)" -ge $((base + waiters)) ] && break
-				sleep 0.1
-			done
-			parked=$(($(nfds) - base))
-		fi
+	# ABBA: the database grows by each round's jobs, and intake slows a
+	# little with it; alternating which goes first cancels that drift.
+	order="idle parked"
+	[ $((r % 2)) -eq 0 ] && order="parked idle"
+	for mode in $order; do
+		[ $mode = parked ] && park
 		v=$(rps)
 		lat=$(awk '$1 == "99%" { print $2 }' "$B/wrk.out")
 		if [ $mode = parked ]; then
@@ -129,7 +152,10 @@ for r in $(seq "$rounds"); do
 		echo "$v" >>"$B/$mode"
 	done
 done
-med() { sort -n "$1" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+med() {
+	sort -n "$1" | awk '{ a[NR] = $1 }
+	    END { print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
 i=$(med "$B/idle") p=$(med "$B/parked")
 # Each round's pair too: drift between rounds cancels out of its ratio.
 paste "$B/parked" "$B/idle" | awk '{ print $1 / $2 }' >"$B/ratios"
