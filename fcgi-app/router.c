@@ -229,6 +229,7 @@ struct waitreq {
 	int	 head_only;
 	int	 applied;		/* seconds, for Preference-Applied */
 	int	 accept_status;		/* intake: 202 or 200 */
+	int	 replayed;		/* intake: an idempotency key's repeat */
 	char	 id[STORE_ID_LEN + 1];
 	char	*queue;			/* intake: into strs */
 	char	*prefix;		/* into strs */
@@ -300,10 +301,13 @@ wait_render(void *arg, const struct store_job *job, int rc, size_t *len)
 		    "queue unavailable", rc == 0 ? wr->id :
 		    "the job could not be read; retry", wr->head_only, len);
 	if (wr->kind == WAIT_INTAKE && (rc == -1 || !state_final(job->state))) {
-		snprintf(hdr, sizeof(hdr), "Location: %s\r\n"
-		    "Preference-Applied: wait=%d\r\n", url, wr->applied);
+		snprintf(hdr, sizeof(hdr), "Location: %s\r\n%s"
+		    "Preference-Applied: wait=%d\r\n", url, wr->replayed ?
+		    "Idempotent-Replayed: true\r\n" : "", wr->applied);
 		out = response_accepted_json(wr->id, wr->queue, rc == 1 ?
 		    store_state_name(job->state) : "queued", url);
+		if (wr->replayed)
+			json_object_set_new(out, "replayed", json_true());
 		buf = response_render(wr->accept_status, hdr, out, 0, len);
 		json_decref(out);
 		return buf;
@@ -316,7 +320,8 @@ wait_render(void *arg, const struct store_job *job, int rc, size_t *len)
 	    "Preference-Applied: wait=%d\r\n", etag, wr->applied);
 	if (wr->kind == WAIT_INTAKE && n > 0 && (size_t)n < sizeof(hdr))
 		snprintf(hdr + n, sizeof(hdr) - (size_t)n,
-		    "Location: %s\r\n", url);
+		    "Location: %s\r\n%s", url, wr->replayed ?
+		    "Idempotent-Replayed: true\r\n" : "");
 	buf = response_render_text(200, hdr, text, wr->head_only, len);
 done:
 	free(text);
@@ -579,6 +584,7 @@ enqueue_wait(struct wire *r, const struct request *rq,
 	 * answers it at once. */
 	if (wait_s > 0 && (wr = waitreq_new(WAIT_INTAKE, 0, wait_s,
 	    rq->accept_status, job.id, qc->name, prefix)) != NULL) {
+		wr->replayed = replay;
 		if (park_request(r, wr)) {
 			rc = SERVER_DETACHED;
 			goto done;

@@ -83,6 +83,18 @@ ms=$(req "$T/a" -X POST --data-binary x -H "Prefer: wait=3" "$BASE/quick/")
 check_eq "a handler done at once: answered done" done "$(body_field "$T/a" state)"
 check "... well within the wait (${ms} ms)" test "$ms" -lt 2500
 
+# An idempotency key: the first request waits like any; a repeat of a job
+# final already is answered at once, as a replay.
+ms=$(req "$T/k" -X POST --data-binary keyed -H "Idempotency-Key: k-1" \
+    -H "Prefer: wait=3" "$BASE/quick/")
+check_eq "a keyed intake with wait=3: 200, done" "200 done" \
+    "$(status "$T/k") $(body_field "$T/k" state)"
+ms=$(req "$T/k" -X POST --data-binary keyed -H "Idempotency-Key: k-1" \
+    -H "Prefer: wait=3" "$BASE/quick/")
+check_eq "... its repeat: 200, done, a replay" "200 done true" \
+    "$(status "$T/k") $(body_field "$T/k" state) $(header "$T/k" Idempotent-Replayed)"
+check "... at once (${ms} ms)" test "$ms" -lt 1500
+
 # Durable before the wait: the job is in the database while its request
 # still waits, and the request ends 202 after its N seconds.
 req "$T/b" -X POST --data-binary later -H "Prefer: wait=2" "$BASE/mail/" \
