@@ -162,6 +162,14 @@ check_eq "DELETE wakes a waiting GET: state cancelled" cancelled \
 ms=$(cat "$T/d.ms")
 check "... before its wait ran out (${ms} ms)" test "$ms" -lt 3500
 
+# A client that gives up while it waits: nginx closes the FastCGI
+# connection, and fcgiq drops the waiter then, not at its deadline.
+gone_n() { grep -c 'waiting request went away' "$T/fcgiq.log"; }
+n=$(gone_n)
+curl -s -o /dev/null -m 1 -H "Prefer: wait=$MAX_WAIT" "$BASE/jobs/$idle"
+dropped() { [ "$(gone_n)" -gt "$n" ]; }
+check "a client gone through nginx: its waiter is dropped" wait_for dropped
+
 # --- the raw FastCGI client ----------------------------------------------
 
 fds() {	# the open fds of every responder
