@@ -40,10 +40,14 @@ handler = exec:$T/finish.sh 0
 
 [queue gated]
 handler = exec:$T/gate.sh $T/gate
+
+[queue big]
+handler = exec:/usr/bin/head -c 60000 /dev/urandom
 EOF
 extra_location /slow/ slow
 extra_location /quick/ quick
 extra_location /gated/ gated
+extra_location /big/ big
 resp_spawn || bail "fcgiq did not start: $(cat "$T/fcgiq.log")"
 resp_nginx || bail "nginx did not start"
 
@@ -82,6 +86,16 @@ check "... answered within a second of the helper's commit (${lag} ms)" \
 ms=$(req "$T/a" -X POST --data-binary x -H "Prefer: wait=3" "$BASE/quick/")
 check_eq "a handler done at once: answered done" done "$(body_field "$T/a" state)"
 check "... well within the wait (${ms} ms)" test "$ms" -lt 2500
+
+# An answer longer than one FastCGI record (60 kB of bytes, base64 in the
+# JSON), written by the park thread.
+req "$T/g" -X POST --data-binary x -H "Prefer: wait=3" "$BASE/big/" >/dev/null
+len=$(header "$T/g" Content-Length)
+got=$(sed '1,/^\r$/d' "$T/g" | wc -c)
+check_eq "a 60 kB result through the wait: 200, done" "200 done" \
+    "$(status "$T/g") $(body_field "$T/g" state)"
+check "... its answer whole (Content-Length $len, $got bytes)" \
+    test "$len" -gt 65535 -a "$len" = "$got"
 
 # An idempotency key: the first request waits like any; a repeat of a job
 # final already is answered at once, as a replay.
