@@ -11,7 +11,8 @@ libresponder_a_SOURCES = \
 	fcgi-app/response.c fcgi-app/response.h \
 	fcgi-app/commit.c fcgi-app/commit.h \
 	fcgi-app/dbpool.c fcgi-app/dbpool.h \
-	fcgi-app/scrape.c fcgi-app/scrape.h
+	fcgi-app/scrape.c fcgi-app/scrape.h \
+	fcgi-app/park.c fcgi-app/park.h
 
 sbin_PROGRAMS += fcgiq
 fcgiq_SOURCES = fcgi-app/main.c

@@ -30,6 +30,7 @@
 #include "commit.h"
 #include "config.h"
 #include "dbpool.h"
+#include "park.h"
 #include "router.h"
 #include "log.h"
 #include "metrics.h"
@@ -197,6 +198,8 @@ start_responder(struct config *conf, int listen_fd, int io_s, const char *db)
 	/* Not fatal: without the shared file, counts stay this process's. */
 	if (metrics_open(db, 1, err, sizeof(err)) == -1)
 		log_warnx("metrics: %s", err);
+	if (park_start(db, &sopts, err, sizeof(err)) == -1)
+		fatalx("%s", err);
 	memset(&sc, 0, sizeof(sc));
 	sc.listen_fd = listen_fd;
 	sc.threads = conf->threads;
@@ -364,6 +367,9 @@ main(int argc, char **argv)
 	}
 
 	log_info("stopping");
+	/* Waiting requests first: they are answered with their job as it is,
+	 * and new ones are answered at once. */
+	park_stop();
 	server_stop(STOP_GRACE_MS);
 	commit_stop();
 	scrape_stop();

@@ -10,7 +10,9 @@
 #include <sys/types.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -375,6 +377,7 @@ req_parse(struct request *rq, char *const *envp, int role, enum wire_bad bad,
 		case 'H':
 			FIRST(rq->idempotency, s, "HTTP_IDEMPOTENCY_KEY");
 			FIRST(rq->if_none_match, s, "HTTP_IF_NONE_MATCH");
+			FIRST(rq->prefer, s, "HTTP_PREFER");
 			break;
 		case 'Q':
 			FIRST(rq->query, s, "QUERY_STRING");
@@ -526,4 +529,110 @@ req_etag_match(const char *header, const char *etag)
 			return 1;
 		p = end + 1;
 	}
+}
+
+/* RFC 9110 tchar. */
+static int
+tchar(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || (c != '\0' && strchr("!#$%&'*+-.^_`|~",
+	    c) != NULL);
+}
+
+static const char *
+ows(const char *p)
+{
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return p;
+}
+
+/* Past a quoted-string starting at p ('"'), or NULL when unterminated. */
+static const char *
+skip_quoted(const char *p)
+{
+	for (p++; *p != '\0'; p++) {
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+		else if (*p == '"')
+			return p + 1;
+	}
+	return NULL;
+}
+
+/* Past the rest of one preference (its parameters), at ',' or the end. */
+static const char *
+skip_preference(const char *p)
+{
+	while (*p != '\0' && *p != ',') {
+		if (*p == '"') {
+			if ((p = skip_quoted(p)) == NULL)
+				return NULL;
+		} else
+			p++;
+	}
+	return p;
+}
+
+/* delta-seconds (1*DIGIT), saturated; -1 when s[0..n) is not one. */
+static int
+delta_seconds(const char *s, size_t n)
+{
+	long long v = 0;
+	size_t i;
+
+	if (n == 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		if (v < INT_MAX)
+			v = v * 10 + (s[i] - '0');
+	}
+	return v > INT_MAX ? INT_MAX : (int)v;
+}
+
+int
+req_prefer_wait(const char *header)
+{
+	const char *p = header, *name, *v, *end;
+	size_t nlen;
+
+	if (header == NULL)
+		return -1;
+	while (p != NULL && *p != '\0') {
+		p = ows(p);
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		for (name = p; tchar(*p); p++)
+			;
+		nlen = (size_t)(p - name);
+		if (nlen == 4 && strncasecmp(name, "wait", 4) == 0) {
+			/* The first one decides (RFC 7240, 2). */
+			p = ows(p);
+			if (*p != '=')
+				return -1;
+			p = ows(p + 1);
+			if (*p == '"') {
+				if ((end = skip_quoted(p)) == NULL)
+					return -1;
+				v = p + 1;
+				end--;			/* at the closing quote */
+			} else {
+				for (v = p, end = p; tchar(*end); end++)
+					;
+			}
+			p = ows(*end == '"' ? end + 1 : end);
+			if (*p != '\0' && *p != ',' && *p != ';')
+				return -1;
+			return delta_seconds(v, (size_t)(end - v));
+		}
+		if (nlen == 0 && *p != '\0' && *p != ',')
+			return -1;	/* not a list of preferences */
+		p = skip_preference(p);
+	}
+	return -1;
 }

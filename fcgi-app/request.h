@@ -77,6 +77,7 @@ struct request {
 	const char	*if_none_match;	/* HTTP_IF_NONE_MATCH */
 	const char	*accept_param;	/* FCGIQ_ACCEPT_STATUS, as sent */
 	const char	*role_param;	/* FCGIQ_ROLE, as sent */
+	const char	*prefer;	/* HTTP_PREFER */
 	int		 head;		/* the method is HEAD: answer no body */
 
 	/* What the method and the path ask for. */
@@ -182,6 +183,14 @@ enum req_body req_read_body(req_read_fn rd, void *ctx, int have_length,
  * also when header is NULL.
  */
 int	req_etag_match(const char *header, const char *etag);
+
+/*
+ * The wait preference of a Prefer header (RFC 7240): the seconds of the
+ * first "wait" preference (saturated at INT_MAX), or -1 when there is
+ * none or its value is not delta-seconds (then it is ignored, as the RFC
+ * asks of a preference not understood).  header may be NULL.
+ */
+int	req_prefer_wait(const char *header);
 
 /* 1 when the method enqueues (POST PUT PATCH). */
 int	req_is_intake_method(const char *method);

@@ -13,6 +13,12 @@
  * Reads (status) and cancels go through dbpool, not group commit: WAL
  * readers never wait for the writer, and a cancel is rare enough to take
  * the write lock on its own (within busy_timeout).
+ *
+ * Prefer: wait=N (RFC 7240) on a status read of an unfinished job, or on
+ * an intake once its job is committed: the request is detached and parked
+ * (park.c) until the job is final or N seconds (at most max_wait) have
+ * passed; wait_render() makes its answer then.  Every answer made under
+ * the preference says so: Preference-Applied: wait=N, N as applied.
  */
 #include <limits.h>
 #include <pthread.h>
@@ -27,6 +33,7 @@
 #include "dbpool.h"
 #include "log.h"
 #include "metrics.h"
+#include "park.h"
 #include "request.h"
 #include "response.h"
 #include "router.h"
@@ -214,6 +221,142 @@ failure_header(const struct commit_result *res, const char **error)
 	    "Retry-After: 1\r\n";
 }
 
+/* ------------------------------------------------------------ waiting */
+
+enum { WAIT_STATUS, WAIT_INTAKE };
+
+/* What a parked request's answer needs (park_add's arg, one allocation). */
+struct waitreq {
+	int	 kind;
+	int	 head_only;
+	int	 applied;		/* seconds, for Preference-Applied */
+	int	 accept_status;		/* intake: 202 or 200 */
+	int	 replayed;		/* intake: an idempotency key's repeat */
+	char	 id[STORE_ID_LEN + 1];
+	char	*queue;			/* intake: into strs */
+	char	*prefix;		/* into strs */
+	char	 strs[];
+};
+
+/* The seconds a request with rq's Prefer header waits: 0 for none. */
+static int
+wait_seconds(const struct request *rq, const struct config *c)
+{
+	int n = req_prefer_wait(rq->prefer);
+
+	if (n < 1 || c->max_wait_ms < 1000)
+		return 0;
+	return n > c->max_wait_ms / 1000 ? (int)(c->max_wait_ms / 1000) : n;
+}
+
+static struct waitreq *
+waitreq_new(int kind, int head_only, int applied, int accept_status,
+    const char *id, const char *queue, const char *prefix)
+{
+	struct waitreq *wr;
+	size_t ql = queue != NULL ? strlen(queue) + 1 : 0, pl;
+
+	pl = strlen(prefix) + 1;
+	if ((wr = calloc(1, sizeof(*wr) + ql + pl)) == NULL)
+		return NULL;
+	wr->kind = kind;
+	wr->head_only = head_only;
+	wr->applied = applied;
+	wr->accept_status = accept_status;
+	snprintf(wr->id, sizeof(wr->id), "%s", id);
+	wr->prefix = wr->strs;
+	memcpy(wr->prefix, prefix, pl);
+	if (queue != NULL) {
+		wr->queue = wr->strs + pl;
+		memcpy(wr->queue, queue, ql);
+	}
+	return wr;
+}
+
+static int
+state_final(enum store_state st)
+{
+	return st == STORE_JOB_DONE || st == STORE_JOB_DEAD ||
+	    st == STORE_JOB_CANCELLED;
+}
+
+/*
+ * park_answer_fn: the answer to a parked request.  A status read gets the
+ * job's status (404 when it went meanwhile, 503 when it cannot be read);
+ * an intake gets the status, with Location, once the job is final, else
+ * the accepted answer with the job's state now (also when it cannot be
+ * read: the job is stored, and a 503 would invite a second one).
+ */
+static char *
+wait_render(void *arg, const struct store_job *job, int rc, size_t *len)
+{
+	struct waitreq *wr = arg;
+	char hdr[640], url[512], etag[RESPONSE_ETAG_LEN], *text = NULL;
+	char *buf = NULL;
+	json_t *out = NULL;
+	int n;
+
+	snprintf(url, sizeof(url), "%s%s", wr->prefix, wr->id);
+	if (rc == 0 || (rc == -1 && wr->kind == WAIT_STATUS))
+		return render_error(rc == 0 ? 404 : 503, rc == 0 ? NULL :
+		    "Retry-After: 1\r\n", rc == 0 ? "no such job" :
+		    "queue unavailable", rc == 0 ? wr->id :
+		    "the job could not be read; retry", wr->head_only, len);
+	if (wr->kind == WAIT_INTAKE && (rc == -1 || !state_final(job->state))) {
+		snprintf(hdr, sizeof(hdr), "Location: %s\r\n%s"
+		    "Preference-Applied: wait=%d\r\n", url, wr->replayed ?
+		    "Idempotent-Replayed: true\r\n" : "", wr->applied);
+		out = response_accepted_json(wr->id, wr->queue, rc == 1 ?
+		    store_state_name(job->state) : "queued", url);
+		if (wr->replayed)
+			json_object_set_new(out, "replayed", json_true());
+		buf = response_render(wr->accept_status, hdr, out, 0, len);
+		json_decref(out);
+		return buf;
+	}
+	if ((out = response_job_json(job, url)) == NULL ||
+	    (text = response_text(out)) == NULL)
+		goto done;
+	response_etag(text, etag);
+	n = snprintf(hdr, sizeof(hdr), "ETag: %s\r\n"
+	    "Preference-Applied: wait=%d\r\n", etag, wr->applied);
+	if (wr->kind == WAIT_INTAKE && n > 0 && (size_t)n < sizeof(hdr))
+		snprintf(hdr + n, sizeof(hdr) - (size_t)n,
+		    "Location: %s\r\n%s", url, wr->replayed ?
+		    "Idempotent-Replayed: true\r\n" : "");
+	buf = response_render_text(200, hdr, text, wr->head_only, len);
+done:
+	free(text);
+	json_decref(out);
+	return buf;
+}
+
+/*
+ * Park r (whose body is read to its end first: a GET brings an empty
+ * one) until job id is final or wr->applied seconds have passed.  1:
+ * parked, r detached, wr the park's; 0: not, r and wr still the
+ * caller's (answer at once).
+ */
+static int
+park_request(struct wire *r, struct waitreq *wr)
+{
+	struct wire_detached d;
+	char buf[512];
+	size_t total = 0;
+	ssize_t n;
+
+	while ((n = wire_read(r, buf, sizeof(buf))) > 0)
+		if ((total += (size_t)n) > SERVER_DRAIN_MAX)
+			return 0;
+	if (n == -1 || wire_detach(r, &d) == -1)
+		return 0;
+	if (park_add(&d, wr->id, (int64_t)wr->applied * 1000, wait_render,
+	    wr) == 0)
+		return 1;
+	wire_reattach(r, &d);
+	return 0;
+}
+
 /*
  * An enqueue answered by the committer thread (commit_submit_async): the
  * worker has gone on to the next request.  What the answer needs is copied
@@ -224,6 +367,7 @@ struct later {
 	struct store_newjob	 job;
 	const char		*prefix;
 	int			 accept_status;	/* 202 or 200 */
+	int			 wait_s;	/* Prefer: wait, applied */
 	char			 strs[];	/* the job's strings, prefix */
 };
 
@@ -262,6 +406,7 @@ later_new(const struct store_newjob *job, const char *prefix,
 	l->job.remote_addr = copy_str(&p, job->remote_addr);
 	l->prefix = copy_str(&p, prefix);
 	l->accept_status = accept_status;
+	l->wait_s = 0;
 	return l;
 }
 
@@ -273,9 +418,22 @@ answer_later(void *arg, struct store_newjob *job,
 	struct later *l = arg;
 	char abuf[2048], *url = NULL, *buf = NULL;
 	const char *hdr, *error;
+	struct waitreq *wr;
 	size_t n = 0;
 	int sent;
 
+	/* Durable first, then the wait: the park answers it. */
+	if (res->status == COMMIT_OK && l->wait_s > 0 &&
+	    (wr = waitreq_new(WAIT_INTAKE, 0, l->wait_s, l->accept_status,
+	    job->id, job->queue, l->prefix)) != NULL) {
+		if (park_add(&l->conn, job->id, (int64_t)l->wait_s * 1000,
+		    wait_render, wr) == 0) {
+			log_debug("request: job %s: queued in %s, waited on",
+			    job->id, job->queue);
+			goto done;
+		}
+		free(wr);
+	}
 	if (res->status == COMMIT_OK && asprintf(&url, "%s%s", l->prefix,
 	    job->id) != -1) {
 		log_debug("request: job %s: queued in %s", job->id,
@@ -293,6 +451,7 @@ answer_later(void *arg, struct store_newjob *job,
 	if (buf != abuf)
 		free(buf);
 	free(url);
+done:
 	free((void *)job->headers);
 	free((void *)job->body);
 	free(l);
@@ -364,12 +523,13 @@ job_fill(struct store_newjob *job, const struct request *rq,
  */
 static int
 enqueue_detached(struct wire *r, const struct request *rq,
-    const struct store_newjob *job)
+    const struct store_newjob *job, int wait_s)
 {
 	struct later *l;
 
 	if ((l = later_new(job, rq->prefix, rq->accept_status)) == NULL)
 		return -1;
+	l->wait_s = wait_s;
 	if (wire_detach(r, &l->conn) == -1) {
 		free(l);
 		return -1;
@@ -383,9 +543,9 @@ enqueue_detached(struct wire *r, const struct request *rq,
  * state for a replayed idempotency key), 422 for a key reused with another
  * body, 503 when not stored.  job is a copy: the caller keeps its buffers.
  */
-static void
+static int
 enqueue_wait(struct wire *r, const struct request *rq,
-    struct store_newjob job)
+    struct store_newjob job, int wait_s)
 {
 	const struct queue_conf *qc = rq->qc;
 	const char *prefix = rq->prefix;
@@ -393,8 +553,9 @@ enqueue_wait(struct wire *r, const struct request *rq,
 	struct commit_result res;
 	struct store_job *old = NULL;
 	struct store *s;
+	struct waitreq *wr;
 	size_t n;
-	int replay = 0;
+	int replay = 0, rc = 0;
 
 	server_blocking();	/* through the commit: others are accepted */
 	commit_submit(&job, qc->max_queued, &res);
@@ -421,6 +582,17 @@ enqueue_wait(struct wire *r, const struct request *rq,
 		goto done;
 	}
 	replay = job.outcome == STORE_ENQ_DUPLICATE;
+	/* A replay's first job may be final already: the park's first look
+	 * answers it at once. */
+	if (wait_s > 0 && (wr = waitreq_new(WAIT_INTAKE, 0, wait_s,
+	    rq->accept_status, job.id, qc->name, prefix)) != NULL) {
+		wr->replayed = replay;
+		if (park_request(r, wr)) {
+			rc = SERVER_DETACHED;
+			goto done;
+		}
+		free(wr);
+	}
 	if (replay) {
 		/* The first job's state, not "queued": it may be done. */
 		s = dbpool_get();
@@ -441,6 +613,7 @@ done:
 	store_job_free(old);
 	free(detail);
 	free(status_url);
+	return rc;
 }
 
 /*
@@ -453,6 +626,7 @@ serve_enqueue(struct wire *r, struct request *rq, const struct config *c)
 	struct store_newjob job;
 	void *body = NULL;
 	size_t body_len = 0;
+	int wait_s = wait_seconds(rq, c), rc;
 
 	r->timed = 1;		/* fcgiq_intake_duration_seconds */
 	if (read_body(r, rq, c->max_body, &body, &body_len) == -1)
@@ -462,28 +636,29 @@ serve_enqueue(struct wire *r, struct request *rq, const struct config *c)
 	 * answers, and this thread goes on to the next request (also on a
 	 * kept connection, so new ones are not left waiting while it
 	 * lingers for the commit). */
-	if (rq->key == NULL && enqueue_detached(r, rq, &job) == 0) {
+	if (rq->key == NULL && enqueue_detached(r, rq, &job, wait_s) == 0) {
 		rq->headers = NULL;		/* the committer's now */
 		return SERVER_DETACHED;
 	}
-	enqueue_wait(r, rq, job);
+	rc = enqueue_wait(r, rq, job, wait_s);
 	free(body);
-	return 0;
+	return rc;
 }
 
 /*
  * The job's status, with its ETag; 304 when If-None-Match names that tag
  * (or is "*": the job exists).
  */
-static void
-serve_status(struct wire *r, const struct request *rq)
+static int
+serve_status(struct wire *r, const struct request *rq, int wait_s)
 {
 	const char *id = rq->id;
 	int head_only = rq->route == REQ_ROUTE_STATUS_HEAD;
 	struct store *s;
 	struct store_job *job = NULL;
-	json_t *out;
-	char url[512], etag[RESPONSE_ETAG_LEN], hdr[64], nm[128], *text = NULL;
+	struct waitreq *wr;
+	json_t *out = NULL;
+	char url[512], etag[RESPONSE_ETAG_LEN], hdr[128], nm[128], *text = NULL;
 	size_t n;
 	int rc;
 
@@ -495,11 +670,20 @@ serve_status(struct wire *r, const struct request *rq)
 	if (rc == -1) {
 		answer_error(r, 503, "Retry-After: 1\r\n", "queue unavailable",
 		    "the job could not be read; retry", head_only);
-		return;
+		return 0;
 	}
 	if (rc == 0) {
 		answer_error(r, 404, NULL, "no such job", id, head_only);
-		return;
+		return 0;
+	}
+	if (wait_s > 0 && !state_final(job->state) &&
+	    (wr = waitreq_new(WAIT_STATUS, head_only, wait_s, 0, id, NULL,
+	    rq->prefix)) != NULL) {
+		if (park_request(r, wr)) {
+			store_job_free(job);
+			return SERVER_DETACHED;
+		}
+		free(wr);
 	}
 	snprintf(url, sizeof(url), "%s%s", rq->prefix, id);
 	if ((out = response_job_json(job, url)) == NULL ||
@@ -513,13 +697,17 @@ serve_status(struct wire *r, const struct request *rq)
 		    wire_put(r, nm, n) == -1)
 			(void)wire_put(r, oom, sizeof(oom) - 1);
 	} else {
-		snprintf(hdr, sizeof(hdr), "ETag: %s\r\n", etag);
+		n = (size_t)snprintf(hdr, sizeof(hdr), "ETag: %s\r\n", etag);
+		if (wait_s > 0)
+			snprintf(hdr + n, sizeof(hdr) - n,
+			    "Preference-Applied: wait=%d\r\n", wait_s);
 		answer_text(r, 200, hdr, text, head_only);
 	}
 done:
 	free(text);
 	json_decref(out);
 	store_job_free(job);
+	return 0;
 }
 
 static void
@@ -543,6 +731,7 @@ serve_cancel(struct wire *r, const char *id)
 	case STORE_CANCEL_DONE:
 		if (job != NULL)
 			metrics_finished(job->queue, METRICS_CANCELLED, -1);
+		park_kick(id);		/* its waiters here answer now */
 		answer(r, 204, NULL, NULL, 0);
 		log_debug("request: job %s: cancelled", id);
 		break;
@@ -583,7 +772,7 @@ router_serve(struct wire *r)
 		break;
 	case REQ_ROUTE_STATUS:
 	case REQ_ROUTE_STATUS_HEAD:
-		serve_status(r, &rq);
+		rc = serve_status(r, &rq, wait_seconds(&rq, c));
 		break;
 	case REQ_ROUTE_CANCEL:
 		serve_cancel(r, rq.id);

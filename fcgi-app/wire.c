@@ -20,6 +20,7 @@
 #include <sys/uio.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,7 +112,7 @@ send_fd(int fd, struct iovec *iov, int n, int timeout_ms,
 	while (n > 0) {
 		memset(&msg, 0, sizeof(msg));
 		msg.msg_iov = iov;
-		msg.msg_iovlen = (size_t)n;
+		msg.msg_iovlen = (size_t)(n > IOV_MAX ? IOV_MAX : n);
 		if ((r = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) ==
 		    -1) {
 			if (errno == EINTR)
@@ -749,15 +750,57 @@ wire_detach(struct wire *w, struct wire_detached *d)
 	return 0;
 }
 
+void
+wire_reattach(struct wire *w, const struct wire_detached *d)
+{
+	w->fd = d->fd;
+	w->id = d->id;
+	w->keep = d->keep;
+	w->phase = PHASE_STDIN;
+}
+
 int
 wire_answer(const struct wire_detached *d, const void *p, size_t n)
 {
 	unsigned char head[FCGI_HEADER_LEN], tail[3 * FCGI_HEADER_LEN];
-	struct iovec iov[3];
+	unsigned char *heads;
+	struct iovec iov[3], *v;
+	size_t nrec, i, chunk;
+	int r;
 
-	if (n > FCGI_MAX_LENGTH)
-		return -1;
 	count_answer(p, n, d->timed ? d->t0_us : 0);
+	if (n > FCGI_MAX_LENGTH) {
+		/* A job's status with a large result: one STDOUT record
+		 * per FCGI_MAX_LENGTH bytes, sent in one sendmsg. */
+		nrec = (n + FCGI_MAX_LENGTH - 1) / FCGI_MAX_LENGTH;
+		heads = malloc(nrec * FCGI_HEADER_LEN);
+		v = calloc(2 * nrec + 1, sizeof(*v));
+		if (heads == NULL || v == NULL) {
+			free(heads);
+			free(v);
+			return -1;
+		}
+		for (i = 0; i < nrec; i++) {
+			chunk = n - i * FCGI_MAX_LENGTH;
+			if (chunk > FCGI_MAX_LENGTH)
+				chunk = FCGI_MAX_LENGTH;
+			header(heads + i * FCGI_HEADER_LEN, FCGI_STDOUT, d->id,
+			    chunk);
+			v[2 * i].iov_base = heads + i * FCGI_HEADER_LEN;
+			v[2 * i].iov_len = FCGI_HEADER_LEN;
+			v[2 * i + 1].iov_base = (unsigned char *)(uintptr_t)p +
+			    i * FCGI_MAX_LENGTH;
+			v[2 * i + 1].iov_len = chunk;
+		}
+		request_tail(tail, d->id);
+		v[2 * nrec].iov_base = tail;
+		v[2 * nrec].iov_len = sizeof(tail);
+		r = send_fd(d->fd, v, (int)(2 * nrec + 1), d->io_timeout_ms,
+		    NULL);
+		free(heads);
+		free(v);
+		return r;
+	}
 	header(head, FCGI_STDOUT, d->id, n);
 	request_tail(tail, d->id);
 	iov[0].iov_base = head;

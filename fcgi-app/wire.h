@@ -133,8 +133,11 @@ struct wire_detached {
  */
 int	wire_detach(struct wire *w, struct wire_detached *d);
 
-/* Send p[0..n) (n <= FCGI_MAX_LENGTH) as the whole answer of d, and its
- * FCGI_END_REQUEST.  0, or -1. */
+/* Undo wire_detach(w, d): the request is w's again, answered as usual. */
+void	wire_reattach(struct wire *w, const struct wire_detached *d);
+
+/* Send p[0..n) as the whole answer of d (in records of at most
+ * FCGI_MAX_LENGTH bytes), and its FCGI_END_REQUEST.  0, or -1. */
 int	wire_answer(const struct wire_detached *d, const void *p, size_t n);
 
 /* Close the connection; after a body left unread, only once the web

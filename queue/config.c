@@ -252,6 +252,7 @@ config_defaults(struct config *c)
 	c->helper = 1;
 	c->grace_ms = 10 * 1000;
 	c->busy_timeout_ms = 5000;
+	c->max_wait_ms = 60 * 1000;
 }
 
 /* A key its section does not have ("[fcgiq]", "[queue mail]"): -1. */
@@ -332,6 +333,14 @@ global_key(struct parse_state *ps, const char *name, const char *value)
 		if (config_parse_duration(value, &ms) == -1 || ms > INT_MAX)
 			goto bad;
 		c->busy_timeout_ms = (int)ms;
+	} else if (strcmp(name, "max_wait") == 0) {
+		/* Global, not per queue: what a wait holds (a connection,
+		 * the web server's upstream slot and its read timeout) is
+		 * the process's and the location's, not the queue's. */
+		if (config_parse_duration(value, &ms) == -1 ||
+		    ms > 3600 * 1000 || ms % 1000 != 0)
+			goto bad;
+		c->max_wait_ms = ms;
 	} else
 		return key_unknown(ps, name, "fcgiq", "");
 	return 0;

@@ -5,7 +5,7 @@
  *
  *   [fcgiq]                 database, durability, max_body, log, threads,
  *                           helper, grace, path, status_prefix,
- *                           dead_letter_queue
+ *                           dead_letter_queue, max_wait
  *   [queue NAME]            handler, concurrency, max_attempts, timeout,
  *                           backoff, max_queued, keep_done, max_result,
  *                           priority, rlimit_as, rlimit_cpu, rlimit_nofile
@@ -52,6 +52,8 @@ struct config {
 	char		*status_prefix;	/* default "/jobs/" */
 	char		*dead_letter_queue; /* a queue of c, or NULL: none */
 	int		 busy_timeout_ms; /* default 5000 */
+	int64_t		 max_wait_ms;	/* Prefer: wait=N capped here, default
+					   60 s; 0: never wait */
 	struct queue_conf *queues;
 	size_t		 nqueues;
 };

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "slot.h"
 #include "store.h"
+#include "wake.h"
 
 #define SAFETY_POLL_MS		1000	/* claim pass without a wake-up */
 #define MAINT_MS		5000	/* requeue_expired */
@@ -36,6 +37,7 @@ struct helper {
 	struct store	*store;
 	int		 lock_fd;
 	int		 wake_fd;
+	struct wake_watchers watchers;	/* responders with waiting requests */
 	int		 sig_fd;
 	int		 parent_fd;
 	struct slot	*slots;

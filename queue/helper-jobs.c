@@ -501,6 +501,44 @@ batch_run(struct helper *h, int64_t now)
 }
 
 /*
+ * The jobs this turn's commit finished for good (done or dead), for the
+ * responders whose requests wait on them (Prefer: wait).  Ids are copied:
+ * the slot lets its job go once committed.
+ */
+static const char	*fin_ids[64];
+static char		 fin_buf[64][STORE_ID_LEN + 1];
+static size_t		 nfin;
+
+/* The helper's own wake-ups and watch requests first: a responder that
+ * asked to watch before this commit must hear of it. */
+static void
+finished_tell(struct helper *h, int64_t now)
+{
+	if (nfin == 0 || h->wake_fd == -1) {
+		nfin = 0;
+		return;
+	}
+	if (wake_take(h->wake_fd, &h->watchers, now))
+		h->claim_now = 1;
+	wake_tell(h->wake_fd, &h->watchers, fin_ids, nfin, now);
+	nfin = 0;
+}
+
+static void
+finished_add(struct helper *h, const struct slot *s)
+{
+	const struct slot_outcome *o = &s->rec;
+
+	if (o->rc != 1 || (o->result != SLOT_DONE && !o->dead))
+		return;
+	if (nfin == sizeof(fin_ids) / sizeof(fin_ids[0]))
+		finished_tell(h, mono_ms());
+	snprintf(fin_buf[nfin], sizeof(fin_buf[nfin]), "%s", s->job->id);
+	fin_ids[nfin] = fin_buf[nfin];
+	nfin++;
+}
+
+/*
  * One transaction for everything the store must hear this turn: the
  * outcomes of finished handlers, then the claims their places (and any
  * other free ones) take.  One COMMIT instead of two per job, and the pages
@@ -532,10 +570,12 @@ helper_record_and_claim(struct helper *h, int64_t now)
 		else if (!failed && s->state == SLOT_RECORDED) {
 			job_log_outcome(s);
 			job_count_outcome(s);
+			finished_add(h, s);
 			if (slot_committed(s) == -1)
 				helper_refused(s, "committed");
 		}
 	}
+	finished_tell(h, now);
 	if (failed) {
 		h->claim_at = now + STORE_RETRY_MS;
 		for (i = 0; i < h->nclaimed; i++)

@@ -294,8 +294,8 @@ poll_dispatch(struct helper *h, size_t n, int64_t now)
 			on_signals(h, now);
 			break;
 		case TAG_WAKE:
-			wake_drain(h->wake_fd);
-			h->claim_now = 1;
+			if (wake_take(h->wake_fd, &h->watchers, now))
+				h->claim_now = 1;
 			break;
 		}
 	}

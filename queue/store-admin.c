@@ -177,6 +177,42 @@ done:
 	return r;
 }
 
+int
+store_states(struct store *s, const char *const *ids, size_t n,
+    enum store_state *out)
+{
+	sqlite3_stmt	*st;
+	size_t		 i;
+	int		 rc, r = -1;
+
+	if ((st = sq_stmt(s, ST_STATE)) == NULL)
+		return -1;
+	/* Deferred: a read transaction, on a read-only connection too. */
+	if (sq_exec(s, "BEGIN", "states: begin") == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (sq_bind_str(st, 1, ids[i]) != SQLITE_OK) {
+			(void)sq_fail_db(s, "states: bind");
+			goto done;
+		}
+		rc = store_step_fn(st);
+		if (rc == SQLITE_DONE)
+			out[i] = STORE_JOB_ANY;
+		else if (rc != SQLITE_ROW ||
+		    sq_col_state(st, 0, &out[i]) == -1) {
+			(void)sq_fail(s, rc == SQLITE_ROW ? SQLITE_CORRUPT : rc,
+			    "states");
+			goto done;
+		}
+		sq_done_with(st);
+	}
+	r = 0;
+done:
+	sq_done_with(st);
+	(void)sq_exec(s, r == 0 ? "COMMIT" : "ROLLBACK", "states: end");
+	return r;
+}
+
 int64_t
 store_count_waiting(struct store *s, const char *queue)
 {

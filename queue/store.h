@@ -307,6 +307,13 @@ int	store_paused(struct store *, const char *queue);
 /* 1: *out set; 0: no such id; -1: error. */
 int	store_get(struct store *, const char *id, struct store_job **out);
 
+/*
+ * The states of n jobs, read in one transaction (one snapshot): out[i] is
+ * ids[i]'s state, or STORE_JOB_ANY when there is no such job.  0 or -1.
+ */
+int	store_states(struct store *, const char *const *ids, size_t n,
+	    enum store_state *out);
+
 /* Jobs waiting (queued or retry) in queue, or -1. */
 int64_t	store_count_waiting(struct store *, const char *queue);
 

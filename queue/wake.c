@@ -11,6 +11,7 @@
  */
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/un.h>
 
 #include <errno.h>
@@ -106,4 +107,143 @@ wake_drain(int fd)
 
 	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 		;
+}
+
+/*
+ * The reverse way.  A watch request is the byte 'W' sent from the
+ * responder's autobound socket: recvfrom() gives the helper the address
+ * to answer, so nothing is configured and a responder that restarts just
+ * watches again.  A notice is 'F' followed by "id\n" per finished job, as
+ * many datagrams as the ids need.  Watches expire unless renewed (the
+ * responder renews while it has waiters), so the helper's table holds
+ * only live responders; one that is gone refuses the send and is dropped.
+ */
+#define WATCH_REQ	'W'
+
+int
+wake_watch_open(void)
+{
+	struct sockaddr_un sun;
+	int fd, saved;
+
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd == -1)
+		return -1;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	/* Only the family: Linux picks a free abstract name (autobind). */
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sa_family_t)) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+void
+wake_watch(int fd, const char *db)
+{
+	struct sockaddr_un sun;
+	socklen_t len;
+	char c = WATCH_REQ;
+
+	if ((len = wake_addr(db, &sun)) == 0)
+		return;
+	(void)sendto(fd, &c, 1, MSG_DONTWAIT | MSG_NOSIGNAL,
+	    (struct sockaddr *)&sun, len);
+}
+
+/* Add or renew the watcher at sun (len bytes). */
+static void
+watch_add(struct wake_watchers *ws, const struct sockaddr_un *sun,
+    socklen_t len, int64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < ws->n; i++)
+		if (ws->w[i].len == len && memcmp(&ws->w[i].addr, sun,
+		    len) == 0)
+			break;
+	if (i == ws->n) {
+		if (ws->n == WAKE_WATCH_MAX)
+			return;		/* it re-reads its waiters anyway */
+		ws->n++;
+		memcpy(&ws->w[i].addr, sun, len);
+		ws->w[i].len = len;
+	}
+	ws->w[i].until = now + WAKE_WATCH_MS;
+}
+
+int
+wake_take(int fd, struct wake_watchers *ws, int64_t now)
+{
+	struct sockaddr_un sun;
+	socklen_t len;
+	char buf[64];
+	ssize_t n;
+	int job = 0;
+
+	for (;;) {
+		len = sizeof(sun);
+		n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT,
+		    (struct sockaddr *)&sun, &len);
+		if (n < 0)
+			break;
+		if (n == 1 && buf[0] == WATCH_REQ &&
+		    len > (socklen_t)sizeof(sa_family_t) && len <= sizeof(sun))
+			watch_add(ws, &sun, len, now);
+		else
+			job = 1;
+	}
+	return job;
+}
+
+/* Send msg to every watcher; drop those gone. */
+static void
+tell_all(int fd, struct wake_watchers *ws, const char *msg, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < ws->n;) {
+		if (sendto(fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL,
+		    (struct sockaddr *)&ws->w[i].addr, ws->w[i].len) == -1 &&
+		    (errno == ECONNREFUSED || errno == ENOENT)) {
+			ws->w[i] = ws->w[--ws->n];
+			continue;
+		}
+		/* EAGAIN: its queue is full; it re-reads its waiters. */
+		i++;
+	}
+}
+
+void
+wake_tell(int fd, struct wake_watchers *ws, const char *const *ids,
+    size_t n, int64_t now)
+{
+	char msg[WAKE_NOTICE_MAX];
+	size_t i, len = 1, l;
+
+	for (i = 0; i < ws->n;)
+		if (ws->w[i].until <= now)
+			ws->w[i] = ws->w[--ws->n];
+		else
+			i++;
+	if (ws->n == 0 || n == 0)
+		return;
+	msg[0] = WAKE_NOTICE;
+	for (i = 0; i < n; i++) {
+		l = strlen(ids[i]);
+		if (l + 1 > sizeof(msg) - 1)
+			continue;
+		if (len + l + 1 > sizeof(msg)) {
+			tell_all(fd, ws, msg, len);
+			len = 1;
+		}
+		memcpy(msg + len, ids[i], l);
+		msg[len + l] = '\n';
+		len += l + 1;
+	}
+	if (len > 1)
+		tell_all(fd, ws, msg, len);
 }

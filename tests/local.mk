@@ -37,6 +37,12 @@ tests_unit_test_slot_LDADD = $(UNIT_LDADD)
 tests_unit_test_helper_SOURCES = tests/unit/test_helper.c
 tests_unit_test_helper_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_helper_LDADD = $(UNIT_LDADD)
+# The wake-up socket both ways (Prefer: wait's notices).
+check_PROGRAMS += tests/unit/test_wake
+tests_unit_test_wake_SOURCES = tests/unit/test_wake.c
+tests_unit_test_wake_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_wake_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_wake
 
 # fcgi-app/: the parser, the FastCGI reader, the group committer (through
 # the store's fault seam), the status pool, the accept and worker layer
@@ -126,6 +132,8 @@ E2E_TESTS = tests/e2e/responder.sh tests/e2e/responder-raw.sh \
 	tests/e2e/valgrind-responder.sh tests/e2e/bench-epoll-null.sh \
 	tests/e2e/lighttpd.sh tests/e2e/h2o.sh tests/e2e/cgi-fcgi.sh \
 	tests/e2e/metrics.sh
+# Prefer: wait (issue 17).
+E2E_TESTS += tests/e2e/prefer-wait.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh

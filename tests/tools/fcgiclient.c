@@ -9,6 +9,7 @@
  *	[-d BODY | -D N] [-l CONTENT_LENGTH|none] [-n SEND] [-c] [-e]
  *	[-H N] [-B N] [-k N] [-S MS] [-w SECONDS]
  *   fcgiclient -s ... -i N [-P] [-w SECONDS]
+ *   fcgiclient -s ... -C N [-X MS] [request options]
  *
  * A request prints "status NNN", then the response as received, or
  * "closed" when the connection ended without FCGI_END_REQUEST, or
@@ -17,6 +18,11 @@
  * body, sleeps MS milliseconds, then the rest.  -i N opens N
  * connections that send nothing (-P: half a request), holds them up to -w
  * seconds and prints "idle N closed M": how many the server closed.
+ * -C N sends the request on N connections at once, prints "sent N",
+ * then waits up to -w seconds for every answer and prints "answered A of
+ * N" and a "status S: COUNT" line per status (Prefer: wait, many waiters);
+ * with -X MS it closes them all MS milliseconds after sending instead
+ * and prints "dropped N" (clients that go away while they wait).
  * Exit status 0 unless the tool itself failed.
  */
 #include <sys/socket.h>
@@ -245,6 +251,97 @@ idle_conns(int n, int partial)
 	return 0;
 }
 
+/* The status of the answer in b (complete records from its start), or 0
+ * while its FCGI_END_REQUEST has not come. */
+static int
+answer_status(const struct fcgibuf *b)
+{
+	size_t off = 0, clen;
+	const unsigned char *h;
+	int status = 0;
+
+	while (off + 8 <= b->len) {
+		h = b->p + off;
+		clen = (size_t)h[4] << 8 | h[5];
+		if (off + 8 + clen + h[6] > b->len)
+			return 0;
+		if (h[1] == FCGI_STDOUT && status == 0 && clen > 8 &&
+		    memcmp(h + 8, "Status: ", 8) == 0)
+			status = atoi((const char *)h + 16);
+		if (h[1] == FCGI_END_REQUEST)
+			return status != 0 ? status : 200;
+		off += 8 + clen + h[6];
+	}
+	return 0;
+}
+
+static int
+concurrent(int n, const struct fcgibuf *req, int drop_ms)
+{
+	struct pollfd *pfd;
+	struct fcgibuf *in;
+	int *st, counts[600] = { 0 }, i, done = 0, ms;
+	unsigned char buf[65536];
+	time_t deadline;
+	ssize_t r;
+
+	if ((pfd = calloc((size_t)n, sizeof(*pfd))) == NULL ||
+	    (in = calloc((size_t)n, sizeof(*in))) == NULL ||
+	    (st = calloc((size_t)n, sizeof(*st))) == NULL)
+		die("calloc");
+	for (i = 0; i < n; i++) {
+		pfd[i].fd = connect_to(sockname);
+		pfd[i].events = POLLIN;
+		if (send_all(pfd[i].fd, req) == -1)
+			fprintf(stderr, "fcgiclient: write: %s\n",
+			    strerror(errno));
+	}
+	printf("sent %d\n", n);
+	fflush(stdout);
+	if (drop_ms > 0) {
+		usleep((useconds_t)drop_ms * 1000);
+		for (i = 0; i < n; i++)
+			close(pfd[i].fd);
+		printf("dropped %d\n", n);
+		goto done;
+	}
+	deadline = time(NULL) + wait_s;
+	while (done < n && (ms = (int)(deadline - time(NULL)) * 1000) > 0) {
+		if (poll(pfd, (nfds_t)n, ms) <= 0)
+			break;
+		for (i = 0; i < n; i++) {
+			if (pfd[i].fd < 0 || pfd[i].revents == 0)
+				continue;
+			r = read(pfd[i].fd, buf, sizeof(buf));
+			if (r > 0)
+				fcgibuf_add(&in[i], buf, (size_t)r);
+			if (r > 0 && (st[i] = answer_status(&in[i])) == 0)
+				continue;
+			close(pfd[i].fd);
+			pfd[i].fd = -1;
+			done++;
+			if (st[i] > 0 && st[i] < 600)
+				counts[st[i]]++;
+		}
+	}
+	for (i = 0, done = 0; i < n; i++)
+		done += st[i] > 0;
+	printf("answered %d of %d\n", done, n);
+	for (i = 0; i < 600; i++)
+		if (counts[i] > 0)
+			printf("status %d: %d\n", i, counts[i]);
+	for (i = 0; i < n; i++)
+		if (pfd[i].fd >= 0)
+			close(pfd[i].fd);
+done:
+	for (i = 0; i < n; i++)
+		free(in[i].p);
+	free(in);
+	free(st);
+	free(pfd);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -256,14 +353,16 @@ main(int argc, char **argv)
 	size_t body_len = 0, send_len = (size_t)-1, nextra = 0, k;
 	int ch, fd, i, gone = 0, noend = 0, nheaders = 0, bigsize = 0;
 	int keep = 1, idle = 0, partial = 0, id, rc = 0, slow = 0;
+	int nconc = 0, drop_ms = 0;
 	size_t half;
 	char lenbuf[32], *optarg_body = NULL;
 
 	signal(SIGPIPE, SIG_IGN);
-	while ((ch = getopt(argc, argv, "B:cd:D:eH:i:k:l:m:n:p:Ps:S:u:w:")) != -1) {
+	while ((ch = getopt(argc, argv, "B:cC:d:D:eH:i:k:l:m:n:p:Ps:S:u:w:X:")) != -1) {
 		switch (ch) {
 		case 'B': bigsize = atoi(optarg); break;
 		case 'c': gone = 1; break;
+		case 'C': nconc = atoi(optarg); break;
 		case 'd':
 			body = (unsigned char *)optarg;
 			optarg_body = optarg;
@@ -293,6 +392,7 @@ main(int argc, char **argv)
 		case 'S': slow = atoi(optarg); break;
 		case 'u': uri = optarg; break;
 		case 'w': wait_s = atoi(optarg); break;
+		case 'X': drop_ms = atoi(optarg); break;
 		default:
 			fprintf(stderr, "fcgiclient: see the comment at the "
 			    "top of tests/tools/fcgiclient.c\n");
@@ -340,6 +440,13 @@ main(int argc, char **argv)
 	}
 	if (send_len > body_len)
 		send_len = body_len;
+	if (nconc > 0) {
+		fcgibuf_record(&req, FCGI_BEGIN_REQUEST, 1, begin, 8);
+		fcgibuf_stream(&req, FCGI_PARAMS, 1, prm.p, prm.len, 65535, 1);
+		fcgibuf_stream(&req, FCGI_STDIN, 1, body, send_len, 65535, 1);
+		rc = concurrent(nconc, &req, drop_ms);
+		goto out;
+	}
 
 	fd = connect_to(sockname);
 	for (id = 1; id <= keep; id++) {
@@ -374,6 +481,7 @@ main(int argc, char **argv)
 		}
 	}
 	close(fd);
+out:
 	free(req.p);
 	free(prm.p);
 	free(extra);

@@ -43,6 +43,7 @@ test_embedded_default(void **state)
 	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), 0);
 	assert_string_equal(c.database, "./var/fcgiq.db");
 	assert_string_equal(c.status_prefix, "/jobs/");
+	assert_int_equal(c.max_wait_ms, 60 * 1000);
 	assert_int_equal(c.durability, STORE_DURABILITY_FULL);
 	assert_int_equal(c.max_body, 1024 * 1024);
 	assert_int_equal(c.nqueues, 1);
@@ -72,6 +73,7 @@ test_full_file(void **state)
 	    "threads    = 8\n"
 	    "helper     = no\n"
 	    "status_prefix = /api/jobs/\n"
+	    "max_wait = 2m\n"
 	    "\n"
 	    "[queue default]\n"
 	    "handler      = exec:/usr/local/libexec/handle-job --verbose  -x\n"
@@ -96,6 +98,7 @@ test_full_file(void **state)
 	assert_int_equal(c.threads, 8);
 	assert_int_equal(c.helper, 0);
 	assert_string_equal(c.status_prefix, "/api/jobs/");
+	assert_int_equal(c.max_wait_ms, 120 * 1000);
 	assert_int_equal(c.nqueues, 2);
 	q = config_queue(&c, "default");
 	assert_non_null(q);
@@ -159,6 +162,8 @@ test_errors_name_the_line(void **state)
 	expect_error("[queue q]\nrlimit_as = 1k\n", 2, "rlimit_as");
 	expect_error("[fcgiq]\nthis line has no equals sign\n", 2, "syntax");
 	expect_error("[fcgiq]\nstatus_prefix = /jobs\n", 2, "status_prefix");
+	expect_error("[fcgiq]\nmax_wait = 1500ms\n", 2, "max_wait");
+	expect_error("[fcgiq]\nmax_wait = 2h\n", 2, "max_wait");
 	/* The first error wins, even when later lines are bad too. */
 	expect_error("[fcgiq]\nlog = loud\nthreads = many\n", 2, "log");
 }

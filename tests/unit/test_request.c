@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -285,6 +286,33 @@ test_role(void **state)
 }
 
 /* If-None-Match against a tag: lists, W/, "*", and what is not a tag. */
+/* RFC 7240: the first wait preference, delta-seconds, else ignored. */
+static void
+test_prefer_wait(void **state)
+{
+	(void)state;
+	assert_int_equal(req_prefer_wait(NULL), -1);
+	assert_int_equal(req_prefer_wait(""), -1);
+	assert_int_equal(req_prefer_wait("wait=10"), 10);
+	assert_int_equal(req_prefer_wait("WAIT = 7"), 7);
+	assert_int_equal(req_prefer_wait("wait=\"3\""), 3);
+	assert_int_equal(req_prefer_wait("respond-async, wait=5"), 5);
+	assert_int_equal(req_prefer_wait("return=minimal; x=\"a,b\", wait=2"), 2);
+	assert_int_equal(req_prefer_wait("wait=4;foo=bar"), 4);
+	assert_int_equal(req_prefer_wait("wait=0"), 0);
+	assert_int_equal(req_prefer_wait("wait=99999999999999999999"), INT_MAX);
+	/* The first one decides, a bad one is ignored. */
+	assert_int_equal(req_prefer_wait("wait=1, wait=9"), 1);
+	assert_int_equal(req_prefer_wait("wait=x, wait=9"), -1);
+	assert_int_equal(req_prefer_wait("wait"), -1);
+	assert_int_equal(req_prefer_wait("wait="), -1);
+	assert_int_equal(req_prefer_wait("wait=-1"), -1);
+	assert_int_equal(req_prefer_wait("wait=1.5"), -1);
+	assert_int_equal(req_prefer_wait("wait=\"3"), -1);
+	assert_int_equal(req_prefer_wait("waiting=3"), -1);
+	assert_int_equal(req_prefer_wait("respond-async"), -1);
+}
+
 static void
 test_etag_match(void **state)
 {
@@ -615,6 +643,7 @@ main(void)
 		cmocka_unit_test(test_accept_status),
 		cmocka_unit_test(test_role),
 		cmocka_unit_test(test_etag_match),
+		cmocka_unit_test(test_prefer_wait),
 		cmocka_unit_test(test_route),
 		cmocka_unit_test(test_headers_json),
 		cmocka_unit_test(test_idempotency),

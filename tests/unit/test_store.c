@@ -1200,6 +1200,32 @@ test_fencing(void **state)
 	free(after);
 }
 
+/* The states of many jobs in one read: unknown ids say so. */
+static void
+test_states(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	char			 a[STORE_ID_LEN + 1], b[STORE_ID_LEN + 1];
+	const char		*ids[3];
+	enum store_state	 st[3];
+	int64_t			 t = store_now() + 1000;
+
+	enqueue1(f->s, "default", 0, 0, 3, a);
+	enqueue1(f->s, "default", 0, 0, 3, b);
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
+	assert_int_equal(store_finish_done(f->s, j->id, 1, NULL, 0, t), 1);
+	store_job_free(j);
+	ids[0] = a;
+	ids[1] = "0000000000000000000000000000AA";
+	ids[2] = b;
+	assert_int_equal(store_states(f->s, ids, 3, st), 0);
+	assert_int_equal(st[0], STORE_JOB_DONE);
+	assert_int_equal(st[1], STORE_JOB_ANY);
+	assert_int_equal(st[2], STORE_JOB_QUEUED);
+	assert_int_equal(store_states(f->s, ids, 0, st), 0);
+}
+
 static void
 test_cancel(void **state)
 {
@@ -2455,6 +2481,7 @@ main(void)
 		T(test_backoff),
 		T(test_release),
 		T(test_fencing),
+		T(test_states),
 		T(test_cancel),
 		T(test_requeue),
 		T(test_prune),
