@@ -455,7 +455,8 @@ req_check(struct request *rq, const struct config *c, struct req_verdict *v)
 		    "the FastCGI params are over 1 MiB");
 	}
 	if (strlen(rq->uri) > REQ_MAX_URI)
-		return verdict(v, 414, NULL, "URI too long", NULL);
+		return verdict(v, 414, NULL, "URI too long",
+		    "the request URI is over 8192 bytes");
 	if (rq->route != REQ_ROUTE_ENQUEUE)
 		return 0;
 	return check_intake(rq, c, v);

@@ -28,6 +28,7 @@ response_reason(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
+	case 410: return "Gone";
 	case 411: return "Length Required";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
@@ -44,6 +45,14 @@ char *
 response_render_text(int status, const char *headers, const char *text,
     int head_only, size_t *len)
 {
+	return response_render_type(status, "application/json", headers,
+	    text, head_only, len);
+}
+
+char *
+response_render_type(int status, const char *type, const char *headers,
+    const char *text, int head_only, size_t *len)
+{
 	char *buf;
 	size_t tlen = 0, cap;
 	int n;
@@ -52,14 +61,14 @@ response_render_text(int status, const char *headers, const char *text,
 		tlen = strlen(text) + 1;	/* with a final newline */
 	if (headers == NULL)
 		headers = "";
-	cap = 160 + strlen(headers) + tlen;
+	cap = 160 + strlen(type) + strlen(headers) + tlen;
 	if ((buf = malloc(cap)) == NULL)
 		return NULL;
 	n = snprintf(buf, cap, "Status: %d %s\r\n"
-	    "Content-Type: application/json\r\n"
+	    "Content-Type: %s\r\n"
 	    "Content-Length: %zu\r\n"
 	    "Cache-Control: no-store\r\n"
-	    "%s\r\n", status, response_reason(status), tlen, headers);
+	    "%s\r\n", status, response_reason(status), type, tlen, headers);
 	if (n < 0 || (size_t)n >= cap) {
 		free(buf);
 		return NULL;
@@ -92,10 +101,65 @@ response_text(json_t *body)
 	return json_dumps(body, JSON_COMPACT);
 }
 
-json_t *
-response_error_json(const char *error, const char *detail)
+/*
+ * The problem type's URI: a fixed prefix and the error's words as a slug
+ * ("queue full" -> "urn:fcgiq:problem:queue-full"), so every error,
+ * today's and tomorrow's, has a stable type without a table to keep in
+ * step.  A name, not a locator: nothing is served there (RFC 9457 3.1.1
+ * allows that; fcgiq(8) lists them).
+ */
+static void
+problem_type(const char *error, char *buf, size_t cap)
 {
-	return json_pack("{s:s, s:s?}", "error", error, "detail", detail);
+	size_t base, n;
+	int gap = 0;
+	char c;
+
+	base = n = (size_t)snprintf(buf, cap, "%s", RESPONSE_PROBLEM_URN);
+	for (; *error != '\0' && n + 2 < cap; error++) {
+		c = *error;
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+			gap = 1;
+			continue;
+		}
+		if (gap && n > base)
+			buf[n++] = '-';
+		buf[n++] = c;
+		gap = 0;
+	}
+	buf[n] = '\0';
+}
+
+json_t *
+response_problem_json(int status, const char *error, const char *detail)
+{
+	char type[128];
+
+	problem_type(error, type, sizeof(type));
+	return json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type,
+	    "title", error, "status", status,
+	    "detail", detail != NULL ? detail : error, "error", error);
+}
+
+char *
+response_problem(int status, const char *headers, const char *error,
+    const char *detail, int head_only, size_t *len)
+{
+	json_t *body;
+	char *text, *buf;
+
+	if ((body = response_problem_json(status, error, detail)) == NULL)
+		return NULL;
+	text = response_text(body);
+	json_decref(body);
+	if (text == NULL)
+		return NULL;
+	buf = response_render_type(status, RESPONSE_PROBLEM, headers, text,
+	    head_only, len);
+	free(text);
+	return buf;
 }
 
 /* Text that JSON carries as it is: printable ASCII but '"' and '\\'. */

@@ -87,8 +87,10 @@ body_read(void *ctx, void *buf, size_t len)
 
 /* What is answered when not even the answer could be made. */
 static const char oom[] = "Status: 500 Internal Server Error\r\n"
-    "Content-Type: application/json\r\n\r\n"
-    "{\"error\":\"out of memory\"}\n";
+    "Content-Type: " RESPONSE_PROBLEM "\r\n\r\n"
+    "{\"type\":\"" RESPONSE_PROBLEM_URN "out-of-memory\","
+    "\"title\":\"out of memory\",\"status\":500,"
+    "\"detail\":\"out of memory\",\"error\":\"out of memory\"}\n";
 
 /* answer() with the body already text (NULL: none): the status answer
  * hashes it for its ETag and sends the same bytes. */
@@ -120,17 +122,15 @@ answer(struct wire *r, int status, const char *headers, json_t *body,
 	free(text);
 }
 
-/* A JSON error answer, rendered (malloc'd, NULL when out of memory) and
- * logged. */
+/* An error answer (RFC 9457 problem details), rendered (malloc'd, NULL
+ * when out of memory) and logged. */
 static char *
 render_error(int status, const char *headers, const char *error,
     const char *detail, int head_only, size_t *len)
 {
-	json_t *body = response_error_json(error, detail);
 	char *buf;
 
-	buf = response_render(status, headers, body, head_only, len);
-	json_decref(body);
+	buf = response_problem(status, headers, error, detail, head_only, len);
 	if (status >= 500)
 		log_warnx("request: %d: %s", status, error);
 	else
@@ -304,7 +304,8 @@ static const struct {
 } body_refusal[] = {
 	[REQ_BODY_SHORT] = { 400, "incomplete body",
 	    "the body ended before Content-Length" },
-	[REQ_BODY_LONG] = { 400, "body longer than Content-Length", NULL },
+	[REQ_BODY_LONG] = { 400, "body longer than Content-Length",
+	    "more bytes arrived than Content-Length declared" },
 	[REQ_BODY_TOO_BIG] = { 413, "body too large",
 	    "over the max_body limit" },
 	/* The client went away (then nobody reads this), stalled past the
@@ -583,7 +584,8 @@ router_serve(struct wire *r)
 		serve_cancel(r, rq.id);
 		break;
 	case REQ_ROUTE_NO_JOB:
-		answer_error(r, 404, NULL, "no such job", NULL, rq.head);
+		answer_error(r, 404, NULL, "no such job", "not a job id",
+		    rq.head);
 		break;
 	case REQ_ROUTE_BAD_METHOD:
 		snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", rq.allow);

@@ -505,7 +505,7 @@ test_read_body_large(void **state)
 static void
 test_response(void **state)
 {
-	json_t *b = response_error_json("no such job", "x");
+	json_t *b = response_problem_json(404, "no such job", "x");
 	char *out;
 	size_t len;
 
@@ -514,14 +514,31 @@ test_response(void **state)
 	assert_non_null(out);
 	assert_true(strncmp(out, "Status: 404 Not Found\r\n", 23) == 0);
 	assert_non_null(strstr(out, "Content-Type: application/json\r\n"));
-	assert_non_null(strstr(out, "\r\n\r\n{\"error\":\"no such job\","
-	    "\"detail\":\"x\"}\n"));
+	assert_non_null(strstr(out, "\r\n\r\n{\"type\":\"urn:fcgiq:problem:"
+	    "no-such-job\",\"title\":\"no such job\",\"status\":404,"
+	    "\"detail\":\"x\",\"error\":\"no such job\"}\n"));
 	free(out);
 	out = response_render(404, "Allow: GET\r\n", b, 1, &len);
 	assert_non_null(strstr(out, "Allow: GET\r\n"));
 	assert_true(len >= 4 && memcmp(out + len - 4, "\r\n\r\n", 4) == 0);
 	free(out);
 	json_decref(b);
+
+	/* The whole problem answer: its media type; the type's slug from
+	 * the title's words; no detail: the title again. */
+	out = response_problem(405, "Allow: GET\r\n", "bad  Content-Length!",
+	    NULL, 0, &len);
+	assert_non_null(out);
+	assert_string_equal(out, "Status: 405 Method Not Allowed\r\n"
+	    "Content-Type: application/problem+json\r\n"
+	    "Content-Length: 155\r\nCache-Control: no-store\r\n"
+	    "Allow: GET\r\n\r\n"
+	    "{\"type\":\"urn:fcgiq:problem:bad-content-length\","
+	    "\"title\":\"bad  Content-Length!\",\"status\":405,"
+	    "\"detail\":\"bad  Content-Length!\","
+	    "\"error\":\"bad  Content-Length!\"}\n");
+	assert_int_equal(len, strlen(out));
+	free(out);
 }
 
 static void

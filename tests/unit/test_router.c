@@ -3,12 +3,14 @@
  * a socket pair (wire.c) with the answers compared byte for byte: which
  * route a method and path take, 405 with Allow, 404 for an unknown queue
  * or job, 414, the refusals before the body, the status prefix a location
- * sets, ETag and 304 on status, FCGIQ_ACCEPT_STATUS.  Group commit is replaced by a stub that stores the job at once
+ * sets, ETag and 304 on status, FCGIQ_ACCEPT_STATUS, errors as problem
+ * details.  Group commit is replaced by a stub that stores the job at once
  * (or refuses it as the test asks), and dbpool opens a fresh database, so
  * no thread but the test's own runs.
  */
 #include <sys/socket.h>
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -198,7 +200,47 @@ render(const char *status, const char *extra, const char *json, int head)
 }
 
 #define json_answer(status, extra, json)	render(status, extra, json, 0)
-#define JSON_ERR(status, extra, body)	json_answer(status, extra, body)
+
+/*
+ * An error answer as response_problem() lays it out (a static buffer):
+ * RFC 9457 problem details, the type's slug made here from the error's
+ * words as the README states the rule; detail NULL: the title again.
+ */
+static const char *
+problem(const char *status, const char *extra, const char *error,
+    const char *detail, int head)
+{
+	static char buf[1024];
+	char json[768], slug[128];
+	const char *e;
+	size_t n = 0;
+	int gap = 0;
+
+	for (e = error; *e != '\0'; e++) {
+		if (!isalnum((unsigned char)*e)) {
+			gap = 1;
+			continue;
+		}
+		if (gap && n > 0)
+			slug[n++] = '-';
+		slug[n++] = (char)tolower((unsigned char)*e);
+		gap = 0;
+	}
+	slug[n] = '\0';
+	snprintf(json, sizeof(json), "{\"type\":\"urn:fcgiq:problem:%s\","
+	    "\"title\":\"%s\",\"status\":%d,\"detail\":\"%s\","
+	    "\"error\":\"%s\"}", slug, error, atoi(status),
+	    detail != NULL ? detail : error, error);
+	snprintf(buf, sizeof(buf), "Status: %s\r\n"
+	    "Content-Type: application/problem+json\r\n"
+	    "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n%s%s",
+	    status, strlen(json) + 1, extra, head ? "" : json,
+	    head ? "" : "\n");
+	return buf;
+}
+
+#define PROBLEM(status, extra, error, detail)				\
+	problem(status, extra, error, detail, 0)
 
 /* GET, HEAD and DELETE outside the status prefix: 405 naming the intake
  * methods; HEAD gets no body. */
@@ -207,18 +249,18 @@ test_intake_405(void **state)
 {
 	(void)state;
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", "/in"),
-	    JSON_ERR("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
-	    "{\"error\":\"method not allowed\",\"detail\":\"GET\"}"));
+	    PROBLEM("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
+	        "method not allowed", "GET"));
 	expect(serve(NULL, "REQUEST_METHOD", "HEAD", "REQUEST_URI", "/in"),
-	    render("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
-	    "{\"error\":\"method not allowed\",\"detail\":\"HEAD\"}", 1));
+	    problem("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
+	    "method not allowed", "HEAD", 1));
 	/* A method with CR/LF or a long one is not echoed. */
 	expect(serve(NULL, "REQUEST_METHOD", "GE\r\nT", "REQUEST_URI", "/in"),
-	    JSON_ERR("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
-	    "{\"error\":\"method not allowed\",\"detail\":null}"));
+	    PROBLEM("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
+	        "method not allowed", NULL));
 	expect(serve(NULL, "REQUEST_URI", "/in"),
-	    JSON_ERR("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
-	    "{\"error\":\"method not allowed\",\"detail\":null}"));
+	    PROBLEM("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
+	        "method not allowed", NULL));
 }
 
 /* Under the status prefix: only GET, HEAD, DELETE, and only of an id. */
@@ -228,20 +270,19 @@ test_status_routes(void **state)
 	(void)state;
 	expect(serve(NULL, "REQUEST_METHOD", "POST", "REQUEST_URI",
 	    "/jobs/x"),
-	    JSON_ERR("405 Method Not Allowed", "Allow: GET, HEAD, DELETE\r\n",
-	    "{\"error\":\"method not allowed\",\"detail\":\"POST\"}"));
+	    PROBLEM("405 Method Not Allowed", "Allow: GET, HEAD, DELETE\r\n",
+	        "method not allowed", "POST"));
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI",
 	    "/jobs/not-an-id"),
-	    JSON_ERR("404 Not Found", "",
-	    "{\"error\":\"no such job\",\"detail\":null}"));
+	    PROBLEM("404 Not Found", "", "no such job", "not a job id"));
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI",
 	    "/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
-	    JSON_ERR("404 Not Found", "", "{\"error\":\"no such job\","
-	    "\"detail\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"));
+	    PROBLEM("404 Not Found", "",
+	        "no such job", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
 	expect(serve(NULL, "REQUEST_METHOD", "DELETE", "REQUEST_URI",
 	    "/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
-	    JSON_ERR("404 Not Found", "", "{\"error\":\"no such job\","
-	    "\"detail\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"));
+	    PROBLEM("404 Not Found", "",
+	        "no such job", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
 }
 
 /* What is refused from the params, before the body is read. */
@@ -253,50 +294,47 @@ test_refusals(void **state)
 	(void)state;
 	expect(serve_role(FCGI_AUTHORIZER, "x", (const char *const []){
 	    "REQUEST_METHOD", "POST", "REQUEST_URI", "/in", NULL }),
-	    JSON_ERR("400 Bad Request", "", "{\"error\":\"only the FastCGI "
-	    "responder role is served\",\"detail\":null}"));
+	    PROBLEM("400 Bad Request", "",
+	        "only the FastCGI responder role is served", NULL));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "FCGIQ_QUEUE", "nope"),
-	    JSON_ERR("404 Not Found", "", "{\"error\":\"unknown queue\","
-	    "\"detail\":\"nope\"}"));
+	    PROBLEM("404 Not Found", "", "unknown queue", "nope"));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "1x"),
-	    JSON_ERR("400 Bad Request", "", "{\"error\":\"bad Content-Length\","
-	    "\"detail\":\"not a decimal number of bytes\"}"));
+	    PROBLEM("400 Bad Request", "",
+	        "bad Content-Length", "not a decimal number of bytes"));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "101"),
-	    JSON_ERR("413 Content Too Large", "", "{\"error\":\"body too "
-	    "large\",\"detail\":\"over the max_body limit\"}"));
+	    PROBLEM("413 Content Too Large", "",
+	        "body too large", "over the max_body limit"));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_TYPE", "text/plain\r\nX: y"),
-	    JSON_ERR("400 Bad Request", "", "{\"error\":\"bad Content-Type\","
-	    "\"detail\":\"too long\"}"));
+	    PROBLEM("400 Bad Request", "", "bad Content-Type", "too long"));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "HTTP_IDEMPOTENCY_KEY", "a b"),
-	    JSON_ERR("400 Bad Request", "", "{\"error\":\"bad idempotency "
-	    "key\",\"detail\":\"1-255 printable ASCII characters\"}"));
+	    PROBLEM("400 Bad Request", "",
+	        "bad idempotency key", "1-255 printable ASCII characters"));
 	/* The queue is checked before the length. */
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "FCGIQ_QUEUE", "nope", "CONTENT_LENGTH", "1x"),
-	    JSON_ERR("404 Not Found", "", "{\"error\":\"unknown queue\","
-	    "\"detail\":\"nope\"}"));
+	    PROBLEM("404 Not Found", "", "unknown queue", "nope"));
 	/* The URI before the route. */
 	assert_non_null(uri = calloc(1, 8194));
 	uri[0] = '/';
 	memset(uri + 1, 'a', 8192);
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri),
-	    JSON_ERR("414 URI Too Long", "",
-	    "{\"error\":\"URI too long\",\"detail\":null}"));
+	    PROBLEM("414 URI Too Long", "", "URI too long",
+	    "the request URI is over 8192 bytes"));
 	free(uri);
 	/* Only the body tells: longer than declared. */
 	expect(serve("xyz", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "2"),
-	    JSON_ERR("400 Bad Request", "", "{\"error\":\"body longer than "
-	    "Content-Length\",\"detail\":null}"));
+	    PROBLEM("400 Bad Request", "", "body longer than Content-Length",
+	    "more bytes arrived than Content-Length declared"));
 	expect(serve(NULL, "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "2"),
-	    JSON_ERR("400 Bad Request", "", "{\"error\":\"incomplete body\","
-	    "\"detail\":\"the body ended before Content-Length\"}"));
+	    PROBLEM("400 Bad Request", "",
+	        "incomplete body", "the body ended before Content-Length"));
 }
 
 /* An intake (answered by the committer), then its status and cancel. */
@@ -328,10 +366,9 @@ test_enqueue_status_cancel(void **state)
 	free(a);
 	expect(serve(NULL, "REQUEST_METHOD", "DELETE", "REQUEST_URI", uri),
 	    render("204 No Content", "", "", 0));
-	snprintf(want, sizeof(want), "{\"error\":\"not cancellable\","
-	    "\"detail\":\"job %s is cancelled\"}", id);
+	snprintf(want, sizeof(want), "job %s is cancelled", id);
 	expect(serve(NULL, "REQUEST_METHOD", "DELETE", "REQUEST_URI", uri),
-	    JSON_ERR("409 Conflict", "", want));
+	    PROBLEM("409 Conflict", "", "not cancellable", want));
 }
 
 /* A location's own status prefix, when usable; else the configured one. */
@@ -419,8 +456,8 @@ test_unknown_length(void **state)
 	big[101] = '\0';
 	expect(serve(big, "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "-1"),
-	    JSON_ERR("413 Content Too Large", "", "{\"error\":\"body too "
-	    "large\",\"detail\":\"over the max_body limit\"}"));
+	    PROBLEM("413 Content Too Large", "",
+	        "body too large", "over the max_body limit"));
 	s = dbpool_get();
 	assert_int_equal(store_count_waiting(s, "default"), before);
 	dbpool_put(s);
@@ -428,12 +465,12 @@ test_unknown_length(void **state)
 	/* Any other negative or signed value stays a 400. */
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "-2"),
-	    JSON_ERR("400 Bad Request", "", "{\"error\":\"bad Content-Length\","
-	    "\"detail\":\"not a decimal number of bytes\"}"));
+	    PROBLEM("400 Bad Request", "",
+	        "bad Content-Length", "not a decimal number of bytes"));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "-01"),
-	    JSON_ERR("400 Bad Request", "", "{\"error\":\"bad Content-Length\","
-	    "\"detail\":\"not a decimal number of bytes\"}"));
+	    PROBLEM("400 Bad Request", "",
+	        "bad Content-Length", "not a decimal number of bytes"));
 }
 
 /* An idempotency key: answered on the worker, replayed, then refused. */
@@ -552,8 +589,8 @@ test_etag(void **state)
 	/* "*" of a job that does not exist: still 404. */
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI",
 	    "/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "HTTP_IF_NONE_MATCH", "*"),
-	    JSON_ERR("404 Not Found", "", "{\"error\":\"no such job\","
-	    "\"detail\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"));
+	    PROBLEM("404 Not Found", "",
+	        "no such job", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
 
 	/* The job changes state: a new tag, and the old one no longer
 	 * matches. */
@@ -615,14 +652,14 @@ test_accept_status(void **state)
 	dbpool_put(s);
 	expect(serve("ok", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "FCGIQ_ACCEPT_STATUS", "201"),
-	    JSON_ERR("500 Internal Server Error", "", "{\"error\":\"bad "
-	    "FCGIQ_ACCEPT_STATUS\",\"detail\":\"the location's "
-	    "FCGIQ_ACCEPT_STATUS must be 200 or 202\"}"));
+	    PROBLEM("500 Internal Server Error", "",
+	        "bad FCGIQ_ACCEPT_STATUS",
+	        "the location's FCGIQ_ACCEPT_STATUS must be 200 or 202"));
 	expect(serve("ok", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "FCGIQ_ACCEPT_STATUS", "OK", "HTTP_IDEMPOTENCY_KEY", "a500"),
-	    JSON_ERR("500 Internal Server Error", "", "{\"error\":\"bad "
-	    "FCGIQ_ACCEPT_STATUS\",\"detail\":\"the location's "
-	    "FCGIQ_ACCEPT_STATUS must be 200 or 202\"}"));
+	    PROBLEM("500 Internal Server Error", "",
+	        "bad FCGIQ_ACCEPT_STATUS",
+	        "the location's FCGIQ_ACCEPT_STATUS must be 200 or 202"));
 	s = dbpool_get();
 	assert_int_equal(store_count_waiting(s, "default"), before);
 	dbpool_put(s);
@@ -635,15 +672,13 @@ test_commit_refused(void **state)
 	(void)state;
 	commit_status = COMMIT_FULL;
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in"),
-	    JSON_ERR("503 Service Unavailable", "Retry-After: 5\r\n",
-	    "{\"error\":\"queue full\",\"detail\":\"the queue holds "
-	    "max_queued jobs; retry later\"}"));
+	    PROBLEM("503 Service Unavailable", "Retry-After: 5\r\n",
+	        "queue full", "the queue holds max_queued jobs; retry later"));
 	commit_status = COMMIT_STOPPED;
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "HTTP_IDEMPOTENCY_KEY", "k2"),
-	    JSON_ERR("503 Service Unavailable", "Retry-After: 1\r\n",
-	    "{\"error\":\"queue unavailable\",\"detail\":\"fcgiq is shutting "
-	    "down; retry\"}"));
+	    PROBLEM("503 Service Unavailable", "Retry-After: 1\r\n",
+	        "queue unavailable", "fcgiq is shutting down; retry"));
 	commit_status = COMMIT_OK;
 }
 
