@@ -219,6 +219,9 @@ struct store_job {
 	void		*result;	/* NULL when none */
 	size_t		 result_len;
 	char		*last_error;
+	char		*result_type;	/* the result's media type, as its
+					   handler named it; NULL: unnamed
+					   (exec:) */
 };
 
 /* The name of state ("queued", ...), or "?" for a value out of range. */

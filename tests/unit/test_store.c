@@ -1001,8 +1001,17 @@ test_lifecycle_done(void **state)
 	assert_int_equal(g->lease_until, 0);
 	assert_int_equal(g->result_len, 3);
 	assert_memory_equal(g->result, "ok\n", 3);
+	assert_null(g->result_type);	/* none named */
 	store_job_free(g);
 	store_job_free(j);
+	/* A result's media type, as a fastcgi: or http: handler names it,
+	 * is read back with the job. */
+	qexec(store_db(f->s), "UPDATE jobs SET result_type = "
+	    "'text/csv; charset=utf-8'");
+	g = get(f->s, id);
+	assert_string_equal(g->result_type, "text/csv; charset=utf-8");
+	assert_memory_equal(g->result, "ok\n", 3);
+	store_job_free(g);
 
 	/* A result may be absent. */
 	enqueue1(f->s, "default", 0, 0, 3, id);
