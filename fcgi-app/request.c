@@ -72,6 +72,20 @@ req_valid_id(const char *s)
 }
 
 int
+req_id_gone(const char *id, const struct config *c, int64_t now)
+{
+	int64_t t, keep = -1;
+	size_t i;
+
+	if (store_id_time(id, &t) != 1 || t < REQ_ID_EPOCH_MS)
+		return 0;
+	for (i = 0; i < c->nqueues; i++)
+		if (keep < 0 || c->queues[i].keep_done_ms < keep)
+			keep = c->queues[i].keep_done_ms;
+	return keep >= 0 && t < now - keep;
+}
+
+int
 req_is_intake_method(const char *method)
 {
 	return method != NULL && (strcmp(method, "POST") == 0 ||
@@ -84,6 +98,7 @@ req_route(const char *method, const char *uri, const char *prefix,
 {
 	size_t plen, rest;
 	const char *p, *q;
+	int result;
 
 	*allow = NULL;
 	id[0] = '\0';
@@ -96,9 +111,13 @@ req_route(const char *method, const char *uri, const char *prefix,
 		p = uri + plen;
 		q = strchr(p, '?');
 		rest = q != NULL ? (size_t)(q - p) : strlen(p);
+		/* <id>/result: the handler's result as it answered it. */
+		result = rest > 7 && memcmp(p + rest - 7, "/result", 7) == 0;
+		if (result)
+			rest -= 7;
 		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
-		    strcmp(method, "DELETE") != 0) {
-			*allow = "GET, HEAD, DELETE";
+		    (result || strcmp(method, "DELETE") != 0)) {
+			*allow = result ? "GET, HEAD" : "GET, HEAD, DELETE";
 			return REQ_ROUTE_BAD_METHOD;
 		}
 		if (rest != STORE_ID_LEN && rest != STORE_ID_LEN_V1)
@@ -110,9 +129,10 @@ req_route(const char *method, const char *uri, const char *prefix,
 			return REQ_ROUTE_NO_JOB;
 		}
 		if (strcmp(method, "GET") == 0)
-			return REQ_ROUTE_STATUS;
+			return result ? REQ_ROUTE_RESULT : REQ_ROUTE_STATUS;
 		if (strcmp(method, "HEAD") == 0)
-			return REQ_ROUTE_STATUS_HEAD;
+			return result ? REQ_ROUTE_RESULT_HEAD :
+			    REQ_ROUTE_STATUS_HEAD;
 		return REQ_ROUTE_CANCEL;
 	}
 	if (req_is_intake_method(method))

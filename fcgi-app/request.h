@@ -42,7 +42,9 @@ enum req_route {
 	REQ_ROUTE_STATUS_HEAD,		/* HEAD <prefix><id> */
 	REQ_ROUTE_CANCEL,		/* DELETE <prefix><id> */
 	REQ_ROUTE_NO_JOB,		/* under the prefix, but not an id: 404 */
-	REQ_ROUTE_BAD_METHOD		/* 405, *allow names the methods */
+	REQ_ROUTE_BAD_METHOD,		/* 405, *allow names the methods */
+	REQ_ROUTE_RESULT,		/* GET  <prefix><id>/result */
+	REQ_ROUTE_RESULT_HEAD		/* HEAD <prefix><id>/result */
 };
 
 /*
@@ -180,6 +182,22 @@ enum req_body req_read_body(req_read_fn rd, void *ctx, int have_length,
  * also when header is NULL.
  */
 int	req_etag_match(const char *header, const char *etag);
+
+/*
+ * Ids are time-prefixed since November 2026: one that claims an earlier
+ * creation was not made by fcgiq (nor by any clock it ran on).
+ */
+#define REQ_ID_EPOCH_MS		1767225600000LL	/* 2026-01-01T00:00:00Z */
+
+/*
+ * 1 when a job id that the database does not hold may have been pruned
+ * (410 Gone): its time prefix lies before the prune horizon, now minus the
+ * shortest keep_done of c's queues (a job is pruned once it finished
+ * keep_done ago, and it finished after it was made); 0 otherwise (404):
+ * newer, from the future, from before REQ_ID_EPOCH_MS, or without a time.
+ * A function of the id's text and the configuration alone.
+ */
+int	req_id_gone(const char *id, const struct config *c, int64_t now);
 
 /* 1 when the method enqueues (POST PUT PATCH). */
 int	req_is_intake_method(const char *method);

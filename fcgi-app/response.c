@@ -320,3 +320,54 @@ fail:
 	json_decref(o);
 	return NULL;
 }
+
+const char *
+response_result_type(const struct store_job *j)
+{
+	const char *t = j->result_type;
+
+	if (t != NULL && *t != '\0' && strlen(t) <= 255 &&
+	    strpbrk(t, "\r\n") == NULL)
+		return t;
+	return text_utf8_valid(j->result, j->result_len) ?
+	    "text/plain; charset=utf-8" : "application/octet-stream";
+}
+
+/*
+ * nosniff and a sandbox: a result is what an upstream or a program wrote,
+ * served from fcgiq's origin; a browser must neither guess it is HTML nor
+ * run what an HTML result holds with that origin's rights.
+ */
+char *
+response_result(const struct store_job *j, const char *headers,
+    int head_only, size_t *len)
+{
+	const char *type = response_result_type(j);
+	char *buf;
+	size_t cap;
+	int n;
+
+	if (headers == NULL)
+		headers = "";
+	cap = 256 + strlen(type) + strlen(headers) +
+	    (head_only ? 0 : j->result_len);
+	if ((buf = malloc(cap)) == NULL)
+		return NULL;
+	n = snprintf(buf, cap, "Status: 200 OK\r\n"
+	    "Content-Type: %s\r\n"
+	    "Content-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "Content-Security-Policy: sandbox\r\n"
+	    "%s\r\n", type, j->result_len, headers);
+	if (n < 0 || (size_t)n >= cap) {
+		free(buf);
+		return NULL;
+	}
+	*len = (size_t)n;
+	if (!head_only && j->result_len > 0) {
+		memcpy(buf + *len, j->result, j->result_len);
+		*len += j->result_len;
+	}
+	return buf;
+}

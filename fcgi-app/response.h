@@ -81,6 +81,23 @@ void	response_etag(const char *text, char *buf);
 /* The 304 for etag into buf: its length, 0 when it does not fit. */
 size_t	response_not_modified(char *buf, size_t cap, const char *etag);
 
+/*
+ * The media type a job's result is answered with: the one its handler
+ * named (result_type) when it is one header line's worth of text; for a
+ * result with none (exec:), text/plain; charset=utf-8 when it is UTF-8
+ * text, else application/octet-stream.
+ */
+const char *response_result_type(const struct store_job *j);
+
+/*
+ * 200 with job j's result as its body, byte for byte, typed by
+ * response_result_type(), with extra header lines (or NULL); head_only
+ * keeps the Content-Length and drops the bytes.  j->result must not be
+ * NULL.  malloc'd, *len bytes; NULL when out of memory.
+ */
+char	*response_result(const struct store_job *j, const char *headers,
+	    int head_only, size_t *len);
+
 /* "Accepted" for 202 and so on; "Unknown" for a code it does not know. */
 const char *response_reason(int status);
 

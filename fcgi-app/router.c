@@ -469,12 +469,29 @@ serve_enqueue(struct wire *r, struct request *rq, const struct config *c)
 	return 0;
 }
 
+/* A job the database does not hold: 410 when it may have been pruned
+ * (req_id_gone), else 404. */
+static void
+answer_missing(struct wire *r, const struct config *c, const char *id,
+    int head_only)
+{
+	char detail[160];
+
+	if (req_id_gone(id, c, store_now())) {
+		snprintf(detail, sizeof(detail), "job %s is older than "
+		    "keep_done: finished jobs that old are pruned", id);
+		answer_error(r, 410, NULL, "job gone", detail, head_only);
+	} else
+		answer_error(r, 404, NULL, "no such job", id, head_only);
+}
+
 /*
  * The job's status, with its ETag; 304 when If-None-Match names that tag
  * (or is "*": the job exists).
  */
 static void
-serve_status(struct wire *r, const struct request *rq)
+serve_status(struct wire *r, const struct request *rq,
+    const struct config *c)
 {
 	const char *id = rq->id;
 	int head_only = rq->route == REQ_ROUTE_STATUS_HEAD;
@@ -496,7 +513,7 @@ serve_status(struct wire *r, const struct request *rq)
 		return;
 	}
 	if (rc == 0) {
-		answer_error(r, 404, NULL, "no such job", id, head_only);
+		answer_missing(r, c, id, head_only);
 		return;
 	}
 	snprintf(url, sizeof(url), "%s%s", rq->prefix, id);
@@ -520,8 +537,53 @@ done:
 	store_job_free(job);
 }
 
+/*
+ * The handler's result as the original response would have been: its
+ * bytes and media type; 404 while there is none (the job has not
+ * finished, or failed), 404 / 410 for a job the database does not hold.
+ */
 static void
-serve_cancel(struct wire *r, const char *id)
+serve_result(struct wire *r, const struct request *rq,
+    const struct config *c)
+{
+	const char *id = rq->id;
+	int head_only = rq->route == REQ_ROUTE_RESULT_HEAD;
+	struct store *s;
+	struct store_job *job = NULL;
+	char detail[128], *buf;
+	size_t n;
+	int rc;
+
+	s = dbpool_get();
+	rc = store_get(s, id, &job);
+	if (rc == -1)
+		log_warnx("request: result %s: %s", id, store_error(s));
+	dbpool_put(s);
+	if (rc == -1) {
+		answer_error(r, 503, "Retry-After: 1\r\n", "queue unavailable",
+		    "the job could not be read; retry", head_only);
+		return;
+	}
+	if (rc == 0) {
+		answer_missing(r, c, id, head_only);
+		return;
+	}
+	if (job->result == NULL) {
+		snprintf(detail, sizeof(detail), "job %s is %s", id,
+		    store_state_name(job->state));
+		answer_error(r, 404, NULL, "no result", detail, head_only);
+		goto done;
+	}
+	if ((buf = response_result(job, NULL, head_only, &n)) == NULL ||
+	    wire_put(r, buf, n) == -1)
+		(void)wire_put(r, oom, sizeof(oom) - 1);
+	free(buf);
+done:
+	store_job_free(job);
+}
+
+static void
+serve_cancel(struct wire *r, const struct config *c, const char *id)
 {
 	struct store *s;
 	struct store_job *job = NULL;
@@ -542,7 +604,7 @@ serve_cancel(struct wire *r, const char *id)
 		log_debug("request: job %s: cancelled", id);
 		break;
 	case STORE_CANCEL_UNKNOWN:
-		answer_error(r, 404, NULL, "no such job", id, 0);
+		answer_missing(r, c, id, 0);
 		break;
 	case STORE_CANCEL_REFUSED:
 		snprintf(detail, sizeof(detail), "job %s is %s", id,
@@ -578,10 +640,14 @@ router_serve(struct wire *r)
 		break;
 	case REQ_ROUTE_STATUS:
 	case REQ_ROUTE_STATUS_HEAD:
-		serve_status(r, &rq);
+		serve_status(r, &rq, c);
+		break;
+	case REQ_ROUTE_RESULT:
+	case REQ_ROUTE_RESULT_HEAD:
+		serve_result(r, &rq, c);
 		break;
 	case REQ_ROUTE_CANCEL:
-		serve_cancel(r, rq.id);
+		serve_cancel(r, c, rq.id);
 		break;
 	case REQ_ROUTE_NO_JOB:
 		answer_error(r, 404, NULL, "no such job", "not a job id",

@@ -190,6 +190,13 @@ struct store_newjob {
  */
 int	store_enqueue(struct store *, struct store_newjob *jobs, size_t n);
 
+/*
+ * The creation time an id carries (its first 8 characters, either layout
+ * of 30 characters).  1: *ms set; 0: id has no time (22 characters, or not
+ * an id).  Says nothing of whether such a job exists or ever did.
+ */
+int	store_id_time(const char *id, int64_t *ms);
+
 /* ---------------------------------------------------------------------- */
 /* store-jobs.c: a job's life after its enqueue                           */
 /* ---------------------------------------------------------------------- */

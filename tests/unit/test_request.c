@@ -296,6 +296,20 @@ test_route(void **state)
 	assert_int_equal(req_route("POST", "/jobs/" ID, "/jobs/", id, &allow),
 	    REQ_ROUTE_BAD_METHOD);
 	assert_string_equal(allow, "GET, HEAD, DELETE");
+	/* <id>/result: GET and HEAD only. */
+	assert_int_equal(req_route("GET", "/jobs/" ID30 "/result?x", "/jobs/",
+	    id, &allow), REQ_ROUTE_RESULT);
+	assert_string_equal(id, ID30);
+	assert_int_equal(req_route("HEAD", "/jobs/" ID "/result", "/jobs/",
+	    id, &allow), REQ_ROUTE_RESULT_HEAD);
+	assert_string_equal(id, ID);
+	assert_int_equal(req_route("DELETE", "/jobs/" ID "/result", "/jobs/",
+	    id, &allow), REQ_ROUTE_BAD_METHOD);
+	assert_string_equal(allow, "GET, HEAD");
+	assert_int_equal(req_route("GET", "/jobs/" ID "/results", "/jobs/",
+	    id, &allow), REQ_ROUTE_NO_JOB);
+	assert_int_equal(req_route("GET", "/jobs//result", "/jobs/", id,
+	    &allow), REQ_ROUTE_NO_JOB);
 	assert_int_equal(req_route("GET", "/jobs/", "/jobs/", id, &allow),
 	    REQ_ROUTE_NO_JOB);
 	assert_int_equal(req_route("GET", "/jobs/short", "/jobs/", id,
@@ -316,6 +330,77 @@ test_route(void **state)
 	assert_false(req_valid_id(""));
 	assert_false(req_valid_id(ID "A"));
 	assert_false(req_valid_id("AbCdEfGhIjKlMnOpQr%2F09"));
+}
+
+/* An id of the current layout made at ms (the random part all 'A'). */
+static void
+id_at(int64_t ms, char id[STORE_ID_LEN + 1])
+{
+	static const char a[] = "-0123456789"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+	uint64_t t = (uint64_t)ms;
+	int i;
+
+	for (i = 7; i >= 1; i--, t >>= 6)
+		id[i] = a[t & 63];
+	id[0] = a[1 + (t & 31)];
+	memset(id + 8, 'A', STORE_ID_LEN - 8);
+	id[STORE_ID_LEN] = '\0';
+}
+
+/*
+ * 410 or 404 for an id the database does not hold: gone when its time
+ * lies before now minus the shortest keep_done; not when newer, from the
+ * future, from before fcgiq's ids had a time, or without one.
+ */
+static void
+test_id_gone(void **state)
+{
+	struct config c;
+	struct queue_conf *q2;
+	char err[256], id[STORE_ID_LEN + 1];
+	int64_t now = 1796000000000LL, t, day = 86400000LL;	/* 2026-11 */
+
+	(void)state;
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), 0);
+	assert_int_equal(c.queues[0].keep_done_ms, 7 * day);
+	id_at(now - 8 * day, id);
+	assert_int_equal(store_id_time(id, &t), 1);
+	assert_int_equal(t, now - 8 * day);
+	assert_int_equal(req_id_gone(id, &c, now), 1);
+	id_at(now - 7 * day - 1, id);
+	assert_int_equal(req_id_gone(id, &c, now), 1);
+	id_at(now - 7 * day, id);
+	assert_int_equal(req_id_gone(id, &c, now), 0);
+	id_at(now - 6 * day, id);
+	assert_int_equal(req_id_gone(id, &c, now), 0);
+	id_at(now + day, id);				/* the future */
+	assert_int_equal(req_id_gone(id, &c, now), 0);
+	id_at(REQ_ID_EPOCH_MS - 1, id);			/* before fcgiq's */
+	assert_int_equal(req_id_gone(id, &c, now), 0);
+	id_at(REQ_ID_EPOCH_MS, id);
+	assert_int_equal(req_id_gone(id, &c, now), 1);
+	assert_int_equal(req_id_gone(ID, &c, now), 0);	/* no time */
+	assert_int_equal(store_id_time(ID, &t), 0);
+	assert_int_equal(store_id_time("x", &t), 0);
+	/* The old layout ('-' first) carries its time too. */
+	assert_int_equal(store_id_time("-Wzzzzzz" "AAAAAAAAAAAAAAAAAAAAAA",
+	    &t), 1);
+	assert_int_equal(t, (int64_t)33 << 36 | (((int64_t)1 << 36) - 1));
+
+	/* The shortest keep_done of all queues sets the horizon: a status
+	 * URL does not say which queue its job was in. */
+	q2 = realloc(c.queues, 2 * sizeof(*q2));
+	assert_non_null(q2);
+	c.queues = q2;
+	memset(&c.queues[1], 0, sizeof(c.queues[1]));
+	c.queues[1].keep_done_ms = day;
+	c.nqueues = 2;
+	id_at(now - 2 * day, id);
+	assert_int_equal(req_id_gone(id, &c, now), 1);
+	c.nqueues = 1;
+	assert_int_equal(req_id_gone(id, &c, now), 0);
+	config_free(&c);
 }
 
 static void
@@ -586,6 +671,7 @@ main(void)
 		cmocka_unit_test(test_accept_status),
 		cmocka_unit_test(test_etag_match),
 		cmocka_unit_test(test_route),
+		cmocka_unit_test(test_id_gone),
 		cmocka_unit_test(test_headers_json),
 		cmocka_unit_test(test_idempotency),
 		cmocka_unit_test(test_read_body),

@@ -29,6 +29,7 @@
 #include "router.h"
 #include "server.h"
 #include "store.h"
+#include "store-sqlite.h"
 #include "wire.h"
 
 static char	dir[] = "/tmp/test_router.XXXXXX";
@@ -665,6 +666,142 @@ test_accept_status(void **state)
 	dbpool_put(s);
 }
 
+/* Run sql on the test's database. */
+static void
+db_exec(const char *sql)
+{
+	struct store *s = dbpool_get();
+
+	assert_int_equal(sqlite3_exec(store_db(s), sql, NULL, NULL, NULL),
+	    SQLITE_OK);
+	dbpool_put(s);
+}
+
+/*
+ * <id>/result: 404 until the job has a result, then its bytes with the
+ * type its handler named; without one (exec:), text/plain when the bytes
+ * are UTF-8, else application/octet-stream.  HEAD: the same headers.
+ */
+static void
+test_result(void **state)
+{
+	char *a, id[STORE_ID_LEN + 1], uri[80], sql[256], want[512];
+	static const char hdrs[] = "Status: 200 OK\r\nContent-Type: %s\r\n"
+	    "Content-Length: %d\r\nCache-Control: no-store\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "Content-Security-Policy: sandbox\r\n\r\n%s";
+
+	(void)state;
+	a = serve("r", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in");
+	location_id(a, "/jobs/", id);
+	free(a);
+	snprintf(uri, sizeof(uri), "/jobs/%s/result", id);
+	snprintf(want, sizeof(want), "job %s is queued", id);
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri),
+	    PROBLEM("404 Not Found", "", "no result", want));
+	expect(serve(NULL, "REQUEST_METHOD", "DELETE", "REQUEST_URI", uri),
+	    PROBLEM("405 Method Not Allowed", "Allow: GET, HEAD\r\n",
+	    "method not allowed", "DELETE"));
+
+	snprintf(sql, sizeof(sql), "UPDATE jobs SET state = 'done', "
+	    "finished_at = run_at, result = CAST('{\"ok\":1}' AS BLOB), "
+	    "result_type = 'application/json' WHERE id = '%s'", id);
+	db_exec(sql);
+	snprintf(want, sizeof(want), hdrs, "application/json", 8, "{\"ok\":1}");
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri), want);
+	snprintf(want, sizeof(want), hdrs, "application/json", 8, "");
+	expect(serve(NULL, "REQUEST_METHOD", "HEAD", "REQUEST_URI", uri), want);
+
+	/* exec: names no type. */
+	snprintf(sql, sizeof(sql), "UPDATE jobs SET result = "
+	    "CAST('h\xc3\xa9' AS BLOB), result_type = NULL WHERE id = '%s'",
+	    id);
+	db_exec(sql);
+	snprintf(want, sizeof(want), hdrs, "text/plain; charset=utf-8", 3,
+	    "h\xc3\xa9");
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri), want);
+	snprintf(sql, sizeof(sql), "UPDATE jobs SET result = x'ff01' "
+	    "WHERE id = '%s'", id);
+	db_exec(sql);
+	snprintf(want, sizeof(want), hdrs, "application/octet-stream", 2, "");
+	a = serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri);
+	assert_int_equal(strlen(a), strlen(want) + 2);
+	assert_memory_equal(a, want, strlen(want));
+	assert_memory_equal(a + strlen(want), "\xff\x01", 2);
+	free(a);
+	/* A type with a line break is not echoed into the header. */
+	snprintf(sql, sizeof(sql), "UPDATE jobs SET result = CAST('x' AS "
+	    "BLOB), result_type = 'text/html\r\nX: y' WHERE id = '%s'", id);
+	db_exec(sql);
+	snprintf(want, sizeof(want), hdrs, "text/plain; charset=utf-8", 1,
+	    "x");
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri), want);
+	/* An empty result is a result. */
+	snprintf(sql, sizeof(sql), "UPDATE jobs SET result = x'', "
+	    "result_type = 'text/csv' WHERE id = '%s'", id);
+	db_exec(sql);
+	snprintf(want, sizeof(want), hdrs, "text/csv", 0, "");
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri), want);
+	/* A dead job has none, and never will. */
+	snprintf(sql, sizeof(sql), "UPDATE jobs SET state = 'dead', "
+	    "result = NULL WHERE id = '%s'", id);
+	db_exec(sql);
+	snprintf(want, sizeof(want), "job %s is dead", id);
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri),
+	    PROBLEM("404 Not Found", "", "no result", want));
+}
+
+/* An id of the current layout made at ms (the random part all 'A'). */
+static void
+id_at(int64_t ms, char id[STORE_ID_LEN + 1])
+{
+	static const char a[] = "-0123456789"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+	uint64_t t = (uint64_t)ms;
+	int i;
+
+	for (i = 7; i >= 1; i--, t >>= 6)
+		id[i] = a[t & 63];
+	id[0] = a[1 + (t & 31)];
+	memset(id + 8, 'A', STORE_ID_LEN - 8);
+	id[STORE_ID_LEN] = '\0';
+}
+
+/*
+ * An id the database does not hold: 410 Gone on status, result and
+ * DELETE when its time lies before the prune horizon (keep_done, 7 days
+ * here), 404 when newer; HEAD gets the headers alone.
+ */
+static void
+test_gone(void **state)
+{
+	char id[STORE_ID_LEN + 1], uri[80], detail[160];
+	int64_t day = 86400000LL;
+
+	(void)state;
+	id_at(store_now() - 8 * day, id);
+	snprintf(detail, sizeof(detail), "job %s is older than keep_done: "
+	    "finished jobs that old are pruned", id);
+	snprintf(uri, sizeof(uri), "/jobs/%s", id);
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri),
+	    PROBLEM("410 Gone", "", "job gone", detail));
+	expect(serve(NULL, "REQUEST_METHOD", "HEAD", "REQUEST_URI", uri),
+	    problem("410 Gone", "", "job gone", detail, 1));
+	expect(serve(NULL, "REQUEST_METHOD", "DELETE", "REQUEST_URI", uri),
+	    PROBLEM("410 Gone", "", "job gone", detail));
+	snprintf(uri, sizeof(uri), "/jobs/%s/result", id);
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri),
+	    PROBLEM("410 Gone", "", "job gone", detail));
+
+	id_at(store_now() - 6 * day, id);
+	snprintf(uri, sizeof(uri), "/jobs/%s", id);
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri),
+	    PROBLEM("404 Not Found", "", "no such job", id));
+	snprintf(uri, sizeof(uri), "/jobs/%s/result", id);
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri),
+	    PROBLEM("404 Not Found", "", "no such job", id));
+}
+
 /* The committer refuses: 503 with Retry-After. */
 static void
 test_commit_refused(void **state)
@@ -695,6 +832,8 @@ main(void)
 		cmocka_unit_test(test_idempotency),
 		cmocka_unit_test(test_etag),
 		cmocka_unit_test(test_accept_status),
+		cmocka_unit_test(test_result),
+		cmocka_unit_test(test_gone),
 		cmocka_unit_test(test_commit_refused),
 	};
 
