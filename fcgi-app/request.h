@@ -25,6 +25,9 @@ struct queue_conf;
 #define REQ_MAX_HEADERS_JSON	(64 * 1024)	/* their JSON text: 431 */
 #define REQ_MAX_KEY		255	/* idempotency key: 400 */
 #define REQ_MAX_QUEUE		63
+#define REQ_MAX_DELAY_MS	(366LL * 86400 * 1000)	/* FCGIQ_DELAY, Fcgiq-*: 400 */
+#define REQ_PRIORITY_MIN	(-1000)	/* as a queue's priority = */
+#define REQ_PRIORITY_MAX	1000
 
 /* Look up NAME in envp (the first one when repeated); NULL when absent. */
 const char	*req_param(char *const *envp, const char *name);
@@ -77,7 +80,14 @@ struct request {
 	const char	*idempotency;	/* HTTP_IDEMPOTENCY_KEY */
 	const char	*if_none_match;	/* HTTP_IF_NONE_MATCH */
 	const char	*accept_param;	/* FCGIQ_ACCEPT_STATUS, as sent */
+	const char	*delay_param;	/* FCGIQ_DELAY */
+	const char	*priority_param; /* FCGIQ_PRIORITY */
+	const char	*schedule_param; /* FCGIQ_CLIENT_SCHEDULE */
+	const char	*h_delay;	/* HTTP_FCGIQ_DELAY */
+	const char	*h_run_at;	/* HTTP_FCGIQ_RUN_AT */
+	const char	*h_priority;	/* HTTP_FCGIQ_PRIORITY */
 	int		 head;		/* the method is HEAD: answer no body */
+	int64_t		 now;		/* the caller's clock (ms), for run_at */
 
 	/* What the method and the path ask for. */
 	enum req_route	 route;
@@ -90,6 +100,8 @@ struct request {
 	uint64_t	 length;
 	const char	*key;		/* the idempotency key, NULL when none */
 	int		 accept_status;	/* 202, or 200 (FCGIQ_ACCEPT_STATUS) */
+	int		 priority;	/* the job's: the queue's, or as scheduled */
+	int64_t		 run_at;	/* the job's (ms), 0: now */
 	char		*headers;	/* HTTP_* as JSON text, malloc'd */
 };
 
@@ -111,10 +123,11 @@ void	req_parse(struct request *rq, char *const *envp, int role,
 
 /*
  * Check rq in the order of the contract: role, params, URI length, and for
- * an intake its queue (in c), length, type, headers and idempotency key,
- * so that everything refusable from the params is refused before a byte
- * of the body is read.  0: rq is fine (for an intake, qc, have_length,
- * length, key and headers are set); else the HTTP status, *v says why.
+ * an intake its queue (in c), length, type, headers, idempotency key and
+ * schedule, so that everything refusable from the params is refused before
+ * a byte of the body is read.  0: rq is fine (for an intake, qc,
+ * have_length, length, key, headers, priority and run_at are set, run_at
+ * from rq->now); else the HTTP status, *v says why.
  */
 int	req_check(struct request *rq, const struct config *c,
 	    struct req_verdict *v);

@@ -343,7 +343,8 @@ job_fill(struct store_newjob *job, const struct request *rq,
 {
 	memset(job, 0, sizeof(*job));
 	job->queue = rq->qc->name;
-	job->priority = rq->qc->priority;
+	job->priority = rq->priority;
+	job->run_at = rq->run_at;
 	job->max_attempts = rq->qc->max_attempts;
 	job->idempotency_key = rq->key;
 	job->method = rq->method;
@@ -630,6 +631,7 @@ router_serve(struct wire *r)
 	int rc = 0;
 
 	req_parse(&rq, r->envp, r->role, r->bad, c->status_prefix);
+	rq.now = store_now();
 	if (req_check(&rq, c, &v) != 0) {
 		answer_error(r, v.status, v.header, v.error, v.detail, 0);
 		goto done;

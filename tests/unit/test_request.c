@@ -238,6 +238,130 @@ test_accept_status(void **state)
 	config_free(&c);
 }
 
+static const char *sched_why;	/* check_sched's refusal */
+
+/* Check an intake with params p (NULL-terminated, after the method and
+ * URI) at now; the status, *rq filled, sched_why the error. */
+static int
+check_sched(struct request *rq, const struct config *c, int64_t now,
+    char **p)
+{
+	char *envp[16] = { "REQUEST_METHOD=POST", "REQUEST_URI=/in" };
+	struct req_verdict v;
+	size_t i;
+	int rc;
+
+	for (i = 0; p[i] != NULL; i++)
+		envp[2 + i] = p[i];
+	envp[2 + i] = NULL;
+	req_parse(rq, envp, FCGI_RESPONDER, WIRE_OK, c->status_prefix);
+	rq->now = now;
+	rc = req_check(rq, c, &v);
+	req_free(rq);
+	sched_why = rc != 0 ? v.error : NULL;
+	return rc;
+}
+
+#define SCHED(rq, c, now, ...)						\
+	check_sched((rq), (c), (now), (char *[]){ __VA_ARGS__, NULL })
+
+/*
+ * Scheduling from the request: the location's defaults (FCGIQ_DELAY,
+ * FCGIQ_PRIORITY; a bad value is a 500), the client's Fcgiq-Delay,
+ * Fcgiq-Run-At and Fcgiq-Priority only with FCGIQ_CLIENT_SCHEDULE on
+ * (a bad value is a 400), ignored without it.
+ */
+static void
+test_schedule(void **state)
+{
+	struct request rq;
+	struct config c;
+	char err[128];
+	int64_t now = 1796000000000LL;	/* 2026-11-30T... */
+
+	(void)state;
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), 0);
+	c.queues[0].priority = 3;
+	assert_int_equal(SCHED(&rq, &c, now, "X=1"), 0);
+	assert_int_equal(rq.priority, 3);
+	assert_int_equal(rq.run_at, 0);
+
+	/* The location's defaults. */
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_DELAY=30s",
+	    "FCGIQ_PRIORITY=5"), 0);
+	assert_int_equal(rq.priority, 5);
+	assert_int_equal(rq.run_at, now + 30000);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_DELAY=",
+	    "FCGIQ_PRIORITY="), 0);
+	assert_int_equal(rq.priority, 3);
+	assert_int_equal(rq.run_at, 0);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_DELAY=soon"), 500);
+	assert_string_equal(sched_why, "bad FCGIQ_DELAY");
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_DELAY=367d"), 500);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_PRIORITY=1001"), 500);
+	assert_string_equal(sched_why, "bad FCGIQ_PRIORITY");
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=yes"),
+	    500);
+	assert_string_equal(sched_why, "bad FCGIQ_CLIENT_SCHEDULE");
+
+	/* The client's headers, ignored unless the location allows them. */
+	assert_int_equal(SCHED(&rq, &c, now, "HTTP_FCGIQ_DELAY=10m",
+	    "HTTP_FCGIQ_PRIORITY=9", "FCGIQ_DELAY=30s"), 0);
+	assert_int_equal(rq.priority, 3);
+	assert_int_equal(rq.run_at, now + 30000);
+	assert_int_equal(SCHED(&rq, &c, now, "HTTP_FCGIQ_DELAY=bad",
+	    "HTTP_FCGIQ_RUN_AT=bad", "HTTP_FCGIQ_PRIORITY=bad",
+	    "FCGIQ_CLIENT_SCHEDULE=off"), 0);
+	assert_int_equal(SCHED(&rq, &c, now, "HTTP_FCGIQ_DELAY=10m",
+	    "HTTP_FCGIQ_PRIORITY=-9", "FCGIQ_DELAY=30s", "FCGIQ_PRIORITY=5",
+	    "FCGIQ_CLIENT_SCHEDULE=on"), 0);
+	assert_int_equal(rq.priority, -9);
+	assert_int_equal(rq.run_at, now + 600000);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_DELAY=30s",
+	    "FCGIQ_CLIENT_SCHEDULE=on"), 0);	/* no header: the default */
+	assert_int_equal(rq.run_at, now + 30000);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_RUN_AT=2026-11-30T10:00:00+01:00"), 0);
+	assert_int_equal(rq.run_at, 1796029200000LL);
+	/* The past is now, never earlier (run_at orders the queue). */
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_RUN_AT=2000-01-01T00:00:00Z"), 0);
+	assert_int_equal(rq.run_at, 0);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_DELAY=0"), 0);
+	assert_int_equal(rq.run_at, 0);
+
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_DELAY=10 minutes"), 400);
+	assert_string_equal(sched_why, "bad Fcgiq-Delay");
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_DELAY=-5"), 400);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_DELAY=400d"), 400);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_RUN_AT=tomorrow"), 400);
+	assert_string_equal(sched_why, "bad Fcgiq-Run-At");
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_RUN_AT=2099-01-01T00:00:00Z"), 400);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_RUN_AT=2026-12-01T00:00:00Z",
+	    "HTTP_FCGIQ_DELAY=1m"), 400);
+	assert_string_equal(sched_why, "conflicting schedule");
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_PRIORITY=1001"), 400);
+	assert_string_equal(sched_why, "bad Fcgiq-Priority");
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_PRIORITY= 5"), 400);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_PRIORITY=+5"), 400);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_PRIORITY="), 400);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_PRIORITY=-1000"), 0);
+	assert_int_equal(rq.priority, -1000);
+	config_free(&c);
+}
+
 /* If-None-Match against a tag: lists, W/, "*", and what is not a tag. */
 static void
 test_etag_match(void **state)
@@ -670,6 +794,7 @@ main(void)
 		cmocka_unit_test(test_check),
 		cmocka_unit_test(test_accept_status),
 		cmocka_unit_test(test_etag_match),
+		cmocka_unit_test(test_schedule),
 		cmocka_unit_test(test_route),
 		cmocka_unit_test(test_id_gone),
 		cmocka_unit_test(test_headers_json),

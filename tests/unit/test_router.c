@@ -802,6 +802,51 @@ test_gone(void **state)
 	    PROBLEM("404 Not Found", "", "no such job", id));
 }
 
+/* The schedule a location allows reaches the stored job; a bad one is a
+ * 400 before anything is stored. */
+static void
+test_schedule(void **state)
+{
+	char *a, id[STORE_ID_LEN + 1];
+	struct store *s;
+	struct store_job *j;
+	int64_t t0 = store_now();
+
+	(void)state;
+	a = serve("s", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_QUEUE", "mail", "FCGIQ_CLIENT_SCHEDULE", "on",
+	    "HTTP_FCGIQ_DELAY", "1h", "HTTP_FCGIQ_PRIORITY", "-7");
+	location_id(a, "/jobs/", id);
+	free(a);
+	s = dbpool_get();
+	assert_int_equal(store_get(s, id, &j), 1);
+	dbpool_put(s);
+	assert_int_equal(j->priority, -7);
+	assert_true(j->run_at >= t0 + 3600000 &&
+	    j->run_at <= store_now() + 3600000);
+	store_job_free(j);
+	/* Without FCGIQ_CLIENT_SCHEDULE: the queue's priority, now. */
+	a = serve("s", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_QUEUE", "mail", "HTTP_FCGIQ_DELAY", "1h",
+	    "HTTP_FCGIQ_PRIORITY", "-7");
+	location_id(a, "/jobs/", id);
+	free(a);
+	s = dbpool_get();
+	assert_int_equal(store_get(s, id, &j), 1);
+	dbpool_put(s);
+	assert_int_equal(j->priority, 5);
+	assert_true(j->run_at <= store_now());
+	store_job_free(j);
+	expect(serve("s", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_CLIENT_SCHEDULE", "on", "HTTP_FCGIQ_RUN_AT", "noon"),
+	    PROBLEM("400 Bad Request", "", "bad Fcgiq-Run-At",
+	    "an RFC 3339 date-time: 2026-12-03T10:00:00Z"));
+	expect(serve("s", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_PRIORITY", "high"),
+	    PROBLEM("500 Internal Server Error", "", "bad FCGIQ_PRIORITY",
+	    "the location's FCGIQ_PRIORITY must be from -1000 to 1000"));
+}
+
 /* The committer refuses: 503 with Retry-After. */
 static void
 test_commit_refused(void **state)
@@ -833,6 +878,7 @@ main(void)
 		cmocka_unit_test(test_etag),
 		cmocka_unit_test(test_accept_status),
 		cmocka_unit_test(test_result),
+		cmocka_unit_test(test_schedule),
 		cmocka_unit_test(test_gone),
 		cmocka_unit_test(test_commit_refused),
 	};
