@@ -320,6 +320,14 @@ int	store_get(struct store *, const char *id, struct store_job **out);
 /* Jobs waiting (queued or retry) in queue, or -1. */
 int64_t	store_count_waiting(struct store *, const char *queue);
 
+/*
+ * How fast queue drains: of its jobs that finished (done, dead or
+ * cancelled) at or after since, the latest limit: *n how many and
+ * *oldest the earliest finished_at among them (0 when none).  0 or -1.
+ */
+int	store_drain(struct store *, const char *queue, int64_t since,
+	    int64_t limit, int64_t *n, int64_t *oldest);
+
 struct store_stat {
 	char		 queue[64];
 	enum store_state state;

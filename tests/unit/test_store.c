@@ -1555,6 +1555,52 @@ test_query_plans(void **state)
 	free(p);
 }
 
+/*
+ * store_drain: the latest jobs of a queue to finish since a time, at most
+ * limit of them, read from jobs_finished backwards (no sort).
+ */
+static void
+test_drain(void **state)
+{
+	struct fx	*f = *state;
+	sqlite3		*db = store_db(f->s);
+	char		 id[STORE_ID_LEN + 1], *p;
+	int64_t		 n, oldest;
+	int		 i;
+
+	assert_int_equal(store_drain(f->s, "default", 0, 100, &n, &oldest),
+	    0);
+	assert_int_equal(n, 0);
+	assert_int_equal(oldest, 0);
+	for (i = 0; i < 10; i++)
+		enqueue1(f->s, i < 8 ? "default" : "other", 0, 0, 3, id);
+	/* Finished at 1000, 1010, ... 1070 (default), 1080, 1090 (other);
+	 * one more waits. */
+	qexec(db, "UPDATE jobs SET state = 'done', finished_at = 1000 +"
+	    " 10 * (seq - (SELECT min(seq) FROM jobs))");
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	assert_int_equal(store_drain(f->s, "default", 0, 100, &n, &oldest),
+	    0);
+	assert_int_equal(n, 8);
+	assert_int_equal(oldest, 1000);
+	assert_int_equal(store_drain(f->s, "default", 1035, 100, &n,
+	    &oldest), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(oldest, 1040);
+	assert_int_equal(store_drain(f->s, "default", 0, 3, &n, &oldest), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(oldest, 1050);
+	assert_int_equal(store_drain(f->s, "other", 0, 100, &n, &oldest), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(oldest, 1080);
+
+	p = plan_of(db, "SELECT count(*), min(finished_at) FROM");
+	print_message("# drain plan:\n%s", p);
+	assert_non_null(strstr(p, "jobs_finished (finished_at>?)"));
+	assert_null(strstr(p, "TEMP B-TREE"));
+	free(p);
+}
+
 /* The statements of intake and of the helper's loop build no temporary
  * b-tree (each costs a pager and a freshly faulted page cache per run). */
 static void
@@ -2329,6 +2375,7 @@ main(void)
 		T(test_list),
 		T(test_views),
 		T(test_query_plans),
+		T(test_drain),
 		T(test_hot_path_no_temp_btrees),
 		T(test_batch),
 		T(test_faults),
