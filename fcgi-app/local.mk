@@ -10,7 +10,8 @@ libresponder_a_SOURCES = \
 	fcgi-app/request.c fcgi-app/request.h \
 	fcgi-app/response.c fcgi-app/response.h \
 	fcgi-app/commit.c fcgi-app/commit.h \
-	fcgi-app/dbpool.c fcgi-app/dbpool.h
+	fcgi-app/dbpool.c fcgi-app/dbpool.h \
+	fcgi-app/eta.c fcgi-app/eta.h
 
 sbin_PROGRAMS += fcgiq
 fcgiq_SOURCES = fcgi-app/main.c

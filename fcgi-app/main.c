@@ -30,6 +30,7 @@
 #include "commit.h"
 #include "config.h"
 #include "dbpool.h"
+#include "eta.h"
 #include "router.h"
 #include "log.h"
 #include "server.h"
@@ -191,6 +192,8 @@ start_responder(struct config *conf, int listen_fd, int io_s, const char *db)
 	if ((r = store_open(db, &ropts, err, sizeof(err))) == NULL)
 		fatalx("%s", err);
 	if (dbpool_open(db, &sopts, STATUS_CONNS, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (eta_start(db, &sopts, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	memset(&sc, 0, sizeof(sc));
 	sc.listen_fd = listen_fd;
@@ -361,6 +364,7 @@ main(int argc, char **argv)
 	log_info("stopping");
 	server_stop(STOP_GRACE_MS);
 	commit_stop();
+	eta_stop();	/* after the committer's last 202 */
 	dbpool_close();
 	supervisor_stop(&sv);
 	router_free();

@@ -182,6 +182,15 @@ response_accepted(char *buf, size_t cap, int status, const char *id,
     const char *queue, const char *state, const char *status_url,
     int replayed)
 {
+	return response_accepted_ex(buf, cap, status, id, queue, state,
+	    status_url, replayed, NULL);
+}
+
+size_t
+response_accepted_ex(char *buf, size_t cap, int status, const char *id,
+    const char *queue, const char *state, const char *status_url,
+    int replayed, const char *extra)
+{
 	char body[1024];
 	int blen, n;
 
@@ -197,9 +206,10 @@ response_accepted(char *buf, size_t cap, int status, const char *id,
 	    "Content-Type: application/json\r\n"
 	    "Content-Length: %d\r\n"
 	    "Cache-Control: no-store\r\n"
-	    "Location: %s\r\n%s\r\n%s", status, response_reason(status),
+	    "Location: %s\r\n%s%s\r\n%s", status, response_reason(status),
 	    blen, status_url,
-	    replayed ? "Idempotent-Replayed: true\r\n" : "", body);
+	    replayed ? "Idempotent-Replayed: true\r\n" : "",
+	    extra != NULL ? extra : "", body);
 	if (n < 0 || (size_t)n >= cap)
 		return 0;
 	return (size_t)n;

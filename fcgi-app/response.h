@@ -63,6 +63,10 @@ json_t	*response_accepted_json(const char *id, const char *queue,
 size_t	response_accepted(char *buf, size_t cap, int status, const char *id,
 	    const char *queue, const char *state, const char *status_url,
 	    int replayed);
+/* The same with extra header lines (each ending "\r\n", or NULL). */
+size_t	response_accepted_ex(char *buf, size_t cap, int status,
+	    const char *id, const char *queue, const char *state,
+	    const char *status_url, int replayed, const char *extra);
 
 /*
  * The status body of job j: times as integer ms ("created_at") and as

@@ -25,6 +25,7 @@
 #include "commit.h"
 #include "config.h"
 #include "dbpool.h"
+#include "eta.h"
 #include "log.h"
 #include "request.h"
 #include "response.h"
@@ -159,20 +160,22 @@ answer_error(struct wire *r, int status, const char *headers,
  */
 static char *
 render_accepted(int status, const char *id, const char *queue,
-    const char *state, const char *url, int replay, char *abuf, size_t cap,
-    size_t *len)
+    const char *state, const char *url, int replay, const char *extra,
+    char *abuf, size_t cap, size_t *len)
 {
 	char hdrs[512], *buf;
 	json_t *out;
 
-	if ((*len = response_accepted(abuf, cap, status, id, queue, state,
-	    url, replay)) > 0)
+	if (extra == NULL)
+		extra = "";
+	if ((*len = response_accepted_ex(abuf, cap, status, id, queue, state,
+	    url, replay, extra)) > 0)
 		return abuf;
 	out = response_accepted_json(id, queue, state, url);
 	if (replay)
 		json_object_set_new(out, "replayed", json_true());
-	snprintf(hdrs, sizeof(hdrs), "Location: %s\r\n%s", url,
-	    replay ? "Idempotent-Replayed: true\r\n" : "");
+	snprintf(hdrs, sizeof(hdrs), "Location: %s\r\n%s%s", url,
+	    replay ? "Idempotent-Replayed: true\r\n" : "", extra);
 	buf = response_render(status, hdrs, out, 0, len);
 	json_decref(out);
 	return buf;
@@ -202,14 +205,58 @@ commit_detail(const struct commit_result *res)
 	}
 }
 
-/* The 503 for a job the committer did not store: header and error. */
+/*
+ * "Retry-After: N\r\n" into buf (at least RETRY_AFTER_LEN bytes) for a
+ * job of queue that has not finished: the time ahead jobs (-1: the
+ * queue's waiting jobs) take to drain (eta.c), and not before run_at.
+ */
+#define RETRY_AFTER_LEN	40
 static const char *
-failure_header(const struct commit_result *res, const char **error)
+retry_after(char *buf, const char *queue, int64_t ahead, int64_t run_at)
+{
+	int64_t now = store_now(), s = eta_seconds(queue, ahead), d;
+
+	if (run_at > now && (d = (run_at - now + 999) / 1000) > s)
+		s = d;
+	snprintf(buf, RETRY_AFTER_LEN, "Retry-After: %lld\r\n",
+	    (long long)s);
+	return buf;
+}
+
+/*
+ * The 503 for a job of queue the committer did not store: header (into
+ * buf, RETRY_AFTER_LEN bytes) and error.  A full queue has room again
+ * once it drains; estimated the way a 202's Retry-After is, so a sender
+ * comes back when the jobs now waiting are through, not all at once.
+ */
+static const char *
+failure_header(const struct commit_result *res, const char *queue,
+    char *buf, const char **error)
 {
 	*error = res->status == COMMIT_FULL ? "queue full" :
 	    "queue unavailable";
-	return res->status == COMMIT_FULL ? "Retry-After: 5\r\n" :
+	return res->status == COMMIT_FULL ? retry_after(buf, queue, -1, 0) :
 	    "Retry-After: 1\r\n";
+}
+
+/*
+ * Retry-After (into buf) for a job of queue in state, due at run_at: a
+ * waiting job waits for the queue's depth to drain, a running one for
+ * about one job's turn; NULL for a final state (nothing to wait for).
+ */
+static const char *
+status_retry_after(char *buf, enum store_state state, const char *queue,
+    int64_t run_at)
+{
+	switch (state) {
+	case STORE_JOB_QUEUED:
+	case STORE_JOB_RETRY:
+		return retry_after(buf, queue, -1, run_at);
+	case STORE_JOB_RUNNING:
+		return retry_after(buf, queue, 1, 0);
+	default:
+		return NULL;
+	}
 }
 
 /*
@@ -269,7 +316,7 @@ answer_later(void *arg, struct store_newjob *job,
     const struct commit_result *res)
 {
 	struct later *l = arg;
-	char abuf[2048], *url = NULL, *buf = NULL;
+	char abuf[2048], ra[RETRY_AFTER_LEN], *url = NULL, *buf = NULL;
 	const char *hdr, *error;
 	size_t n = 0;
 	int sent;
@@ -279,11 +326,12 @@ answer_later(void *arg, struct store_newjob *job,
 		log_debug("request: job %s: queued in %s", job->id,
 		    job->queue);
 		buf = render_accepted(l->accept_status, job->id, job->queue,
-		    "queued", url, 0, abuf, sizeof(abuf), &n);
+		    "queued", url, 0, retry_after(ra, job->queue, -1,
+		    job->run_at), abuf, sizeof(abuf), &n);
 	} else if (res->status == COMMIT_OK)
 		buf = render_error(500, NULL, "out of memory", NULL, 0, &n);
 	else {
-		hdr = failure_header(res, &error);
+		hdr = failure_header(res, job->queue, ra, &error);
 		buf = render_error(503, hdr, error, commit_detail(res), 0, &n);
 	}
 	sent = buf != NULL && wire_answer(&l->conn, buf, n) == 0;
@@ -390,6 +438,8 @@ enqueue_wait(struct wire *r, const struct request *rq,
 	const struct queue_conf *qc = rq->qc;
 	const char *prefix = rq->prefix;
 	char *status_url = NULL, *detail = NULL, abuf[2048], *abody = NULL;
+	char ra[RETRY_AFTER_LEN];
+	const char *extra;
 	struct commit_result res;
 	struct store_job *old = NULL;
 	struct store *s;
@@ -401,7 +451,7 @@ enqueue_wait(struct wire *r, const struct request *rq,
 	if (res.status != COMMIT_OK) {
 		const char *hdr, *error;
 
-		hdr = failure_header(&res, &error);
+		hdr = failure_header(&res, qc->name, ra, &error);
 		answer_error(r, 503, hdr, error, commit_detail(&res), 0);
 		goto done;
 	}
@@ -428,10 +478,12 @@ enqueue_wait(struct wire *r, const struct request *rq,
 			old = NULL;
 		dbpool_put(s);
 	}
+	extra = status_retry_after(ra, old != NULL ? old->state :
+	    STORE_JOB_QUEUED, qc->name, old != NULL ? old->run_at : job.run_at);
 	if ((abody = render_accepted(rq->accept_status, job.id, qc->name,
-	    old != NULL ?
-	    store_state_name(old->state) : "queued", status_url, replay, abuf, sizeof(abuf),
-	    &n)) == NULL || wire_put(r, abody, n) == -1)
+	    old != NULL ? store_state_name(old->state) : "queued",
+	    status_url, replay, extra, abuf, sizeof(abuf), &n)) == NULL ||
+	    wire_put(r, abody, n) == -1)
 		answer_error(r, 500, NULL, "out of memory", NULL, 0);
 	if (abody != abuf)
 		free(abody);
@@ -499,7 +551,9 @@ serve_status(struct wire *r, const struct request *rq,
 	struct store *s;
 	struct store_job *job = NULL;
 	json_t *out;
-	char url[512], etag[RESPONSE_ETAG_LEN], hdr[64], nm[128], *text = NULL;
+	char url[512], etag[RESPONSE_ETAG_LEN], hdr[128], nm[128], *text = NULL;
+	char ra[RETRY_AFTER_LEN];
+	const char *extra;
 	size_t n;
 	int rc;
 
@@ -529,7 +583,10 @@ serve_status(struct wire *r, const struct request *rq,
 		    wire_put(r, nm, n) == -1)
 			(void)wire_put(r, oom, sizeof(oom) - 1);
 	} else {
-		snprintf(hdr, sizeof(hdr), "ETag: %s\r\n", etag);
+		extra = status_retry_after(ra, job->state, job->queue,
+		    job->run_at);
+		snprintf(hdr, sizeof(hdr), "ETag: %s\r\n%s", etag,
+		    extra != NULL ? extra : "");
 		answer_text(r, 200, hdr, text, head_only);
 	}
 done:
@@ -551,7 +608,7 @@ serve_result(struct wire *r, const struct request *rq,
 	int head_only = rq->route == REQ_ROUTE_RESULT_HEAD;
 	struct store *s;
 	struct store_job *job = NULL;
-	char detail[128], *buf;
+	char detail[128], ra[RETRY_AFTER_LEN], *buf;
 	size_t n;
 	int rc;
 
@@ -572,7 +629,8 @@ serve_result(struct wire *r, const struct request *rq,
 	if (job->result == NULL) {
 		snprintf(detail, sizeof(detail), "job %s is %s", id,
 		    store_state_name(job->state));
-		answer_error(r, 404, NULL, "no result", detail, head_only);
+		answer_error(r, 404, status_retry_after(ra, job->state,
+		    job->queue, job->run_at), "no result", detail, head_only);
 		goto done;
 	}
 	if ((buf = response_result(job, NULL, head_only, &n)) == NULL ||

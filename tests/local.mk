@@ -40,7 +40,7 @@ tests_unit_test_helper_LDADD = $(UNIT_LDADD)
 # committer stubbed in the test).
 check_PROGRAMS += tests/unit/test_request tests/unit/test_wire \
 	tests/unit/test_commit tests/unit/test_dbpool tests/unit/test_server \
-	tests/unit/test_router
+	tests/unit/test_router tests/unit/test_eta
 tests_unit_test_request_SOURCES = tests/unit/test_request.c
 tests_unit_test_request_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_request_LDADD = $(UNIT_LDADD)
@@ -67,11 +67,16 @@ tests_unit_test_router_SOURCES = tests/unit/test_router.c \
 tests_unit_test_router_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests/tools
 tests_unit_test_router_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_router_LDADD = $(UNIT_LDADD)
+tests_unit_test_eta_SOURCES = tests/unit/test_eta.c \
+	tests/unit/tmpdir.c tests/unit/tmpdir.h
+tests_unit_test_eta_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_eta_LDADD = $(UNIT_LDADD)
 
 TESTS += tests/unit/test_config tests/unit/test_text tests/unit/test_store \
 	tests/unit/test_exec tests/unit/test_slot tests/unit/test_helper \
 	tests/unit/test_request tests/unit/test_wire tests/unit/test_commit \
-	tests/unit/test_dbpool tests/unit/test_server tests/unit/test_router
+	tests/unit/test_dbpool tests/unit/test_server tests/unit/test_router \
+	tests/unit/test_eta
 endif
 
 # ------------------------------------------------- tests/tools, handlers

@@ -64,6 +64,14 @@ commit_submit_async(struct store_newjob *job, int64_t max_queued,
 	fn(arg, job, &res);
 }
 
+/* No group commit, no count: eta has no refresher here either. */
+int64_t
+commit_waiting(const char *queue)
+{
+	(void)queue;
+	return -1;
+}
+
 void
 server_release(int fd, int keep)
 {
@@ -251,17 +259,17 @@ test_intake_405(void **state)
 	(void)state;
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", "/in"),
 	    PROBLEM("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
-	        "method not allowed", "GET"));
+	    "method not allowed", "GET"));
 	expect(serve(NULL, "REQUEST_METHOD", "HEAD", "REQUEST_URI", "/in"),
 	    problem("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
 	    "method not allowed", "HEAD", 1));
 	/* A method with CR/LF or a long one is not echoed. */
 	expect(serve(NULL, "REQUEST_METHOD", "GE\r\nT", "REQUEST_URI", "/in"),
 	    PROBLEM("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
-	        "method not allowed", NULL));
+	    "method not allowed", NULL));
 	expect(serve(NULL, "REQUEST_URI", "/in"),
 	    PROBLEM("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
-	        "method not allowed", NULL));
+	    "method not allowed", NULL));
 }
 
 /* Under the status prefix: only GET, HEAD, DELETE, and only of an id. */
@@ -272,18 +280,18 @@ test_status_routes(void **state)
 	expect(serve(NULL, "REQUEST_METHOD", "POST", "REQUEST_URI",
 	    "/jobs/x"),
 	    PROBLEM("405 Method Not Allowed", "Allow: GET, HEAD, DELETE\r\n",
-	        "method not allowed", "POST"));
+	    "method not allowed", "POST"));
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI",
 	    "/jobs/not-an-id"),
 	    PROBLEM("404 Not Found", "", "no such job", "not a job id"));
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI",
 	    "/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
 	    PROBLEM("404 Not Found", "",
-	        "no such job", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+	    "no such job", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
 	expect(serve(NULL, "REQUEST_METHOD", "DELETE", "REQUEST_URI",
 	    "/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
 	    PROBLEM("404 Not Found", "",
-	        "no such job", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+	    "no such job", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
 }
 
 /* What is refused from the params, before the body is read. */
@@ -296,25 +304,25 @@ test_refusals(void **state)
 	expect(serve_role(FCGI_AUTHORIZER, "x", (const char *const []){
 	    "REQUEST_METHOD", "POST", "REQUEST_URI", "/in", NULL }),
 	    PROBLEM("400 Bad Request", "",
-	        "only the FastCGI responder role is served", NULL));
+	    "only the FastCGI responder role is served", NULL));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "FCGIQ_QUEUE", "nope"),
 	    PROBLEM("404 Not Found", "", "unknown queue", "nope"));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "1x"),
 	    PROBLEM("400 Bad Request", "",
-	        "bad Content-Length", "not a decimal number of bytes"));
+	    "bad Content-Length", "not a decimal number of bytes"));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "101"),
 	    PROBLEM("413 Content Too Large", "",
-	        "body too large", "over the max_body limit"));
+	    "body too large", "over the max_body limit"));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_TYPE", "text/plain\r\nX: y"),
 	    PROBLEM("400 Bad Request", "", "bad Content-Type", "too long"));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "HTTP_IDEMPOTENCY_KEY", "a b"),
 	    PROBLEM("400 Bad Request", "",
-	        "bad idempotency key", "1-255 printable ASCII characters"));
+	    "bad idempotency key", "1-255 printable ASCII characters"));
 	/* The queue is checked before the length. */
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "FCGIQ_QUEUE", "nope", "CONTENT_LENGTH", "1x"),
@@ -335,14 +343,14 @@ test_refusals(void **state)
 	expect(serve(NULL, "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "2"),
 	    PROBLEM("400 Bad Request", "",
-	        "incomplete body", "the body ended before Content-Length"));
+	    "incomplete body", "the body ended before Content-Length"));
 }
 
 /* An intake (answered by the committer), then its status and cancel. */
 static void
 test_enqueue_status_cancel(void **state)
 {
-	char *a, id[STORE_ID_LEN + 1], uri[64], want[512], loc[64];
+	char *a, id[STORE_ID_LEN + 1], uri[64], want[512], loc[128];
 	int before = released;
 
 	(void)state;
@@ -352,7 +360,8 @@ test_enqueue_status_cancel(void **state)
 	location_id(a, "/jobs/", id);
 	snprintf(want, sizeof(want), "{\"id\":\"%s\",\"queue\":\"mail\","
 	    "\"state\":\"queued\",\"status_url\":\"/jobs/%s\"}", id, id);
-	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n", id);
+	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n"
+	    "Retry-After: 1\r\n", id);
 	expect(a, json_answer("202 Accepted", loc, want));
 
 	snprintf(uri, sizeof(uri), "/jobs/%s", id);
@@ -458,7 +467,7 @@ test_unknown_length(void **state)
 	expect(serve(big, "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "-1"),
 	    PROBLEM("413 Content Too Large", "",
-	        "body too large", "over the max_body limit"));
+	    "body too large", "over the max_body limit"));
 	s = dbpool_get();
 	assert_int_equal(store_count_waiting(s, "default"), before);
 	dbpool_put(s);
@@ -467,11 +476,11 @@ test_unknown_length(void **state)
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "-2"),
 	    PROBLEM("400 Bad Request", "",
-	        "bad Content-Length", "not a decimal number of bytes"));
+	    "bad Content-Length", "not a decimal number of bytes"));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "-01"),
 	    PROBLEM("400 Bad Request", "",
-	        "bad Content-Length", "not a decimal number of bytes"));
+	    "bad Content-Length", "not a decimal number of bytes"));
 }
 
 /* An idempotency key: answered on the worker, replayed, then refused. */
@@ -515,12 +524,13 @@ etag_of(const char *answer, char *tag)
 }
 
 /* The status answer as response_render() lays it out, its ETag the FNV-1a
- * of its body's bytes (the JSON text, without the final newline). */
+ * of its body's bytes (the JSON text, without the final newline), then
+ * ra (Retry-After, "" for a finished job). */
 static void
-expect_status(char *a, const char *tag)
+expect_status(char *a, const char *tag, const char *ra)
 {
 	const char *body = strstr(a, "\r\n\r\n");
-	char extra[64], want[32], json[1024];
+	char extra[96], want[32], json[1024];
 	uint64_t h = 0xcbf29ce484222325ULL;
 	size_t n;
 
@@ -536,7 +546,7 @@ expect_status(char *a, const char *tag)
 	}
 	snprintf(want, sizeof(want), "\"%016llx\"", (unsigned long long)h);
 	assert_string_equal(tag, want);
-	snprintf(extra, sizeof(extra), "ETag: %s\r\n", tag);
+	snprintf(extra, sizeof(extra), "ETag: %s\r\n%s", tag, ra);
 	expect(a, json_answer("200 OK", extra, json));
 }
 
@@ -567,7 +577,7 @@ test_etag(void **state)
 	snprintf(uri, sizeof(uri), "/jobs/%s", id);
 	a = serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri);
 	etag_of(a, tag);
-	expect_status(a, tag);
+	expect_status(a, tag, "Retry-After: 1\r\n");
 	a = serve(NULL, "REQUEST_METHOD", "HEAD", "REQUEST_URI", uri);
 	etag_of(a, tag2);
 	assert_string_equal(tag, tag2);
@@ -586,12 +596,12 @@ test_etag(void **state)
 	/* Another tag: the whole answer. */
 	a = serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri,
 	    "HTTP_IF_NONE_MATCH", "\"0000000000000000\"");
-	expect_status(a, tag);
+	expect_status(a, tag, "Retry-After: 1\r\n");
 	/* "*" of a job that does not exist: still 404. */
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI",
 	    "/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "HTTP_IF_NONE_MATCH", "*"),
 	    PROBLEM("404 Not Found", "",
-	        "no such job", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+	    "no such job", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
 
 	/* The job changes state: a new tag, and the old one no longer
 	 * matches. */
@@ -602,7 +612,7 @@ test_etag(void **state)
 	assert_non_null(strstr(a, "\"state\":\"cancelled\""));
 	etag_of(a, tag2);
 	assert_string_not_equal(tag, tag2);
-	expect_status(a, tag2);
+	expect_status(a, tag2, "");
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri,
 	    "HTTP_IF_NONE_MATCH", tag2), not_modified(tag2));
 }
@@ -623,7 +633,8 @@ test_accept_status(void **state)
 	location_id(a, "/jobs/", id);
 	snprintf(want, sizeof(want), "{\"id\":\"%s\",\"queue\":\"default\","
 	    "\"state\":\"queued\",\"status_url\":\"/jobs/%s\"}", id, id);
-	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n", id);
+	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n"
+	    "Retry-After: 1\r\n", id);
 	expect(a, json_answer("200 OK", loc, want));
 
 	a = serve("ok", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
@@ -631,7 +642,8 @@ test_accept_status(void **state)
 	location_id(a, "/jobs/", id);
 	snprintf(want, sizeof(want), "{\"id\":\"%s\",\"queue\":\"default\","
 	    "\"state\":\"queued\",\"status_url\":\"/jobs/%s\"}", id, id);
-	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n", id);
+	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n"
+	    "Retry-After: 1\r\n", id);
 	expect(a, json_answer("200 OK", loc, want));
 	a = serve("ok", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "FCGIQ_ACCEPT_STATUS", "200", "HTTP_IDEMPOTENCY_KEY", "a200");
@@ -639,7 +651,7 @@ test_accept_status(void **state)
 	    "\"state\":\"queued\",\"status_url\":\"/jobs/%s\","
 	    "\"replayed\":true}", id, id);
 	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n"
-	    "Idempotent-Replayed: true\r\n", id);
+	    "Idempotent-Replayed: true\r\nRetry-After: 1\r\n", id);
 	expect(a, json_answer("200 OK", loc, want));
 
 	/* 202 named: as without the param. */
@@ -654,13 +666,13 @@ test_accept_status(void **state)
 	expect(serve("ok", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "FCGIQ_ACCEPT_STATUS", "201"),
 	    PROBLEM("500 Internal Server Error", "",
-	        "bad FCGIQ_ACCEPT_STATUS",
-	        "the location's FCGIQ_ACCEPT_STATUS must be 200 or 202"));
+	    "bad FCGIQ_ACCEPT_STATUS",
+	    "the location's FCGIQ_ACCEPT_STATUS must be 200 or 202"));
 	expect(serve("ok", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "FCGIQ_ACCEPT_STATUS", "OK", "HTTP_IDEMPOTENCY_KEY", "a500"),
 	    PROBLEM("500 Internal Server Error", "",
-	        "bad FCGIQ_ACCEPT_STATUS",
-	        "the location's FCGIQ_ACCEPT_STATUS must be 200 or 202"));
+	    "bad FCGIQ_ACCEPT_STATUS",
+	    "the location's FCGIQ_ACCEPT_STATUS must be 200 or 202"));
 	s = dbpool_get();
 	assert_int_equal(store_count_waiting(s, "default"), before);
 	dbpool_put(s);
@@ -698,7 +710,8 @@ test_result(void **state)
 	snprintf(uri, sizeof(uri), "/jobs/%s/result", id);
 	snprintf(want, sizeof(want), "job %s is queued", id);
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri),
-	    PROBLEM("404 Not Found", "", "no result", want));
+	    PROBLEM("404 Not Found", "Retry-After: 1\r\n", "no result",
+	    want));
 	expect(serve(NULL, "REQUEST_METHOD", "DELETE", "REQUEST_URI", uri),
 	    PROBLEM("405 Method Not Allowed", "Allow: GET, HEAD\r\n",
 	    "method not allowed", "DELETE"));
@@ -817,6 +830,8 @@ test_schedule(void **state)
 	    "FCGIQ_QUEUE", "mail", "FCGIQ_CLIENT_SCHEDULE", "on",
 	    "HTTP_FCGIQ_DELAY", "1h", "HTTP_FCGIQ_PRIORITY", "-7");
 	location_id(a, "/jobs/", id);
+	/* Not before it is due. */
+	assert_non_null(strstr(a, "\r\nRetry-After: 3600\r\n"));
 	free(a);
 	s = dbpool_get();
 	assert_int_equal(store_get(s, id, &j), 1);
@@ -854,13 +869,13 @@ test_commit_refused(void **state)
 	(void)state;
 	commit_status = COMMIT_FULL;
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in"),
-	    PROBLEM("503 Service Unavailable", "Retry-After: 5\r\n",
-	        "queue full", "the queue holds max_queued jobs; retry later"));
+	    PROBLEM("503 Service Unavailable", "Retry-After: 1\r\n",
+	    "queue full", "the queue holds max_queued jobs; retry later"));
 	commit_status = COMMIT_STOPPED;
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "HTTP_IDEMPOTENCY_KEY", "k2"),
 	    PROBLEM("503 Service Unavailable", "Retry-After: 1\r\n",
-	        "queue unavailable", "fcgiq is shutting down; retry"));
+	    "queue unavailable", "fcgiq is shutting down; retry"));
 	commit_status = COMMIT_OK;
 }
 
