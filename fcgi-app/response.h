@@ -1,10 +1,10 @@
 /*
  * response: the answers fcgiq gives, rendered as the CGI-style header block
- * plus a JSON body (jansson).  Every answer but a 304 and a job's result
- * carries Content-Type: application/json and Content-Length; errors are
- * RFC 9457 problem details (application/problem+json):
- * {"type", "title", "status", "detail", "error"}, "error" being the
- * title as the answers before problem details had it.
+ * plus a JSON body (jansson).  Every answer but a 304 carries Content-Type
+ * and Content-Length: application/json; for errors RFC 9457 problem
+ * details, application/problem+json {"type", "title", "status", "detail",
+ * "error"}, "error" being the title as answers had it before; for a job's
+ * result, the type its handler gave it.
  */
 #ifndef FCGIQ_RESPONSE_H
 #define FCGIQ_RESPONSE_H

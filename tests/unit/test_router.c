@@ -327,6 +327,12 @@ test_refusals(void **state)
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "FCGIQ_QUEUE", "nope", "CONTENT_LENGTH", "1x"),
 	    PROBLEM("404 Not Found", "", "unknown queue", "nope"));
+	/* A name holding '=' means two things: refused, as problem details
+	 * like every other error. */
+	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "HTTP_A=B", "c"),
+	    PROBLEM("400 Bad Request", "", "bad FastCGI parameter",
+	    "a NUL byte in a name or value, or '=' in a name"));
 	/* The URI before the route. */
 	assert_non_null(uri = calloc(1, 8194));
 	uri[0] = '/';
@@ -344,6 +350,30 @@ test_refusals(void **state)
 	    "CONTENT_LENGTH", "2"),
 	    PROBLEM("400 Bad Request", "",
 	    "incomplete body", "the body ended before Content-Length"));
+}
+
+/* More header fields than REQ_MAX_HEADERS: 431 before the body. */
+static void
+test_too_many_headers(void **state)
+{
+	const char *p[2 * 300 + 8];
+	char names[300][16];
+	size_t i, n = 0;
+
+	(void)state;
+	p[n++] = "REQUEST_METHOD";
+	p[n++] = "POST";
+	p[n++] = "REQUEST_URI";
+	p[n++] = "/in";
+	for (i = 0; i < 300; i++) {
+		snprintf(names[i], sizeof(names[i]), "HTTP_X_%zu", i);
+		p[n++] = names[i];
+		p[n++] = "v";
+	}
+	p[n] = NULL;
+	expect(serve_role(FCGI_RESPONDER, "x", p),
+	    PROBLEM("431 Request Header Fields Too Large", "",
+	    "header fields too large", "too many header fields"));
 }
 
 /* An intake (answered by the committer), then its status and cancel. */
@@ -886,6 +916,7 @@ main(void)
 		cmocka_unit_test(test_intake_405),
 		cmocka_unit_test(test_status_routes),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_too_many_headers),
 		cmocka_unit_test(test_enqueue_status_cancel),
 		cmocka_unit_test(test_status_prefix),
 		cmocka_unit_test(test_unknown_length),
