@@ -10,7 +10,7 @@
  * index backwards from now and cut at ETA_SAMPLE jobs (store_drain), so a
  * measurement reads a bounded number of rows however fast the queue runs:
  * rate = jobs / (now - the earliest of them to finish), that span at least
- * a second.
+ * a second unless the sample is full.
  *
  * A request never waits for either: eta_seconds() reads a per-queue cache
  * under a mutex (the 202 is written on the committer thread, where a query
@@ -81,8 +81,13 @@ eta_rate(int64_t n, int64_t oldest, int64_t now)
 
 	if (n <= 0)
 		return 0;
-	if (span < 1000)
+	/* A few jobs in a short span say little: a second at least.  A full
+	 * sample is enough to take its span as it is, or a queue draining
+	 * faster than ETA_SAMPLE a second would be underestimated. */
+	if (span < 1000 && n < ETA_SAMPLE)
 		span = 1000;
+	if (span < 1)
+		span = 1;
 	return (double)n * 1000.0 / (double)span;
 }
 

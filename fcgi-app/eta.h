@@ -43,7 +43,8 @@ int	eta_seconds(const char *queue, int64_t ahead);
 int	eta_estimate(int64_t ahead, double rate);
 
 /* A queue's drain rate, jobs/s, from store_drain()'s n and oldest at
- * now. */
+ * now: n over the span since oldest, at least a second when n is under
+ * ETA_SAMPLE. */
 double	eta_rate(int64_t n, int64_t oldest, int64_t now);
 
 #endif /* FCGIQ_ETA_H */

@@ -40,6 +40,9 @@ test_estimate(void **state)
 	assert_true(eta_rate(0, 0, 5000) == 0);
 	assert_true(eta_rate(20, 0, 10000) == 2);	/* 20 in 10 s */
 	assert_true(eta_rate(3, 9900, 10000) == 3);	/* span >= 1 s */
+	/* A full sample keeps its span: 10,000 a second is measurable. */
+	assert_true(eta_rate(ETA_SAMPLE, 9900, 10000) == ETA_SAMPLE * 10);
+	assert_true(eta_rate(ETA_SAMPLE, 10000, 10000) == ETA_SAMPLE * 1000);
 }
 
 /* n jobs of queue; finished ones finish at now - 10 s + i * 10 s / n. */
