@@ -413,6 +413,19 @@ commit_prime(const char *queue)
 	pthread_mutex_unlock(&qc.lock);
 }
 
+int64_t
+commit_waiting(const char *queue)
+{
+	ssize_t at;
+	int64_t c = -1;
+
+	pthread_mutex_lock(&qc.lock);
+	if ((at = qcount_find(queue)) >= 0 && qc.counts[at].at != 0)
+		c = qc.counts[at].count;
+	pthread_mutex_unlock(&qc.lock);
+	return c;
+}
+
 /* Append it; 0, or -1 when group commit is stopping (it is not queued). */
 static int
 enqueue_item(struct item *it)
@@ -520,11 +533,14 @@ commit_stop(void)
 	}
 	store_close(qc.r);
 	qc.r = NULL;
+	/* Under the lock: commit_waiting() may still be asked (eta). */
+	pthread_mutex_lock(&qc.lock);
 	for (i = 0; i < qc.ncounts; i++)
 		free(qc.counts[i].queue);
 	free(qc.counts);
 	qc.counts = NULL;
 	qc.ncounts = 0;
+	pthread_mutex_unlock(&qc.lock);
 	free(cm.db);
 	cm.db = NULL;
 }

@@ -42,6 +42,13 @@ int	commit_start(struct store *w, struct store *r, const char *db);
 void	commit_prime(const char *queue);
 
 /*
+ * queue's waiting jobs as the max_queued check last knew them (this
+ * process's commits included at once, others' at the next count), or -1
+ * when this process has not counted that queue.  Takes a lock, no query.
+ */
+int64_t	commit_waiting(const char *queue);
+
+/*
  * Enqueue job (inputs borrowed until the call returns) in the next group
  * commit, at most max_queued waiting jobs in its queue.  Blocks until the
  * COMMIT has returned; fills job->id, job->outcome and *res.

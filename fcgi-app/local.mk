@@ -12,7 +12,8 @@ libresponder_a_SOURCES = \
 	fcgi-app/commit.c fcgi-app/commit.h \
 	fcgi-app/dbpool.c fcgi-app/dbpool.h \
 	fcgi-app/scrape.c fcgi-app/scrape.h \
-	fcgi-app/park.c fcgi-app/park.h
+	fcgi-app/park.c fcgi-app/park.h \
+	fcgi-app/eta.c fcgi-app/eta.h
 
 sbin_PROGRAMS += fcgiq
 fcgiq_SOURCES = fcgi-app/main.c

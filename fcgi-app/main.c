@@ -31,6 +31,7 @@
 #include "config.h"
 #include "dbpool.h"
 #include "park.h"
+#include "eta.h"
 #include "router.h"
 #include "log.h"
 #include "metrics.h"
@@ -199,6 +200,8 @@ start_responder(struct config *conf, int listen_fd, int io_s, const char *db)
 	if (metrics_open(db, 1, err, sizeof(err)) == -1)
 		log_warnx("metrics: %s", err);
 	if (park_start(db, &sopts, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (eta_start(db, &sopts, err, sizeof(err)) == -1)
 		fatalx("%s", err);
 	memset(&sc, 0, sizeof(sc));
 	sc.listen_fd = listen_fd;
@@ -373,6 +376,7 @@ main(int argc, char **argv)
 	server_stop(STOP_GRACE_MS);
 	commit_stop();
 	scrape_stop();
+	eta_stop();	/* after the committer's last 202 */
 	dbpool_close();
 	metrics_close();
 	supervisor_stop(&sv);

@@ -9,6 +9,7 @@
  */
 #include <sys/types.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -74,6 +75,20 @@ req_valid_id(const char *s)
 }
 
 int
+req_id_gone(const char *id, const struct config *c, int64_t now)
+{
+	int64_t t, keep = -1;
+	size_t i;
+
+	if (store_id_time(id, &t) != 1 || t < REQ_ID_EPOCH_MS)
+		return 0;
+	for (i = 0; i < c->nqueues; i++)
+		if (keep < 0 || c->queues[i].keep_done_ms < keep)
+			keep = c->queues[i].keep_done_ms;
+	return keep >= 0 && t < now - keep;
+}
+
+int
 req_is_intake_method(const char *method)
 {
 	return method != NULL && (strcmp(method, "POST") == 0 ||
@@ -86,6 +101,7 @@ req_route(const char *method, const char *uri, const char *prefix,
 {
 	size_t plen, rest;
 	const char *p, *q;
+	int result;
 
 	*allow = NULL;
 	id[0] = '\0';
@@ -98,9 +114,13 @@ req_route(const char *method, const char *uri, const char *prefix,
 		p = uri + plen;
 		q = strchr(p, '?');
 		rest = q != NULL ? (size_t)(q - p) : strlen(p);
+		/* <id>/result: the handler's result as it answered it. */
+		result = rest > 7 && memcmp(p + rest - 7, "/result", 7) == 0;
+		if (result)
+			rest -= 7;
 		if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
-		    strcmp(method, "DELETE") != 0) {
-			*allow = "GET, HEAD, DELETE";
+		    (result || strcmp(method, "DELETE") != 0)) {
+			*allow = result ? "GET, HEAD" : "GET, HEAD, DELETE";
 			return REQ_ROUTE_BAD_METHOD;
 		}
 		if (rest != STORE_ID_LEN && rest != STORE_ID_LEN_V1)
@@ -112,9 +132,10 @@ req_route(const char *method, const char *uri, const char *prefix,
 			return REQ_ROUTE_NO_JOB;
 		}
 		if (strcmp(method, "GET") == 0)
-			return REQ_ROUTE_STATUS;
+			return result ? REQ_ROUTE_RESULT : REQ_ROUTE_STATUS;
 		if (strcmp(method, "HEAD") == 0)
-			return REQ_ROUTE_STATUS_HEAD;
+			return result ? REQ_ROUTE_RESULT_HEAD :
+			    REQ_ROUTE_STATUS_HEAD;
 		return REQ_ROUTE_CANCEL;
 	}
 	if (req_is_intake_method(method))
@@ -373,11 +394,17 @@ req_parse(struct request *rq, char *const *envp, int role, enum wire_bad bad,
 			FIRST(rq->dedupe_header, s, "FCGIQ_DEDUPE_HEADER");
 			FIRST(rq->accept_param, s, "FCGIQ_ACCEPT_STATUS");
 			FIRST(rq->role_param, s, "FCGIQ_ROLE");
+			FIRST(rq->delay_param, s, "FCGIQ_DELAY");
+			FIRST(rq->priority_param, s, "FCGIQ_PRIORITY");
+			FIRST(rq->schedule_param, s, "FCGIQ_CLIENT_SCHEDULE");
 			break;
 		case 'H':
 			FIRST(rq->idempotency, s, "HTTP_IDEMPOTENCY_KEY");
 			FIRST(rq->if_none_match, s, "HTTP_IF_NONE_MATCH");
 			FIRST(rq->prefer, s, "HTTP_PREFER");
+			FIRST(rq->h_delay, s, "HTTP_FCGIQ_DELAY");
+			FIRST(rq->h_run_at, s, "HTTP_FCGIQ_RUN_AT");
+			FIRST(rq->h_priority, s, "HTTP_FCGIQ_PRIORITY");
 			break;
 		case 'Q':
 			FIRST(rq->query, s, "QUERY_STRING");
@@ -410,6 +437,92 @@ verdict(struct req_verdict *v, int status, const char *header,
 	v->error = error;
 	v->detail = detail;
 	return status;
+}
+
+/* A delay within REQ_MAX_DELAY_MS ("30s", "10m", a bare number of
+ * seconds: config_parse_duration) as ms: 0, or -1. */
+static int
+parse_delay(const char *s, int64_t *ms)
+{
+	return config_parse_duration(s, ms) == -1 || *ms > REQ_MAX_DELAY_MS ?
+	    -1 : 0;
+}
+
+/* A priority: a decimal number within the bounds of a queue's: 0, or -1. */
+static int
+parse_priority(const char *s, int *out)
+{
+	long v;
+	char *end;
+
+	/* strtol would take blanks and a '+' before the number. */
+	if (strlen(s) > 5 || !(isdigit((unsigned char)s[0]) ||
+	    (s[0] == '-' && isdigit((unsigned char)s[1]))))
+		return -1;
+	v = strtol(s, &end, 10);
+	if (*end != '\0' || v < REQ_PRIORITY_MIN || v > REQ_PRIORITY_MAX)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/*
+ * When and how urgently the job runs: the queue's priority and now,
+ * unless the location sets defaults (FCGIQ_DELAY, FCGIQ_PRIORITY: a bad
+ * value is the location's mistake, 500), and, where the location lets
+ * the client choose (FCGIQ_CLIENT_SCHEDULE on), what its Fcgiq-Delay,
+ * Fcgiq-Run-At and Fcgiq-Priority headers say (400 when bad).  Elsewhere
+ * the headers are ignored: a stranger never picks when or how urgently a
+ * job runs.  A time in the past means now, never earlier: run_at orders
+ * the queue, and a client must not jump it.
+ */
+static int
+check_schedule(struct request *rq, struct req_verdict *v)
+{
+	int64_t delay = 0, at;
+	int client;
+
+	rq->priority = rq->qc->priority;
+	rq->run_at = 0;
+	if (rq->delay_param != NULL && *rq->delay_param != '\0' &&
+	    parse_delay(rq->delay_param, &delay) == -1)
+		return verdict(v, 500, NULL, "bad FCGIQ_DELAY", "the "
+		    "location's FCGIQ_DELAY must be a duration up to 366d");
+	if (rq->priority_param != NULL && *rq->priority_param != '\0' &&
+	    parse_priority(rq->priority_param, &rq->priority) == -1)
+		return verdict(v, 500, NULL, "bad FCGIQ_PRIORITY", "the "
+		    "location's FCGIQ_PRIORITY must be from -1000 to 1000");
+	if (rq->schedule_param == NULL || *rq->schedule_param == '\0' ||
+	    strcmp(rq->schedule_param, "off") == 0)
+		client = 0;
+	else if (strcmp(rq->schedule_param, "on") == 0)
+		client = 1;
+	else
+		return verdict(v, 500, NULL, "bad FCGIQ_CLIENT_SCHEDULE",
+		    "the location's FCGIQ_CLIENT_SCHEDULE must be on or off");
+	if (client && rq->h_priority != NULL &&
+	    parse_priority(rq->h_priority, &rq->priority) == -1)
+		return verdict(v, 400, NULL, "bad Fcgiq-Priority",
+		    "a whole number from -1000 to 1000");
+	if (client && rq->h_delay != NULL && rq->h_run_at != NULL)
+		return verdict(v, 400, NULL, "conflicting schedule",
+		    "Fcgiq-Delay and Fcgiq-Run-At both sent; send one");
+	if (client && rq->h_delay != NULL &&
+	    parse_delay(rq->h_delay, &delay) == -1)
+		return verdict(v, 400, NULL, "bad Fcgiq-Delay",
+		    "a duration up to 366d: 30s, 10m, 2h, 1d, or seconds");
+	if (client && rq->h_run_at != NULL) {
+		if (text_rfc3339(rq->h_run_at, &at) == -1)
+			return verdict(v, 400, NULL, "bad Fcgiq-Run-At",
+			    "an RFC 3339 date-time: 2026-12-03T10:00:00Z");
+		if (at > rq->now + REQ_MAX_DELAY_MS)
+			return verdict(v, 400, NULL, "bad Fcgiq-Run-At",
+			    "more than 366 days ahead");
+		rq->run_at = at > rq->now ? at : 0;
+		return 0;
+	}
+	rq->run_at = delay > 0 ? rq->now + delay : 0;
+	return 0;
 }
 
 /* The checks of an intake, in the order of the contract. */
@@ -453,7 +566,7 @@ check_intake(struct request *rq, const struct config *c,
 	    &rq->key) == -1)
 		return verdict(v, 400, NULL, "bad idempotency key",
 		    "1-255 printable ASCII characters");
-	return 0;
+	return check_schedule(rq, v);
 }
 
 int
@@ -479,7 +592,8 @@ req_check(struct request *rq, const struct config *c, struct req_verdict *v)
 		    "the FastCGI params are over 1 MiB");
 	}
 	if (strlen(rq->uri) > REQ_MAX_URI)
-		return verdict(v, 414, NULL, "URI too long", NULL);
+		return verdict(v, 414, NULL, "URI too long",
+		    "the request URI is over 8192 bytes");
 	/* Like FCGIQ_ACCEPT_STATUS: the location's mistake, seen at once. */
 	if (rq->role_param != NULL && *rq->role_param != '\0' &&
 	    strcmp(rq->role_param, "intake") != 0 &&

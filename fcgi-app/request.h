@@ -25,6 +25,9 @@ struct queue_conf;
 #define REQ_MAX_HEADERS_JSON	(64 * 1024)	/* their JSON text: 431 */
 #define REQ_MAX_KEY		255	/* idempotency key: 400 */
 #define REQ_MAX_QUEUE		63
+#define REQ_MAX_DELAY_MS	(366LL * 86400 * 1000)	/* FCGIQ_DELAY, Fcgiq-*: 400 */
+#define REQ_PRIORITY_MIN	(-1000)	/* as a queue's priority = */
+#define REQ_PRIORITY_MAX	1000
 
 /* Look up NAME in envp (the first one when repeated); NULL when absent. */
 const char	*req_param(char *const *envp, const char *name);
@@ -43,7 +46,9 @@ enum req_route {
 	REQ_ROUTE_CANCEL,		/* DELETE <prefix><id> */
 	REQ_ROUTE_NO_JOB,		/* under the prefix, but not an id: 404 */
 	REQ_ROUTE_BAD_METHOD,		/* 405, *allow names the methods */
-	REQ_ROUTE_METRICS		/* GET HEAD where FCGIQ_ROLE is metrics */
+	REQ_ROUTE_METRICS,		/* GET HEAD where FCGIQ_ROLE is metrics */
+	REQ_ROUTE_RESULT,		/* GET  <prefix><id>/result */
+	REQ_ROUTE_RESULT_HEAD		/* HEAD <prefix><id>/result */
 };
 
 /*
@@ -78,7 +83,14 @@ struct request {
 	const char	*accept_param;	/* FCGIQ_ACCEPT_STATUS, as sent */
 	const char	*role_param;	/* FCGIQ_ROLE, as sent */
 	const char	*prefer;	/* HTTP_PREFER */
+	const char	*delay_param;	/* FCGIQ_DELAY */
+	const char	*priority_param; /* FCGIQ_PRIORITY */
+	const char	*schedule_param; /* FCGIQ_CLIENT_SCHEDULE */
+	const char	*h_delay;	/* HTTP_FCGIQ_DELAY */
+	const char	*h_run_at;	/* HTTP_FCGIQ_RUN_AT */
+	const char	*h_priority;	/* HTTP_FCGIQ_PRIORITY */
 	int		 head;		/* the method is HEAD: answer no body */
+	int64_t		 now;		/* the caller's clock (ms), for run_at */
 
 	/* What the method and the path ask for. */
 	enum req_route	 route;
@@ -91,6 +103,8 @@ struct request {
 	uint64_t	 length;
 	const char	*key;		/* the idempotency key, NULL when none */
 	int		 accept_status;	/* 202, or 200 (FCGIQ_ACCEPT_STATUS) */
+	int		 priority;	/* the job's: the queue's, or as scheduled */
+	int64_t		 run_at;	/* the job's (ms), 0: now */
 	char		*headers;	/* HTTP_* as JSON text, malloc'd */
 };
 
@@ -112,10 +126,11 @@ void	req_parse(struct request *rq, char *const *envp, int role,
 
 /*
  * Check rq in the order of the contract: role, params, URI length, and for
- * an intake its queue (in c), length, type, headers and idempotency key,
- * so that everything refusable from the params is refused before a byte
- * of the body is read.  0: rq is fine (for an intake, qc, have_length,
- * length, key and headers are set); else the HTTP status, *v says why.
+ * an intake its queue (in c), length, type, headers, idempotency key and
+ * schedule, so that everything refusable from the params is refused before
+ * a byte of the body is read.  0: rq is fine (for an intake, qc,
+ * have_length, length, key, headers, priority and run_at are set, run_at
+ * from rq->now); else the HTTP status, *v says why.
  */
 int	req_check(struct request *rq, const struct config *c,
 	    struct req_verdict *v);
@@ -191,6 +206,22 @@ int	req_etag_match(const char *header, const char *etag);
  * asks of a preference not understood).  header may be NULL.
  */
 int	req_prefer_wait(const char *header);
+
+/*
+ * Ids are time-prefixed since November 2026: one that claims an earlier
+ * creation was not made by fcgiq (nor by any clock it ran on).
+ */
+#define REQ_ID_EPOCH_MS		1767225600000LL	/* 2026-01-01T00:00:00Z */
+
+/*
+ * 1 when a job id that the database does not hold may have been pruned
+ * (410 Gone): its time prefix lies before the prune horizon, now minus the
+ * shortest keep_done of c's queues (a job is pruned once it finished
+ * keep_done ago, and it finished after it was made); 0 otherwise (404):
+ * newer, from the future, from before REQ_ID_EPOCH_MS, or without a time.
+ * A function of the id's text and the configuration alone.
+ */
+int	req_id_gone(const char *id, const struct config *c, int64_t now);
 
 /* 1 when the method enqueues (POST PUT PATCH). */
 int	req_is_intake_method(const char *method);

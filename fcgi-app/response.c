@@ -28,6 +28,7 @@ response_reason(int status)
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
+	case 410: return "Gone";
 	case 411: return "Length Required";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
@@ -44,6 +45,14 @@ char *
 response_render_text(int status, const char *headers, const char *text,
     int head_only, size_t *len)
 {
+	return response_render_type(status, "application/json", headers,
+	    text, head_only, len);
+}
+
+char *
+response_render_type(int status, const char *type, const char *headers,
+    const char *text, int head_only, size_t *len)
+{
 	char *buf;
 	size_t tlen = 0, cap;
 	int n;
@@ -52,14 +61,14 @@ response_render_text(int status, const char *headers, const char *text,
 		tlen = strlen(text) + 1;	/* with a final newline */
 	if (headers == NULL)
 		headers = "";
-	cap = 160 + strlen(headers) + tlen;
+	cap = 160 + strlen(type) + strlen(headers) + tlen;
 	if ((buf = malloc(cap)) == NULL)
 		return NULL;
 	n = snprintf(buf, cap, "Status: %d %s\r\n"
-	    "Content-Type: application/json\r\n"
+	    "Content-Type: %s\r\n"
 	    "Content-Length: %zu\r\n"
 	    "Cache-Control: no-store\r\n"
-	    "%s\r\n", status, response_reason(status), tlen, headers);
+	    "%s\r\n", status, response_reason(status), type, tlen, headers);
 	if (n < 0 || (size_t)n >= cap) {
 		free(buf);
 		return NULL;
@@ -92,10 +101,65 @@ response_text(json_t *body)
 	return json_dumps(body, JSON_COMPACT);
 }
 
-json_t *
-response_error_json(const char *error, const char *detail)
+/*
+ * The problem type's URI: a fixed prefix and the error's words as a slug
+ * ("queue full" -> "urn:fcgiq:problem:queue-full"), so every error,
+ * today's and tomorrow's, has a stable type without a table to keep in
+ * step.  A name, not a locator: nothing is served there (RFC 9457 3.1.1
+ * allows that; fcgiq(8) lists them).
+ */
+static void
+problem_type(const char *error, char *buf, size_t cap)
 {
-	return json_pack("{s:s, s:s?}", "error", error, "detail", detail);
+	size_t base, n;
+	int gap = 0;
+	char c;
+
+	base = n = (size_t)snprintf(buf, cap, "%s", RESPONSE_PROBLEM_URN);
+	for (; *error != '\0' && n + 2 < cap; error++) {
+		c = *error;
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+			gap = 1;
+			continue;
+		}
+		if (gap && n > base)
+			buf[n++] = '-';
+		buf[n++] = c;
+		gap = 0;
+	}
+	buf[n] = '\0';
+}
+
+json_t *
+response_problem_json(int status, const char *error, const char *detail)
+{
+	char type[128];
+
+	problem_type(error, type, sizeof(type));
+	return json_pack("{s:s, s:s, s:i, s:s, s:s}", "type", type,
+	    "title", error, "status", status,
+	    "detail", detail != NULL ? detail : error, "error", error);
+}
+
+char *
+response_problem(int status, const char *headers, const char *error,
+    const char *detail, int head_only, size_t *len)
+{
+	json_t *body;
+	char *text, *buf;
+
+	if ((body = response_problem_json(status, error, detail)) == NULL)
+		return NULL;
+	text = response_text(body);
+	json_decref(body);
+	if (text == NULL)
+		return NULL;
+	buf = response_render_type(status, RESPONSE_PROBLEM, headers, text,
+	    head_only, len);
+	free(text);
+	return buf;
 }
 
 /* Text that JSON carries as it is: printable ASCII but '"' and '\\'. */
@@ -118,6 +182,15 @@ response_accepted(char *buf, size_t cap, int status, const char *id,
     const char *queue, const char *state, const char *status_url,
     int replayed)
 {
+	return response_accepted_ex(buf, cap, status, id, queue, state,
+	    status_url, replayed, NULL);
+}
+
+size_t
+response_accepted_ex(char *buf, size_t cap, int status, const char *id,
+    const char *queue, const char *state, const char *status_url,
+    int replayed, const char *extra)
+{
 	char body[1024];
 	int blen, n;
 
@@ -133,9 +206,10 @@ response_accepted(char *buf, size_t cap, int status, const char *id,
 	    "Content-Type: application/json\r\n"
 	    "Content-Length: %d\r\n"
 	    "Cache-Control: no-store\r\n"
-	    "Location: %s\r\n%s\r\n%s", status, response_reason(status),
+	    "Location: %s\r\n%s%s\r\n%s", status, response_reason(status),
 	    blen, status_url,
-	    replayed ? "Idempotent-Replayed: true\r\n" : "", body);
+	    replayed ? "Idempotent-Replayed: true\r\n" : "",
+	    extra != NULL ? extra : "", body);
 	if (n < 0 || (size_t)n >= cap)
 		return 0;
 	return (size_t)n;
@@ -255,4 +329,55 @@ response_job_json(const struct store_job *j, const char *status_url)
 fail:
 	json_decref(o);
 	return NULL;
+}
+
+const char *
+response_result_type(const struct store_job *j)
+{
+	const char *t = j->result_type;
+
+	if (t != NULL && *t != '\0' && strlen(t) <= 255 &&
+	    strpbrk(t, "\r\n") == NULL)
+		return t;
+	return text_utf8_valid(j->result, j->result_len) ?
+	    "text/plain; charset=utf-8" : "application/octet-stream";
+}
+
+/*
+ * nosniff and a sandbox: a result is what an upstream or a program wrote,
+ * served from fcgiq's origin; a browser must neither guess it is HTML nor
+ * run what an HTML result holds with that origin's rights.
+ */
+char *
+response_result(const struct store_job *j, const char *headers,
+    int head_only, size_t *len)
+{
+	const char *type = response_result_type(j);
+	char *buf;
+	size_t cap;
+	int n;
+
+	if (headers == NULL)
+		headers = "";
+	cap = 256 + strlen(type) + strlen(headers) +
+	    (head_only ? 0 : j->result_len);
+	if ((buf = malloc(cap)) == NULL)
+		return NULL;
+	n = snprintf(buf, cap, "Status: 200 OK\r\n"
+	    "Content-Type: %s\r\n"
+	    "Content-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "Content-Security-Policy: sandbox\r\n"
+	    "%s\r\n", type, j->result_len, headers);
+	if (n < 0 || (size_t)n >= cap) {
+		free(buf);
+		return NULL;
+	}
+	*len = (size_t)n;
+	if (!head_only && j->result_len > 0) {
+		memcpy(buf + *len, j->result, j->result_len);
+		*len += j->result_len;
+	}
+	return buf;
 }

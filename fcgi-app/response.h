@@ -1,8 +1,10 @@
 /*
  * response: the answers fcgiq gives, rendered as the CGI-style header block
- * plus a JSON body (jansson).  Every answer but a 304 carries
- * Content-Type: application/json and Content-Length; errors are
- * {"error": "...", "detail": "..."}.
+ * plus a JSON body (jansson).  Every answer but a 304 carries Content-Type
+ * and Content-Length: application/json; for errors RFC 9457 problem
+ * details, application/problem+json {"type", "title", "status", "detail",
+ * "error"}, "error" being the title as answers had it before; for a job's
+ * result, the type its handler gave it.
  */
 #ifndef FCGIQ_RESPONSE_H
 #define FCGIQ_RESPONSE_H
@@ -21,14 +23,31 @@ struct store_job;
 /* The same with the body already text (response_text(), or NULL). */
 char	*response_render_text(int status, const char *headers,
 	    const char *text, int head_only, size_t *len);
+/* response_render_text() with another Content-Type than application/json. */
+char	*response_render_type(int status, const char *type,
+	    const char *headers, const char *text, int head_only, size_t *len);
 /* body as response_render() sends it (without the final newline),
  * malloc'd; NULL when out of memory. */
 char	*response_text(json_t *body);
 char	*response_render(int status, const char *headers, json_t *body,
 	    int head_only, size_t *len);
 
-/* {"error": error, "detail": detail}; detail may be NULL.  New reference. */
-json_t	*response_error_json(const char *error, const char *detail);
+#define RESPONSE_PROBLEM	"application/problem+json"
+#define RESPONSE_PROBLEM_URN	"urn:fcgiq:problem:"
+
+/*
+ * The problem details of an error: {"type": RESPONSE_PROBLEM_URN + the
+ * error's words joined by '-' in lower case, "title": error, "status":
+ * status, "detail": detail (error when NULL), "error": error}.  The one
+ * place error bodies are built.  New reference, NULL when out of memory.
+ */
+json_t	*response_problem_json(int status, const char *error,
+	    const char *detail);
+/* That problem rendered as a whole answer (as response_render()), with
+ * Content-Type application/problem+json; malloc'd, NULL when out of
+ * memory. */
+char	*response_problem(int status, const char *headers, const char *error,
+	    const char *detail, int head_only, size_t *len);
 
 /* The 202 body: {"id","queue","state","status_url"}.  New reference. */
 json_t	*response_accepted_json(const char *id, const char *queue,
@@ -44,6 +63,10 @@ json_t	*response_accepted_json(const char *id, const char *queue,
 size_t	response_accepted(char *buf, size_t cap, int status, const char *id,
 	    const char *queue, const char *state, const char *status_url,
 	    int replayed);
+/* The same with extra header lines (each ending "\r\n", or NULL). */
+size_t	response_accepted_ex(char *buf, size_t cap, int status,
+	    const char *id, const char *queue, const char *state,
+	    const char *status_url, int replayed, const char *extra);
 
 /*
  * The status body of job j: times as integer ms ("created_at") and as
@@ -61,6 +84,23 @@ void	response_etag(const char *text, char *buf);
 
 /* The 304 for etag into buf: its length, 0 when it does not fit. */
 size_t	response_not_modified(char *buf, size_t cap, const char *etag);
+
+/*
+ * The media type a job's result is answered with: the one its handler
+ * named (result_type) when it is one header line's worth of text; for a
+ * result with none (exec:), text/plain; charset=utf-8 when it is UTF-8
+ * text, else application/octet-stream.
+ */
+const char *response_result_type(const struct store_job *j);
+
+/*
+ * 200 with job j's result as its body, byte for byte, typed by
+ * response_result_type(), with extra header lines (or NULL); head_only
+ * keeps the Content-Length and drops the bytes.  j->result must not be
+ * NULL.  malloc'd, *len bytes; NULL when out of memory.
+ */
+char	*response_result(const struct store_job *j, const char *headers,
+	    int head_only, size_t *len);
 
 /* "Accepted" for 202 and so on; "Unknown" for a code it does not know. */
 const char *response_reason(int status);

@@ -31,6 +31,7 @@
 #include "commit.h"
 #include "config.h"
 #include "dbpool.h"
+#include "eta.h"
 #include "log.h"
 #include "metrics.h"
 #include "park.h"
@@ -96,8 +97,10 @@ body_read(void *ctx, void *buf, size_t len)
 
 /* What is answered when not even the answer could be made. */
 static const char oom[] = "Status: 500 Internal Server Error\r\n"
-    "Content-Type: application/json\r\n\r\n"
-    "{\"error\":\"out of memory\"}\n";
+    "Content-Type: " RESPONSE_PROBLEM "\r\n\r\n"
+    "{\"type\":\"" RESPONSE_PROBLEM_URN "out-of-memory\","
+    "\"title\":\"out of memory\",\"status\":500,"
+    "\"detail\":\"out of memory\",\"error\":\"out of memory\"}\n";
 
 /* answer() with the body already text (NULL: none): the status answer
  * hashes it for its ETag and sends the same bytes. */
@@ -129,17 +132,15 @@ answer(struct wire *r, int status, const char *headers, json_t *body,
 	free(text);
 }
 
-/* A JSON error answer, rendered (malloc'd, NULL when out of memory) and
- * logged. */
+/* An error answer (RFC 9457 problem details), rendered (malloc'd, NULL
+ * when out of memory) and logged. */
 static char *
 render_error(int status, const char *headers, const char *error,
     const char *detail, int head_only, size_t *len)
 {
-	json_t *body = response_error_json(error, detail);
 	char *buf;
 
-	buf = response_render(status, headers, body, head_only, len);
-	json_decref(body);
+	buf = response_problem(status, headers, error, detail, head_only, len);
 	if (status >= 500)
 		log_warnx("request: %d: %s", status, error);
 	else
@@ -168,20 +169,22 @@ answer_error(struct wire *r, int status, const char *headers,
  */
 static char *
 render_accepted(int status, const char *id, const char *queue,
-    const char *state, const char *url, int replay, char *abuf, size_t cap,
-    size_t *len)
+    const char *state, const char *url, int replay, const char *extra,
+    char *abuf, size_t cap, size_t *len)
 {
 	char hdrs[512], *buf;
 	json_t *out;
 
-	if ((*len = response_accepted(abuf, cap, status, id, queue, state,
-	    url, replay)) > 0)
+	if (extra == NULL)
+		extra = "";
+	if ((*len = response_accepted_ex(abuf, cap, status, id, queue, state,
+	    url, replay, extra)) > 0)
 		return abuf;
 	out = response_accepted_json(id, queue, state, url);
 	if (replay)
 		json_object_set_new(out, "replayed", json_true());
-	snprintf(hdrs, sizeof(hdrs), "Location: %s\r\n%s", url,
-	    replay ? "Idempotent-Replayed: true\r\n" : "");
+	snprintf(hdrs, sizeof(hdrs), "Location: %s\r\n%s%s", url,
+	    replay ? "Idempotent-Replayed: true\r\n" : "", extra);
 	buf = response_render(status, hdrs, out, 0, len);
 	json_decref(out);
 	return buf;
@@ -211,14 +214,58 @@ commit_detail(const struct commit_result *res)
 	}
 }
 
-/* The 503 for a job the committer did not store: header and error. */
+/*
+ * "Retry-After: N\r\n" into buf (at least RETRY_AFTER_LEN bytes) for a
+ * job of queue that has not finished: the time ahead jobs (-1: the
+ * queue's waiting jobs) take to drain (eta.c), and not before run_at.
+ */
+#define RETRY_AFTER_LEN	40
 static const char *
-failure_header(const struct commit_result *res, const char **error)
+retry_after(char *buf, const char *queue, int64_t ahead, int64_t run_at)
+{
+	int64_t now = store_now(), s = eta_seconds(queue, ahead), d;
+
+	if (run_at > now && (d = (run_at - now + 999) / 1000) > s)
+		s = d;
+	snprintf(buf, RETRY_AFTER_LEN, "Retry-After: %lld\r\n",
+	    (long long)s);
+	return buf;
+}
+
+/*
+ * The 503 for a job of queue the committer did not store: header (into
+ * buf, RETRY_AFTER_LEN bytes) and error.  A full queue has room again
+ * once it drains; estimated the way a 202's Retry-After is, so a sender
+ * comes back when the jobs now waiting are through, not all at once.
+ */
+static const char *
+failure_header(const struct commit_result *res, const char *queue,
+    char *buf, const char **error)
 {
 	*error = res->status == COMMIT_FULL ? "queue full" :
 	    "queue unavailable";
-	return res->status == COMMIT_FULL ? "Retry-After: 5\r\n" :
+	return res->status == COMMIT_FULL ? retry_after(buf, queue, -1, 0) :
 	    "Retry-After: 1\r\n";
+}
+
+/*
+ * Retry-After (into buf) for a job of queue in state, due at run_at: a
+ * waiting job waits for the queue's depth to drain, a running one for
+ * about one job's turn; NULL for a final state (nothing to wait for).
+ */
+static const char *
+status_retry_after(char *buf, enum store_state state, const char *queue,
+    int64_t run_at)
+{
+	switch (state) {
+	case STORE_JOB_QUEUED:
+	case STORE_JOB_RETRY:
+		return retry_after(buf, queue, -1, run_at);
+	case STORE_JOB_RUNNING:
+		return retry_after(buf, queue, 1, 0);
+	default:
+		return NULL;
+	}
 }
 
 /* ------------------------------------------------------------ waiting */
@@ -291,8 +338,9 @@ static char *
 wait_render(void *arg, const struct store_job *job, int rc, size_t *len)
 {
 	struct waitreq *wr = arg;
-	char hdr[640], url[512], etag[RESPONSE_ETAG_LEN], *text = NULL;
-	char *buf = NULL;
+	char hdr[704], url[512], etag[RESPONSE_ETAG_LEN], *text = NULL;
+	char ra[RETRY_AFTER_LEN], *buf = NULL;
+	const char *extra = NULL;
 	json_t *out = NULL;
 	int n;
 
@@ -302,10 +350,14 @@ wait_render(void *arg, const struct store_job *job, int rc, size_t *len)
 		    "Retry-After: 1\r\n", rc == 0 ? "no such job" :
 		    "queue unavailable", rc == 0 ? wr->id :
 		    "the job could not be read; retry", wr->head_only, len);
+	if (rc == 1)
+		extra = status_retry_after(ra, job->state, job->queue,
+		    job->run_at);
 	if (wr->kind == WAIT_INTAKE && (rc == -1 || !state_final(job->state))) {
-		snprintf(hdr, sizeof(hdr), "Location: %s\r\n%s"
+		snprintf(hdr, sizeof(hdr), "Location: %s\r\n%s%s"
 		    "Preference-Applied: wait=%d\r\n", url, wr->replayed ?
-		    "Idempotent-Replayed: true\r\n" : "", wr->applied);
+		    "Idempotent-Replayed: true\r\n" : "", extra != NULL ?
+		    extra : "", wr->applied);
 		out = response_accepted_json(wr->id, wr->queue, rc == 1 ?
 		    store_state_name(job->state) : "queued", url);
 		if (wr->replayed)
@@ -318,8 +370,9 @@ wait_render(void *arg, const struct store_job *job, int rc, size_t *len)
 	    (text = response_text(out)) == NULL)
 		goto done;
 	response_etag(text, etag);
-	n = snprintf(hdr, sizeof(hdr), "ETag: %s\r\n"
-	    "Preference-Applied: wait=%d\r\n", etag, wr->applied);
+	n = snprintf(hdr, sizeof(hdr), "ETag: %s\r\n%s"
+	    "Preference-Applied: wait=%d\r\n", etag, extra != NULL ? extra :
+	    "", wr->applied);
 	if (wr->kind == WAIT_INTAKE && n > 0 && (size_t)n < sizeof(hdr))
 		snprintf(hdr + n, sizeof(hdr) - (size_t)n,
 		    "Location: %s\r\n%s", url, wr->replayed ?
@@ -416,7 +469,7 @@ answer_later(void *arg, struct store_newjob *job,
     const struct commit_result *res)
 {
 	struct later *l = arg;
-	char abuf[2048], *url = NULL, *buf = NULL;
+	char abuf[2048], ra[RETRY_AFTER_LEN], *url = NULL, *buf = NULL;
 	const char *hdr, *error;
 	struct waitreq *wr;
 	size_t n = 0;
@@ -439,11 +492,12 @@ answer_later(void *arg, struct store_newjob *job,
 		log_debug("request: job %s: queued in %s", job->id,
 		    job->queue);
 		buf = render_accepted(l->accept_status, job->id, job->queue,
-		    "queued", url, 0, abuf, sizeof(abuf), &n);
+		    "queued", url, 0, retry_after(ra, job->queue, -1,
+		    job->run_at), abuf, sizeof(abuf), &n);
 	} else if (res->status == COMMIT_OK)
 		buf = render_error(500, NULL, "out of memory", NULL, 0, &n);
 	else {
-		hdr = failure_header(res, &error);
+		hdr = failure_header(res, job->queue, ra, &error);
 		buf = render_error(503, hdr, error, commit_detail(res), 0, &n);
 	}
 	sent = buf != NULL && wire_answer(&l->conn, buf, n) == 0;
@@ -465,7 +519,8 @@ static const struct {
 } body_refusal[] = {
 	[REQ_BODY_SHORT] = { 400, "incomplete body",
 	    "the body ended before Content-Length" },
-	[REQ_BODY_LONG] = { 400, "body longer than Content-Length", NULL },
+	[REQ_BODY_LONG] = { 400, "body longer than Content-Length",
+	    "more bytes arrived than Content-Length declared" },
 	[REQ_BODY_TOO_BIG] = { 413, "body too large",
 	    "over the max_body limit" },
 	/* The client went away (then nobody reads this), stalled past the
@@ -503,7 +558,8 @@ job_fill(struct store_newjob *job, const struct request *rq,
 {
 	memset(job, 0, sizeof(*job));
 	job->queue = rq->qc->name;
-	job->priority = rq->qc->priority;
+	job->priority = rq->priority;
+	job->run_at = rq->run_at;
 	job->max_attempts = rq->qc->max_attempts;
 	job->idempotency_key = rq->key;
 	job->method = rq->method;
@@ -550,6 +606,8 @@ enqueue_wait(struct wire *r, const struct request *rq,
 	const struct queue_conf *qc = rq->qc;
 	const char *prefix = rq->prefix;
 	char *status_url = NULL, *detail = NULL, abuf[2048], *abody = NULL;
+	char ra[RETRY_AFTER_LEN];
+	const char *extra;
 	struct commit_result res;
 	struct store_job *old = NULL;
 	struct store *s;
@@ -562,7 +620,7 @@ enqueue_wait(struct wire *r, const struct request *rq,
 	if (res.status != COMMIT_OK) {
 		const char *hdr, *error;
 
-		hdr = failure_header(&res, &error);
+		hdr = failure_header(&res, qc->name, ra, &error);
 		answer_error(r, 503, hdr, error, commit_detail(&res), 0);
 		goto done;
 	}
@@ -600,10 +658,12 @@ enqueue_wait(struct wire *r, const struct request *rq,
 			old = NULL;
 		dbpool_put(s);
 	}
+	extra = status_retry_after(ra, old != NULL ? old->state :
+	    STORE_JOB_QUEUED, qc->name, old != NULL ? old->run_at : job.run_at);
 	if ((abody = render_accepted(rq->accept_status, job.id, qc->name,
-	    old != NULL ?
-	    store_state_name(old->state) : "queued", status_url, replay, abuf, sizeof(abuf),
-	    &n)) == NULL || wire_put(r, abody, n) == -1)
+	    old != NULL ? store_state_name(old->state) : "queued",
+	    status_url, replay, extra, abuf, sizeof(abuf), &n)) == NULL ||
+	    wire_put(r, abody, n) == -1)
 		answer_error(r, 500, NULL, "out of memory", NULL, 0);
 	if (abody != abuf)
 		free(abody);
@@ -645,12 +705,29 @@ serve_enqueue(struct wire *r, struct request *rq, const struct config *c)
 	return rc;
 }
 
+/* A job the database does not hold: 410 when it may have been pruned
+ * (req_id_gone), else 404. */
+static void
+answer_missing(struct wire *r, const struct config *c, const char *id,
+    int head_only)
+{
+	char detail[160];
+
+	if (req_id_gone(id, c, store_now())) {
+		snprintf(detail, sizeof(detail), "job %s is older than "
+		    "keep_done: finished jobs that old are pruned", id);
+		answer_error(r, 410, NULL, "job gone", detail, head_only);
+	} else
+		answer_error(r, 404, NULL, "no such job", id, head_only);
+}
+
 /*
  * The job's status, with its ETag; 304 when If-None-Match names that tag
  * (or is "*": the job exists).
  */
 static int
-serve_status(struct wire *r, const struct request *rq, int wait_s)
+serve_status(struct wire *r, const struct request *rq,
+    const struct config *c, int wait_s)
 {
 	const char *id = rq->id;
 	int head_only = rq->route == REQ_ROUTE_STATUS_HEAD;
@@ -658,7 +735,9 @@ serve_status(struct wire *r, const struct request *rq, int wait_s)
 	struct store_job *job = NULL;
 	struct waitreq *wr;
 	json_t *out = NULL;
-	char url[512], etag[RESPONSE_ETAG_LEN], hdr[128], nm[128], *text = NULL;
+	char url[512], etag[RESPONSE_ETAG_LEN], hdr[192], nm[128], *text = NULL;
+	char ra[RETRY_AFTER_LEN];
+	const char *extra;
 	size_t n;
 	int rc;
 
@@ -673,7 +752,7 @@ serve_status(struct wire *r, const struct request *rq, int wait_s)
 		return 0;
 	}
 	if (rc == 0) {
-		answer_error(r, 404, NULL, "no such job", id, head_only);
+		answer_missing(r, c, id, head_only);
 		return 0;
 	}
 	if (wait_s > 0 && !state_final(job->state) &&
@@ -697,8 +776,11 @@ serve_status(struct wire *r, const struct request *rq, int wait_s)
 		    wire_put(r, nm, n) == -1)
 			(void)wire_put(r, oom, sizeof(oom) - 1);
 	} else {
-		n = (size_t)snprintf(hdr, sizeof(hdr), "ETag: %s\r\n", etag);
-		if (wait_s > 0)
+		extra = status_retry_after(ra, job->state, job->queue,
+		    job->run_at);
+		n = (size_t)snprintf(hdr, sizeof(hdr), "ETag: %s\r\n%s", etag,
+		    extra != NULL ? extra : "");
+		if (wait_s > 0 && n < sizeof(hdr))
 			snprintf(hdr + n, sizeof(hdr) - n,
 			    "Preference-Applied: wait=%d\r\n", wait_s);
 		answer_text(r, 200, hdr, text, head_only);
@@ -710,8 +792,54 @@ done:
 	return 0;
 }
 
+/*
+ * The handler's result as the original response would have been: its
+ * bytes and media type; 404 while there is none (the job has not
+ * finished, or failed), 404 / 410 for a job the database does not hold.
+ */
 static void
-serve_cancel(struct wire *r, const char *id)
+serve_result(struct wire *r, const struct request *rq,
+    const struct config *c)
+{
+	const char *id = rq->id;
+	int head_only = rq->route == REQ_ROUTE_RESULT_HEAD;
+	struct store *s;
+	struct store_job *job = NULL;
+	char detail[128], ra[RETRY_AFTER_LEN], *buf;
+	size_t n;
+	int rc;
+
+	s = dbpool_get();
+	rc = store_get(s, id, &job);
+	if (rc == -1)
+		log_warnx("request: result %s: %s", id, store_error(s));
+	dbpool_put(s);
+	if (rc == -1) {
+		answer_error(r, 503, "Retry-After: 1\r\n", "queue unavailable",
+		    "the job could not be read; retry", head_only);
+		return;
+	}
+	if (rc == 0) {
+		answer_missing(r, c, id, head_only);
+		return;
+	}
+	if (job->result == NULL) {
+		snprintf(detail, sizeof(detail), "job %s is %s", id,
+		    store_state_name(job->state));
+		answer_error(r, 404, status_retry_after(ra, job->state,
+		    job->queue, job->run_at), "no result", detail, head_only);
+		goto done;
+	}
+	if ((buf = response_result(job, NULL, head_only, &n)) == NULL ||
+	    wire_put(r, buf, n) == -1)
+		(void)wire_put(r, oom, sizeof(oom) - 1);
+	free(buf);
+done:
+	store_job_free(job);
+}
+
+static void
+serve_cancel(struct wire *r, const struct config *c, const char *id)
 {
 	struct store *s;
 	struct store_job *job = NULL;
@@ -736,7 +864,7 @@ serve_cancel(struct wire *r, const char *id)
 		log_debug("request: job %s: cancelled", id);
 		break;
 	case STORE_CANCEL_UNKNOWN:
-		answer_error(r, 404, NULL, "no such job", id, 0);
+		answer_missing(r, c, id, 0);
 		break;
 	case STORE_CANCEL_REFUSED:
 		snprintf(detail, sizeof(detail), "job %s is %s", id,
@@ -762,6 +890,7 @@ router_serve(struct wire *r)
 	int rc = 0;
 
 	req_parse(&rq, r->envp, r->role, r->bad, c->status_prefix);
+	rq.now = store_now();
 	if (req_check(&rq, c, &v) != 0) {
 		answer_error(r, v.status, v.header, v.error, v.detail, 0);
 		goto done;
@@ -772,16 +901,21 @@ router_serve(struct wire *r)
 		break;
 	case REQ_ROUTE_STATUS:
 	case REQ_ROUTE_STATUS_HEAD:
-		rc = serve_status(r, &rq, wait_seconds(&rq, c));
+		rc = serve_status(r, &rq, c, wait_seconds(&rq, c));
+		break;
+	case REQ_ROUTE_RESULT:
+	case REQ_ROUTE_RESULT_HEAD:
+		serve_result(r, &rq, c);
 		break;
 	case REQ_ROUTE_CANCEL:
-		serve_cancel(r, rq.id);
+		serve_cancel(r, c, rq.id);
 		break;
 	case REQ_ROUTE_METRICS:
 		scrape_serve(r, cr, rq.head);
 		break;
 	case REQ_ROUTE_NO_JOB:
-		answer_error(r, 404, NULL, "no such job", NULL, rq.head);
+		answer_error(r, 404, NULL, "no such job", "not a job id",
+		    rq.head);
 		break;
 	case REQ_ROUTE_BAD_METHOD:
 		snprintf(hdr, sizeof(hdr), "Allow: %s\r\n", rq.allow);

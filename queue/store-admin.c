@@ -213,6 +213,33 @@ done:
 	return r;
 }
 
+int
+store_drain(struct store *s, const char *queue, int64_t since, int64_t limit,
+    int64_t *n, int64_t *oldest)
+{
+	sqlite3_stmt	*st;
+	int		 r = -1;
+
+	*n = 0;
+	*oldest = 0;
+	if ((st = sq_stmt(s, ST_DRAIN)) == NULL)
+		return -1;
+	if (sq_bind_str(st, 1, queue) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, since) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, limit) != SQLITE_OK) {
+		(void)sq_fail_db(s, "drain: bind");
+		goto done;
+	}
+	if (sq_step_row(s, st, "drain") == 0) {
+		*n = sqlite3_column_int64(st, 0);
+		*oldest = sqlite3_column_int64(st, 1);	/* NULL: 0 */
+		r = 0;
+	}
+done:
+	sq_done_with(st);
+	return r;
+}
+
 int64_t
 store_count_waiting(struct store *s, const char *queue)
 {

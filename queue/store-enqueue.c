@@ -54,6 +54,29 @@ make_id(char id[STORE_ID_LEN + 1], int64_t ms, unsigned seq,
 	id[o] = '\0';
 }
 
+int
+store_id_time(const char *id, int64_t *ms)
+{
+	const char	*p;
+	uint64_t	 t = 0;
+	int		 i, v;
+
+	if (strlen(id) != STORE_ID_LEN)
+		return 0;
+	for (i = 0; i < 8; i++) {
+		if ((p = strchr(ordered, id[i])) == NULL)
+			return 0;
+		v = (int)(p - ordered);
+		/* The first character: bits 42-47 in the old layout ('-',
+		 * 0, until 2109), 1 + bits 42-46 in the new one. */
+		if (i == 0 && v > 0)
+			v--;
+		t = t << 6 | (uint64_t)v;
+	}
+	*ms = (int64_t)t;
+	return 1;
+}
+
 /*
  * Give jobs[0..n) fresh ids, up to 64 from one getrandom.  Each id of s
  * sorts after the one before: within a millisecond the sequence number

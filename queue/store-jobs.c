@@ -76,7 +76,7 @@ sq_job_from_row(sqlite3_stmt *st, struct store_job **out)
 {
 	static const int	 strs[] = { C_QUEUE, C_IDEMPOTENCY_KEY,
 	    C_METHOD, C_REQUEST_URI, C_QUERY_STRING, C_CONTENT_TYPE,
-	    C_REMOTE_ADDR, C_HEADERS, C_LAST_ERROR };
+	    C_REMOTE_ADDR, C_HEADERS, C_LAST_ERROR, C_RESULT_TYPE };
 	const void		*p[C__COUNT];
 	size_t			 len[C__COUNT];
 	char			*at, *dst[C__COUNT];
@@ -147,6 +147,7 @@ sq_job_from_row(sqlite3_stmt *st, struct store_job **out)
 	j->result = dst[C_RESULT];
 	j->result_len = dst[C_RESULT] != NULL ? len[C_RESULT] : 0;
 	j->last_error = dst[C_LAST_ERROR];
+	j->result_type = dst[C_RESULT_TYPE];
 	*out = j;
 	return SQLITE_OK;
 }

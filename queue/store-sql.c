@@ -104,4 +104,12 @@ const char *const sq_sql[ST__COUNT] = {
 	    "  length(body), coalesce(last_error, '') FROM jobs"
 	    " WHERE (?1 IS NULL OR queue = ?1) AND (?2 IS NULL OR state = ?2)"
 	    " ORDER BY seq DESC LIMIT ?3",
+	/* The latest jobs of a queue to finish, from jobs_finished
+	 * (finished_at >= ?2 implies its IS NOT NULL); the LIMIT bounds the
+	 * rows read, whatever the rate. */
+	[ST_DRAIN] =
+	    "SELECT count(*), min(finished_at) FROM"
+	    " (SELECT finished_at FROM jobs INDEXED BY jobs_finished"
+	    "  WHERE finished_at >= ?2 AND queue = ?1"
+	    "  ORDER BY finished_at DESC LIMIT ?3)",
 };

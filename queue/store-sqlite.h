@@ -43,6 +43,7 @@ enum stmt_id {
 	ST_RELEASE, ST_EXTEND, ST_CANCEL, ST_EXISTS, ST_REQUEUE_EXPIRED,
 	ST_REQUEUE_RUNNING, ST_PRUNE, ST_GET, ST_COUNT_WAITING, ST_STATS,
 	ST_PAUSE, ST_PAUSED, ST_RETRY, ST_RETRY_DEAD, ST_LIST,
+	ST_DRAIN,
 	ST__COUNT
 };
 
@@ -54,13 +55,13 @@ extern const char *const sq_sql[ST__COUNT];
 	"id, queue, state, priority, attempts, max_attempts, created_at, " \
 	"run_at, started_at, finished_at, lease_until, idempotency_key, " \
 	"method, request_uri, query_string, content_type, remote_addr, " \
-	"headers, body, result, last_error"
+	"headers, body, result, last_error, result_type"
 enum {
 	C_ID, C_QUEUE, C_STATE, C_PRIORITY, C_ATTEMPTS, C_MAX_ATTEMPTS,
 	C_CREATED_AT, C_RUN_AT, C_STARTED_AT, C_FINISHED_AT, C_LEASE_UNTIL,
 	C_IDEMPOTENCY_KEY, C_METHOD, C_REQUEST_URI, C_QUERY_STRING,
 	C_CONTENT_TYPE, C_REMOTE_ADDR, C_HEADERS, C_BODY, C_RESULT,
-	C_LAST_ERROR, C__COUNT
+	C_LAST_ERROR, C_RESULT_TYPE, C__COUNT
 };
 
 /*

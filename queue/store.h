@@ -190,6 +190,13 @@ struct store_newjob {
  */
 int	store_enqueue(struct store *, struct store_newjob *jobs, size_t n);
 
+/*
+ * The creation time an id carries (its first 8 characters, either layout
+ * of 30 characters).  1: *ms set; 0: id has no time (22 characters, or not
+ * an id).  Says nothing of whether such a job exists or ever did.
+ */
+int	store_id_time(const char *id, int64_t *ms);
+
 /* ---------------------------------------------------------------------- */
 /* store-jobs.c: a job's life after its enqueue                           */
 /* ---------------------------------------------------------------------- */
@@ -219,6 +226,9 @@ struct store_job {
 	void		*result;	/* NULL when none */
 	size_t		 result_len;
 	char		*last_error;
+	char		*result_type;	/* the result's media type, as its
+					   handler named it; NULL: unnamed
+					   (exec:) */
 };
 
 /* The name of state ("queued", ...), or "?" for a value out of range. */
@@ -316,6 +326,14 @@ int	store_states(struct store *, const char *const *ids, size_t n,
 
 /* Jobs waiting (queued or retry) in queue, or -1. */
 int64_t	store_count_waiting(struct store *, const char *queue);
+
+/*
+ * How fast queue drains: of its jobs that finished (done, dead or
+ * cancelled) at or after since, the latest limit: *n how many and
+ * *oldest the earliest finished_at among them (0 when none).  0 or -1.
+ */
+int	store_drain(struct store *, const char *queue, int64_t since,
+	    int64_t limit, int64_t *n, int64_t *oldest);
 
 struct store_stat {
 	char		 queue[64];

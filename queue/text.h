@@ -36,4 +36,11 @@ int	text_cgi_name(const char *name, char *buf, size_t len);
  * bytes); the bare number when the time cannot be broken down. */
 void	text_iso8601(int64_t ms, char *buf, size_t len);
 
+/*
+ * An RFC 3339 date-time ("2026-12-03T10:00:00Z", "...T10:00:00.5+01:00";
+ * 'T' and 'Z' in either case) as ms since the epoch into *ms.  0, or -1
+ * when s is anything else (a field out of range included).
+ */
+int	text_rfc3339(const char *s, int64_t *ms);
+
 #endif /* FCGIQ_TEXT_H */

@@ -50,7 +50,7 @@ TESTS += tests/unit/test_wake
 # committer stubbed in the test).
 check_PROGRAMS += tests/unit/test_request tests/unit/test_wire \
 	tests/unit/test_commit tests/unit/test_dbpool tests/unit/test_server \
-	tests/unit/test_router
+	tests/unit/test_router tests/unit/test_eta
 tests_unit_test_request_SOURCES = tests/unit/test_request.c
 tests_unit_test_request_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_request_LDADD = $(UNIT_LDADD)
@@ -77,12 +77,16 @@ tests_unit_test_router_SOURCES = tests/unit/test_router.c \
 tests_unit_test_router_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests/tools
 tests_unit_test_router_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_router_LDADD = $(UNIT_LDADD)
+tests_unit_test_eta_SOURCES = tests/unit/test_eta.c \
+	tests/unit/tmpdir.c tests/unit/tmpdir.h
+tests_unit_test_eta_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_eta_LDADD = $(UNIT_LDADD)
 
 TESTS += tests/unit/test_config tests/unit/test_text tests/unit/test_store \
 	tests/unit/test_exec tests/unit/test_slot tests/unit/test_helper \
 	tests/unit/test_request tests/unit/test_wire tests/unit/test_commit \
 	tests/unit/test_dbpool tests/unit/test_server tests/unit/test_router \
-	tests/unit/test_metrics
+	tests/unit/test_metrics tests/unit/test_eta
 endif
 
 # ------------------------------------------------- tests/tools, handlers
@@ -134,6 +138,9 @@ E2E_TESTS = tests/e2e/responder.sh tests/e2e/responder-raw.sh \
 	tests/e2e/metrics.sh
 # Prefer: wait (issue 17).
 E2E_TESTS += tests/e2e/prefer-wait.sh
+# The status resource and the errors behind nginx: problem details,
+# <id>/result, 410 after a prune, scheduling headers, Retry-After.
+E2E_TESTS += tests/e2e/front-door.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh

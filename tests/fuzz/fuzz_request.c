@@ -220,10 +220,17 @@ check_parse(char **envp, int role)
 	INVARIANT(strcmp(rq.queue, q != NULL && *q != '\0' ? q :
 	    "default") == 0);
 	INVARIANT(strlen(rq.id) == 0 || req_valid_id(rq.id));
+	rq.now = 1796000000000LL;
 	rc = req_check(&rq, &c, &v);
-	if (rc == 0 && rq.route == REQ_ROUTE_ENQUEUE)
+	if (rc == 0 && rq.route == REQ_ROUTE_ENQUEUE) {
 		INVARIANT(rq.qc != NULL && rq.headers != NULL &&
 		    (rq.key == NULL || strlen(rq.key) <= REQ_MAX_KEY));
+		/* A schedule stays within its bounds, never before now. */
+		INVARIANT(rq.priority >= REQ_PRIORITY_MIN &&
+		    rq.priority <= REQ_PRIORITY_MAX);
+		INVARIANT(rq.run_at == 0 || (rq.run_at > rq.now &&
+		    rq.run_at <= rq.now + REQ_MAX_DELAY_MS));
+	}
 	if (rc != 0)
 		INVARIANT((rc == 400 || rc == 404 || rc == 413 || rc == 414 ||
 		    rc == 431 || rc == 500) && v.status == rc &&

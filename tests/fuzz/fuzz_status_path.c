@@ -4,7 +4,8 @@
  * NULL, as an absent param is).  Invariants: a status route (GET, HEAD,
  * DELETE) only under the prefix, with the 30 (or, for an id of before the
  * time prefix, 22) characters after it, before any '?', a base64url id
- * that is exactly the one returned; no other route
+ * that is exactly the one returned; a result route (GET, HEAD) likewise
+ * with "/result" after the id; no other route
  * hands out an id; ENQUEUE only for POST PUT PATCH outside the prefix;
  * *allow set exactly for 405; req_valid_id agrees with a reference.
  */
@@ -57,6 +58,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		INVARIANT(*q == '\0' || *q == '?');
 		INVARIANT(strcmp(m, r == REQ_ROUTE_STATUS ? "GET" :
 		    r == REQ_ROUTE_STATUS_HEAD ? "HEAD" : "DELETE") == 0);
+		break;
+	case REQ_ROUTE_RESULT:
+	case REQ_ROUTE_RESULT_HEAD:
+		INVARIANT(allow == NULL);
+		INVARIANT(plen > 0 && strncmp(u, prefix, plen) == 0);
+		INVARIANT(ref_valid_id(id));
+		INVARIANT(memcmp(u + plen, id, strlen(id)) == 0);
+		q = u + plen + strlen(id);
+		INVARIANT(strncmp(q, "/result", 7) == 0);
+		INVARIANT(q[7] == '\0' || q[7] == '?');
+		INVARIANT(strcmp(m, r == REQ_ROUTE_RESULT ? "GET" : "HEAD") ==
+		    0);
 		break;
 	case REQ_ROUTE_ENQUEUE:
 		INVARIANT(allow == NULL && id[0] == '\0');

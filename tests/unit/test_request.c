@@ -285,6 +285,130 @@ test_role(void **state)
 	config_free(&c);
 }
 
+static const char *sched_why;	/* check_sched's refusal */
+
+/* Check an intake with params p (NULL-terminated, after the method and
+ * URI) at now; the status, *rq filled, sched_why the error. */
+static int
+check_sched(struct request *rq, const struct config *c, int64_t now,
+    char **p)
+{
+	char *envp[16] = { "REQUEST_METHOD=POST", "REQUEST_URI=/in" };
+	struct req_verdict v;
+	size_t i;
+	int rc;
+
+	for (i = 0; p[i] != NULL; i++)
+		envp[2 + i] = p[i];
+	envp[2 + i] = NULL;
+	req_parse(rq, envp, FCGI_RESPONDER, WIRE_OK, c->status_prefix);
+	rq->now = now;
+	rc = req_check(rq, c, &v);
+	req_free(rq);
+	sched_why = rc != 0 ? v.error : NULL;
+	return rc;
+}
+
+#define SCHED(rq, c, now, ...)						\
+	check_sched((rq), (c), (now), (char *[]){ __VA_ARGS__, NULL })
+
+/*
+ * Scheduling from the request: the location's defaults (FCGIQ_DELAY,
+ * FCGIQ_PRIORITY; a bad value is a 500), the client's Fcgiq-Delay,
+ * Fcgiq-Run-At and Fcgiq-Priority only with FCGIQ_CLIENT_SCHEDULE on
+ * (a bad value is a 400), ignored without it.
+ */
+static void
+test_schedule(void **state)
+{
+	struct request rq;
+	struct config c;
+	char err[128];
+	int64_t now = 1796000000000LL;	/* 2026-11-30T... */
+
+	(void)state;
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), 0);
+	c.queues[0].priority = 3;
+	assert_int_equal(SCHED(&rq, &c, now, "X=1"), 0);
+	assert_int_equal(rq.priority, 3);
+	assert_int_equal(rq.run_at, 0);
+
+	/* The location's defaults. */
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_DELAY=30s",
+	    "FCGIQ_PRIORITY=5"), 0);
+	assert_int_equal(rq.priority, 5);
+	assert_int_equal(rq.run_at, now + 30000);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_DELAY=",
+	    "FCGIQ_PRIORITY="), 0);
+	assert_int_equal(rq.priority, 3);
+	assert_int_equal(rq.run_at, 0);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_DELAY=soon"), 500);
+	assert_string_equal(sched_why, "bad FCGIQ_DELAY");
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_DELAY=367d"), 500);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_PRIORITY=1001"), 500);
+	assert_string_equal(sched_why, "bad FCGIQ_PRIORITY");
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=yes"),
+	    500);
+	assert_string_equal(sched_why, "bad FCGIQ_CLIENT_SCHEDULE");
+
+	/* The client's headers, ignored unless the location allows them. */
+	assert_int_equal(SCHED(&rq, &c, now, "HTTP_FCGIQ_DELAY=10m",
+	    "HTTP_FCGIQ_PRIORITY=9", "FCGIQ_DELAY=30s"), 0);
+	assert_int_equal(rq.priority, 3);
+	assert_int_equal(rq.run_at, now + 30000);
+	assert_int_equal(SCHED(&rq, &c, now, "HTTP_FCGIQ_DELAY=bad",
+	    "HTTP_FCGIQ_RUN_AT=bad", "HTTP_FCGIQ_PRIORITY=bad",
+	    "FCGIQ_CLIENT_SCHEDULE=off"), 0);
+	assert_int_equal(SCHED(&rq, &c, now, "HTTP_FCGIQ_DELAY=10m",
+	    "HTTP_FCGIQ_PRIORITY=-9", "FCGIQ_DELAY=30s", "FCGIQ_PRIORITY=5",
+	    "FCGIQ_CLIENT_SCHEDULE=on"), 0);
+	assert_int_equal(rq.priority, -9);
+	assert_int_equal(rq.run_at, now + 600000);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_DELAY=30s",
+	    "FCGIQ_CLIENT_SCHEDULE=on"), 0);	/* no header: the default */
+	assert_int_equal(rq.run_at, now + 30000);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_RUN_AT=2026-11-30T10:00:00+01:00"), 0);
+	assert_int_equal(rq.run_at, 1796029200000LL);
+	/* The past is now, never earlier (run_at orders the queue). */
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_RUN_AT=2000-01-01T00:00:00Z"), 0);
+	assert_int_equal(rq.run_at, 0);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_DELAY=0"), 0);
+	assert_int_equal(rq.run_at, 0);
+
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_DELAY=10 minutes"), 400);
+	assert_string_equal(sched_why, "bad Fcgiq-Delay");
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_DELAY=-5"), 400);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_DELAY=400d"), 400);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_RUN_AT=tomorrow"), 400);
+	assert_string_equal(sched_why, "bad Fcgiq-Run-At");
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_RUN_AT=2099-01-01T00:00:00Z"), 400);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_RUN_AT=2026-12-01T00:00:00Z",
+	    "HTTP_FCGIQ_DELAY=1m"), 400);
+	assert_string_equal(sched_why, "conflicting schedule");
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_PRIORITY=1001"), 400);
+	assert_string_equal(sched_why, "bad Fcgiq-Priority");
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_PRIORITY= 5"), 400);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_PRIORITY=+5"), 400);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_PRIORITY="), 400);
+	assert_int_equal(SCHED(&rq, &c, now, "FCGIQ_CLIENT_SCHEDULE=on",
+	    "HTTP_FCGIQ_PRIORITY=-1000"), 0);
+	assert_int_equal(rq.priority, -1000);
+	config_free(&c);
+}
+
 /* If-None-Match against a tag: lists, W/, "*", and what is not a tag. */
 /* RFC 7240: the first wait preference, delta-seconds, else ignored. */
 static void
@@ -370,6 +494,20 @@ test_route(void **state)
 	assert_int_equal(req_route("POST", "/jobs/" ID, "/jobs/", id, &allow),
 	    REQ_ROUTE_BAD_METHOD);
 	assert_string_equal(allow, "GET, HEAD, DELETE");
+	/* <id>/result: GET and HEAD only. */
+	assert_int_equal(req_route("GET", "/jobs/" ID30 "/result?x", "/jobs/",
+	    id, &allow), REQ_ROUTE_RESULT);
+	assert_string_equal(id, ID30);
+	assert_int_equal(req_route("HEAD", "/jobs/" ID "/result", "/jobs/",
+	    id, &allow), REQ_ROUTE_RESULT_HEAD);
+	assert_string_equal(id, ID);
+	assert_int_equal(req_route("DELETE", "/jobs/" ID "/result", "/jobs/",
+	    id, &allow), REQ_ROUTE_BAD_METHOD);
+	assert_string_equal(allow, "GET, HEAD");
+	assert_int_equal(req_route("GET", "/jobs/" ID "/results", "/jobs/",
+	    id, &allow), REQ_ROUTE_NO_JOB);
+	assert_int_equal(req_route("GET", "/jobs//result", "/jobs/", id,
+	    &allow), REQ_ROUTE_NO_JOB);
 	assert_int_equal(req_route("GET", "/jobs/", "/jobs/", id, &allow),
 	    REQ_ROUTE_NO_JOB);
 	assert_int_equal(req_route("GET", "/jobs/short", "/jobs/", id,
@@ -390,6 +528,77 @@ test_route(void **state)
 	assert_false(req_valid_id(""));
 	assert_false(req_valid_id(ID "A"));
 	assert_false(req_valid_id("AbCdEfGhIjKlMnOpQr%2F09"));
+}
+
+/* An id of the current layout made at ms (the random part all 'A'). */
+static void
+id_at(int64_t ms, char id[STORE_ID_LEN + 1])
+{
+	static const char a[] = "-0123456789"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+	uint64_t t = (uint64_t)ms;
+	int i;
+
+	for (i = 7; i >= 1; i--, t >>= 6)
+		id[i] = a[t & 63];
+	id[0] = a[1 + (t & 31)];
+	memset(id + 8, 'A', STORE_ID_LEN - 8);
+	id[STORE_ID_LEN] = '\0';
+}
+
+/*
+ * 410 or 404 for an id the database does not hold: gone when its time
+ * lies before now minus the shortest keep_done; not when newer, from the
+ * future, from before fcgiq's ids had a time, or without one.
+ */
+static void
+test_id_gone(void **state)
+{
+	struct config c;
+	struct queue_conf *q2;
+	char err[256], id[STORE_ID_LEN + 1];
+	int64_t now = 1796000000000LL, t, day = 86400000LL;	/* 2026-11 */
+
+	(void)state;
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), 0);
+	assert_int_equal(c.queues[0].keep_done_ms, 7 * day);
+	id_at(now - 8 * day, id);
+	assert_int_equal(store_id_time(id, &t), 1);
+	assert_int_equal(t, now - 8 * day);
+	assert_int_equal(req_id_gone(id, &c, now), 1);
+	id_at(now - 7 * day - 1, id);
+	assert_int_equal(req_id_gone(id, &c, now), 1);
+	id_at(now - 7 * day, id);
+	assert_int_equal(req_id_gone(id, &c, now), 0);
+	id_at(now - 6 * day, id);
+	assert_int_equal(req_id_gone(id, &c, now), 0);
+	id_at(now + day, id);				/* the future */
+	assert_int_equal(req_id_gone(id, &c, now), 0);
+	id_at(REQ_ID_EPOCH_MS - 1, id);			/* before fcgiq's */
+	assert_int_equal(req_id_gone(id, &c, now), 0);
+	id_at(REQ_ID_EPOCH_MS, id);
+	assert_int_equal(req_id_gone(id, &c, now), 1);
+	assert_int_equal(req_id_gone(ID, &c, now), 0);	/* no time */
+	assert_int_equal(store_id_time(ID, &t), 0);
+	assert_int_equal(store_id_time("x", &t), 0);
+	/* The old layout ('-' first) carries its time too. */
+	assert_int_equal(store_id_time("-Wzzzzzz" "AAAAAAAAAAAAAAAAAAAAAA",
+	    &t), 1);
+	assert_int_equal(t, (int64_t)33 << 36 | (((int64_t)1 << 36) - 1));
+
+	/* The shortest keep_done of all queues sets the horizon: a status
+	 * URL does not say which queue its job was in. */
+	q2 = realloc(c.queues, 2 * sizeof(*q2));
+	assert_non_null(q2);
+	c.queues = q2;
+	memset(&c.queues[1], 0, sizeof(c.queues[1]));
+	c.queues[1].keep_done_ms = day;
+	c.nqueues = 2;
+	id_at(now - 2 * day, id);
+	assert_int_equal(req_id_gone(id, &c, now), 1);
+	c.nqueues = 1;
+	assert_int_equal(req_id_gone(id, &c, now), 0);
+	config_free(&c);
 }
 
 static void
@@ -579,7 +788,8 @@ test_read_body_large(void **state)
 static void
 test_response(void **state)
 {
-	json_t *b = response_error_json("no such job", "x");
+	json_t *b = response_problem_json(404, "no such job", "x");
+	const char *want;
 	char *out;
 	size_t len;
 
@@ -588,14 +798,32 @@ test_response(void **state)
 	assert_non_null(out);
 	assert_true(strncmp(out, "Status: 404 Not Found\r\n", 23) == 0);
 	assert_non_null(strstr(out, "Content-Type: application/json\r\n"));
-	assert_non_null(strstr(out, "\r\n\r\n{\"error\":\"no such job\","
-	    "\"detail\":\"x\"}\n"));
+	assert_non_null(strstr(out, "\r\n\r\n{\"type\":\"urn:fcgiq:problem:"
+	    "no-such-job\",\"title\":\"no such job\",\"status\":404,"
+	    "\"detail\":\"x\",\"error\":\"no such job\"}\n"));
 	free(out);
 	out = response_render(404, "Allow: GET\r\n", b, 1, &len);
 	assert_non_null(strstr(out, "Allow: GET\r\n"));
 	assert_true(len >= 4 && memcmp(out + len - 4, "\r\n\r\n", 4) == 0);
 	free(out);
 	json_decref(b);
+
+	/* The whole problem answer: its media type; the type's slug from
+	 * the title's words; no detail: the title again. */
+	out = response_problem(405, "Allow: GET\r\n", "bad  Content-Length!",
+	    NULL, 0, &len);
+	assert_non_null(out);
+	want = "Status: 405 Method Not Allowed\r\n"
+	    "Content-Type: application/problem+json\r\n"
+	    "Content-Length: 155\r\nCache-Control: no-store\r\n"
+	    "Allow: GET\r\n\r\n"
+	    "{\"type\":\"urn:fcgiq:problem:bad-content-length\","
+	    "\"title\":\"bad  Content-Length!\",\"status\":405,"
+	    "\"detail\":\"bad  Content-Length!\","
+	    "\"error\":\"bad  Content-Length!\"}\n";
+	assert_int_equal(len, strlen(want));	/* not NUL-terminated */
+	assert_memory_equal(out, want, len);
+	free(out);
 }
 
 static void
@@ -644,7 +872,9 @@ main(void)
 		cmocka_unit_test(test_role),
 		cmocka_unit_test(test_etag_match),
 		cmocka_unit_test(test_prefer_wait),
+		cmocka_unit_test(test_schedule),
 		cmocka_unit_test(test_route),
+		cmocka_unit_test(test_id_gone),
 		cmocka_unit_test(test_headers_json),
 		cmocka_unit_test(test_idempotency),
 		cmocka_unit_test(test_read_body),

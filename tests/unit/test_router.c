@@ -3,12 +3,14 @@
  * a socket pair (wire.c) with the answers compared byte for byte: which
  * route a method and path take, 405 with Allow, 404 for an unknown queue
  * or job, 414, the refusals before the body, the status prefix a location
- * sets, ETag and 304 on status, FCGIQ_ACCEPT_STATUS.  Group commit is replaced by a stub that stores the job at once
+ * sets, ETag and 304 on status, FCGIQ_ACCEPT_STATUS, errors as problem
+ * details.  Group commit is replaced by a stub that stores the job at once
  * (or refuses it as the test asks), and dbpool opens a fresh database, so
  * no thread but the test's own runs.
  */
 #include <sys/socket.h>
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -27,6 +29,7 @@
 #include "router.h"
 #include "server.h"
 #include "store.h"
+#include "store-sqlite.h"
 #include "wire.h"
 
 static char	dir[] = "/tmp/test_router.XXXXXX";
@@ -59,6 +62,14 @@ commit_submit_async(struct store_newjob *job, int64_t max_queued,
 
 	commit_submit(job, max_queued, &res);
 	fn(arg, job, &res);
+}
+
+/* No group commit, no count: eta has no refresher here either. */
+int64_t
+commit_waiting(const char *queue)
+{
+	(void)queue;
+	return -1;
 }
 
 void
@@ -198,7 +209,47 @@ render(const char *status, const char *extra, const char *json, int head)
 }
 
 #define json_answer(status, extra, json)	render(status, extra, json, 0)
-#define JSON_ERR(status, extra, body)	json_answer(status, extra, body)
+
+/*
+ * An error answer as response_problem() lays it out (a static buffer):
+ * RFC 9457 problem details, the type's slug made here from the error's
+ * words as the README states the rule; detail NULL: the title again.
+ */
+static const char *
+problem(const char *status, const char *extra, const char *error,
+    const char *detail, int head)
+{
+	static char buf[1024];
+	char json[768], slug[128];
+	const char *e;
+	size_t n = 0;
+	int gap = 0;
+
+	for (e = error; *e != '\0'; e++) {
+		if (!isalnum((unsigned char)*e)) {
+			gap = 1;
+			continue;
+		}
+		if (gap && n > 0)
+			slug[n++] = '-';
+		slug[n++] = (char)tolower((unsigned char)*e);
+		gap = 0;
+	}
+	slug[n] = '\0';
+	snprintf(json, sizeof(json), "{\"type\":\"urn:fcgiq:problem:%s\","
+	    "\"title\":\"%s\",\"status\":%d,\"detail\":\"%s\","
+	    "\"error\":\"%s\"}", slug, error, atoi(status),
+	    detail != NULL ? detail : error, error);
+	snprintf(buf, sizeof(buf), "Status: %s\r\n"
+	    "Content-Type: application/problem+json\r\n"
+	    "Content-Length: %zu\r\nCache-Control: no-store\r\n%s\r\n%s%s",
+	    status, strlen(json) + 1, extra, head ? "" : json,
+	    head ? "" : "\n");
+	return buf;
+}
+
+#define PROBLEM(status, extra, error, detail)				\
+	problem(status, extra, error, detail, 0)
 
 /* GET, HEAD and DELETE outside the status prefix: 405 naming the intake
  * methods; HEAD gets no body. */
@@ -207,18 +258,18 @@ test_intake_405(void **state)
 {
 	(void)state;
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", "/in"),
-	    JSON_ERR("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
-	    "{\"error\":\"method not allowed\",\"detail\":\"GET\"}"));
+	    PROBLEM("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
+	    "method not allowed", "GET"));
 	expect(serve(NULL, "REQUEST_METHOD", "HEAD", "REQUEST_URI", "/in"),
-	    render("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
-	    "{\"error\":\"method not allowed\",\"detail\":\"HEAD\"}", 1));
+	    problem("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
+	    "method not allowed", "HEAD", 1));
 	/* A method with CR/LF or a long one is not echoed. */
 	expect(serve(NULL, "REQUEST_METHOD", "GE\r\nT", "REQUEST_URI", "/in"),
-	    JSON_ERR("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
-	    "{\"error\":\"method not allowed\",\"detail\":null}"));
+	    PROBLEM("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
+	    "method not allowed", NULL));
 	expect(serve(NULL, "REQUEST_URI", "/in"),
-	    JSON_ERR("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
-	    "{\"error\":\"method not allowed\",\"detail\":null}"));
+	    PROBLEM("405 Method Not Allowed", "Allow: POST, PUT, PATCH\r\n",
+	    "method not allowed", NULL));
 }
 
 /* Under the status prefix: only GET, HEAD, DELETE, and only of an id. */
@@ -228,20 +279,19 @@ test_status_routes(void **state)
 	(void)state;
 	expect(serve(NULL, "REQUEST_METHOD", "POST", "REQUEST_URI",
 	    "/jobs/x"),
-	    JSON_ERR("405 Method Not Allowed", "Allow: GET, HEAD, DELETE\r\n",
-	    "{\"error\":\"method not allowed\",\"detail\":\"POST\"}"));
+	    PROBLEM("405 Method Not Allowed", "Allow: GET, HEAD, DELETE\r\n",
+	    "method not allowed", "POST"));
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI",
 	    "/jobs/not-an-id"),
-	    JSON_ERR("404 Not Found", "",
-	    "{\"error\":\"no such job\",\"detail\":null}"));
+	    PROBLEM("404 Not Found", "", "no such job", "not a job id"));
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI",
 	    "/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
-	    JSON_ERR("404 Not Found", "", "{\"error\":\"no such job\","
-	    "\"detail\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"));
+	    PROBLEM("404 Not Found", "",
+	    "no such job", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
 	expect(serve(NULL, "REQUEST_METHOD", "DELETE", "REQUEST_URI",
 	    "/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
-	    JSON_ERR("404 Not Found", "", "{\"error\":\"no such job\","
-	    "\"detail\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"));
+	    PROBLEM("404 Not Found", "",
+	    "no such job", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
 }
 
 /* What is refused from the params, before the body is read. */
@@ -253,57 +303,84 @@ test_refusals(void **state)
 	(void)state;
 	expect(serve_role(FCGI_AUTHORIZER, "x", (const char *const []){
 	    "REQUEST_METHOD", "POST", "REQUEST_URI", "/in", NULL }),
-	    JSON_ERR("400 Bad Request", "", "{\"error\":\"only the FastCGI "
-	    "responder role is served\",\"detail\":null}"));
+	    PROBLEM("400 Bad Request", "",
+	    "only the FastCGI responder role is served", NULL));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "FCGIQ_QUEUE", "nope"),
-	    JSON_ERR("404 Not Found", "", "{\"error\":\"unknown queue\","
-	    "\"detail\":\"nope\"}"));
+	    PROBLEM("404 Not Found", "", "unknown queue", "nope"));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "1x"),
-	    JSON_ERR("400 Bad Request", "", "{\"error\":\"bad Content-Length\","
-	    "\"detail\":\"not a decimal number of bytes\"}"));
+	    PROBLEM("400 Bad Request", "",
+	    "bad Content-Length", "not a decimal number of bytes"));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "101"),
-	    JSON_ERR("413 Content Too Large", "", "{\"error\":\"body too "
-	    "large\",\"detail\":\"over the max_body limit\"}"));
+	    PROBLEM("413 Content Too Large", "",
+	    "body too large", "over the max_body limit"));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_TYPE", "text/plain\r\nX: y"),
-	    JSON_ERR("400 Bad Request", "", "{\"error\":\"bad Content-Type\","
-	    "\"detail\":\"too long\"}"));
+	    PROBLEM("400 Bad Request", "", "bad Content-Type", "too long"));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "HTTP_IDEMPOTENCY_KEY", "a b"),
-	    JSON_ERR("400 Bad Request", "", "{\"error\":\"bad idempotency "
-	    "key\",\"detail\":\"1-255 printable ASCII characters\"}"));
+	    PROBLEM("400 Bad Request", "",
+	    "bad idempotency key", "1-255 printable ASCII characters"));
 	/* The queue is checked before the length. */
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "FCGIQ_QUEUE", "nope", "CONTENT_LENGTH", "1x"),
-	    JSON_ERR("404 Not Found", "", "{\"error\":\"unknown queue\","
-	    "\"detail\":\"nope\"}"));
+	    PROBLEM("404 Not Found", "", "unknown queue", "nope"));
+	/* A name holding '=' means two things: refused, as problem details
+	 * like every other error. */
+	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "HTTP_A=B", "c"),
+	    PROBLEM("400 Bad Request", "", "bad FastCGI parameter",
+	    "a NUL byte in a name or value, or '=' in a name"));
 	/* The URI before the route. */
 	assert_non_null(uri = calloc(1, 8194));
 	uri[0] = '/';
 	memset(uri + 1, 'a', 8192);
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri),
-	    JSON_ERR("414 URI Too Long", "",
-	    "{\"error\":\"URI too long\",\"detail\":null}"));
+	    PROBLEM("414 URI Too Long", "", "URI too long",
+	    "the request URI is over 8192 bytes"));
 	free(uri);
 	/* Only the body tells: longer than declared. */
 	expect(serve("xyz", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "2"),
-	    JSON_ERR("400 Bad Request", "", "{\"error\":\"body longer than "
-	    "Content-Length\",\"detail\":null}"));
+	    PROBLEM("400 Bad Request", "", "body longer than Content-Length",
+	    "more bytes arrived than Content-Length declared"));
 	expect(serve(NULL, "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "2"),
-	    JSON_ERR("400 Bad Request", "", "{\"error\":\"incomplete body\","
-	    "\"detail\":\"the body ended before Content-Length\"}"));
+	    PROBLEM("400 Bad Request", "",
+	    "incomplete body", "the body ended before Content-Length"));
+}
+
+/* More header fields than REQ_MAX_HEADERS: 431 before the body. */
+static void
+test_too_many_headers(void **state)
+{
+	const char *p[2 * 300 + 8];
+	char names[300][16];
+	size_t i, n = 0;
+
+	(void)state;
+	p[n++] = "REQUEST_METHOD";
+	p[n++] = "POST";
+	p[n++] = "REQUEST_URI";
+	p[n++] = "/in";
+	for (i = 0; i < 300; i++) {
+		snprintf(names[i], sizeof(names[i]), "HTTP_X_%zu", i);
+		p[n++] = names[i];
+		p[n++] = "v";
+	}
+	p[n] = NULL;
+	expect(serve_role(FCGI_RESPONDER, "x", p),
+	    PROBLEM("431 Request Header Fields Too Large", "",
+	    "header fields too large", "too many header fields"));
 }
 
 /* An intake (answered by the committer), then its status and cancel. */
 static void
 test_enqueue_status_cancel(void **state)
 {
-	char *a, id[STORE_ID_LEN + 1], uri[64], want[512], loc[64];
+	char *a, id[STORE_ID_LEN + 1], uri[64], want[512], loc[128];
 	int before = released;
 
 	(void)state;
@@ -313,7 +390,8 @@ test_enqueue_status_cancel(void **state)
 	location_id(a, "/jobs/", id);
 	snprintf(want, sizeof(want), "{\"id\":\"%s\",\"queue\":\"mail\","
 	    "\"state\":\"queued\",\"status_url\":\"/jobs/%s\"}", id, id);
-	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n", id);
+	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n"
+	    "Retry-After: 1\r\n", id);
 	expect(a, json_answer("202 Accepted", loc, want));
 
 	snprintf(uri, sizeof(uri), "/jobs/%s", id);
@@ -328,10 +406,9 @@ test_enqueue_status_cancel(void **state)
 	free(a);
 	expect(serve(NULL, "REQUEST_METHOD", "DELETE", "REQUEST_URI", uri),
 	    render("204 No Content", "", "", 0));
-	snprintf(want, sizeof(want), "{\"error\":\"not cancellable\","
-	    "\"detail\":\"job %s is cancelled\"}", id);
+	snprintf(want, sizeof(want), "job %s is cancelled", id);
 	expect(serve(NULL, "REQUEST_METHOD", "DELETE", "REQUEST_URI", uri),
-	    JSON_ERR("409 Conflict", "", want));
+	    PROBLEM("409 Conflict", "", "not cancellable", want));
 }
 
 /* A location's own status prefix, when usable; else the configured one. */
@@ -419,8 +496,8 @@ test_unknown_length(void **state)
 	big[101] = '\0';
 	expect(serve(big, "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "-1"),
-	    JSON_ERR("413 Content Too Large", "", "{\"error\":\"body too "
-	    "large\",\"detail\":\"over the max_body limit\"}"));
+	    PROBLEM("413 Content Too Large", "",
+	    "body too large", "over the max_body limit"));
 	s = dbpool_get();
 	assert_int_equal(store_count_waiting(s, "default"), before);
 	dbpool_put(s);
@@ -428,12 +505,12 @@ test_unknown_length(void **state)
 	/* Any other negative or signed value stays a 400. */
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "-2"),
-	    JSON_ERR("400 Bad Request", "", "{\"error\":\"bad Content-Length\","
-	    "\"detail\":\"not a decimal number of bytes\"}"));
+	    PROBLEM("400 Bad Request", "",
+	    "bad Content-Length", "not a decimal number of bytes"));
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "CONTENT_LENGTH", "-01"),
-	    JSON_ERR("400 Bad Request", "", "{\"error\":\"bad Content-Length\","
-	    "\"detail\":\"not a decimal number of bytes\"}"));
+	    PROBLEM("400 Bad Request", "",
+	    "bad Content-Length", "not a decimal number of bytes"));
 }
 
 /* An idempotency key: answered on the worker, replayed, then refused. */
@@ -477,12 +554,13 @@ etag_of(const char *answer, char *tag)
 }
 
 /* The status answer as response_render() lays it out, its ETag the FNV-1a
- * of its body's bytes (the JSON text, without the final newline). */
+ * of its body's bytes (the JSON text, without the final newline), then
+ * ra (Retry-After, "" for a finished job). */
 static void
-expect_status(char *a, const char *tag)
+expect_status(char *a, const char *tag, const char *ra)
 {
 	const char *body = strstr(a, "\r\n\r\n");
-	char extra[64], want[32], json[1024];
+	char extra[96], want[32], json[1024];
 	uint64_t h = 0xcbf29ce484222325ULL;
 	size_t n;
 
@@ -498,7 +576,7 @@ expect_status(char *a, const char *tag)
 	}
 	snprintf(want, sizeof(want), "\"%016llx\"", (unsigned long long)h);
 	assert_string_equal(tag, want);
-	snprintf(extra, sizeof(extra), "ETag: %s\r\n", tag);
+	snprintf(extra, sizeof(extra), "ETag: %s\r\n%s", tag, ra);
 	expect(a, json_answer("200 OK", extra, json));
 }
 
@@ -529,7 +607,7 @@ test_etag(void **state)
 	snprintf(uri, sizeof(uri), "/jobs/%s", id);
 	a = serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri);
 	etag_of(a, tag);
-	expect_status(a, tag);
+	expect_status(a, tag, "Retry-After: 1\r\n");
 	a = serve(NULL, "REQUEST_METHOD", "HEAD", "REQUEST_URI", uri);
 	etag_of(a, tag2);
 	assert_string_equal(tag, tag2);
@@ -548,12 +626,12 @@ test_etag(void **state)
 	/* Another tag: the whole answer. */
 	a = serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri,
 	    "HTTP_IF_NONE_MATCH", "\"0000000000000000\"");
-	expect_status(a, tag);
+	expect_status(a, tag, "Retry-After: 1\r\n");
 	/* "*" of a job that does not exist: still 404. */
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI",
 	    "/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "HTTP_IF_NONE_MATCH", "*"),
-	    JSON_ERR("404 Not Found", "", "{\"error\":\"no such job\","
-	    "\"detail\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"));
+	    PROBLEM("404 Not Found", "",
+	    "no such job", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
 
 	/* The job changes state: a new tag, and the old one no longer
 	 * matches. */
@@ -564,7 +642,7 @@ test_etag(void **state)
 	assert_non_null(strstr(a, "\"state\":\"cancelled\""));
 	etag_of(a, tag2);
 	assert_string_not_equal(tag, tag2);
-	expect_status(a, tag2);
+	expect_status(a, tag2, "");
 	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri,
 	    "HTTP_IF_NONE_MATCH", tag2), not_modified(tag2));
 }
@@ -585,7 +663,8 @@ test_accept_status(void **state)
 	location_id(a, "/jobs/", id);
 	snprintf(want, sizeof(want), "{\"id\":\"%s\",\"queue\":\"default\","
 	    "\"state\":\"queued\",\"status_url\":\"/jobs/%s\"}", id, id);
-	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n", id);
+	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n"
+	    "Retry-After: 1\r\n", id);
 	expect(a, json_answer("200 OK", loc, want));
 
 	a = serve("ok", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
@@ -593,7 +672,8 @@ test_accept_status(void **state)
 	location_id(a, "/jobs/", id);
 	snprintf(want, sizeof(want), "{\"id\":\"%s\",\"queue\":\"default\","
 	    "\"state\":\"queued\",\"status_url\":\"/jobs/%s\"}", id, id);
-	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n", id);
+	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n"
+	    "Retry-After: 1\r\n", id);
 	expect(a, json_answer("200 OK", loc, want));
 	a = serve("ok", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "FCGIQ_ACCEPT_STATUS", "200", "HTTP_IDEMPOTENCY_KEY", "a200");
@@ -601,7 +681,7 @@ test_accept_status(void **state)
 	    "\"state\":\"queued\",\"status_url\":\"/jobs/%s\","
 	    "\"replayed\":true}", id, id);
 	snprintf(loc, sizeof(loc), "Location: /jobs/%s\r\n"
-	    "Idempotent-Replayed: true\r\n", id);
+	    "Idempotent-Replayed: true\r\nRetry-After: 1\r\n", id);
 	expect(a, json_answer("200 OK", loc, want));
 
 	/* 202 named: as without the param. */
@@ -615,17 +695,201 @@ test_accept_status(void **state)
 	dbpool_put(s);
 	expect(serve("ok", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "FCGIQ_ACCEPT_STATUS", "201"),
-	    JSON_ERR("500 Internal Server Error", "", "{\"error\":\"bad "
-	    "FCGIQ_ACCEPT_STATUS\",\"detail\":\"the location's "
-	    "FCGIQ_ACCEPT_STATUS must be 200 or 202\"}"));
+	    PROBLEM("500 Internal Server Error", "",
+	    "bad FCGIQ_ACCEPT_STATUS",
+	    "the location's FCGIQ_ACCEPT_STATUS must be 200 or 202"));
 	expect(serve("ok", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "FCGIQ_ACCEPT_STATUS", "OK", "HTTP_IDEMPOTENCY_KEY", "a500"),
-	    JSON_ERR("500 Internal Server Error", "", "{\"error\":\"bad "
-	    "FCGIQ_ACCEPT_STATUS\",\"detail\":\"the location's "
-	    "FCGIQ_ACCEPT_STATUS must be 200 or 202\"}"));
+	    PROBLEM("500 Internal Server Error", "",
+	    "bad FCGIQ_ACCEPT_STATUS",
+	    "the location's FCGIQ_ACCEPT_STATUS must be 200 or 202"));
 	s = dbpool_get();
 	assert_int_equal(store_count_waiting(s, "default"), before);
 	dbpool_put(s);
+}
+
+/* Run sql on the test's database. */
+static void
+db_exec(const char *sql)
+{
+	struct store *s = dbpool_get();
+
+	assert_int_equal(sqlite3_exec(store_db(s), sql, NULL, NULL, NULL),
+	    SQLITE_OK);
+	dbpool_put(s);
+}
+
+/*
+ * <id>/result: 404 until the job has a result, then its bytes with the
+ * type its handler named; without one (exec:), text/plain when the bytes
+ * are UTF-8, else application/octet-stream.  HEAD: the same headers.
+ */
+static void
+test_result(void **state)
+{
+	char *a, id[STORE_ID_LEN + 1], uri[80], sql[256], want[512];
+	static const char hdrs[] = "Status: 200 OK\r\nContent-Type: %s\r\n"
+	    "Content-Length: %d\r\nCache-Control: no-store\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "Content-Security-Policy: sandbox\r\n\r\n%s";
+
+	(void)state;
+	a = serve("r", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in");
+	location_id(a, "/jobs/", id);
+	free(a);
+	snprintf(uri, sizeof(uri), "/jobs/%s/result", id);
+	snprintf(want, sizeof(want), "job %s is queued", id);
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri),
+	    PROBLEM("404 Not Found", "Retry-After: 1\r\n", "no result",
+	    want));
+	expect(serve(NULL, "REQUEST_METHOD", "DELETE", "REQUEST_URI", uri),
+	    PROBLEM("405 Method Not Allowed", "Allow: GET, HEAD\r\n",
+	    "method not allowed", "DELETE"));
+
+	snprintf(sql, sizeof(sql), "UPDATE jobs SET state = 'done', "
+	    "finished_at = run_at, result = CAST('{\"ok\":1}' AS BLOB), "
+	    "result_type = 'application/json' WHERE id = '%s'", id);
+	db_exec(sql);
+	snprintf(want, sizeof(want), hdrs, "application/json", 8, "{\"ok\":1}");
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri), want);
+	snprintf(want, sizeof(want), hdrs, "application/json", 8, "");
+	expect(serve(NULL, "REQUEST_METHOD", "HEAD", "REQUEST_URI", uri), want);
+
+	/* exec: names no type. */
+	snprintf(sql, sizeof(sql), "UPDATE jobs SET result = "
+	    "CAST('h\xc3\xa9' AS BLOB), result_type = NULL WHERE id = '%s'",
+	    id);
+	db_exec(sql);
+	snprintf(want, sizeof(want), hdrs, "text/plain; charset=utf-8", 3,
+	    "h\xc3\xa9");
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri), want);
+	snprintf(sql, sizeof(sql), "UPDATE jobs SET result = x'ff01' "
+	    "WHERE id = '%s'", id);
+	db_exec(sql);
+	snprintf(want, sizeof(want), hdrs, "application/octet-stream", 2, "");
+	a = serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri);
+	assert_int_equal(strlen(a), strlen(want) + 2);
+	assert_memory_equal(a, want, strlen(want));
+	assert_memory_equal(a + strlen(want), "\xff\x01", 2);
+	free(a);
+	/* A type with a line break is not echoed into the header. */
+	snprintf(sql, sizeof(sql), "UPDATE jobs SET result = CAST('x' AS "
+	    "BLOB), result_type = 'text/html\r\nX: y' WHERE id = '%s'", id);
+	db_exec(sql);
+	snprintf(want, sizeof(want), hdrs, "text/plain; charset=utf-8", 1,
+	    "x");
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri), want);
+	/* An empty result is a result. */
+	snprintf(sql, sizeof(sql), "UPDATE jobs SET result = x'', "
+	    "result_type = 'text/csv' WHERE id = '%s'", id);
+	db_exec(sql);
+	snprintf(want, sizeof(want), hdrs, "text/csv", 0, "");
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri), want);
+	/* A dead job has none, and never will. */
+	snprintf(sql, sizeof(sql), "UPDATE jobs SET state = 'dead', "
+	    "result = NULL WHERE id = '%s'", id);
+	db_exec(sql);
+	snprintf(want, sizeof(want), "job %s is dead", id);
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri),
+	    PROBLEM("404 Not Found", "", "no result", want));
+}
+
+/* An id of the current layout made at ms (the random part all 'A'). */
+static void
+id_at(int64_t ms, char id[STORE_ID_LEN + 1])
+{
+	static const char a[] = "-0123456789"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+	uint64_t t = (uint64_t)ms;
+	int i;
+
+	for (i = 7; i >= 1; i--, t >>= 6)
+		id[i] = a[t & 63];
+	id[0] = a[1 + (t & 31)];
+	memset(id + 8, 'A', STORE_ID_LEN - 8);
+	id[STORE_ID_LEN] = '\0';
+}
+
+/*
+ * An id the database does not hold: 410 Gone on status, result and
+ * DELETE when its time lies before the prune horizon (keep_done, 7 days
+ * here), 404 when newer; HEAD gets the headers alone.
+ */
+static void
+test_gone(void **state)
+{
+	char id[STORE_ID_LEN + 1], uri[80], detail[160];
+	int64_t day = 86400000LL;
+
+	(void)state;
+	id_at(store_now() - 8 * day, id);
+	snprintf(detail, sizeof(detail), "job %s is older than keep_done: "
+	    "finished jobs that old are pruned", id);
+	snprintf(uri, sizeof(uri), "/jobs/%s", id);
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri),
+	    PROBLEM("410 Gone", "", "job gone", detail));
+	expect(serve(NULL, "REQUEST_METHOD", "HEAD", "REQUEST_URI", uri),
+	    problem("410 Gone", "", "job gone", detail, 1));
+	expect(serve(NULL, "REQUEST_METHOD", "DELETE", "REQUEST_URI", uri),
+	    PROBLEM("410 Gone", "", "job gone", detail));
+	snprintf(uri, sizeof(uri), "/jobs/%s/result", id);
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri),
+	    PROBLEM("410 Gone", "", "job gone", detail));
+
+	id_at(store_now() - 6 * day, id);
+	snprintf(uri, sizeof(uri), "/jobs/%s", id);
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri),
+	    PROBLEM("404 Not Found", "", "no such job", id));
+	snprintf(uri, sizeof(uri), "/jobs/%s/result", id);
+	expect(serve(NULL, "REQUEST_METHOD", "GET", "REQUEST_URI", uri),
+	    PROBLEM("404 Not Found", "", "no such job", id));
+}
+
+/* The schedule a location allows reaches the stored job; a bad one is a
+ * 400 before anything is stored. */
+static void
+test_schedule(void **state)
+{
+	char *a, id[STORE_ID_LEN + 1];
+	struct store *s;
+	struct store_job *j;
+	int64_t t0 = store_now();
+
+	(void)state;
+	a = serve("s", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_QUEUE", "mail", "FCGIQ_CLIENT_SCHEDULE", "on",
+	    "HTTP_FCGIQ_DELAY", "1h", "HTTP_FCGIQ_PRIORITY", "-7");
+	location_id(a, "/jobs/", id);
+	/* Not before it is due. */
+	assert_non_null(strstr(a, "\r\nRetry-After: 3600\r\n"));
+	free(a);
+	s = dbpool_get();
+	assert_int_equal(store_get(s, id, &j), 1);
+	dbpool_put(s);
+	assert_int_equal(j->priority, -7);
+	assert_true(j->run_at >= t0 + 3600000 &&
+	    j->run_at <= store_now() + 3600000);
+	store_job_free(j);
+	/* Without FCGIQ_CLIENT_SCHEDULE: the queue's priority, now. */
+	a = serve("s", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_QUEUE", "mail", "HTTP_FCGIQ_DELAY", "1h",
+	    "HTTP_FCGIQ_PRIORITY", "-7");
+	location_id(a, "/jobs/", id);
+	free(a);
+	s = dbpool_get();
+	assert_int_equal(store_get(s, id, &j), 1);
+	dbpool_put(s);
+	assert_int_equal(j->priority, 5);
+	assert_true(j->run_at <= store_now());
+	store_job_free(j);
+	expect(serve("s", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_CLIENT_SCHEDULE", "on", "HTTP_FCGIQ_RUN_AT", "noon"),
+	    PROBLEM("400 Bad Request", "", "bad Fcgiq-Run-At",
+	    "an RFC 3339 date-time: 2026-12-03T10:00:00Z"));
+	expect(serve("s", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
+	    "FCGIQ_PRIORITY", "high"),
+	    PROBLEM("500 Internal Server Error", "", "bad FCGIQ_PRIORITY",
+	    "the location's FCGIQ_PRIORITY must be from -1000 to 1000"));
 }
 
 /* The committer refuses: 503 with Retry-After. */
@@ -635,15 +899,13 @@ test_commit_refused(void **state)
 	(void)state;
 	commit_status = COMMIT_FULL;
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in"),
-	    JSON_ERR("503 Service Unavailable", "Retry-After: 5\r\n",
-	    "{\"error\":\"queue full\",\"detail\":\"the queue holds "
-	    "max_queued jobs; retry later\"}"));
+	    PROBLEM("503 Service Unavailable", "Retry-After: 1\r\n",
+	    "queue full", "the queue holds max_queued jobs; retry later"));
 	commit_status = COMMIT_STOPPED;
 	expect(serve("x", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "HTTP_IDEMPOTENCY_KEY", "k2"),
-	    JSON_ERR("503 Service Unavailable", "Retry-After: 1\r\n",
-	    "{\"error\":\"queue unavailable\",\"detail\":\"fcgiq is shutting "
-	    "down; retry\"}"));
+	    PROBLEM("503 Service Unavailable", "Retry-After: 1\r\n",
+	    "queue unavailable", "fcgiq is shutting down; retry"));
 	commit_status = COMMIT_OK;
 }
 
@@ -654,12 +916,16 @@ main(void)
 		cmocka_unit_test(test_intake_405),
 		cmocka_unit_test(test_status_routes),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_too_many_headers),
 		cmocka_unit_test(test_enqueue_status_cancel),
 		cmocka_unit_test(test_status_prefix),
 		cmocka_unit_test(test_unknown_length),
 		cmocka_unit_test(test_idempotency),
 		cmocka_unit_test(test_etag),
 		cmocka_unit_test(test_accept_status),
+		cmocka_unit_test(test_result),
+		cmocka_unit_test(test_schedule),
+		cmocka_unit_test(test_gone),
 		cmocka_unit_test(test_commit_refused),
 	};
 

@@ -1001,8 +1001,17 @@ test_lifecycle_done(void **state)
 	assert_int_equal(g->lease_until, 0);
 	assert_int_equal(g->result_len, 3);
 	assert_memory_equal(g->result, "ok\n", 3);
+	assert_null(g->result_type);	/* none named */
 	store_job_free(g);
 	store_job_free(j);
+	/* A result's media type, as a fastcgi: or http: handler names it,
+	 * is read back with the job. */
+	qexec(store_db(f->s), "UPDATE jobs SET result_type = "
+	    "'text/csv; charset=utf-8'");
+	g = get(f->s, id);
+	assert_string_equal(g->result_type, "text/csv; charset=utf-8");
+	assert_memory_equal(g->result, "ok\n", 3);
+	store_job_free(g);
 
 	/* A result may be absent. */
 	enqueue1(f->s, "default", 0, 0, 3, id);
@@ -1569,6 +1578,52 @@ test_query_plans(void **state)
 	free(p);
 	p = plan_of(db, "DELETE FROM jobs INDEXED BY jobs_finished");
 	assert_non_null(strstr(p, "jobs_finished (finished_at<?)"));
+	free(p);
+}
+
+/*
+ * store_drain: the latest jobs of a queue to finish since a time, at most
+ * limit of them, read from jobs_finished backwards (no sort).
+ */
+static void
+test_drain(void **state)
+{
+	struct fx	*f = *state;
+	sqlite3		*db = store_db(f->s);
+	char		 id[STORE_ID_LEN + 1], *p;
+	int64_t		 n, oldest;
+	int		 i;
+
+	assert_int_equal(store_drain(f->s, "default", 0, 100, &n, &oldest),
+	    0);
+	assert_int_equal(n, 0);
+	assert_int_equal(oldest, 0);
+	for (i = 0; i < 10; i++)
+		enqueue1(f->s, i < 8 ? "default" : "other", 0, 0, 3, id);
+	/* Finished at 1000, 1010, ... 1070 (default), 1080, 1090 (other);
+	 * one more waits. */
+	qexec(db, "UPDATE jobs SET state = 'done', finished_at = 1000 +"
+	    " 10 * (seq - (SELECT min(seq) FROM jobs))");
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	assert_int_equal(store_drain(f->s, "default", 0, 100, &n, &oldest),
+	    0);
+	assert_int_equal(n, 8);
+	assert_int_equal(oldest, 1000);
+	assert_int_equal(store_drain(f->s, "default", 1035, 100, &n,
+	    &oldest), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(oldest, 1040);
+	assert_int_equal(store_drain(f->s, "default", 0, 3, &n, &oldest), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(oldest, 1050);
+	assert_int_equal(store_drain(f->s, "other", 0, 100, &n, &oldest), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(oldest, 1080);
+
+	p = plan_of(db, "SELECT count(*), min(finished_at) FROM");
+	print_message("# drain plan:\n%s", p);
+	assert_non_null(strstr(p, "jobs_finished (finished_at>?)"));
+	assert_null(strstr(p, "TEMP B-TREE"));
 	free(p);
 }
 
@@ -2489,6 +2544,7 @@ main(void)
 		T(test_list),
 		T(test_views),
 		T(test_query_plans),
+		T(test_drain),
 		T(test_hot_path_no_temp_btrees),
 		T(test_batch),
 		T(test_faults),

@@ -90,6 +90,46 @@ test_iso8601(void **state)
 	assert_string_equal(iso, "1970-01-01T00:00:00.000Z");
 }
 
+/* RFC 3339 date-times in, ms out; anything else refused. */
+static void
+test_rfc3339(void **state)
+{
+	const char *bad[] = { "", "2025-05-20", "2025-05-20T12:34:56",
+	    "2025-05-20 12:34:56Z", "2025-5-20T12:34:56Z",
+	    "2025-05-20T12:34:56ZZ", "2025-05-20T12:34:56.Z",
+	    "2025-13-01T00:00:00Z", "2025-00-01T00:00:00Z",
+	    "2025-04-31T00:00:00Z", "2025-02-29T00:00:00Z",
+	    "2100-02-29T00:00:00Z", "2025-05-20T24:00:00Z",
+	    "2025-05-20T12:60:00Z", "2025-05-20T12:34:61Z",
+	    "2025-05-20T12:34:56+0100", "2025-05-20T12:34:56+24:00",
+	    "2025-05-20T12:34:56 +01:00", " 2025-05-20T12:34:56Z",
+	    "+2025-05-20T12:34:56Z", NULL };
+	int64_t ms;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(text_rfc3339("2025-05-20T12:34:56.789Z", &ms), 0);
+	assert_int_equal(ms, 1747744496789LL);
+	assert_int_equal(text_rfc3339("2025-05-20t12:34:56z", &ms), 0);
+	assert_int_equal(ms, 1747744496000LL);
+	assert_int_equal(text_rfc3339("2025-05-20T14:34:56.7891+02:00",
+	    &ms), 0);
+	assert_int_equal(ms, 1747744496789LL);
+	assert_int_equal(text_rfc3339("2025-05-20T07:04:56.5-05:30", &ms),
+	    0);
+	assert_int_equal(ms, 1747744496500LL);
+	assert_int_equal(text_rfc3339("2024-02-29T00:00:00Z", &ms), 0);
+	assert_int_equal(text_rfc3339("2000-02-29T00:00:00Z", &ms), 0);
+	assert_int_equal(text_rfc3339("2016-12-31T23:59:60Z", &ms), 0);
+	assert_int_equal(ms, 1483228800000LL);	/* the leap second */
+	for (i = 0; bad[i] != NULL; i++) {
+		ms = 42;
+		if (text_rfc3339(bad[i], &ms) != -1)
+			fail_msg("accepted \"%s\"", bad[i]);
+		assert_int_equal(ms, 42);
+	}
+}
+
 static void
 test_buf(void **state)
 {
@@ -173,6 +213,7 @@ main(void)
 		cmocka_unit_test(test_sanitize),
 		cmocka_unit_test(test_cgi_name),
 		cmocka_unit_test(test_iso8601),
+		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_buf_max),
 		cmocka_unit_test(test_array_grow),
