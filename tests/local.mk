@@ -13,7 +13,10 @@ if HAVE_CMOCKA
 # queue/
 check_PROGRAMS += tests/unit/test_config tests/unit/test_text \
 	tests/unit/test_store tests/unit/test_exec tests/unit/test_slot \
-	tests/unit/test_helper
+	tests/unit/test_helper tests/unit/test_verify
+tests_unit_test_verify_SOURCES = tests/unit/test_verify.c
+tests_unit_test_verify_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_verify_LDADD = $(UNIT_LDADD)
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_config_LDADD = $(UNIT_LDADD)
@@ -71,7 +74,8 @@ tests_unit_test_router_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_config tests/unit/test_text tests/unit/test_store \
 	tests/unit/test_exec tests/unit/test_slot tests/unit/test_helper \
 	tests/unit/test_request tests/unit/test_wire tests/unit/test_commit \
-	tests/unit/test_dbpool tests/unit/test_server tests/unit/test_router
+	tests/unit/test_dbpool tests/unit/test_server tests/unit/test_router \
+	tests/unit/test_verify
 endif
 
 # ------------------------------------------------- tests/tools, handlers
