@@ -8,6 +8,8 @@
  * Exit codes: 0 done; 1 database or system error; 2 usage; 3 no such job;
  * 4 the job is in a state that refuses the change.
  */
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -645,6 +647,7 @@ main(int argc, char **argv)
 	argv += optind;
 	if (argc < 1)
 		usage();
+	(void)umask(027);	/* as fcgiq: the database is not for others */
 	supervisor_std_fds();
 	log_init("fcgiqctl", LOG_LEVEL_WARN);
 	if (config_load(&conf, opt_conf, err, sizeof(err)) == -1) {
