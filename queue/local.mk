@@ -9,7 +9,7 @@ libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h \
 	queue/buf.c queue/buf.h queue/fd.h queue/text.c queue/text.h \
 	queue/store.c queue/store.h queue/store-sqlite.h \
 	queue/store-schema.c queue/store-sql.c queue/store-enqueue.c \
-	queue/store-jobs.c queue/store-admin.c \
+	queue/store-jobs.c queue/store-admin.c queue/store-rejected.c \
 	queue/verify.c queue/verify.h
 
 noinst_LIBRARIES += libhelper.a
