@@ -31,6 +31,8 @@
 #include "router.h"
 #include "server.h"
 #include "store.h"
+#include "text.h"
+#include "verify.h"
 #include "wire.h"
 
 static pthread_mutex_t	 conf_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -442,8 +444,113 @@ done:
 }
 
 /*
- * An intake that passed req_check(): read the body, then hand the job to
- * group commit.  SERVER_DETACHED when the committer answers, else 0.
+ * headers (JSON text) with the value of the signature header cut to its
+ * first characters, for the rejected table: a signature, even a wrong
+ * one, is not kept whole.  malloc'd; NULL when out of memory or headers
+ * is NULL.
+ */
+static char *
+redacted_headers(const struct queue_conf *q, const char *headers)
+{
+	char name[VERIFY_HEADER_MAX + 8], cut[64];
+	const char *h = verify_signature_header(&q->verify), *v;
+	json_t *obj, *val;
+	char *out;
+
+	if (headers == NULL || (obj = json_loads(headers, 0, NULL)) == NULL)
+		return NULL;
+	if (h != NULL && text_cgi_name(h, name, sizeof(name)) == 0 &&
+	    (val = json_object_get(obj, name)) != NULL &&
+	    (v = json_string_value(val)) != NULL && strlen(v) > 16) {
+		snprintf(cut, sizeof(cut), "%.16s... (%zu bytes)", v,
+		    strlen(v));
+		json_object_set_new(obj, name, json_string(cut));
+	}
+	out = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(obj);
+	return out;
+}
+
+/*
+ * Check the sender's signature over the body, when the queue asks for
+ * one.  0: genuine (or no check); -1: refused with 401, nothing stored,
+ * the request kept in the rejected table (through the committer, bounded:
+ * commit_reject).
+ */
+static int
+verify_request(struct wire *r, const struct request *rq, const void *body,
+    size_t len)
+{
+	const struct queue_conf *q = rq->qc;
+	enum verify_result vr;
+	struct store_rejected row;
+	const char *h;
+	char detail[160], hdr[160], *headers;
+	int64_t now = store_now();
+
+	if (q->verify.scheme == VERIFY_NONE)
+		return 0;
+	vr = verify_check(&q->verify, rq->envp, body, len, q->keys, q->nkeys,
+	    now / 1000, q->tolerance_ms / 1000, &h);
+	if (vr == VERIFY_OK)
+		return 0;
+	snprintf(detail, sizeof(detail), "%s: %s", verify_reason(vr),
+	    h != NULL ? h : "?");
+	/* RFC 9110 11.6.1: a 401 names how to authenticate. */
+	snprintf(hdr, sizeof(hdr), "WWW-Authenticate: Signature scheme=\"%s\""
+	    "\r\n", verify_scheme_name(q->verify.scheme));
+	answer_error(r, 401, hdr, "signature check failed", detail, 0);
+
+	headers = redacted_headers(q, rq->headers);
+	memset(&row, 0, sizeof(row));
+	row.at = now;
+	row.queue = q->name;
+	row.reason = detail;
+	row.remote_addr = rq->remote_addr;
+	row.method = rq->method;
+	row.request_uri = rq->uri;
+	row.headers = headers;
+	row.body_length = (int64_t)len;
+	row.body_head = body;
+	row.head_len = len;
+	row.keep = q->keep_rejected;
+	if (q->keep_rejected > 0)
+		commit_reject(&row);
+	free(headers);
+	return -1;
+}
+
+/*
+ * The queue's own idempotency key (its dedupe source, or the one its
+ * verify scheme implies) into buf: rq->key points there when the request
+ * has one; without one, an Idempotency-Key header still counts.  0, or
+ * -1: refused with 400.
+ */
+static int
+dedupe_key(struct wire *r, struct request *rq, const void *body,
+    size_t len, char *buf)
+{
+	const struct queue_conf *q = rq->qc;
+	int rc;
+
+	if (q->dedupe.kind == VERIFY_DEDUPE_NONE)
+		return 0;
+	rc = verify_dedupe_key(&q->dedupe, rq->envp, body, len, buf);
+	if (rc == 1)
+		rq->key = buf;
+	else if (rc == -1) {
+		answer_error(r, 400, NULL, "bad idempotency key",
+		    "the delivery id is not 1-255 printable ASCII "
+		    "characters", 0);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * An intake that passed req_check(): read the body, check its signature,
+ * then hand the job to group commit.  SERVER_DETACHED when the committer
+ * answers, else 0.
  */
 static int
 serve_enqueue(struct wire *r, struct request *rq, const struct config *c)
@@ -451,9 +558,15 @@ serve_enqueue(struct wire *r, struct request *rq, const struct config *c)
 	struct store_newjob job;
 	void *body = NULL;
 	size_t body_len = 0;
+	char keybuf[VERIFY_KEY_LEN];
 
 	if (read_body(r, rq, c->max_body, &body, &body_len) == -1)
 		return 0;
+	if (verify_request(r, rq, body, body_len) == -1 ||
+	    dedupe_key(r, rq, body, body_len, keybuf) == -1) {
+		free(body);
+		return 0;
+	}
 	job_fill(&job, rq, body, body_len);
 	/* Without a key there is no replay to look up: the committer
 	 * answers, and this thread goes on to the next request (also on a

@@ -589,6 +589,25 @@ verify_check(const struct verify_spec *spec, char *const *envp,
 }
 
 const char *
+verify_signature_header(const struct verify_spec *spec)
+{
+	switch (spec->scheme) {
+	case VERIFY_GITHUB:
+		return "X-Hub-Signature-256";
+	case VERIFY_STRIPE:
+		return "Stripe-Signature";
+	case VERIFY_STDWEBHOOKS:
+		return "webhook-signature";
+	case VERIFY_SLACK:
+		return "X-Slack-Signature";
+	case VERIFY_HMAC:
+		return spec->header;
+	default:
+		return NULL;
+	}
+}
+
+const char *
 verify_reason(enum verify_result r)
 {
 	switch (r) {

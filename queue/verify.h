@@ -99,6 +99,10 @@ enum verify_result verify_check(const struct verify_spec *spec,
 	    const struct verify_key *keys, size_t nkeys, int64_t now_s,
 	    int64_t tolerance_s, const char **header);
 
+/* The header that carries spec's signature (a signature is never kept
+ * whole: the rejected table keeps its start), or NULL. */
+const char *verify_signature_header(const struct verify_spec *spec);
+
 /* "missing header", "malformed header", "timestamp outside tolerance",
  * "no secret matched", for the 401's detail and the rejected table. */
 const char *verify_reason(enum verify_result r);
