@@ -129,6 +129,15 @@ dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh
 EXTRA_DIST += tests/e2e/valgrind.supp
 
+# Trust at the door: requests signed by the senders' own libraries (npm,
+# pinned in tests/webhooks/package-lock.json, installed with npm ci into a
+# cache directory) through nginx; 401s, the rejected table, dedupe by delivery
+# id, secret rotation on SIGHUP, handlers under user = nobody, file modes.
+TESTS += tests/e2e/webhooks.sh
+dist_noinst_SCRIPTS += tests/e2e/webhooks.sh
+EXTRA_DIST += tests/webhooks/package.json tests/webhooks/package-lock.json \
+	tests/webhooks/sign.mjs
+
 # ----------------------------------------------------------- tests/chaos
 # Power loss and storage faults.  powerloss-vfs.c is a test-only SQLite VFS
 # that keeps what was not synced apart and can cut the power; it is linked
