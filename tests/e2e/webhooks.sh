@@ -172,7 +172,8 @@ refused "standard-webhooks: a rotated-out secret" /sw "$T/sw.json" "$T/sw-rot.h"
 # --- the rejected table -------------------------------------------------------
 # Written by the committer a batch every 100 ms: wait for it.
 n_rej() { sql "SELECT count(*) FROM rejected WHERE queue = '$1'"; }
-check "rejected: stripe's 4 refusals are kept" wait_for test "$(n_rej stripe)" = 4
+rej_is() { test "$(n_rej "$1")" = "$2"; }
+check "rejected: stripe's 4 refusals are kept" wait_for rej_is stripe 4
 check_eq "rejected: github's 3" "3" "$(n_rej github)"
 check_eq "rejected: the reason is kept" "timestamp outside tolerance: Stripe-Signature" \
     "$(sql "SELECT reason FROM rejected WHERE queue = 'stripe' ORDER BY seq LIMIT 1 OFFSET 1")"
@@ -190,7 +191,7 @@ check_eq "fcgiqctl --json rejected -n 1: one row, the newest" "sw" \
 # A flood: never more than keep_rejected (5) rows of the queue.
 for i in $(seq 30); do post /github "$T/gh.json" "$T/gh-nosig.h" >/dev/null; done
 check "rejected: a flood of 30 leaves at most keep_rejected = 5 rows" \
-    wait_for test "$(n_rej github)" = 5
+    wait_for rej_is github 5
 check_eq "... and nothing stored" "2" "$(jobs_in github)"
 
 # --- the secret file ----------------------------------------------------------
@@ -214,7 +215,8 @@ if [ "$(id -u)" -eq 0 ]; then
 	printf '{}' >"$T/empty.json"
 	check_eq "priv: intake 202" "202" "$(post /priv "$T/empty.json")"
 	pid=$(json_field "$T/ans" id)
-	check "priv: the handler ran" wait_for test "$(sql "SELECT state FROM jobs WHERE id = '$pid'")" = done
+	state_is() { test "$(sql "SELECT state FROM jobs WHERE id = '$1'")" = "$2"; }
+	check "priv: the handler ran" wait_for state_is "$pid" done
 	res=$(sql "SELECT CAST(result AS TEXT) FROM jobs WHERE id = '$pid'")
 	check_eq "priv: it ran as nobody, nobody's groups alone" \
 	    "uid=$(id -u nobody) gid=$(id -g nobody) groups=$(id -G nobody)" \
