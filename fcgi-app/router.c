@@ -243,7 +243,8 @@ later_new(const struct store_newjob *job, const char *prefix,
     int accept_status)
 {
 	const char *s[] = { job->queue, job->method, job->request_uri,
-	    job->query_string, job->content_type, job->remote_addr, prefix };
+	    job->query_string, job->content_type, job->remote_addr, prefix,
+	    job->idempotency_key };
 	struct later *l;
 	size_t i, n = 0;
 	char *p;
@@ -261,8 +262,40 @@ later_new(const struct store_newjob *job, const char *prefix,
 	l->job.content_type = copy_str(&p, job->content_type);
 	l->job.remote_addr = copy_str(&p, job->remote_addr);
 	l->prefix = copy_str(&p, prefix);
+	l->job.idempotency_key = copy_str(&p, job->idempotency_key);
 	l->accept_status = accept_status;
 	return l;
+}
+
+/* The state of the first job of a replayed key, into buf: it may be done
+ * by now.  "queued" when it cannot be read. */
+static const char *
+replay_state(const char *id, char *buf, size_t len)
+{
+	struct store_job *old = NULL;
+	struct store *s;
+
+	s = dbpool_get();
+	if (store_get(s, id, &old) != 1)
+		old = NULL;
+	dbpool_put(s);
+	snprintf(buf, len, "%s", old != NULL ? store_state_name(old->state) :
+	    "queued");
+	store_job_free(old);
+	return buf;
+}
+
+/* The 422 for a key used before with another body (job id): rendered,
+ * malloc'd, or NULL. */
+static char *
+conflict_answer(const char *id, size_t *len)
+{
+	char detail[128];
+
+	snprintf(detail, sizeof(detail), "the key was used for job %s with a "
+	    "different body", id);
+	return render_error(422, NULL, "idempotency key reused", detail, 0,
+	    len);
 }
 
 /* commit_done_fn: answer a detached enqueue (the committer thread). */
@@ -271,17 +304,21 @@ answer_later(void *arg, struct store_newjob *job,
     const struct commit_result *res)
 {
 	struct later *l = arg;
-	char abuf[2048], *url = NULL, *buf = NULL;
+	char abuf[2048], *url = NULL, *buf = NULL, state[16];
 	const char *hdr, *error;
 	size_t n = 0;
-	int sent;
+	int sent, replay;
 
-	if (res->status == COMMIT_OK && asprintf(&url, "%s%s", l->prefix,
+	if (res->status == COMMIT_OK && job->outcome == STORE_ENQ_CONFLICT)
+		buf = conflict_answer(job->id, &n);
+	else if (res->status == COMMIT_OK && asprintf(&url, "%s%s", l->prefix,
 	    job->id) != -1) {
-		log_debug("request: job %s: queued in %s", job->id,
-		    job->queue);
+		replay = job->outcome == STORE_ENQ_DUPLICATE;
+		log_debug("request: job %s: %s in %s", job->id,
+		    replay ? "replayed" : "queued", job->queue);
 		buf = render_accepted(l->accept_status, job->id, job->queue,
-		    "queued", url, 0, abuf, sizeof(abuf), &n);
+		    replay ? replay_state(job->id, state, sizeof(state)) :
+		    "queued", url, replay, abuf, sizeof(abuf), &n);
 	} else if (res->status == COMMIT_OK)
 		buf = render_error(500, NULL, "out of memory", NULL, 0, &n);
 	else {
@@ -568,11 +605,12 @@ serve_enqueue(struct wire *r, struct request *rq, const struct config *c)
 		return 0;
 	}
 	job_fill(&job, rq, body, body_len);
-	/* Without a key there is no replay to look up: the committer
-	 * answers, and this thread goes on to the next request (also on a
-	 * kept connection, so new ones are not left waiting while it
-	 * lingers for the commit). */
-	if (rq->key == NULL && enqueue_detached(r, rq, &job) == 0) {
+	/* The committer answers, and this thread goes on to the next
+	 * request (also on a kept connection, so new ones are not left
+	 * waiting while it lingers for the commit).  A keyed job too: a
+	 * webhook queue keys every job by its delivery id, and a replay,
+	 * rare, reads the first job's state on the committer. */
+	if (enqueue_detached(r, rq, &job) == 0) {
 		rq->headers = NULL;		/* the committer's now */
 		return SERVER_DETACHED;
 	}
