@@ -193,5 +193,6 @@ dist_noinst_SCRIPTS += tests/fuzz/run.sh
 EXTRA_DIST += tests/fuzz/fuzz.h tests/fuzz/fuzz_request.c tests/fuzz/fuzz_wire.c \
 	tests/fuzz/fuzz_content_length.c tests/fuzz/fuzz_status_path.c \
 	tests/fuzz/fuzz_idempotency.c tests/fuzz/fuzz_config.c \
+	tests/fuzz/fuzz_verify.c tests/fuzz/fuzz_verify.dict \
 	tests/fuzz/fuzz_request.dict tests/fuzz/fuzz_config.dict \
 	tests/fuzz/corpus
