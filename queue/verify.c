@@ -442,6 +442,9 @@ check_stdwebhooks(char *const *envp, const void *body, size_t len,
 	*hname = "webhook-signature";
 	if ((v = header(envp, *hname)) == NULL)
 		return VERIFY_MISSING;
+	/* The signed text is "<id>.<timestamp>.<body>": with a dot in the
+	 * id, one signature could stand for another split of the same text
+	 * (id "a.1", timestamp 2 for id "a", timestamp 1, body "2..."). */
 	*hname = "webhook-id";
 	if (*id == '\0' || strchr(id, '.') != NULL)
 		return VERIFY_MALFORMED;
