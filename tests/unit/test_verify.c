@@ -132,6 +132,13 @@ test_stdwebhooks(void **state)
 	assert_string_equal(h, "webhook-id");
 	assert_int_equal(check(&sp, badb64, body, &k, 1, 1614265330, &h),
 	    VERIFY_MALFORMED);
+	/* A dot in the id would let one signature stand for another split
+	 * of the signed text. */
+	good[0] = "HTTP_WEBHOOK_ID=msg.1";
+	assert_int_equal(check(&sp, good, body, &k, 1, 1614265330, &h),
+	    VERIFY_MALFORMED);
+	assert_string_equal(h, "webhook-id");
+	good[0] = "HTTP_WEBHOOK_ID=msg_p5jXN8AQM9LWM0D4loKWxJek";
 	verify_key_free(&k);
 	/* The key without its prefix is the same key; not base64 is none. */
 	k = key_of(&sp, "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
