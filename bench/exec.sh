@@ -50,6 +50,7 @@ database = $B/q.db
 log = warn
 [queue default]
 handler = exec:$build/bench/stamp
+user = root
 concurrency = $conc
 max_attempts = 1
 EOC

@@ -5,13 +5,14 @@
  * hold millions of waiting jobs.  bench/run uses it for the growth rows.
  *
  *   storebench [-D full|normal] [-b BATCH] [-s BODY] [-p PREFILL]
- *              [-e ENQUEUE] [-c CLAIMS] DATABASE
+ *              [-e ENQUEUE] [-c CLAIMS] [-k] DATABASE
  *
  * -p adds PREFILL queued jobs first with one INSERT ... SELECT (rows shaped
  * like an HTTP intake: 30-character id, headers JSON, a BODY-byte body),
  * in transactions of a million, unless the database holds that many jobs
  * already.  Then -e jobs are enqueued in batches of -b (store_enqueue,
- * one transaction each), then -c jobs are claimed and finished one by one
+ * one transaction each; -k: each with an idempotency key of its own, as a
+ * webhook queue's delivery ids), then -c jobs are claimed and finished one by one
  * (store_claim + store_finish_done, two transactions each).  Prints one
  * line: "prefill N enqueue R jobs/s claim R jobs/s bytes/job B wal W".
  * Nothing here is a test.
@@ -117,11 +118,12 @@ main(int argc, char **argv)
 	struct stat st;
 	char err[512], wal[4200];
 	long long pre = 0, nenq = 20000, nclaim = 2000, i, k;
-	int batch = 32, body = 512, ch, rc;
+	int batch = 32, body = 512, ch, rc, keyed = 0;
+	char (*keys)[64] = NULL;
 	double t, enq_rate = 0, claim_rate = 0;
 	void *buf;
 
-	while ((ch = getopt(argc, argv, "D:b:s:p:e:c:")) != -1) {
+	while ((ch = getopt(argc, argv, "D:b:s:p:e:c:k")) != -1) {
 		switch (ch) {
 		case 'D':
 			o.durability = strcmp(optarg, "normal") == 0 ?
@@ -132,6 +134,7 @@ main(int argc, char **argv)
 		case 'p': pre = atoll(optarg); break;
 		case 'e': nenq = atoll(optarg); break;
 		case 'c': nclaim = atoll(optarg); break;
+		case 'k': keyed = 1; break;
 		default:
 			fprintf(stderr, "usage: storebench [-D full|normal] "
 			    "[-b batch] [-s body] [-p prefill] [-e enqueue] "
@@ -150,6 +153,7 @@ main(int argc, char **argv)
 	pre = count_jobs(s);
 
 	if ((jobs = calloc((size_t)batch, sizeof(*jobs))) == NULL ||
+	    (keys = calloc((size_t)batch, sizeof(*keys))) == NULL ||
 	    (buf = calloc(1, (size_t)body + 1)) == NULL)
 		die("out of memory", NULL);
 	memset(buf, 'x', (size_t)body);
@@ -166,6 +170,11 @@ main(int argc, char **argv)
 			jobs[k].headers = "{\"HTTP_HOST\":\"127.0.0.1\"}";
 			jobs[k].body = buf;
 			jobs[k].body_len = (size_t)body;
+			if (keyed) {
+				snprintf(keys[k], sizeof(keys[k]), "%lld-%lld-%ld",
+				    i, k, (long)getpid());
+				jobs[k].idempotency_key = keys[k];
+			}
 		}
 		if (store_enqueue(s, jobs, (size_t)batch) == -1)
 			die("enqueue", s);
@@ -198,6 +207,7 @@ main(int argc, char **argv)
 		st.st_size = 0;
 	printf(" wal %lld\n", (long long)st.st_size);
 	free(buf);
+	free(keys);
 	free(jobs);
 	store_close(s);
 	return 0;

@@ -56,6 +56,8 @@ log_file = $Q/var/fcgiq.log
 
 [queue default]
 handler      = exec:$Q/bin/store-to-dir $Q/spool
+; As root a handler needs its user written out; elsewhere this is ignored.
+user         = $(id -un)
 concurrency  = 2
 max_attempts = 5
 backoff      = 1s..1m

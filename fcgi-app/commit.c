@@ -71,9 +71,22 @@ struct qcount {
 	int	 wanted;	/* 0: no read, 1: one asked for, 2: running */
 };
 
+/* A refused request waiting for the committer: the row's strings and
+ * body head live in the same allocation. */
+struct reject_item {
+	struct store_rejected	 row;
+	size_t			 size;
+	char			 data[];
+};
+
 static struct {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 work;		/* the committer sleeps here */
+	struct reject_item *rej[COMMIT_REJECT_MAX];	/* waiting rows */
+	size_t		 nrej;
+	size_t		 rej_bytes;
+	uint64_t	 rej_dropped;	/* since the last flush */
+	int64_t		 rej_last;	/* mono ms of the last flush */
 	struct item	*head, **tail;
 	int		 running;
 	int		 stopping;
@@ -333,18 +346,150 @@ woken:
 		wake_notify(cm.db);
 }
 
+
+/* 1 when refused requests wait and the last flush is COMMIT_REJECT_MS
+ * old; cm.lock held. */
+static int
+reject_due(void)
+{
+	return (cm.nrej > 0 || cm.rej_dropped > 0) &&
+	    mono_ms() - cm.rej_last >= COMMIT_REJECT_MS;
+}
+
+/* Sleep for work, or until the waiting refused requests are due;
+ * cm.lock held. */
+static void
+reject_wait(void)
+{
+	struct timespec ts;
+	int64_t left;
+
+	if (cm.nrej == 0 && cm.rej_dropped == 0) {
+		pthread_cond_wait(&cm.work, &cm.lock);
+		return;
+	}
+	left = COMMIT_REJECT_MS - (mono_ms() - cm.rej_last);
+	if (left < 1)
+		left = 1;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += left / 1000;
+	ts.tv_nsec += (left % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	(void)pthread_cond_timedwait(&cm.work, &cm.lock, &ts);
+}
+
+/* Move the waiting refused requests to out; cm.lock held.  Their count;
+ * *dropped gets how many found no room since the last take. */
+static size_t
+reject_take(struct reject_item **out, uint64_t *dropped)
+{
+	size_t n = cm.nrej;
+
+	memcpy(out, cm.rej, n * sizeof(*out));
+	cm.nrej = 0;
+	cm.rej_bytes = 0;
+	*dropped = cm.rej_dropped;
+	cm.rej_dropped = 0;
+	cm.rej_last = mono_ms();
+	return n;
+}
+
+/* Store items[0..n) (one transaction, pruned per queue) and free them. */
+static void
+reject_flush(struct reject_item **items, size_t n, uint64_t dropped)
+{
+	struct store_rejected rows[COMMIT_REJECT_MAX];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		rows[i] = items[i]->row;
+	if (n > 0 && store_reject(cm.w, rows, n) == -1)
+		log_warnx("commit: %zu rejected requests not kept: %s", n,
+		    store_error(cm.w));
+	if (dropped > 0)
+		log_warnx("commit: %llu rejected requests not kept: more "
+		    "than %d in %d ms", (unsigned long long)dropped,
+		    COMMIT_REJECT_MAX, COMMIT_REJECT_MS);
+	for (i = 0; i < n; i++)
+		free(items[i]);
+}
+
+/* Copy s into *p (advanced); NULL stays NULL. */
+static const char *
+reject_str(char **p, const char *s)
+{
+	char *d = *p;
+	size_t n;
+
+	if (s == NULL)
+		return NULL;
+	n = strlen(s) + 1;
+	memcpy(d, s, n);
+	*p = d + n;
+	return d;
+}
+
+void
+commit_reject(const struct store_rejected *row)
+{
+	const char *s[] = { row->queue, row->reason, row->remote_addr,
+	    row->method, row->request_uri, row->headers };
+	struct reject_item *it;
+	size_t i, size, head;
+	char *p;
+
+	head = row->head_len < STORE_REJECTED_HEAD ? row->head_len :
+	    STORE_REJECTED_HEAD;
+	size = sizeof(*it) + head;
+	for (i = 0; i < sizeof(s) / sizeof(s[0]); i++)
+		size += s[i] != NULL ? strlen(s[i]) + 1 : 0;
+	pthread_mutex_lock(&cm.lock);
+	if (!cm.running || cm.stopping || cm.nrej == COMMIT_REJECT_MAX ||
+	    cm.rej_bytes + size > COMMIT_REJECT_BYTES ||
+	    (it = malloc(size)) == NULL) {
+		cm.rej_dropped++;
+		pthread_mutex_unlock(&cm.lock);
+		return;
+	}
+	it->row = *row;
+	it->size = size;
+	p = it->data;
+	memcpy(p, row->body_head != NULL ? row->body_head : "", head);
+	it->row.body_head = p;
+	it->row.head_len = head;
+	p += head;
+	it->row.queue = reject_str(&p, row->queue);
+	it->row.reason = reject_str(&p, row->reason);
+	it->row.remote_addr = reject_str(&p, row->remote_addr);
+	it->row.method = reject_str(&p, row->method);
+	it->row.request_uri = reject_str(&p, row->request_uri);
+	it->row.headers = reject_str(&p, row->headers);
+	if (cm.nrej == 0 && cm.rej_dropped == 0 &&
+	    mono_ms() - cm.rej_last >= COMMIT_REJECT_MS)
+		cm.rej_last = mono_ms();	/* the first of a burst waits too */
+	cm.rej[cm.nrej++] = it;
+	cm.rej_bytes += size;
+	pthread_cond_signal(&cm.work);
+	pthread_mutex_unlock(&cm.lock);
+}
+
 static void *
 committer(void *arg)
 {
 	struct item *batch[COMMIT_BATCH_MAX], *later[COMMIT_BATCH_MAX], *it;
-	size_t n, na, i;
+	struct reject_item *rej[COMMIT_REJECT_MAX];
+	size_t n, na, i, nr;
+	uint64_t dropped;
 
 	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&cm.lock);
-		while (cm.head == NULL && !cm.stopping)
-			pthread_cond_wait(&cm.work, &cm.lock);
-		if (cm.head == NULL) {
+		while (cm.head == NULL && !cm.stopping && !reject_due())
+			reject_wait();
+		if (cm.head == NULL && cm.nrej == 0) {
 			pthread_mutex_unlock(&cm.lock);
 			break;
 		}
@@ -354,9 +499,16 @@ committer(void *arg)
 		}
 		if (cm.head == NULL)
 			cm.tail = &cm.head;
+		nr = 0;
+		dropped = 0;
+		if (reject_due() || (cm.stopping && cm.head == NULL))
+			nr = reject_take(rej, &dropped);
 		pthread_mutex_unlock(&cm.lock);
 
-		commit_batch(batch, n);
+		if (n > 0)
+			commit_batch(batch, n);
+		if (nr > 0 || dropped > 0)
+			reject_flush(rej, nr, dropped);
 
 		/* A synchronous item lives on its thread's stack: once done
 		 * is set and the lock let go, it may be gone.  So the

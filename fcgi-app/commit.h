@@ -67,6 +67,19 @@ typedef void (*commit_done_fn)(void *arg, struct store_newjob *job,
 void	commit_submit_async(struct store_newjob *job, int64_t max_queued,
 	    commit_done_fn fn, void *arg);
 
+/*
+ * Keep a refused request (store_reject, row copied) for inspection: the
+ * committer writes what is waiting at most every COMMIT_REJECT_MS, in a
+ * transaction of its own, and what does not fit in the waiting room
+ * (COMMIT_REJECT_MAX rows, COMMIT_REJECT_BYTES) is counted and dropped, so
+ * a flood of bad requests costs good intake at most one fsync in ten
+ * batches' time and holds a bounded amount of memory.  Never blocks.
+ */
+#define COMMIT_REJECT_MS	100
+#define COMMIT_REJECT_MAX	256
+#define COMMIT_REJECT_BYTES	(4 * 1024 * 1024)
+void	commit_reject(const struct store_rejected *row);
+
 /* Commit what is waiting (answering the asynchronous jobs), refuse what
  * comes later, stop the thread. */
 void	commit_stop(void);

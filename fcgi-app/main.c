@@ -110,6 +110,11 @@ reload(const char *conf_path, const char *db, int durability,
 		log_warnx("reload: %s: keeping the running configuration", err);
 		return;
 	}
+	if (config_check_run(&nc, err, sizeof(err)) == -1) {
+		log_warnx("reload: %s: keeping the running configuration", err);
+		config_free(&nc);
+		return;
+	}
 	if (strcmp(nc.database, db) != 0 || nc.durability != durability)
 		log_warnx("reload: database and durability change only at "
 		    "restart");
@@ -291,7 +296,8 @@ load_config(const struct opts *o, struct config *c)
 {
 	char err[512];
 
-	if (config_load(c, o->conf_path, err, sizeof(err)) == -1) {
+	if (config_load(c, o->conf_path, err, sizeof(err)) == -1 ||
+	    config_check_run(c, err, sizeof(err)) == -1) {
 		if (o->test) {
 			fprintf(stderr, "fcgiq: %s\n", err);
 			exit(1);
@@ -326,7 +332,11 @@ main(int argc, char **argv)
 	sigset_t waitmask;
 	char *db;
 	int listen_fd = 0, durability, want_helper, threads, rc;
+	mode_t umask_orig;
 
+	/* What fcgiq creates (the database, its WAL, the lock file, the
+	 * log) is not for others to read: job bodies are often secret. */
+	umask_orig = umask(027);
 	supervisor_std_fds();
 	if (argc > 1 && (rc = supervisor_main(argc - 1, argv + 1)) != -1)
 		return rc;
@@ -345,8 +355,13 @@ main(int argc, char **argv)
 	}
 
 	install_signals();
-	if (o.sock != NULL)
+	if (o.sock != NULL) {
+		/* The socket keeps the mode it always had: who may connect
+		 * is the web server's side of the setup. */
+		(void)umask(umask_orig);
 		listen_fd = open_listener(o.sock);
+		(void)umask(027);
+	}
 	block_signals(&waitmask);
 	/* conf goes to the router in start_responder(). */
 	durability = conf.durability;

@@ -41,6 +41,8 @@
 #include "scrape.h"
 #include "server.h"
 #include "store.h"
+#include "text.h"
+#include "verify.h"
 #include "wire.h"
 
 static pthread_mutex_t	 conf_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -440,7 +442,8 @@ later_new(const struct store_newjob *job, const char *prefix,
     int accept_status)
 {
 	const char *s[] = { job->queue, job->method, job->request_uri,
-	    job->query_string, job->content_type, job->remote_addr, prefix };
+	    job->query_string, job->content_type, job->remote_addr, prefix,
+	    job->idempotency_key };
 	struct later *l;
 	size_t i, n = 0;
 	char *p;
@@ -458,9 +461,41 @@ later_new(const struct store_newjob *job, const char *prefix,
 	l->job.content_type = copy_str(&p, job->content_type);
 	l->job.remote_addr = copy_str(&p, job->remote_addr);
 	l->prefix = copy_str(&p, prefix);
+	l->job.idempotency_key = copy_str(&p, job->idempotency_key);
 	l->accept_status = accept_status;
 	l->wait_s = 0;
 	return l;
+}
+
+/* The state of the first job of a replayed key, into buf: it may be done
+ * by now.  "queued" when it cannot be read. */
+static const char *
+replay_state(const char *id, char *buf, size_t len)
+{
+	struct store_job *old = NULL;
+	struct store *s;
+
+	s = dbpool_get();
+	if (store_get(s, id, &old) != 1)
+		old = NULL;
+	dbpool_put(s);
+	snprintf(buf, len, "%s", old != NULL ? store_state_name(old->state) :
+	    "queued");
+	store_job_free(old);
+	return buf;
+}
+
+/* The 422 for a key used before with another body (job id): rendered,
+ * malloc'd, or NULL. */
+static char *
+conflict_answer(const char *id, size_t *len)
+{
+	char detail[128];
+
+	snprintf(detail, sizeof(detail), "the key was used for job %s with a "
+	    "different body", id);
+	return render_error(422, NULL, "idempotency key reused", detail, 0,
+	    len);
 }
 
 /* commit_done_fn: answer a detached enqueue (the committer thread). */
@@ -470,15 +505,20 @@ answer_later(void *arg, struct store_newjob *job,
 {
 	struct later *l = arg;
 	char abuf[2048], ra[RETRY_AFTER_LEN], *url = NULL, *buf = NULL;
-	const char *hdr, *error;
+	char state[16];
+	const char *hdr, *error, *st;
+	enum store_state old = STORE_JOB_QUEUED;
 	struct waitreq *wr;
 	size_t n = 0;
-	int sent;
+	int sent, replay;
 
-	/* Durable first, then the wait: the park answers it. */
+	/* Durable first, then the wait: the park answers it (a replay's
+	 * first job may be final already: its first look answers at once). */
 	if (res->status == COMMIT_OK && l->wait_s > 0 &&
+	    job->outcome != STORE_ENQ_CONFLICT &&
 	    (wr = waitreq_new(WAIT_INTAKE, 0, l->wait_s, l->accept_status,
 	    job->id, job->queue, l->prefix)) != NULL) {
+		wr->replayed = job->outcome == STORE_ENQ_DUPLICATE;
 		if (park_add(&l->conn, job->id, (int64_t)l->wait_s * 1000,
 		    wait_render, wr) == 0) {
 			log_debug("request: job %s: queued in %s, waited on",
@@ -487,12 +527,19 @@ answer_later(void *arg, struct store_newjob *job,
 		}
 		free(wr);
 	}
-	if (res->status == COMMIT_OK && asprintf(&url, "%s%s", l->prefix,
+	if (res->status == COMMIT_OK && job->outcome == STORE_ENQ_CONFLICT)
+		buf = conflict_answer(job->id, &n);
+	else if (res->status == COMMIT_OK && asprintf(&url, "%s%s", l->prefix,
 	    job->id) != -1) {
-		log_debug("request: job %s: queued in %s", job->id,
-		    job->queue);
+		replay = job->outcome == STORE_ENQ_DUPLICATE;
+		log_debug("request: job %s: %s in %s", job->id,
+		    replay ? "replayed" : "queued", job->queue);
+		st = replay ? replay_state(job->id, state, sizeof(state)) :
+		    "queued";
+		if (replay)
+			(void)store_state_parse(st, &old);
 		buf = render_accepted(l->accept_status, job->id, job->queue,
-		    "queued", url, 0, retry_after(ra, job->queue, -1,
+		    st, url, replay, status_retry_after(ra, old, job->queue,
 		    job->run_at), abuf, sizeof(abuf), &n);
 	} else if (res->status == COMMIT_OK)
 		buf = render_error(500, NULL, "out of memory", NULL, 0, &n);
@@ -677,8 +724,114 @@ done:
 }
 
 /*
- * An intake that passed req_check(): read the body, then hand the job to
- * group commit.  SERVER_DETACHED when the committer answers, else 0.
+ * headers (JSON text) with the value of the signature header cut to its
+ * first characters, for the rejected table: a signature, even a wrong
+ * one, is not kept whole.  malloc'd; NULL when out of memory or headers
+ * is NULL.
+ */
+static char *
+redacted_headers(const struct queue_conf *q, const char *headers)
+{
+	char name[VERIFY_HEADER_MAX + 8], cut[64];
+	const char *h = verify_signature_header(&q->verify), *v;
+	json_t *obj, *val;
+	char *out;
+
+	if (headers == NULL || (obj = json_loads(headers, 0, NULL)) == NULL)
+		return NULL;
+	if (h != NULL && text_cgi_name(h, name, sizeof(name)) == 0 &&
+	    (val = json_object_get(obj, name)) != NULL &&
+	    (v = json_string_value(val)) != NULL && strlen(v) > 16) {
+		snprintf(cut, sizeof(cut), "%.16s... (%zu bytes)", v,
+		    strlen(v));
+		json_object_set_new(obj, name, json_string(cut));
+	}
+	out = json_dumps(obj, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(obj);
+	return out;
+}
+
+/*
+ * Check the sender's signature over the body, when the queue asks for
+ * one.  0: genuine (or no check); -1: refused with 401, nothing stored,
+ * the request kept in the rejected table (through the committer, bounded:
+ * commit_reject).
+ */
+static int
+verify_request(struct wire *r, const struct request *rq, const void *body,
+    size_t len)
+{
+	const struct queue_conf *q = rq->qc;
+	enum verify_result vr;
+	struct store_rejected row;
+	const char *h;
+	char detail[160], hdr[160], *headers;
+	int64_t now = store_now();
+
+	if (q->verify.scheme == VERIFY_NONE)
+		return 0;
+	vr = verify_check(&q->verify, rq->envp, body, len, q->keys, q->nkeys,
+	    now / 1000, q->tolerance_ms / 1000, &h);
+	if (vr == VERIFY_OK)
+		return 0;
+	snprintf(detail, sizeof(detail), "%s: %s", verify_reason(vr),
+	    h != NULL ? h : "?");
+	/* RFC 9110 11.6.1: a 401 names how to authenticate. */
+	snprintf(hdr, sizeof(hdr), "WWW-Authenticate: Signature scheme=\"%s\""
+	    "\r\n", verify_scheme_name(q->verify.scheme));
+	answer_error(r, 401, hdr, "signature check failed", detail, 0);
+	metrics_verify_failed(q->name);
+
+	headers = redacted_headers(q, rq->headers);
+	memset(&row, 0, sizeof(row));
+	row.at = now;
+	row.queue = q->name;
+	row.reason = detail;
+	row.remote_addr = rq->remote_addr;
+	row.method = rq->method;
+	row.request_uri = rq->uri;
+	row.headers = headers;
+	row.body_length = (int64_t)len;
+	row.body_head = body;
+	row.head_len = len;
+	row.keep = q->keep_rejected;
+	if (q->keep_rejected > 0)
+		commit_reject(&row);
+	free(headers);
+	return -1;
+}
+
+/*
+ * The queue's own idempotency key (its dedupe source, or the one its
+ * verify scheme implies) into buf: rq->key points there when the request
+ * has one; without one, an Idempotency-Key header still counts.  0, or
+ * -1: refused with 400.
+ */
+static int
+dedupe_key(struct wire *r, struct request *rq, const void *body,
+    size_t len, char *buf)
+{
+	const struct queue_conf *q = rq->qc;
+	int rc;
+
+	if (q->dedupe.kind == VERIFY_DEDUPE_NONE)
+		return 0;
+	rc = verify_dedupe_key(&q->dedupe, rq->envp, body, len, buf);
+	if (rc == 1)
+		rq->key = buf;
+	else if (rc == -1) {
+		answer_error(r, 400, NULL, "bad idempotency key",
+		    "the delivery id is not 1-255 printable ASCII "
+		    "characters", 0);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * An intake that passed req_check(): read the body, check its signature,
+ * then hand the job to group commit.  SERVER_DETACHED when the committer
+ * answers, else 0.
  */
 static int
 serve_enqueue(struct wire *r, struct request *rq, const struct config *c)
@@ -686,17 +839,24 @@ serve_enqueue(struct wire *r, struct request *rq, const struct config *c)
 	struct store_newjob job;
 	void *body = NULL;
 	size_t body_len = 0;
+	char keybuf[VERIFY_KEY_LEN];
 	int wait_s = wait_seconds(rq, c), rc;
 
 	r->timed = 1;		/* fcgiq_intake_duration_seconds */
 	if (read_body(r, rq, c->max_body, &body, &body_len) == -1)
 		return 0;
+	if (verify_request(r, rq, body, body_len) == -1 ||
+	    dedupe_key(r, rq, body, body_len, keybuf) == -1) {
+		free(body);
+		return 0;
+	}
 	job_fill(&job, rq, body, body_len);
-	/* Without a key there is no replay to look up: the committer
-	 * answers, and this thread goes on to the next request (also on a
-	 * kept connection, so new ones are not left waiting while it
-	 * lingers for the commit). */
-	if (rq->key == NULL && enqueue_detached(r, rq, &job, wait_s) == 0) {
+	/* The committer answers, and this thread goes on to the next
+	 * request (also on a kept connection, so new ones are not left
+	 * waiting while it lingers for the commit).  A keyed job too: a
+	 * webhook queue keys every job by its delivery id, and a replay,
+	 * rare, reads the first job's state on the committer. */
+	if (enqueue_detached(r, rq, &job, wait_s) == 0) {
 		rq->headers = NULL;		/* the committer's now */
 		return SERVER_DETACHED;
 	}

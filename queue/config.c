@@ -8,19 +8,26 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <ini.h>
+#include <openssl/crypto.h>
 
 #include "config.h"
 #include "log.h"
 #include "store.h"
 
 #define QUEUE_NAME_MAX	63
+#define SECRET_FILE_MAX	(64 * 1024)	/* bytes of a secret file */
+#define SECRETS_MAX	16		/* lines of one */
 
 struct parse_state {
 	struct config	*c;
@@ -198,6 +205,8 @@ queue_defaults(struct queue_conf *q)
 	q->max_queued = 1000000;
 	q->keep_done_ms = 7LL * 86400 * 1000;
 	q->max_result = 64 * 1024;
+	q->tolerance_ms = 5 * 60 * 1000;
+	q->keep_rejected = 1000;
 }
 
 static int
@@ -348,6 +357,93 @@ bad:
 	return key_bad(ps, name, value);
 }
 
+/* Replace *sp with a copy of value: 0, or -1 out of memory. */
+static int
+set_str(struct parse_state *ps, char **sp, const char *value)
+{
+	free(*sp);
+	if ((*sp = strdup(value)) == NULL) {
+		snprintf(ps->msg, sizeof(ps->msg), "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The keys of trust at the door: verify, secret_file, tolerance,
+ * keep_rejected, dedupe, user, group.  1 when name is one of them (*rc
+ * then says how it went), else 0.  What depends on other keys (the
+ * secrets, the user's groups) is settled in finish_trust().
+ */
+static int
+trust_key(struct parse_state *ps, struct queue_conf *q, const char *name,
+    const char *value, int *rc)
+{
+	char msg[192];
+	int64_t ms;
+
+	*rc = 0;
+	if (strcmp(name, "verify") == 0) {
+		q->line_verify = ps->line;
+		if (verify_parse(value, &q->verify, msg, sizeof(msg)) == -1) {
+			snprintf(ps->msg, sizeof(ps->msg), "verify: %s", msg);
+			*rc = -1;
+		}
+	} else if (strcmp(name, "secret_file") == 0) {
+		q->line_secret = ps->line;
+		if (value[0] != '/') {
+			snprintf(ps->msg, sizeof(ps->msg), "secret_file: "
+			    "\"%s\": must be an absolute path", value);
+			*rc = -1;
+		} else
+			*rc = set_str(ps, &q->secret_file, value);
+	} else if (strcmp(name, "tolerance") == 0) {
+		if (config_parse_duration(value, &ms) == -1 || ms < 1000)
+			*rc = key_bad(ps, name, value);
+		else
+			q->tolerance_ms = ms;
+	} else if (strcmp(name, "keep_rejected") == 0) {
+		if (parse_int(value, 0, 10000000, &q->keep_rejected) == -1)
+			*rc = key_bad(ps, name, value);
+	} else if (strcmp(name, "dedupe") == 0) {
+		q->dedupe_set = 1;
+		if (strcmp(value, "none") == 0)
+			memset(&q->dedupe, 0, sizeof(q->dedupe));
+		else if (verify_dedupe_parse(value, &q->dedupe, msg,
+		    sizeof(msg)) == -1) {
+			snprintf(ps->msg, sizeof(ps->msg), "dedupe: \"%.32s\": "
+			    "%.150s", value, msg);
+			*rc = -1;
+		}
+	} else if (strcmp(name, "user") == 0) {
+		struct passwd *pw;
+
+		if ((pw = getpwnam(value)) == NULL) {
+			snprintf(ps->msg, sizeof(ps->msg), "user: \"%.64s\": "
+			    "no such user", value);
+			*rc = -1;
+		} else {
+			q->uid = pw->pw_uid;
+			if (q->group == NULL)
+				q->gid = pw->pw_gid;
+			*rc = set_str(ps, &q->user, value);
+		}
+	} else if (strcmp(name, "group") == 0) {
+		struct group *gr;
+
+		if ((gr = getgrnam(value)) == NULL) {
+			snprintf(ps->msg, sizeof(ps->msg), "group: \"%.64s\": "
+			    "no such group", value);
+			*rc = -1;
+		} else {
+			q->gid = gr->gr_gid;
+			*rc = set_str(ps, &q->group, value);
+		}
+	} else
+		return 0;
+	return 1;
+}
+
 static int
 queue_key(struct parse_state *ps, struct queue_conf *q, const char *name,
     const char *value)
@@ -356,9 +452,14 @@ queue_key(struct parse_state *ps, struct queue_conf *q, const char *name,
 	char lo[32];
 	int64_t v;
 	size_t sz;
+	int rc;
 
-	if (strcmp(name, "handler") == 0)
+	if (strcmp(name, "handler") == 0) {
+		q->line_handler = ps->line;
 		return parse_handler(q, value, ps->msg, sizeof(ps->msg));
+	}
+	if (trust_key(ps, q, name, value, &rc))
+		return rc;
 	if (strcmp(name, "concurrency") == 0) {
 		if (parse_int(value, 1, 256, &q->concurrency) == -1)
 			goto bad;
@@ -490,6 +591,204 @@ nomem:
 }
 
 /*
+ * Read q's secret file into q->keys.  The file must be a regular file that
+ * others cannot read; each line that is not blank is one secret (leading
+ * and trailing blanks dropped), any of which may match, so a secret is
+ * rotated by adding the new line, then removing the old one.  0, or -1
+ * with the reason in msg (never a secret).
+ */
+static int
+read_secrets(struct queue_conf *q, char *msg, size_t len)
+{
+	struct stat st;
+	char *buf = NULL, *line, *save, *end;
+	char why[160];
+	ssize_t n;
+	size_t got = 0;
+	int fd, rc = -1;
+
+	if ((fd = open(q->secret_file, O_RDONLY | O_CLOEXEC | O_NOCTTY)) ==
+	    -1) {
+		snprintf(msg, len, "secret_file: %s: %s", q->secret_file,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1) {
+		snprintf(msg, len, "secret_file: %s: %s", q->secret_file,
+		    strerror(errno));
+		goto done;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(msg, len, "secret_file: %s: not a regular file",
+		    q->secret_file);
+		goto done;
+	}
+	if ((st.st_mode & S_IRWXO) != 0) {
+		snprintf(msg, len, "secret_file: %s: others may read it (mode "
+		    "%04o): chmod o-rwx it", q->secret_file,
+		    (unsigned)(st.st_mode & 07777));
+		goto done;
+	}
+	if (st.st_size > SECRET_FILE_MAX) {
+		snprintf(msg, len, "secret_file: %s: over %d bytes",
+		    q->secret_file, SECRET_FILE_MAX);
+		goto done;
+	}
+	if ((buf = malloc(SECRET_FILE_MAX + 1)) == NULL) {
+		snprintf(msg, len, "out of memory");
+		goto done;
+	}
+	while (got < SECRET_FILE_MAX &&
+	    (n = read(fd, buf + got, SECRET_FILE_MAX - got)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			snprintf(msg, len, "secret_file: %s: %s",
+			    q->secret_file, strerror(errno));
+			goto done;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	for (line = strtok_r(buf, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		while (*line == ' ' || *line == '\t')
+			line++;
+		end = line + strlen(line);
+		while (end > line && (end[-1] == ' ' || end[-1] == '\t' ||
+		    end[-1] == '\r'))
+			*--end = '\0';
+		if (*line == '\0')
+			continue;
+		if (q->nkeys == SECRETS_MAX) {
+			snprintf(msg, len, "secret_file: %s: more than %d "
+			    "secrets", q->secret_file, SECRETS_MAX);
+			goto done;
+		}
+		if (q->keys == NULL && (q->keys = calloc(SECRETS_MAX,
+		    sizeof(*q->keys))) == NULL) {
+			snprintf(msg, len, "out of memory");
+			goto done;
+		}
+		if (verify_key_make(&q->verify, line, &q->keys[q->nkeys], why,
+		    sizeof(why)) == -1) {
+			snprintf(msg, len, "secret_file: %s: secret %zu: %s",
+			    q->secret_file, q->nkeys + 1, why);
+			goto done;
+		}
+		q->nkeys++;
+	}
+	if (q->nkeys == 0) {
+		snprintf(msg, len, "secret_file: %s: no secret in it",
+		    q->secret_file);
+		goto done;
+	}
+	rc = 0;
+done:
+	if (buf != NULL) {
+		OPENSSL_cleanse(buf, SECRET_FILE_MAX + 1);
+		free(buf);
+	}
+	(void)close(fd);
+	return rc;
+}
+
+/* The supplementary groups of q's user, for setgroups() in a handler's
+ * child (which cannot read /etc/group itself).  0 or -1. */
+static int
+user_groups(struct queue_conf *q)
+{
+	gid_t *g;
+	int n = 16;
+
+	for (;;) {
+		if ((g = realloc(q->groups, (size_t)n * sizeof(*g))) == NULL)
+			return -1;
+		q->groups = g;
+		if (getgrouplist(q->user, q->gid, q->groups, &n) != -1)
+			break;
+		if (n > 65536)
+			return -1;
+	}
+	q->ngroups = n;
+	return 0;
+}
+
+/*
+ * Settle the trust keys of every queue once the file is read: a verify
+ * needs a readable secret file with a secret in it (never "accept
+ * everything"), and the dedupe source defaults to the scheme's.  -1 with
+ * "FILE:LINE: message" in err.
+ */
+static int
+finish_trust(struct config *c, char *err, size_t errlen)
+{
+	struct queue_conf *q;
+	char msg[384];
+	size_t i;
+	int line;
+
+	for (i = 0; i < c->nqueues; i++) {
+		q = &c->queues[i];
+		line = 0;
+		msg[0] = '\0';
+		if (q->verify.scheme != VERIFY_NONE && q->secret_file == NULL) {
+			line = q->line_verify;
+			snprintf(msg, sizeof(msg), "verify = %s needs a "
+			    "secret_file", verify_scheme_name(q->verify.scheme));
+		} else if (q->verify.scheme == VERIFY_NONE &&
+		    q->secret_file != NULL) {
+			line = q->line_secret;
+			snprintf(msg, sizeof(msg), "secret_file without verify");
+		} else if (q->secret_file != NULL &&
+		    read_secrets(q, msg, sizeof(msg)) == -1)
+			line = q->line_secret;
+		else if (q->user != NULL && user_groups(q) == -1) {
+			line = q->line_handler;
+			snprintf(msg, sizeof(msg), "user: %s: its groups "
+			    "cannot be read", q->user);
+		} else if (q->group != NULL && q->user == NULL) {
+			line = q->line_handler;
+			snprintf(msg, sizeof(msg), "[queue %s]: group without "
+			    "user", q->name);
+		}
+		if (msg[0] != '\0') {
+			if (line == 0)
+				snprintf(err, errlen, "%s: %s", c->path, msg);
+			else
+				snprintf(err, errlen, "%s:%d: %s", c->path,
+				    line, msg);
+			return -1;
+		}
+		if (!q->dedupe_set)
+			verify_dedupe_default(q->verify.scheme, &q->dedupe);
+	}
+	return 0;
+}
+
+int
+config_check_run(const struct config *c, char *err, size_t errlen)
+{
+	const struct queue_conf *q;
+	size_t i;
+
+	if (geteuid() != 0)
+		return 0;
+	for (i = 0; i < c->nqueues; i++) {
+		q = &c->queues[i];
+		if (q->handler_argv != NULL && q->user == NULL) {
+			snprintf(err, errlen, "%s:%d: [queue %s]: fcgiq runs "
+			    "as root, and an exec: handler never does unless "
+			    "told: add user = NAME (an unprivileged one, or "
+			    "user = root)", c->path != NULL ? c->path :
+			    "embedded default", q->line_handler, q->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
  * inih's line reader, watching for section headers on the way: inih calls
  * us back only for keys, and "[queue mail]" with no keys under it must
  * still declare the queue.
@@ -569,6 +868,8 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	}
 	if (finish(c, err, errlen) == -1)
 		goto fail;
+	if (path != NULL && finish_trust(c, err, errlen) == -1)
+		goto fail;
 	return 0;
 fail:
 	config_free(c);
@@ -578,12 +879,19 @@ fail:
 void
 config_free(struct config *c)
 {
-	size_t i;
+	size_t i, k;
 	char **a;
 
 	for (i = 0; i < c->nqueues; i++) {
 		free(c->queues[i].name);
 		free(c->queues[i].handler);
+		free(c->queues[i].secret_file);
+		for (k = 0; k < c->queues[i].nkeys; k++)
+			verify_key_free(&c->queues[i].keys[k]);
+		free(c->queues[i].keys);
+		free(c->queues[i].user);
+		free(c->queues[i].group);
+		free(c->queues[i].groups);
 		if (c->queues[i].handler_argv != NULL) {
 			for (a = c->queues[i].handler_argv; *a != NULL; a++)
 				free(*a);

@@ -8,13 +8,19 @@
  *                           dead_letter_queue, max_wait
  *   [queue NAME]            handler, concurrency, max_attempts, timeout,
  *                           backoff, max_queued, keep_done, max_result,
- *                           priority, rlimit_as, rlimit_cpu, rlimit_nofile
+ *                           priority, rlimit_as, rlimit_cpu, rlimit_nofile,
+ *                           verify, secret_file, tolerance, keep_rejected,
+ *                           dedupe, user, group
  */
 #ifndef FCGIQ_CONFIG_H
 #define FCGIQ_CONFIG_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
+
+#include "verify.h"
 
 #define CONFIG_DEFAULT_DATABASE	"./var/fcgiq.db"
 #define CONFIG_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"	/* handlers' */
@@ -36,6 +42,29 @@ struct queue_conf {
 	uint64_t  rlimit_as;		/* bytes of address space */
 	uint64_t  rlimit_cpu_s;		/* CPU seconds */
 	uint64_t  rlimit_nofile;	/* open files */
+
+	/* Trust at the door: the sender's signature, checked before the
+	 * job is stored, and the idempotency key its delivery id gives. */
+	struct verify_spec verify;	/* scheme VERIFY_NONE: no check */
+	char	 *secret_file;
+	struct verify_key *keys;	/* the file's secrets, any may match */
+	size_t	  nkeys;
+	int64_t	  tolerance_ms;		/* signed timestamps, default 5 min */
+	int	  keep_rejected;	/* rows kept per queue, default 1000 */
+	struct verify_dedupe dedupe;	/* set, or the scheme's own */
+	int	  dedupe_set;		/* dedupe = was written */
+
+	/* Who exec: handlers run as when the helper runs as root. */
+	char	 *user;			/* NULL: not written */
+	char	 *group;		/* NULL: the user's own */
+	uid_t	  uid;
+	gid_t	  gid;
+	gid_t	 *groups;		/* the user's supplementary groups */
+	int	  ngroups;
+
+	int	  line_handler;		/* where keys were written, for */
+	int	  line_verify;		/* messages that come after */
+	int	  line_secret;		/* the file is read */
 };
 
 struct config {
@@ -83,6 +112,14 @@ struct config_ref *config_ref_new(struct config *c);
 struct config_ref *config_ref(struct config_ref *r);
 /* Drop one hold on r (NULL: nothing); the last one frees it. */
 void	config_unref(struct config_ref *r);
+
+/*
+ * What only a process that runs handlers checks (fcgiq and its helper,
+ * fcgiq -t; not fcgiqctl's reads): as root, every queue with an exec:
+ * handler names its user, so that no handler runs as root unless
+ * "user = root" is written out.  0, or -1 with "FILE:LINE: message" in err.
+ */
+int	config_check_run(const struct config *c, char *err, size_t errlen);
 
 /* Create the database's directory (one level) when it is missing: the
  * embedded default ./var/fcgiq.db must work in a fresh directory.  0 or -1. */

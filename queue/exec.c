@@ -25,6 +25,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -341,6 +342,27 @@ child_run(char *const argv[], char *const envp[],
 		    child_rlimit(RLIMIT_CPU, limits->cpu_s) == -1 ||
 		    child_rlimit(RLIMIT_NOFILE, limits->nofile) == -1) {
 			child_fail("setrlimit", NULL, errno);
+			_exit(127);
+		}
+	}
+	/* After the limits (root may raise them), before execve: groups
+	 * first, uid last, since each step gives up the right to the next. */
+	if (limits != NULL && limits->drop) {
+		if (setgroups((size_t)limits->ngroups, limits->groups) == -1) {
+			child_fail("setgroups", NULL, errno);
+			_exit(127);
+		}
+		if (setresgid(limits->gid, limits->gid, limits->gid) == -1) {
+			child_fail("setresgid", NULL, errno);
+			_exit(127);
+		}
+		if (setresuid(limits->uid, limits->uid, limits->uid) == -1) {
+			child_fail("setresuid", NULL, errno);
+			_exit(127);
+		}
+		/* Gone for good: there must be no way back to root. */
+		if (limits->uid != 0 && (setuid(0) != -1 || seteuid(0) != -1)) {
+			child_fail("setuid", "root regained", EPERM);
 			_exit(127);
 		}
 	}

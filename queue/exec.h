@@ -19,11 +19,20 @@
 struct slot;
 struct store_job;
 
-/* Resource limits for the handler; 0 leaves a limit as inherited. */
+/*
+ * Resource limits for the handler; 0 leaves a limit as inherited.  With
+ * drop set (the helper is root), the child takes groups, gid and uid
+ * (setgroups, setresgid, setresuid, each checked) before execve.
+ */
 struct exec_limits {
 	uint64_t	as_bytes;	/* RLIMIT_AS */
 	uint64_t	cpu_s;		/* RLIMIT_CPU */
 	uint64_t	nofile;		/* RLIMIT_NOFILE */
+	int		drop;
+	uid_t		uid;
+	gid_t		gid;
+	const gid_t	*groups;
+	int		ngroups;
 };
 
 struct exec_child {

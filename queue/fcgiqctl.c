@@ -8,6 +8,8 @@
  * Exit codes: 0 done; 1 database or system error; 2 usage; 3 no such job;
  * 4 the job is in a state that refuses the change.
  */
+#include <sys/stat.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -51,6 +53,7 @@ static const char usage_text[] =
     "  purge --done|--dead|--cancelled [--older-than 7d] [-q QUEUE]\n"
     "  pause QUEUE | resume QUEUE     stop or restart starting its jobs\n"
     "  enqueue QUEUE [--delay 30s] [--priority N] < FILE\n"
+    "  rejected [QUEUE] [-n LIMIT]    requests refused at the door, newest first\n"
     "A helper alone runs with \"fcgiq work\".\n";
 
 static void
@@ -677,6 +680,78 @@ cmd_enqueue(int argc, char **argv)
 	return ret;
 }
 
+/* One refused request: into the JSON array arg, or printed when arg is
+ * NULL (a line, then its headers and the start of its body). */
+static void
+rejected_line(void *arg, const struct store_rejected *r)
+{
+	json_t *a = arg, *h;
+	char at[32];
+
+	iso8601(r->at, at, sizeof(at));
+	if (a != NULL) {
+		h = r->headers != NULL ? json_loads(r->headers, 0, NULL) : NULL;
+		json_array_append_new(a, json_pack(
+		    "{s:I,s:s,s:s,s:s,s:s?,s:s?,s:s?,s:o,s:I,s:s%}",
+		    "seq", (json_int_t)r->seq, "at", at, "queue", r->queue,
+		    "reason", r->reason, "remote_addr", r->remote_addr,
+		    "method", r->method, "request_uri", r->request_uri,
+		    "headers", h != NULL ? h : json_null(),
+		    "body_length", (json_int_t)r->body_length,
+		    "body_head", r->body_head != NULL ? (const char *)r->body_head
+		    : "", is_text(r->body_head, r->head_len) ? r->head_len : 0));
+		return;
+	}
+	printf("%-8lld %-24s %-12s %-16s %-6s %-24s %s\n", (long long)r->seq,
+	    at, r->queue, r->remote_addr != NULL ? r->remote_addr : "-",
+	    r->method != NULL ? r->method : "-",
+	    r->request_uri != NULL ? r->request_uri : "-", r->reason);
+}
+
+static int
+cmd_rejected(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "limit", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *queue = NULL;
+	long limit = 20;
+	struct store *s;
+	json_t *a = NULL;
+	int ch, ret = 0;
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "n:", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			limit = strtol(optarg, NULL, 10);
+			if (limit <= 0)
+				usage();
+			break;
+		default: usage();
+		}
+	}
+	if (optind < argc)
+		queue = argv[optind++];
+	if (optind != argc)
+		usage();
+	s = open_store(1);
+	if (opt_json)
+		a = json_array();
+	else
+		printf("%-8s %-24s %-12s %-16s %-6s %-24s %s\n", "SEQ", "AT",
+		    "QUEUE", "FROM", "METHOD", "URI", "REASON");
+	if (store_rejected_list(s, queue, limit, rejected_line, a) == -1) {
+		fprintf(stderr, "fcgiqctl: rejected: %s\n", store_error(s));
+		json_decref(a);
+		ret = EXIT_DBERR;
+	} else if (a != NULL)
+		print_json(a);
+	store_close(s);
+	return ret;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -706,6 +781,7 @@ main(int argc, char **argv)
 	argv += optind;
 	if (argc < 1)
 		usage();
+	(void)umask(027);	/* as fcgiq: the database is not for others */
 	supervisor_std_fds();
 	log_init("fcgiqctl", LOG_LEVEL_WARN);
 	if (config_load(&conf, opt_conf, err, sizeof(err)) == -1) {
@@ -744,6 +820,8 @@ main(int argc, char **argv)
 		return cmd_pause(argc, argv, 1);
 	if (strcmp(argv[0], "resume") == 0)
 		return cmd_pause(argc, argv, 0);
+	if (strcmp(argv[0], "rejected") == 0)
+		return cmd_rejected(argc, argv);
 	if (strcmp(argv[0], "work") == 0) {
 		/* One entry point runs a helper alone; this one had drifted
 		 * (no -d, no log_file). */

@@ -136,9 +136,19 @@ static void
 job_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
 {
 	struct exec_limits limits = { q->rlimit_as, q->rlimit_cpu_s,
-	    q->rlimit_nofile };
+	    q->rlimit_nofile, 0, 0, 0, NULL, 0 };
 	struct slot *s;
 	char **env, why[256], who[32];
+
+	/* As root, the queue's user (config_check_run() saw to it that
+	 * one is written); otherwise the helper's own. */
+	if (geteuid() == 0 && q->user != NULL) {
+		limits.drop = 1;
+		limits.uid = q->uid;
+		limits.gid = q->gid;
+		limits.groups = q->groups;
+		limits.ngroups = q->ngroups;
+	}
 
 	if ((s = slots_alloc(h)) == NULL) {
 		/* The lease brings the job back. */

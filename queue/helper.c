@@ -66,6 +66,12 @@ cfg_load(const char *path)
 		log_warnx("helper: config: %s", err);
 		return NULL;
 	}
+	/* The helper is where handlers start: it checks for itself. */
+	if (config_check_run(&c, err, sizeof(err)) == -1) {
+		log_warnx("helper: config: %s", err);
+		config_free(&c);
+		return NULL;
+	}
 	if ((r = config_ref_new(&c)) == NULL) {
 		config_free(&c);
 		log_warnx("helper: config: out of memory");

@@ -48,6 +48,8 @@
  *                    release, extend, requeue
  *   store-admin.c    operator actions and reads: cancel, retry, purge,
  *                    pause, get, counts, stats, listing
+ *   store-rejected.c requests refused at the door (a signature check),
+ *                    kept for inspection, bounded per queue
  * and, with no function of their own here:
  *   store-schema.c   the schema, its version and migrations
  *   store-sql.c      the text of the statements
@@ -404,5 +406,45 @@ typedef void	(*store_count_fn)(void *arg, const char *queue,
  * 0 or -1.
  */
 int	store_count_states(struct store *, store_count_fn fn, void *arg);
+
+/* ---------------------------------------------------------------------- */
+/* store-rejected.c: requests refused at the door                         */
+/* ---------------------------------------------------------------------- */
+
+/* One refused request (table rejected).  Inputs borrowed. */
+struct store_rejected {
+	int64_t		 seq;		/* out (store_rejected_list) */
+	int64_t		 at;		/* ms since the epoch */
+	const char	*queue;
+	const char	*reason;
+	const char	*remote_addr;	/* NULL: unknown; likewise below */
+	const char	*method;
+	const char	*request_uri;
+	const char	*headers;	/* JSON object text */
+	int64_t		 body_length;	/* the whole body's */
+	const void	*body_head;	/* its first bytes (at most 1 KiB) */
+	size_t		 head_len;
+	int		 keep;		/* rows its queue keeps (store_reject) */
+};
+
+#define STORE_REJECTED_HEAD	1024	/* bytes of a body kept */
+
+/*
+ * Store rows[0..n) in one transaction, and in it delete the oldest rows
+ * of each of their queues past that queue's keep, so a flood can never
+ * hold more than keep rows of a queue.  0, or -1 (nothing stored).
+ */
+int	store_reject(struct store *, const struct store_rejected *rows,
+	    size_t n);
+
+typedef void	(*store_rejected_fn)(void *arg, const struct store_rejected *);
+
+/*
+ * Call fn for each of the newest limit rejected requests of queue (NULL:
+ * all queues), newest first; the strings last only for the call.  0 or
+ * -1.
+ */
+int	store_rejected_list(struct store *, const char *queue, int64_t limit,
+	    store_rejected_fn fn, void *arg);
 
 #endif /* FCGIQ_STORE_H */

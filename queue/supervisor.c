@@ -137,7 +137,7 @@ lock_open(const char *db)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	return open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	return open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
 }
 
 int

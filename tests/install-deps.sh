@@ -7,6 +7,10 @@ pkgs="build-essential autoconf automake libtool pkg-config
 	libcmocka-dev sqlite3 nginx-light spawn-fcgi curl procps socat
 	clang libclang-rt-14-dev valgrind apache2 libapache2-mod-fcgid
 	perl openssl systemd caddy lighttpd h2o libfcgi-bin prometheus"
+# Node.js and npm run the webhook senders' signing libraries
+# (tests/e2e/webhooks.sh); Debian's (Node 18) only where none is installed.
+command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

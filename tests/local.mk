@@ -13,11 +13,14 @@ if HAVE_CMOCKA
 # queue/
 check_PROGRAMS += tests/unit/test_config tests/unit/test_text \
 	tests/unit/test_store tests/unit/test_exec tests/unit/test_slot \
-	tests/unit/test_helper tests/unit/test_metrics
+	tests/unit/test_helper tests/unit/test_metrics tests/unit/test_verify
 tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c \
 	tests/unit/tmpdir.c tests/unit/tmpdir.h
 tests_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_metrics_LDADD = $(UNIT_LDADD)
+tests_unit_test_verify_SOURCES = tests/unit/test_verify.c
+tests_unit_test_verify_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_verify_LDADD = $(UNIT_LDADD)
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_config_LDADD = $(UNIT_LDADD)
@@ -86,7 +89,7 @@ TESTS += tests/unit/test_config tests/unit/test_text tests/unit/test_store \
 	tests/unit/test_exec tests/unit/test_slot tests/unit/test_helper \
 	tests/unit/test_request tests/unit/test_wire tests/unit/test_commit \
 	tests/unit/test_dbpool tests/unit/test_server tests/unit/test_router \
-	tests/unit/test_metrics tests/unit/test_eta
+	tests/unit/test_metrics tests/unit/test_eta tests/unit/test_verify
 endif
 
 # ------------------------------------------------- tests/tools, handlers
@@ -146,6 +149,15 @@ dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh
 EXTRA_DIST += tests/e2e/valgrind.supp
 
+# Trust at the door: requests signed by the senders' own libraries (npm,
+# pinned in tests/webhooks/package-lock.json, installed with npm ci into a
+# cache directory) through nginx; 401s, the rejected table, dedupe by delivery
+# id, secret rotation on SIGHUP, handlers under user = nobody, file modes.
+TESTS += tests/e2e/webhooks.sh
+dist_noinst_SCRIPTS += tests/e2e/webhooks.sh
+EXTRA_DIST += tests/webhooks/package.json tests/webhooks/package-lock.json \
+	tests/webhooks/sign.mjs
+
 # ----------------------------------------------------------- tests/chaos
 # Power loss and storage faults.  powerloss-vfs.c is a test-only SQLite VFS
 # that keeps what was not synced apart and can cut the power; it is linked
@@ -201,5 +213,6 @@ dist_noinst_SCRIPTS += tests/fuzz/run.sh
 EXTRA_DIST += tests/fuzz/fuzz.h tests/fuzz/fuzz_request.c tests/fuzz/fuzz_wire.c \
 	tests/fuzz/fuzz_content_length.c tests/fuzz/fuzz_status_path.c \
 	tests/fuzz/fuzz_idempotency.c tests/fuzz/fuzz_config.c \
+	tests/fuzz/fuzz_verify.c tests/fuzz/fuzz_verify.dict \
 	tests/fuzz/fuzz_request.dict tests/fuzz/fuzz_config.dict \
 	tests/fuzz/corpus

@@ -103,6 +103,7 @@ path     = /usr/local/bin:/usr/bin:/bin
 
 [queue default]
 handler      = exec:$REC $RUNS $HSLEEP
+user = root
 concurrency  = $HCONC
 max_attempts = 20
 timeout      = 30s

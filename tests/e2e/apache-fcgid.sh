@@ -48,11 +48,13 @@ grace    = 10s
 
 [queue default]
 handler     = exec:$BIN/record $ST
+user = www-data
 concurrency = 4
 backoff     = 50ms..200ms
 
 [queue mail]
 handler     = exec:$BIN/record $ST
+user = www-data
 EOF
 "$BIN/fcgiq" -t -c "$T/fcgiq.conf" >/dev/null || bail "fcgiq.conf rejected"
 

@@ -58,27 +58,32 @@ path     = $FAKE:/usr/local/bin:/usr/bin:/bin
 
 [queue github]
 handler      = exec:$H/github-deploy $T/github.secret refs/heads/main $T/deploy
+user = root
 concurrency  = 1
 max_attempts = 3
 backoff      = 50ms..100ms
 
 [queue nosecret]
 handler      = exec:$H/github-deploy $T/missing.secret refs/heads/main $T/deploy
+user = root
 max_attempts = 3
 backoff      = 1h..2h
 
 [queue mail]
 handler      = exec:$H/send-mail -f noreply@example.org -a @example\.org\$
+user = root
 max_attempts = 3
 backoff      = 50ms..100ms
 
 [queue nomta]
 handler      = exec:$H/send-mail -s $T/mta/sendmail
+user = root
 max_attempts = 5
 backoff      = 1h..2h
 
 [queue spool]
 handler      = exec:$H/store-to-dir $T/spool
+user = root
 EOF
 "$FCGIQ" -t -c "$T/fcgiq.conf" >/dev/null || bail "fcgiq.conf rejected"
 "$FCGIQ" -c "$T/fcgiq.conf" -s "$SOCK" 2>"$T/fcgiq.log" &
@@ -230,6 +235,8 @@ out=$("$FCGIQ" -t -c "$top_srcdir/conf-examples/fcgiq.conf" 2>&1)
 check_eq "conf-examples/fcgiq.conf: fcgiq -t accepts it" \
     "$top_srcdir/conf-examples/fcgiq.conf: configuration ok" "$out"
 mkdir -p "$T/ex/spool"
+# Its handlers run as nobody (user = nobody) when this runs as root.
+[ "$(id -u)" -ne 0 ] || chown nobody "$T/ex/spool"
 sed -e "s|^database *=.*|database = $T/ex/queue.db|" \
     -e "s|^log_file *=.*|log_file = $T/ex/log|" \
     -e "s|/usr/local/libexec/fcgiq/|$H/|g" -e "s|/var/spool/fcgiq|$T/ex/spool|g" \

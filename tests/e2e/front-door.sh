@@ -20,11 +20,13 @@ max_queued = 2
 
 [queue echo]
 handler = exec:/bin/cat
+user = root
 keep_done = 3s
 max_result = 100k
 
 [queue slow]
 handler = exec:/bin/sleep 0.2
+user = root
 concurrency = 1
 EOF
 extra_location /small/ small

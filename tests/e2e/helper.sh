@@ -37,6 +37,7 @@ path     = /usr/local/bin:/usr/bin:/bin
 
 [queue default]
 handler      = exec:$H/dispatch.sh $ST
+user = root
 concurrency  = 4
 max_attempts = 3
 timeout      = 2s
@@ -44,6 +45,7 @@ backoff      = 50ms..200ms
 
 [queue mail]
 handler      = exec:$H/dispatch.sh $ST
+user = root
 concurrency  = 1
 max_attempts = 3
 timeout      = 10s
@@ -51,6 +53,7 @@ backoff      = 50ms..200ms
 
 [queue github]
 handler      = exec:$H/report
+user = root
 rlimit_nofile = 64
 rlimit_as     = 256M
 rlimit_cpu    = 30s

@@ -38,7 +38,7 @@ URL=http://127.0.0.1:$PORT
 queue() {
 	local name=$1 mode=$2
 	shift 2
-	printf '\n[queue %s]\nhandler = exec:%s %s %s\n' "$name" "$HOSTILE" "$ST" "$mode"
+	printf '\n[queue %s]\nhandler = exec:%s %s %s\nuser = root\n' "$name" "$HOSTILE" "$ST" "$mode"
 	printf '%s\n' "$@"
 }
 {
@@ -61,7 +61,7 @@ queue() {
 	queue daemon daemon "timeout = 10s" "max_attempts = 1"
 	queue escape escape "timeout = 10s" "max_attempts = 1"
 	queue escapequiet escape-quiet "timeout = 10s" "max_attempts = 1"
-	printf '\n[queue quick]\nhandler = exec:/bin/cat\n'
+	printf '\n[queue quick]\nhandler = exec:/bin/cat\nuser = root\n'
 } >"$T/fcgiq.conf"
 "$FCGIQ" -t -c "$T/fcgiq.conf" >/dev/null 2>&1 || bail "bad test configuration: $("$FCGIQ" -t -c "$T/fcgiq.conf" 2>&1)"
 

@@ -14,6 +14,7 @@ log      = info
 log_file = $T/var/fcgiq.log
 [queue default]
 handler      = exec:/bin/false
+user = root
 max_attempts = 1
 EOF2
 rm -f "$T/fcgiq.sock"

@@ -53,16 +53,19 @@ dead_letter_queue = alerts
 
 [queue default]
 handler      = exec:$H/dispatch.sh $ST
+user         = root
 concurrency  = 2
 max_attempts = 2
 backoff      = 50ms..100ms
 
 [queue mail]
 handler      = exec:$H/dispatch.sh $ST
+user         = root
 max_attempts = 1
 
 [queue alerts]
 handler      = exec:$H/letter.sh
+user         = root
 max_attempts = 1
 EOF
 

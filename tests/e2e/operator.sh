@@ -38,12 +38,14 @@ log      = info
 
 [queue default]
 handler      = exec:$T/handler
+user = root
 concurrency  = 2
 max_attempts = 3
 backoff      = 1h..2h
 
 [queue mail]
 handler      = exec:$T/handler
+user = root
 
 [queue idle]
 EOF

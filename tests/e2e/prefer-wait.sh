@@ -33,16 +33,20 @@ cat >>"$T/fcgiq.conf" <<EOF
 
 [queue slow]
 handler = exec:$T/finish.sh 1
+user = root
 concurrency = 4
 
 [queue quick]
 handler = exec:$T/finish.sh 0
+user = root
 
 [queue gated]
 handler = exec:$T/gate.sh $T/gate
+user = root
 
 [queue big]
 handler = exec:/usr/bin/head -c 60000 /dev/urandom
+user = root
 EOF
 extra_location /slow/ slow
 extra_location /quick/ quick

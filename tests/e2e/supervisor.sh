@@ -11,6 +11,7 @@ database = $T/var/q.db
 log_file = $T/var/fcgiq.log
 [queue default]
 handler = exec:/bin/cat
+user = root
 EOF2
 "$FCGIQ" -c "$T/fcgiq.conf" -s "$T/fcgiq.sock" &
 PID=$!

@@ -63,6 +63,7 @@ grace    = 5s
 
 [queue default]
 handler     = exec:$BIN/record $T/state
+user = root
 backoff     = 50ms..200ms
 EOF
 

@@ -40,6 +40,7 @@ grace    = 5s
 
 [queue run]
 handler     = exec:/bin/cat
+user = root
 concurrency = 2
 EOF
 

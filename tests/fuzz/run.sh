@@ -26,7 +26,7 @@
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 FUZZ_JOBS=${FUZZ_JOBS:-1}
-FUZZ_TARGETS=${FUZZ_TARGETS:-"fuzz_wire fuzz_request fuzz_content_length fuzz_status_path fuzz_idempotency fuzz_config"}
+FUZZ_TARGETS=${FUZZ_TARGETS:-"fuzz_wire fuzz_request fuzz_content_length fuzz_status_path fuzz_idempotency fuzz_config fuzz_verify"}
 FUZZ_DIR="$top_srcdir/tests/fuzz"
 CC_FUZZ=${CC_FUZZ:-}
 
@@ -74,7 +74,7 @@ target_flags() {
 	case $1 in
 	fuzz_request) echo "-max_len=20000" ;;
 	fuzz_wire) echo "-max_len=66000" ;;
-	fuzz_config) echo "-max_len=4096" ;;
+	fuzz_config|fuzz_verify) echo "-max_len=4096" ;;
 	*) echo "-max_len=1024" ;;
 	esac
 }

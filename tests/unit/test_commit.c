@@ -368,6 +368,62 @@ batch_behind_plug(struct ajob *plug_job, struct ajob *a, size_t n,
 
 /* --- tests --------------------------------------------------------------- */
 
+/* The rows of the rejected table, through the test's own connection. */
+static int
+rejected_rows(struct fx *f)
+{
+	sqlite3_stmt *st;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(f->db, "SELECT count(*) FROM rejected", -1,
+	    &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/*
+ * A flood of refused requests: commit_reject never blocks, good jobs are
+ * stored meanwhile, the rows are written a batch at a time (not one
+ * transaction each), what finds no room is dropped, and the table never
+ * holds more than keep rows of the queue.
+ */
+static void
+test_reject_flood(void **state)
+{
+	struct fx *f = *state;
+	struct store_rejected row;
+	struct store_newjob j;
+	struct commit_result res;
+	char uri[32];
+	int i, n;
+
+	memset(&row, 0, sizeof(row));
+	row.queue = "gh";
+	row.reason = "no secret matched: X-Hub-Signature-256";
+	row.headers = "{}";
+	row.body_head = "{\"x\":1}";
+	row.head_len = 7;
+	row.body_length = 7;
+	row.keep = 50;
+	for (i = 0; i < 1000; i++) {
+		row.at = i;
+		commit_reject(&row);
+	}
+	newjob(&j, uri, sizeof(uri), "good", "hello");
+	commit_submit(&j, 10, &res);
+	assert_int_equal(res.status, COMMIT_OK);
+	assert_stored(f, j.id, "/good");
+	for (i = 0; i < 200 && (n = rejected_rows(f)) == 0; i++)
+		usleep(10000);
+	assert_true(n > 0 && n <= 50);
+	commit_stop();
+	n = rejected_rows(f);
+	assert_true(n > 0 && n <= 50);
+}
+
 /* One synchronous job: stored, its id and outcome filled in. */
 static void
 test_submit(void **state)
@@ -817,6 +873,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+		T(test_reject_flood),
 		T(test_submit),
 		T(test_one_batch),
 		T(test_batch_one_refused_constraint),

@@ -8,6 +8,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <sys/stat.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,6 +316,146 @@ test_config_ref(void **state)
 	config_unref(NULL);
 }
 
+
+/* A file named name holding text, with mode. */
+static const char *
+write_mode(const char *name, const char *text, mode_t mode)
+{
+	const char *p = write_conf(name, text);
+
+	assert_int_equal(chmod(p, mode), 0);
+	return p;
+}
+
+/* The trust keys: verify needs a secret file that others cannot read,
+ * with a secret in it; every message names the file and line. */
+static void
+test_trust_keys(void **state)
+{
+	struct config c;
+	char err[512], text[1024], sec[300], open_sec[300], empty[300];
+	const struct queue_conf *q;
+	const char *path;
+
+	snprintf(sec, sizeof(sec), "%s", write_mode("gh.secret",
+	    "  old secret \n\nnew secret\r\n", 0640));
+	snprintf(open_sec, sizeof(open_sec), "%s", write_mode("open.secret",
+	    "s\n", 0644));
+	snprintf(empty, sizeof(empty), "%s", write_mode("empty.secret",
+	    "\n  \n", 0600));
+
+	snprintf(text, sizeof(text), "[queue gh]\nverify = github\n"
+	    "secret_file = %s\ntolerance = 2m\nkeep_rejected = 10\n"
+	    "[queue sw]\nverify = standard-webhooks\nsecret_file = %s\n"
+	    "dedupe = none\n"
+	    "[queue any]\ndedupe = json:/event/id\n", sec, sec);
+	path = write_conf("trust.conf", text);
+	/* "old secret" is not base64: standard-webhooks refuses it. */
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "trust.conf:8: secret_file"));
+	assert_null(strstr(err, "old secret"));
+
+	snprintf(text, sizeof(text), "[queue gh]\nverify = github\n"
+	    "secret_file = %s\ntolerance = 2m\nkeep_rejected = 10\n"
+	    "[queue any]\ndedupe = json:/event/id\n", sec);
+	path = write_conf("trust.conf", text);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+	q = config_queue(&c, "gh");
+	assert_int_equal(q->verify.scheme, VERIFY_GITHUB);
+	assert_int_equal(q->nkeys, 2);
+	assert_int_equal(q->keys[0].len, 10);
+	assert_memory_equal(q->keys[0].data, "old secret", 10);
+	assert_memory_equal(q->keys[1].data, "new secret", 10);
+	assert_int_equal(q->tolerance_ms, 120000);
+	assert_int_equal(q->keep_rejected, 10);
+	assert_int_equal(q->dedupe.kind, VERIFY_DEDUPE_HEADER);
+	assert_string_equal(q->dedupe.arg, "X-GitHub-Delivery");
+	q = config_queue(&c, "any");
+	assert_int_equal(q->verify.scheme, VERIFY_NONE);
+	assert_int_equal(q->keep_rejected, 1000);
+	assert_int_equal(q->dedupe.kind, VERIFY_DEDUPE_JSON);
+	assert_string_equal(q->dedupe.arg, "/event/id");
+	config_free(&c);
+
+	snprintf(text, sizeof(text), "[queue gh]\nhandler = exec:/bin/cat\n"
+	    "verify = github\n");
+	path = write_conf("trust.conf", text);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "trust.conf:3: verify = github needs a "
+	    "secret_file"));
+
+	snprintf(text, sizeof(text), "[queue gh]\nverify = github\n"
+	    "secret_file = %s\n", open_sec);
+	path = write_conf("trust.conf", text);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "trust.conf:3: secret_file"));
+	assert_non_null(strstr(err, "others may read it (mode 0644)"));
+
+	snprintf(text, sizeof(text), "[queue gh]\nverify = github\n"
+	    "secret_file = %s\n", empty);
+	path = write_conf("trust.conf", text);
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no secret in it"));
+
+	path = write_conf("trust.conf", "[queue a]\nsecret_file = /x\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "trust.conf:2: secret_file without"));
+
+	path = write_conf("trust.conf", "[queue a]\n\nverify = sha1\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "trust.conf:3: verify:"));
+
+	path = write_conf("trust.conf", "[queue a]\ndedupe = body\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "trust.conf:2: dedupe"));
+
+	path = write_conf("trust.conf", "[queue a]\ntolerance = 0\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+}
+
+/* user and group: resolved at load (fcgiq -t says when one does not
+ * exist); as root, an exec: queue without user is refused by
+ * config_check_run(). */
+static void
+test_user_keys(void **state)
+{
+	struct config c;
+	char err[512];
+	const struct queue_conf *q;
+	const char *path;
+
+	path = write_conf("user.conf", "[queue a]\nhandler = exec:/bin/cat\n"
+	    "user = nobody\n[queue b]\nhandler = exec:/bin/cat\n"
+	    "user = root\ngroup = nogroup\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+	q = config_queue(&c, "a");
+	assert_string_equal(q->user, "nobody");
+	assert_true(q->uid != 0);
+	assert_true(q->ngroups >= 1);
+	q = config_queue(&c, "b");
+	assert_int_equal(q->uid, 0);
+	assert_true(q->gid != 0);
+	assert_int_equal(config_check_run(&c, err, sizeof(err)), 0);
+	config_free(&c);
+
+	path = write_conf("user.conf", "[queue a]\nhandler = exec:/bin/cat\n"
+	    "user = no-such-user-here\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "user.conf:3: user: \"no-such-user-here\": "
+	    "no such user"));
+
+	path = write_conf("user.conf", "[queue a]\n\nhandler = exec:/bin/cat\n"
+	    "[queue b]\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+	if (geteuid() == 0) {
+		assert_int_equal(config_check_run(&c, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "user.conf:3: [queue a]"));
+		assert_non_null(strstr(err, "user = root"));
+	} else
+		assert_int_equal(config_check_run(&c, err, sizeof(err)), 0);
+	config_free(&c);
+}
+
 int
 main(void)
 {
@@ -327,6 +469,8 @@ main(void)
 		cmocka_unit_test(test_mkdir_database),
 		cmocka_unit_test(test_config_ref),
 		cmocka_unit_test(test_dead_letter_queue),
+		cmocka_unit_test(test_trust_keys),
+		cmocka_unit_test(test_user_keys),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -9,6 +9,7 @@
  * no thread but the test's own runs.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -70,6 +71,19 @@ commit_waiting(const char *queue)
 {
 	(void)queue;
 	return -1;
+}
+
+/* The rejected requests the router hands over. */
+static int	rejects;
+static char	reject_reason[160], reject_headers[1024];
+
+void
+commit_reject(const struct store_rejected *row)
+{
+	rejects++;
+	snprintf(reject_reason, sizeof(reject_reason), "%s", row->reason);
+	snprintf(reject_headers, sizeof(reject_headers), "%s",
+	    row->headers != NULL ? row->headers : "");
 }
 
 void
@@ -172,8 +186,23 @@ setup(void **state)
 	snprintf(path, sizeof(path), "%s/fcgiq.conf", dir);
 	assert_non_null(f = fopen(path, "w"));
 	fprintf(f, "[fcgiq]\ndatabase = %s/q.db\nmax_body = 100\n"
-	    "[queue default]\n[queue mail]\npriority = 5\n", dir);
+	    "[queue default]\n[queue mail]\npriority = 5\n"
+	    "[queue gh]\nverify = github\nsecret_file = %s/gh.secret\n"
+	    "[queue sw]\nverify = standard-webhooks\n"
+	    "secret_file = %s/sw.secret\ntolerance = 100000000d\n",
+	    dir, dir, dir);
 	assert_int_equal(fclose(f), 0);
+	snprintf(path, sizeof(path), "%s/gh.secret", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "It's a Secret to Everybody\n");
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0600), 0);
+	snprintf(path, sizeof(path), "%s/sw.secret", dir);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n");
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0600), 0);
+	snprintf(path, sizeof(path), "%s/fcgiq.conf", dir);
 	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/q.db", dir);
 	assert_int_equal(dbpool_open(path, &o, 1, err, sizeof(err)), 0);
@@ -523,7 +552,8 @@ test_idempotency(void **state)
 	(void)state;
 	a = serve("one", "REQUEST_METHOD", "POST", "REQUEST_URI", "/in",
 	    "HTTP_IDEMPOTENCY_KEY", "k1");
-	assert_int_equal(released, before);	/* not detached */
+	/* Keyed jobs are answered by the committer too: detached. */
+	assert_int_equal(released, before + 1);
 	location_id(a, "/jobs/", id);
 	assert_null(strstr(a, "Idempotent-Replayed"));
 	free(a);
@@ -909,6 +939,74 @@ test_commit_refused(void **state)
 	commit_status = COMMIT_OK;
 }
 
+
+#define GH_SIG "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+
+/*
+ * A queue with verify: a genuine request is stored, its delivery id its
+ * idempotency key (a redelivery replays the first job); a refused one is
+ * answered 401 with the check that failed, stored nowhere, and handed to
+ * the rejected table with its signature cut short.
+ */
+static void
+test_verify(void **state)
+{
+	char *a, id[STORE_ID_LEN + 1], id2[STORE_ID_LEN + 1];
+	const char *www = "WWW-Authenticate: Signature scheme=\"github\"\r\n";
+	int before = rejects;
+
+	(void)state;
+	a = serve("Hello, World!", "REQUEST_METHOD", "POST", "REQUEST_URI",
+	    "/gh", "FCGIQ_QUEUE", "gh", "HTTP_X_HUB_SIGNATURE_256", GH_SIG,
+	    "HTTP_X_GITHUB_DELIVERY", "d-1");
+	location_id(a, "/jobs/", id);
+	free(a);
+	a = serve("Hello, World!", "REQUEST_METHOD", "POST", "REQUEST_URI",
+	    "/gh", "FCGIQ_QUEUE", "gh", "HTTP_X_HUB_SIGNATURE_256", GH_SIG,
+	    "HTTP_X_GITHUB_DELIVERY", "d-1");
+	location_id(a, "/jobs/", id2);
+	assert_string_equal(id, id2);
+	assert_non_null(strstr(a, "Idempotent-Replayed: true\r\n"));
+	free(a);
+	assert_int_equal(rejects, before);
+
+	a = serve("Hello, World?", "REQUEST_METHOD", "POST", "REQUEST_URI",
+	    "/gh", "FCGIQ_QUEUE", "gh", "HTTP_X_HUB_SIGNATURE_256", GH_SIG);
+	expect(a, PROBLEM("401 Unauthorized", www, "signature check failed",
+	    "no secret matched: X-Hub-Signature-256"));
+	assert_int_equal(rejects, before + 1);
+	assert_string_equal(reject_reason,
+	    "no secret matched: X-Hub-Signature-256");
+	assert_non_null(strstr(reject_headers,
+	    "\"HTTP_X_HUB_SIGNATURE_256\":\"sha256=757107ea0... (71 bytes)\""));
+
+	a = serve("Hello, World!", "REQUEST_METHOD", "POST", "REQUEST_URI",
+	    "/gh", "FCGIQ_QUEUE", "gh");
+	expect(a, PROBLEM("401 Unauthorized", www, "signature check failed",
+	    "missing header: X-Hub-Signature-256"));
+	a = serve("Hello, World!", "REQUEST_METHOD", "POST", "REQUEST_URI",
+	    "/gh", "FCGIQ_QUEUE", "gh", "HTTP_X_HUB_SIGNATURE_256", "sha256=x");
+	assert_non_null(strstr(a, "malformed header: X-Hub-Signature-256"));
+	free(a);
+	assert_int_equal(rejects, before + 3);
+
+	/* Standard Webhooks: the spec's example; webhook-id is the key. */
+	a = serve("{\"test\": 2432232314}", "REQUEST_METHOD", "POST",
+	    "REQUEST_URI", "/sw", "FCGIQ_QUEUE", "sw",
+	    "HTTP_WEBHOOK_ID", "msg_p5jXN8AQM9LWM0D4loKWxJek",
+	    "HTTP_WEBHOOK_TIMESTAMP", "1614265330", "HTTP_WEBHOOK_SIGNATURE",
+	    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+	assert_true(strncmp(a, "Status: 202 ", 12) == 0);
+	free(a);
+	a = serve("{\"test\": 2432232315}", "REQUEST_METHOD", "POST",
+	    "REQUEST_URI", "/sw", "FCGIQ_QUEUE", "sw",
+	    "HTTP_WEBHOOK_ID", "msg_p5jXN8AQM9LWM0D4loKWxJek",
+	    "HTTP_WEBHOOK_TIMESTAMP", "1614265330", "HTTP_WEBHOOK_SIGNATURE",
+	    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+	assert_true(strncmp(a, "Status: 401 ", 12) == 0);
+	free(a);
+}
+
 int
 main(void)
 {
@@ -927,6 +1025,7 @@ main(void)
 		cmocka_unit_test(test_schedule),
 		cmocka_unit_test(test_gone),
 		cmocka_unit_test(test_commit_refused),
+		cmocka_unit_test(test_verify),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -448,7 +448,7 @@ test_exec_kind(void **state)
 	char *argv[] = { "/bin/sh", "-c", "cat; echo oops >&2; exit 75",
 	    NULL };
 	char *envp[] = { NULL };
-	struct exec_limits lim = { 0, 0, 0 };
+	struct exec_limits lim = { 0 };
 	struct store_job *job;
 	struct slot s;
 
@@ -482,7 +482,7 @@ test_exec_kind_stop(void **state)
 {
 	char *argv[] = { "/bin/sh", "-c", "exec sleep 30", NULL };
 	char *envp[] = { NULL };
-	struct exec_limits lim = { 0, 0, 0 };
+	struct exec_limits lim = { 0 };
 	struct slot s;
 
 	(void)state;

@@ -509,6 +509,74 @@ test_migrate_v3(void **state)
 	assert_state(f->s, id, STORE_JOB_DONE);
 }
 
+
+/* store_rejected_list's callback: count rows, keep the newest's reason. */
+static void
+rejected_seen(void *arg, const struct store_rejected *r)
+{
+	int *n = arg;
+
+	if (*n == 0)
+		assert_string_equal(r->reason, "no secret matched: X");
+	(*n)++;
+}
+
+/* Rejected requests: each store_reject keeps at most keep rows of each
+ * of its queues, newest first out of the listing; a body keeps its first
+ * KiB. */
+static void
+test_rejected_bounded(void **state)
+{
+	struct fx		*f = *state;
+	struct store_rejected	 rows[3];
+	static char		 body[4000];
+	sqlite3			*db = store_db(f->s);
+	int			 i, n;
+
+	memset(rows, 0, sizeof(rows));
+	memset(body, 'b', sizeof(body));
+	for (i = 0; i < 3; i++) {
+		rows[i].at = 1000 + i;
+		rows[i].queue = i < 2 ? "gh" : "other";
+		rows[i].reason = "missing header: X";
+		rows[i].headers = "{}";
+		rows[i].body_length = sizeof(body);
+		rows[i].body_head = body;
+		rows[i].head_len = sizeof(body);
+		rows[i].keep = 5;
+	}
+	for (i = 0; i < 10; i++)
+		assert_int_equal(store_reject(f->s, rows, 3), 0);
+	assert_int_equal(qint(db, "SELECT count(*) FROM rejected WHERE"
+	    " queue = 'gh'"), 5);
+	assert_int_equal(qint(db, "SELECT count(*) FROM rejected WHERE"
+	    " queue = 'other'"), 5);
+	assert_int_equal(qint(db, "SELECT max(length(body_head)) FROM"
+	    " rejected"), STORE_REJECTED_HEAD);
+	assert_int_equal(qint(db, "SELECT min(body_length) FROM rejected"),
+	    (int)sizeof(body));
+	/* A smaller keep takes effect at the next write. */
+	rows[0].keep = 2;
+	rows[0].reason = "no secret matched: X";
+	assert_int_equal(store_reject(f->s, rows, 1), 0);
+	assert_int_equal(qint(db, "SELECT count(*) FROM rejected WHERE"
+	    " queue = 'gh'"), 2);
+	n = 0;
+	assert_int_equal(store_rejected_list(f->s, "gh", 10, rejected_seen,
+	    &n), 0);
+	assert_int_equal(n, 2);
+	n = 0;
+	assert_int_equal(store_rejected_list(f->s, NULL, 100, rejected_seen,
+	    &n), 0);
+	assert_int_equal(n, 7);
+	rows[0].keep = 0;
+	assert_int_equal(store_reject(f->s, rows, 1), 0);
+	assert_int_equal(qint(db, "SELECT count(*) FROM rejected WHERE"
+	    " queue = 'gh'"), 0);
+	rows[0].queue = NULL;
+	assert_int_equal(store_reject(f->s, rows, 1), -1);
+}
+
 static void
 test_open_readonly(void **state)
 {
@@ -1860,7 +1928,9 @@ test_faults(void **state)
 
 	enqueue1(f->s, "default", 0, 0, 3, id);
 	n = fault_each_step(f, OP_ENQUEUE, NULL, t);
-	assert_int_equal(n, 6);	/* begin, 2 lookups, 2 inserts, commit */
+	/* begin, 1 lookup (the repeated key is found in the batch), 2
+	 * inserts (the duplicate splits the run), commit */
+	assert_int_equal(n, 5);
 	assert_int_equal(count_jobs(f->s), 3);
 
 	/* id is the first job: claim it, then each transition of it. */
@@ -2524,6 +2594,7 @@ main(void)
 		T(test_migrate_v1),
 		T(test_migrate_v2),
 		T(test_migrate_v3),
+		T(test_rejected_bounded),
 		T(test_errcodes),
 		T(test_state_names),
 		T(test_ids),

@@ -1,0 +1,151 @@
+#!/bin/bash
+# bench/verify.sh — the cost of checking a sender's signature at the door,
+# side by side in one fcgiq (durability full) behind one nginx, rounds
+# alternating so machine drift hits every contender alike:
+#
+#   plain   queue without verify; the same GitHub headers, ignored
+#   github  verify = github: HMAC-SHA256 of the body, X-GitHub-Delivery as
+#           the idempotency key (each request a new delivery)
+#   hmac    verify = github, dedupe = none: the signature check alone
+#
+# wrk, 512-byte POSTs (bench/verify.lua), c = 64 by default.  Target:
+# github >= 0.95x plain.
+#
+#   flood   good requests into the github queue at c/2, alone, then with as
+#           many connections posting bad signatures at the same time: the
+#           good ones' rate may fall by no more than the bad ones' share of
+#           the requests served.  The rejected table stays within
+#           keep_rejected rows.
+#
+# Usage: bench/verify.sh [-r ROUNDS] [-d SECONDS] [-c CONC]
+# Needs a build in ./build (or BUILD=dir), nginx, wrk, openssl, sqlite3.
+# Nothing here is a pass/fail test.
+set -u
+cd "$(dirname "$0")/.."
+src=$(pwd)
+build=${BUILD:-$src/build}
+rounds=3 dur=10 conc=64
+while getopts "r:d:c:" o; do
+	case $o in
+	r) rounds=$OPTARG ;; d) dur=$OPTARG ;; c) conc=$OPTARG ;;
+	*) sed -n '2,22p' "$0"; exit 2 ;;
+	esac
+done
+for c in nginx wrk openssl sqlite3; do
+	command -v "$c" >/dev/null || { echo "bench: $c missing"; exit 1; }
+done
+[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
+
+B=$(mktemp -d /tmp/fcgiq-bench-verify.XXXXXX)
+chmod 755 "$B"
+pids=""
+cleanup() {
+	local p
+	for p in $pids; do kill "$p" 2>/dev/null; done
+	sleep 0.5
+	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+secret="bench secret $$"
+printf '%s\n' "$secret" > "$B/github.secret"
+chmod 600 "$B/github.secret"
+body=$(printf 'x%.0s' $(seq 500); printf '0123456789ab')
+SIG="sha256=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$secret" | sed 's/.*= //')"
+export SIG
+cat > "$B/fcgiq.conf" <<EOC
+[fcgiq]
+database = $B/queue.db
+log = warn
+helper = no
+[queue plain]
+max_queued = 1000000000
+[queue github]
+verify = github
+secret_file = $B/github.secret
+max_queued = 1000000000
+keep_rejected = 1000
+[queue hmac]
+verify = github
+secret_file = $B/github.secret
+dedupe = none
+max_queued = 1000000000
+EOC
+"$build/fcgiq" -c "$B/fcgiq.conf" -s "$B/fcgiq.sock" 2>"$B/fcgiq.log" &
+pids="$pids $!"
+for i in $(seq 50); do [ -S "$B/fcgiq.sock" ] && break; sleep 0.1; done
+port=$((20000 + RANDOM % 10000))
+mkdir -p "$B/ngx/logs"
+loc() {
+	printf '\t\tlocation /%s { include /etc/nginx/fastcgi_params;\n' "$1"
+	printf '\t\t\tfastcgi_param FCGIQ_QUEUE %s;\n' "$1"
+	printf '\t\t\tfastcgi_keep_conn on; fastcgi_pass fcgiq; }\n'
+}
+cat > "$B/ngx.conf" <<EOC
+user root;
+worker_processes 1;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_buffer_size 16k;
+	upstream fcgiq { server unix:$B/fcgiq.sock; keepalive 32; }
+	server {
+		listen 127.0.0.1:$port backlog=4096;
+$(loc plain; loc github; loc hmac)
+	}
+}
+EOC
+nginx -p "$B/ngx" -c "$B/ngx.conf" \
+    -g "pid $B/ngx.pid; error_log $B/ngx/logs/error.log;" ||
+    { echo "bench: nginx did not start"; exit 1; }
+sleep 0.3
+pids="$pids $(cat "$B/ngx.pid")"
+
+# wrk_run QUEUE CONC NONCE [OUT]: requests/s (non-2xx counted apart).
+wrk_run() {
+	wrk -t2 -c"$2" -d"${dur}s" --latency -s "$src/bench/verify.lua" \
+	    "http://127.0.0.1:$port/$1" -- "$3" > "${4:-$B/wrk.out}" 2>&1
+	awk '/^Requests\/sec:/ { print $2 }' "${4:-$B/wrk.out}"
+}
+non2xx() { awk '/Non-2xx/ { print $5 }' "${1:-$B/wrk.out}"; }
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+echo "verify: c=$conc, ${dur}s x $rounds rounds, durability full"
+for r in $(seq "$rounds"); do
+	for q in plain github hmac; do
+		rps=$(wrk_run "$q" "$conc" "$q$r")
+		bad=$(non2xx)
+		echo "round $r $q $rps req/s${bad:+ ($bad non-2xx)}"
+		echo "$rps" >> "$B/$q.rps"
+	done
+done
+p=$(median < "$B/plain.rps") g=$(median < "$B/github.rps") h=$(median < "$B/hmac.rps")
+echo "plain  $p req/s (median)"
+echo "github $g req/s"
+echo "hmac   $h req/s"
+# The ratio of each round's neighbours, then their median: on a shared box
+# the load drifts between rounds more than between neighbours.
+rg=$(paste "$B/github.rps" "$B/plain.rps" | awk '{ print $1 / $2 }' | median)
+rh=$(paste "$B/hmac.rps" "$B/plain.rps" | awk '{ print $1 / $2 }' | median)
+awk -v g="$rg" -v h="$rh" -v c="$conc" 'BEGIN {
+	printf "verify c=%d: github/plain %.2fx (target >= 0.95), hmac/plain %.2fx (medians of per-round ratios)\n",
+	    c, g, h }'
+
+half=$((conc / 2))
+for r in $(seq "$rounds"); do
+	alone=$(wrk_run github "$half" "fa$r")
+	BAD=1 wrk_run github "$half" "fb$r" "$B/wrk.bad" > "$B/bad.rps" &
+	w=$!
+	good=$(wrk_run github "$half" "fg$r" "$B/wrk.good")
+	wait "$w"
+	bad=$(cat "$B/bad.rps")
+	echo "round $r flood: good alone $alone req/s; with bad: good $good req/s, bad $bad req/s"
+	echo "$alone $good $bad" >> "$B/flood"
+done
+awk '{ a += $1; g += $2; b += $3 } END {
+	share = g / (g + b)
+	printf "flood c=%d+%d: good %.0f req/s with a flood of %.0f bad/s vs %.0f alone: %.2fx (the good ones'"'"' share of requests served: %.2f; target: ratio >= share)\n",
+	    '"$half"', '"$half"', g / NR, b / NR, a / NR, g / a, share }' "$B/flood"
+echo "rejected rows kept: $(sqlite3 "$B/queue.db" "SELECT count(*) FROM rejected WHERE queue = 'github'") (keep_rejected 1000); refusals not kept: $(grep -o '[0-9]* rejected requests not kept: more' "$B/fcgiq.log" | awk '{ s += $1 } END { print s + 0 }')"
