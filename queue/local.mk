@@ -16,7 +16,7 @@ noinst_LIBRARIES += libhelper.a
 libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/helper-jobs.c \
 	queue/helper-internal.h queue/exec.c queue/exec.h \
 	queue/slot.c queue/slot.h queue/supervisor.c queue/supervisor.h \
-	queue/upstream.c queue/upstream.h
+	queue/upstream.c queue/upstream.h queue/fcgi.c queue/fcgi.h
 
 sbin_PROGRAMS += fcgiqctl
 fcgiqctl_SOURCES = queue/fcgiqctl.c
