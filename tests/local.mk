@@ -123,13 +123,14 @@ E2E_TESTS = tests/e2e/responder.sh tests/e2e/responder-raw.sh \
 	tests/e2e/systemd.sh tests/e2e/examples.sh tests/e2e/operator.sh \
 	tests/e2e/valgrind-responder.sh tests/e2e/bench-epoll-null.sh \
 	tests/e2e/lighttpd.sh tests/e2e/h2o.sh tests/e2e/cgi-fcgi.sh \
-	tests/e2e/fastcgi.sh
+	tests/e2e/fastcgi.sh tests/e2e/fastcgi-hostile.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \
 	tests/e2e/phpfpm-lib.sh
 # PHP-FPM's scripts for the upstream kinds' suites (phpfpm-lib.sh).
 EXTRA_DIST += tests/handlers/php/job.php tests/handlers/php/trivial.php
+dist_noinst_SCRIPTS += tests/handlers/hostile/fcgi-upstream.py
 EXTRA_DIST += tests/e2e/valgrind.supp
 
 # ----------------------------------------------------------- tests/chaos
