@@ -55,6 +55,13 @@ param        = RECORD_DIR $REC
 max_attempts = 2
 backoff      = 100ms..3s
 
+[queue long]
+handler      = fastcgi:unix:$PHPFPM_SOCK_main
+script       = $PHP_HANDLERS/job.php
+param        = RECORD_DIR $REC
+concurrency  = 2
+timeout      = 20s
+
 [queue down]
 handler      = fastcgi:unix:$T/no-such.sock
 script       = $PHP_HANDLERS/job.php
@@ -64,7 +71,7 @@ EOF
 check "fcgiq -t accepts fastcgi: queues, a missing socket included" \
     "$FCGIQ" -t -c "$T/fcgiq.conf"
 
-for q in php slow cap down; do extra_location "/$q/" "$q"; done
+for q in php slow cap long down; do extra_location "/$q/" "$q"; done
 resp_spawn || bail "fcgiq did not start: $(cat "$T/spawn.log")"
 resp_nginx || bail "nginx did not start"
 
@@ -236,5 +243,20 @@ check "helper $helper's fds flat ($fds0 before, $fds1 after)" \
     test -n "$helper" -a "$fds1" -le $((fds0 + 5))
 check "no broken answer logged" test "$(grep -c \
     'fastcgi: .*\(mid-answer\|record\|malformed\|CGI headers\)' "$T/fcgiq.log")" -eq 0
+
+# --- SIGTERM: an answer within the grace (3 s) is kept; one past it is
+# aborted and its job released to run again
+a=$(post "/long/a?sleep_ms=1000" --data-binary x)
+b=$(post "/long/b?sleep_ms=10000" --data-binary x)
+wait_state "$a" running 10
+wait_state "$b" running 10
+stop_all $FCGIQ_PIDS >/dev/null
+check_eq "SIGTERM: the answer within grace is kept" "done|1" \
+    "$(field "$a" "state || '|' || attempts")"
+le=$(field "$b" "state || '|' || attempts || '|' || last_error")
+case $le in
+"queued|1|helper stopping (aborted)"*) ok "SIGTERM: the one past grace released ($le)" ;;
+*) not_ok "SIGTERM: the one past grace released" "$le" ;;
+esac
 
 done_testing
