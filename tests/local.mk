@@ -123,7 +123,8 @@ E2E_TESTS = tests/e2e/responder.sh tests/e2e/responder-raw.sh \
 	tests/e2e/systemd.sh tests/e2e/examples.sh tests/e2e/operator.sh \
 	tests/e2e/valgrind-responder.sh tests/e2e/bench-epoll-null.sh \
 	tests/e2e/lighttpd.sh tests/e2e/h2o.sh tests/e2e/cgi-fcgi.sh \
-	tests/e2e/fastcgi.sh tests/e2e/fastcgi-hostile.sh
+	tests/e2e/fastcgi.sh tests/e2e/fastcgi-hostile.sh \
+	tests/e2e/php-fpm-example.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \
