@@ -837,6 +837,8 @@ request_send(struct slot *s)
 	char what[128];
 	ssize_t n;
 
+	if (f->phase != PH_SEND)
+		return;
 	while (f->req_off < f->req.len) {
 		n = send(f->fd, f->req.data + f->req_off,
 		    f->req.len - f->req_off, MSG_NOSIGNAL);
@@ -845,6 +847,8 @@ request_send(struct slot *s)
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		if (n == -1) {
+			/* Over, or on a new connection that poll() will
+			 * say is ready. */
 			(void)snprintf(what, sizeof(what), "write: %s",
 			    strerror(errno));
 			conn_lost(s, what);
