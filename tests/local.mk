@@ -13,7 +13,11 @@ if HAVE_CMOCKA
 # queue/
 check_PROGRAMS += tests/unit/test_config tests/unit/test_text \
 	tests/unit/test_store tests/unit/test_exec tests/unit/test_slot \
-	tests/unit/test_helper tests/unit/test_upstream
+	tests/unit/test_helper tests/unit/test_upstream tests/unit/test_fcgi
+tests_unit_test_fcgi_SOURCES = tests/unit/test_fcgi.c \
+	tests/unit/tmpdir.c tests/unit/tmpdir.h
+tests_unit_test_fcgi_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_fcgi_LDADD = $(UNIT_LDADD)
 tests_unit_test_upstream_SOURCES = tests/unit/test_upstream.c
 tests_unit_test_upstream_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_upstream_LDADD = $(UNIT_LDADD)
@@ -73,7 +77,7 @@ tests_unit_test_router_LDADD = $(UNIT_LDADD)
 
 TESTS += tests/unit/test_config tests/unit/test_text tests/unit/test_store \
 	tests/unit/test_exec tests/unit/test_slot tests/unit/test_helper \
-	tests/unit/test_upstream tests/unit/test_request tests/unit/test_wire tests/unit/test_commit \
+	tests/unit/test_upstream tests/unit/test_fcgi tests/unit/test_request tests/unit/test_wire tests/unit/test_commit \
 	tests/unit/test_dbpool tests/unit/test_server tests/unit/test_router
 endif
 
