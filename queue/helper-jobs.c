@@ -149,7 +149,7 @@ job_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
 	struct exec_limits limits = { q->rlimit_as, q->rlimit_cpu_s,
 	    q->rlimit_nofile };
 	struct slot *s;
-	char **env, why[256], who[32];
+	char **env, why[256], who[128];
 
 	if ((s = slots_alloc(h)) == NULL) {
 		/* The lease brings the job back. */
@@ -387,7 +387,7 @@ job_extend(struct helper *h, struct slot *s, int64_t now)
 void
 helper_job_timers(struct helper *h, struct slot *s, int64_t now)
 {
-	char who[32];
+	char who[128];
 
 	if (slot_timed_out(s, now)) {
 		s->kind->describe(s, who, sizeof(who));
