@@ -134,7 +134,7 @@ dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \
 	tests/e2e/phpfpm-lib.sh
 # PHP-FPM's scripts for the upstream kinds' suites (phpfpm-lib.sh).
-EXTRA_DIST += tests/handlers/php/job.php tests/handlers/php/trivial.php
+EXTRA_DIST += tests/handlers/php/job.php
 dist_noinst_SCRIPTS += tests/handlers/hostile/fcgi-upstream.py
 EXTRA_DIST += tests/e2e/valgrind.supp
 
