@@ -302,8 +302,9 @@ parse_handler(struct queue_conf *q, const char *value, char *msg, size_t len)
 		return parse_http_handler(q, value, value + 5, msg, len);
 	if (strncmp(value, "http:", 5) == 0 || strncmp(value, "https:", 6) == 0)
 		return parse_http_handler(q, value, value, msg, len);
-	snprintf(msg, len, "handler: \"%s\": unknown kind (expected exec:/path, "
-	    "fastcgi:unix:/path, fastcgi:HOST:PORT or http:URL)", value);
+	snprintf(msg, len, "handler: \"%s\": unknown kind (expected "
+	    "exec:/path, fastcgi:unix:/path, fastcgi:HOST:PORT or http:URL)",
+	    value);
 	return -1;
 }
 

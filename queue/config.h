@@ -24,7 +24,8 @@ enum handler_kind {
 	HANDLER_NONE = 0,	/* no handler: jobs wait */
 	HANDLER_EXEC,		/* exec:/path args: a process a job */
 	HANDLER_FASTCGI,	/* fastcgi:unix:/path, fastcgi:HOST:PORT */
-	HANDLER_HTTP		/* http://..., https://... (parse_http_handler) */
+	HANDLER_HTTP		/* http://..., https://... (config.c's
+				 * parse_http_handler) */
 };
 
 struct queue_conf {

@@ -377,7 +377,8 @@ finish(struct slot *s, enum upstream_verdict verdict, int status,
 	s->up.verdict = verdict;
 	s->up.status = status;
 	(void)snprintf(s->up.reason, sizeof(s->up.reason),
-	    "fastcgi: %.50s: %.64s", f->pool != NULL ? f->pool->name : "?", what);
+	    "fastcgi: %.50s: %.64s", f->pool != NULL ? f->pool->name : "?",
+	    what);
 	if (status > 0)
 		(void)snprintf(text, sizeof(text), "status %d", status);
 	else
@@ -573,7 +574,8 @@ headers_parse(struct slot *s, size_t n)
 				return -1;
 			}
 			f->status = (int)v;
-		} else if (nlen == 12 && strncasecmp(p, "Content-Type", 12) == 0)
+		} else if (nlen == 12 &&
+		    strncasecmp(p, "Content-Type", 12) == 0)
 			header_value(s->up.type, sizeof(s->up.type), colon,
 			    len);
 		else if (nlen == 11 && strncasecmp(p, "Retry-After", 11) == 0)

@@ -71,8 +71,9 @@ enum slot_result {
  * that stored it has committed. */
 struct slot_outcome {
 	enum slot_result result;
-	int		 permanent;	/* failed: no retry (exit 65, http 404) */
-	int64_t		 run_at;	/* failed: next run (wall ms), 0: backoff */
+	int		 permanent;	/* failed: no retry (exit 65, 404) */
+	int64_t		 run_at;	/* failed: next run (wall ms); 0:
+					 * after the backoff */
 	int64_t		 ms;		/* the attempt's run time */
 	char		 reason[128];
 	int		 rc;		/* 1: recorded, 0: the lease was lost */

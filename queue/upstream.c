@@ -187,7 +187,8 @@ upstream_error_line(char *buf, size_t len, const char *reason,
 			break;
 		blank = 0;
 		cl = text_utf8_char(tail + i, n - i);
-		if (cl == 0 || (cl == 1 && (tail[i] < 0x20 || tail[i] == 0x7f))) {
+		if (cl == 0 ||
+		    (cl == 1 && (tail[i] < 0x20 || tail[i] == 0x7f))) {
 			if (put(buf, len, &k, "?", 1) == -1)
 				break;
 			i++;
