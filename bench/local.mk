@@ -1,7 +1,8 @@
 # bench/: load generators and side-by-side comparisons (not tests; see
 # bench/run).
 EXTRA_DIST += bench/run bench/intake.sh bench/intake.php bench/post.lua \
-	bench/exec.sh bench/wait.sh bench/verify.sh bench/verify.lua
+	bench/exec.sh bench/wait.sh bench/verify.sh bench/verify.lua \
+	bench/upstream.sh bench/upstream.php
 
 # intake.sh's reference: a libfcgi responder that stores nothing.
 noinst_PROGRAMS += bench/null-responder

@@ -21,20 +21,31 @@
 #include "clock.h"
 #include "config.h"
 #include "exec.h"
+#include "fcgi.h"
 #include "helper-internal.h"
 #include "log.h"
 #include "metrics.h"
 #include "slot.h"
 #include "store.h"
+#include "upstream.h"
 
 /* ----------------------------------------------------------------- slots */
 
-/* A queue whose jobs can run: it has a handler and places. */
+/* A queue whose jobs can run: it has a handler of a kind this helper
+ * runs, and places. */
 static int
 queue_runnable(const struct queue_conf *q)
 {
-	return q->handler_argv != NULL && q->handler_argv[0] != NULL &&
-	    q->concurrency > 0;
+	if (q->concurrency <= 0)
+		return 0;
+	switch (q->kind) {
+	case HANDLER_EXEC:
+		return q->handler_argv != NULL && q->handler_argv[0] != NULL;
+	case HANDLER_FASTCGI:
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 /* A slot's hold on the configuration it started under. */
@@ -111,6 +122,7 @@ helper_slots_free(struct helper *h)
 
 	for (i = 0; i < h->nslots; i++)
 		slot_free(&h->slots[i]);
+	fcgi_pool_free();
 	free(h->slots);
 	free(h->pfd);
 	free(h->ptag);
@@ -138,7 +150,7 @@ job_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
 	struct exec_limits limits = { q->rlimit_as, q->rlimit_cpu_s,
 	    q->rlimit_nofile, 0, 0, 0, NULL, 0 };
 	struct slot *s;
-	char **env, why[256], who[32];
+	char **env, why[256], who[128];
 
 	/* As root, the queue's user (config_check_run() saw to it that
 	 * one is written); otherwise the helper's own. */
@@ -156,6 +168,12 @@ job_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
 		store_job_free(job);
 		return;
 	}
+	if (q->kind == HANDLER_FASTCGI) {
+		/* Connecting is the slot's first step: its failure is the
+		 * attempt's outcome, as the answer's would be. */
+		fcgi_slot_prepare(s);
+		goto start;
+	}
 	if ((env = exec_env(job, h->cfg->c.handler_path)) == NULL) {
 		fail_unstarted(h, q, job, "spawn: out of memory");
 		store_job_free(job);
@@ -170,6 +188,7 @@ job_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
 		return;
 	}
 	exec_env_free(env);
+start:
 	(void)config_ref(h->cfg);
 	if (slot_start(s, q, job, h->cfg, cfg_unref, mono_ms()) == -1) {
 		/* Not reached: s is free and has its kind. */
@@ -270,22 +289,29 @@ job_record(struct helper *h, struct slot *s)
 		helper_refused(s, "outcome");
 		return 0;
 	}
+	/* An upstream's tail is one line (upstream.h); a process's stderr
+	 * keeps its lines. */
+	if (o->result != SLOT_DONE && s->up.set) {
+		if ((text = malloc(UPSTREAM_ERROR_MAX)) != NULL)
+			upstream_error_line(text, UPSTREAM_ERROR_MAX,
+			    o->reason, &s->err);
+	} else if (o->result != SLOT_DONE)
+		text = exec_error_text(o->reason, &s->err);
 	switch (o->result) {
 	case SLOT_RELEASED:
-		text = exec_error_text(o->reason, &s->err);
 		rc = store_release(h->store, id, s->attempt,
 		    text ? text : o->reason, store_now());
 		break;
 	case SLOT_DONE:
-		rc = store_finish_done(h->store, id, s->attempt,
+		rc = store_finish_done_typed(h->store, id, s->attempt,
 		    s->out.b.len ? (const char *)s->out.b.data : "",
-		    s->out.b.len, store_now());
+		    s->out.b.len, s->up.type[0] != '\0' ? s->up.type : NULL,
+		    store_now());
 		break;
 	default:
-		text = exec_error_text(o->reason, &s->err);
-		rc = store_finish_failed(h->store, id, s->attempt,
-		    text ? text : o->reason, o->permanent, q->backoff_min_ms,
-		    q->backoff_max_ms, store_now(), &dead);
+		rc = store_finish_failed_at(h->store, id, s->attempt,
+		    text ? text : o->reason, o->permanent, o->run_at,
+		    q->backoff_min_ms, q->backoff_max_ms, store_now(), &dead);
 	}
 	free(text);
 	if (rc == -1)
@@ -320,8 +346,16 @@ job_log_outcome(const struct slot *s)
 		    s->attempt, o->reason);
 		break;
 	default:
-		log_info("helper: job %s: attempt %d: %s: %s", id, s->attempt,
-		    o->reason, o->dead ? "dead" : "will retry");
+		/* An upstream that is down: said once a minute by its kind,
+		 * not once a job. */
+		if (s->up.set && s->up.quiet && s->stop == SLOT_STOP_NONE)
+			log_debug("helper: job %s: attempt %d: %s: %s", id,
+			    s->attempt, o->reason, o->dead ? "dead" :
+			    "will retry");
+		else
+			log_info("helper: job %s: attempt %d: %s: %s", id,
+			    s->attempt, o->reason, o->dead ? "dead" :
+			    "will retry");
 	}
 }
 
@@ -387,7 +421,7 @@ job_extend(struct helper *h, struct slot *s, int64_t now)
 void
 helper_job_timers(struct helper *h, struct slot *s, int64_t now)
 {
-	char who[32];
+	char who[128];
 
 	if (slot_timed_out(s, now)) {
 		s->kind->describe(s, who, sizeof(who));
@@ -623,6 +657,7 @@ helper_maintenance(struct helper *h, int64_t now)
 			h->claim_now = 1;
 		}
 	}
+	fcgi_pool_tick(now);
 	if (now >= h->prune_at) {
 		h->prune_at = now + PRUNE_MS;
 		for (i = 0; i < c->nqueues; i++) {

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "exec.h"
+#include "upstream.h"
 
 struct queue_conf;
 struct slot;
@@ -70,7 +71,9 @@ enum slot_result {
  * that stored it has committed. */
 struct slot_outcome {
 	enum slot_result result;
-	int		 permanent;	/* failed: no retry (exit 65) */
+	int		 permanent;	/* failed: no retry (exit 65, 404) */
+	int64_t		 run_at;	/* failed: next run (wall ms); 0:
+					 * after the backoff */
 	int64_t		 ms;		/* the attempt's run time */
 	char		 reason[128];
 	int		 rc;		/* 1: recorded, 0: the lease was lost */
@@ -83,7 +86,9 @@ struct slot_outcome {
  * many; ready() and drain() return -1 when the result could not be kept
  * (out of memory), else 0.  started() runs when the slot takes the job
  * (exec: feed it the body).  stop() asks the handler to end, kill() ends it;
- * neither waits.  drain() runs once after the end: it takes what the
+ * neither waits.  A kind with no process to wait for calls slot_exited()
+ * itself when its handler is over, from ready(), and also from started()
+ * (the upstream cannot be reached) or stop() (the request is aborted).  drain() runs once after the end: it takes what the
  * output still holds without waiting, and closes it.  close() releases
  * whatever the kind still holds.  describe() names the handler for a log
  * line ("pid 42").
@@ -107,6 +112,31 @@ struct slot_exec {
 	size_t		 in_off;	/* body bytes written */
 };
 
+/* The fastcgi: kind's part of a slot (fcgi.c). */
+struct fcgi_pool;
+struct slot_fcgi {
+	struct fcgi_pool *pool;		/* the upstream (its kept connections) */
+	int		 fd;		/* -1: none */
+	int		 phase;		/* fcgi.c's enum */
+	int		 reused;	/* fd was a kept connection */
+	int		 fresh_retry;	/* a kept one failed: reconnected once */
+	int		 got;		/* bytes of the answer were read */
+	struct buf	 req;		/* the whole request's records */
+	size_t		 req_off;	/* bytes of it sent */
+	unsigned char	 hdr[8];	/* the record header being read */
+	size_t		 hlen;
+	int		 rtype;		/* the record being read */
+	size_t		 cleft, pleft;	/* its content, padding left */
+	unsigned char	 end[8];	/* FCGI_END_REQUEST's body */
+	size_t		 elen;
+	struct buf	 head;		/* CGI headers, until the blank line */
+	int		 in_body;
+	int		 status;	/* Status:, 0 when none */
+	int		 location;	/* a Location: header */
+	uint64_t	 total;		/* answer bytes read */
+	char		 retry_after[64];
+};
+
 struct slot {
 	enum slot_state	  state;
 	const struct slot_kind *kind;
@@ -124,10 +154,13 @@ struct slot {
 	int		  code;		/* exit code, or -1 (a signal) */
 	char		  status[64];	/* "exit 3", "killed by signal 9" */
 	struct exec_out	  out;		/* stdout, bounded by max_result */
-	struct exec_tail  err;		/* the tail of stderr */
+	struct exec_tail  err;		/* the tail of stderr (an upstream's
+					 * FCGI_STDERR, or answer body) */
+	struct upstream_answer up;	/* upstream kinds: their verdict */
 	struct slot_outcome rec;
 	union {				/* the kind's part: one member a kind */
 		struct slot_exec exec;
+		struct slot_fcgi fcgi;
 	} u;
 };
 
