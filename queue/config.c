@@ -22,6 +22,8 @@
 
 #define QUEUE_NAME_MAX	63
 
+static void	handler_clear(struct queue_conf *);
+
 struct parse_state {
 	struct config	*c;
 	FILE		*f;
@@ -130,18 +132,14 @@ parse_bool(const char *s, int *out)
 
 /* "exec:/path arg arg": argv split on blanks, no shell and no quoting. */
 static int
-parse_handler(struct queue_conf *q, const char *value, char *msg, size_t len)
+parse_exec_handler(struct queue_conf *q, const char *value, char *msg,
+    size_t len)
 {
 	const char *p;
 	char *copy, *tok, *save;
 	char **argv = NULL, **nargv;
 	size_t n = 0;
 
-	if (strncmp(value, "exec:", 5) != 0) {
-		snprintf(msg, len, "handler: \"%s\": only exec:/path is supported",
-		    value);
-		return -1;
-	}
 	p = value + 5;
 	while (isspace((unsigned char)*p))
 		p++;
@@ -162,13 +160,7 @@ parse_handler(struct queue_conf *q, const char *value, char *msg, size_t len)
 		argv[++n] = NULL;
 	}
 	free(copy);
-	free(q->handler);
-	if (q->handler_argv != NULL) {
-		char **a;
-		for (a = q->handler_argv; *a != NULL; a++)
-			free(*a);
-		free(q->handler_argv);
-	}
+	handler_clear(q);
 	q->handler_argv = argv;
 	if ((q->handler = strdup(value)) == NULL)
 		goto nomem;
@@ -181,6 +173,170 @@ nomem_free:
 			free(argv[i]);
 		free(argv);
 	}
+nomem:
+	snprintf(msg, len, "out of memory");
+	return -1;
+}
+
+/* Forget what an earlier handler line of the queue set. */
+static void
+handler_clear(struct queue_conf *q)
+{
+	char **a;
+
+	free(q->handler);
+	q->handler = NULL;
+	if (q->handler_argv != NULL) {
+		for (a = q->handler_argv; *a != NULL; a++)
+			free(*a);
+		free(q->handler_argv);
+		q->handler_argv = NULL;
+	}
+	free(q->fcgi_unix);
+	free(q->fcgi_host);
+	free(q->url);
+	q->fcgi_unix = q->fcgi_host = q->url = NULL;
+	q->fcgi_port = 0;
+	q->kind = HANDLER_NONE;
+}
+
+/*
+ * "fastcgi:unix:/abs/path" or "fastcgi:HOST:PORT" ("[::1]:9000" for an
+ * IPv6 literal).  Whether the socket exists is not checked: the pool may
+ * start after fcgiq, and a missing socket is each attempt's last_error.
+ */
+static int
+parse_fastcgi_handler(struct queue_conf *q, const char *value, char *msg,
+    size_t len)
+{
+	const char *a = value + 8, *colon, *hs, *he;
+	char *end;
+	long port;
+
+	if (strncmp(a, "unix:", 5) == 0) {
+		if (a[5] != '/' || strlen(a + 5) >= 108) {
+			snprintf(msg, len, "handler: \"%s\": fastcgi:unix: "
+			    "takes an absolute socket path (at most 107 "
+			    "bytes)", value);
+			return -1;
+		}
+		handler_clear(q);
+		if ((q->fcgi_unix = strdup(a + 5)) == NULL)
+			goto nomem;
+	} else {
+		if (*a == '[') {
+			hs = a + 1;
+			if ((he = strchr(hs, ']')) == NULL || he[1] != ':')
+				goto bad;
+			colon = he + 1;
+		} else {
+			hs = a;
+			if ((colon = strrchr(a, ':')) == NULL ||
+			    memchr(a, ':', (size_t)(colon - a)) != NULL)
+				goto bad;
+			he = colon;
+		}
+		errno = 0;
+		port = strtol(colon + 1, &end, 10);
+		if (he == hs || !isdigit((unsigned char)colon[1]) ||
+		    errno != 0 || *end != '\0' || port < 1 || port > 65535)
+			goto bad;
+		handler_clear(q);
+		if ((q->fcgi_host = strndup(hs, (size_t)(he - hs))) == NULL)
+			goto nomem;
+		q->fcgi_port = (int)port;
+	}
+	q->kind = HANDLER_FASTCGI;
+	if ((q->handler = strdup(value)) == NULL)
+		goto nomem;
+	return 0;
+bad:
+	snprintf(msg, len, "handler: \"%s\": expected fastcgi:unix:/path or "
+	    "fastcgi:HOST:PORT", value);
+	return -1;
+nomem:
+	snprintf(msg, len, "out of memory");
+	return -1;
+}
+
+/*
+ * The http: kind: url is what follows "http:" in "http:https://host/..."
+ * (or the whole "http://..." / "https://..." line).  The seam of the http:
+ * kind: it checks and keeps the URL, nothing else here knows its form.
+ */
+static int
+parse_http_handler(struct queue_conf *q, const char *value, const char *url,
+    char *msg, size_t len)
+{
+	if (strncmp(url, "http://", 7) != 0 &&
+	    strncmp(url, "https://", 8) != 0) {
+		snprintf(msg, len, "handler: \"%s\": expected an http:// or "
+		    "https:// URL", value);
+		return -1;
+	}
+	handler_clear(q);
+	q->kind = HANDLER_HTTP;
+	if ((q->url = strdup(url)) == NULL ||
+	    (q->handler = strdup(value)) == NULL) {
+		snprintf(msg, len, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* The handler line: its scheme names the kind that runs the jobs. */
+static int
+parse_handler(struct queue_conf *q, const char *value, char *msg, size_t len)
+{
+	int rc;
+
+	if (strncmp(value, "exec:", 5) == 0) {
+		if ((rc = parse_exec_handler(q, value, msg, len)) == 0)
+			q->kind = HANDLER_EXEC;
+		return rc;
+	}
+	if (strncmp(value, "fastcgi:", 8) == 0)
+		return parse_fastcgi_handler(q, value, msg, len);
+	if (strncmp(value, "http:http://", 12) == 0 ||
+	    strncmp(value, "http:https://", 13) == 0)
+		return parse_http_handler(q, value, value + 5, msg, len);
+	if (strncmp(value, "http:", 5) == 0 || strncmp(value, "https:", 6) == 0)
+		return parse_http_handler(q, value, value, msg, len);
+	snprintf(msg, len, "handler: \"%s\": unknown kind (expected exec:/path, "
+	    "fastcgi:unix:/path, fastcgi:HOST:PORT or http:URL)", value);
+	return -1;
+}
+
+/* "param = NAME VALUE": one more FastCGI param, NAME as a CGI variable
+ * name (no '=', no blank), VALUE the rest of the line (may be empty). */
+static int
+parse_param(struct queue_conf *q, const char *value, char *msg, size_t len)
+{
+	const char *p = value, *v;
+	char **np;
+	size_t n;
+
+	while (*p != '\0' && !isspace((unsigned char)*p))
+		p++;
+	n = (size_t)(p - value);
+	for (v = p; isspace((unsigned char)*v); v++)
+		;
+	if (n == 0 || memchr(value, '=', n) != NULL) {
+		snprintf(msg, len, "param: \"%s\": expected NAME VALUE", value);
+		return -1;
+	}
+	if ((np = realloc(q->params, (2 * q->nparams + 2) * sizeof(*np))) ==
+	    NULL)
+		goto nomem;
+	q->params = np;
+	if ((np[2 * q->nparams] = strndup(value, n)) == NULL)
+		goto nomem;
+	if ((np[2 * q->nparams + 1] = strdup(v)) == NULL) {
+		free(np[2 * q->nparams]);
+		goto nomem;
+	}
+	q->nparams++;
+	return 0;
 nomem:
 	snprintf(msg, len, "out of memory");
 	return -1;
@@ -348,6 +504,29 @@ queue_key(struct parse_state *ps, struct queue_conf *q, const char *name,
 
 	if (strcmp(name, "handler") == 0)
 		return parse_handler(q, value, ps->msg, sizeof(ps->msg));
+	/* Which kind a queue has is known only at the end (a handler line
+	 * may follow): these keys remember their line for queues_check. */
+	if (strcmp(name, "script") == 0 || strcmp(name, "param") == 0) {
+		if (q->fcgi_only_line == 0)
+			q->fcgi_only_line = ps->line;
+		if (strcmp(name, "param") == 0)
+			return parse_param(q, value, ps->msg, sizeof(ps->msg));
+		if (value[0] != '/') {
+			snprintf(ps->msg, sizeof(ps->msg), "script: \"%s\": "
+			    "must be an absolute path", value);
+			return -1;
+		}
+		free(q->script);
+		return (q->script = strdup(value)) == NULL ? -1 : 0;
+	}
+	if (strcmp(name, "tls_ca") == 0) {
+		if (value[0] == '\0')
+			goto bad;
+		if (q->tls_ca_line == 0)
+			q->tls_ca_line = ps->line;
+		free(q->tls_ca);
+		return (q->tls_ca = strdup(value)) == NULL ? -1 : 0;
+	}
 	if (strcmp(name, "concurrency") == 0) {
 		if (parse_int(value, 1, 256, &q->concurrency) == -1)
 			goto bad;
@@ -472,6 +651,31 @@ nomem:
 	return -1;
 }
 
+/* Keys that belong to one kind, in a queue of another: "FILE:LINE: ...". */
+static int
+queues_check(const struct config *c, char *err, size_t errlen)
+{
+	const struct queue_conf *q;
+	size_t i;
+
+	for (i = 0; i < c->nqueues; i++) {
+		q = &c->queues[i];
+		if (q->fcgi_only_line > 0 && q->kind != HANDLER_FASTCGI) {
+			snprintf(err, errlen, "%s:%d: [queue %s]: script and "
+			    "param need a fastcgi: handler", c->path,
+			    q->fcgi_only_line, q->name);
+			return -1;
+		}
+		if (q->tls_ca_line > 0 && q->kind != HANDLER_HTTP) {
+			snprintf(err, errlen, "%s:%d: [queue %s]: tls_ca needs "
+			    "an http: handler", c->path, q->tls_ca_line,
+			    q->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /*
  * inih's line reader, watching for section headers on the way: inih calls
  * us back only for keys, and "[queue mail]" with no keys under it must
@@ -550,7 +754,7 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 			goto fail;
 		}
 	}
-	if (finish(c, err, errlen) == -1)
+	if (finish(c, err, errlen) == -1 || queues_check(c, err, errlen) == -1)
 		goto fail;
 	return 0;
 fail:
@@ -561,17 +765,16 @@ fail:
 void
 config_free(struct config *c)
 {
-	size_t i;
-	char **a;
+	size_t i, j;
 
 	for (i = 0; i < c->nqueues; i++) {
 		free(c->queues[i].name);
-		free(c->queues[i].handler);
-		if (c->queues[i].handler_argv != NULL) {
-			for (a = c->queues[i].handler_argv; *a != NULL; a++)
-				free(*a);
-			free(c->queues[i].handler_argv);
-		}
+		handler_clear(&c->queues[i]);
+		for (j = 0; j < 2 * c->queues[i].nparams; j++)
+			free(c->queues[i].params[j]);
+		free(c->queues[i].params);
+		free(c->queues[i].script);
+		free(c->queues[i].tls_ca);
 	}
 	free(c->queues);
 	free(c->path);

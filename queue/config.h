@@ -7,7 +7,8 @@
  *                           helper, grace, path, status_prefix
  *   [queue NAME]            handler, concurrency, max_attempts, timeout,
  *                           backoff, max_queued, keep_done, max_result,
- *                           priority, rlimit_as, rlimit_cpu, rlimit_nofile
+ *                           priority, rlimit_as, rlimit_cpu, rlimit_nofile,
+ *                           script, param (fastcgi:), tls_ca (http:)
  */
 #ifndef FCGIQ_CONFIG_H
 #define FCGIQ_CONFIG_H
@@ -18,10 +19,32 @@
 #define CONFIG_DEFAULT_DATABASE	"./var/fcgiq.db"
 #define CONFIG_DEFAULT_PATH	"/usr/local/bin:/usr/bin:/bin"	/* handlers' */
 
+/* What runs a queue's jobs: the scheme of its handler line. */
+enum handler_kind {
+	HANDLER_NONE = 0,	/* no handler: jobs wait */
+	HANDLER_EXEC,		/* exec:/path args: a process a job */
+	HANDLER_FASTCGI,	/* fastcgi:unix:/path, fastcgi:HOST:PORT */
+	HANDLER_HTTP		/* http://..., https://... (parse_http_handler) */
+};
+
 struct queue_conf {
 	char	 *name;
-	char	 *handler;		/* "exec:/path args", or NULL: no handler */
+	char	 *handler;		/* the handler line as written, or NULL: none */
+	enum handler_kind kind;
 	char	**handler_argv;		/* exec: split on blanks (no shell), NULL-terminated */
+	/* fastcgi: the upstream, a unix socket (fcgi_unix) or a TCP address
+	 * (fcgi_host, fcgi_port); SCRIPT_FILENAME; extra params, nparams
+	 * NAME, VALUE pairs in params[2i], params[2i + 1]. */
+	char	 *fcgi_unix;
+	char	 *fcgi_host;
+	int	  fcgi_port;
+	char	 *script;
+	char	**params;
+	size_t	  nparams;
+	/* http: the URL as written (after "http:" for the http:https://...
+	 * form), and the CA file that verifies it (NULL: the system's). */
+	char	 *url;
+	char	 *tls_ca;
 	int	  concurrency;		/* worker slots, default 1 */
 	int	  max_attempts;		/* default 5 */
 	int64_t	  timeout_ms;		/* handler timeout, default 60 s */
@@ -35,6 +58,8 @@ struct queue_conf {
 	uint64_t  rlimit_as;		/* bytes of address space */
 	uint64_t  rlimit_cpu_s;		/* CPU seconds */
 	uint64_t  rlimit_nofile;	/* open files */
+	int	  fcgi_only_line;	/* first script/param line: checked at the end */
+	int	  tls_ca_line;		/* likewise tls_ca, for http: only */
 };
 
 struct config {

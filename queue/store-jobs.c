@@ -263,6 +263,15 @@ int
 store_finish_done(struct store *s, const char *id, int attempt,
     const void *result, size_t result_len, int64_t now)
 {
+	return store_finish_done_typed(s, id, attempt, result, result_len,
+	    NULL, now);
+}
+
+int
+store_finish_done_typed(struct store *s, const char *id, int attempt,
+    const void *result, size_t result_len, const char *result_type,
+    int64_t now)
+{
 	sqlite3_stmt	*st;
 	int		 rc;
 
@@ -274,7 +283,9 @@ store_finish_done(struct store *s, const char *id, int attempt,
 	else
 		rc = sqlite3_bind_null(st, 3);
 	if (rc != SQLITE_OK || bind_fence(s, st, id, attempt) == -1 ||
-	    sqlite3_bind_int64(st, 4, now) != SQLITE_OK) {
+	    sqlite3_bind_int64(st, 4, now) != SQLITE_OK ||
+	    (result_type != NULL ? sq_bind_str(st, 5, result_type) :
+	    sqlite3_bind_null(st, 5)) != SQLITE_OK) {
 		(void)sq_fail_db(s, "finish_done: bind");
 		sq_done_with(st);
 		return -1;
@@ -335,6 +346,15 @@ store_finish_failed(struct store *s, const char *id, int attempt,
     const char *error, int permanent, int64_t backoff_min_ms,
     int64_t backoff_max_ms, int64_t now, int *dead)
 {
+	return store_finish_failed_at(s, id, attempt, error, permanent, 0,
+	    backoff_min_ms, backoff_max_ms, now, dead);
+}
+
+int
+store_finish_failed_at(struct store *s, const char *id, int attempt,
+    const char *error, int permanent, int64_t run_at, int64_t backoff_min_ms,
+    int64_t backoff_max_ms, int64_t now, int *dead)
+{
 	sqlite3_stmt	*st = NULL;
 	enum store_state state;
 	int		 r = 0, isdead = 0;
@@ -348,8 +368,8 @@ store_finish_failed(struct store *s, const char *id, int attempt,
 	if (bind_fence(s, st, id, attempt) == -1 ||
 	    sqlite3_bind_int(st, 3, permanent != 0) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 4, now) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 5, now + backoff(attempt, backoff_min_ms,
-	    backoff_max_ms)) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 5, run_at > 0 ? run_at : now +
+	    backoff(attempt, backoff_min_ms, backoff_max_ms)) != SQLITE_OK ||
 	    bind_error(st, 6, error) != SQLITE_OK) {
 		(void)sq_fail_db(s, "finish_failed: bind");
 		goto fail;

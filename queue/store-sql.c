@@ -44,7 +44,7 @@ const char *const sq_sql[ST__COUNT] = {
 	    "  AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?1 AND paused)",
 	[ST_DONE] =
 	    "UPDATE jobs SET state = 'done', result = ?3, finished_at = ?4,"
-	    "  lease_until = NULL"
+	    "  lease_until = NULL, result_type = ?5"
 	    " WHERE id = ?1 AND state = 'running' AND attempts = ?2",
 	[ST_FAILED] =
 	    "UPDATE jobs SET"

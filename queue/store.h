@@ -246,6 +246,11 @@ int	store_next_due(struct store *, const char *queue, int64_t *when);
  */
 int	store_finish_done(struct store *, const char *id, int attempt,
 	    const void *result, size_t result_len, int64_t now);
+/* Likewise, with the result's media type (NULL: none; exec: has none) in
+ * jobs.result_type. */
+int	store_finish_done_typed(struct store *, const char *id, int attempt,
+	    const void *result, size_t result_len, const char *result_type,
+	    int64_t now);
 /*
  * A failed attempt: retry at now + backoff (exponential in the attempt,
  * full jitter, between backoff_min_ms and backoff_max_ms), or dead when
@@ -254,6 +259,12 @@ int	store_finish_done(struct store *, const char *id, int attempt,
 int	store_finish_failed(struct store *, const char *id, int attempt,
 	    const char *error, int permanent, int64_t backoff_min_ms,
 	    int64_t backoff_max_ms, int64_t now, int *dead);
+/* Likewise, retried at run_at when it is > 0 (an upstream's Retry-After,
+ * which the caller has capped) instead of after the backoff. */
+int	store_finish_failed_at(struct store *, const char *id, int attempt,
+	    const char *error, int permanent, int64_t run_at,
+	    int64_t backoff_min_ms, int64_t backoff_max_ms, int64_t now,
+	    int *dead);
 /* Give a running attempt back (shutdown): queued again at once, attempt counted. */
 int	store_release(struct store *, const char *id, int attempt,
 	    const char *reason, int64_t now);

@@ -163,6 +163,106 @@ test_errors_name_the_line(void **state)
 	expect_error("[fcgiq]\nlog = loud\nthreads = many\n", 2, "log");
 }
 
+/* The handler's scheme picks the kind; fastcgi:'s keys belong to it. */
+static void
+test_handler_kinds(void **state)
+{
+	struct config c;
+	char err[512];
+	const struct queue_conf *q;
+	const char *path;
+
+	path = write_conf("kinds.conf",
+	    "[queue php]\n"
+	    "script  = /srv/app/jobs/send-mail.php\n"
+	    "handler = fastcgi:unix:/run/php/php8.2-fpm.sock\n"
+	    "param   = DOCUMENT_ROOT /srv/app\n"
+	    "param   = APP_ENV  production mode\n"
+	    "param   = EMPTY\n"
+	    "[queue tcp]\n"
+	    "handler = fastcgi:127.0.0.1:9000\n"
+	    "[queue six]\n"
+	    "handler = fastcgi:[::1]:9001\n"
+	    "[queue hook]\n"
+	    "handler = http:https://ci.internal:8443/hooks/deploy\n"
+	    "tls_ca  = /etc/fcgiq/internal-ca.pem\n"
+	    "[queue bare]\n"
+	    "handler = http://127.0.0.1:8080/x\n"
+	    "[queue again]\n"
+	    "handler = exec:/bin/true\n"
+	    "handler = fastcgi:localhost:9000\n"
+	    "[queue back]\n"
+	    "handler = fastcgi:localhost:9000\n"
+	    "handler = exec:/bin/true a\n");
+	if (config_load(&c, path, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	q = config_queue(&c, "php");
+	assert_int_equal(q->kind, HANDLER_FASTCGI);
+	assert_string_equal(q->fcgi_unix, "/run/php/php8.2-fpm.sock");
+	assert_null(q->fcgi_host);
+	assert_null(q->handler_argv);
+	assert_string_equal(q->script, "/srv/app/jobs/send-mail.php");
+	assert_int_equal(q->nparams, 3);
+	assert_string_equal(q->params[0], "DOCUMENT_ROOT");
+	assert_string_equal(q->params[1], "/srv/app");
+	assert_string_equal(q->params[2], "APP_ENV");
+	assert_string_equal(q->params[3], "production mode");
+	assert_string_equal(q->params[4], "EMPTY");
+	assert_string_equal(q->params[5], "");
+	q = config_queue(&c, "tcp");
+	assert_int_equal(q->kind, HANDLER_FASTCGI);
+	assert_string_equal(q->fcgi_host, "127.0.0.1");
+	assert_int_equal(q->fcgi_port, 9000);
+	assert_null(q->fcgi_unix);
+	q = config_queue(&c, "six");
+	assert_string_equal(q->fcgi_host, "::1");
+	assert_int_equal(q->fcgi_port, 9001);
+	q = config_queue(&c, "hook");
+	assert_int_equal(q->kind, HANDLER_HTTP);
+	assert_string_equal(q->url, "https://ci.internal:8443/hooks/deploy");
+	assert_string_equal(q->tls_ca, "/etc/fcgiq/internal-ca.pem");
+	q = config_queue(&c, "bare");
+	assert_int_equal(q->kind, HANDLER_HTTP);
+	assert_string_equal(q->url, "http://127.0.0.1:8080/x");
+	q = config_queue(&c, "again");
+	assert_int_equal(q->kind, HANDLER_FASTCGI);
+	assert_null(q->handler_argv);
+	assert_string_equal(q->handler, "fastcgi:localhost:9000");
+	q = config_queue(&c, "back");
+	assert_int_equal(q->kind, HANDLER_EXEC);
+	assert_null(q->fcgi_host);
+	assert_string_equal(q->handler_argv[1], "a");
+	config_free(&c);
+}
+
+static void
+test_handler_errors(void **state)
+{
+	expect_error("[queue q]\nhandler = gopher://x/\n", 2, "unknown kind");
+	expect_error("[queue q]\nhandler = fastcgi:/run/x.sock\n", 2,
+	    "fastcgi:unix:/path");
+	expect_error("[queue q]\nhandler = fastcgi:unix:run/x.sock\n", 2,
+	    "absolute");
+	expect_error("[queue q]\nhandler = fastcgi:host:0\n", 2, "fastcgi:");
+	expect_error("[queue q]\nhandler = fastcgi:host:70000\n", 2,
+	    "fastcgi:");
+	expect_error("[queue q]\nhandler = fastcgi::9000\n", 2, "fastcgi:");
+	expect_error("[queue q]\nhandler = fastcgi:host:90x\n", 2, "fastcgi:");
+	expect_error("[queue q]\nhandler = http:ftp://x/\n", 2, "URL");
+	/* script and param only with fastcgi:, whichever line comes first. */
+	expect_error("[queue q]\nhandler = exec:/bin/true\n\nscript = /x.php\n",
+	    4, "fastcgi:");
+	expect_error("[queue q]\nscript = /x.php\nhandler = exec:/bin/true\n",
+	    2, "fastcgi:");
+	expect_error("[queue q]\nparam = A b\n", 2, "fastcgi:");
+	expect_error("[queue q]\nhandler = fastcgi:h:1\nscript = x.php\n", 3,
+	    "absolute");
+	expect_error("[queue q]\nhandler = fastcgi:h:1\nparam = A=1 b\n", 3,
+	    "NAME VALUE");
+	expect_error("[queue q]\nhandler = fastcgi:h:1\ntls_ca = /ca.pem\n", 3,
+	    "tls_ca");
+}
+
 /* inih calls back only for keys: a queue section with none still counts. */
 static void
 test_empty_queue_section(void **state)
@@ -292,6 +392,8 @@ main(void)
 		cmocka_unit_test(test_embedded_default),
 		cmocka_unit_test(test_full_file),
 		cmocka_unit_test(test_errors_name_the_line),
+		cmocka_unit_test(test_handler_kinds),
+		cmocka_unit_test(test_handler_errors),
 		cmocka_unit_test(test_empty_queue_section),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_sizes_and_durations),

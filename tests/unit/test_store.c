@@ -1015,6 +1015,68 @@ test_lifecycle_done(void **state)
 	store_job_free(j);
 }
 
+/* An upstream's answer: its media type kept with the result; its
+ * Retry-After as the next run instead of the backoff. */
+static void
+test_finish_typed_and_run_at(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	sqlite3_stmt		*st;
+	char			 id[STORE_ID_LEN + 1], id2[STORE_ID_LEN + 1];
+	int64_t			 t = store_now() + 1000;
+	int			 dead = -1;
+
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_done_typed(f->s, id, 1, "{}", 2,
+	    "application/json", t + 1), 1);
+	enqueue1(f->s, "default", 0, 0, 3, id2);
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_done(f->s, id2, 1, "x", 1, t + 1), 1);
+	assert_int_equal(sqlite3_prepare_v2(store_db(f->s),
+	    "SELECT result_type FROM jobs WHERE id = ?1", -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0),
+	    "application/json");
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, id2, -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_type(st, 0), SQLITE_NULL);
+	sqlite3_finalize(st);
+
+	/* run_at given: that, not now + backoff. */
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed_at(f->s, id, 1, "http 429", 0,
+	    t + 7777, 100, 1000, t + 5, &dead), 1);
+	assert_int_equal(dead, 0);
+	j = get(f->s, id);
+	assert_int_equal(j->state, STORE_JOB_RETRY);
+	assert_int_equal(j->run_at, t + 7777);
+	assert_string_equal(j->last_error, "http 429");
+	store_job_free(j);
+	/* run_at 0: the backoff, as store_finish_failed. */
+	assert_int_equal(store_claim(f->s, "default", t + 7777, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed_at(f->s, id, 2, "e", 0, 0, 100,
+	    100, t + 8000, &dead), 1);
+	j = get(f->s, id);
+	assert_int_equal(j->run_at, t + 8100);
+	store_job_free(j);
+	/* Permanent: dead, whatever run_at says. */
+	assert_int_equal(store_claim(f->s, "default", t + 8100, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed_at(f->s, id, 3, "http 404", 1,
+	    t + 99999, 100, 100, t + 8200, &dead), 1);
+	assert_int_equal(dead, 1);
+}
+
 static void
 test_lifecycle_retry_dead(void **state)
 {
@@ -2310,6 +2372,7 @@ main(void)
 		T(test_claim_order),
 		T(test_lifecycle_done),
 		T(test_lifecycle_retry_dead),
+		T(test_finish_typed_and_run_at),
 		T(test_backoff),
 		T(test_release),
 		T(test_fencing),
