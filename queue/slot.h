@@ -107,6 +107,11 @@ struct slot_exec {
 	size_t		 in_off;	/* body bytes written */
 };
 
+/* The http kind's part of a slot (http.c): its transfer. */
+struct slot_http {
+	struct http_xfer *x;
+};
+
 struct slot {
 	enum slot_state	  state;
 	const struct slot_kind *kind;
@@ -128,6 +133,7 @@ struct slot {
 	struct slot_outcome rec;
 	union {				/* the kind's part: one member a kind */
 		struct slot_exec exec;
+		struct slot_http http;
 	} u;
 };
 

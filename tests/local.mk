@@ -13,7 +13,7 @@ if HAVE_CMOCKA
 # queue/
 check_PROGRAMS += tests/unit/test_config tests/unit/test_text \
 	tests/unit/test_store tests/unit/test_exec tests/unit/test_slot \
-	tests/unit/test_helper
+	tests/unit/test_helper tests/unit/test_http
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_config_LDADD = $(UNIT_LDADD)
@@ -33,6 +33,9 @@ tests_unit_test_slot_LDADD = $(UNIT_LDADD)
 tests_unit_test_helper_SOURCES = tests/unit/test_helper.c
 tests_unit_test_helper_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_helper_LDADD = $(UNIT_LDADD)
+tests_unit_test_http_SOURCES = tests/unit/test_http.c
+tests_unit_test_http_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_http_LDADD = $(UNIT_LDADD)
 
 # fcgi-app/: the parser, the FastCGI reader, the group committer (through
 # the store's fault seam), the status pool, the accept and worker layer
@@ -70,7 +73,7 @@ tests_unit_test_router_LDADD = $(UNIT_LDADD)
 
 TESTS += tests/unit/test_config tests/unit/test_text tests/unit/test_store \
 	tests/unit/test_exec tests/unit/test_slot tests/unit/test_helper \
-	tests/unit/test_request tests/unit/test_wire tests/unit/test_commit \
+	tests/unit/test_http tests/unit/test_request tests/unit/test_wire tests/unit/test_commit \
 	tests/unit/test_dbpool tests/unit/test_server tests/unit/test_router
 endif
 
