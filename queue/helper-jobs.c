@@ -22,6 +22,7 @@
 #include "config.h"
 #include "exec.h"
 #include "helper-internal.h"
+#include "http.h"
 #include "log.h"
 #include "slot.h"
 #include "store.h"
@@ -32,8 +33,11 @@
 static int
 queue_runnable(const struct queue_conf *q)
 {
-	return q->handler_argv != NULL && q->handler_argv[0] != NULL &&
-	    q->concurrency > 0;
+	if (q->concurrency <= 0)
+		return 0;
+	if (q->kind == HANDLER_HTTP)
+		return q->url != NULL;
+	return q->handler_argv != NULL && q->handler_argv[0] != NULL;
 }
 
 /* A slot's hold on the configuration it started under. */
@@ -110,6 +114,9 @@ helper_slots_free(struct helper *h)
 
 	for (i = 0; i < h->nslots; i++)
 		slot_free(&h->slots[i]);
+	/* After the slots: each took its transfer out of it. */
+	http_multi_free(h->http);
+	h->http = NULL;
 	free(h->slots);
 	free(h->pfd);
 	free(h->ptag);
@@ -130,6 +137,52 @@ fail_unstarted(struct helper *h, const struct queue_conf *q,
 	log_warnx("helper: job %s: %s", job->id, why);
 }
 
+/* Start job's request to q's URL in a free slot; a failure to start is
+ * its outcome. */
+static void
+http_job_start(struct helper *h, const struct queue_conf *q,
+    struct store_job *job)
+{
+	struct slot *s;
+	char why[256], who[160];
+
+	if (h->http == NULL && (h->http = http_multi_new()) == NULL) {
+		fail_unstarted(h, q, job, "http: cannot start libcurl");
+		store_job_free(job);
+		return;
+	}
+	if ((s = slots_alloc(h)) == NULL) {
+		log_warnx("helper: job %s: out of memory", job->id);
+		store_job_free(job);
+		return;
+	}
+	if (http_slot_start(s, h->http, q, job, why, sizeof(why)) == -1) {
+		fail_unstarted(h, q, job, why);
+		store_job_free(job);
+		return;
+	}
+	(void)config_ref(h->cfg);
+	if (slot_start(s, q, job, h->cfg, cfg_unref, mono_ms()) == -1) {
+		helper_refused(s, "start");
+		return;
+	}
+	s->kind->describe(s, who, sizeof(who));
+	log_debug("helper: job %s: attempt %d: started %s", job->id,
+	    s->attempt, who);
+}
+
+void
+helper_http(struct helper *h, int64_t now)
+{
+	size_t i;
+
+	if (h->http == NULL)
+		return;
+	http_multi_run(h->http, now);
+	for (i = 0; i < h->nslots; i++)
+		(void)http_slot_collect(&h->slots[i]);
+}
+
 /* Start job's handler in a free slot; a failure to start is its outcome. */
 static void
 job_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
@@ -139,6 +192,10 @@ job_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
 	struct slot *s;
 	char **env, why[256], who[32];
 
+	if (q->kind == HANDLER_HTTP) {
+		http_job_start(h, q, job);
+		return;
+	}
 	if ((s = slots_alloc(h)) == NULL) {
 		/* The lease brings the job back. */
 		log_warnx("helper: job %s: out of memory", job->id);
