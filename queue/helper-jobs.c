@@ -26,6 +26,7 @@
 #include "log.h"
 #include "slot.h"
 #include "store.h"
+#include "upstream.h"
 
 /* ----------------------------------------------------------------- slots */
 
@@ -316,22 +317,29 @@ job_record(struct helper *h, struct slot *s)
 		helper_refused(s, "outcome");
 		return 0;
 	}
+	/* An upstream's tail is one line (upstream.h); a process's stderr
+	 * keeps its lines. */
+	if (o->result != SLOT_DONE && s->up.set) {
+		if ((text = malloc(UPSTREAM_ERROR_MAX)) != NULL)
+			upstream_error_line(text, UPSTREAM_ERROR_MAX,
+			    o->reason, &s->err);
+	} else if (o->result != SLOT_DONE)
+		text = exec_error_text(o->reason, &s->err);
 	switch (o->result) {
 	case SLOT_RELEASED:
-		text = exec_error_text(o->reason, &s->err);
 		rc = store_release(h->store, id, s->attempt,
 		    text ? text : o->reason, store_now());
 		break;
 	case SLOT_DONE:
-		rc = store_finish_done(h->store, id, s->attempt,
+		rc = store_finish_done_typed(h->store, id, s->attempt,
 		    s->out.b.len ? (const char *)s->out.b.data : "",
-		    s->out.b.len, store_now());
+		    s->out.b.len, s->up.type[0] != '\0' ? s->up.type : NULL,
+		    store_now());
 		break;
 	default:
-		text = exec_error_text(o->reason, &s->err);
-		rc = store_finish_failed(h->store, id, s->attempt,
-		    text ? text : o->reason, o->permanent, q->backoff_min_ms,
-		    q->backoff_max_ms, store_now(), &dead);
+		rc = store_finish_failed_at(h->store, id, s->attempt,
+		    text ? text : o->reason, o->permanent, o->run_at,
+		    q->backoff_min_ms, q->backoff_max_ms, store_now(), &dead);
 	}
 	free(text);
 	if (rc == -1)

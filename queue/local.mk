@@ -14,8 +14,10 @@ libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h \
 noinst_LIBRARIES += libhelper.a
 libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/helper-jobs.c \
 	queue/helper-internal.h queue/exec.c queue/exec.h \
-	queue/http.c queue/http.h \
-	queue/slot.c queue/slot.h queue/supervisor.c queue/supervisor.h
+	queue/slot.c queue/slot.h queue/supervisor.c queue/supervisor.h \
+	queue/upstream.c queue/upstream.h
+# The http: handler kind.
+libhelper_a_SOURCES += queue/http.c queue/http.h
 
 sbin_PROGRAMS += fcgiqctl
 fcgiqctl_SOURCES = queue/fcgiqctl.c

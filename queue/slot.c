@@ -148,7 +148,9 @@ slot_due(const struct slot *s, int64_t now)
 /*
  * The outcome: released when the helper stopped it (the job is not at
  * fault); done on exit 0; otherwise failed: timed out, exit 65 (EX_DATAERR:
- * permanent), exit 75 (EX_TEMPFAIL), or any other end.
+ * permanent), exit 75 (EX_TEMPFAIL), or any other end.  An upstream kind
+ * (s->up.set) has its verdict instead of an exit code: done, retry (at
+ * up.run_at when a Retry-After said), or dead at once.
  */
 int
 slot_outcome(struct slot *s, int64_t now)
@@ -164,6 +166,17 @@ slot_outcome(struct slot *s, int64_t now)
 		o->result = SLOT_RELEASED;
 		snprintf(o->reason, sizeof(o->reason), "helper stopping (%s)",
 		    s->status);
+		return 0;
+	}
+	if (s->stop == SLOT_STOP_NONE && s->up.set) {
+		if (s->up.verdict == UPSTREAM_DONE) {
+			o->result = SLOT_DONE;
+			return 0;
+		}
+		o->result = SLOT_FAILED;
+		o->permanent = s->up.verdict == UPSTREAM_DEAD;
+		o->run_at = s->up.run_at;
+		snprintf(o->reason, sizeof(o->reason), "%s", s->up.reason);
 		return 0;
 	}
 	if (s->stop == SLOT_STOP_NONE && s->code == 0) {

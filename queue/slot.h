@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "exec.h"
+#include "upstream.h"
 
 struct queue_conf;
 struct slot;
@@ -70,7 +71,8 @@ enum slot_result {
  * that stored it has committed. */
 struct slot_outcome {
 	enum slot_result result;
-	int		 permanent;	/* failed: no retry (exit 65) */
+	int		 permanent;	/* failed: no retry (exit 65, http 404) */
+	int64_t		 run_at;	/* failed: next run (wall ms), 0: backoff */
 	int64_t		 ms;		/* the attempt's run time */
 	char		 reason[128];
 	int		 rc;		/* 1: recorded, 0: the lease was lost */
@@ -129,7 +131,9 @@ struct slot {
 	int		  code;		/* exit code, or -1 (a signal) */
 	char		  status[64];	/* "exit 3", "killed by signal 9" */
 	struct exec_out	  out;		/* stdout, bounded by max_result */
-	struct exec_tail  err;		/* the tail of stderr */
+	struct exec_tail  err;		/* the tail of stderr (an upstream's
+					 * FCGI_STDERR, or answer body) */
+	struct upstream_answer up;	/* upstream kinds: their verdict */
 	struct slot_outcome rec;
 	union {				/* the kind's part: one member a kind */
 		struct slot_exec exec;

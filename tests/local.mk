@@ -13,7 +13,13 @@ if HAVE_CMOCKA
 # queue/
 check_PROGRAMS += tests/unit/test_config tests/unit/test_text \
 	tests/unit/test_store tests/unit/test_exec tests/unit/test_slot \
-	tests/unit/test_helper tests/unit/test_http
+	tests/unit/test_helper tests/unit/test_upstream
+tests_unit_test_upstream_SOURCES = tests/unit/test_upstream.c
+tests_unit_test_upstream_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_upstream_LDADD = $(UNIT_LDADD)
+# http.c's header list (no network)
+check_PROGRAMS += tests/unit/test_http
+TESTS += tests/unit/test_http
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_config_LDADD = $(UNIT_LDADD)
@@ -73,7 +79,7 @@ tests_unit_test_router_LDADD = $(UNIT_LDADD)
 
 TESTS += tests/unit/test_config tests/unit/test_text tests/unit/test_store \
 	tests/unit/test_exec tests/unit/test_slot tests/unit/test_helper \
-	tests/unit/test_http tests/unit/test_request tests/unit/test_wire tests/unit/test_commit \
+	tests/unit/test_upstream tests/unit/test_request tests/unit/test_wire tests/unit/test_commit \
 	tests/unit/test_dbpool tests/unit/test_server tests/unit/test_router
 endif
 
@@ -125,7 +131,10 @@ E2E_TESTS = tests/e2e/responder.sh tests/e2e/responder-raw.sh \
 	tests/e2e/lighttpd.sh tests/e2e/h2o.sh tests/e2e/cgi-fcgi.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
-	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh
+	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \
+	tests/e2e/phpfpm-lib.sh
+# PHP-FPM's scripts for the upstream kinds' suites (phpfpm-lib.sh).
+EXTRA_DIST += tests/handlers/php/job.php tests/handlers/php/trivial.php
 EXTRA_DIST += tests/e2e/valgrind.supp
 
 # ----------------------------------------------------------- tests/chaos

@@ -412,6 +412,52 @@ test_outcomes(void **state)
 	}
 }
 
+/* An upstream kind's verdict decides, unless the helper stopped it. */
+static void
+test_upstream_outcomes(void **state)
+{
+	static const struct {
+		enum slot_stop	 why;
+		enum upstream_verdict v;
+		int64_t		 run_at;
+		enum slot_result result;
+		int		 permanent;
+		const char	*reason;
+	} t[] = {
+		{ SLOT_STOP_NONE, UPSTREAM_DONE, 0, SLOT_DONE, 0, "" },
+		{ SLOT_STOP_NONE, UPSTREAM_RETRY, 4242, SLOT_FAILED, 0,
+		    "http 503" },
+		{ SLOT_STOP_NONE, UPSTREAM_DEAD, 0, SLOT_FAILED, 1,
+		    "http 503" },
+		{ SLOT_STOP_TIMEOUT, UPSTREAM_DONE, 0, SLOT_FAILED, 0,
+		    "timeout after 1500ms" },
+		{ SLOT_STOP_SHUTDOWN, UPSTREAM_RETRY, 0, SLOT_RELEASED, 0,
+		    "helper stopping (aborted)" },
+	};
+	struct slot s;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		drive(&s, SLOT_RUNNING);
+		s.up.set = 1;
+		s.up.verdict = t[i].v;
+		s.up.run_at = t[i].run_at;
+		snprintf(s.up.reason, sizeof(s.up.reason), "http 503");
+		if (t[i].why != SLOT_STOP_NONE)
+			assert_int_equal(slot_stop(&s, t[i].why, T0 + 1500), 0);
+		assert_int_equal(slot_exited(&s, -1, "aborted"), 0);
+		assert_int_equal(slot_drained(&s), 0);
+		assert_int_equal(slot_outcome(&s, T0 + 250), 0);
+		assert_int_equal(s.rec.result, t[i].result);
+		assert_int_equal(s.rec.permanent, t[i].permanent);
+		assert_string_equal(s.rec.reason, t[i].reason);
+		assert_int_equal(s.rec.run_at, t[i].v == UPSTREAM_RETRY &&
+		    t[i].why == SLOT_STOP_NONE ? t[i].run_at : 0);
+		slot_free(&s);
+	}
+}
+
 /* Poll s's fds until its kind has closed them all. */
 static void
 exec_run(struct slot *s)
@@ -523,6 +569,7 @@ main(void)
 		cmocka_unit_test(test_poll_only_while_it_runs),
 		cmocka_unit_test(test_due_and_retry),
 		cmocka_unit_test(test_outcomes),
+		cmocka_unit_test(test_upstream_outcomes),
 		cmocka_unit_test(test_exec_kind),
 		cmocka_unit_test(test_exec_kind_stop),
 	};
