@@ -175,13 +175,16 @@ http_job_start(struct helper *h, const struct queue_conf *q,
 void
 helper_http(struct helper *h, int64_t now)
 {
+	char note[512];
 	size_t i;
 
 	if (h->http == NULL)
 		return;
 	http_multi_run(h->http, now);
 	for (i = 0; i < h->nslots; i++)
-		(void)http_slot_collect(&h->slots[i]);
+		if (http_slot_collect(&h->slots[i], now, note,
+		    sizeof(note)) == 1 && note[0] != '\0')
+			log_warnx("helper: %s", note);
 }
 
 /* Start job's handler in a free slot; a failure to start is its outcome. */

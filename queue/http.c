@@ -19,6 +19,7 @@
  * aborted, so a 100 MB answer costs max_result bytes of memory.
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,10 +36,17 @@
 #include "http.h"
 #include "slot.h"
 #include "store.h"
+#include "upstream.h"
 
 struct http_sock {
 	int	 fd;
 	short	 events;
+};
+
+/* One upstream's "unreachable" log gate (upstream.h), by host:port. */
+struct http_gate {
+	char		 where[128];
+	struct upstream_gate g;
 };
 
 struct http_multi {
@@ -46,6 +54,8 @@ struct http_multi {
 	struct http_sock *socks;
 	size_t		  nsocks, cap;
 	int64_t		  timer_at;	/* monotonic ms; 0: no timer */
+	struct http_gate *gates;
+	size_t		  ngates, gates_cap;
 };
 
 /* One job's request in flight (or ended, until its slot is freed). */
@@ -381,6 +391,7 @@ http_multi_free(struct http_multi *hm)
 	/* Closes the kept connections. */
 	(void)curl_multi_cleanup(hm->m);
 	free(hm->socks);
+	free(hm->gates);
 	free(hm);
 }
 
@@ -562,7 +573,10 @@ xfer_setup(struct http_xfer *x, const struct queue_conf *q,
 		SET(CURLOPT_CAINFO, q->tls_ca);
 		SET(CURLOPT_CAPATH, NULL);
 	}
-	SET(CURLOPT_TIMEOUT_MS, (long)q->timeout_ms);
+	/* The slot's own timer stops it at the queue's timeout; curl's,
+	 * a little later, is only a net. */
+	SET(CURLOPT_TIMEOUT_MS, (long)q->timeout_ms + 1000);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)q->timeout_ms);
 	SET(CURLOPT_HTTPHEADER, x->hdrs);
 	SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)job->body_len);
 	SET(CURLOPT_POSTFIELDS, job->body_len > 0 ? (char *)job->body : "");
@@ -615,12 +629,111 @@ http_slot_start(struct slot *s, struct http_multi *hm,
 	return 0;
 }
 
+/* The gate of the upstream where, made on first use; NULL when out of
+ * memory (then every message passes). */
+static struct upstream_gate *
+gate_of(struct http_multi *hm, const char *where)
+{
+	struct http_gate *g;
+	size_t i;
+
+	for (i = 0; i < hm->ngates; i++)
+		if (strcmp(hm->gates[i].where, where) == 0)
+			return &hm->gates[i].g;
+	if (array_grow(&hm->gates, &hm->gates_cap, hm->ngates + 1,
+	    sizeof(*hm->gates), 4) == -1)
+		return NULL;
+	g = &hm->gates[hm->ngates++];
+	memset(g, 0, sizeof(*g));
+	(void)snprintf(g->where, sizeof(g->where), "%s", where);
+	return &g->g;
+}
+
+/* " (and 3 more failures)" since the last message, or "". */
+static const char *
+held_text(unsigned long held, char *buf, size_t len)
+{
+	if (held == 0)
+		return "";
+	(void)snprintf(buf, len, " (and %lu more since)", held);
+	return buf;
+}
+
+/* The verdict's one-line reason, cut to fit (a long host name may). */
+static void __attribute__((format(printf, 2, 3)))
+reason_set(struct upstream_answer *up, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(up->reason, sizeof(up->reason), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * The verdict of x's end into up (upstream.h), for slot_outcome: the
+ * status decides when one came whole; a success whose body was cut (past
+ * max_result, or the connection lost mid-answer) and an answer that never
+ * came are failed attempts.  A transport failure passes through the
+ * upstream's log gate: *note says "unreachable" when it is due.
+ */
+static void
+xfer_verdict(struct http_xfer *x, const struct queue_conf *q,
+    struct upstream_answer *up, int64_t now, char *note, size_t len)
+{
+	struct upstream_gate *g;
+	unsigned long held = 0;
+	char dur[32], more[48];
+
+	memset(up, 0, sizeof(*up));
+	up->set = 1;
+	up->status = (int)x->status;
+	(void)snprintf(up->type, sizeof(up->type), "%s", x->ctype);
+	if (x->status != 0) {
+		if ((g = gate_of(x->hm, x->where)) != NULL)
+			upstream_gate_reset(g);
+		up->verdict = upstream_verdict((int)x->status);
+		if (up->verdict == UPSTREAM_DONE && x->too_big) {
+			up->verdict = UPSTREAM_RETRY;
+			reason_set(up, "http %ld from %s: answer larger than max_result "
+			    "(%zu bytes)", x->status, x->where, q->max_result);
+		} else if (up->verdict == UPSTREAM_DONE &&
+		    x->result != CURLE_OK) {
+			up->verdict = UPSTREAM_RETRY;
+			reason_set(up, "http %ld from %s: %s", x->status, x->where,
+			    x->errbuf[0] ? x->errbuf :
+			    curl_easy_strerror(x->result));
+		} else
+			reason_set(up, "http %ld from %s", x->status, x->where);
+		if ((x->status == 429 || x->status == 503) &&
+		    x->retry_after[0] != '\0')
+			(void)upstream_retry_after(x->retry_after, store_now(),
+			    q->backoff_max_ms, &up->run_at);
+		return;
+	}
+	up->verdict = UPSTREAM_RETRY;
+	if (x->result == CURLE_OPERATION_TIMEDOUT) {
+		clock_fmt(q->timeout_ms, dur, sizeof(dur));
+		reason_set(up, "timeout after %s", dur);
+		return;
+	}
+	/* The why is curl's message, shown as the tail (http_drain). */
+	reason_set(up, "http: %s", x->where);
+	g = gate_of(x->hm, x->where);
+	if (g == NULL || upstream_gate_pass(g, now, &held))
+		(void)snprintf(note, len, "http: %s: unreachable: %s%s",
+		    x->where, x->errbuf[0] ? x->errbuf :
+		    curl_easy_strerror(x->result), held_text(held, more,
+		    sizeof(more)));
+}
+
 int
-http_slot_collect(struct slot *s)
+http_slot_collect(struct slot *s, int64_t now, char *note, size_t len)
 {
 	struct http_xfer *x = s->u.http.x;
 	char status[64];
 
+	note[0] = '\0';
 	if (s->kind != &http_kind || x == NULL || !x->done ||
 	    (s->state != SLOT_RUNNING && s->state != SLOT_STOPPING))
 		return 0;
@@ -632,6 +745,8 @@ http_slot_collect(struct slot *s)
 	else
 		(void)snprintf(status, sizeof(status), "curl error %d",
 		    (int)x->result);
+	if (!x->aborted)
+		xfer_verdict(x, s->q, &s->up, now, note, len);
 	return slot_exited(s, x->status != 0 ? (int)x->status : -1,
 	    status) == 0;
 }
@@ -699,34 +814,28 @@ http_stop(struct slot *s)
 }
 
 /*
- * The answer's body becomes the slot's output: the result when the status
- * is a success, else the tail that last_error shows (exec_error_text makes
- * it printable).
+ * The answer's body becomes the slot's output when the verdict is done;
+ * an error answer's body gives last_error its tail; when no answer came,
+ * curl's message is the tail.
  */
 static int
 http_drain(struct slot *s)
 {
 	struct http_xfer *x = s->u.http.x;
-	struct exec_tail *t = &s->err;
-	size_t i, n, from;
 
 	if (x == NULL)
 		return 0;
-	if (x->status >= 200 && x->status <= 299 && !x->too_big &&
-	    x->result == CURLE_OK) {
+	if (s->up.set && s->up.verdict == UPSTREAM_DONE) {
 		exec_out_free(&s->out);
 		s->out.b = x->body;
 		s->out.total = x->total;
 		buf_init(&x->body, 0);
 		return 0;
 	}
-	n = x->body.len;
-	from = n > EXEC_TAIL ? n - EXEC_TAIL : 0;
-	for (i = from; i < n; i++) {
-		t->ring[t->pos] = (char)x->body.data[i];
-		t->pos = (t->pos + 1) % EXEC_TAIL;
-	}
-	t->total += n;
+	if (x->status == 0 && !x->aborted && x->errbuf[0] != '\0')
+		upstream_tail_add(&s->err, x->errbuf, strlen(x->errbuf));
+	else if (x->status < 200 || x->status > 299)
+		upstream_tail_add(&s->err, x->body.data, x->body.len);
 	buf_free(&x->body);
 	return 0;
 }

@@ -76,9 +76,14 @@ int	 http_slot_start(struct slot *s, struct http_multi *m,
 	    const struct queue_conf *q, const struct store_job *job,
 	    char *why, size_t len);
 
-/* s's transfer has ended (answered, failed, or aborted by stop or kill):
- * slot_exited() it; 1 when it did, 0 when s is still in flight. */
-int	 http_slot_collect(struct slot *s);
+/*
+ * s's transfer has ended (answered, failed, or aborted by stop or kill):
+ * set s->up, its verdict, and slot_exited() it; 1 when it did, 0 when s is
+ * still in flight.  note (len bytes) is set to a line for the log when the
+ * upstream is unreachable and its once-a-minute message is due, else "".
+ */
+int	 http_slot_collect(struct slot *s, int64_t now, char *note,
+	    size_t len);
 
 /* s's answer, once it has ended: the HTTP status (0: none came), the
  * media type and the Retry-After header ("" when absent). */
