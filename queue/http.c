@@ -9,7 +9,9 @@
  * its struct http_xfer; the helper's next turn finds the slot that holds
  * it and moves the slot on (http_slot_collect).
  *
- * What the upstream gets: the job's method, body and Content-Type, its
+ * What the upstream gets: the queue's URL with the job's query string
+ * (so one URL serves what the client asked, as a FastCGI app's
+ * QUERY_STRING would), the job's method, body and Content-Type, its
  * stored headers but those of the hop it came on (http_headers), Host from
  * the URL, the length curl computes, and Fcgiq-Job-Id, Fcgiq-Queue,
  * Fcgiq-Attempt.  TLS is always verified: against tls_ca alone when the
@@ -72,6 +74,7 @@ struct http_xfer {
 	char		  ctype[128];	/* the answer's media type */
 	char		  retry_after[64];
 	char		  where[128];	/* "host:port" for messages */
+	char		 *url;		/* q's URL and the job's query */
 	char		  errbuf[CURL_ERROR_SIZE];
 	struct buf	  body;		/* bounded by max_result */
 	uint64_t	  total;	/* body bytes received */
@@ -524,6 +527,22 @@ url_where(const char *url, char *buf, size_t len)
 	curl_url_cleanup(u);
 }
 
+char *
+http_url(const char *url, const char *query)
+{
+	size_t ul = strlen(url), ql = query != NULL ? strlen(query) : 0;
+	char *s;
+
+	if ((s = malloc(ul + ql + 2)) == NULL)
+		return NULL;
+	memcpy(s, url, ul + 1);
+	if (ql > 0) {
+		s[ul] = strchr(url, '?') != NULL ? '&' : '?';
+		memcpy(s + ul + 1, query, ql + 1);
+	}
+	return s;
+}
+
 static void
 xfer_free(struct http_xfer *x)
 {
@@ -535,6 +554,7 @@ xfer_free(struct http_xfer *x)
 		curl_easy_cleanup(x->easy);
 	curl_slist_free_all(x->hdrs);
 	buf_free(&x->body);
+	free(x->url);
 	free(x);
 }
 
@@ -559,7 +579,7 @@ xfer_setup(struct http_xfer *x, const struct queue_conf *q,
 	SET(CURLOPT_PRIVATE, x);
 	SET(CURLOPT_ERRORBUFFER, x->errbuf);
 	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_URL, q->url);
+	SET(CURLOPT_URL, x->url);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	/* The environment's http_proxy is not the queue's choice. */
@@ -610,7 +630,8 @@ http_slot_start(struct slot *s, struct http_multi *hm,
 	x->hm = hm;
 	buf_init(&x->body, q->max_result);
 	url_where(q->url, x->where, sizeof(x->where));
-	if ((x->easy = curl_easy_init()) == NULL ||
+	if ((x->url = http_url(q->url, job->query_string)) == NULL ||
+	    (x->easy = curl_easy_init()) == NULL ||
 	    xfer_setup(x, q, job) == -1) {
 		(void)snprintf(why, len, "http: %s: cannot set up the request "
 		    "(out of memory)", x->where);

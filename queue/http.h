@@ -63,6 +63,11 @@ void	  http_headers_free(char **h);
  */
 int	 http_header_name(const char *key, char *buf, size_t len);
 
+/* The URL a job goes to: url with the job's query string (NULL or "":
+ * none) after "?", or "&" when url has a query of its own.  malloc'd, or
+ * NULL when out of memory. */
+char	*http_url(const char *url, const char *query);
+
 /* 1 when the header name must not be forwarded (see http_headers). */
 int	 http_header_dropped(const char *name);
 

@@ -135,6 +135,11 @@ dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/phpfpm-lib.sh
 # PHP-FPM's scripts for the upstream kinds' suites (phpfpm-lib.sh).
 EXTRA_DIST += tests/handlers/php/job.php tests/handlers/php/trivial.php
+# The http: handler kind: nginx in front of PHP-FPM as the upstream, over
+# HTTP and over HTTPS (a CA made with openssl, trusted through tls_ca; a
+# self-signed certificate refused), statuses, headers, bodies, limits.
+TESTS += tests/e2e/http-handler.sh
+dist_noinst_SCRIPTS += tests/e2e/http-handler.sh
 EXTRA_DIST += tests/e2e/valgrind.supp
 
 # ----------------------------------------------------------- tests/chaos

@@ -148,6 +148,26 @@ test_headers(void **state)
 	http_headers_free(h);
 }
 
+static void
+test_url(void **state)
+{
+	char *u;
+
+	(void)state;
+	u = http_url("http://h/x", "a=1&b=2");
+	assert_string_equal(u, "http://h/x?a=1&b=2");
+	free(u);
+	u = http_url("http://h/x?k=v", "a=1");
+	assert_string_equal(u, "http://h/x?k=v&a=1");
+	free(u);
+	u = http_url("http://h/x", "");
+	assert_string_equal(u, "http://h/x");
+	free(u);
+	u = http_url("http://h/x", NULL);
+	assert_string_equal(u, "http://h/x");
+	free(u);
+}
+
 int
 main(void)
 {
@@ -155,6 +175,7 @@ main(void)
 		cmocka_unit_test(test_header_name),
 		cmocka_unit_test(test_dropped),
 		cmocka_unit_test(test_headers),
+		cmocka_unit_test(test_url),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
