@@ -58,7 +58,13 @@ struct http_multi {
 	int64_t		  timer_at;	/* monotonic ms; 0: no timer */
 	struct http_gate *gates;
 	size_t		  ngates, gates_cap;
+	CURL		**idle;		/* easy handles to reuse */
+	size_t		  nidle, idle_cap;
 };
+
+/* Easy handles kept for the next jobs: a handle costs allocations (its
+ * state, its buffers) that a reset one does not repeat. */
+#define HTTP_IDLE_MAX	64
 
 /* One job's request in flight (or ended, until its slot is freed). */
 struct http_xfer {
@@ -391,6 +397,9 @@ http_multi_free(struct http_multi *hm)
 {
 	if (hm == NULL)
 		return;
+	while (hm->nidle > 0)
+		curl_easy_cleanup(hm->idle[--hm->nidle]);
+	free(hm->idle);
 	/* Closes the kept connections. */
 	(void)curl_multi_cleanup(hm->m);
 	free(hm->socks);
@@ -550,8 +559,19 @@ xfer_free(struct http_xfer *x)
 		return;
 	if (x->added)
 		(void)curl_multi_remove_handle(x->hm->m, x->easy);
-	if (x->easy != NULL)
-		curl_easy_cleanup(x->easy);
+	if (x->easy != NULL) {
+		struct http_multi *hm = x->hm;
+
+		/* Its connection stays in the multi handle's cache either
+		 * way; the handle itself is kept for the next job. */
+		if (hm->nidle < HTTP_IDLE_MAX &&
+		    array_grow(&hm->idle, &hm->idle_cap, hm->nidle + 1,
+		    sizeof(*hm->idle), 8) == 0) {
+			curl_easy_reset(x->easy);
+			hm->idle[hm->nidle++] = x->easy;
+		} else
+			curl_easy_cleanup(x->easy);
+	}
 	curl_slist_free_all(x->hdrs);
 	buf_free(&x->body);
 	free(x->url);
@@ -631,7 +651,8 @@ http_slot_start(struct slot *s, struct http_multi *hm,
 	buf_init(&x->body, q->max_result);
 	url_where(q->url, x->where, sizeof(x->where));
 	if ((x->url = http_url(q->url, job->query_string)) == NULL ||
-	    (x->easy = curl_easy_init()) == NULL ||
+	    (x->easy = hm->nidle > 0 ? hm->idle[--hm->nidle] :
+	    curl_easy_init()) == NULL ||
 	    xfer_setup(x, q, job) == -1) {
 		(void)snprintf(why, len, "http: %s: cannot set up the request "
 		    "(out of memory)", x->where);
