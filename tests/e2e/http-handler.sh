@@ -19,7 +19,8 @@
 # failed attempt with a clear last_error; connection refused retried with
 # backoff and logged once a minute, not once a job; SIGTERM: a request
 # in flight finishes within grace, one past it is aborted and its job
-# released, to run again under the next helper.
+# released, to run again under the next helper; the shipped example,
+# conf-examples/http/fcgiq.conf.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/phpfpm-lib.sh"
 
@@ -360,5 +361,25 @@ start_helper
 wait_state "$slow" "done" 15
 check_eq "the released job runs again under the next helper" "done|2" \
     "$(field "$slow" "state || '|' || attempts")"
+
+# --- the shipped example, paths and URLs made this test's: fcgiq -t takes
+# it, and a job of its deploy queue goes over HTTPS trusted through tls_ca
+stop_pid "$WORK"
+sed -e "s|^database = .*|database = $T/var/example.db|" \
+    -e "s|https://ci.internal:8443/hooks/deploy|https://localhost:$P_TLS/deploy|" \
+    -e "s|/etc/fcgiq/internal-ca.pem|$T/tls/ca.pem|" \
+    -e "s|http://127.0.0.1:8081/|$UP/|" \
+    -e "s|^\[fcgiq\]|[fcgiq]\nlog_file = $T/example.log|" \
+    "$top_srcdir/conf-examples/http/fcgiq.conf" >"$T/example.conf"
+check "example: fcgiq -t takes the shipped http: example" \
+    sh -c '"$0" -t -c "$1" >/dev/null' "$FCGIQ" "$T/example.conf"
+printf 'deploy v1' | "$FCGIQCTL" -c "$T/example.conf" enqueue deploy >"$T/enq.out" 2>&1
+id=$(sed -n 's/.*"id" *: *"\([^"]*\)".*/\1/p; s/^\([A-Za-z0-9_-]\{30,\}\)$/\1/p' "$T/enq.out" | head -1)
+"$FCGIQ" work -c "$T/example.conf" 2>>"$T/work.stderr" &
+track $!
+ex() { sqlite3 -cmd ".timeout 5000" "$T/var/example.db" "SELECT $1 FROM jobs WHERE id = '$id'"; }
+for i in $(seq 100); do [ "$(ex state)" = done ] && break; sleep 0.1; done
+check_eq "example: the deploy job is done over HTTPS" "done|ok $id 1" \
+    "$(ex "state || '|' || CAST(result AS TEXT)")"
 
 done_testing
