@@ -737,13 +737,14 @@ xfer_verdict(struct http_xfer *x, const struct queue_conf *q,
 		up->verdict = upstream_verdict((int)x->status);
 		if (up->verdict == UPSTREAM_DONE && x->too_big) {
 			up->verdict = UPSTREAM_RETRY;
-			reason_set(up, "http %ld from %s: answer larger than max_result "
-			    "(%zu bytes)", x->status, x->where, q->max_result);
+			reason_set(up, "http %ld from %s: answer larger than "
+			    "max_result (%zu bytes)", x->status, x->where,
+			    q->max_result);
 		} else if (up->verdict == UPSTREAM_DONE &&
 		    x->result != CURLE_OK) {
 			up->verdict = UPSTREAM_RETRY;
-			reason_set(up, "http %ld from %s: %s", x->status, x->where,
-			    x->errbuf[0] ? x->errbuf :
+			reason_set(up, "http %ld from %s: %s", x->status,
+			    x->where, x->errbuf[0] ? x->errbuf :
 			    curl_easy_strerror(x->result));
 		} else
 			reason_set(up, "http %ld from %s", x->status, x->where);
