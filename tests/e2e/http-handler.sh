@@ -12,7 +12,8 @@
 # the body byte for byte, Content-Type, Host from the URL, the length
 # recomputed, the stored headers but the hop-by-hop ones (and Proxy), and
 # Fcgiq-Job-Id / -Queue / -Attempt as the upstream received them; a binary
-# answer kept byte for byte; 429 with Retry-After setting the next run;
+# answer kept byte for byte; connections kept alive; a redirect not
+# followed; 429 with Retry-After setting the next run;
 # 503 retried then done; 500 until dead; 404 dead at once; a PHP fatal
 # error; the timeout; an answer of 100 MB (a failed attempt, the helper's
 # memory bounded); TLS verified through tls_ca, an untrusted certificate a
@@ -92,7 +93,7 @@ http {
 	client_max_body_size 4m;
 	client_body_temp_path $T/nginx/tmp;
 	fastcgi_temp_path $T/nginx/tmp;
-	log_format seen '\$server_port|\$request_method|\$http_host|\$content_length|\$content_type|\$http_x_custom|\$http_x_hop|\$http_keep_alive|\$http_proxy|\$http_te|\$http_upgrade|\$http_expect|\$http_accept_encoding|\$http_fcgiq_job_id|\$http_fcgiq_queue|\$http_fcgiq_attempt|\$http_connection';
+	log_format seen '\$server_port|\$request_method|\$http_host|\$content_length|\$content_type|\$http_x_custom|\$http_x_hop|\$http_keep_alive|\$http_proxy|\$http_te|\$http_upgrade|\$http_expect|\$http_accept_encoding|\$http_fcgiq_job_id|\$http_fcgiq_queue|\$http_fcgiq_attempt|\$http_connection|\$connection_requests';
 	server {
 		listen 127.0.0.1:$P_IN;
 		access_log off;
@@ -244,7 +245,7 @@ id=$(BODY=@$T/body.bin post app "a=1" -X PUT \
 wait_state "$id" "done dead" 10
 check_eq "PUT: done" "done" "$(field "$id" state)"
 IFS='|' read -r port method host clen ctype xcustom xhop kalive proxy te upgrade \
-    expect aenc jid jq jattempt conn < <(awk -F'|' -v id="$id" '$14 == id' "$T/nginx/logs/seen.log")
+    expect aenc jid jq jattempt conn creqs < <(awk -F'|' -v id="$id" '$14 == id' "$T/nginx/logs/seen.log")
 check_eq "upstream: the original method" "PUT" "$method"
 check_eq "upstream: Host from the URL" "127.0.0.1:$P_UP" "$host"
 check_eq "upstream: the length recomputed" "$(stat -c %s "$T/body.bin")" "$clen"
@@ -293,6 +294,17 @@ delta=$(awk -v a="${first:-0}" -v b="${second:-0}" 'BEGIN { printf "%d", b - a }
 check_eq "429: retried, then done" "done|2" "$(field "$id429" "state || '|' || attempts")"
 check "429 + Retry-After: 2: the second attempt 2 s later (${delta} ms)" \
     test "$delta" -ge 1900 -a "$delta" -le 4000
+
+# --- a redirect is not followed: a failed attempt
+id=$(post capped "status=302")
+wait_state "$id" "dead" 10
+check_eq "302: not followed, retried, dead" "dead|2" "$(field "$id" "state || '|' || attempts")"
+check "302: last_error says so" grep -q "^http 302 from 127.0.0.1:$P_UP" <<<"$(field "$id" last_error)"
+
+# --- keep-alive: connections carry more than one request
+check "keep-alive: a connection to the upstream served several jobs" \
+    awk -F'|' -v p="$P_UP" '$1 == p && $18 > 1 { found = 1 } END { exit !found }' \
+    "$T/nginx/logs/seen.log"
 
 # --- a PHP fatal error: a 500, retried, PHP's message in last_error
 id=$(post capped "fatal=1")
