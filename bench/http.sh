@@ -5,10 +5,12 @@
 #   (a) wrk -> nginx -> PHP-FPM: tests/handlers/php/trivial.php (reads the
 #       body, answers 200), 512-byte POSTs at concurrency C for D seconds:
 #       the requests/s the application takes directly.
-#   (c) N jobs queued while the queue is paused, then resumed and drained
-#       by the helper (`fcgiq work`) through `http:` to the same nginx ->
-#       PHP-FPM at the same concurrency C: jobs/s from the resume to the
-#       last finished_at.  Target: (c) >= 0.7x (a).
+#   (c) N jobs queued (bench/storebench's prefill: 512-byte bodies, as a
+#       small POST through nginx stores them) while the queue is paused,
+#       then resumed and drained by the helper (`fcgiq work`) through
+#       `http:` to the same nginx -> PHP-FPM at the same concurrency C:
+#       jobs/s from the resume to the last finished_at.  Target: (c) >=
+#       0.7x (a).
 #   The helper's CPU time per job (user + system: what a busy box inflates
 #   least) and its RSS after each round (flat: its memory does not grow with
 #   the jobs it has run).  Rounds alternate (a), (c).
@@ -34,7 +36,7 @@ for c in nginx wrk sqlite3; do
 done
 fpm=$(command -v php-fpm php-fpm8.2 /usr/sbin/php-fpm8.2 2>/dev/null | head -1)
 [ -n "$fpm" ] || { echo "bench: php-fpm not installed"; exit 1; }
-make -C "$build" -s bench/enqueue-gap >/dev/null || exit 1
+make -C "$build" -s bench/storebench >/dev/null || exit 1
 
 B=$(mktemp -d "${TMPDIR:-/tmp}/fcgiq-bench-http.XXXXXX")
 chmod 755 "$B"
@@ -136,7 +138,8 @@ for r in $(seq "$rounds"); do
 	    "http://127.0.0.1:$port/direct" 2>&1 | tee "$B/wrk.out" |
 	    awk '/^Requests\/sec:/ { print $2 }')
 	sql "DELETE FROM jobs"
-	"$build/bench/enqueue-gap" -g 0 "$jobs" default "$B/q.db" >/dev/null || exit 1
+	# Queued in bulk (one INSERT ... SELECT), 512-byte bodies as wrk's.
+	"$build/bench/storebench" -s 512 -p "$jobs" -e 0 -c 0 "$B/q.db" >/dev/null || exit 1
 	c0=$(cpu_ticks "$helper")
 	t0=$(now_ms)
 	ctl resume default >/dev/null
