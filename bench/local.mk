@@ -1,7 +1,7 @@
 # bench/: load generators and side-by-side comparisons (not tests; see
 # bench/run).
 EXTRA_DIST += bench/run bench/intake.sh bench/intake.php bench/post.lua \
-	bench/exec.sh
+	bench/exec.sh bench/upstream.sh bench/upstream.php
 # http.sh: the http: handler kind against nginx -> PHP-FPM directly.
 EXTRA_DIST += bench/http.sh
 

@@ -14,6 +14,11 @@ dist_examples_DATA = conf-examples/fcgiq.conf conf-examples/nginx.conf \
 	conf-examples/spawn-fcgi.sh conf-examples/Caddyfile \
 	conf-examples/lighttpd.conf conf-examples/h2o.conf conf-examples/cgi-fcgi.sh
 
+# nginx + fcgiq + PHP-FPM: the fastcgi: handler kind.
+phpfpmexamplesdir = $(examplesdir)/php-fpm
+dist_phpfpmexamples_DATA = conf-examples/php-fpm/fcgiq.conf \
+	conf-examples/php-fpm/nginx.conf
+
 systemdexamplesdir = $(examplesdir)/systemd
 dist_systemdexamples_DATA = conf-examples/systemd/fcgiq.socket \
 	conf-examples/systemd/fcgiq.service \

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "fcgirec.h"
 #include "log.h"
 #include "wire.h"
 
@@ -38,22 +39,9 @@ enum { PHASE_IDLE, PHASE_PARAMS, PHASE_STDIN };
 #define LINGER_MS	2000	/* reading what still comes before a close */
 
 static void
-header(unsigned char *h, int type, unsigned id, size_t clen)
-{
-	h[0] = FCGI_VERSION_1;
-	h[1] = (unsigned char)type;
-	h[2] = (unsigned char)(id >> 8);
-	h[3] = (unsigned char)id;
-	h[4] = (unsigned char)(clen >> 8);
-	h[5] = (unsigned char)clen;
-	h[6] = 0;	/* no padding */
-	h[7] = 0;
-}
-
-static void
 end_request(unsigned char *r, unsigned id, int protocol_status)
 {
-	header(r, FCGI_END_REQUEST, id, 8);
+	fcgirec_header(r, FCGI_END_REQUEST, id, 8, 0);
 	memset(r + FCGI_HEADER_LEN, 0, 8);	/* appStatus 0 */
 	r[FCGI_HEADER_LEN + 4] = (unsigned char)protocol_status;
 }
@@ -62,7 +50,7 @@ end_request(unsigned char *r, unsigned id, int protocol_status)
 static void
 request_tail(unsigned char tail[3 * FCGI_HEADER_LEN], unsigned id)
 {
-	header(tail, FCGI_STDOUT, id, 0);
+	fcgirec_header(tail, FCGI_STDOUT, id, 0, 0);
 	end_request(tail + FCGI_HEADER_LEN, id, FCGI_REQUEST_COMPLETE);
 }
 
@@ -224,43 +212,6 @@ need(struct wire *w, size_t n)
 	return 1;
 }
 
-/* A length of a name-value pair: 1 byte, or 4 with the high bit set. */
-static int
-nv_length(const unsigned char *p, size_t end, size_t *i, size_t *len)
-{
-	if (*i >= end)
-		return -1;
-	if ((p[*i] & 0x80) == 0) {
-		*len = p[(*i)++];
-		return 0;
-	}
-	if (end - *i < 4)
-		return -1;
-	*len = (size_t)(p[*i] & 0x7f) << 24 | (size_t)p[*i + 1] << 16 |
-	    (size_t)p[*i + 2] << 8 | p[*i + 3];
-	*i += 4;
-	return 0;
-}
-
-/* The next pair of p[*i..end): 1 (name, value set), 0 at the end, -1 when a
- * length runs past the data. */
-static int
-nv_pair(const unsigned char *p, size_t end, size_t *i,
-    const unsigned char **name, size_t *nlen, const unsigned char **value,
-    size_t *vlen)
-{
-	if (*i == end)
-		return 0;
-	if (nv_length(p, end, i, nlen) == -1 ||
-	    nv_length(p, end, i, vlen) == -1 ||
-	    *nlen > end - *i || *vlen > end - *i - *nlen)
-		return -1;
-	*name = p + *i;
-	*value = p + *i + *nlen;
-	*i += *nlen + *vlen;
-	return 1;
-}
-
 static int
 get_values(struct wire *w, const unsigned char *c, size_t len)
 {
@@ -274,7 +225,8 @@ get_values(struct wire *w, const unsigned char *c, size_t len)
 	unsigned done = 0;
 	int r;
 
-	while ((r = nv_pair(c, len, &i, &name, &nlen, &value, &vlen)) == 1) {
+	while ((r = fcgirec_nv_pair(c, len, &i, &name, &nlen, &value,
+	    &vlen)) == 1) {
 		for (k = 0; k < 3; k++) {
 			l = strlen(names[k]);
 			if (nlen != l || memcmp(name, names[k], l) != 0 ||
@@ -295,7 +247,8 @@ get_values(struct wire *w, const unsigned char *c, size_t len)
 		return -1;
 	if ((p = side_add(w, FCGI_HEADER_LEN + rlen)) == NULL)
 		return -1;
-	header(p, FCGI_GET_VALUES_RESULT, FCGI_NULL_REQUEST_ID, rlen);
+	fcgirec_header(p, FCGI_GET_VALUES_RESULT, FCGI_NULL_REQUEST_ID, rlen,
+	    0);
 	memcpy(p + FCGI_HEADER_LEN, res, rlen);
 	return 0;
 }
@@ -313,7 +266,7 @@ management(struct wire *w, int type, const unsigned char *c, size_t len)
 		return -1;
 	if ((p = side_add(w, 2 * FCGI_HEADER_LEN)) == NULL)
 		return -1;
-	header(p, FCGI_UNKNOWN_TYPE, FCGI_NULL_REQUEST_ID, 8);
+	fcgirec_header(p, FCGI_UNKNOWN_TYPE, FCGI_NULL_REQUEST_ID, 8, 0);
 	memset(p + FCGI_HEADER_LEN, 0, 8);
 	p[FCGI_HEADER_LEN] = (unsigned char)type;
 	return 0;
@@ -390,8 +343,8 @@ decode_params(struct wire *w)
 	char *s;
 	int r;
 
-	for (i = 0; (r = nv_pair(w->params.data, w->params.len, &i, &name,
-	    &nlen, &value, &vlen)) == 1;) {
+	for (i = 0; (r = fcgirec_nv_pair(w->params.data, w->params.len, &i,
+	    &name, &nlen, &value, &vlen)) == 1;) {
 		/* Either makes "NAME=value" mean something else. */
 		if (memchr(name, '\0', nlen) != NULL ||
 		    memchr(name, '=', nlen) != NULL ||
@@ -414,8 +367,8 @@ decode_params(struct wire *w)
 	w->envp = (char **)(void *)w->envv.data;
 	s = (char *)w->env.data;
 	n = 0;
-	for (i = 0; nv_pair(w->params.data, w->params.len, &i, &name, &nlen,
-	    &value, &vlen) == 1;) {
+	for (i = 0; fcgirec_nv_pair(w->params.data, w->params.len, &i, &name,
+	    &nlen, &value, &vlen) == 1;) {
 		if (nlen == 0)
 			continue;
 		w->envp[n++] = s;
@@ -622,7 +575,7 @@ stdout_records(struct wire *w, struct iovec *iov, unsigned char **copy)
 
 	*copy = NULL;
 	if (data <= FCGI_MAX_LENGTH) {
-		header(w->out.data, FCGI_STDOUT, w->id, data);
+		fcgirec_header(w->out.data, FCGI_STDOUT, w->id, data, 0);
 		iov->iov_base = w->out.data;
 		iov->iov_len = data > 0 ? w->out.len : 0;
 		return 0;
@@ -633,7 +586,7 @@ stdout_records(struct wire *w, struct iovec *iov, unsigned char **copy)
 	*copy = p;
 	for (i = 0; i < data; i += chunk) {
 		chunk = data - i > FCGI_MAX_LENGTH ? FCGI_MAX_LENGTH : data - i;
-		header(p, FCGI_STDOUT, w->id, chunk);
+		fcgirec_header(p, FCGI_STDOUT, w->id, chunk, 0);
 		memcpy(p + FCGI_HEADER_LEN, w->out.data + FCGI_HEADER_LEN + i,
 		    chunk);
 		p += FCGI_HEADER_LEN + chunk;
@@ -729,7 +682,7 @@ wire_answer(const struct wire_detached *d, const void *p, size_t n)
 
 	if (n > FCGI_MAX_LENGTH)
 		return -1;
-	header(head, FCGI_STDOUT, d->id, n);
+	fcgirec_header(head, FCGI_STDOUT, d->id, n, 0);
 	request_tail(tail, d->id);
 	iov[0].iov_base = head;
 	iov[0].iov_len = n > 0 ? sizeof(head) : 0;

@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "config.h"
 #include "exec.h"
+#include "fcgi.h"
 #include "helper-internal.h"
 #include "http.h"
 #include "log.h"
@@ -30,15 +31,23 @@
 
 /* ----------------------------------------------------------------- slots */
 
-/* A queue whose jobs can run: it has a handler and places. */
+/* A queue whose jobs can run: it has a handler of a kind this helper
+ * runs, and places. */
 static int
 queue_runnable(const struct queue_conf *q)
 {
 	if (q->concurrency <= 0)
 		return 0;
-	if (q->kind == HANDLER_HTTP)
+	switch (q->kind) {
+	case HANDLER_EXEC:
+		return q->handler_argv != NULL && q->handler_argv[0] != NULL;
+	case HANDLER_FASTCGI:
+		return 1;
+	case HANDLER_HTTP:
 		return q->url != NULL;
-	return q->handler_argv != NULL && q->handler_argv[0] != NULL;
+	default:
+		return 0;
+	}
 }
 
 /* A slot's hold on the configuration it started under. */
@@ -115,6 +124,7 @@ helper_slots_free(struct helper *h)
 
 	for (i = 0; i < h->nslots; i++)
 		slot_free(&h->slots[i]);
+	fcgi_pool_free();
 	/* After the slots: each took its transfer out of it. */
 	http_multi_free(h->http);
 	h->http = NULL;
@@ -206,6 +216,12 @@ job_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
 		store_job_free(job);
 		return;
 	}
+	if (q->kind == HANDLER_FASTCGI) {
+		/* Connecting is the slot's first step: its failure is the
+		 * attempt's outcome, as the answer's would be. */
+		fcgi_slot_prepare(s);
+		goto start;
+	}
 	if ((env = exec_env(job, h->cfg->c.handler_path)) == NULL) {
 		fail_unstarted(h, q, job, "spawn: out of memory");
 		store_job_free(job);
@@ -220,6 +236,7 @@ job_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
 		return;
 	}
 	exec_env_free(env);
+start:
 	(void)config_ref(h->cfg);
 	if (slot_start(s, q, job, h->cfg, cfg_unref, mono_ms()) == -1) {
 		/* Not reached: s is free and has its kind. */
@@ -377,8 +394,16 @@ job_log_outcome(const struct slot *s)
 		    s->attempt, o->reason);
 		break;
 	default:
-		log_info("helper: job %s: attempt %d: %s: %s", id, s->attempt,
-		    o->reason, o->dead ? "dead" : "will retry");
+		/* An upstream that is down: said once a minute by its kind,
+		 * not once a job. */
+		if (s->up.set && s->up.quiet && s->stop == SLOT_STOP_NONE)
+			log_debug("helper: job %s: attempt %d: %s: %s", id,
+			    s->attempt, o->reason, o->dead ? "dead" :
+			    "will retry");
+		else
+			log_info("helper: job %s: attempt %d: %s: %s", id,
+			    s->attempt, o->reason, o->dead ? "dead" :
+			    "will retry");
 	}
 }
 
@@ -612,6 +637,7 @@ helper_maintenance(struct helper *h, int64_t now)
 			h->claim_now = 1;
 		}
 	}
+	fcgi_pool_tick(now);
 	if (now >= h->prune_at) {
 		h->prune_at = now + PRUNE_MS;
 		for (i = 0; i < c->nqueues; i++) {

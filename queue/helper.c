@@ -242,6 +242,11 @@ poll_timeout(const struct helper *h, int64_t now)
 			min_at(&next, s->kill_at);
 			min_at(&next, s->extend_at);
 			break;
+		case SLOT_EXITED:
+			/* Ended inside the loop's turn (an upstream's
+			 * answer, a failed connect): drain it now. */
+			next = now;
+			break;
 		default:
 			min_at(&next, s->retry_at);
 		}

@@ -7,6 +7,7 @@
 libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h \
 	queue/log.c queue/log.h queue/wake.c queue/wake.h \
 	queue/buf.c queue/buf.h queue/fd.h queue/text.c queue/text.h \
+	queue/fcgirec.c queue/fcgirec.h \
 	queue/store.c queue/store.h queue/store-sqlite.h \
 	queue/store-schema.c queue/store-sql.c queue/store-enqueue.c \
 	queue/store-jobs.c queue/store-admin.c
@@ -15,7 +16,7 @@ noinst_LIBRARIES += libhelper.a
 libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/helper-jobs.c \
 	queue/helper-internal.h queue/exec.c queue/exec.h \
 	queue/slot.c queue/slot.h queue/supervisor.c queue/supervisor.h \
-	queue/upstream.c queue/upstream.h
+	queue/upstream.c queue/upstream.h queue/fcgi.c queue/fcgi.h
 # The http: handler kind.
 libhelper_a_SOURCES += queue/http.c queue/http.h
 

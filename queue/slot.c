@@ -103,7 +103,10 @@ slot_stop(struct slot *s, enum slot_stop why, int64_t now)
 	s->state = SLOT_STOPPING;
 	s->stop = why;
 	s->kind->stop(s);
-	s->kill_at = now + SLOT_KILL_GRACE_MS;
+	/* A kind with nothing to wait for (an upstream request, closed)
+	 * has ended it in stop(): slot_exited() already. */
+	if (s->state == SLOT_STOPPING)
+		s->kill_at = now + SLOT_KILL_GRACE_MS;
 	return 0;
 }
 

@@ -85,7 +85,9 @@ struct slot_outcome {
  * many; ready() and drain() return -1 when the result could not be kept
  * (out of memory), else 0.  started() runs when the slot takes the job
  * (exec: feed it the body).  stop() asks the handler to end, kill() ends it;
- * neither waits.  drain() runs once after the end: it takes what the
+ * neither waits.  A kind with no process to wait for calls slot_exited()
+ * itself when its handler is over, from ready(), and also from started()
+ * (the upstream cannot be reached) or stop() (the request is aborted).  drain() runs once after the end: it takes what the
  * output still holds without waiting, and closes it.  close() releases
  * whatever the kind still holds.  describe() names the handler for a log
  * line ("pid 42").
@@ -114,6 +116,31 @@ struct slot_http {
 	struct http_xfer *x;
 };
 
+/* The fastcgi: kind's part of a slot (fcgi.c). */
+struct fcgi_pool;
+struct slot_fcgi {
+	struct fcgi_pool *pool;		/* the upstream (its kept connections) */
+	int		 fd;		/* -1: none */
+	int		 phase;		/* fcgi.c's enum */
+	int		 reused;	/* fd was a kept connection */
+	int		 fresh_retry;	/* a kept one failed: reconnected once */
+	int		 got;		/* bytes of the answer were read */
+	struct buf	 req;		/* the whole request's records */
+	size_t		 req_off;	/* bytes of it sent */
+	unsigned char	 hdr[8];	/* the record header being read */
+	size_t		 hlen;
+	int		 rtype;		/* the record being read */
+	size_t		 cleft, pleft;	/* its content, padding left */
+	unsigned char	 end[8];	/* FCGI_END_REQUEST's body */
+	size_t		 elen;
+	struct buf	 head;		/* CGI headers, until the blank line */
+	int		 in_body;
+	int		 status;	/* Status:, 0 when none */
+	int		 location;	/* a Location: header */
+	uint64_t	 total;		/* answer bytes read */
+	char		 retry_after[64];
+};
+
 struct slot {
 	enum slot_state	  state;
 	const struct slot_kind *kind;
@@ -138,6 +165,7 @@ struct slot {
 	union {				/* the kind's part: one member a kind */
 		struct slot_exec exec;
 		struct slot_http http;
+		struct slot_fcgi fcgi;
 	} u;
 };
 

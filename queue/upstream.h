@@ -33,6 +33,8 @@ struct upstream_answer {
 	int64_t		 run_at;	/* Retry-After (wall ms), 0: backoff */
 	char		 type[128];	/* Content-Type, "" when none */
 	char		 reason[128];	/* as slot_outcome's */
+	int		 quiet;		/* the kind logged it (upstream_gate):
+					 * the job's own line at debug */
 };
 
 /* The verdict of an answer with HTTP status status (100-599; anything

@@ -13,7 +13,11 @@ if HAVE_CMOCKA
 # queue/
 check_PROGRAMS += tests/unit/test_config tests/unit/test_text \
 	tests/unit/test_store tests/unit/test_exec tests/unit/test_slot \
-	tests/unit/test_helper tests/unit/test_upstream
+	tests/unit/test_helper tests/unit/test_upstream tests/unit/test_fcgi
+tests_unit_test_fcgi_SOURCES = tests/unit/test_fcgi.c \
+	tests/unit/tmpdir.c tests/unit/tmpdir.h
+tests_unit_test_fcgi_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_fcgi_LDADD = $(UNIT_LDADD)
 tests_unit_test_upstream_SOURCES = tests/unit/test_upstream.c
 tests_unit_test_upstream_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_upstream_LDADD = $(UNIT_LDADD)
@@ -79,7 +83,7 @@ tests_unit_test_router_LDADD = $(UNIT_LDADD)
 
 TESTS += tests/unit/test_config tests/unit/test_text tests/unit/test_store \
 	tests/unit/test_exec tests/unit/test_slot tests/unit/test_helper \
-	tests/unit/test_upstream tests/unit/test_request tests/unit/test_wire tests/unit/test_commit \
+	tests/unit/test_upstream tests/unit/test_fcgi tests/unit/test_request tests/unit/test_wire tests/unit/test_commit \
 	tests/unit/test_dbpool tests/unit/test_server tests/unit/test_router
 endif
 
@@ -128,13 +132,16 @@ E2E_TESTS = tests/e2e/responder.sh tests/e2e/responder-raw.sh \
 	tests/e2e/caddy.sh \
 	tests/e2e/systemd.sh tests/e2e/examples.sh tests/e2e/operator.sh \
 	tests/e2e/valgrind-responder.sh tests/e2e/bench-epoll-null.sh \
-	tests/e2e/lighttpd.sh tests/e2e/h2o.sh tests/e2e/cgi-fcgi.sh
+	tests/e2e/lighttpd.sh tests/e2e/h2o.sh tests/e2e/cgi-fcgi.sh \
+	tests/e2e/fastcgi.sh tests/e2e/fastcgi-hostile.sh \
+	tests/e2e/php-fpm-example.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \
 	tests/e2e/phpfpm-lib.sh
 # PHP-FPM's scripts for the upstream kinds' suites (phpfpm-lib.sh).
 EXTRA_DIST += tests/handlers/php/job.php tests/handlers/php/trivial.php
+dist_noinst_SCRIPTS += tests/handlers/hostile/fcgi-upstream.py
 # The http: handler kind: nginx in front of PHP-FPM as the upstream, over
 # HTTP and over HTTPS (a CA made with openssl, trusted through tls_ca; a
 # self-signed certificate refused), statuses, headers, bodies, limits.
@@ -168,7 +175,7 @@ tests_chaos_handlers_record_SOURCES = tests/chaos/handlers/record.c
 tests_chaos_handlers_record_LDADD = $(CRYPTO_LIBS)
 
 CHAOS_TESTS = tests/e2e/storage-faults.sh tests/e2e/powerloss.sh \
-	tests/chaos/total-queue.sh
+	tests/chaos/total-queue.sh tests/chaos/fastcgi-chaos.sh
 TESTS += $(CHAOS_TESTS)
 dist_noinst_SCRIPTS += $(CHAOS_TESTS)
 EXTRA_DIST += tests/chaos/e2e-lib.sh

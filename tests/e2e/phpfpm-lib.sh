@@ -10,7 +10,9 @@
 #   phpfpm_stop NAME                  SIGQUIT-free stop by pid, socket gone
 #   phpfpm_kill9 NAME                 the master and its children, at once
 
-PHP_HANDLERS="$top_srcdir/tests/handlers/php"
+# Canonical: PHP-FPM answered "Primary script unknown" to a
+# SCRIPT_FILENAME with ".." in it.
+PHP_HANDLERS=$(cd "$top_srcdir/tests/handlers/php" && pwd -P)
 
 phpfpm_find() {
 	local p

@@ -1,0 +1,185 @@
+#!/bin/bash
+# bench/upstream.sh — jobs into an application already running, against
+# that application's own ceiling, in one run (rounds alternate):
+#
+#   (a) direct   wrk -> nginx -> PHP-FPM running bench/upstream.php
+#                (512-byte POSTs, kept FastCGI connections): req/s, the
+#                application's ceiling.
+#   (b) fastcgi  N jobs queued while the queue is paused, then drained by
+#                the helper (`fcgiq work`) through fastcgi: into the same
+#                PHP-FPM pool at the same concurrency: jobs/s from the
+#                resume to the last finished_at.  Target >= 0.8x (a).
+#   (d) exec     the same script through exec:/usr/bin/php (php-cli), a
+#                process per job: jobs/s, for contrast.  Target (b) >= 10x.
+#   latency      one job at a time on an idle fastcgi: pool (bench/
+#                enqueue-gap: a durable commit, the wake-up, 30 ms idle):
+#                the script's start (the stamp it answers) minus the job's
+#                created_at.  Target p50 <= 1 ms.
+#
+# (c), http: through nginx to the same pool, is the http: kind's.
+# Usage: bench/upstream.sh [-n JOBS] [-e EXEC_JOBS] [-r ROUNDS] [-c CONC]
+#        [-d SECONDS] [-l LATENCY_JOBS]
+# Needs a build in ./build (or BUILD=dir), nginx, wrk, php-fpm, php-cli.
+# Nothing here is a pass/fail test.
+set -u
+cd "$(dirname "$0")/.."
+src=$(pwd)
+build=${BUILD:-$src/build}
+jobs=20000 ejobs=400 rounds=3 conc=8 dur=10 lat=200
+while getopts "n:e:r:c:d:l:" o; do
+	case $o in
+	n) jobs=$OPTARG ;; e) ejobs=$OPTARG ;; r) rounds=$OPTARG ;;
+	c) conc=$OPTARG ;; d) dur=$OPTARG ;; l) lat=$OPTARG ;;
+	*) sed -n '2,24p' "$0"; exit 2 ;;
+	esac
+done
+[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
+php_fpm=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm* 2>/dev/null | head -1)
+for p in "$php_fpm" wrk nginx php sqlite3; do
+	command -v "$p" >/dev/null || { echo "bench: $p missing"; exit 1; }
+done
+make -C "$build" -s bench/enqueue-gap >/dev/null || exit 1
+
+B=$(mktemp -d /tmp/fcgiq-bench-upstream.XXXXXX)
+chmod 755 "$B"
+pids=""
+cleanup() {
+	local p
+	for p in $pids; do kill "$p" 2>/dev/null; done
+	sleep 0.5
+	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+JOB=$src/bench/upstream.php
+
+# One static PHP-FPM pool of conc children, for (a), (b) and the latency.
+cat >"$B/php-fpm.conf" <<EOC
+[global]
+pid = $B/php-fpm.pid
+error_log = $B/php-fpm.log
+daemonize = no
+[bench]
+listen = $B/fpm.sock
+pm = static
+pm.max_children = $conc
+user = root
+group = root
+EOC
+"$php_fpm" -F -R -y "$B/php-fpm.conf" 2>>"$B/php-fpm.log" &
+pids="$pids $!"
+for i in $(seq 50); do [ -S "$B/fpm.sock" ] && break; sleep 0.1; done
+
+port=$((20000 + RANDOM % 10000))
+mkdir -p "$B/nginx/logs"
+cat >"$B/nginx/nginx.conf" <<EOC
+user root;
+worker_processes 2;
+pid $B/nginx/nginx.pid;
+error_log $B/nginx/logs/error.log;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	# Kept connections, as fcgiq keeps its own; PHP-FPM ties a child
+	# to each, so nginx lets go of them soon after (b)'s turn comes.
+	upstream fpm {
+		server unix:$B/fpm.sock;
+		keepalive $conc;
+		keepalive_timeout 1s;
+	}
+	server {
+		listen 127.0.0.1:$port;
+		location / {
+			include /etc/nginx/fastcgi_params;
+			fastcgi_param SCRIPT_FILENAME $JOB;
+			fastcgi_keep_conn on;
+			fastcgi_pass fpm;
+		}
+	}
+}
+EOC
+nginx -p "$B/nginx" -c "$B/nginx/nginx.conf" || { echo "bench: nginx did not start"; exit 1; }
+for i in $(seq 50); do [ -s "$B/nginx/nginx.pid" ] && break; sleep 0.1; done
+pids="$pids $(cat "$B/nginx/nginx.pid")"
+
+cat >"$B/fcgiq.conf" <<EOC
+[fcgiq]
+database = $B/q.db
+log = warn
+[queue fcgi]
+handler = fastcgi:unix:$B/fpm.sock
+script = $JOB
+concurrency = $conc
+max_attempts = 1
+[queue cli]
+handler = exec:$(command -v php) -n $JOB
+concurrency = $conc
+max_attempts = 1
+[queue lat]
+handler = fastcgi:unix:$B/fpm.sock
+script = $JOB
+param = STAMP 1
+max_attempts = 1
+EOC
+ctl() { "$build/fcgiqctl" -c "$B/fcgiq.conf" "$@"; }
+sql() { sqlite3 -cmd ".timeout 5000" "$B/q.db" "$@"; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+ctl pause fcgi >/dev/null
+ctl pause cli >/dev/null
+"$build/fcgiq" work -c "$B/fcgiq.conf" 2>"$B/helper.log" &
+helper=$!
+pids="$pids $helper"
+
+# drain QUEUE N: N jobs queued paused, then resumed; jobs/s.
+drain() {
+	local q=$1 n=$2 t0 end
+	sql "DELETE FROM jobs"
+	"$build/bench/enqueue-gap" -g 0 "$n" "$q" "$B/q.db" || exit 1
+	t0=$(now_ms)
+	ctl resume "$q" >/dev/null
+	while sleep 1; [ "$(sql "SELECT count(*) FROM jobs WHERE state IN ('done', 'dead')")" -lt "$n" ]; do
+		:
+	done
+	end=$(sql "SELECT max(finished_at) FROM jobs")
+	ctl pause "$q" >/dev/null
+	dead=$(sql "SELECT count(*) FROM jobs WHERE state = 'dead'")
+	[ "$dead" = 0 ] || echo "bench: $q: $dead dead: $(sql "SELECT last_error FROM jobs WHERE state = 'dead' LIMIT 1")" >&2
+	awk -v n="$n" -v ms="$((end - t0))" 'BEGIN { printf "%.0f", n * 1000 / ms }'
+}
+
+echo "bench: $rounds rounds; c=$conc; (a) wrk ${dur}s; (b) $jobs jobs; (d) $ejobs jobs; latency over $lat jobs"
+for r in $(seq "$rounds"); do
+	a=$(wrk -t2 -c"$conc" -d"${dur}s" -s "$src/bench/post.lua" \
+	    "http://127.0.0.1:$port/" | awk '/^Requests\/sec/ { printf "%.0f", $2 }')
+	# Each side's idle kept connections hold PHP-FPM's children until
+	# they are closed (nginx: 1 s, fcgiq: FCGI_IDLE_MS): wait them out.
+	sleep 3
+	b=$(drain fcgi "$jobs")
+	sleep 3
+	d=$(drain cli "$ejobs")
+	echo "round $r: (a) direct $a req/s, (b) fastcgi $b jobs/s, (d) exec php-cli $d jobs/s"
+	echo "$a $b $d" >>"$B/rounds"
+done
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.0f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+ma=$(awk '{ print $1 }' "$B/rounds" | median)
+mb=$(awk '{ print $2 }' "$B/rounds" | median)
+md=$(awk '{ print $3 }' "$B/rounds" | median)
+rba=$(awk '{ printf "%.2f\n", $2 / $1 }' "$B/rounds" | median)
+rbd=$(awk '{ printf "%.1f\n", $2 / $3 }' "$B/rounds" | median)
+
+sleep 3
+sql "DELETE FROM jobs"
+"$build/bench/enqueue-gap" -g 30 "$lat" lat "$B/q.db" || exit 1
+while [ "$(sql "SELECT count(*) FROM jobs WHERE state IN ('done', 'dead')")" -lt "$lat" ]; do
+	sleep 0.05
+done
+sql "SELECT CAST(result AS TEXT) / 1000.0 - created_at FROM jobs WHERE state = 'done'" |
+    sort -g >"$B/lat"
+pct() { awk -v p="$1" '{ a[NR] = $1 } END { i = int(NR * p / 100 + 0.5); if (i < 1) i = 1; printf "%.2f", a[i] }' "$B/lat"; }
+hrss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$helper/status")
+
+echo
+echo "upstream (medians of $rounds): (a) direct $ma req/s, (b) fastcgi $mb jobs/s, (d) exec php-cli $md jobs/s"
+echo "upstream ratios (median of rounds): (b)/(a) ${rba}x (target >= 0.8), (b)/(d) ${rbd}x (target >= 10)"
+echo "upstream enqueue-to-start, idle fastcgi: pool: p50 $(pct 50) ms, p90 $(pct 90) ms, p99 $(pct 99) ms (target p50 <= 1); helper RSS $hrss kB"
