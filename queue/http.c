@@ -760,8 +760,11 @@ xfer_verdict(struct http_xfer *x, const struct queue_conf *q,
 		reason_set(up, "timeout after %s", dur);
 		return;
 	}
-	/* The why is curl's message, shown as the tail (http_drain). */
+	/* The why is curl's message, shown as the tail (http_drain).  The
+	 * gate's line below speaks for the upstream: the job's own line is
+	 * quiet. */
 	reason_set(up, "http: %s", x->where);
+	up->quiet = 1;
 	g = gate_of(x->hm, x->where);
 	if (g == NULL || upstream_gate_pass(g, now, &held))
 		(void)snprintf(note, len, "http: %s: unreachable: %s%s",

@@ -356,6 +356,8 @@ gaps=$(sql "SELECT COUNT(*) FROM jobs WHERE queue = 'down' AND finished_at - cre
 check_eq "refused: 24 attempts, not a spin (every job took >= 300 ms of backoff)" "6" "$gaps"
 check_eq "refused: the log says unreachable once" "1" \
     "$(grep -c "http: 127.0.0.1:$P_DOWN: unreachable" "$T/fcgiq.log")"
+check_eq "refused: and no line per failed attempt (log = info)" "0" \
+    "$(grep -c "attempt [0-9]*: http: 127.0.0.1:$P_DOWN" "$T/fcgiq.log")"
 
 # --- SIGTERM: in flight within grace (3 s) finishes; past it, released
 fast=$(post slow "sleep_ms=1000")
