@@ -499,7 +499,8 @@ http_multi_run(struct http_multi *hm, int64_t now)
 
 /* ----------------------------------------------------------- transfers */
 
-/* CURLOPT_WRITEFUNCTION: keep the body up to its bound, abort past it. */
+/* CURLOPT_WRITEFUNCTION: keep the body up to its bound (max_result),
+ * abort past it. */
 static size_t
 on_body(char *p, size_t size, size_t n, void *arg)
 {
@@ -507,6 +508,10 @@ on_body(char *p, size_t size, size_t n, void *arg)
 	size_t len = size * n;
 
 	x->total += len;
+	/* max_result = 0: no result is wanted; the answer is read, and
+	 * dropped. */
+	if (x->body.max == 0)
+		return len;
 	if (len > x->body.max - x->body.len) {
 		x->too_big = 1;
 		return CURL_WRITEFUNC_ERROR;

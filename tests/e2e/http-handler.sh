@@ -157,6 +157,10 @@ max_attempts = 1
 [queue bin]
 handler      = http:$UP/static/bin.dat
 
+[queue noresult]
+handler      = http:$UP/static/bin.dat
+max_result   = 0
+
 [queue huge]
 handler      = http:$UP/static/huge.dat
 max_attempts = 1
@@ -269,6 +273,12 @@ sql "SELECT writefile('$T/result.bin', result) FROM jobs WHERE id = '$id'" >/dev
 check_eq "binary answer: done" "done" "$(field "$id" state)"
 check "binary answer: the result byte for byte" cmp -s "$WWW/bin.dat" "$T/result.bin"
 check_eq "binary answer: its media type" "application/octet-stream" "$(field "$id" result_type)"
+
+# --- max_result = 0: no result kept, and none needed to be done
+id=$(post noresult "")
+wait_state "$id" "done dead" 10
+check_eq "max_result 0: done, nothing kept" "done|0" \
+    "$(field "$id" "state || '|' || length(result)")"
 
 # --- statuses: 429 + Retry-After, 503 then 200, 500 until dead, 404 dead
 id429=$(post app "status=429&retry_after=2&until=2")
