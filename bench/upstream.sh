@@ -9,6 +9,10 @@
 #                the helper (`fcgiq work`) through fastcgi: into the same
 #                PHP-FPM pool at the same concurrency: jobs/s from the
 #                resume to the last finished_at.  Target >= 0.8x (a).
+#   (c) http     the same N jobs drained through http: to the same nginx
+#                (-> the same pool) at the same concurrency: jobs/s.
+#                Target >= 0.7x (a).  (bench/http.sh adds the helper's CPU
+#                per job and its RSS.)
 #   (d) exec     the same script through exec:/usr/bin/php (php-cli), a
 #                process per job: jobs/s, for contrast.  Target (b) >= 10x.
 #   latency      one job at a time on an idle fastcgi: pool (bench/
@@ -16,7 +20,6 @@
 #                the script's start (the stamp it answers) minus the job's
 #                created_at.  Target p50 <= 1 ms.
 #
-# (c), http: through nginx to the same pool, is the http: kind's.
 # Usage: bench/upstream.sh [-n JOBS] [-e EXEC_JOBS] [-r ROUNDS] [-c CONC]
 #        [-d SECONDS] [-l LATENCY_JOBS]
 # Needs a build in ./build (or BUILD=dir), nginx, wrk, php-fpm, php-cli.
@@ -30,7 +33,7 @@ while getopts "n:e:r:c:d:l:" o; do
 	case $o in
 	n) jobs=$OPTARG ;; e) ejobs=$OPTARG ;; r) rounds=$OPTARG ;;
 	c) conc=$OPTARG ;; d) dur=$OPTARG ;; l) lat=$OPTARG ;;
-	*) sed -n '2,24p' "$0"; exit 2 ;;
+	*) sed -n '2,26p' "$0"; exit 2 ;;
 	esac
 done
 [ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
@@ -112,6 +115,10 @@ handler = fastcgi:unix:$B/fpm.sock
 script = $JOB
 concurrency = $conc
 max_attempts = 1
+[queue http]
+handler = http:http://127.0.0.1:$port/
+concurrency = $conc
+max_attempts = 1
 [queue cli]
 handler = exec:$(command -v php) -n $JOB
 concurrency = $conc
@@ -127,6 +134,7 @@ sql() { sqlite3 -cmd ".timeout 5000" "$B/q.db" "$@"; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 ctl pause fcgi >/dev/null
 ctl pause cli >/dev/null
+ctl pause http >/dev/null
 "$build/fcgiq" work -c "$B/fcgiq.conf" 2>"$B/helper.log" &
 helper=$!
 pids="$pids $helper"
@@ -148,7 +156,7 @@ drain() {
 	awk -v n="$n" -v ms="$((end - t0))" 'BEGIN { printf "%.0f", n * 1000 / ms }'
 }
 
-echo "bench: $rounds rounds; c=$conc; (a) wrk ${dur}s; (b) $jobs jobs; (d) $ejobs jobs; latency over $lat jobs"
+echo "bench: $rounds rounds; c=$conc; (a) wrk ${dur}s; (b), (c) $jobs jobs; (d) $ejobs jobs; latency over $lat jobs"
 for r in $(seq "$rounds"); do
 	a=$(wrk -t2 -c"$conc" -d"${dur}s" -s "$src/bench/post.lua" \
 	    "http://127.0.0.1:$port/" | awk '/^Requests\/sec/ { printf "%.0f", $2 }')
@@ -157,9 +165,10 @@ for r in $(seq "$rounds"); do
 	sleep 3
 	b=$(drain fcgi "$jobs")
 	sleep 3
+	c=$(drain http "$jobs")
 	d=$(drain cli "$ejobs")
-	echo "round $r: (a) direct $a req/s, (b) fastcgi $b jobs/s, (d) exec php-cli $d jobs/s"
-	echo "$a $b $d" >>"$B/rounds"
+	echo "round $r: (a) direct $a req/s, (b) fastcgi $b jobs/s, (c) http $c jobs/s, (d) exec php-cli $d jobs/s"
+	echo "$a $b $d $c" >>"$B/rounds"
 done
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.0f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 ma=$(awk '{ print $1 }' "$B/rounds" | median)
@@ -167,6 +176,8 @@ mb=$(awk '{ print $2 }' "$B/rounds" | median)
 md=$(awk '{ print $3 }' "$B/rounds" | median)
 rba=$(awk '{ printf "%.2f\n", $2 / $1 }' "$B/rounds" | median)
 rbd=$(awk '{ printf "%.1f\n", $2 / $3 }' "$B/rounds" | median)
+mc=$(awk '{ print $4 }' "$B/rounds" | median)
+rca=$(awk '{ printf "%.2f\n", $4 / $1 }' "$B/rounds" | median)
 
 sleep 3
 sql "DELETE FROM jobs"
@@ -182,4 +193,5 @@ hrss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$helper/status")
 echo
 echo "upstream (medians of $rounds): (a) direct $ma req/s, (b) fastcgi $mb jobs/s, (d) exec php-cli $md jobs/s"
 echo "upstream ratios (median of rounds): (b)/(a) ${rba}x (target >= 0.8), (b)/(d) ${rbd}x (target >= 10)"
+echo "upstream (c) http: $mc jobs/s (median); (c)/(a) ${rca}x (target >= 0.7)"
 echo "upstream enqueue-to-start, idle fastcgi: pool: p50 $(pct 50) ms, p90 $(pct 90) ms, p99 $(pct 99) ms (target p50 <= 1); helper RSS $hrss kB"

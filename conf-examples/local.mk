@@ -25,6 +25,10 @@ dist_systemdexamples_DATA = conf-examples/systemd/fcgiq.socket \
 	conf-examples/systemd/fcgiq-spawn.service \
 	conf-examples/systemd/fcgiq-work.service
 
+# The http: handler kind: jobs delivered to an HTTP service.
+httpexamplesdir = $(examplesdir)/http
+dist_httpexamples_DATA = conf-examples/http/fcgiq.conf
+
 # Runs from a checkout only (it builds the tree): shipped, not installed.
 EXTRA_DIST += conf-examples/quickstart.sh
 

@@ -267,6 +267,55 @@ nomem:
 }
 
 /*
+ * What is wrong with an http:// or https:// URL for curl to take (RFC
+ * 3986's authority: a host name or an IP literal, a port in range; no
+ * blank or control character anywhere; a fragment, which is never sent,
+ * is refused rather than silently dropped), or NULL when nothing is.
+ */
+static const char *
+http_url_check(const char *url)
+{
+	const char *p, *auth = strstr(url, "://") + 3, *end, *host, *colon;
+	char *e;
+	long port;
+
+	for (p = url; *p != '\0'; p++)
+		if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+			return "a URL has no blank or control character";
+	if (strchr(url, '#') != NULL)
+		return "a URL for a request has no #fragment";
+	end = auth + strcspn(auth, "/?");
+	if ((host = memchr(auth, '@', (size_t)(end - auth))) != NULL)
+		host++;
+	else
+		host = auth;
+	if (*host == '[') {
+		if ((p = memchr(host, ']', (size_t)(end - host))) == NULL ||
+		    p == host + 1)
+			return "a bad IPv6 literal";
+		colon = p + 1 < end ? p + 1 : NULL;
+		if (colon != NULL && *colon != ':')
+			return "a bad IPv6 literal";
+	} else {
+		colon = memchr(host, ':', (size_t)(end - host));
+		if ((colon != NULL ? colon : end) == host)
+			return "no host";
+		for (p = host; p < (colon != NULL ? colon : end); p++)
+			if (!isalnum((unsigned char)*p) && *p != '-' &&
+			    *p != '.' && *p != '_')
+				return "a bad host name";
+	}
+	if (colon != NULL) {
+		errno = 0;
+		port = strtol(colon + 1, &e, 10);
+		if (!isdigit((unsigned char)colon[1]) || errno != 0 ||
+		    e != end || port < 1 || port > 65535)
+			return "a bad port";
+	}
+	return NULL;
+}
+
+/*
  * The http: kind: url is what follows "http:" in "http:https://host/..."
  * (or the whole "http://..." / "https://..." line).  The seam of the http:
  * kind: it checks and keeps the URL, nothing else here knows its form.
@@ -275,10 +324,16 @@ static int
 parse_http_handler(struct queue_conf *q, const char *value, const char *url,
     char *msg, size_t len)
 {
+	const char *why;
+
 	if (strncmp(url, "http://", 7) != 0 &&
 	    strncmp(url, "https://", 8) != 0) {
 		snprintf(msg, len, "handler: \"%s\": expected an http:// or "
 		    "https:// URL", value);
+		return -1;
+	}
+	if ((why = http_url_check(url)) != NULL) {
+		snprintf(msg, len, "handler: \"%s\": %s", value, why);
 		return -1;
 	}
 	handler_clear(q);
@@ -635,6 +690,13 @@ queue_key(struct parse_state *ps, struct queue_conf *q, const char *name,
 	if (strcmp(name, "tls_ca") == 0) {
 		if (value[0] == '\0')
 			goto bad;
+		/* Checked here, so that fcgiq -t names the line; each
+		 * attempt reads it again (a renewed CA needs no reload). */
+		if (access(value, R_OK) == -1) {
+			snprintf(ps->msg, sizeof(ps->msg), "tls_ca: \"%s\": %s",
+			    value, strerror(errno));
+			return -1;
+		}
 		if (q->tls_ca_line == 0)
 			q->tls_ca_line = ps->line;
 		free(q->tls_ca);

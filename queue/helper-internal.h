@@ -53,6 +53,7 @@ struct helper {
 	struct pollfd	*pfd;
 	struct ptag	*ptag;
 	size_t		 pfd_cap;
+	struct http_multi *http;	/* http: jobs' transfers, or NULL */
 	struct claimed	*claimed;	/* claims of the open batch */
 	size_t		 nclaimed, claimed_cap;
 };
@@ -77,6 +78,8 @@ void	 helper_reap(struct helper *);
 void	 helper_job_timers(struct helper *, struct slot *, int64_t);
 /* This turn's transaction: due outcomes, then claims; start the claimed. */
 void	 helper_record_and_claim(struct helper *, int64_t);
+/* http: curl's timer when due; the slots whose transfer ended exit. */
+void	 helper_http(struct helper *, int64_t);
 /* Requeue expired leases and prune finished jobs, when each is due. */
 void	 helper_maintenance(struct helper *, int64_t);
 

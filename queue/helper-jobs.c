@@ -23,6 +23,7 @@
 #include "exec.h"
 #include "fcgi.h"
 #include "helper-internal.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "slot.h"
@@ -43,6 +44,8 @@ queue_runnable(const struct queue_conf *q)
 		return q->handler_argv != NULL && q->handler_argv[0] != NULL;
 	case HANDLER_FASTCGI:
 		return 1;
+	case HANDLER_HTTP:
+		return q->url != NULL;
 	default:
 		return 0;
 	}
@@ -123,6 +126,9 @@ helper_slots_free(struct helper *h)
 	for (i = 0; i < h->nslots; i++)
 		slot_free(&h->slots[i]);
 	fcgi_pool_free();
+	/* After the slots: each took its transfer out of it. */
+	http_multi_free(h->http);
+	h->http = NULL;
 	free(h->slots);
 	free(h->pfd);
 	free(h->ptag);
@@ -141,6 +147,55 @@ fail_unstarted(struct helper *h, const struct queue_conf *q,
 		log_warnx("helper: job %s: finish: %s", job->id,
 		    store_error(h->store));
 	log_warnx("helper: job %s: %s", job->id, why);
+}
+
+/* Start job's request to q's URL in a free slot; a failure to start is
+ * its outcome. */
+static void
+http_job_start(struct helper *h, const struct queue_conf *q,
+    struct store_job *job)
+{
+	struct slot *s;
+	char why[256], who[160];
+
+	if (h->http == NULL && (h->http = http_multi_new()) == NULL) {
+		fail_unstarted(h, q, job, "http: cannot start libcurl");
+		store_job_free(job);
+		return;
+	}
+	if ((s = slots_alloc(h)) == NULL) {
+		log_warnx("helper: job %s: out of memory", job->id);
+		store_job_free(job);
+		return;
+	}
+	if (http_slot_start(s, h->http, q, job, why, sizeof(why)) == -1) {
+		fail_unstarted(h, q, job, why);
+		store_job_free(job);
+		return;
+	}
+	(void)config_ref(h->cfg);
+	if (slot_start(s, q, job, h->cfg, cfg_unref, mono_ms()) == -1) {
+		helper_refused(s, "start");
+		return;
+	}
+	s->kind->describe(s, who, sizeof(who));
+	log_debug("helper: job %s: attempt %d: started %s", job->id,
+	    s->attempt, who);
+}
+
+void
+helper_http(struct helper *h, int64_t now)
+{
+	char note[512];
+	size_t i;
+
+	if (h->http == NULL)
+		return;
+	http_multi_run(h->http, now);
+	for (i = 0; i < h->nslots; i++)
+		if (http_slot_collect(&h->slots[i], now, note,
+		    sizeof(note)) == 1 && note[0] != '\0')
+			log_warnx("helper: %s", note);
 }
 
 /* Start job's handler in a free slot; a failure to start is its outcome. */
@@ -162,6 +217,10 @@ job_start(struct helper *h, const struct queue_conf *q, struct store_job *job)
 		limits.ngroups = q->ngroups;
 	}
 
+	if (q->kind == HANDLER_HTTP) {
+		http_job_start(h, q, job);
+		return;
+	}
 	if ((s = slots_alloc(h)) == NULL) {
 		/* The lease brings the job back. */
 		log_warnx("helper: job %s: out of memory", job->id);

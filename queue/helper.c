@@ -45,6 +45,7 @@
 #include "fd.h"
 #include "helper.h"
 #include "helper-internal.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "slot.h"
@@ -170,6 +171,7 @@ pfd_reserve(struct helper *h, size_t used, size_t n)
 #define TAG_PARENT	(-1)
 #define TAG_SIGNAL	(-2)
 #define TAG_WAKE	(-3)
+#define TAG_HTTP	(-4)	/* a socket of the http: transfers */
 
 static int
 pfd_add(struct helper *h, size_t *n, int fd, int which)
@@ -201,6 +203,19 @@ poll_build(struct helper *h, size_t *np)
 		return -1;
 	if (h->wake_fd != -1 && pfd_add(h, &n, h->wake_fd, TAG_WAKE) == -1)
 		return -1;
+	/* The http: transfers share their connections: their sockets are
+	 * the multi handle's, not a slot's. */
+	if (http_multi_nfds(h->http) > 0) {
+		size_t nh = http_multi_nfds(h->http), e;
+
+		if (pfd_reserve(h, n, nh) == -1)
+			return -1;
+		nh = http_multi_poll(h->http, &h->pfd[n], nh);
+		for (e = 0; e < nh; e++, n++) {
+			h->ptag[n].s = NULL;
+			h->ptag[n].which = TAG_HTTP;
+		}
+	}
 	for (i = 0; i < h->nslots; i++) {
 		if (pfd_reserve(h, n, SLOT_MAXFD) == -1)
 			return -1;
@@ -237,6 +252,7 @@ poll_timeout(const struct helper *h, int64_t now)
 		min_at(&next, h->stop_deadline);
 	else
 		min_at(&next, h->stop_deadline + STOP_GIVEUP_MS);
+	min_at(&next, http_multi_timer(h->http));
 	for (i = 0; i < h->nslots; i++) {
 		const struct slot *s = &h->slots[i];
 
@@ -308,6 +324,10 @@ poll_dispatch(struct helper *h, size_t n, int64_t now)
 			if (wake_take(h->wake_fd, &h->watchers, now))
 				h->claim_now = 1;
 			break;
+		case TAG_HTTP:
+			http_multi_ready(h->http, h->pfd[i].fd,
+			    h->pfd[i].revents);
+			break;
 		}
 	}
 }
@@ -339,6 +359,8 @@ helper_loop(struct helper *h)
 			stop_handlers(h, now);
 		else
 			helper_maintenance(h, now);
+		/* After the timers: a transfer they stopped ends now. */
+		helper_http(h, now);
 		helper_record_and_claim(h, now);
 		if (h->stopping && helper_slots_active(h) == 0)
 			return 0;

@@ -2,7 +2,7 @@
 #
 # libfcgiq.a: what every fcgiq program links (configuration, logging,
 # wake-up, small utilities, the store).  libhelper.a: the helper, its slots,
-# the exec handler and the supervisor of the helper processes (linked by
+# the exec and http handlers and the supervisor of the helper processes (linked by
 # fcgiq and fcgiqctl).  fcgiqctl: the operators' command-line tool.
 libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h \
 	queue/log.c queue/log.h queue/wake.c queue/wake.h \
@@ -21,6 +21,8 @@ libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/helper-jobs.c \
 	queue/helper-internal.h queue/exec.c queue/exec.h \
 	queue/slot.c queue/slot.h queue/supervisor.c queue/supervisor.h \
 	queue/upstream.c queue/upstream.h queue/fcgi.c queue/fcgi.h
+# The http: handler kind.
+libhelper_a_SOURCES += queue/http.c queue/http.h
 
 sbin_PROGRAMS += fcgiqctl
 fcgiqctl_SOURCES = queue/fcgiqctl.c

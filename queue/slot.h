@@ -112,6 +112,11 @@ struct slot_exec {
 	size_t		 in_off;	/* body bytes written */
 };
 
+/* The http kind's part of a slot (http.c): its transfer. */
+struct slot_http {
+	struct http_xfer *x;
+};
+
 /* The fastcgi: kind's part of a slot (fcgi.c). */
 struct fcgi_pool;
 struct slot_fcgi {
@@ -160,6 +165,7 @@ struct slot {
 	struct slot_outcome rec;
 	union {				/* the kind's part: one member a kind */
 		struct slot_exec exec;
+		struct slot_http http;
 		struct slot_fcgi fcgi;
 	} u;
 };

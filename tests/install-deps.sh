@@ -4,7 +4,7 @@
 set -eu
 pkgs="build-essential autoconf automake libtool pkg-config
 	libfcgi-dev libsqlite3-dev libinih-dev libjansson-dev libssl-dev
-	libcmocka-dev sqlite3 nginx-light spawn-fcgi curl procps socat
+	libcmocka-dev libcurl4-openssl-dev sqlite3 nginx-light spawn-fcgi curl procps socat
 	clang libclang-rt-14-dev valgrind apache2 libapache2-mod-fcgid
 	perl openssl systemd caddy lighttpd h2o libfcgi-bin prometheus
 	php-fpm"

@@ -29,6 +29,9 @@ tests_unit_test_fcgi_LDADD = $(UNIT_LDADD)
 tests_unit_test_upstream_SOURCES = tests/unit/test_upstream.c
 tests_unit_test_upstream_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_upstream_LDADD = $(UNIT_LDADD)
+# http.c's header list (no network)
+check_PROGRAMS += tests/unit/test_http
+TESTS += tests/unit/test_http
 tests_unit_test_config_SOURCES = tests/unit/test_config.c
 tests_unit_test_config_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_config_LDADD = $(UNIT_LDADD)
@@ -54,6 +57,9 @@ tests_unit_test_wake_SOURCES = tests/unit/test_wake.c
 tests_unit_test_wake_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_wake_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/test_wake
+tests_unit_test_http_SOURCES = tests/unit/test_http.c
+tests_unit_test_http_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_http_LDADD = $(UNIT_LDADD)
 
 # fcgi-app/: the parser, the FastCGI reader, the group committer (through
 # the store's fault seam), the status pool, the accept and worker layer
@@ -161,6 +167,11 @@ dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 # PHP-FPM's scripts for the upstream kinds' suites (phpfpm-lib.sh).
 EXTRA_DIST += tests/handlers/php/job.php
 dist_noinst_SCRIPTS += tests/handlers/hostile/fcgi-upstream.py
+# The http: handler kind: nginx in front of PHP-FPM as the upstream, over
+# HTTP and over HTTPS (a CA made with openssl, trusted through tls_ca; a
+# self-signed certificate refused), statuses, headers, bodies, limits.
+TESTS += tests/e2e/http-handler.sh
+dist_noinst_SCRIPTS += tests/e2e/http-handler.sh
 EXTRA_DIST += tests/e2e/valgrind.supp
 
 # Trust at the door: requests signed by the senders' own libraries (npm,

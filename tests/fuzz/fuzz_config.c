@@ -63,8 +63,21 @@ check_config(const struct config *c)
 		for (j = 0; j < i; j++)
 			INVARIANT(strcmp(c->queues[j].name, q->name) != 0);
 		INVARIANT(config_queue(c, q->name) == q);
-		INVARIANT((q->handler == NULL) == (q->handler_argv == NULL));
-		if (q->handler != NULL) {
+		/* The handler line's scheme picks one kind, and only its
+		 * fields are set. */
+		INVARIANT((q->handler == NULL) == (q->kind == HANDLER_NONE));
+		INVARIANT((q->handler_argv != NULL) == (q->kind == HANDLER_EXEC));
+		INVARIANT((q->url != NULL) == (q->kind == HANDLER_HTTP));
+		if (q->kind == HANDLER_HTTP) {
+			/* What curl is given: a scheme it may use, no blank,
+			 * control character or fragment (http_url_check). */
+			INVARIANT(strncmp(q->url, "http://", 7) == 0 ||
+			    strncmp(q->url, "https://", 8) == 0);
+			for (j = 0; q->url[j] != '\0'; j++)
+				INVARIANT((unsigned char)q->url[j] > 0x20 &&
+				    q->url[j] != 0x7f && q->url[j] != '#');
+		}
+		if (q->kind == HANDLER_EXEC) {
 			INVARIANT(strncmp(q->handler, "exec:", 5) == 0);
 			INVARIANT(q->handler_argv[0] != NULL &&
 			    q->handler_argv[0][0] == '/');

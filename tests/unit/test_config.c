@@ -178,8 +178,11 @@ test_handler_kinds(void **state)
 	char err[512];
 	const struct queue_conf *q;
 	const char *path;
+	char ca[256], text[2048];
 
-	path = write_conf("kinds.conf",
+	/* tls_ca must be readable when the file is loaded. */
+	snprintf(ca, sizeof(ca), "%s", write_conf("ca.pem", "PEM\n"));
+	snprintf(text, sizeof(text),
 	    "[queue php]\n"
 	    "script  = /srv/app/jobs/send-mail.php\n"
 	    "handler = fastcgi:unix:/run/php/php8.2-fpm.sock\n"
@@ -192,15 +195,18 @@ test_handler_kinds(void **state)
 	    "handler = fastcgi:[::1]:9001\n"
 	    "[queue hook]\n"
 	    "handler = http:https://ci.internal:8443/hooks/deploy\n"
-	    "tls_ca  = /etc/fcgiq/internal-ca.pem\n"
+	    "tls_ca  = %s\n"
 	    "[queue bare]\n"
 	    "handler = http://127.0.0.1:8080/x\n"
+	    "[queue v6]\n"
+	    "handler = http:http://[::1]:8080/x?y=1\n"
 	    "[queue again]\n"
 	    "handler = exec:/bin/true\n"
 	    "handler = fastcgi:localhost:9000\n"
 	    "[queue back]\n"
 	    "handler = fastcgi:localhost:9000\n"
-	    "handler = exec:/bin/true a\n");
+	    "handler = exec:/bin/true a\n", ca);
+	path = write_conf("kinds.conf", text);
 	if (config_load(&c, path, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	q = config_queue(&c, "php");
@@ -227,10 +233,12 @@ test_handler_kinds(void **state)
 	q = config_queue(&c, "hook");
 	assert_int_equal(q->kind, HANDLER_HTTP);
 	assert_string_equal(q->url, "https://ci.internal:8443/hooks/deploy");
-	assert_string_equal(q->tls_ca, "/etc/fcgiq/internal-ca.pem");
+	assert_string_equal(q->tls_ca, ca);
 	q = config_queue(&c, "bare");
 	assert_int_equal(q->kind, HANDLER_HTTP);
 	assert_string_equal(q->url, "http://127.0.0.1:8080/x");
+	q = config_queue(&c, "v6");
+	assert_string_equal(q->url, "http://[::1]:8080/x?y=1");
 	q = config_queue(&c, "again");
 	assert_int_equal(q->kind, HANDLER_FASTCGI);
 	assert_null(q->handler_argv);
@@ -256,6 +264,18 @@ test_handler_errors(void **state)
 	expect_error("[queue q]\nhandler = fastcgi::9000\n", 2, "fastcgi:");
 	expect_error("[queue q]\nhandler = fastcgi:host:90x\n", 2, "fastcgi:");
 	expect_error("[queue q]\nhandler = http:ftp://x/\n", 2, "URL");
+	/* A URL curl could not take, and an unreadable tls_ca (http.c). */
+	expect_error("[queue q]\nhandler = http:https:///x\n", 2, "no host");
+	expect_error("[queue q]\nhandler = http://h:0/\n", 2, "port");
+	expect_error("[queue q]\nhandler = http://h:99999/\n", 2, "port");
+	expect_error("[queue q]\nhandler = http://h:8x/\n", 2, "port");
+	expect_error("[queue q]\nhandler = http://a b/\n", 2, "blank");
+	expect_error("[queue q]\nhandler = http://h/x#frag\n", 2, "fragment");
+	expect_error("[queue q]\nhandler = http://h%2f/\n", 2, "host name");
+	expect_error("[queue q]\nhandler = http://[::1/\n", 2, "IPv6");
+	expect_error("[queue q]\nhandler = http://[::1]x/\n", 2, "IPv6");
+	expect_error("[queue q]\nhandler = http://h/\n"
+	    "tls_ca = /nonexistent/ca.pem\n", 3, "No such file");
 	/* script and param only with fastcgi:, whichever line comes first. */
 	expect_error("[queue q]\nhandler = exec:/bin/true\n\nscript = /x.php\n",
 	    4, "fastcgi:");

@@ -1,0 +1,165 @@
+#!/bin/bash
+# bench/http.sh — the http: handler kind against the application's own
+# ceiling, in the same run (issue 15's part (c)):
+#
+#   (a) wrk -> nginx -> PHP-FPM: tests/handlers/php/trivial.php (reads the
+#       body, answers 200), 512-byte POSTs at concurrency C for D seconds:
+#       the requests/s the application takes directly.
+#   (c) N jobs queued (bench/storebench's prefill: 512-byte bodies, as a
+#       small POST through nginx stores them) while the queue is paused,
+#       then resumed and drained by the helper (`fcgiq work`) through
+#       `http:` to the same nginx -> PHP-FPM at the same concurrency C:
+#       jobs/s from the resume to the last finished_at.  Target: (c) >=
+#       0.7x (a).
+#   The helper's CPU time per job (user + system: what a busy box inflates
+#   least) and its RSS after each round (flat: its memory does not grow with
+#   the jobs it has run).  Rounds alternate (a), (c).
+#
+# Usage: bench/http.sh [-n JOBS] [-r ROUNDS] [-c CONCURRENCY] [-d SECONDS]
+# Needs a build in ./build (or BUILD=dir), nginx, php-fpm, wrk, sqlite3.
+# Nothing here is a pass/fail test.
+set -u
+cd "$(dirname "$0")/.."
+src=$(pwd -P)
+build=${BUILD:-$src/build}
+jobs=20000 rounds=3 conc=8 dur=10
+while getopts "n:r:c:d:" o; do
+	case $o in
+	n) jobs=$OPTARG ;; r) rounds=$OPTARG ;; c) conc=$OPTARG ;;
+	d) dur=$OPTARG ;;
+	*) sed -n '2,18p' "$0"; exit 2 ;;
+	esac
+done
+[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
+for c in nginx wrk sqlite3; do
+	command -v "$c" >/dev/null || { echo "bench: $c not installed"; exit 1; }
+done
+fpm=$(command -v php-fpm php-fpm8.2 /usr/sbin/php-fpm8.2 2>/dev/null | head -1)
+[ -n "$fpm" ] || { echo "bench: php-fpm not installed"; exit 1; }
+make -C "$build" -s bench/storebench >/dev/null || exit 1
+
+B=$(mktemp -d "${TMPDIR:-/tmp}/fcgiq-bench-http.XXXXXX")
+chmod 755 "$B"
+pids=""
+cleanup() {
+	local p
+	for p in $pids; do kill "$p" 2>/dev/null; done
+	for p in $pids; do wait "$p" 2>/dev/null; done
+	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A free port below the ephemeral range (NOTES.md).
+port=$(( 20000 + RANDOM % 10000 ))
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+	port=$(( 20000 + RANDOM % 10000 ))
+done
+
+# PHP-FPM: a static pool of C children (one per request in flight).
+cat > "$B/php-fpm.conf" <<EOF
+[global]
+pid = $B/php-fpm.pid
+error_log = $B/php-fpm.log
+daemonize = no
+[bench]
+listen = $B/fpm.sock
+pm = static
+pm.max_children = $conc
+pm.max_requests = 0
+clear_env = yes
+$( [ "$(id -u)" = 0 ] && printf 'user = root\ngroup = root\n' )
+EOF
+if [ "$(id -u)" = 0 ]; then
+	"$fpm" -F -R -y "$B/php-fpm.conf" 2>>"$B/php-fpm.log" &
+else
+	"$fpm" -F -y "$B/php-fpm.conf" 2>>"$B/php-fpm.log" &
+fi
+pids="$pids $!"
+
+mkdir -p "$B/nginx/logs" "$B/nginx/tmp"
+cat > "$B/nginx.conf" <<EOF
+user $( [ "$(id -u)" = 0 ] && echo root || id -un );
+worker_processes 1;
+pid $B/nginx.pid;
+error_log $B/nginx/logs/error.log;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $B/nginx/tmp;
+	upstream fpm {
+		server unix:$B/fpm.sock;
+		keepalive $conc;
+	}
+	server {
+		listen 127.0.0.1:$port;
+		keepalive_requests 1000000;
+		location / {
+			include /etc/nginx/fastcgi_params;
+			fastcgi_param SCRIPT_FILENAME $src/tests/handlers/php/trivial.php;
+			fastcgi_keep_conn on;
+			fastcgi_pass fpm;
+		}
+	}
+}
+EOF
+for i in $(seq 50); do [ -S "$B/fpm.sock" ] && break; sleep 0.1; done
+nginx -p "$B/nginx" -c "$B/nginx.conf" -g "daemon off;" 2>>"$B/nginx/logs/error.log" &
+pids="$pids $!"
+for i in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+[ "$(curl -s -d x "http://127.0.0.1:$port/")" = "ok 1" ] ||
+    { echo "bench: nginx -> PHP-FPM does not answer"; exit 1; }
+
+cat > "$B/fcgiq.conf" <<EOF
+[fcgiq]
+database = $B/q.db
+log = warn
+[queue default]
+handler = http:http://127.0.0.1:$port/job
+concurrency = $conc
+max_attempts = 1
+EOF
+ctl() { "$build/fcgiqctl" -c "$B/fcgiq.conf" "$@"; }
+sql() { sqlite3 -cmd ".timeout 5000" "$B/q.db" "$@"; }
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# CPU time (user + system) of a process, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+hz=$(getconf CLK_TCK)
+
+ctl pause default >/dev/null
+"$build/fcgiq" work -c "$B/fcgiq.conf" 2>"$B/helper.log" &
+helper=$!
+pids="$pids $helper"
+
+echo "bench: $rounds rounds: wrk ${dur}s vs $jobs jobs through http:, concurrency $conc"
+for r in $(seq "$rounds"); do
+	direct=$(wrk -t2 -c"$conc" -d"${dur}s" -s "$src/bench/post.lua" \
+	    "http://127.0.0.1:$port/direct" 2>&1 | tee "$B/wrk.out" |
+	    awk '/^Requests\/sec:/ { print $2 }')
+	sql "DELETE FROM jobs"
+	# Queued in bulk (one INSERT ... SELECT), 512-byte bodies as wrk's.
+	"$build/bench/storebench" -s 512 -p "$jobs" -e 0 -c 0 "$B/q.db" >/dev/null || exit 1
+	c0=$(cpu_ticks "$helper")
+	t0=$(now_ms)
+	ctl resume default >/dev/null
+	# Look rarely: each look starts sqlite3 and steals a core.
+	while sleep 1; [ "$(sql "SELECT count(*) FROM jobs WHERE state IN ('done', 'dead')")" -lt "$jobs" ]; do
+		:
+	done
+	end=$(sql "SELECT max(finished_at) FROM jobs")
+	c1=$(cpu_ticks "$helper")
+	# The helper's own cost, which a busy box does not inflate much.
+	us=$(awk -v t="$((c1 - c0))" -v hz="$hz" -v n="$jobs" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }')
+	bad=$(sql "SELECT count(*) FROM jobs WHERE state <> 'done'")
+	ctl pause default >/dev/null
+	rate=$(awk -v n="$jobs" -v ms="$((end - t0))" 'BEGIN { printf "%.1f", n * 1000 / ms }')
+	ratio=$(awk -v a="$rate" -v b="$direct" 'BEGIN { printf "%.2f", a / b }')
+	echo "round $r: (a) direct $direct req/s, (c) http: $rate jobs/s: ${ratio}x (not done: $bad); helper CPU $us us/job, RSS $(rss_kb "$helper") KB"
+	echo "$direct $rate $ratio $us" >> "$B/rounds"
+done
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+echo
+echo "http: (median of $rounds): direct $(awk '{ print $1 }' "$B/rounds" | median) req/s, http: $(awk '{ print $2 }' "$B/rounds" | median) jobs/s: $(awk '{ print $3 }' "$B/rounds" | median)x (target >= 0.7)"
+echo "http: helper CPU per job (median): $(awk '{ print $4 }' "$B/rounds" | median) us"
+echo "http: helper RSS after $((jobs * rounds)) jobs: $(rss_kb "$helper") KB"
