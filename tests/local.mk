@@ -172,7 +172,8 @@ dist_noinst_SCRIPTS += tests/hostile/adversary.sh
 # The Debian package: built from the committed tree, installed, served,
 # upgraded, removed and purged in a bare Debian 12 chroot of its own (about
 # 4 minutes; the debootstrap tarball is cached in /var/cache/fcgiq-pkgtest).
-# Not in TESTS: CI runs it on its own (make check TESTS=tests/package/run.sh).
+# It skips without root, debhelper, lintian or debootstrap.
+TESTS += tests/package/run.sh
 dist_noinst_SCRIPTS += tests/package/run.sh tests/package/unit-run
 
 # ------------------------------------------------------------ tests/fuzz

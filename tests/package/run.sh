@@ -94,14 +94,21 @@ cp -a "$B/src" "$B/src2"
 sed -i "1s/^fcgiq ($V1)/fcgiq ($V2)/" "$B/src2/debian/changelog"
 mkdir -p "$B/v2"
 mv "$B/src2" "$B/v2/src"
-(cd "$B/src" && dpkg-buildpackage -us -uc -b) >"$T/build1.log" 2>&1
+# A clean environment: under `make check`, MAKEFLAGS would carry its TESTS=
+# into debian/rules' own make check.
+build() {
+	(cd "$1" && env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	    HOME="${HOME:-/root}" LANG=C.UTF-8 ${2:+DEB_BUILD_OPTIONS=$2} \
+	    dpkg-buildpackage -us -uc -b)
+}
+build "$B/src" >"$T/build1.log" 2>&1
 rc=$?
 check_eq "dpkg-buildpackage -us -uc -b ($from): exit 0" "0" "$rc"
 grep -q "^# FAIL: *0" "$T/build1.log"
 check "... its unit tests ran and passed" test $? -eq 0
 DEB1=$B/fcgiq_${V1}_$ARCH.deb
 [ -f "$DEB1" ] || bail "no $DEB1: $(tail -20 "$T/build1.log")"
-(cd "$B/v2/src" && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -us -uc -b) >"$T/build2.log" 2>&1 &
+build "$B/v2/src" nocheck >"$T/build2.log" 2>&1 &
 build2=$!
 track "$build2"
 out=$(lintian --fail-on error,warning "$B/fcgiq_${V1}_$ARCH.changes" 2>&1)
