@@ -82,7 +82,7 @@ if git -C "$top_srcdir" rev-parse --verify -q HEAD >/dev/null 2>&1; then
 else
 	tar -C "$top_srcdir" --exclude=./build --exclude='./build-*' \
 	    --exclude=./autom4te.cache --exclude='*.out' -cf - . | tar -C "$B/src" -x
-	from="a copy of the tree (no git here)"
+	from="a copy of the tree: no git here"
 fi
 check "debian/ is in the committed tree" test -x "$B/src/debian/rules"
 V1=$(dpkg-parsechangelog -l "$B/src/debian/changelog" -S Version)
@@ -347,6 +347,8 @@ gone() { local p; for p in $kids; do kill -0 "$p" 2>/dev/null && return 1; done;
 check "... its supervisor and helper went with it" wait_for gone
 out=$(as ops fcgiqctl stats 2>&1)
 check "fcgiqctl stats as ops with the service stopped (-wal, -shm kept)" stats_ok "$out"
+check_eq "sqlite3 -readonly as ops, the service stopped" "3" \
+    "$(as ops sqlite3 -readonly /var/lib/fcgiq/queue.db 'SELECT count(*) FROM jobs' 2>&1)"
 echo "# v1 served and stopped at $(elapsed)"
 
 # --- upgrade
