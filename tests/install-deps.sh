@@ -7,7 +7,7 @@ pkgs="build-essential autoconf automake libtool pkg-config
 	libcmocka-dev sqlite3 nginx-light spawn-fcgi curl procps socat
 	clang libclang-rt-14-dev valgrind apache2 libapache2-mod-fcgid
 	perl openssl systemd caddy lighttpd h2o libfcgi-bin
-	debhelper lintian debootstrap"
+	lintian debootstrap"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

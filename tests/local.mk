@@ -172,7 +172,7 @@ dist_noinst_SCRIPTS += tests/hostile/adversary.sh
 # The Debian package: built from the committed tree, installed, served,
 # upgraded, removed and purged in a bare Debian 12 chroot of its own (about
 # 4 minutes; the debootstrap tarball is cached in /var/cache/fcgiq-pkgtest).
-# It skips without root, debhelper, lintian or debootstrap.
+# It skips without root, lintian or debootstrap.
 TESTS += tests/package/run.sh
 dist_noinst_SCRIPTS += tests/package/run.sh tests/package/unit-run
 

@@ -3,8 +3,10 @@
 #
 # - Builds it with dpkg-buildpackage -us -uc -b from `git archive HEAD` (a
 #   copy of the tree where there is no git, as in CI's fresh chroot, build
-#   directories left out), unit tests included; lintian: no error, no
-#   warning.
+#   directories left out), unit tests included, in a bare Debian 12 chroot
+#   that has only build-essential and what `apt-get build-dep ./` fetches:
+#   a build dependency missing from debian/control fails here.  lintian:
+#   no error, no warning.
 # - Installs it with `apt-get install ./fcgiq_*.deb` in a bare Debian 12
 #   chroot (debootstrap minbase, cached as a tarball in $FCGIQ_PKGTEST_CACHE,
 #   default /var/cache/fcgiq-pkgtest; fetched once), its dependencies from
@@ -22,50 +24,57 @@
 #   and user kept.  Remove keeps the data and the user; purge leaves
 #   nothing: no user, group, /var/lib/fcgiq, /var/log/fcgiq, /etc/fcgiq,
 #   snippet or unit link.
-# Needs root, debootstrap, debhelper, lintian and the network (the Debian
-# mirror) the first time; it also runs inside a bare Debian 12 chroot
-# (CI's), where it makes a chroot of its own.
+# Needs root, debootstrap, lintian, perl, curl and the network (the Debian
+# mirror: debootstrap once, apt-get update each run).  It also runs inside
+# a bare Debian 12 chroot (CI's), where it makes its chroots.
 . "$(dirname "$0")/../lib.sh"
 
 [ "$(id -u)" = 0 ] || skip_all "needs root (chroot, mounts)"
-for c in dpkg-buildpackage dh debootstrap lintian perl curl unshare flock; do
+for c in debootstrap lintian perl curl unshare flock; do
 	command -v "$c" >/dev/null || skip_all "$c not installed (tests/install-deps.sh)"
 done
 
 PKGTEST=$top_srcdir/tests/package
 CACHE=${FCGIQ_PKGTEST_CACHE:-/var/cache/fcgiq-pkgtest}
-R=""			# the chroot, outside $T: removed only once unmounted
+ROOTS=""		# the chroots, outside $T: removed only once unmounted
 started=$(date +%s)
 
-# --- cleanup: processes rooted in the chroot (started here) by pid, then
-# every mount under it, deepest first; the chroot is removed only when no
+# --- cleanup: processes rooted in a chroot (started here) by pid, then
+# every mount under it, deepest first; a chroot is removed only when no
 # mount is left under it.
 pkg_cleanup() {
-	local p m left
-	[ -n "$R" ] && [ -d "$R" ] || return 0
-	for p in /proc/[0-9]*; do
-		[ "$(readlink "$p/root" 2>/dev/null)" = "$R" ] && kill -9 "${p#/proc/}" 2>/dev/null
+	local r p m left
+	for r in $ROOTS; do
+		[ -d "$r" ] || continue
+		for p in /proc/[0-9]*; do
+			[ "$(readlink "$p/root" 2>/dev/null)" = "$r" ] && kill -9 "${p#/proc/}" 2>/dev/null
+		done
+		sleep 0.2
+		for m in $(awk -v r="$r" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/self/mounts | sort -r); do
+			umount -l "$m" 2>/dev/null
+		done
+		left=$(awk -v r="$r" '$2 == r || index($2, r "/") == 1' /proc/self/mounts)
+		if [ -n "$left" ]; then
+			echo "# mounts left under $r, not removed: $left"
+		else
+			rm -rf "$r"
+		fi
 	done
-	sleep 0.2
-	for m in $(awk -v r="$R" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/self/mounts | sort -r); do
-		umount -l "$m" 2>/dev/null
-	done
-	left=$(awk -v r="$R" '$2 == r || index($2, r "/") == 1' /proc/self/mounts)
-	if [ -n "$left" ]; then
-		echo "# mounts left under $R, not removed: $left"
-	else
-		rm -rf "$R"
-	fi
 }
 trap 'pkg_cleanup; _cleanup' EXIT
 
-# in_root CMD...: CMD in the chroot, with a clean environment.
-in_root() {
-	chroot "$R" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
+# in_chroot ROOT CMD...: CMD in the chroot ROOT, with a clean environment (under
+# `make check`, MAKEFLAGS would carry its TESTS= into debian/rules' own
+# make check).
+in_chroot() {
+	local r=$1
+	shift
+	chroot "$r" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
 	    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	    DEBIAN_FRONTEND=noninteractive "$@"
 }
-# as USER CMD...: CMD in the chroot as USER with USER's groups.
+in_root() { in_chroot "$R" "$@"; }
+# as USER CMD...: CMD in the chroot $R as USER with USER's groups.
 as() {
 	local u=$1
 	shift
@@ -73,63 +82,8 @@ as() {
 }
 elapsed() { echo "$(( $(date +%s) - started )) s"; }
 
-# --- build, from the committed tree
-B=$T/build
-mkdir -p "$B/src"
-if git -C "$top_srcdir" rev-parse --verify -q HEAD >/dev/null 2>&1; then
-	git -C "$top_srcdir" archive HEAD | tar -C "$B/src" -x
-	from="git archive HEAD"
-else
-	tar -C "$top_srcdir" --exclude=./build --exclude='./build-*' \
-	    --exclude=./autom4te.cache --exclude='*.out' -cf - . | tar -C "$B/src" -x
-	from="a copy of the tree: no git here"
-fi
-check "debian/ is in the committed tree" test -x "$B/src/debian/rules"
-V1=$(dpkg-parsechangelog -l "$B/src/debian/changelog" -S Version)
-V2=$V1+pkgtest1
-ARCH=$(dpkg --print-architecture)
-# The upgrade's package: the same tree, a higher version, built alongside
-# (unit tests once are enough: nocheck).
-cp -a "$B/src" "$B/src2"
-sed -i "1s/^fcgiq ($V1)/fcgiq ($V2)/" "$B/src2/debian/changelog"
-mkdir -p "$B/v2"
-mv "$B/src2" "$B/v2/src"
-# A clean environment: under `make check`, MAKEFLAGS would carry its TESTS=
-# into debian/rules' own make check.
-build() {
-	(cd "$1" && env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-	    HOME="${HOME:-/root}" LANG=C.UTF-8 ${2:+DEB_BUILD_OPTIONS=$2} \
-	    dpkg-buildpackage -us -uc -b)
-}
-build "$B/src" >"$T/build1.log" 2>&1
-rc=$?
-check_eq "dpkg-buildpackage -us -uc -b ($from): exit 0" "0" "$rc"
-grep -q "^# FAIL: *0" "$T/build1.log"
-check "... its unit tests ran and passed" test $? -eq 0
-DEB1=$B/fcgiq_${V1}_$ARCH.deb
-[ -f "$DEB1" ] || bail "no $DEB1: $(tail -20 "$T/build1.log")"
-build "$B/v2/src" nocheck >"$T/build2.log" 2>&1 &
-build2=$!
-track "$build2"
-out=$(lintian --fail-on error,warning "$B/fcgiq_${V1}_$ARCH.changes" 2>&1)
-rc=$?
-check_eq "lintian: no error, no warning" "0" "$rc"
-out=$(grep -v 'running with root privileges' <<<"$out")
-[ -n "$out" ] && echo "$out" | sed 's/^/# lintian: /'
-contents=$(dpkg-deb -c "$DEB1" | awk '{ print $6 }')
-for f in ./usr/sbin/fcgiq ./usr/sbin/fcgiqctl ./usr/share/man/man8/fcgiq.8.gz \
-    ./usr/share/man/man8/fcgiqctl.8.gz ./usr/share/man/man5/fcgiq.conf.5.gz \
-    ./usr/libexec/fcgiq/store-to-dir ./usr/libexec/fcgiq/send-mail \
-    ./usr/libexec/fcgiq/github-deploy ./etc/fcgiq/fcgiq.conf \
-    ./etc/nginx/snippets/fcgiq.conf ./etc/apache2/conf-available/fcgiq.conf \
-    ./lib/systemd/system/fcgiq.socket ./lib/systemd/system/fcgiq.service \
-    ./lib/systemd/system/fcgiq-work.service ./usr/share/doc/fcgiq/README.Debian; do
-	grep -qxF "$f" <<<"$contents" || not_ok "the package holds $f"
-done
-ok "the package holds the programs, man pages, handlers, conffiles, units"
-echo "# built $V1 at $(elapsed)"
-
-# --- a bare Debian 12: debootstrap once, then the cached tarball
+# --- a bare Debian 12: debootstrap once, then the cached tarball; the
+# packages apt fetches are kept in $CACHE/archives for the next run.
 mkdir -p "$CACHE/archives"
 base=$CACHE/bookworm-minbase.tgz
 mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
@@ -146,26 +100,98 @@ mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.source
 	fi
 ) 9>"$CACHE/lock"
 [ -s "$base" ] || bail "debootstrap failed: $(tail -5 "$CACHE/debootstrap.log")"
-R=$(mktemp -d /var/tmp/fcgiq-pkgroot.XXXXXX)
-tar -C "$R" -xzf "$base" || bail "cannot unpack $base"
-# A mount point of its own: unit-run's namespaces remount it read-only.
-mount --bind "$R" "$R" && mount --make-private "$R" || bail "cannot bind $R"
-mount -t proc proc "$R/proc" || bail "cannot mount $R/proc"
-mount --bind /dev "$R/dev" || bail "cannot bind $R/dev"
-cp /etc/resolv.conf "$R/etc/resolv.conf" 2>/dev/null
-# No service starts from a maintainer script (there is no systemd here
-# anyway); the test starts what it needs.
-printf '#!/bin/sh\nexit 101\n' >"$R/usr/sbin/policy-rc.d"
-chmod 755 "$R/usr/sbin/policy-rc.d"
-cp "$CACHE"/archives/*.deb "$R/var/cache/apt/archives/" 2>/dev/null
-in_root apt-get update -q >"$T/apt.log" 2>&1 || bail "apt-get update failed: $(tail -5 "$T/apt.log")"
-in_root apt-get install -y -q --no-install-recommends nginx-light >>"$T/apt.log" 2>&1 ||
+# new_root: a fresh chroot from the tarball, its path on stdout; a mount
+# point of its own (unit-run's namespaces remount it read-only), /proc
+# and /dev mounted, apt's lists fetched.
+new_root() {
+	local r
+	r=$(mktemp -d /var/tmp/fcgiq-pkgroot.XXXXXX) || return 1
+	echo "$r"
+	tar -C "$r" -xzf "$base" &&
+	    mount --bind "$r" "$r" && mount --make-private "$r" &&
+	    mount -t proc proc "$r/proc" && mount --bind /dev "$r/dev" || return 1
+	cp /etc/resolv.conf "$r/etc/resolv.conf" 2>/dev/null
+	# No service starts from a maintainer script (there is no systemd
+	# here anyway); the test starts what it needs.
+	printf '#!/bin/sh\nexit 101\n' >"$r/usr/sbin/policy-rc.d"
+	chmod 755 "$r/usr/sbin/policy-rc.d"
+	cp "$CACHE"/archives/*.deb "$r/var/cache/apt/archives/" 2>/dev/null
+	in_chroot "$r" apt-get update -q >"$T/apt-update.log" 2>&1
+}
+keep_archives() { cp -n "$1"/var/cache/apt/archives/*.deb "$CACHE/archives/" 2>/dev/null; }
+
+# --- build, from the committed tree, in a bare chroot with only the
+# declared build dependencies (apt-get build-dep ./)
+BR=$(new_root)
+rc=$?
+ROOTS="$ROOTS $BR"
+[ $rc -eq 0 ] || bail "cannot make a chroot: $BR $(tail -5 "$T/apt-update.log")"
+S=$BR/root/src/fcgiq
+mkdir -p "$S"
+if git -C "$top_srcdir" rev-parse --verify -q HEAD >/dev/null 2>&1; then
+	git -C "$top_srcdir" archive HEAD | tar -C "$S" -x
+	from="git archive HEAD"
+else
+	tar -C "$top_srcdir" --exclude=./build --exclude='./build-*' \
+	    --exclude=./autom4te.cache --exclude='*.out' -cf - . | tar -C "$S" -x
+	from="a copy of the tree: no git here"
+fi
+check "debian/ is in the committed tree" test -x "$S/debian/rules"
+V1=$(sed -n '1s/^fcgiq (\([^)]*\)).*/\1/p' "$S/debian/changelog")
+V2=$V1+pkgtest1
+ARCH=$(dpkg --print-architecture)
+in_chroot "$BR" apt-get install -y -q --no-install-recommends build-essential >"$T/build-deps.log" 2>&1
+in_chroot "$BR" sh -c 'cd /root/src/fcgiq && apt-get build-dep -y -q ./' >>"$T/build-deps.log" 2>&1
+check_eq "apt-get build-dep ./ in a bare Debian 12: exit 0" "0" "$?"
+keep_archives "$BR"
+echo "# build dependencies installed at $(elapsed)"
+# The upgrade's package: the same tree, a higher version, built alongside
+# (unit tests once are enough: nocheck).
+mkdir -p "$BR/root/src2"
+cp -a "$S" "$BR/root/src2/fcgiq"
+sed -i "1s/^fcgiq ($V1)/fcgiq ($V2)/" "$BR/root/src2/fcgiq/debian/changelog"
+in_chroot "$BR" sh -c 'cd /root/src2/fcgiq && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -us -uc -b' \
+    >"$T/build2.log" 2>&1 &
+build2=$!
+track "$build2"
+in_chroot "$BR" sh -c 'cd /root/src/fcgiq && dpkg-buildpackage -us -uc -b' >"$T/build1.log" 2>&1
+check_eq "dpkg-buildpackage -us -uc -b ($from): exit 0" "0" "$?"
+grep -q "^# FAIL: *0" "$T/build1.log"
+check "... its unit tests ran and passed" test $? -eq 0
+B=$T/debs
+mkdir -p "$B"
+cp "$BR"/root/src/fcgiq* "$B/" 2>/dev/null
+DEB1=$B/fcgiq_${V1}_$ARCH.deb
+[ -f "$DEB1" ] || bail "no $DEB1: $(tail -20 "$T/build1.log")"
+out=$(lintian --fail-on error,warning "$B/fcgiq_${V1}_$ARCH.changes" 2>&1)
+check_eq "lintian: no error, no warning" "0" "$?"
+out=$(grep -v 'running with root privileges' <<<"$out")
+[ -n "$out" ] && echo "$out" | sed 's/^/# lintian: /'
+contents=$(dpkg-deb -c "$DEB1" | awk '{ print $6 }')
+for f in ./usr/sbin/fcgiq ./usr/sbin/fcgiqctl ./usr/share/man/man8/fcgiq.8.gz \
+    ./usr/share/man/man8/fcgiqctl.8.gz ./usr/share/man/man5/fcgiq.conf.5.gz \
+    ./usr/libexec/fcgiq/store-to-dir ./usr/libexec/fcgiq/send-mail \
+    ./usr/libexec/fcgiq/github-deploy ./etc/fcgiq/fcgiq.conf \
+    ./etc/nginx/snippets/fcgiq.conf ./etc/apache2/conf-available/fcgiq.conf \
+    ./lib/systemd/system/fcgiq.socket ./lib/systemd/system/fcgiq.service \
+    ./lib/systemd/system/fcgiq-work.service ./usr/share/doc/fcgiq/README.Debian; do
+	grep -qxF "$f" <<<"$contents" || not_ok "the package holds $f"
+done
+ok "the package holds the programs, man pages, handlers, conffiles, units"
+echo "# built $V1 at $(elapsed)"
+
+# --- install it in another bare chroot
+R=$(new_root)
+rc=$?
+ROOTS="$ROOTS $R"
+[ $rc -eq 0 ] || bail "cannot make a chroot: $R $(tail -5 "$T/apt-update.log")"
+in_root apt-get install -y -q --no-install-recommends nginx-light >"$T/apt.log" 2>&1 ||
     bail "apt-get install nginx-light failed: $(tail -5 "$T/apt.log")"
 mkdir -p "$R/root/pkg"
 cp "$DEB1" "$R/root/pkg/"
 in_root sh -c "cd /root/pkg && apt-get install -y -q ./fcgiq_${V1}_$ARCH.deb" >>"$T/apt.log" 2>&1
 check_eq "apt-get install ./fcgiq_${V1}_$ARCH.deb in a bare Debian 12: exit 0" "0" "$?"
-cp -n "$R"/var/cache/apt/archives/*.deb "$CACHE/archives/" 2>/dev/null
+keep_archives "$R"
 check_eq "dpkg: installed, version $V1" "install ok installed $V1" \
     "$(in_root dpkg-query -W -f='${Status} ${Version}' fcgiq)"
 echo "# installed at $(elapsed)"
@@ -355,7 +381,7 @@ echo "# v1 served and stopped at $(elapsed)"
 wait "$build2"
 rc=$?
 check_eq "the $V2 build: exit 0" "0" "$rc"
-DEB2=$B/v2/fcgiq_${V2}_$ARCH.deb
+DEB2=$BR/root/src2/fcgiq_${V2}_$ARCH.deb
 [ -f "$DEB2" ] || bail "no $DEB2: $(tail -20 "$T/build2.log")"
 cp "$DEB2" "$R/root/pkg/"
 uid1=$(in_root id -u fcgiq)
@@ -379,7 +405,7 @@ check "after the upgrade, the waiting job runs: done" wait_state "$id2" done
 check_eq "... filed by store-to-dir" "waits for the upgrade" \
     "$(cat "$R/var/lib/fcgiq/spool/$id2" 2>/dev/null)"
 check_eq "the first job is still done" "done" "$(state "$id")"
-schema=$(sed -n 's/^#define STORE_SCHEMA_VERSION[^0-9]*\([0-9]*\).*/\1/p' "$B/src/queue/store-schema.c")
+schema=$(sed -n 's/^#define STORE_SCHEMA_VERSION[^0-9]*\([0-9]*\).*/\1/p' "$S/queue/store-schema.c")
 check_eq "the schema is this version's ($schema)" "$schema" \
     "$(in_root sqlite3 /var/lib/fcgiq/queue.db 'PRAGMA user_version')"
 kill -TERM "$MAIN"
