@@ -37,6 +37,9 @@
 #define EXIT_NOTFOUND	3
 #define EXIT_REFUSED	4
 
+/* Read when neither -c nor -d is given and it exists. */
+#define FCGIQCTL_SYSTEM_CONF	"/etc/fcgiq/fcgiq.conf"
+
 static int		 opt_json;
 static const char	*opt_db;
 static const char	*opt_conf;
@@ -45,6 +48,7 @@ static struct config	 conf;
 static const char usage_text[] =
     "usage: fcgiqctl [-d DB | -c CONF] [--json] COMMAND [ARGS]\n"
     "       fcgiqctl -h | --help | --version\n"
+    "  (neither -d nor -c: " FCGIQCTL_SYSTEM_CONF " when it exists)\n"
     "  stats [--prometheus]           jobs per queue and state\n"
     "  ls [-q QUEUE] [-s STATE] [-n LIMIT]   newest jobs first\n"
     "  show ID                        one job, body included\n"
@@ -784,6 +788,14 @@ main(int argc, char **argv)
 	(void)umask(027);	/* as fcgiq: the database is not for others */
 	supervisor_std_fds();
 	log_init("fcgiqctl", LOG_LEVEL_WARN);
+	/*
+	 * With neither -c nor -d, the installed service's configuration
+	 * (the Debian package's, the units'), so that an operator types
+	 * `fcgiqctl stats` and sees the queue fcgiq serves.
+	 */
+	if (opt_conf == NULL && opt_db == NULL &&
+	    access(FCGIQCTL_SYSTEM_CONF, F_OK) == 0)
+		opt_conf = FCGIQCTL_SYSTEM_CONF;
 	if (config_load(&conf, opt_conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "fcgiqctl: %s\n", err);
 		return EXIT_USAGE;

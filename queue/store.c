@@ -284,7 +284,7 @@ set_wal(struct store *s, int timeout_ms)
 {
 	struct timespec	 pause = { 0, 10 * 1000000 };
 	char		 mode[16];
-	int		 waited;
+	int		 waited, rc, persist = 1;
 
 	for (waited = 0;; waited += 10) {
 		if (sq_query_one(s, "PRAGMA journal_mode = WAL", NULL, mode,
@@ -297,6 +297,16 @@ set_wal(struct store *s, int timeout_ms)
 	if (strcmp(mode, "wal") != 0)
 		return sq_set_error(s, SQLITE_ERROR, "journal_mode is %s, not wal",
 		    mode);
+	/*
+	 * Keep the -wal and -shm files when the last writer closes.  A
+	 * reader that may not create them (fcgiqctl or sqlite3 run by a
+	 * member of fcgiq's group, the directory 0750) can read a WAL
+	 * database only while both exist; without this they went with the
+	 * last fcgiq, and a stopped service could not be inspected.
+	 */
+	if ((rc = sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL,
+	    &persist)) != SQLITE_OK)
+		return sq_fail(s, rc, "persist_wal");
 	return 0;
 }
 

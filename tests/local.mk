@@ -226,6 +226,14 @@ tests_hostile_adversary_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/tests/tools
 TESTS += tests/hostile/adversary.sh
 dist_noinst_SCRIPTS += tests/hostile/adversary.sh
 
+# ------------------------------------------------------------ tests/package
+# The Debian package: built from the committed tree, installed, served,
+# upgraded, removed and purged in a bare Debian 12 chroot of its own (about
+# 4 minutes; the debootstrap tarball is cached in /var/cache/fcgiq-pkgtest).
+# It skips without root, lintian or debootstrap.
+TESTS += tests/package/run.sh
+dist_noinst_SCRIPTS += tests/package/run.sh tests/package/unit-run
+
 # ------------------------------------------------------------ tests/fuzz
 # libFuzzer targets for every parser of what a client or the web server
 # sends (FastCGI records, params and headers, CONTENT_LENGTH, the status

@@ -13,7 +13,10 @@
 # send-mail: JSON and form bodies reach sendmail -t -i as a message with the
 # right headers; a header with a line break, no recipient, a recipient -a
 # refuses, a body that is not JSON: dead; no MTA: retry (75), and done with
-# `fcgiqctl retry` once one is there.  store-to-dir: the body filed whole.
+# `fcgiqctl retry` once one is there; with -S, over SMTP to a relay (a fake
+# one in Perl): envelope, message, Bcc: dropped, a lone dot kept, a 5xx is
+# dead, a 4xx and a relay that is down are retries.
+# store-to-dir: the body filed whole.
 . "$(dirname "$0")/../lib.sh"
 
 for c in openssl sqlite3 perl; do
@@ -47,6 +50,58 @@ printf '%s\n' "\$DEPLOY_REF" "\$DEPLOY_SHA" "\$DEPLOY_REPO" "\$DEPLOY_DELIVERY" 
 cat >"\$d.payload"
 EOF
 chmod 755 "$FAKE/sendmail" "$T/deploy"
+
+# The fake SMTP relay: one session at a time; each message in
+# $T/smtp/N.eml, its envelope in N.env.  A recipient with "refuse" in it
+# gets 550, one with "later" 451.
+mkdir -p "$T/smtp"
+cat >"$T/smtpd.pl" <<'EOP'
+use strict;
+use IO::Socket::INET;
+my ($port, $dir) = @ARGV;
+my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port,
+    Listen => 8, ReuseAddr => 1) or die "listen: $!";
+{ open(my $r, '>', "$dir/ready") or die "ready: $!"; close $r; }
+my $n = 0;
+while (my $c = $l->accept) {
+	$c->autoflush(1);
+	print $c "220 fake ESMTP\r\n";
+	my ($env, $data) = ('', '');
+	while (defined(my $line = <$c>)) {
+		if ($line =~ /^(EHLO|HELO)/i) { print $c "250 fake\r\n" }
+		elsif ($line =~ /^MAIL FROM:\s*(.*?)\r?$/i) { $env = "from $1\n"; print $c "250 ok\r\n" }
+		elsif ($line =~ /^RCPT TO:\s*(.*?)\r?$/i) {
+			my $to = $1;
+			if ($to =~ /refuse/) { print $c "550 5.1.1 no such user\r\n" }
+			elsif ($to =~ /later/) { print $c "451 4.3.0 try later\r\n" }
+			else { $env .= "to $to\n"; print $c "250 ok\r\n" }
+		}
+		elsif ($line =~ /^DATA/i) {
+			print $c "354 go\r\n";
+			$data = '';
+			while (defined(my $d = <$c>)) {
+				last if $d eq ".\r\n";
+				$d =~ s/^\.//;
+				$d =~ s/\r\n$/\n/;
+				$data .= $d;
+			}
+			for my $f (["$n.env", $env], ["$n.eml", $data]) {
+				open(my $o, '>', "$dir/$f->[0]") or die; print $o $f->[1]; close $o;
+			}
+			$n++;
+			print $c "250 queued\r\n";
+		}
+		elsif ($line =~ /^QUIT/i) { print $c "221 bye\r\n"; last }
+		else { print $c "250 ok\r\n" }
+	}
+	close $c;
+}
+EOP
+SMTP_PORT=$(free_port)
+SMTP_DOWN=$(free_port)			# reserved, nothing listens there
+perl "$T/smtpd.pl" "$SMTP_PORT" "$T/smtp" 2>"$T/smtpd.err" &
+track $!
+wait_for test -e "$T/smtp/ready" || bail "fake SMTP relay did not start: $(cat "$T/smtpd.err")"
 printf 's3cret-for-tests\n' >"$T/github.secret"
 chmod 600 "$T/github.secret"
 
@@ -84,6 +139,18 @@ backoff      = 1h..2h
 [queue spool]
 handler      = exec:$H/store-to-dir $T/spool
 user = root
+
+[queue smtp]
+handler      = exec:$H/send-mail -S 127.0.0.1:$SMTP_PORT -a @example\.org\$
+user = root
+max_attempts = 3
+backoff      = 1h..2h
+
+[queue smtpdown]
+handler      = exec:$H/send-mail -S 127.0.0.1:$SMTP_DOWN -f noreply@example.org
+user = root
+max_attempts = 3
+backoff      = 1h..2h
 EOF
 "$FCGIQ" -t -c "$T/fcgiq.conf" >/dev/null || bail "fcgiq.conf rejected"
 "$FCGIQ" -c "$T/fcgiq.conf" -s "$SOCK" 2>"$T/fcgiq.log" &
@@ -227,6 +294,35 @@ mkdir -p "$T/mta" && cp "$FAKE/sendmail" "$T/mta/sendmail"
 "$FCGIQCTL" -c "$T/fcgiq.conf" retry "$id" >/dev/null 2>&1
 wait_state "$id" "done dead"
 check_eq "... the MTA back, fcgiqctl retry: done at attempt 2" "done|2" "$(outcome "$id")"
+
+# --- send-mail -S: SMTP to a relay (no setgid sendmail: NoNewPrivileges)
+id=$(post smtp '{"to":"ann@example.org","from":"Web <web@example.org>","subject":"s","text":"a\n.\nb"}' $JSON)
+wait_state "$id" "done dead retry"
+check_eq "send-mail -S: JSON over SMTP: done" "done|1" "$(outcome "$id")"
+check_eq "... envelope: From:'s address, the recipient" "from <web@example.org>|to <ann@example.org>" \
+    "$(paste -sd'|' "$T/smtp/0.env" 2>/dev/null)"
+check "... To: in the message" grep -qx 'To: ann@example.org' "$T/smtp/0.eml"
+check_eq "... the text, a lone dot kept" "a|.|b" "$(sed '1,/^$/d' "$T/smtp/0.eml" | paste -sd'|')"
+check_eq "... the result names the relay" "sent to ann@example.org via 127.0.0.1:$SMTP_PORT" \
+    "$(field "$id" "CAST(result AS TEXT)")"
+msg=$(printf 'From: a@example.org\r\nTo: b@example.org\r\nBcc: c@example.org\r\nSubject: r\r\n\r\nbody\r\n')
+id=$(post smtp "$msg" CONTENT_TYPE=message/rfc822)
+wait_state "$id" "done dead retry"
+check_eq "send-mail -S: message/rfc822: done" "done|1" "$(outcome "$id")"
+check_eq "... To: and Bcc: recipients both in the envelope" "from <a@example.org>|to <b@example.org>|to <c@example.org>" \
+    "$(paste -sd'|' "$T/smtp/1.env" 2>/dev/null)"
+check "... the Bcc: header not sent" eval '! grep -qi "^bcc:" "$T/smtp/1.eml"'
+id=$(post smtp '{"to":"refuse@example.org","subject":"s","text":"t"}' $JSON)
+wait_state "$id" "done dead retry"
+check_eq "send-mail -S: 550 from the relay: dead at once" "dead|1" "$(outcome "$id")"
+check "... last_error has the relay's answer" grep -q "550 5.1.1 no such user" <<<"$(field "$id" last_error)"
+id=$(post smtp '{"to":"later@example.org","subject":"s","text":"t"}' $JSON)
+wait_state "$id" "done dead retry"
+check_eq "send-mail -S: 451 from the relay: retry" "retry|1" "$(outcome "$id")"
+id=$(post smtpdown '{"to":"ann@example.org","subject":"s","text":"t"}' $JSON)
+wait_state "$id" "done dead retry"
+check_eq "send-mail -S: relay down: retry" "retry|1" "$(outcome "$id")"
+check "... last_error says it could not connect" grep -q "cannot connect" <<<"$(field "$id" last_error)"
 
 # --- the shipped fcgiq.conf: valid, and it runs as written (its database
 # and handler directory moved here): a POST to "default" is filed by

@@ -634,6 +634,30 @@ test_open_cloexec(void **state)
 	assert_true(found >= 3);	/* the database, -wal, -shm */
 }
 
+/*
+ * The -wal and -shm files outlive the last writer (SQLITE_FCNTL_PERSIST_WAL),
+ * so that a reader who may not create them in the directory can still
+ * open the database read-only when fcgiq is stopped.
+ */
+static void
+test_open_wal_files_kept(void **state)
+{
+	struct fx		*f = *state;
+	struct store_opts	 ro = { 0 };
+	char			 id[STORE_ID_LEN + 1], p[160];
+
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	store_close(f->s);
+	f->s = NULL;
+	(void)snprintf(p, sizeof(p), "%s-wal", f->path);
+	assert_int_equal(access(p, F_OK), 0);
+	(void)snprintf(p, sizeof(p), "%s-shm", f->path);
+	assert_int_equal(access(p, F_OK), 0);
+	ro.readonly = 1;
+	f->s = open_store(f, &ro);
+	assert_int_equal(count_jobs(f->s), 1);
+}
+
 /* Every step of creating the schema fails cleanly and leaves nothing. */
 static void
 test_open_migration_faults(void **state)
@@ -2652,6 +2676,7 @@ main(void)
 		T(test_open_errors),
 		T(test_open_readonly),
 		T(test_open_cloexec),
+		T(test_open_wal_files_kept),
 		T(test_open_migration_faults),
 		T(test_migrate_v1),
 		T(test_migrate_v2),
