@@ -43,13 +43,20 @@ started=$(date +%s)
 # every mount under it, deepest first; a chroot is removed only when no
 # mount is left under it.
 pkg_cleanup() {
-	local r p m left
+	local r p m left i
 	for r in $ROOTS; do
 		[ -d "$r" ] || continue
-		for p in /proc/[0-9]*; do
-			[ "$(readlink "$p/root" 2>/dev/null)" = "$r" ] && kill -9 "${p#/proc/}" 2>/dev/null
+		# SIGKILL each, then wait (up to 10 s) until none is left: an
+		# exiting process may still hold a mount.
+		for i in $(seq 100); do
+			left=""
+			for p in /proc/[0-9]*; do
+				[ "$(readlink "$p/root" 2>/dev/null)" = "$r" ] || continue
+				kill -9 "${p#/proc/}" 2>/dev/null && left=1
+			done
+			[ -z "$left" ] && break
+			sleep 0.1
 		done
-		sleep 0.2
 		for m in $(awk -v r="$r" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/self/mounts | sort -r); do
 			umount -l "$m" 2>/dev/null
 		done
@@ -81,6 +88,13 @@ as() {
 	in_root setpriv --reuid="$u" --regid="$(in_root id -g "$u")" --init-groups -- "$@"
 }
 elapsed() { echo "$(( $(date +%s) - started )) s"; }
+# wait_long CMD...: retry CMD for up to 30 s (TimeoutStopSec=30; a start
+# or a stop on a box busy with builds can take more than wait_for's 10 s).
+wait_long() {
+	local i
+	for i in $(seq 300); do "$@" 2>/dev/null && return 0; sleep 0.1; done
+	return 1
+}
 
 # --- a bare Debian 12: debootstrap once, then the cached tarball; the
 # packages apt fetches are kept in $CACHE/archives for the next run.
@@ -91,22 +105,39 @@ mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.source
 [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
 (
 	flock 9
-	if [ ! -s "$base" ]; then
+	# Twice: a mirror's hiccup should not fail the suite.
+	for i in 1 2; do
+		[ -s "$base" ] && break
 		rm -rf "$CACHE/root.tmp"
 		debootstrap --variant=minbase bookworm "$CACHE/root.tmp" "$mirror" \
 		    >"$CACHE/debootstrap.log" 2>&1 &&
 		    tar -C "$CACHE/root.tmp" -czf "$base.tmp" . && mv "$base.tmp" "$base"
 		rm -rf "$CACHE/root.tmp"
-	fi
+	done
 ) 9>"$CACHE/lock"
 [ -s "$base" ] || bail "debootstrap failed: $(tail -5 "$CACHE/debootstrap.log")"
-# new_root: a fresh chroot from the tarball, its path on stdout; a mount
-# point of its own (unit-run's namespaces remount it read-only), /proc
-# and /dev mounted, apt's lists fetched.
+# net_retry CMD...: CMD, which fetches from the Debian mirror, tried three
+# times, 5 then 10 s apart (a mirror being synced, a dropped connection:
+# apt's own Acquire::Retries covers one file, not an update or an install
+# that fails as a whole).  Its output goes where the caller sends it.
+net_retry() {
+	local i
+	for i in 1 2 3; do
+		"$@" && return 0
+		[ $i -lt 3 ] && { echo "# failed, trying again: $*" >&2; sleep $((i * 5)); }
+	done
+	return 1
+}
+# new_root: a fresh chroot from the tarball in a new directory, its path
+# in $NEW (added to $ROOTS before anything is mounted in it, so that the
+# EXIT trap finds it whenever the suite stops); a mount point of its own
+# (unit-run's namespaces remount it read-only), /proc and /dev mounted,
+# apt's lists fetched.
 new_root() {
 	local r
-	r=$(mktemp -d /var/tmp/fcgiq-pkgroot.XXXXXX) || return 1
-	echo "$r"
+	NEW=$(mktemp -d /var/tmp/fcgiq-pkgroot.XXXXXX) || return 1
+	r=$NEW
+	ROOTS="$ROOTS $r"
 	tar -C "$r" -xzf "$base" &&
 	    mount --bind "$r" "$r" && mount --make-private "$r" &&
 	    mount -t proc proc "$r/proc" && mount --bind /dev "$r/dev" || return 1
@@ -115,17 +146,17 @@ new_root() {
 	# here anyway); the test starts what it needs.
 	printf '#!/bin/sh\nexit 101\n' >"$r/usr/sbin/policy-rc.d"
 	chmod 755 "$r/usr/sbin/policy-rc.d"
+	echo 'Acquire::Retries "5";' >"$r/etc/apt/apt.conf.d/80pkgtest-retries"
 	cp "$CACHE"/archives/*.deb "$r/var/cache/apt/archives/" 2>/dev/null
-	in_chroot "$r" apt-get update -q >"$T/apt-update.log" 2>&1
+	net_retry in_chroot "$r" apt-get update -q >"$T/apt-update.log" 2>&1
 }
 keep_archives() { cp -n "$1"/var/cache/apt/archives/*.deb "$CACHE/archives/" 2>/dev/null; }
 
 # --- build, from the committed tree, in a bare chroot with only the
 # declared build dependencies (apt-get build-dep ./)
-BR=$(new_root)
-rc=$?
-ROOTS="$ROOTS $BR"
-[ $rc -eq 0 ] || bail "cannot make a chroot: $BR $(tail -5 "$T/apt-update.log")"
+NEW=""
+new_root || bail "cannot make a chroot: $NEW $(tail -5 "$T/apt-update.log")"
+BR=$NEW
 S=$BR/root/src/fcgiq
 mkdir -p "$S"
 if git -C "$top_srcdir" rev-parse --verify -q HEAD >/dev/null 2>&1; then
@@ -140,8 +171,8 @@ check "debian/ is in the committed tree" test -x "$S/debian/rules"
 V1=$(sed -n '1s/^fcgiq (\([^)]*\)).*/\1/p' "$S/debian/changelog")
 V2=$V1+pkgtest1
 ARCH=$(dpkg --print-architecture)
-in_chroot "$BR" apt-get install -y -q --no-install-recommends build-essential >"$T/build-deps.log" 2>&1
-in_chroot "$BR" sh -c 'cd /root/src/fcgiq && apt-get build-dep -y -q ./' >>"$T/build-deps.log" 2>&1
+net_retry in_chroot "$BR" apt-get install -y -q --no-install-recommends build-essential >"$T/build-deps.log" 2>&1
+net_retry in_chroot "$BR" sh -c 'cd /root/src/fcgiq && apt-get build-dep -y -q ./' >>"$T/build-deps.log" 2>&1
 check_eq "apt-get build-dep ./ in a bare Debian 12: exit 0" "0" "$?"
 keep_archives "$BR"
 echo "# build dependencies installed at $(elapsed)"
@@ -168,6 +199,7 @@ check_eq "lintian: no error, no warning" "0" "$?"
 out=$(grep -v 'running with root privileges' <<<"$out")
 [ -n "$out" ] && echo "$out" | sed 's/^/# lintian: /'
 contents=$(dpkg-deb -c "$DEB1" | awk '{ print $6 }')
+missing=""
 for f in ./usr/sbin/fcgiq ./usr/sbin/fcgiqctl ./usr/share/man/man8/fcgiq.8.gz \
     ./usr/share/man/man8/fcgiqctl.8.gz ./usr/share/man/man5/fcgiq.conf.5.gz \
     ./usr/libexec/fcgiq/store-to-dir ./usr/libexec/fcgiq/send-mail \
@@ -175,21 +207,19 @@ for f in ./usr/sbin/fcgiq ./usr/sbin/fcgiqctl ./usr/share/man/man8/fcgiq.8.gz \
     ./etc/nginx/snippets/fcgiq.conf ./etc/apache2/conf-available/fcgiq.conf \
     ./lib/systemd/system/fcgiq.socket ./lib/systemd/system/fcgiq.service \
     ./lib/systemd/system/fcgiq-work.service ./usr/share/doc/fcgiq/README.Debian; do
-	grep -qxF "$f" <<<"$contents" || not_ok "the package holds $f"
+	grep -qxF "$f" <<<"$contents" || missing="$missing $f"
 done
-ok "the package holds the programs, man pages, handlers, conffiles, units"
+check_eq "the package holds the programs, man pages, handlers, conffiles, units" "" "${missing:-}"
 echo "# built $V1 at $(elapsed)"
 
 # --- install it in another bare chroot
-R=$(new_root)
-rc=$?
-ROOTS="$ROOTS $R"
-[ $rc -eq 0 ] || bail "cannot make a chroot: $R $(tail -5 "$T/apt-update.log")"
-in_root apt-get install -y -q --no-install-recommends nginx-light >"$T/apt.log" 2>&1 ||
+new_root || bail "cannot make a chroot: $NEW $(tail -5 "$T/apt-update.log")"
+R=$NEW
+net_retry in_root apt-get install -y -q --no-install-recommends nginx-light >"$T/apt.log" 2>&1 ||
     bail "apt-get install nginx-light failed: $(tail -5 "$T/apt.log")"
 mkdir -p "$R/root/pkg"
 cp "$DEB1" "$R/root/pkg/"
-in_root sh -c "cd /root/pkg && apt-get install -y -q ./fcgiq_${V1}_$ARCH.deb" >>"$T/apt.log" 2>&1
+net_retry in_root sh -c "cd /root/pkg && apt-get install -y -q ./fcgiq_${V1}_$ARCH.deb" >>"$T/apt.log" 2>&1
 check_eq "apt-get install ./fcgiq_${V1}_$ARCH.deb in a bare Debian 12: exit 0" "0" "$?"
 keep_archives "$R"
 check_eq "dpkg: installed, version $V1" "install ok installed $V1" \
@@ -265,7 +295,7 @@ check_eq "unit-run applies every line of fcgiq.service and fcgiq.socket and star
 MAIN=$(cat "$SVC/mainpid")
 track "$(cat "$SVC/holderpid")"
 track "$MAIN"
-wait_for grep -q "ready:" "$SVC/stderr" || bail "fcgiq not ready: $(cat "$SVC/stderr")"
+wait_long grep -q "ready:" "$SVC/stderr" || bail "fcgiq not ready: $(cat "$SVC/stderr")"
 check_eq "the socket: root www-data 660, in /run/fcgiq (755)" "root www-data 660 755" \
     "$(in_root stat -c '%U %G %a' /run/fcgiq/fcgiq.sock) $(in_root stat -c '%a' /run/fcgiq)"
 check_eq "fcgiq runs as fcgiq:fcgiq" "$(in_root id -u fcgiq) $(in_root id -g fcgiq)" \
@@ -298,7 +328,14 @@ server {
 EOF
 in_root nginx -t >"$T/nginx-t.log" 2>&1
 check "nginx -t: the site with include snippets/fcgiq.conf" test $? -eq 0
-in_root nginx || bail "nginx did not start: $(cat "$T/nginx-t.log")"
+# A port still held by a socket of a process that is exiting: nginx
+# tries bind() for 2.5 s; the start is tried again, as start_nginx does.
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	in_root nginx 2>"$T/nginx-start.err" && break
+	grep -q "Address already in use" "$T/nginx-start.err" && [ $i -lt 10 ] ||
+	    bail "nginx did not start: $(cat "$T/nginx-t.log" "$T/nginx-start.err")"
+	sleep 0.5
+done
 wait_for test -s "$R/run/nginx.pid" || bail "no nginx pid file"
 NGINX=$(cat "$R/run/nginx.pid")
 track "$NGINX"
@@ -367,10 +404,10 @@ check_eq "ExecReload ($reload): fcgiq reloads" "ok" \
 # Stop: SIGTERM to the main process alone (KillMode=mixed).
 kids=$(ps -o pid= --ppid "$MAIN" | xargs)
 kill -TERM "$MAIN"
-wait_for test -s "$SVC/status"
+wait_long test -s "$SVC/status"
 check_eq "SIGTERM: fcgiq exits 0" "0" "$(cat "$SVC/status" 2>/dev/null)"
 gone() { local p; for p in $kids; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
-check "... its supervisor and helper went with it" wait_for gone
+check "... its supervisor and helper went with it" wait_long gone
 out=$(as ops fcgiqctl stats 2>&1)
 check "fcgiqctl stats as ops with the service stopped (-wal, -shm kept)" stats_ok "$out"
 check_eq "sqlite3 -readonly as ops, the service stopped" "3" \
@@ -385,7 +422,7 @@ DEB2=$BR/root/src2/fcgiq_${V2}_$ARCH.deb
 [ -f "$DEB2" ] || bail "no $DEB2: $(tail -20 "$T/build2.log")"
 cp "$DEB2" "$R/root/pkg/"
 uid1=$(in_root id -u fcgiq)
-in_root sh -c "cd /root/pkg && apt-get install -y -q ./fcgiq_${V2}_$ARCH.deb" >>"$T/apt.log" 2>&1
+net_retry in_root sh -c "cd /root/pkg && apt-get install -y -q ./fcgiq_${V2}_$ARCH.deb" >>"$T/apt.log" 2>&1
 check_eq "apt-get install ./fcgiq_$V2.deb (upgrade): exit 0" "0" "$?"
 check_eq "dpkg: version $V2" "install ok installed $V2" \
     "$(in_root dpkg-query -W -f='${Status} ${Version}' fcgiq)"
@@ -399,7 +436,7 @@ check_eq "the upgraded service starts" "0" "$?"
 MAIN=$(cat "$SVC/mainpid")
 track "$(cat "$SVC/holderpid")"
 track "$MAIN"
-wait_for grep -q "ready:" "$SVC/stderr"
+wait_long grep -q "ready:" "$SVC/stderr" || bail "fcgiq $V2 not ready: $(cat "$SVC/stderr")"
 in_root fcgiqctl resume default >/dev/null 2>&1
 check "after the upgrade, the waiting job runs: done" wait_state "$id2" done
 check_eq "... filed by store-to-dir" "waits for the upgrade" \
@@ -409,7 +446,7 @@ schema=$(sed -n 's/^#define STORE_SCHEMA_VERSION[^0-9]*\([0-9]*\).*/\1/p' "$S/qu
 check_eq "the schema is this version's ($schema)" "$schema" \
     "$(in_root sqlite3 /var/lib/fcgiq/queue.db 'PRAGMA user_version')"
 kill -TERM "$MAIN"
-wait_for test -s "$SVC/status"
+wait_long test -s "$SVC/status"
 check_eq "SIGTERM: the upgraded fcgiq exits 0" "0" "$(cat "$SVC/status" 2>/dev/null)"
 check "the local edit of the conffile kept (no prompt)" \
     grep -q "send-mail -S 127.0.0.1:$SMTP_PORT\$" "$R/etc/fcgiq/fcgiq.conf"
@@ -426,11 +463,11 @@ if [ -s "$SVC/mainpid" ]; then
 	track "$(cat "$SVC/holderpid")"
 	track "$MAIN"
 	dbstate() { in_root sqlite3 /var/lib/fcgiq/queue.db "SELECT state FROM jobs WHERE id = '$id3'"; }
-	check "fcgiq work runs it: done" wait_for eval '[ "$(dbstate)" = done ]'
+	check "fcgiq work runs it: done" wait_long eval '[ "$(dbstate)" = done ]'
 	check_eq "... with NoNewPrivs and an empty bounding set" "1 0000000000000000" \
 	    "$(awk '/^NoNewPrivs:/ { n = $2 } /^CapBnd:/ { c = $2 } END { print n, c }' "/proc/$MAIN/status")"
 	kill -TERM "$MAIN"
-	wait_for test -s "$SVC/status"
+	wait_long test -s "$SVC/status"
 	check_eq "SIGTERM: fcgiq work exits 0" "0" "$(cat "$SVC/status" 2>/dev/null)"
 else
 	not_ok "fcgiq work did not start" "$(cat "$T/unit-run3.err" "$SVC/stderr" 2>/dev/null)"
