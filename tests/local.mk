@@ -160,6 +160,8 @@ E2E_TESTS += tests/e2e/prefer-wait.sh
 # The status resource and the errors behind nginx: problem details,
 # <id>/result, 410 after a prune, scheduling headers, Retry-After.
 E2E_TESTS += tests/e2e/front-door.sh
+# fcgiqctl top (issue 18).
+E2E_TESTS += tests/e2e/top.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \
