@@ -528,6 +528,18 @@ requeue(struct store *s, enum stmt_id id, int64_t now, const char *reason,
 	int		 txn = s->dlq != NULL || fn != NULL;
 
 	if (txn) {
+		/*
+		 * Most turns nothing expired: a read says so without the
+		 * write lock intake commits under (no lease can expire
+		 * before now meanwhile: claims lease from now on).
+		 */
+		if (requeue_counts(s, now, all, &counts, &ncounts) == -1)
+			return -1;
+		requeue_counts_free(counts, ncounts);
+		counts = NULL;
+		if (ncounts == 0)
+			return 0;
+		ncounts = 0;
 		if (sq_begin(s) == -1)
 			return -1;
 		if (sq_dead_ids(s, now, all, &dead, &ndead) == -1)
