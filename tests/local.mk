@@ -164,6 +164,8 @@ E2E_TESTS += tests/e2e/front-door.sh
 E2E_TESTS += tests/e2e/top.sh
 # Attempts ended by a lost helper or an expired lease, counted (issue 18).
 E2E_TESTS += tests/e2e/metrics-lease.sh
+# The metrics role behind Apache (conf-examples/apache-metrics.conf).
+E2E_TESTS += tests/e2e/apache-metrics.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \
