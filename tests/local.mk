@@ -19,6 +19,13 @@ tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c \
 	tests/unit/tmpdir.c tests/unit/tmpdir.h
 tests_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_metrics_LDADD = $(UNIT_LDADD)
+# fcgiqctl top's readings and frames (top.c is fcgiqctl's own).
+check_PROGRAMS += tests/unit/test_top
+tests_unit_test_top_SOURCES = tests/unit/test_top.c queue/top.c \
+	tests/unit/tmpdir.c tests/unit/tmpdir.h
+tests_unit_test_top_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_top_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_top
 tests_unit_test_verify_SOURCES = tests/unit/test_verify.c
 tests_unit_test_verify_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_verify_LDADD = $(UNIT_LDADD)
