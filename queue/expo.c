@@ -265,8 +265,9 @@ queue_families(struct buf *b, const struct expo_input *in)
 
 	if (queue_counter(b, in, "fcgiq_jobs_enqueued_total", "Jobs stored "
 	    "by intake.", offsetof(struct metrics_queue, enqueued)) == -1 ||
-	    queue_counter(b, in, "fcgiq_jobs_retried_total", "Failed "
-	    "attempts with attempts left: their job runs again.",
+	    queue_counter(b, in, "fcgiq_jobs_retried_total", "Attempts "
+	    "that failed, or whose lease expired or helper went away, with "
+	    "attempts left: their job runs again.",
 	    offsetof(struct metrics_queue, retried)) == -1 ||
 	    queue_counter(b, in, "fcgiq_verify_failures_total", "Requests "
 	    "refused by the queue's signature check.",

@@ -8,21 +8,26 @@
  * Exit codes: 0 done; 1 database or system error; 2 usage; 3 no such job;
  * 4 the job is in a state that refuses the change.
  */
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "gauges.h"
 #include "log.h"
@@ -30,6 +35,7 @@
 #include "store.h"
 #include "supervisor.h"
 #include "text.h"
+#include "top.h"
 #include "wake.h"
 
 #define EXIT_DBERR	1
@@ -58,6 +64,7 @@ static const char usage_text[] =
     "  pause QUEUE | resume QUEUE     stop or restart starting its jobs\n"
     "  enqueue QUEUE [--delay 30s] [--priority N] < FILE\n"
     "  rejected [QUEUE] [-n LIMIT]    requests refused at the door, newest first\n"
+    "  top [-b] [-n FRAMES]           live view, every second; q quits\n"
     "A helper alone runs with \"fcgiq work\".\n";
 
 static void
@@ -756,6 +763,173 @@ cmd_rejected(int argc, char **argv)
 	return ret;
 }
 
+/*
+ * top: a frame a second.  On a terminal (stdin and stdout both one, and
+ * no -b) the frame is redrawn in place on the alternate screen, keys are
+ * read unbuffered ('q' quits) and the terminal is given back as it was on
+ * every way out but SIGKILL; otherwise frames are printed one after the
+ * other, a blank line between them, for a pipe or a test.
+ */
+static volatile sig_atomic_t top_stop, top_resized;
+static struct termios top_saved;
+static int top_tty;
+
+static void
+top_signal(int sig)
+{
+	if (sig == SIGWINCH)
+		top_resized = 1;
+	else
+		top_stop = 1;
+}
+
+static void
+top_restore(void)
+{
+	if (!top_tty)
+		return;
+	top_tty = 0;
+	(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &top_saved);
+	fputs("\033[?25h\033[?1049l", stdout);
+	(void)fflush(stdout);
+}
+
+/* Take the terminal: no echo, no line buffering (signals still come from
+ * ^C), the alternate screen, no cursor.  0 or -1. */
+static int
+top_raw(void)
+{
+	struct termios raw;
+
+	if (tcgetattr(STDIN_FILENO, &top_saved) == -1)
+		return -1;
+	raw = top_saved;
+	raw.c_lflag &= ~(ICANON | ECHO);
+	raw.c_cc[VMIN] = 0;
+	raw.c_cc[VTIME] = 0;
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw) == -1)
+		return -1;
+	top_tty = 1;
+	fputs("\033[?1049h\033[?25l", stdout);
+	return 0;
+}
+
+/* Wait until the monotonic time until, a signal or a key: 1 when the
+ * key was q, else 0. */
+static int
+top_wait(int64_t until)
+{
+	struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+	int64_t left;
+	char c;
+
+	while (!top_stop && !top_resized && (left = until - mono_ms()) > 0) {
+		if (poll(&p, top_tty ? 1 : 0, (int)left) <= 0 || !top_tty)
+			continue;	/* EINTR: the flags say why */
+		if (read(STDIN_FILENO, &c, 1) == 1 && (c == 'q' || c == 'Q'))
+			return 1;
+		if ((p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+cmd_top(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "batch", no_argument, NULL, 'b' },
+		{ "frames", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct sigaction sa;
+	struct winsize ws;
+	struct store *s;
+	struct top *t;
+	struct buf b;
+	char err[256];
+	long frames = 0, i;
+	int64_t next;
+	int ch, batch = 0, width, ret = 0;
+
+	optind = 0;	/* glibc: 0 re-initialises getopt for the command's own options */
+	while ((ch = getopt_long(argc, argv, "bn:", lopts, NULL)) != -1) {
+		switch (ch) {
+		case 'b': batch = 1; break;
+		case 'n':
+			frames = strtol(optarg, NULL, 10);
+			if (frames <= 0)
+				usage();
+			break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	s = open_store(1);
+	/* Joined, never created: fcgiq's processes own the file. */
+	(void)metrics_open(conf.database, 0, err, sizeof(err));
+	if ((t = top_new(&conf)) == NULL) {
+		fprintf(stderr, "fcgiqctl: top: out of memory\n");
+		ret = EXIT_DBERR;
+		goto done;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = top_signal;	/* no SA_RESTART: poll returns */
+	(void)sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGHUP, &sa, NULL);
+	(void)sigaction(SIGWINCH, &sa, NULL);
+	if (!batch && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) &&
+	    top_raw() == -1) {
+		fprintf(stderr, "fcgiqctl: top: terminal: %s\n",
+		    strerror(errno));
+		ret = EXIT_DBERR;
+		goto done;
+	}
+	buf_init(&b, 0);
+	next = mono_ms();
+	for (i = 0; !top_stop && (frames == 0 || i < frames); i++) {
+		if (i > 0 && top_wait(next))
+			break;
+		if (top_stop)
+			break;
+		if (top_resized)
+			top_resized = 0;
+		else
+			next += 1000;
+		(void)top_read(t, s, store_now());
+		width = TOP_WIDTH;
+		if (top_tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 &&
+		    ws.ws_col > 0 && ws.ws_col < TOP_WIDTH)
+			width = ws.ws_col;
+		b.len = 0;
+		if ((top_tty ? buf_append(&b, "\033[H", 3) :
+		    i > 0 ? buf_append(&b, "\n", 1) : 0) == -1 ||
+		    top_frame(t, &b, width, top_tty) == -1 ||
+		    (top_tty && buf_append(&b, "\033[J", 3) == -1)) {
+			fprintf(stderr, "fcgiqctl: top: out of memory\n");
+			ret = EXIT_DBERR;
+			break;
+		}
+		if (fwrite(b.data, 1, b.len, stdout) != b.len ||
+		    fflush(stdout) == EOF) {
+			top_restore();
+			fprintf(stderr, "fcgiqctl: top: %s\n", strerror(errno));
+			ret = EXIT_DBERR;
+			break;
+		}
+	}
+	buf_free(&b);
+	top_restore();
+done:
+	top_free(t);
+	metrics_close();
+	store_close(s);
+	return ret;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -834,6 +1008,8 @@ main(int argc, char **argv)
 		return cmd_pause(argc, argv, 0);
 	if (strcmp(argv[0], "rejected") == 0)
 		return cmd_rejected(argc, argv);
+	if (strcmp(argv[0], "top") == 0)
+		return cmd_top(argc, argv);
 	if (strcmp(argv[0], "work") == 0) {
 		/* One entry point runs a helper alone; this one had drifted
 		 * (no -d, no log_file). */

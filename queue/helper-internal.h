@@ -82,5 +82,8 @@ void	 helper_record_and_claim(struct helper *, int64_t);
 void	 helper_http(struct helper *, int64_t);
 /* Requeue expired leases and prune finished jobs, when each is due. */
 void	 helper_maintenance(struct helper *, int64_t);
+/* A store_requeue_fn: count what a requeue did to a queue's jobs (the
+ * attempts it ended failed and retried, or dead) in the metrics. */
+void	 helper_count_requeue(void *, const char *, int, int);
 
 #endif

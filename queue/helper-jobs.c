@@ -696,6 +696,26 @@ helper_record_and_claim(struct helper *h, int64_t now)
 	h->nclaimed = 0;
 }
 
+/*
+ * An attempt whose lease expired (or whose helper went away) has ended
+ * without an outcome: like a failed attempt it is counted failed and
+ * retried when the job runs again, dead when it was the last; its run
+ * time is unknown, so it is in no duration histogram.
+ */
+void
+helper_count_requeue(void *arg, const char *queue, int requeued, int dead)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < requeued; i++)
+		metrics_finished(queue, METRICS_FAILED, -1);
+	if (requeued > 0)
+		metrics_retried(queue, (uint64_t)requeued);
+	for (i = 0; i < dead; i++)
+		metrics_finished(queue, METRICS_DEAD, -1);
+}
+
 void
 helper_maintenance(struct helper *h, int64_t now)
 {
@@ -706,7 +726,8 @@ helper_maintenance(struct helper *h, int64_t now)
 
 	if (now >= h->maint_at) {
 		h->maint_at = now + MAINT_MS;
-		n = store_requeue_expired(h->store, wall);
+		n = store_requeue_expired(h->store, wall,
+		    helper_count_requeue, NULL);
 		if (n == -1)
 			log_warnx("helper: requeue expired: %s",
 			    store_error(h->store));

@@ -457,7 +457,8 @@ helper_main(const char *conf_path, int parent_fd)
 		    "%d ms late", h.db, name, SAFETY_POLL_MS);
 	}
 	/* We hold the lock: whatever is running has lost its runner. */
-	if ((n = store_requeue_running(h.store, store_now())) == -1) {
+	if ((n = store_requeue_running(h.store, store_now(),
+	    helper_count_requeue, NULL)) == -1) {
 		log_warnx("helper: requeue running: %s", store_error(h.store));
 		goto done;
 	}

@@ -46,8 +46,10 @@ struct metrics_hist {
 /* How a job or an attempt ended (fcgiq_jobs_finished_total's outcome). */
 enum metrics_outcome {
 	METRICS_DONE = 0,	/* the handler succeeded */
-	METRICS_FAILED,		/* an attempt failed; another one will run */
-	METRICS_DEAD,		/* no attempt will run any more */
+	METRICS_FAILED,		/* an attempt failed, or its lease expired or
+				   its helper went away; another will run */
+	METRICS_DEAD,		/* no attempt will run any more (the last one
+				   failed, expired or lost its helper) */
 	METRICS_CANCELLED,	/* a waiting job was cancelled */
 	METRICS_NOUTCOMES
 };

@@ -14,6 +14,7 @@
 
 #include <sqlite3.h>
 
+#include "buf.h"
 #include "store-sqlite.h"
 
 #define STORE_MAX_ERROR		4096	/* bytes of last_error kept */
@@ -444,21 +445,107 @@ store_extend(struct store *s, const char *id, int attempt,
 	return sq_run_change(s, st, "extend");
 }
 
-/* The requeue of statement id; with dead letters on, one transaction
- * for the jobs it makes dead and their letters. */
+/* What one requeue does to one queue, read before it. */
+struct requeue_count {
+	char	*queue;
+	int	 requeued;
+	int	 dead;
+};
+
+static void
+requeue_counts_free(struct requeue_count *c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(c[i].queue);
+	free(c);
+}
+
+/* The jobs the requeue of all (every running job) or of expired leases
+ * at now will make queued and dead, per queue: *out malloc'd. */
 static int
-requeue(struct store *s, enum stmt_id id, int64_t now, const char *reason)
+requeue_counts(struct store *s, int64_t now, int all,
+    struct requeue_count **out, size_t *n)
+{
+	static const char sql[] =
+	    "SELECT queue, count(*) - sum(attempts >= max_attempts),"
+	    "  sum(attempts >= max_attempts)"
+	    " FROM jobs INDEXED BY jobs_lease"
+	    " WHERE state = 'running' AND (?2 OR lease_until < ?1)"
+	    " GROUP BY queue";
+	struct requeue_count *v = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK)
+		return sq_fail(s, rc, "requeue: counts");
+	if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 2, all != 0) != SQLITE_OK) {
+		(void)sq_fail_db(s, "requeue: counts: bind");
+		goto fail;
+	}
+	while ((rc = store_step_fn(st)) == SQLITE_ROW) {
+		if (array_grow(&v, &cap, len + 1, sizeof(*v), 4) == -1)
+			goto nomem;
+		if ((v[len].queue = strdup((const char *)
+		    sqlite3_column_text(st, 0))) == NULL)
+			goto nomem;
+		v[len].requeued = sqlite3_column_int(st, 1);
+		v[len].dead = sqlite3_column_int(st, 2);
+		len++;
+	}
+	if (rc != SQLITE_DONE) {
+		(void)sq_fail(s, rc, "requeue: counts");
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	*out = v;
+	*n = len;
+	return 0;
+nomem:
+	(void)sq_set_error(s, SQLITE_NOMEM, "requeue: counts: out of memory");
+fail:
+	sqlite3_finalize(st);
+	requeue_counts_free(v, len);
+	return -1;
+}
+
+/* The requeue of statement id; with dead letters on or counts asked for
+ * (fn), one transaction for the change, its letters and its counts. */
+static int
+requeue(struct store *s, enum stmt_id id, int64_t now, const char *reason,
+    store_requeue_fn fn, void *arg)
 {
 	sqlite3_stmt	*st;
 	char		**dead = NULL;
-	size_t		 ndead = 0, i;
-	int		 n;
+	struct requeue_count *counts = NULL;
+	size_t		 ndead = 0, ncounts = 0, i;
+	int		 n, all = id == ST_REQUEUE_RUNNING;
+	int		 txn = s->dlq != NULL || fn != NULL;
 
-	if (s->dlq != NULL) {
+	if (txn) {
+		/*
+		 * Most turns nothing expired: a read says so without the
+		 * write lock intake commits under (no lease can expire
+		 * before now meanwhile: claims lease from now on).
+		 */
+		if (requeue_counts(s, now, all, &counts, &ncounts) == -1)
+			return -1;
+		requeue_counts_free(counts, ncounts);
+		counts = NULL;
+		if (ncounts == 0)
+			return 0;
+		ncounts = 0;
 		if (sq_begin(s) == -1)
 			return -1;
-		if (sq_dead_ids(s, now, id == ST_REQUEUE_RUNNING, &dead,
-		    &ndead) == -1)
+		if (sq_dead_ids(s, now, all, &dead, &ndead) == -1)
+			goto fail;
+		if (fn != NULL &&
+		    requeue_counts(s, now, all, &counts, &ncounts) == -1)
 			goto fail;
 	}
 	if ((st = sq_stmt(s, id)) == NULL)
@@ -471,31 +558,37 @@ requeue(struct store *s, enum stmt_id id, int64_t now, const char *reason)
 	}
 	if ((n = sq_run_change(s, st, "requeue")) == -1)
 		goto fail;
-	if (s->dlq == NULL)
+	if (!txn)
 		return n;
 	for (i = 0; i < ndead; i++)
 		if (sq_dead_letter(s, dead[i]) == -1)
 			goto fail;
 	if (sq_commit(s) == -1)
 		goto fail;
+	for (i = 0; i < ncounts; i++)
+		fn(arg, counts[i].queue, counts[i].requeued, counts[i].dead);
 	sq_free_ids(dead, ndead);
+	requeue_counts_free(counts, ncounts);
 	return n;
 fail:
-	if (s->dlq != NULL)
+	if (txn)
 		sq_rollback(s);
 	sq_free_ids(dead, ndead);
+	requeue_counts_free(counts, ncounts);
 	return -1;
 }
 
 int
-store_requeue_expired(struct store *s, int64_t now)
+store_requeue_expired(struct store *s, int64_t now, store_requeue_fn fn,
+    void *arg)
 {
-	return requeue(s, ST_REQUEUE_EXPIRED, now, "lease expired");
+	return requeue(s, ST_REQUEUE_EXPIRED, now, "lease expired", fn, arg);
 }
 
 int
-store_requeue_running(struct store *s, int64_t now)
+store_requeue_running(struct store *s, int64_t now, store_requeue_fn fn,
+    void *arg)
 {
 	return requeue(s, ST_REQUEUE_RUNNING, now,
-	    "requeued: its helper went away");
+	    "requeued: its helper went away", fn, arg);
 }

@@ -285,12 +285,23 @@ int	store_extend(struct store *, const char *id, int attempt,
 	    int64_t lease_until);
 
 /*
+ * What a requeue did to one queue's jobs: requeued will run again, dead
+ * will not (their attempts are used up).
+ */
+typedef void	(*store_requeue_fn)(void *arg, const char *queue,
+		    int requeued, int dead);
+
+/*
  * Requeue running jobs whose lease ended before now (or every running job,
  * for a helper that has just become the only active one).  A job whose
- * attempts are exhausted goes dead instead.  Returns how many, or -1.
+ * attempts are exhausted goes dead instead.  When fn is not NULL it is
+ * called after the commit once per queue touched (the counts read in the
+ * same transaction as the change).  Returns how many, or -1.
  */
-int	store_requeue_expired(struct store *, int64_t now);
-int	store_requeue_running(struct store *, int64_t now);
+int	store_requeue_expired(struct store *, int64_t now, store_requeue_fn fn,
+	    void *arg);
+int	store_requeue_running(struct store *, int64_t now, store_requeue_fn fn,
+	    void *arg);
 
 /* ---------------------------------------------------------------------- */
 /* store-admin.c: operator actions and reads                              */

@@ -19,6 +19,13 @@ tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c \
 	tests/unit/tmpdir.c tests/unit/tmpdir.h
 tests_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_metrics_LDADD = $(UNIT_LDADD)
+# fcgiqctl top's readings and frames (top.c is fcgiqctl's own).
+check_PROGRAMS += tests/unit/test_top
+tests_unit_test_top_SOURCES = tests/unit/test_top.c queue/top.c \
+	tests/unit/tmpdir.c tests/unit/tmpdir.h
+tests_unit_test_top_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_top_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_top
 tests_unit_test_verify_SOURCES = tests/unit/test_verify.c
 tests_unit_test_verify_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_verify_LDADD = $(UNIT_LDADD)
@@ -160,6 +167,12 @@ E2E_TESTS += tests/e2e/prefer-wait.sh
 # The status resource and the errors behind nginx: problem details,
 # <id>/result, 410 after a prune, scheduling headers, Retry-After.
 E2E_TESTS += tests/e2e/front-door.sh
+# fcgiqctl top (issue 18).
+E2E_TESTS += tests/e2e/top.sh
+# Attempts ended by a lost helper or an expired lease, counted (issue 18).
+E2E_TESTS += tests/e2e/metrics-lease.sh
+# The metrics role behind Apache (conf-examples/apache-metrics.conf).
+E2E_TESTS += tests/e2e/apache-metrics.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \

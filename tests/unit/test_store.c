@@ -1328,7 +1328,7 @@ test_fencing(void **state)
 	enqueue1(f->s, "default", 0, 0, 5, id);
 	assert_int_equal(store_claim(f->s, "default", t, 100, &j), 1);
 	store_job_free(j);
-	assert_int_equal(store_requeue_expired(f->s, t + 200), 1);
+	assert_int_equal(store_requeue_expired(f->s, t + 200, NULL, NULL), 1);
 	assert_int_equal(store_claim(f->s, "default", t + 200, 1000, &j), 1);
 	assert_int_equal(j->attempts, 2);
 	store_job_free(j);
@@ -1448,8 +1448,8 @@ test_requeue(void **state)
 		store_job_free(j);
 	}
 	assert_int_equal(store_extend(f->s, c, 1, t + 5000), 1);
-	assert_int_equal(store_requeue_expired(f->s, t + 1000), 0);
-	assert_int_equal(store_requeue_expired(f->s, t + 2000), 2);
+	assert_int_equal(store_requeue_expired(f->s, t + 1000, NULL, NULL), 0);
+	assert_int_equal(store_requeue_expired(f->s, t + 2000, NULL, NULL), 2);
 
 	j = get(f->s, a);
 	assert_int_equal(j->state, STORE_JOB_QUEUED);
@@ -1469,15 +1469,84 @@ test_requeue(void **state)
 	assert_string_equal(j->id, a);
 	assert_int_equal(j->attempts, 2);
 	store_job_free(j);
-	assert_int_equal(store_requeue_running(f->s, t + 2001), 2);
+	assert_int_equal(store_requeue_running(f->s, t + 2001, NULL, NULL), 2);
 	assert_state(f->s, a, STORE_JOB_QUEUED);
 	assert_state(f->s, c, STORE_JOB_QUEUED);
-	assert_int_equal(store_requeue_running(f->s, t + 2002), 0);
+	assert_int_equal(store_requeue_running(f->s, t + 2002, NULL, NULL), 0);
 
 	/* Exhausted by the requeue itself. */
 	force(f->s, a, "running", 3);
-	assert_int_equal(store_requeue_running(f->s, t + 3000), 1);
+	assert_int_equal(store_requeue_running(f->s, t + 3000, NULL, NULL), 1);
 	assert_state(f->s, a, STORE_JOB_DEAD);
+}
+
+/* What store_requeue_fn was told, queue by queue. */
+struct requeued {
+	char	seen[256];
+};
+
+static void
+on_requeue(void *arg, const char *queue, int requeued, int dead)
+{
+	struct requeued *r = arg;
+	size_t n = strlen(r->seen);
+
+	snprintf(r->seen + n, sizeof(r->seen) - n, "%s:%d:%d ", queue,
+	    requeued, dead);
+}
+
+/* The counts a requeue reports are its own: per queue, what it made
+ * queued and dead, after the commit; none when nothing expired. */
+static void
+test_requeue_counts(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	struct requeued		 r;
+	char			 id[STORE_ID_LEN + 1];
+	int64_t			 t = store_now() + 1000;
+
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	enqueue1(f->s, "default", 0, 0, 1, id);	/* its last attempt */
+	enqueue1(f->s, "mail", 0, 0, 1, id);
+	enqueue1(f->s, "mail", 0, 0, 1, id);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
+		store_job_free(j);
+	}
+	assert_int_equal(store_claim(f->s, "mail", t, 1000, &j), 1);
+	store_job_free(j);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(store_requeue_expired(f->s, t + 500, on_requeue, &r),
+	    0);
+	assert_string_equal(r.seen, "");
+	assert_int_equal(store_requeue_expired(f->s, t + 2000, on_requeue, &r),
+	    3);
+	assert_string_equal(r.seen, "default:1:1 mail:0:1 ");
+	assert_int_equal(qint(store_db(f->s), "SELECT count(*) FROM jobs"
+	    " WHERE state = 'dead'"), 2);
+
+	/* A helper taking over: every running job, lease or not. */
+	assert_int_equal(store_claim(f->s, "mail", t + 2000, 60000, &j), 1);
+	store_job_free(j);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(store_requeue_running(f->s, t + 2001, on_requeue, &r),
+	    1);
+	assert_string_equal(r.seen, "mail:0:1 ");
+
+	/* With dead letters on, the same counts: the letter is a new job,
+	 * not a requeued one. */
+	assert_int_equal(store_set_dead_letter(f->s, "alerts", "/jobs/", 3, 0),
+	    0);
+	enqueue1(f->s, "mail", 0, 0, 1, id);
+	assert_int_equal(store_claim(f->s, "mail", t + 3000, 1000, &j), 1);
+	store_job_free(j);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(store_requeue_expired(f->s, t + 5000, on_requeue, &r),
+	    1);
+	assert_string_equal(r.seen, "mail:0:1 ");
+	assert_int_equal(qint(store_db(f->s), "SELECT count(*) FROM jobs"
+	    " WHERE queue = 'alerts'"), 1);
 }
 
 static void
@@ -1711,8 +1780,8 @@ test_query_plans(void **state)
 	assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
 	store_job_free(j);
 	assert_int_equal(store_count_waiting(f->s, "default"), 0);
-	assert_int_equal(store_requeue_expired(f->s, t), 0);
-	assert_int_equal(store_requeue_running(f->s, t), 1);
+	assert_int_equal(store_requeue_expired(f->s, t, NULL, NULL), 0);
+	assert_int_equal(store_requeue_running(f->s, t, NULL, NULL), 1);
 	assert_int_equal(store_prune(f->s, NULL, t), 0);
 
 	p = plan_of(db, "SELECT seq FROM jobs INDEXED BY jobs_claim");
@@ -1811,7 +1880,7 @@ test_hot_path_no_temp_btrees(void **state)
 	assert_int_equal(store_release(f->s, j->id, j->attempts, "stop", t),
 	    1);
 	store_job_free(j);
-	assert_int_equal(store_requeue_expired(f->s, t), 0);
+	assert_int_equal(store_requeue_expired(f->s, t, NULL, NULL), 0);
 	assert_int_equal(store_prune(f->s, NULL, t + 1), 2);
 
 	for (st = sqlite3_next_stmt(db, NULL); st != NULL;
@@ -1877,7 +1946,7 @@ run_op(struct fx *f, enum op op, const char *id, int64_t t)
 	case OP_CANCEL:
 		return store_cancel(f->s, id, t);
 	case OP_REQUEUE:
-		return store_requeue_expired(f->s, t + 100000);
+		return store_requeue_expired(f->s, t + 100000, NULL, NULL);
 	case OP_PRUNE:
 		return store_prune(f->s, NULL, t + 100000);
 	default:
@@ -2577,7 +2646,7 @@ test_dead_letters(void **state)
 	enqueue1(f->s, "mail", 0, 0, 1, id2);
 	assert_int_equal(store_claim(f->s, "mail", t0, 10, &j), 1);
 	store_job_free(j);
-	assert_int_equal(store_requeue_expired(f->s, t0 + 100), 1);
+	assert_int_equal(store_requeue_expired(f->s, t0 + 100, NULL, NULL), 1);
 	assert_state(f->s, id2, STORE_JOB_DEAD);
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM jobs WHERE queue ="
 	    " 'alerts' AND json_extract(CAST(body AS TEXT), '$.job') = '%s'",
@@ -2698,6 +2767,7 @@ main(void)
 		T(test_states),
 		T(test_cancel),
 		T(test_requeue),
+		T(test_requeue_counts),
 		T(test_prune),
 		T(test_stats),
 		T(test_list),
