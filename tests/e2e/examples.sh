@@ -331,11 +331,15 @@ out=$("$FCGIQ" -t -c "$top_srcdir/conf-examples/fcgiq.conf" 2>&1)
 check_eq "conf-examples/fcgiq.conf: fcgiq -t accepts it" \
     "$top_srcdir/conf-examples/fcgiq.conf: configuration ok" "$out"
 mkdir -p "$T/ex/spool"
-# Its handlers run as nobody (user = nobody) when this runs as root.
+# Its handlers run as nobody (user = nobody) when this runs as root:
+# nobody writes the spool, and reaches the handlers through a copy in $T
+# (the source tree may sit under a home nobody cannot enter, as /root is).
 [ "$(id -u)" -ne 0 ] || chown nobody "$T/ex/spool"
+cp -R "$H" "$T/ex/handlers"
+chmod -R a+rX "$T/ex/handlers"
 sed -e "s|^database *=.*|database = $T/ex/queue.db|" \
     -e "s|^log_file *=.*|log_file = $T/ex/log|" \
-    -e "s|/usr/local/libexec/fcgiq/|$H/|g" -e "s|/var/spool/fcgiq|$T/ex/spool|g" \
+    -e "s|/usr/local/libexec/fcgiq/|$T/ex/handlers/|g" -e "s|/var/spool/fcgiq|$T/ex/spool|g" \
     "$top_srcdir/conf-examples/fcgiq.conf" >"$T/ex/fcgiq.conf"
 "$FCGIQ" -c "$T/ex/fcgiq.conf" -s "$T/ex/sock" 2>"$T/ex/log" &
 track $!
