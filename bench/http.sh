@@ -2,7 +2,7 @@
 # bench/http.sh — the http: handler kind against the application's own
 # ceiling, in the same run (issue 15's part (c)):
 #
-#   (a) wrk -> nginx -> PHP-FPM: tests/handlers/php/trivial.php (reads the
+#   (a) wrk -> nginx -> PHP-FPM: bench/upstream.php (reads the
 #       body, answers 200), 512-byte POSTs at concurrency C for D seconds:
 #       the requests/s the application takes directly.
 #   (c) N jobs queued (bench/storebench's prefill: 512-byte bodies, as a
@@ -96,7 +96,7 @@ http {
 		keepalive_requests 1000000;
 		location / {
 			include /etc/nginx/fastcgi_params;
-			fastcgi_param SCRIPT_FILENAME $src/tests/handlers/php/trivial.php;
+			fastcgi_param SCRIPT_FILENAME $src/bench/upstream.php;
 			fastcgi_keep_conn on;
 			fastcgi_pass fpm;
 		}
