@@ -121,6 +121,7 @@ concurrency = $conc
 max_attempts = 1
 [queue cli]
 handler = exec:$(command -v php) -n $JOB
+$( [ "$(id -u)" = 0 ] && echo "user = root" )
 concurrency = $conc
 max_attempts = 1
 [queue lat]
