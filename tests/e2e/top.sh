@@ -158,7 +158,9 @@ tty_run() {
 	rm -f "$T/keys" "$T/tty.out"
 	mkfifo "$T/keys"
 	exec 7<>"$T/keys"
-	timeout 30 script -qfec "stty cols 60; stty -g; \"$FCGIQCTL\" -c \
+	# script runs the line with $SHELL: bash, as a user's would be (dash
+	# dies of the ^C meant for top before it can print rc and stty -g).
+	SHELL=/bin/bash timeout 30 script -qfec "stty cols 60; stty -g; \"$FCGIQCTL\" -c \
 	    \"$T/known.conf\" top; echo \"rc=\$?\"; stty -g" /dev/null \
 	    <"$T/keys" >"$T/tty.out" 2>&1 &
 	pid=$!
