@@ -62,20 +62,25 @@ client() {
 client &
 cpid=$!
 
+# The victims alternate (the first one at random), so that a short run
+# still kills both; a helper kill that finds no helper holding the lock (a
+# new one is on its way) is tried again at the next turn.
 kills_fpm=0 kills_helper=0
+next=$([ $((RANDOM % 2)) -eq 0 ] && echo fpm || echo helper)
 while kill -0 "$cpid" 2>/dev/null ||
     [ "$(sql "SELECT count(*) FROM jobs WHERE state <> 'done'")" != 0 ] &&
     [ $((kills_fpm + kills_helper)) -lt 12 ]; do
 	sleep "0.$((3 + RANDOM % 9))"
-	if [ $((RANDOM % 2)) -eq 0 ]; then
+	if [ "$next" = fpm ]; then
 		phpfpm_kill9 main
 		kills_fpm=$((kills_fpm + 1))
 		sleep 0.2
 		phpfpm_start main 4 || bail "php-fpm did not start again"
+		next=helper
 	else
 		h=$(held_lock)
 		[ -n "$h" ] && kill -9 "$h" 2>/dev/null &&
-		    kills_helper=$((kills_helper + 1))
+		    kills_helper=$((kills_helper + 1)) && next=fpm
 	fi
 done
 wait "$cpid"
