@@ -25,7 +25,7 @@
  *      and the statements in store-sql.c if struct store_job changes, and
  *      the expected version in tests/unit/test_store.c.
  */
-#define STORE_SCHEMA_VERSION	4
+#define STORE_SCHEMA_VERSION	5
 
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	/* 0 -> 1: the jobs table, its indexes and the views for people. */
@@ -143,6 +143,22 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"  body_head   BLOB NOT NULL"		/* the first KiB */
 	") STRICT;"
 	"CREATE INDEX rejected_queue ON rejected (queue, seq);",
+	/*
+	 * 4 -> 5: flow control and schedules.  serial_key is the value a
+	 * queue's serialize_by takes from the request at intake (jobs with
+	 * the same key run one at a time, in arrival order); crashes counts
+	 * the runs of a job that ended by a signal or killed its runner, for
+	 * quarantine_after; schedules remembers, per [schedule NAME], the
+	 * last cron slot enqueued, written in the transaction that enqueues
+	 * it, so that each slot is enqueued once across helpers, restarts
+	 * and clock steps.
+	 */
+	"ALTER TABLE jobs ADD COLUMN serial_key TEXT;"
+	"ALTER TABLE jobs ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE schedules ("
+	"  name      TEXT PRIMARY KEY,"
+	"  last_slot INTEGER NOT NULL"		/* Unix ms of the slot */
+	") STRICT;",
 };
 
 /*

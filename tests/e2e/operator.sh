@@ -180,7 +180,7 @@ for b in vacuum dot; do
 	f=$T/backup-$b.db
 	check_eq "$b backup: the command succeeded" "0" "$(cat "$T/backup.$b.rc")"
 	check_eq "$b backup: integrity_check ok" "ok" "$(sqlite3 "$f" 'PRAGMA integrity_check' 2>&1)"
-	check_eq "$b backup: schema version 4" "4" "$(sqlite3 "$f" 'PRAGMA user_version')"
+	check_eq "$b backup: schema version 5" "5" "$(sqlite3 "$f" 'PRAGMA user_version')"
 	sqlite3 "$f" "SELECT id FROM jobs" | sort >"$T/in.$b"
 	missing=$(comm -23 "$T/before.$b" "$T/in.$b" | wc -l)
 	check_eq "$b backup: holds every job acknowledged before it began ($(wc -l <"$T/before.$b"))" "0" "$missing"
@@ -194,14 +194,16 @@ stop_pid "$FCGIQ_PID"
 
 # --- upgrading: migrations on open
 cp "$T/backup-vacuum.db" "$T/v1.db"
-sqlite3 "$T/v1.db" "DROP TABLE rejected; ALTER TABLE jobs DROP COLUMN result_type;
+sqlite3 "$T/v1.db" "DROP TABLE schedules; ALTER TABLE jobs DROP COLUMN crashes;
+    ALTER TABLE jobs DROP COLUMN serial_key;
+    DROP TABLE rejected; ALTER TABLE jobs DROP COLUMN result_type;
     DROP TABLE queues; PRAGMA user_version = 1"
 sed "s|^database = .*|database = $T/v1.db|" "$T/fcgiq.conf" >"$T/v1.conf"
 "$FCGIQ" -W -c "$T/v1.conf" -s "$T/v1.sock" 2>"$T/v1.log" &
 p=$!
 track "$p"
 wait_for grep -q "ready:" "$T/v1.log"
-check_eq "a version-1 database is migrated to 4 when fcgiq opens it" "4" \
+check_eq "a version-1 database is migrated to 5 when fcgiq opens it" "5" \
     "$(sqlite3 "$T/v1.db" 'PRAGMA user_version')"
 check "... the table version 2 adds is there" \
     sh -c "sqlite3 '$T/v1.db' 'SELECT count(*) FROM queues' >/dev/null"
@@ -209,16 +211,18 @@ check_eq "... version 3's index on finished_at is there" "1" \
     "$(sqlite3 "$T/v1.db" "SELECT count(*) FROM sqlite_schema WHERE name = 'jobs_finished' AND sql LIKE '%finished_at IS NOT NULL'")"
 check_eq "... version 4's table of rejected requests is there" "0" \
     "$(sqlite3 "$T/v1.db" 'SELECT count(*) FROM rejected')"
+check_eq "... version 5's table of schedules and jobs.serial_key are there" "0 0" \
+    "$(sqlite3 "$T/v1.db" 'SELECT count(*) FROM schedules; SELECT count(serial_key) FROM jobs' | tr '\n' ' ' | sed 's/ $//')"
 check_eq "... its state CHECK still refuses an unknown state" "CHECK" \
     "$(sqlite3 "$T/v1.db" "UPDATE jobs SET state = 'lost'" 2>&1 | grep -o CHECK)"
 check_eq "... the file is sound" "ok" "$(sqlite3 "$T/v1.db" 'PRAGMA integrity_check')"
 check_eq "... and its jobs are all there" "$(sqlite3 "$T/backup-vacuum.db" 'SELECT count(*) FROM jobs')" \
     "$(sqlite3 "$T/v1.db" 'SELECT count(*) FROM jobs')"
 stop_pid "$p"
-sqlite3 "$T/v1.db" "PRAGMA user_version = 5"
+sqlite3 "$T/v1.db" "PRAGMA user_version = 6"
 rc=0
 timeout 20 "$FCGIQ" -W -c "$T/v1.conf" -s "$T/v1.sock" 2>"$T/v5.log" || rc=$?
 check "a database newer than the program is refused" test "$rc" -ne 0 -a "$rc" -ne 124
-check "... saying why" grep -q "schema version 5 is newer than this program's (4)" "$T/v5.log"
+check "... saying why" grep -q "schema version 6 is newer than this program's (5)" "$T/v5.log"
 
 done_testing

@@ -25,7 +25,7 @@
 #   installed database is turned back into schema 3 (no jobs.result_type,
 #   no rejected table; tests/unit/test_store.c's test_migrate_v3 does the
 #   same); the upgrade leaves it as it is and the new service migrates it
-#   on its start: schema 4, the table and column there, integrity_check
+#   on its start: the current schema, the table and column there, integrity_check
 #   ok, every job kept as it was, the waiting ones run, the conffile and
 #   user kept.  Remove keeps the data and the user; purge leaves
 #   nothing: no user, group, /var/lib/fcgiq, /var/log/fcgiq, /etc/fcgiq,
@@ -460,9 +460,10 @@ echo "# v1 served and stopped at $(elapsed)"
 
 # --- the previous schema: both packages come from this tree, so the
 # database is made what a version-3 fcgiq left (schema 4 added
-# jobs.result_type and the rejected table), as the fcgiq user, the
+# jobs.result_type and the rejected table, schema 5 jobs.serial_key,
+# jobs.crashes and the schedules table), as the fcgiq user, the
 # service stopped and jobs waiting in it.  Every job, as it is now, is
-# compared after the migration.  (A schema 5 needs its own undo here,
+# compared after the migration.  (A schema 6 needs its own undo here,
 # as test_store.c's tests do.)  Written as the fcgiq user, so that no
 # file of the database's belongs to anyone else; persist_wal, as fcgiq
 # sets it, keeps -wal and -shm for the read-only readers of group fcgiq.
@@ -472,9 +473,12 @@ has_v4() {
 	sql "SELECT (SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'result_type')
 	    || ' ' || (SELECT count(*) FROM sqlite_schema WHERE name IN ('rejected', 'rejected_queue'))"
 }
-check_eq "schema 4 before: result_type, rejected and its index there" "4 1 2" \
+schema=$(sed -n 's/^#define STORE_SCHEMA_VERSION[^0-9]*\([0-9]*\).*/\1/p' "$S/queue/store-schema.c")
+check_eq "schema $schema before: result_type, rejected and its index there" "$schema 1 2" \
     "$(sql 'PRAGMA user_version') $(has_v4)"
 as fcgiq sqlite3 /var/lib/fcgiq/queue.db '.filectrl persist_wal 1' "BEGIN;
+    DROP TABLE schedules; ALTER TABLE jobs DROP COLUMN crashes;
+    ALTER TABLE jobs DROP COLUMN serial_key;
     DROP TABLE rejected; ALTER TABLE jobs DROP COLUMN result_type;
     PRAGMA user_version = 3; COMMIT" >/dev/null 2>"$T/downgrade.err"
 check_eq "the database turned back into schema 3: exit 0" "0" "$?$(cat "$T/downgrade.err")"
@@ -485,7 +489,7 @@ check_eq "... fcgiq fcgiq 640 still" "fcgiq fcgiq 640" \
     "$(in_root stat -c '%U %G %a' /var/lib/fcgiq/queue.db)"
 out=$(as ops fcgiqctl stats 2>&1)
 check "fcgiqctl stats (read-only) refuses it: older than the program's schema" \
-    grep -q "schema version 3 is older than this program's (4)" <<<"$out"
+    grep -q "schema version 3 is older than this program's ($schema)" <<<"$out"
 
 # --- upgrade
 wait "$build2"
@@ -510,9 +514,10 @@ MAIN=$(cat "$SVC/mainpid")
 track "$(cat "$SVC/holderpid")"
 track "$MAIN"
 wait_long grep -q "ready:" "$SVC/stderr" || bail "fcgiq $V2 not ready: $(cat "$SVC/stderr")"
-schema=$(sed -n 's/^#define STORE_SCHEMA_VERSION[^0-9]*\([0-9]*\).*/\1/p' "$S/queue/store-schema.c")
 check_eq "the new service migrated it on its start: schema $schema" "$schema" "$(sql 'PRAGMA user_version')"
 check_eq "... jobs.result_type, the rejected table and its index there" "1 2" "$(has_v4)"
+check_eq "... jobs.serial_key, jobs.crashes and the schedules table there" "2 0" \
+    "$(sql "SELECT (SELECT count(*) FROM pragma_table_info('jobs') WHERE name IN ('serial_key', 'crashes')) || ' ' || (SELECT count(*) FROM schedules)")"
 check_eq "... integrity_check ok" "ok" "$(sql 'PRAGMA integrity_check')"
 snapshot >"$T/jobs.after"
 check "... every job kept as it was (id, queue, state, attempts, body, result)" \
