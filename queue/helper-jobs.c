@@ -517,6 +517,16 @@ claim_all(struct helper *h, int64_t now)
 
 		if (!queue_runnable(q))
 			continue;
+		/* A paused queue's jobs are all skipped by the claim's own
+		 * test, but only after a walk of its whole claim index (and
+		 * next_due's another): ask once. */
+		if ((rc = store_paused(h->store, q->name)) == -1) {
+			log_warnx("helper: queue %s: paused: %s", q->name,
+			    store_error(h->store));
+			return -1;
+		}
+		if (rc == 1)
+			continue;
 		while (queue_active(h, q->name) < (size_t)q->concurrency) {
 			if (array_grow(&h->claimed, &h->claimed_cap,
 			    h->nclaimed + 1, sizeof(*h->claimed), 8) == -1)
