@@ -60,6 +60,8 @@ struct http_multi {
 	size_t		  ngates, gates_cap;
 	CURL		**idle;		/* easy handles to reuse */
 	size_t		  nidle, idle_cap;
+	char		 *where_url;	/* the URL where_of last parsed */
+	char		  where[128];	/* ... and its "host:port" */
 };
 
 /* Easy handles kept for the next jobs: a handle costs allocations (its
@@ -404,6 +406,7 @@ http_multi_free(struct http_multi *hm)
 	(void)curl_multi_cleanup(hm->m);
 	free(hm->socks);
 	free(hm->gates);
+	free(hm->where_url);
 	free(hm);
 }
 
@@ -541,6 +544,25 @@ url_where(const char *url, char *buf, size_t len)
 	curl_url_cleanup(u);
 }
 
+/* url_where of url, parsed once for the jobs of a queue in a row: a
+ * parse costs allocations, one job's time of the helper's. */
+static void
+where_of(struct http_multi *hm, const char *url, char *buf, size_t len)
+{
+	char *u;
+
+	if (hm->where_url == NULL || strcmp(hm->where_url, url) != 0) {
+		if ((u = strdup(url)) == NULL) {
+			url_where(url, buf, len);
+			return;
+		}
+		free(hm->where_url);
+		hm->where_url = u;
+		url_where(url, hm->where, sizeof(hm->where));
+	}
+	(void)snprintf(buf, len, "%s", hm->where);
+}
+
 char *
 http_url(const char *url, const char *query)
 {
@@ -654,7 +676,7 @@ http_slot_start(struct slot *s, struct http_multi *hm,
 	}
 	x->hm = hm;
 	buf_init(&x->body, q->max_result);
-	url_where(q->url, x->where, sizeof(x->where));
+	where_of(hm, q->url, x->where, sizeof(x->where));
 	if ((x->url = http_url(q->url, job->query_string)) == NULL ||
 	    (x->easy = hm->nidle > 0 ? hm->idle[--hm->nidle] :
 	    curl_easy_init()) == NULL ||
