@@ -384,6 +384,36 @@ test_open_errors(void **state)
 	f->s = open_store(f, NULL);
 }
 
+/*
+ * The start of a migration test: one waiting job in the current schema,
+ * the store closed, and undo run on a plain connection to turn the file
+ * back into an older version; the caller looks, then closes it.
+ */
+static sqlite3 *
+older_schema(struct fx *f, char *id, const char *undo)
+{
+	sqlite3		*db;
+
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	qexec(db, undo);
+	return db;
+}
+
+/* The store opened again on that file: migrated to the current version. */
+static sqlite3 *
+migrated(struct fx *f)
+{
+	sqlite3		*db;
+
+	f->s = open_store(f, NULL);
+	db = store_db(f->s);
+	assert_int_equal(qint(db, "PRAGMA user_version"), SCHEMA_VERSION);
+	return db;
+}
+
 /* A version 1 database (no queues table) with jobs in it is migrated on
  * open, and keeps its jobs. */
 static void
@@ -393,16 +423,11 @@ test_migrate_v1(void **state)
 	char		 id[STORE_ID_LEN + 1];
 	sqlite3		*db;
 
-	enqueue1(f->s, "default", 0, 0, 3, id);
-	store_close(f->s);
-	f->s = NULL;
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	qexec(db, UNDO_V4 "DROP TABLE queues; PRAGMA user_version = 1");
+	db = older_schema(f, id, UNDO_V4 "DROP TABLE queues;"
+	    " PRAGMA user_version = 1");
 	sqlite3_close(db);
-	f->s = open_store(f, NULL);
-	assert_int_equal(qint(store_db(f->s), "PRAGMA user_version"),
-	    SCHEMA_VERSION);
-	assert_int_equal(qint(store_db(f->s),
+	db = migrated(f);
+	assert_int_equal(qint(db,
 	    "SELECT count(*) FROM sqlite_schema WHERE name = 'queues'"), 1);
 	assert_state(f->s, id, STORE_JOB_QUEUED);
 	assert_int_equal(store_paused(f->s, "default"), 0);
@@ -442,11 +467,7 @@ test_migrate_v2(void **state)
 	const char	*done = "UPDATE jobs SET state = 'done' WHERE seq = 1";
 	sqlite3		*db;
 
-	enqueue1(f->s, "default", 0, 0, 3, id);
-	store_close(f->s);
-	f->s = NULL;
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	qexec(db, UNDO_V4 "PRAGMA writable_schema = ON;"
+	db = older_schema(f, id, UNDO_V4 "PRAGMA writable_schema = ON;"
 	    "UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (state ="
 	    " ''queued'' OR state = ''running'' OR state = ''retry'' OR"
 	    " state = ''done'' OR state = ''dead'' OR state = ''cancelled'')',"
@@ -464,9 +485,7 @@ test_migrate_v2(void **state)
 	assert_int_equal(temp_btrees(db, done), 3);
 	sqlite3_close(db);
 
-	f->s = open_store(f, NULL);
-	db = store_db(f->s);
-	assert_int_equal(qint(db, "PRAGMA user_version"), SCHEMA_VERSION);
+	db = migrated(f);
 	assert_int_equal(temp_btrees(db, done), 0);
 	assert_int_equal(temp_btrees(db, "INSERT INTO jobs (id, queue, state,"
 	    " max_attempts, created_at, run_at, body) VALUES"
@@ -495,16 +514,11 @@ test_migrate_v3(void **state)
 	char		 id[STORE_ID_LEN + 1];
 	sqlite3		*db;
 
-	enqueue1(f->s, "default", 0, 0, 3, id);
-	store_close(f->s);
-	f->s = NULL;
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	qexec(db, UNDO_V4 "UPDATE jobs SET state = 'done', finished_at = 1,"
-	    " result = CAST('ok' AS BLOB); PRAGMA user_version = 3");
+	db = older_schema(f, id, UNDO_V4 "UPDATE jobs SET state = 'done',"
+	    " finished_at = 1, result = CAST('ok' AS BLOB);"
+	    " PRAGMA user_version = 3");
 	sqlite3_close(db);
-	f->s = open_store(f, NULL);
-	db = store_db(f->s);
-	assert_int_equal(qint(db, "PRAGMA user_version"), SCHEMA_VERSION);
+	db = migrated(f);
 	assert_int_equal(qint(db, "SELECT count(*) FROM jobs WHERE"
 	    " result = CAST('ok' AS BLOB) AND result_type IS NULL"), 1);
 	assert_int_equal(qint(db, "SELECT count(*) FROM rejected"), 0);
@@ -512,7 +526,6 @@ test_migrate_v3(void **state)
 	    " WHERE name = 'rejected_queue'"), 1);
 	assert_state(f->s, id, STORE_JOB_DONE);
 }
-
 
 /* A version 4 database with a waiting job in it is migrated on open: the
  * job has no serial key and no crash, and the schedules table is there,
@@ -524,15 +537,9 @@ test_migrate_v4(void **state)
 	char		 id[STORE_ID_LEN + 1];
 	sqlite3		*db;
 
-	enqueue1(f->s, "default", 0, 0, 3, id);
-	store_close(f->s);
-	f->s = NULL;
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	qexec(db, UNDO_V5 "PRAGMA user_version = 4");
+	db = older_schema(f, id, UNDO_V5 "PRAGMA user_version = 4");
 	sqlite3_close(db);
-	f->s = open_store(f, NULL);
-	db = store_db(f->s);
-	assert_int_equal(qint(db, "PRAGMA user_version"), SCHEMA_VERSION);
+	db = migrated(f);
 	assert_int_equal(qint(db, "SELECT count(*) FROM jobs WHERE"
 	    " serial_key IS NULL AND crashes = 0"), 1);
 	assert_int_equal(qint(db, "SELECT count(*) FROM schedules"), 0);
