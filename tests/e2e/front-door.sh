@@ -45,19 +45,6 @@ EOF
 resp_spawn || bail "spawn-fcgi: $(cat "$T/spawn.log" "$T/fcgiq.log" 2>/dev/null)"
 resp_nginx || bail "nginx did not start: $(cat "$T/nginx/logs/error.log")"
 
-# req METHOD PATH [CURL ARGS]: headers to $T/h, body to $T/b, status in CODE.
-req() {
-	local m=$1 u=$2
-	shift 2
-	if [ "$m" = HEAD ]; then
-		curl -s -I -o "$T/h" "$@" "$BASE$u" >/dev/null
-		: >"$T/b"
-	else
-		curl -s -X "$m" -D "$T/h" -o "$T/b" "$@" "$BASE$u"
-	fi
-	CODE=$(head -1 "$T/h" | cut -d' ' -f2)
-}
-hdr() { grep -i "^$1:" "$T/h" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
 # j PATH: a member of the JSON body (sqlite3's json_extract).
 j() { sqlite3 :memory: "SELECT json_extract(readfile('$T/b'), '\$.$1')"; }
 field() { j "$1"; }

@@ -89,6 +89,21 @@ extra_location() {
 	EOF
 }
 
+# req METHOD PATH [CURL ARGS]: a request to $BASE; headers to $T/h, body to
+# $T/b, status in CODE.  hdr NAME: a header of that answer.
+req() {
+	local m=$1 u=$2
+	shift 2
+	if [ "$m" = HEAD ]; then
+		curl -s -I -o "$T/h" "$@" "$BASE$u" >/dev/null
+		: >"$T/b"
+	else
+		curl -s -X "$m" -D "$T/h" -o "$T/b" "$@" "$BASE$u"
+	fi
+	CODE=$(head -1 "$T/h" | cut -d' ' -f2)
+}
+hdr() { grep -i "^$1:" "$T/h" | head -1 | cut -d' ' -f2- | tr -d '\r'; }
+
 # sql QUERY: one value (or rows) from the queue database.
 sql() { sqlite3 -cmd '.timeout 5000' "$DB" "$1"; }
 
