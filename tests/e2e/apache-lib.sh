@@ -11,6 +11,44 @@ command -v apache2 >/dev/null || skip_all "apache2 not installed"
 id www-data >/dev/null 2>&1 || skip_all "no user www-data"
 [ "$(id -u)" = 0 ] || skip_all "Apache's User www-data needs root"
 
+# apache_fcgiq [FCGIQ LINES]: fcgiq as the shipped spawn-fcgi command line
+# runs it (root dropping to www-data, two children, the socket belonging to
+# www-data so Apache's children reach it), on $DB and $SOCK, queues default,
+# mail and github, with FCGIQ LINES added to its [fcgiq] section.  Its
+# stderr (its log) goes to $T/fcgiq.log: spawn-fcgi gives it /dev/null.
+# Sets FCGIQ_PIDS; returns once it is ready.
+apache_fcgiq() {
+	local out p
+	mkdir -p "$T/var" "$T/run" "$T/bin"
+	chmod 755 "$T/run" "$T/bin"
+	chown www-data: "$T/var"
+	cp "$FCGIQ" "$T/bin/fcgiq"
+	cat >"$T/fcgiq.conf" <<-EOF
+	[fcgiq]
+	database = $DB
+	log      = info
+	${1:-}
+
+	[queue default]
+	[queue mail]
+	[queue github]
+	EOF
+	cat >"$T/bin/fcgiq-logged" <<-EOF
+	#!/bin/sh
+	exec "$T/bin/fcgiq" "\$@" 2>>"$T/fcgiq.log"
+	EOF
+	chmod 755 "$T/bin/fcgiq-logged"
+	touch "$T/fcgiq.log" && chown www-data: "$T/fcgiq.log"
+	out=$(FCGIQ_SOCKET=$SOCK FCGIQ_CONF=$T/fcgiq.conf \
+	    FCGIQ_BIN=$T/bin/fcgiq-logged FCGIQ_CHILDREN=2 \
+	    FCGIQ_USER=www-data FCGIQ_ARGS=-W \
+	    sh "$EX/spawn-fcgi.sh" 2>&1) || bail "spawn-fcgi failed: $out"
+	FCGIQ_PIDS=$(printf '%s\n' "$out" | sed -n 's/.*PID: *\([0-9]*\).*/\1/p')
+	for p in $FCGIQ_PIDS; do track "$p"; done
+	wait_for grep -q "ready:" "$T/fcgiq.log" ||
+	    bail "fcgiq not ready: $(cat "$T/fcgiq.log")"
+}
+
 # apache_conf SITE MODULE...: $T/apache/apache.conf loading mpm_event,
 # authz_core and MODULE..., including the file SITE.  Sets APACHE_PORT,
 # APACHE_URL.

@@ -24,33 +24,7 @@ done
 EX=$top_srcdir/conf-examples
 DB=$T/var/queue.db
 SOCK=$T/run/fcgiq.sock
-mkdir -p "$T/var" "$T/run" "$T/bin"
-chmod 755 "$T/run" "$T/bin"
-chown www-data: "$T/var"
-cp "$FCGIQ" "$T/bin/fcgiq"
-
-cat >"$T/fcgiq.conf" <<EOF
-[fcgiq]
-database = $DB
-log      = info
-helper   = 0
-
-[queue default]
-[queue mail]
-[queue github]
-EOF
-cat >"$T/bin/fcgiq-logged" <<EOF
-#!/bin/sh
-exec "$T/bin/fcgiq" "\$@" 2>>"$T/fcgiq.log"
-EOF
-chmod 755 "$T/bin/fcgiq-logged"
-touch "$T/fcgiq.log" && chown www-data: "$T/fcgiq.log"
-out=$(FCGIQ_SOCKET=$SOCK FCGIQ_CONF=$T/fcgiq.conf FCGIQ_BIN=$T/bin/fcgiq-logged \
-    FCGIQ_CHILDREN=2 FCGIQ_USER=www-data FCGIQ_ARGS=-W \
-    sh "$EX/spawn-fcgi.sh" 2>&1) || bail "spawn-fcgi failed: $out"
-FCGIQ_PIDS=$(printf '%s\n' "$out" | sed -n 's/.*PID: *\([0-9]*\).*/\1/p')
-for p in $FCGIQ_PIDS; do track "$p"; done
-wait_for grep -q "ready:" "$T/fcgiq.log" || bail "fcgiq not ready: $(cat "$T/fcgiq.log")"
+apache_fcgiq "helper   = 0"
 
 for f in apache-proxy-fcgi.conf apache-metrics.conf; do
 	sed "s|unix:/run/fcgiq/fcgiq.sock|unix:$SOCK|" "$EX/$f" >"$T/$f"

@@ -22,36 +22,8 @@ done
 EX=$top_srcdir/conf-examples
 DB=$T/var/queue.db
 SOCK=$T/run/fcgiq.sock
-mkdir -p "$T/var" "$T/run" "$T/bin"
-chmod 755 "$T/run" "$T/bin"
-chown www-data: "$T/var"
-cp "$FCGIQ" "$T/bin/fcgiq"
-
-cat >"$T/fcgiq.conf" <<EOF
-[fcgiq]
-database = $DB
-log      = info
-
-[queue default]
-[queue mail]
-[queue github]
-EOF
-# fcgiq's stderr (its log) into a file: spawn-fcgi gives it /dev/null.
-cat >"$T/bin/fcgiq-logged" <<EOF
-#!/bin/sh
-exec "$T/bin/fcgiq" "\$@" 2>>"$T/fcgiq.log"
-EOF
-chmod 755 "$T/bin/fcgiq-logged"
-touch "$T/fcgiq.log" && chown www-data: "$T/fcgiq.log"
-
-# The shipped spawn-fcgi command line, run as root, dropping to www-data:
-# the socket belongs to www-data (-U), so Apache's children reach it.
-out=$(FCGIQ_SOCKET=$SOCK FCGIQ_CONF=$T/fcgiq.conf FCGIQ_BIN=$T/bin/fcgiq-logged \
-    FCGIQ_CHILDREN=2 FCGIQ_USER=www-data FCGIQ_ARGS=-W \
-    sh "$EX/spawn-fcgi.sh" 2>&1) || bail "spawn-fcgi failed: $out"
-FCGIQ_PIDS=$(printf '%s\n' "$out" | sed -n 's/.*PID: *\([0-9]*\).*/\1/p')
-for p in $FCGIQ_PIDS; do track "$p"; done
-wait_for grep -q "ready:" "$T/fcgiq.log" || bail "fcgiq not ready: $(cat "$T/fcgiq.log")"
+# The shipped spawn-fcgi command line, run as root, dropping to www-data.
+apache_fcgiq
 check_eq "spawn-fcgi started 2 fcgiq processes" "2" "$(echo $FCGIQ_PIDS | wc -w)"
 check_eq "fcgiq runs as www-data (spawn-fcgi -u)" "www-data" \
     "$(ps -o user= -p "$(echo $FCGIQ_PIDS | tr ' ' ,)" | sort -u | tr -d ' ')"
