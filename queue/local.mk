@@ -11,19 +11,21 @@ libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h \
 	queue/store.c queue/store.h queue/store-sqlite.h \
 	queue/store-schema.c queue/store-sql.c queue/store-enqueue.c \
 	queue/store-jobs.c queue/store-admin.c queue/store-gauges.c \
-	queue/store-dead.c queue/store-rejected.c \
+	queue/store-dead.c queue/store-rejected.c queue/store-schedule.c \
+	queue/cron.c queue/cron.h queue/schedule.c queue/schedule.h \
 	queue/metrics.c queue/metrics.h queue/expo.c queue/expo.h \
 	queue/gauges.c queue/gauges.h \
 	queue/verify.c queue/verify.h
 
 noinst_LIBRARIES += libhelper.a
 libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/helper-jobs.c \
-	queue/helper-internal.h queue/exec.c queue/exec.h \
+	queue/helper-internal.h queue/helper-schedules.c queue/exec.c queue/exec.h \
 	queue/slot.c queue/slot.h queue/supervisor.c queue/supervisor.h \
 	queue/upstream.c queue/upstream.h queue/fcgi.c queue/fcgi.h
 # The http: handler kind.
 libhelper_a_SOURCES += queue/http.c queue/http.h
 
 sbin_PROGRAMS += fcgiqctl
-fcgiqctl_SOURCES = queue/fcgiqctl.c queue/top.c queue/top.h
+fcgiqctl_SOURCES = queue/fcgiqctl.c queue/top.c queue/top.h \
+	queue/ctl-schedules.c queue/ctl-schedules.h
 fcgiqctl_LDADD = libhelper.a $(FCGIQ_LIBS)
