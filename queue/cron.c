@@ -123,6 +123,9 @@ parse_field(const struct field *f, const char *s, uint64_t *bits, int *star,
 				p++;
 				if (parse_value(f, &p, &hi, err, errlen) == -1)
 					return -1;
+				/* "mon-sun": Sunday as the end is 7. */
+				if (f->max == 7 && hi == 0 && lo > 0)
+					hi = 7;
 				if (hi < lo) {
 					snprintf(err, errlen, "cron: %s: range "
 					    "%d-%d runs backwards", f->name,

@@ -19,6 +19,13 @@ tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c \
 	tests/unit/tmpdir.c tests/unit/tmpdir.h
 tests_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_metrics_LDADD = $(UNIT_LDADD)
+# cron.c and schedule.c: slots and their enqueue.
+check_PROGRAMS += tests/unit/test_cron
+tests_unit_test_cron_SOURCES = tests/unit/test_cron.c \
+	tests/unit/tmpdir.c tests/unit/tmpdir.h
+tests_unit_test_cron_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_cron_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_cron
 # fcgiqctl top's readings and frames (top.c is fcgiqctl's own).
 check_PROGRAMS += tests/unit/test_top
 tests_unit_test_top_SOURCES = tests/unit/test_top.c queue/top.c \
