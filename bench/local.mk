@@ -31,3 +31,8 @@ bench_spawn_loop_SOURCES = bench/spawn-loop.c
 bench_stamp_SOURCES = bench/stamp.c
 bench_enqueue_gap_SOURCES = bench/enqueue-gap.c
 bench_enqueue_gap_LDADD = $(FCGIQ_LIBS)
+
+# sched-hook: the helper's schedules hook on a turn with nothing due.
+noinst_PROGRAMS += bench/sched-hook
+bench_sched_hook_SOURCES = bench/sched-hook.c
+bench_sched_hook_LDADD = libhelper.a $(FCGIQ_LIBS)

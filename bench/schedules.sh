@@ -5,7 +5,10 @@
 # minute, into a queue of their own, so they fire during the rounds that
 # cross a minute) against the same helper with none.  Two databases, two
 # helpers up side by side (each idle while the other drains); rounds
-# alternate which goes first.  Target: with >= 0.9x without.
+# alternate which goes first.  Target: with >= 0.9x without.  Then
+# bench/sched-hook: the hook's own cost on a turn with nothing due (ns a
+# call, 20 schedules and none), which the drain rates on a loaded box can
+# hide in their noise.
 #
 # Usage: bench/schedules.sh [-n JOBS] [-r ROUNDS] [-c CONCURRENCY]
 # Needs a build in ./build (or BUILD=dir) and sqlite3.  Nothing here is a
@@ -17,11 +20,11 @@ jobs=3000 rounds=4 conc=4
 while getopts "n:r:c:" o; do
 	case $o in
 	n) jobs=$OPTARG ;; r) rounds=$OPTARG ;; c) conc=$OPTARG ;;
-	*) sed -n '2,13p' "$0"; exit 2 ;;
+	*) sed -n '2,16p' "$0"; exit 2 ;;
 	esac
 done
 [ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
-make -C "$build" -s bench/stamp bench/enqueue-gap >/dev/null || exit 1
+make -C "$build" -s bench/stamp bench/enqueue-gap bench/sched-hook >/dev/null || exit 1
 B=$(mktemp -d /tmp/fcgiq-bench-sched.XXXXXX)
 PIDS=""
 cleanup() {
@@ -91,3 +94,10 @@ median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]
 fired=$(sql sched "SELECT count(*) FROM jobs WHERE queue = 'tick'")
 echo
 echo "median: none $(awk '{ print $1 }' "$B/rounds" | median) jobs/s, 20 schedules $(awk '{ print $2 }' "$B/rounds" | median) jobs/s: $(awk '{ print $3 }' "$B/rounds" | median)x (target >= 0.9); schedule jobs enqueued meanwhile: $fired"
+for v in none sched; do
+	sed "s|^database = .*|database = $B/hook.db|" "$B/$v/fcgiq.conf" >"$B/hook-$v.conf"
+done
+for r in 1 2 3; do
+	"$build/bench/sched-hook" "$B/hook-none.conf" 2000000
+	"$build/bench/sched-hook" "$B/hook-sched.conf" 2000000
+done
