@@ -8,7 +8,8 @@
 # restart at the same slot enqueues nothing; the clock stepped back (helper
 # running, and a restart) repeats nothing; a downtime over 5 slots gives 1
 # job with catch_up = last, 0 with none, 5 with all; fcgiq -t's messages
-# name the line and field; fcgiqctl schedules (table and --json).
+# name the line and field; fcgiqctl schedules (table and --json); a
+# schedule added on SIGHUP.
 # A "tick" schedule (every minute, catch_up = none, last in the file) is the
 # witness that the helper has been through its schedules after a clock step.
 . "$(dirname "$0")/../lib.sh"
@@ -203,6 +204,21 @@ check "fcgiqctl --json schedules" grep -q '"next_run_local": "2026-12-03 17:00 C
     "$T/schedules.json"
 check "fcgiqctl --json schedules: catch_up" grep -q '"catch_up": "all"' \
     "$T/schedules.json"
+
+# --- SIGHUP: a schedule added starts at its next slot; none repeats
+cat >>"$T/fcgiq.conf" <<EOF2
+[schedule added]
+cron     = 31 * * * *
+queue    = tick
+EOF2
+n=$(grep -c 'configuration reloaded' "$T/work.log")
+kill -HUP "$HP"
+reloaded() { [ "$(grep -c 'configuration reloaded' "$T/work.log")" -gt "$n" ]; }
+check "SIGHUP reloads" wait_for reloaded
+step 2026-12-03T15:31:01Z 6
+check_eq "SIGHUP: the new schedule's first slot" 1 "$(count added)"
+check_eq "SIGHUP: the others repeat nothing" "2 2 1 6" \
+    "$(count nightly-report) $(count dl-last) $(count dl-none) $(count dl-all)"
 stop_helper
 check "no warning in the helper's log" bash -c "! grep -Eq 'warn|error' '$T/work.log'"
 done_testing
