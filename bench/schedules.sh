@@ -5,7 +5,8 @@
 # minute, into a queue of their own, so they fire during the rounds that
 # cross a minute) against the same helper with none.  Two databases, two
 # helpers up side by side (each idle while the other drains); rounds
-# alternate which goes first.  Target: with >= 0.9x without.  Then
+# alternate which goes first.  Target: with >= 0.9x without.  Beside it,
+# the helper's own CPU time a job (its loop, not its handlers).  Then
 # bench/sched-hook: the hook's own cost on a turn with nothing due (ns a
 # call, 20 schedules and none), which the drain rates on a loaded box can
 # hide in their noise.
@@ -57,17 +58,25 @@ EOC
 	"$build/fcgiqctl" -c "$B/$v/fcgiq.conf" pause default >/dev/null
 	"$build/fcgiq" work -c "$B/$v/fcgiq.conf" 2>"$B/$v/helper.log" &
 	PIDS="$PIDS $!"
+	echo $! >"$B/$v/pid"
 done
 
 ctl() { "$build/fcgiqctl" -c "$B/$1/fcgiq.conf" "${@:2}"; }
 sql() { sqlite3 -cmd ".timeout 5000" "$B/$1/q.db" "$2"; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-# One drain of $jobs jobs by variant $1: its jobs/s.
+# The helper's own CPU time (user + system, clock ticks), not its
+# handlers': the loop's work, which a loaded box does not inflate the way
+# it does wall time.
+cpu() { awk '{ print $14 + $15 }' "/proc/$(cat "$B/$1/pid")/stat"; }
+hz=$(getconf CLK_TCK)
+# One drain of $jobs jobs by variant $1: its jobs/s; the helper's CPU
+# microseconds a job into $B/$1/cpu.
 drain() {
-	local v=$1 t0 end
+	local v=$1 t0 end c0
 	sql "$v" "DELETE FROM jobs WHERE queue = 'default'"
 	"$build/bench/enqueue-gap" -g 0 "$jobs" default "$B/$v/q.db" >/dev/null || exit 1
+	c0=$(cpu "$v")
 	t0=$(now_ms)
 	ctl "$v" resume default >/dev/null
 	# Look rarely: each look costs the helper CPU (see bench/exec.sh).
@@ -76,6 +85,8 @@ drain() {
 	done
 	end=$(sql "$v" "SELECT max(finished_at) FROM jobs WHERE queue = 'default'")
 	ctl "$v" pause default >/dev/null
+	awk -v c="$(( $(cpu "$v") - c0 ))" -v hz="$hz" -v n="$jobs" \
+	    'BEGIN { printf "%.1f\n", c * 1e6 / hz / n }' >>"$B/$v/cpu"
 	awk -v n="$jobs" -v ms="$((end - t0))" 'BEGIN { printf "%.1f", n * 1000 / ms }'
 }
 
@@ -94,6 +105,7 @@ median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]
 fired=$(sql sched "SELECT count(*) FROM jobs WHERE queue = 'tick'")
 echo
 echo "median: none $(awk '{ print $1 }' "$B/rounds" | median) jobs/s, 20 schedules $(awk '{ print $2 }' "$B/rounds" | median) jobs/s: $(awk '{ print $3 }' "$B/rounds" | median)x (target >= 0.9); schedule jobs enqueued meanwhile: $fired"
+echo "helper CPU a job (median): none $(median <"$B/none/cpu") us, 20 schedules $(median <"$B/sched/cpu") us"
 for v in none sched; do
 	sed "s|^database = .*|database = $B/hook.db|" "$B/$v/fcgiq.conf" >"$B/hook-$v.conf"
 done

@@ -11,19 +11,23 @@ libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h \
 	queue/store.c queue/store.h queue/store-sqlite.h \
 	queue/store-schema.c queue/store-sql.c queue/store-enqueue.c \
 	queue/store-jobs.c queue/store-admin.c queue/store-gauges.c \
-	queue/store-dead.c queue/store-rejected.c queue/store-schedule.c \
-	queue/cron.c queue/cron.h queue/schedule.c queue/schedule.h \
+	queue/store-dead.c queue/store-rejected.c \
 	queue/metrics.c queue/metrics.h queue/expo.c queue/expo.h \
 	queue/gauges.c queue/gauges.h \
 	queue/verify.c queue/verify.h
+# Recurring jobs: [schedule NAME], cron expressions, their slots' store.
+libfcgiq_a_SOURCES += queue/cron.c queue/cron.h queue/schedule.c \
+	queue/schedule.h queue/store-schedule.c
 
 noinst_LIBRARIES += libhelper.a
 libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/helper-jobs.c \
-	queue/helper-internal.h queue/helper-schedules.c queue/exec.c queue/exec.h \
+	queue/helper-internal.h queue/exec.c queue/exec.h \
 	queue/slot.c queue/slot.h queue/supervisor.c queue/supervisor.h \
 	queue/upstream.c queue/upstream.h queue/fcgi.c queue/fcgi.h
 # The http: handler kind.
 libhelper_a_SOURCES += queue/http.c queue/http.h
+# The helper's hook for [schedule NAME].
+libhelper_a_SOURCES += queue/helper-schedules.c
 
 sbin_PROGRAMS += fcgiqctl
 fcgiqctl_SOURCES = queue/fcgiqctl.c queue/top.c queue/top.h \

@@ -276,7 +276,7 @@ static int
 due_slots(const struct schedule_conf *sc, int64_t last, int64_t now,
     int64_t *out, size_t cap, size_t *n, int64_t *newest)
 {
-	int64_t from = last, s;
+	int64_t from = last, s, *tmp;
 	size_t k = 0, i, first;
 
 	*n = 0;
@@ -300,9 +300,7 @@ due_slots(const struct schedule_conf *sc, int64_t last, int64_t now,
 		/* The ring's oldest first. */
 		if (k > cap) {
 			first = k % cap;
-			int64_t *tmp = malloc(cap * sizeof(*tmp));
-
-			if (tmp == NULL)
+			if ((tmp = malloc(cap * sizeof(*tmp))) == NULL)
 				return -1;
 			for (i = 0; i < cap; i++)
 				tmp[i] = out[(first + i) % cap];
