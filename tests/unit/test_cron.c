@@ -211,6 +211,12 @@ test_berlin(void **state)
 	/* From inside the second occurrence: on to 03:00 CET. */
 	assert_string_equal(next("*/20 * * * *", "Europe/Berlin",
 	    "2026-10-25T01:10"), "2026-10-25T02:00");
+	/* 03:00 on the day of the fall back is there once, in CET. */
+	assert_string_equal(next("0 3 * * *", "Europe/Berlin",
+	    "2026-10-24T12:00"), "2026-10-25T02:00");
+	/* Far ahead, where the zone's rule (not a table) decides. */
+	assert_string_equal(next("30 2 * * *", "Europe/Berlin",
+	    "2099-03-28T12:00"), "2099-03-29T01:00");
 	/* Winter: CET is UTC+1. */
 	assert_string_equal(next("0 3 * * *", "Europe/Berlin",
 	    "2026-12-03T00:00"), "2026-12-03T02:00");
@@ -230,6 +236,16 @@ test_new_york(void **state)
 	    "2026-10-31T12:00"), "2026-11-01T05:30");
 	assert_string_equal(next("30 1 * * *", "America/New_York",
 	    "2026-11-01T05:30"), "2026-11-02T06:30");
+	/* Every half hour through the jump: 01:30 EST, then 03:00 EDT
+	 * (the jump, for 02:00 and 02:30), then 03:30 EDT. */
+	assert_string_equal(next("*/30 * * * *", "America/New_York",
+	    "2026-03-08T06:30"), "2026-03-08T07:00");
+	assert_string_equal(next("*/30 * * * *", "America/New_York",
+	    "2026-03-08T07:00"), "2026-03-08T07:30");
+	/* Through the repeated hour: 01:00 and 01:30 EDT once each, then
+	 * 02:00 EST. */
+	assert_string_equal(next("*/30 * * * *", "America/New_York",
+	    "2026-11-01T05:30"), "2026-11-01T07:00");
 	assert_string_equal(next("0 9 * * mon-fri", "America/New_York",
 	    "2026-12-04T15:00"), "2026-12-07T14:00");
 }
