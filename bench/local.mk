@@ -3,6 +3,8 @@
 EXTRA_DIST += bench/run bench/intake.sh bench/intake.php bench/post.lua \
 	bench/exec.sh bench/wait.sh bench/verify.sh bench/verify.lua \
 	bench/upstream.sh bench/upstream.php
+# schedules.sh: the helper with 20 [schedule NAME]s against none.
+EXTRA_DIST += bench/schedules.sh
 # http.sh: the http: handler kind against nginx -> PHP-FPM directly.
 EXTRA_DIST += bench/http.sh
 
@@ -29,3 +31,8 @@ bench_spawn_loop_SOURCES = bench/spawn-loop.c
 bench_stamp_SOURCES = bench/stamp.c
 bench_enqueue_gap_SOURCES = bench/enqueue-gap.c
 bench_enqueue_gap_LDADD = $(FCGIQ_LIBS)
+
+# sched-hook: the helper's schedules hook on a turn with nothing due.
+noinst_PROGRAMS += bench/sched-hook
+bench_sched_hook_SOURCES = bench/sched-hook.c
+bench_sched_hook_LDADD = libhelper.a $(FCGIQ_LIBS)

@@ -791,9 +791,13 @@ on_key(void *user, const char *section, const char *name, const char *value)
 			} else
 				rc = queue_key(ps, q, name, value);
 		}
-	} else {
+	} else if (strncmp(section, "schedule ", 9) == 0)
+		rc = schedule_key(ps->c, section, name, value, ps->line,
+		    ps->msg, sizeof(ps->msg));
+	else {
 		snprintf(ps->msg, sizeof(ps->msg), "unknown section [%s] "
-		    "(expected [fcgiq] or [queue NAME])", section);
+		    "(expected [fcgiq], [queue NAME] or [schedule NAME])",
+		    section);
 		rc = -1;
 	}
 	if (rc == -1) {
@@ -1133,7 +1137,8 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 			goto fail;
 		}
 	}
-	if (finish(c, err, errlen) == -1 || queues_check(c, err, errlen) == -1)
+	if (finish(c, err, errlen) == -1 || queues_check(c, err, errlen) == -1 ||
+	    schedule_finish(c, err, errlen) == -1)
 		goto fail;
 	if (path != NULL && finish_trust(c, err, errlen) == -1)
 		goto fail;
@@ -1165,6 +1170,7 @@ config_free(struct config *c)
 		free(c->queues[i].groups);
 	}
 	free(c->queues);
+	schedule_free(&c->schedules);
 	free(c->path);
 	free(c->database);
 	free(c->handler_path);

@@ -12,6 +12,8 @@
  *                           verify, secret_file, tolerance, keep_rejected,
  *                           dedupe, user, group,
  *                           script, param (fastcgi:), tls_ca (http:)
+ *   [schedule NAME]         cron, timezone, queue, body, body_file,
+ *                           catch_up (schedule.c)
  */
 #ifndef FCGIQ_CONFIG_H
 #define FCGIQ_CONFIG_H
@@ -21,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "schedule.h"
 #include "verify.h"
 
 #define CONFIG_DEFAULT_DATABASE	"./var/fcgiq.db"
@@ -111,6 +114,7 @@ struct config {
 					   60 s; 0: never wait */
 	struct queue_conf *queues;
 	size_t		 nqueues;
+	struct schedules schedules;	/* [schedule NAME] (schedule.h) */
 };
 
 /*

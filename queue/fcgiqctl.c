@@ -29,6 +29,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "config.h"
+#include "ctl-schedules.h"
 #include "gauges.h"
 #include "log.h"
 #include "metrics.h"
@@ -65,6 +66,7 @@ static const char usage_text[] =
     "  enqueue QUEUE [--delay 30s] [--priority N] < FILE\n"
     "  rejected [QUEUE] [-n LIMIT]    requests refused at the door, newest first\n"
     "  top [-b] [-n FRAMES]           live view, every second; q quits\n"
+    "  schedules                      [schedule NAME]s: last slot, next run\n"
     "A helper alone runs with \"fcgiq work\".\n";
 
 static void
@@ -1010,6 +1012,16 @@ main(int argc, char **argv)
 		return cmd_rejected(argc, argv);
 	if (strcmp(argv[0], "top") == 0)
 		return cmd_top(argc, argv);
+	if (strcmp(argv[0], "schedules") == 0) {
+		struct store *s;
+
+		if (argc != 1)
+			usage();
+		s = open_store(1);
+		ch = ctl_schedules(&conf, s, opt_json);
+		store_close(s);
+		return ch;
+	}
 	if (strcmp(argv[0], "work") == 0) {
 		/* One entry point runs a helper alone; this one had drifted
 		 * (no -d, no log_file). */

@@ -56,6 +56,13 @@ struct helper {
 	struct http_multi *http;	/* http: jobs' transfers, or NULL */
 	struct claimed	*claimed;	/* claims of the open batch */
 	size_t		 nclaimed, claimed_cap;
+	/* [schedule NAME] (helper-schedules.c): each one's next slot. */
+	struct sched_state *sched;
+	size_t		 nsched;
+	const struct config_ref *sched_cfg;	/* what sched was built for */
+	int64_t		 sched_since;	/* wall ms it was built */
+	int64_t		 sched_due;	/* wall ms of the first next, 0: none */
+	int64_t		 sched_at;	/* the same on the mono clock */
 };
 
 /* A job claimed in the open batch: its handler starts after the COMMIT. */
@@ -85,5 +92,11 @@ void	 helper_maintenance(struct helper *, int64_t);
 /* A store_requeue_fn: count what a requeue did to a queue's jobs (the
  * attempts it ended failed and retried, or dead) in the metrics. */
 void	 helper_count_requeue(void *, const char *, int, int);
+
+/* -------------------------------------------------- helper-schedules.c */
+
+/* Enqueue the schedules' due slots (cheap when none is); sets sched_at. */
+void	 helper_schedules(struct helper *, int64_t);
+void	 helper_schedules_free(struct helper *);
 
 #endif

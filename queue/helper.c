@@ -248,6 +248,7 @@ poll_timeout(const struct helper *h, int64_t now)
 		min_at(&next, h->claim_at);
 		min_at(&next, h->maint_at);
 		min_at(&next, h->prune_at);
+		min_at(&next, h->sched_at);
 	} else if (!h->stop_killed)
 		min_at(&next, h->stop_deadline);
 	else
@@ -359,6 +360,7 @@ helper_loop(struct helper *h)
 			stop_handlers(h, now);
 		else
 			helper_maintenance(h, now);
+		helper_schedules(h, now);
 		/* After the timers: a transfer they stopped ends now. */
 		helper_http(h, now);
 		helper_record_and_claim(h, now);
@@ -469,6 +471,7 @@ helper_main(const char *conf_path, int parent_fd)
 	rc = helper_loop(&h);
 done:
 	helper_slots_free(&h);
+	helper_schedules_free(&h);
 	fd_close(&h.wake_fd);
 	if (h.store != NULL)
 		store_close(h.store);

@@ -15,6 +15,9 @@ libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h \
 	queue/metrics.c queue/metrics.h queue/expo.c queue/expo.h \
 	queue/gauges.c queue/gauges.h \
 	queue/verify.c queue/verify.h
+# Recurring jobs: [schedule NAME], cron expressions, their slots' store.
+libfcgiq_a_SOURCES += queue/cron.c queue/cron.h queue/schedule.c \
+	queue/schedule.h queue/store-schedule.c
 
 noinst_LIBRARIES += libhelper.a
 libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/helper-jobs.c \
@@ -23,7 +26,10 @@ libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/helper-jobs.c \
 	queue/upstream.c queue/upstream.h queue/fcgi.c queue/fcgi.h
 # The http: handler kind.
 libhelper_a_SOURCES += queue/http.c queue/http.h
+# The helper's hook for [schedule NAME].
+libhelper_a_SOURCES += queue/helper-schedules.c
 
 sbin_PROGRAMS += fcgiqctl
-fcgiqctl_SOURCES = queue/fcgiqctl.c queue/top.c queue/top.h
+fcgiqctl_SOURCES = queue/fcgiqctl.c queue/top.c queue/top.h \
+	queue/ctl-schedules.c queue/ctl-schedules.h
 fcgiqctl_LDADD = libhelper.a $(FCGIQ_LIBS)

@@ -50,6 +50,7 @@
  *                    pause, get, counts, stats, listing
  *   store-rejected.c requests refused at the door (a signature check),
  *                    kept for inspection, bounded per queue
+ *   store-schedule.c the slots of recurring jobs, each enqueued once
  * and, with no function of their own here:
  *   store-schema.c   the schema, its version and migrations
  *   store-sql.c      the text of the statements
@@ -428,6 +429,30 @@ typedef void	(*store_count_fn)(void *arg, const char *queue,
  * 0 or -1.
  */
 int	store_count_states(struct store *, store_count_fn fn, void *arg);
+
+/* ---------------------------------------------------------------------- */
+/* store-schedule.c: recurring jobs' slots                                */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Called inside store_schedule_run's transaction with the schedule's last
+ * slot (has 0: none stored yet): sets *jobs (the caller's memory; each
+ * with its idempotency key) and *n, and moves *newlast forward when slots
+ * were accounted for (it comes in as last, or INT64_MIN when none).  0, or
+ * -1 (out of memory).
+ */
+typedef int	(*store_slots_fn)(void *arg, int has, int64_t last,
+		    struct store_newjob **jobs, size_t *n, int64_t *newlast);
+
+/*
+ * In one transaction: read schedule name's last slot, insert the jobs fn
+ * gives (those whose queue already holds their key are skipped), store
+ * the new last slot.  *enqueued: jobs inserted.  0 or -1.
+ */
+int	store_schedule_run(struct store *, const char *name,
+	    store_slots_fn fn, void *arg, int *enqueued);
+/* The last slot enqueued for name: 1 *last set, 0 none, -1 error. */
+int	store_schedule_last(struct store *, const char *name, int64_t *last);
 
 /* ---------------------------------------------------------------------- */
 /* store-rejected.c: requests refused at the door                         */

@@ -8,6 +8,8 @@ pkgs="build-essential autoconf automake libtool pkg-config
 	clang libclang-rt-14-dev valgrind apache2 libapache2-mod-fcgid
 	perl openssl systemd caddy lighttpd h2o libfcgi-bin prometheus
 	php-fpm lintian debootstrap"
+# The zones [schedule NAME]'s timezone names (tests/e2e/schedules.sh).
+pkgs="$pkgs tzdata"
 # Node.js and npm run the webhook senders' signing libraries
 # (tests/e2e/webhooks.sh); Debian's (Node 18) only where none is installed.
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"

@@ -19,6 +19,13 @@ tests_unit_test_metrics_SOURCES = tests/unit/test_metrics.c \
 	tests/unit/tmpdir.c tests/unit/tmpdir.h
 tests_unit_test_metrics_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_metrics_LDADD = $(UNIT_LDADD)
+# cron.c and schedule.c: slots and their enqueue.
+check_PROGRAMS += tests/unit/test_cron
+tests_unit_test_cron_SOURCES = tests/unit/test_cron.c \
+	tests/unit/tmpdir.c tests/unit/tmpdir.h
+tests_unit_test_cron_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_cron_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/test_cron
 # fcgiqctl top's readings and frames (top.c is fcgiqctl's own).
 check_PROGRAMS += tests/unit/test_top
 tests_unit_test_top_SOURCES = tests/unit/test_top.c queue/top.c \
@@ -173,6 +180,8 @@ E2E_TESTS += tests/e2e/top.sh
 E2E_TESTS += tests/e2e/metrics-lease.sh
 # The metrics role behind Apache (conf-examples/apache-metrics.conf).
 E2E_TESTS += tests/e2e/apache-metrics.sh
+# Recurring jobs (issue 19): [schedule NAME] with an injected clock.
+E2E_TESTS += tests/e2e/schedules.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \
