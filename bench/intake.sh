@@ -10,6 +10,8 @@
 #   php     PHP-FPM: PDO SQLite insert, WAL + synchronous=FULL,
 #           fastcgi_finish_request() (what a PHP user would write)
 #   nginx   `return 202;` (the web server's own ceiling)
+#   base    fcgiq as full, but the binary named by $BASE (another build:
+#           a change measured against what it changes, in the same run)
 #
 # Each contender is measured in each of the -k modes of nginx's upstream:
 #
@@ -33,7 +35,7 @@ while getopts "r:d:c:o:k:" o; do
 	case $o in
 	r) rounds=$OPTARG ;; d) dur=$OPTARG ;; c) concs=$OPTARG ;; o) only=$OPTARG ;;
 	k) modes=$OPTARG ;;
-	*) sed -n '2,25p' "$0"; exit 2 ;;
+	*) sed -n '2,27p' "$0"; exit 2 ;;
 	esac
 done
 for m in $modes; do
@@ -84,17 +86,22 @@ has() { case " $only " in *" $1 "*) return 0 ;; esac; return 1; }
 # them all held by nginx's idle kept connections after an "on" run, and
 # would have none left for the "off" run that follows.
 for m in $modes; do
-	for d in full normal; do
+	for d in full normal base; do
 		has $d || continue
 		mkdir -p "$B/$d-$m"
 		cat > "$B/$d-$m.conf" <<EOC
 [fcgiq]
 database = $B/$d-$m/queue.db
-durability = $d
+durability = ${d/base/full}
 helper = no
 log = warn
 EOC
-		spawn "$d-$m" "$build/fcgiq" -c "$B/$d-$m.conf"
+		bin=$build/fcgiq
+		if [ $d = base ]; then
+			bin=${BASE:-}
+			[ -x "$bin" ] || { echo "bench: base needs BASE=path/to/fcgiq"; exit 2; }
+		fi
+		spawn "$d-$m" "$bin" -c "$B/$d-$m.conf"
 	done
 	has null && spawn "null-$m" "$build/bench/null-responder"
 	has epoll && spawn "epoll-$m" "$build/bench/epoll-null"
@@ -142,7 +149,7 @@ http {
 	client_body_buffer_size 16k;
 	client_max_body_size 1m;
 EOC
-	for u in full normal null epoll php; do
+	for u in full normal null epoll php base; do
 		echo "	upstream up_$u { server unix:$B/$u-on.sock; keepalive 32; }"
 	done
 	for m in off on; do
@@ -159,6 +166,7 @@ EOC
 		listen 127.0.0.1:$p backlog=4096;
 		$keep
 		location /full/   { include /etc/nginx/fastcgi_params; $(pass full) }
+		location /base/   { include /etc/nginx/fastcgi_params; $(pass base) }
 		location /normal/ { include /etc/nginx/fastcgi_params; $(pass normal) }
 		location /null/   { include /etc/nginx/fastcgi_params; $(pass null) }
 		location /epoll/  { include /etc/nginx/fastcgi_params; $(pass epoll) }
@@ -255,6 +263,9 @@ for m in $modes; do
 		if has full && has epoll; then
 			line="$line full/epoll $(ratio med full epoll)x req/s (target >= $want; by round$(rounds full epoll)), p99 $(ratio p99 full epoll)x (target <= 1.5);"
 		fi
-		echo "$line$(pair full null "(target >= 0.8)")$(pair full php "(target >= 10)")$(pair normal null)$(pair null epoll)$(pair epoll nginx)"
+		if has base && has epoll; then
+			line="$line base/epoll $(ratio med base epoll)x req/s (by round$(rounds base epoll)), p99 $(ratio p99 base epoll)x;"
+		fi
+		echo "$line$(pair full base)$(pair full null "(target >= 0.8)")$(pair full php "(target >= 10)")$(pair normal null)$(pair null epoll)$(pair epoll nginx)"
 	done
 done
