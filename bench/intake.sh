@@ -24,7 +24,10 @@
 # Needs a build in ./build (tests/run-all.sh or README); installs wrk,
 # php-fpm and php-sqlite3 when missing.  Prints a table of medians per
 # mode and the ratios the targets are stated in (full/epoll: req/s and p99,
-# per mode and concurrency).  Nothing here is a pass/fail test.
+# per mode and concurrency), and the CPU time each responder process
+# spent per request (utime + stime from /proc over the run, in us; not
+# for php and nginx, whose work is in other processes).  Nothing here is a
+# pass/fail test.
 set -u
 cd "$(dirname "$0")/.."
 src=$(pwd)
@@ -197,23 +200,33 @@ to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v
 results="$B/results"
 : > "$results"
 echo "bench: $rounds rounds x ${dur}s, concurrency: $concs; contenders: $only; keepalive: $modes"
-# results: WHO MODE CONC ROUND REQ/S P50 P99 NON-2XX SOCKET-ERRORS
+# cpu NAME: the clock ticks process NAME (spawned) has run, or nothing.
+cpu() { [ -s "$B/$1.pid" ] && awk '{ print $14 + $15 }' "/proc/$(cat "$B/$1.pid")/stat" 2>/dev/null; }
+hz=$(getconf CLK_TCK)
+# results: WHO MODE CONC ROUND REQ/S P50 P99 NON-2XX SOCKET-ERRORS CPU-US/REQ
 for r in $(seq "$rounds"); do
 	for c in $concs; do
 		for m in $modes; do
 			eval "port=\$port_$m"
 			for who in $only; do
+				c0=$(cpu "$who-$m")
 				out=$(wrk -t2 -c"$c" -d"${dur}s" --latency -s "$src/bench/post.lua" \
 				    "http://127.0.0.1:$port/$who/" 2>&1)
+				c1=$(cpu "$who-$m")
+				nreq=$(echo "$out" | awk '/requests in/ { print $1 }')
+				us=-
+				[ -n "$c0" ] && [ -n "$c1" ] && [ "${nreq:-0}" -gt 0 ] &&
+				    us=$(awk -v a="$c0" -v b="$c1" -v n="$nreq" -v hz="$hz" \
+					'BEGIN { printf "%.1f", (b - a) * 1e6 / hz / n }')
 				rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
 				p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" { print $2 }')")
 				p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" { print $2 }')")
 				bad=$(echo "$out" | awk '/Non-2xx/ { print $NF }')
 				errs=$(echo "$out" | awk '/Socket errors/ { print }')
 				nerr=$(echo "$errs" | awk '{ n = 0; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i + 0; print n }')
-				echo "$who $m $c $r ${rps:-0} $p50 $p99 ${bad:-0} ${nerr:-0}" >> "$results"
-				printf 'round %s ka=%-3s c=%-4s %-7s %10s req/s  p50 %6s ms  p99 %7s ms  non-2xx %s %s\n' \
-				    "$r" "$m" "$c" "$who" "${rps:-0}" "$p50" "$p99" "${bad:-0}" "$errs"
+				echo "$who $m $c $r ${rps:-0} $p50 $p99 ${bad:-0} ${nerr:-0} $us" >> "$results"
+				printf 'round %s ka=%-3s c=%-4s %-7s %10s req/s  p50 %6s ms  p99 %7s ms  cpu %6s us/req  non-2xx %s %s\n' \
+				    "$r" "$m" "$c" "$who" "${rps:-0}" "$p50" "$p99" "$us" "${bad:-0}" "$errs"
 			done
 		done
 	done
@@ -228,16 +241,18 @@ for m in $modes; do
 	else
 		echo "keepalive off: a new FastCGI connection per request"
 	fi
-	printf '%-8s %-3s %-5s %12s %9s %9s %9s %7s\n' contender ka conc "req/s(med)" "p50 ms" "p99 ms" non-2xx errors
+	printf '%-8s %-3s %-5s %12s %9s %9s %11s %9s %7s\n' contender ka conc "req/s(med)" "p50 ms" "p99 ms" "cpu us/req" non-2xx errors
 	for c in $concs; do
 		for who in $only; do
 			med=$(col "$who" "$m" "$c" 5 | median)
 			p50=$(col "$who" "$m" "$c" 6 | median)
 			p99=$(col "$who" "$m" "$c" 7 | median)
+			us=$(col "$who" "$m" "$c" 10 | grep -v '^-$' | median)
+			[ "$us" = 0 ] && us=-
 			bad=$(col "$who" "$m" "$c" 8 | awk '{ s += $1 } END { print s + 0 }')
 			nerr=$(col "$who" "$m" "$c" 9 | awk '{ s += $1 } END { print s + 0 }')
-			printf '%-8s %-3s %-5s %12s %9s %9s %9s %7s\n' "$who" "$m" "$c" "$med" "$p50" "$p99" "$bad" "$nerr"
-			eval "med_${who}_${m}_$c=$med p99_${who}_${m}_$c=$p99"
+			printf '%-8s %-3s %-5s %12s %9s %9s %11s %9s %7s\n' "$who" "$m" "$c" "$med" "$p50" "$p99" "$us" "$bad" "$nerr"
+			eval "med_${who}_${m}_$c=$med p99_${who}_${m}_$c=$p99 cpu_${who}_${m}_$c=$us"
 		done
 	done
 done
@@ -261,7 +276,7 @@ for m in $modes; do
 		else want=0.9; fi
 		line="c=$c ka=$m:"
 		if has full && has epoll; then
-			line="$line full/epoll $(ratio med full epoll)x req/s (target >= $want; by round$(rounds full epoll)), p99 $(ratio p99 full epoll)x (target <= 1.5);"
+			line="$line full/epoll $(ratio med full epoll)x req/s (target >= $want; by round$(rounds full epoll)), p99 $(ratio p99 full epoll)x (target <= 1.5), cpu/req $(ratio cpu full epoll)x;"
 		fi
 		if has base && has epoll; then
 			line="$line base/epoll $(ratio med base epoll)x req/s (by round$(rounds base epoll)), p99 $(ratio p99 base epoll)x;"
