@@ -20,7 +20,9 @@
 #           `fastcgi_keep_conn on`, as conf-examples/nginx.conf ships
 #
 # Usage: bench/intake.sh [-r ROUNDS] [-d SECONDS] [-c "16 64 256"]
-#        [-o CONTENDERS] [-k "off on"]
+#        [-o CONTENDERS] [-k "off on"] [-b BYTES]
+# -b: the size of each POST's body (default 512; up to 1 MiB, the limit
+# of nginx and fcgiq here); past 512 the tables also give MB/s of bodies.
 # Needs a build in ./build (tests/run-all.sh or README); installs wrk,
 # php-fpm and php-sqlite3 when missing.  Prints a table of medians per
 # mode and the ratios the targets are stated in (full/epoll: req/s and p99,
@@ -33,12 +35,12 @@ cd "$(dirname "$0")/.."
 src=$(pwd)
 build=${BUILD:-$src/build}
 rounds=3 dur=10 concs="16 64 256" only="full normal null epoll php nginx"
-modes="off on"
-while getopts "r:d:c:o:k:" o; do
+modes="off on" body=512
+while getopts "r:d:c:o:k:b:" o; do
 	case $o in
 	r) rounds=$OPTARG ;; d) dur=$OPTARG ;; c) concs=$OPTARG ;; o) only=$OPTARG ;;
-	k) modes=$OPTARG ;;
-	*) sed -n '2,27p' "$0"; exit 2 ;;
+	k) modes=$OPTARG ;; b) body=$OPTARG ;;
+	*) sed -n '2,30p' "$0"; exit 2 ;;
 	esac
 done
 for m in $modes; do
@@ -64,6 +66,12 @@ make -C "$build" -s bench/null-responder bench/epoll-null >/dev/null || exit 1
 
 B=$(mktemp -d /tmp/fcgiq-bench.XXXXXX)
 chmod 755 "$B"
+post_lua=$src/bench/post.lua
+if [ "$body" != 512 ]; then
+	post_lua=$B/post.lua
+	sed "s/string.rep(\"x\", 500) .. \"0123456789ab\"/string.rep(\"x\", $body)/" \
+	    "$src/bench/post.lua" >"$post_lua"
+fi
 pids=""
 cleanup() {
 	local p
@@ -199,7 +207,7 @@ done
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) ; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'; }
 results="$B/results"
 : > "$results"
-echo "bench: $rounds rounds x ${dur}s, concurrency: $concs; contenders: $only; keepalive: $modes"
+echo "bench: $rounds rounds x ${dur}s, concurrency: $concs; contenders: $only; keepalive: $modes; body: $body bytes"
 # cpu NAME: the clock ticks process NAME (spawned) has run, or nothing.
 cpu() { [ -s "$B/$1.pid" ] && awk '{ print $14 + $15 }' "/proc/$(cat "$B/$1.pid")/stat" 2>/dev/null; }
 hz=$(getconf CLK_TCK)
@@ -210,7 +218,7 @@ for r in $(seq "$rounds"); do
 			eval "port=\$port_$m"
 			for who in $only; do
 				c0=$(cpu "$who-$m")
-				out=$(wrk -t2 -c"$c" -d"${dur}s" --latency -s "$src/bench/post.lua" \
+				out=$(wrk -t2 -c"$c" -d"${dur}s" --latency -s "$post_lua" \
 				    "http://127.0.0.1:$port/$who/" 2>&1)
 				c1=$(cpu "$who-$m")
 				nreq=$(echo "$out" | awk '/requests in/ { print $1 }')
@@ -225,12 +233,26 @@ for r in $(seq "$rounds"); do
 				errs=$(echo "$out" | awk '/Socket errors/ { print }')
 				nerr=$(echo "$errs" | awk '{ n = 0; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i + 0; print n }')
 				echo "$who $m $c $r ${rps:-0} $p50 $p99 ${bad:-0} ${nerr:-0} $us" >> "$results"
-				printf 'round %s ka=%-3s c=%-4s %-7s %10s req/s  p50 %6s ms  p99 %7s ms  cpu %6s us/req  non-2xx %s %s\n' \
-				    "$r" "$m" "$c" "$who" "${rps:-0}" "$p50" "$p99" "$us" "${bad:-0}" "$errs"
+				mbs=$(awk -v r="${rps:-0}" -v b="$body" 'BEGIN { printf "%.1f", r * b / 1048576 }')
+				printf 'round %s ka=%-3s c=%-4s %-7s %10s req/s  %7s MB/s  p50 %6s ms  p99 %7s ms  cpu %6s us/req  non-2xx %s %s\n' \
+				    "$r" "$m" "$c" "$who" "${rps:-0}" "$mbs" "$p50" "$p99" "$us" "${bad:-0}" "$errs"
 			done
 		done
 	done
 done
+
+# Peak resident memory of each responder process (bodies are held whole
+# until their commit: it must stay bounded by concurrency x body).
+echo
+printf 'peak RSS (VmHWM):'
+for m in $modes; do
+	for who in $only; do
+		[ -s "$B/$who-$m.pid" ] || continue
+		kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$(cat "$B/$who-$m.pid")/status" 2>/dev/null)
+		printf ' %s-%s %s kB;' "$who" "$m" "${kb:-?}"
+	done
+done
+echo
 
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -v w="$1" -v m="$2" -v c="$3" -v k="$4" '$1 == w && $2 == m && $3 == c { print $k }' "$results"; }
