@@ -10,6 +10,8 @@
 #   php     PHP-FPM: PDO SQLite insert, WAL + synchronous=FULL,
 #           fastcgi_finish_request() (what a PHP user would write)
 #   nginx   `return 202;` (the web server's own ceiling)
+#   base    fcgiq as full, but the binary named by $BASE (another build:
+#           a change measured against what it changes, in the same run)
 #
 # Each contender is measured in each of the -k modes of nginx's upstream:
 #
@@ -18,22 +20,27 @@
 #           `fastcgi_keep_conn on`, as conf-examples/nginx.conf ships
 #
 # Usage: bench/intake.sh [-r ROUNDS] [-d SECONDS] [-c "16 64 256"]
-#        [-o CONTENDERS] [-k "off on"]
+#        [-o CONTENDERS] [-k "off on"] [-b BYTES]
+# -b: the size of each POST's body (default 512; up to 1 MiB, the limit
+# of nginx and fcgiq here); past 512 the tables also give MB/s of bodies.
 # Needs a build in ./build (tests/run-all.sh or README); installs wrk,
 # php-fpm and php-sqlite3 when missing.  Prints a table of medians per
 # mode and the ratios the targets are stated in (full/epoll: req/s and p99,
-# per mode and concurrency).  Nothing here is a pass/fail test.
+# per mode and concurrency), and the CPU time each responder process
+# spent per request (utime + stime from /proc over the run, in us; not
+# for php and nginx, whose work is in other processes).  Nothing here is a
+# pass/fail test.
 set -u
 cd "$(dirname "$0")/.."
 src=$(pwd)
 build=${BUILD:-$src/build}
 rounds=3 dur=10 concs="16 64 256" only="full normal null epoll php nginx"
-modes="off on"
-while getopts "r:d:c:o:k:" o; do
+modes="off on" body=512
+while getopts "r:d:c:o:k:b:" o; do
 	case $o in
 	r) rounds=$OPTARG ;; d) dur=$OPTARG ;; c) concs=$OPTARG ;; o) only=$OPTARG ;;
-	k) modes=$OPTARG ;;
-	*) sed -n '2,25p' "$0"; exit 2 ;;
+	k) modes=$OPTARG ;; b) body=$OPTARG ;;
+	*) sed -n '2,30p' "$0"; exit 2 ;;
 	esac
 done
 for m in $modes; do
@@ -59,6 +66,12 @@ make -C "$build" -s bench/null-responder bench/epoll-null >/dev/null || exit 1
 
 B=$(mktemp -d /tmp/fcgiq-bench.XXXXXX)
 chmod 755 "$B"
+post_lua=$src/bench/post.lua
+if [ "$body" != 512 ]; then
+	post_lua=$B/post.lua
+	sed "s/string.rep(\"x\", 500) .. \"0123456789ab\"/string.rep(\"x\", $body)/" \
+	    "$src/bench/post.lua" >"$post_lua"
+fi
 pids=""
 cleanup() {
 	local p
@@ -84,17 +97,22 @@ has() { case " $only " in *" $1 "*) return 0 ;; esac; return 1; }
 # them all held by nginx's idle kept connections after an "on" run, and
 # would have none left for the "off" run that follows.
 for m in $modes; do
-	for d in full normal; do
+	for d in full normal base; do
 		has $d || continue
 		mkdir -p "$B/$d-$m"
 		cat > "$B/$d-$m.conf" <<EOC
 [fcgiq]
 database = $B/$d-$m/queue.db
-durability = $d
+durability = ${d/base/full}
 helper = no
 log = warn
 EOC
-		spawn "$d-$m" "$build/fcgiq" -c "$B/$d-$m.conf"
+		bin=$build/fcgiq
+		if [ $d = base ]; then
+			bin=${BASE:-}
+			[ -x "$bin" ] || { echo "bench: base needs BASE=path/to/fcgiq"; exit 2; }
+		fi
+		spawn "$d-$m" "$bin" -c "$B/$d-$m.conf"
 	done
 	has null && spawn "null-$m" "$build/bench/null-responder"
 	has epoll && spawn "epoll-$m" "$build/bench/epoll-null"
@@ -142,7 +160,7 @@ http {
 	client_body_buffer_size 16k;
 	client_max_body_size 1m;
 EOC
-	for u in full normal null epoll php; do
+	for u in full normal null epoll php base; do
 		echo "	upstream up_$u { server unix:$B/$u-on.sock; keepalive 32; }"
 	done
 	for m in off on; do
@@ -159,6 +177,7 @@ EOC
 		listen 127.0.0.1:$p backlog=4096;
 		$keep
 		location /full/   { include /etc/nginx/fastcgi_params; $(pass full) }
+		location /base/   { include /etc/nginx/fastcgi_params; $(pass base) }
 		location /normal/ { include /etc/nginx/fastcgi_params; $(pass normal) }
 		location /null/   { include /etc/nginx/fastcgi_params; $(pass null) }
 		location /epoll/  { include /etc/nginx/fastcgi_params; $(pass epoll) }
@@ -188,28 +207,52 @@ done
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) ; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'; }
 results="$B/results"
 : > "$results"
-echo "bench: $rounds rounds x ${dur}s, concurrency: $concs; contenders: $only; keepalive: $modes"
-# results: WHO MODE CONC ROUND REQ/S P50 P99 NON-2XX SOCKET-ERRORS
+echo "bench: $rounds rounds x ${dur}s, concurrency: $concs; contenders: $only; keepalive: $modes; body: $body bytes"
+# cpu NAME: the clock ticks process NAME (spawned) has run, or nothing.
+cpu() { [ -s "$B/$1.pid" ] && awk '{ print $14 + $15 }' "/proc/$(cat "$B/$1.pid")/stat" 2>/dev/null; }
+hz=$(getconf CLK_TCK)
+# results: WHO MODE CONC ROUND REQ/S P50 P99 NON-2XX SOCKET-ERRORS CPU-US/REQ
 for r in $(seq "$rounds"); do
 	for c in $concs; do
 		for m in $modes; do
 			eval "port=\$port_$m"
 			for who in $only; do
-				out=$(wrk -t2 -c"$c" -d"${dur}s" --latency -s "$src/bench/post.lua" \
+				c0=$(cpu "$who-$m")
+				out=$(wrk -t2 -c"$c" -d"${dur}s" --latency -s "$post_lua" \
 				    "http://127.0.0.1:$port/$who/" 2>&1)
+				c1=$(cpu "$who-$m")
+				nreq=$(echo "$out" | awk '/requests in/ { print $1 }')
+				us=-
+				[ -n "$c0" ] && [ -n "$c1" ] && [ "${nreq:-0}" -gt 0 ] &&
+				    us=$(awk -v a="$c0" -v b="$c1" -v n="$nreq" -v hz="$hz" \
+					'BEGIN { printf "%.1f", (b - a) * 1e6 / hz / n }')
 				rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
 				p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" { print $2 }')")
 				p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" { print $2 }')")
 				bad=$(echo "$out" | awk '/Non-2xx/ { print $NF }')
 				errs=$(echo "$out" | awk '/Socket errors/ { print }')
 				nerr=$(echo "$errs" | awk '{ n = 0; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i + 0; print n }')
-				echo "$who $m $c $r ${rps:-0} $p50 $p99 ${bad:-0} ${nerr:-0}" >> "$results"
-				printf 'round %s ka=%-3s c=%-4s %-7s %10s req/s  p50 %6s ms  p99 %7s ms  non-2xx %s %s\n' \
-				    "$r" "$m" "$c" "$who" "${rps:-0}" "$p50" "$p99" "${bad:-0}" "$errs"
+				echo "$who $m $c $r ${rps:-0} $p50 $p99 ${bad:-0} ${nerr:-0} $us" >> "$results"
+				mbs=$(awk -v r="${rps:-0}" -v b="$body" 'BEGIN { printf "%.1f", r * b / 1048576 }')
+				printf 'round %s ka=%-3s c=%-4s %-7s %10s req/s  %7s MB/s  p50 %6s ms  p99 %7s ms  cpu %6s us/req  non-2xx %s %s\n' \
+				    "$r" "$m" "$c" "$who" "${rps:-0}" "$mbs" "$p50" "$p99" "$us" "${bad:-0}" "$errs"
 			done
 		done
 	done
 done
+
+# Peak resident memory of each responder process (bodies are held whole
+# until their commit: it must stay bounded by concurrency x body).
+echo
+printf 'peak RSS (VmHWM):'
+for m in $modes; do
+	for who in $only; do
+		[ -s "$B/$who-$m.pid" ] || continue
+		kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$(cat "$B/$who-$m.pid")/status" 2>/dev/null)
+		printf ' %s-%s %s kB;' "$who" "$m" "${kb:-?}"
+	done
+done
+echo
 
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -v w="$1" -v m="$2" -v c="$3" -v k="$4" '$1 == w && $2 == m && $3 == c { print $k }' "$results"; }
@@ -220,16 +263,18 @@ for m in $modes; do
 	else
 		echo "keepalive off: a new FastCGI connection per request"
 	fi
-	printf '%-8s %-3s %-5s %12s %9s %9s %9s %7s\n' contender ka conc "req/s(med)" "p50 ms" "p99 ms" non-2xx errors
+	printf '%-8s %-3s %-5s %12s %9s %9s %11s %9s %7s\n' contender ka conc "req/s(med)" "p50 ms" "p99 ms" "cpu us/req" non-2xx errors
 	for c in $concs; do
 		for who in $only; do
 			med=$(col "$who" "$m" "$c" 5 | median)
 			p50=$(col "$who" "$m" "$c" 6 | median)
 			p99=$(col "$who" "$m" "$c" 7 | median)
+			us=$(col "$who" "$m" "$c" 10 | grep -v '^-$' | median)
+			[ "$us" = 0 ] && us=-
 			bad=$(col "$who" "$m" "$c" 8 | awk '{ s += $1 } END { print s + 0 }')
 			nerr=$(col "$who" "$m" "$c" 9 | awk '{ s += $1 } END { print s + 0 }')
-			printf '%-8s %-3s %-5s %12s %9s %9s %9s %7s\n' "$who" "$m" "$c" "$med" "$p50" "$p99" "$bad" "$nerr"
-			eval "med_${who}_${m}_$c=$med p99_${who}_${m}_$c=$p99"
+			printf '%-8s %-3s %-5s %12s %9s %9s %11s %9s %7s\n' "$who" "$m" "$c" "$med" "$p50" "$p99" "$us" "$bad" "$nerr"
+			eval "med_${who}_${m}_$c=$med p99_${who}_${m}_$c=$p99 cpu_${who}_${m}_$c=$us"
 		done
 	done
 done
@@ -253,8 +298,11 @@ for m in $modes; do
 		else want=0.9; fi
 		line="c=$c ka=$m:"
 		if has full && has epoll; then
-			line="$line full/epoll $(ratio med full epoll)x req/s (target >= $want; by round$(rounds full epoll)), p99 $(ratio p99 full epoll)x (target <= 1.5);"
+			line="$line full/epoll $(ratio med full epoll)x req/s (target >= $want; by round$(rounds full epoll)), p99 $(ratio p99 full epoll)x (target <= 1.5), cpu/req $(ratio cpu full epoll)x;"
 		fi
-		echo "$line$(pair full null "(target >= 0.8)")$(pair full php "(target >= 10)")$(pair normal null)$(pair null epoll)$(pair epoll nginx)"
+		if has base && has epoll; then
+			line="$line base/epoll $(ratio med base epoll)x req/s (by round$(rounds base epoll)), p99 $(ratio p99 base epoll)x;"
+		fi
+		echo "$line$(pair full base)$(pair full null "(target >= 0.8)")$(pair full php "(target >= 10)")$(pair normal null)$(pair null epoll)$(pair epoll nginx)"
 	done
 done

@@ -1,15 +1,15 @@
 /*
- * server: connections and threads.  One poller thread accepts on the
- * listening socket and watches idle connections; a pool of worker threads
- * reads and answers requests (wire.c) on connections that have data, so
- * an idle keep-alive connection costs no thread.
+ * server: connections and threads.  Worker threads share one epoll set
+ * holding the listening socket and every connection waiting for bytes;
+ * the worker that an event wakes reads, serves and answers the request
+ * (wire.c) in place, so a kept connection costs no hand-off per request
+ * and an idle one costs no thread.
  */
 #ifndef FCGIQ_SERVER_H
 #define FCGIQ_SERVER_H
 
 struct wire;
 
-#define SERVER_LINGER_MS	10	/* a worker waits this long on its kept connection */
 #define SERVER_DRAIN_MAX	(64 * 1024)	/* a refused body read and dropped */
 #define SERVER_DETACHED		1	/* serve() took the request off its wire */
 
@@ -34,8 +34,9 @@ int	server_start(const struct server_conf *);
  */
 void	server_blocking(void);
 
-/* The connection of a detached request, answered: back to the poller when
- * keep (and not stopping), else closed.  From any thread. */
+/* The connection of a detached request, answered: armed in the set for
+ * its next request when keep (and not stopping), else closed.  From any
+ * thread; the connection is no longer the caller's. */
 void	server_release(int fd, int keep);
 
 /*

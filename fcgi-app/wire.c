@@ -530,6 +530,12 @@ wire_next(struct wire *w, int wait_ms)
 	return decode_params(w) == 0 ? 1 : -1;
 }
 
+int
+wire_buffered(const struct wire *w)
+{
+	return w->rend > w->rpos;
+}
+
 ssize_t
 wire_read(struct wire *w, void *buf, size_t len)
 {

@@ -100,6 +100,10 @@ void	wire_attach(struct wire *w, int fd);
  */
 int	wire_next(struct wire *w, int wait_ms);
 
+/* 1 when bytes past the request just answered are buffered (the web
+ * server pipelined the next one), else 0. */
+int	wire_buffered(const struct wire *w);
+
 /* The request's body (FCGI_STDIN): bytes read (> 0), 0 at its end, -1
  * broken (protocol error, FCGI_ABORT_REQUEST, timeout). */
 ssize_t	wire_read(struct wire *w, void *buf, size_t len);

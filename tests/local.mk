@@ -169,6 +169,10 @@ E2E_TESTS = tests/e2e/responder.sh tests/e2e/responder-raw.sh \
 	tests/e2e/lighttpd.sh tests/e2e/h2o.sh tests/e2e/cgi-fcgi.sh \
 	tests/e2e/metrics.sh tests/e2e/fastcgi.sh tests/e2e/fastcgi-hostile.sh \
 	tests/e2e/php-fpm-example.sh
+# How connections are held (issue 14): 1,000 requests on one kept
+# connection beside slow senders, pipelining, idle kept connections while
+# intake goes on, the idle timeout, bodies cut by nginx.
+E2E_TESTS += tests/e2e/responder-conns.sh
 # Prefer: wait (issue 17).
 E2E_TESTS += tests/e2e/prefer-wait.sh
 # The status resource and the errors behind nginx: problem details,

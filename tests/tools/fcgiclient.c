@@ -7,14 +7,17 @@
  *
  *   fcgiclient -s PATH|HOST:PORT [-m METHOD] [-u URI] [-p NAME=VALUE]...
  *	[-d BODY | -D N] [-l CONTENT_LENGTH|none] [-n SEND] [-c] [-e]
- *	[-H N] [-B N] [-k N] [-S MS] [-w SECONDS]
+ *	[-H N] [-B N] [-k N [-Q | -I]] [-S MS] [-w SECONDS]
  *   fcgiclient -s ... -i N [-P] [-w SECONDS]
  *   fcgiclient -s ... -C N [-X MS] [request options]
  *
  * A request prints "status NNN", then the response as received, or
  * "closed" when the connection ended without FCGI_END_REQUEST, or
  * "timeout" ("empty": an END_REQUEST with no answer).  -k N sends N
- * requests on one kept connection; -S MS sends the first half of the
+ * requests on one kept connection (-Q: all of them in one write before
+ * the first answer is read, pipelined; -I: every one kept, then the
+ * connection held idle up to -w seconds, and "held: closed after S s" or
+ * "held: open" printed); -S MS sends the first half of the
  * body, sleeps MS milliseconds, then the rest.  -i N opens N
  * connections that send nothing (-P: half a request), holds them up to -w
  * seconds and prints "idle N closed M": how many the server closed.
@@ -197,6 +200,34 @@ fail:
 	return -1;
 }
 
+/* Hold kept connection fd with nothing to say, up to -w seconds: print
+ * when the server closed it. */
+static void
+hold_idle(int fd)
+{
+	struct pollfd pfd;
+	struct timespec t0, t1;
+	unsigned char junk[256];
+	int ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms = wait_s * 1000 - (int)((t1.tv_sec - t0.tv_sec) * 1000 +
+		    (t1.tv_nsec - t0.tv_nsec) / 1000000);
+		if (ms <= 0 || poll(&pfd, 1, ms) <= 0) {
+			printf("held: open\n");
+			return;
+		}
+		if (read(fd, junk, sizeof(junk)) <= 0)
+			break;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("held: closed after %ld s\n", (long)(t1.tv_sec - t0.tv_sec));
+}
+
 static int
 idle_conns(int n, int partial)
 {
@@ -353,12 +384,12 @@ main(int argc, char **argv)
 	size_t body_len = 0, send_len = (size_t)-1, nextra = 0, k;
 	int ch, fd, i, gone = 0, noend = 0, nheaders = 0, bigsize = 0;
 	int keep = 1, idle = 0, partial = 0, id, rc = 0, slow = 0;
-	int nconc = 0, drop_ms = 0;
+	int nconc = 0, drop_ms = 0, pipeline = 0, hold = 0;
 	size_t half;
 	char lenbuf[32], *optarg_body = NULL;
 
 	signal(SIGPIPE, SIG_IGN);
-	while ((ch = getopt(argc, argv, "B:cC:d:D:eH:i:k:l:m:n:p:Ps:S:u:w:X:")) != -1) {
+	while ((ch = getopt(argc, argv, "B:cC:d:D:eH:Ii:k:l:m:n:p:PQs:S:u:w:X:")) != -1) {
 		switch (ch) {
 		case 'B': bigsize = atoi(optarg); break;
 		case 'c': gone = 1; break;
@@ -388,6 +419,8 @@ main(int argc, char **argv)
 			extra[nextra++] = optarg;
 			break;
 		case 'P': partial = 1; break;
+		case 'Q': pipeline = 1; break;
+		case 'I': hold = 1; break;
 		case 's': sockname = optarg; break;
 		case 'S': slow = atoi(optarg); break;
 		case 'u': uri = optarg; break;
@@ -449,9 +482,29 @@ main(int argc, char **argv)
 	}
 
 	fd = connect_to(sockname);
+	if (pipeline) {
+		/* Every request first, the last one not kept; then the
+		 * answers, in order. */
+		for (id = 1; id <= keep; id++) {
+			begin[2] = id < keep ? FCGI_KEEP_CONN : 0;
+			fcgibuf_record(&req, FCGI_BEGIN_REQUEST, id, begin, 8);
+			fcgibuf_stream(&req, FCGI_PARAMS, id, prm.p, prm.len,
+			    65535, 1);
+			fcgibuf_stream(&req, FCGI_STDIN, id, body, send_len,
+			    65535, 1);
+		}
+		if (send_all(fd, &req) == -1)
+			fprintf(stderr, "fcgiclient: write: %s\n",
+			    strerror(errno));
+		for (id = 1; id <= keep; id++)
+			if (read_answer(fd, id) == -1)
+				break;
+		close(fd);
+		goto out;
+	}
 	for (id = 1; id <= keep; id++) {
 		req.len = 0;
-		begin[2] = keep > 1 ? FCGI_KEEP_CONN : 0;
+		begin[2] = keep > 1 || hold ? FCGI_KEEP_CONN : 0;
 		fcgibuf_record(&req, FCGI_BEGIN_REQUEST, id, begin, 8);
 		fcgibuf_stream(&req, FCGI_PARAMS, id, prm.p, prm.len, 65535, 1);
 		half = slow > 0 ? send_len / 2 : 0;
@@ -477,9 +530,12 @@ main(int argc, char **argv)
 		}
 		if (read_answer(fd, id) == -1) {
 			rc = 0;
+			hold = 0;
 			break;
 		}
 	}
+	if (hold)
+		hold_idle(fd);
 	close(fd);
 out:
 	free(req.p);

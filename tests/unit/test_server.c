@@ -57,7 +57,8 @@ static struct {
 	.gate_open = 1,
 };
 
-/* Answer "ok:" and the body; "/block" waits for the gate first. */
+/* Answer "ok:" and the body; "/block" waits for the gate first, and
+ * "/hold" too, but keeps its duty (as a serve busy on the CPU would). */
 static int
 serve(struct wire *w)
 {
@@ -69,8 +70,10 @@ serve(struct wire *w)
 	while (len < sizeof(body) &&
 	    (n = wire_read(w, body + len, sizeof(body) - len)) > 0)
 		len += (size_t)n;
-	if (uri != NULL && strcmp(uri, "/block") == 0) {
-		server_blocking();	/* as the router before its waits */
+	if (uri != NULL && (strcmp(uri, "/block") == 0 ||
+	    strcmp(uri, "/hold") == 0)) {
+		if (strcmp(uri, "/block") == 0)
+			server_blocking();	/* as the router before its waits */
 		pthread_mutex_lock(&sv.lock);
 		sv.blocked++;
 		pthread_cond_broadcast(&sv.cv);
@@ -469,6 +472,56 @@ test_slow_peer(void **state)
 }
 
 /*
+ * Kept connections whose next requests arrive together, the first of
+ * them half-sent and stalling: whatever the worker that takes it had
+ * taken from the set with it goes back (duty_give), and those are
+ * answered while the slow one is still being read.  Then it is too.
+ * They arrive while the worker on duty is held in a serve (without
+ * giving its duty away), so on a machine with one duty (two CPUs) it
+ * takes them all in one epoll_wait.
+ */
+static void
+test_stall_gives_back(void **state)
+{
+	struct fcgibuf b = { 0 };
+	int fds[6], held, i;
+	char body[32], want[64], got[64];
+	size_t half;
+
+	(void)state;
+	for (i = 0; i < 6; i++) {
+		assert_true((fds[i] = client()) != -1);
+		roundtrip(fds[i], 1, "first");
+	}
+	gate_close();
+	assert_true((held = client()) != -1);
+	assert_int_equal(send_request(held, 1, 1, "/hold", "held"), 0);
+	wait_blocked(1);
+	build(&b, 1, 1, "/echo", "slow");
+	half = b.len / 2;
+	assert_int_equal(send_all(fds[0], b.p, half), 0);
+	for (i = 1; i < 6; i++) {
+		(void)snprintf(body, sizeof(body), "quick-%d", i);
+		assert_int_equal(send_request(fds[i], 1, 1, "/echo", body), 0);
+	}
+	gate_open();
+	assert_int_equal(read_answer(held, got, sizeof(got)), 1);
+	assert_string_equal(got, "ok:held");
+	close(held);
+	for (i = 1; i < 6; i++) {
+		(void)snprintf(want, sizeof(want), "ok:quick-%d", i);
+		assert_int_equal(read_answer(fds[i], got, sizeof(got)), 1);
+		assert_string_equal(got, want);
+	}
+	assert_int_equal(send_all(fds[0], b.p + half, b.len - half), 0);
+	assert_int_equal(read_answer(fds[0], got, sizeof(got)), 1);
+	assert_string_equal(got, "ok:slow");
+	fcgibuf_free(&b);
+	for (i = 0; i < 6; i++)
+		close(fds[i]);
+}
+
+/*
  * Requests whose serve waits (as the router's does for a group commit or
  * a database connection), one fewer than the workers: the other
  * connections are still accepted and served meanwhile, and the waiting
@@ -587,6 +640,7 @@ main(void)
 		T(test_keep_alive),
 		T(test_idle_hold_no_worker),
 		T(test_slow_peer),
+		T(test_stall_gives_back),
 		T(test_blocked_serve),
 		T(test_stop),	/* last: the server ends */
 #undef T
