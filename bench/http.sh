@@ -15,19 +15,27 @@
 #   least) and its RSS after each round (flat: its memory does not grow with
 #   the jobs it has run).  Rounds alternate (a), (c).
 #
+#   -i: instead, one drain of N jobs (2,000 will do) with the helper under
+#   valgrind's callgrind: the instructions it runs per job, which a loaded
+#   box does not move at all (times on a shared 2-core box move +-30 %
+#   run to run).  Compare builds with BUILD=; callgrind_annotate the file
+#   it names for where they go.
+#
 # Usage: bench/http.sh [-n JOBS] [-r ROUNDS] [-c CONCURRENCY] [-d SECONDS]
-# Needs a build in ./build (or BUILD=dir), nginx, php-fpm, wrk, sqlite3.
+#        [-i]
+# Needs a build in ./build (or BUILD=dir), nginx, php-fpm, wrk, sqlite3
+# (and valgrind for -i).
 # Nothing here is a pass/fail test.
 set -u
 cd "$(dirname "$0")/.."
 src=$(pwd -P)
 build=${BUILD:-$src/build}
-jobs=20000 rounds=3 conc=8 dur=10
-while getopts "n:r:c:d:" o; do
+jobs=20000 rounds=3 conc=8 dur=10 instr=
+while getopts "n:r:c:d:i" o; do
 	case $o in
 	n) jobs=$OPTARG ;; r) rounds=$OPTARG ;; c) conc=$OPTARG ;;
-	d) dur=$OPTARG ;;
-	*) sed -n '2,18p' "$0"; exit 2 ;;
+	d) dur=$OPTARG ;; i) instr=1 ;;
+	*) sed -n '2,27p' "$0"; exit 2 ;;
 	esac
 done
 [ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
@@ -128,6 +136,34 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hz=$(getconf CLK_TCK)
 
 ctl pause default >/dev/null
+if [ -n "$instr" ]; then
+	command -v valgrind >/dev/null || { echo "bench: valgrind not installed"; exit 1; }
+	sql "DELETE FROM jobs"
+	"$build/bench/storebench" -s 512 -p "$jobs" -e 0 -c 0 "$B/q.db" >/dev/null || exit 1
+	out=${TMPDIR:-/tmp}/fcgiq-http-instr.$$
+	valgrind --tool=callgrind --callgrind-out-file="$out" \
+	    "$build/fcgiq" work -c "$B/fcgiq.conf" 2>"$B/helper.log" &
+	helper=$!
+	pids="$pids $helper"
+	# Its start (SQLite's, curl's) is not a job's: counted from once
+	# it has the database open, and a second more.
+	for i in $(seq 200); do
+		ls -l "/proc/$helper/fd" 2>/dev/null | grep -q "q.db" && break
+		sleep 0.1
+	done
+	sleep 1
+	callgrind_control -z "$helper" >/dev/null
+	ctl resume default >/dev/null
+	while sleep 1; [ "$(sql "SELECT count(*) FROM jobs WHERE state IN ('done', 'dead')")" -lt "$jobs" ]; do
+		:
+	done
+	callgrind_control -d "$helper" >/dev/null
+	ir=$(callgrind_annotate "$out.1" 2>/dev/null |
+	    awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
+	echo "http: helper instructions per job (callgrind, $jobs jobs, not done: $(sql "SELECT count(*) FROM jobs WHERE state <> 'done'")): $(awk -v i="$ir" -v n="$jobs" 'BEGIN { printf "%.1fk", i / n / 1000 }')"
+	echo "http: profile in $out.1 (callgrind_annotate --inclusive=yes)"
+	exit 0
+fi
 "$build/fcgiq" work -c "$B/fcgiq.conf" 2>"$B/helper.log" &
 helper=$!
 pids="$pids $helper"

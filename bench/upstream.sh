@@ -17,11 +17,14 @@
 #                process per job: jobs/s, for contrast.  Target (b) >= 10x.
 #   latency      one job at a time on an idle fastcgi: pool (bench/
 #                enqueue-gap: a durable commit, the wake-up, 30 ms idle):
-#                the script's start (the stamp it answers) minus the job's
-#                created_at.  Target p50 <= 1 ms.
+#                the script's start (the stamp it answers, µs) minus the
+#                enqueue call (µs; created_at, stamped inside it, is whole
+#                ms), and minus the acknowledgement (the commit and the
+#                wake-up done: when a responder's 202 leaves).  Target
+#                p50 <= 1 ms.
 #
 # Usage: bench/upstream.sh [-n JOBS] [-e EXEC_JOBS] [-r ROUNDS] [-c CONC]
-#        [-d SECONDS] [-l LATENCY_JOBS]
+#        [-d SECONDS] [-l LATENCY_JOBS]   (-r 0: the latency alone)
 # Needs a build in ./build (or BUILD=dir), nginx, wrk, php-fpm, php-cli.
 # Nothing here is a pass/fail test.
 set -u
@@ -172,27 +175,45 @@ for r in $(seq "$rounds"); do
 	echo "$a $b $d $c" >>"$B/rounds"
 done
 median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.0f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-ma=$(awk '{ print $1 }' "$B/rounds" | median)
-mb=$(awk '{ print $2 }' "$B/rounds" | median)
-md=$(awk '{ print $3 }' "$B/rounds" | median)
-rba=$(awk '{ printf "%.2f\n", $2 / $1 }' "$B/rounds" | median)
-rbd=$(awk '{ printf "%.1f\n", $2 / $3 }' "$B/rounds" | median)
-mc=$(awk '{ print $4 }' "$B/rounds" | median)
-rca=$(awk '{ printf "%.2f\n", $4 / $1 }' "$B/rounds" | median)
+# -r 0: the latency alone.
+if [ "$rounds" -gt 0 ]; then
+	ma=$(awk '{ print $1 }' "$B/rounds" | median)
+	mb=$(awk '{ print $2 }' "$B/rounds" | median)
+	md=$(awk '{ print $3 }' "$B/rounds" | median)
+	rba=$(awk '{ printf "%.2f\n", $2 / $1 }' "$B/rounds" | median)
+	rbd=$(awk '{ printf "%.1f\n", $2 / $3 }' "$B/rounds" | median)
+	mc=$(awk '{ print $4 }' "$B/rounds" | median)
+	rca=$(awk '{ printf "%.2f\n", $4 / $1 }' "$B/rounds" | median)
+fi
 
 sleep 3
 sql "DELETE FROM jobs"
-"$build/bench/enqueue-gap" -g 30 "$lat" lat "$B/q.db" || exit 1
+"$build/bench/enqueue-gap" -g 30 -o "$B/stamps" "$lat" lat "$B/q.db" || exit 1
 while [ "$(sql "SELECT count(*) FROM jobs WHERE state IN ('done', 'dead')")" -lt "$lat" ]; do
 	sleep 0.05
 done
-sql "SELECT CAST(result AS TEXT) / 1000.0 - created_at FROM jobs WHERE state = 'done'" |
-    sort -g >"$B/lat"
-pct() { awk -v p="$1" '{ a[NR] = $1 } END { i = int(NR * p / 100 + 0.5); if (i < 1) i = 1; printf "%.2f", a[i] }' "$B/lat"; }
+# Per job: the script's start (µs) minus created_at (whole ms, as stored:
+# its truncation adds 0.5 ms on average), minus the enqueue call and minus
+# the acknowledgement (commit and wake-up done, µs, from enqueue-gap -o).
+sql "SELECT id, CAST(CAST(result AS TEXT) AS INTEGER), created_at FROM jobs WHERE state = 'done'" |
+    tr '|' ' ' >"$B/starts"
+awk 'NR == FNR { call[$1] = $2; ack[$1] = $3; next }
+    ($1 in call) { printf "%.3f %.3f %.3f %.3f\n", $2 / 1000.0 - $3,
+    ($2 - call[$1]) / 1000.0, ($2 - ack[$1]) / 1000.0,
+    (ack[$1] - call[$1]) / 1000.0 }' "$B/stamps" "$B/starts" >"$B/lat"
+pct() { awk -v c="$1" '{ print $c }' "$B/lat" | sort -g |
+    awk -v p="$2" '{ a[NR] = $1 } END { i = int(NR * p / 100 + 0.5); if (i < 1) i = 1; printf "%.2f", a[i] }'; }
+lat_line() { echo "p50 $(pct "$1" 50) ms, p90 $(pct "$1" 90) ms, p99 $(pct "$1" 99) ms"; }
 hrss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$helper/status")
 
 echo
-echo "upstream (medians of $rounds): (a) direct $ma req/s, (b) fastcgi $mb jobs/s, (d) exec php-cli $md jobs/s"
-echo "upstream ratios (median of rounds): (b)/(a) ${rba}x (target >= 0.8), (b)/(d) ${rbd}x (target >= 10)"
-echo "upstream (c) http: $mc jobs/s (median); (c)/(a) ${rca}x (target >= 0.7)"
-echo "upstream enqueue-to-start, idle fastcgi: pool: p50 $(pct 50) ms, p90 $(pct 90) ms, p99 $(pct 99) ms (target p50 <= 1); helper RSS $hrss kB"
+if [ "$rounds" -gt 0 ]; then
+	echo "upstream (medians of $rounds): (a) direct $ma req/s, (b) fastcgi $mb jobs/s, (d) exec php-cli $md jobs/s"
+	echo "upstream ratios (median of rounds): (b)/(a) ${rba}x (target >= 0.8), (b)/(d) ${rbd}x (target >= 10)"
+	echo "upstream (c) http: $mc jobs/s (median); (c)/(a) ${rca}x (target >= 0.7)"
+fi
+# One line each, "upstream ..." (bench/run's summary keeps those).
+echo "upstream enqueue-to-start, idle fastcgi: pool, from the enqueue call (µs; before the durable commit): $(lat_line 2) (target p50 <= 1)"
+echo "upstream enqueue-to-start, idle fastcgi: pool, from the acknowledgement (commit and wake-up done: the 202): $(lat_line 3)"
+echo "upstream enqueue-to-start, idle fastcgi: pool, from created_at (whole ms, truncated): $(lat_line 1)"
+echo "upstream enqueue's own durable commit and wake-up (the call to the acknowledgement): $(lat_line 4); $(wc -l <"$B/lat") jobs; helper RSS $hrss kB"

@@ -401,6 +401,14 @@ helper_main(const char *conf_path, int parent_fd)
 
 	memset(&h, 0, sizeof(h));
 	h.conf_path = conf_path;
+	/*
+	 * The loop is the helper's only thread, and each of its connections
+	 * is its alone: a mutex taken around every call into SQLite is a
+	 * few percent of a job's time.  Too late (SQLite started before the
+	 * fork) only keeps them.
+	 */
+	if (store_one_thread() == -1)
+		log_debug("helper: SQLite stays serialized");
 	h.lock_fd = h.wake_fd = h.sig_fd = -1;
 	h.parent_fd = parent_fd;
 	(void)prctl(PR_SET_NAME, "fcgiq-helper", 0, 0, 0);

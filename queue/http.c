@@ -58,20 +58,32 @@ struct http_multi {
 	int64_t		  timer_at;	/* monotonic ms; 0: no timer */
 	struct http_gate *gates;
 	size_t		  ngates, gates_cap;
-	CURL		**idle;		/* easy handles to reuse */
+	struct http_easy *idle;		/* easy handles to reuse */
 	size_t		  nidle, idle_cap;
 	char		 *where_url;	/* the URL where_of last parsed */
 	char		  where[128];	/* ... and its "host:port" */
 };
 
-/* Easy handles kept for the next jobs: a handle costs allocations (its
- * state, its buffers) that a reset one does not repeat. */
+/*
+ * An easy handle kept for the next jobs, not reset: a new handle costs
+ * allocations (its state, its buffers), and a reset one costs them again
+ * for the options every job sets alike (each string option is a copy,
+ * the protocol list a parse).  Those are set once (easy_fixed), for the
+ * tls_ca they were set with; a job sets only what is its own.
+ */
+struct http_easy {
+	CURL	*e;
+	char	*ca;		/* the tls_ca its options name; NULL: none */
+	int	 fixed;		/* easy_fixed has run */
+};
+
 #define HTTP_IDLE_MAX	64
 
 /* One job's request in flight (or ended, until its slot is freed). */
 struct http_xfer {
 	struct http_multi *hm;
 	CURL		 *easy;
+	struct http_easy  he;		/* easy, with what it was set for */
 	struct curl_slist *hdrs;
 	int		  added;	/* in hm's multi handle */
 	int		  done;		/* ended: answered, failed or aborted */
@@ -399,8 +411,11 @@ http_multi_free(struct http_multi *hm)
 {
 	if (hm == NULL)
 		return;
-	while (hm->nidle > 0)
-		curl_easy_cleanup(hm->idle[--hm->nidle]);
+	while (hm->nidle > 0) {
+		hm->nidle--;
+		curl_easy_cleanup(hm->idle[hm->nidle].e);
+		free(hm->idle[hm->nidle].ca);
+	}
 	free(hm->idle);
 	/* Closes the kept connections. */
 	(void)curl_multi_cleanup(hm->m);
@@ -590,14 +605,17 @@ xfer_free(struct http_xfer *x)
 		struct http_multi *hm = x->hm;
 
 		/* Its connection stays in the multi handle's cache either
-		 * way; the handle itself is kept for the next job. */
+		 * way; the handle itself is kept for the next job, with its
+		 * options (easy_job sets every one a job sets). */
 		if (hm->nidle < HTTP_IDLE_MAX &&
 		    array_grow(&hm->idle, &hm->idle_cap, hm->nidle + 1,
 		    sizeof(*hm->idle), 8) == 0) {
-			curl_easy_reset(x->easy);
-			hm->idle[hm->nidle++] = x->easy;
-		} else
+			x->he.e = x->easy;
+			hm->idle[hm->nidle++] = x->he;
+		} else {
 			curl_easy_cleanup(x->easy);
+			free(x->he.ca);
+		}
 	}
 	curl_slist_free_all(x->hdrs);
 	buf_free(&x->body);
@@ -605,28 +623,38 @@ xfer_free(struct http_xfer *x)
 	free(x);
 }
 
-/* The transfer of job to q's URL, set up on x->easy.  0, or -1. */
+/* 1 when the tls_ca an easy handle was set for is q's. */
 static int
-xfer_setup(struct http_xfer *x, const struct queue_conf *q,
-    const struct store_job *job)
+same_ca(const char *ca, const struct queue_conf *q)
 {
-	CURL *e = x->easy;
-	struct curl_slist *sl;
-	char **h, **p;
-	int rc = -1;
+	if (ca == NULL || q->tls_ca == NULL)
+		return ca == q->tls_ca;
+	return strcmp(ca, q->tls_ca) == 0;
+}
 
-	if ((h = http_headers(job)) == NULL)
+/*
+ * The options every job of q sets alike, on a new handle or one last set
+ * for another tls_ca.  0, or -1.
+ */
+static int
+easy_fixed(struct http_easy *he, const struct queue_conf *q)
+{
+	CURL *e = he->e;
+	char *ca = NULL;
+
+	if (he->fixed && same_ca(he->ca, q))
+		return 0;
+	if (q->tls_ca != NULL && (ca = strdup(q->tls_ca)) == NULL)
 		return -1;
-	for (p = h; *p != NULL; p++) {
-		if ((sl = curl_slist_append(x->hdrs, *p)) == NULL)
-			goto done;
-		x->hdrs = sl;
-	}
-#define SET(opt, val) if (curl_easy_setopt(e, opt, val) != CURLE_OK) goto done
-	SET(CURLOPT_PRIVATE, x);
-	SET(CURLOPT_ERRORBUFFER, x->errbuf);
+	free(he->ca);
+	he->ca = ca;
+	/* Set for another tls_ca: back to a new handle's defaults (the
+	 * system's CA store among them) first. */
+	if (he->fixed)
+		curl_easy_reset(e);
+	he->fixed = 0;
+#define SET(opt, val) if (curl_easy_setopt(e, opt, val) != CURLE_OK) return -1
 	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_URL, x->url);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	/* The environment's http_proxy is not the queue's choice. */
@@ -640,6 +668,36 @@ xfer_setup(struct http_xfer *x, const struct queue_conf *q,
 		SET(CURLOPT_CAINFO, q->tls_ca);
 		SET(CURLOPT_CAPATH, NULL);
 	}
+	SET(CURLOPT_WRITEFUNCTION, on_body);
+#undef SET
+	he->fixed = 1;
+	return 0;
+}
+
+/* The transfer of job to q's URL, set up on x->easy: the options of the
+ * job's own (easy_fixed set the rest).  0, or -1. */
+static int
+xfer_setup(struct http_xfer *x, const struct queue_conf *q,
+    const struct store_job *job)
+{
+	CURL *e = x->easy;
+	struct curl_slist *sl;
+	char **h, **p;
+	int rc = -1;
+
+	if (easy_fixed(&x->he, q) == -1)
+		return -1;
+	if ((h = http_headers(job)) == NULL)
+		return -1;
+	for (p = h; *p != NULL; p++) {
+		if ((sl = curl_slist_append(x->hdrs, *p)) == NULL)
+			goto done;
+		x->hdrs = sl;
+	}
+#define SET(opt, val) if (curl_easy_setopt(e, opt, val) != CURLE_OK) goto done
+	SET(CURLOPT_PRIVATE, x);
+	SET(CURLOPT_ERRORBUFFER, x->errbuf);
+	SET(CURLOPT_URL, x->url);
 	/* The slot's own timer stops it at the queue's timeout; curl's,
 	 * a little later, is only a net. */
 	SET(CURLOPT_TIMEOUT_MS, (long)q->timeout_ms + 1000);
@@ -647,15 +705,28 @@ xfer_setup(struct http_xfer *x, const struct queue_conf *q,
 	SET(CURLOPT_HTTPHEADER, x->hdrs);
 	SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)job->body_len);
 	SET(CURLOPT_POSTFIELDS, job->body_len > 0 ? (char *)job->body : "");
-	if (job->method != NULL && strcmp(job->method, "POST") != 0)
-		SET(CURLOPT_CUSTOMREQUEST, job->method);
-	SET(CURLOPT_WRITEFUNCTION, on_body);
+	/* NULL: the last job's method is not this one's. */
+	SET(CURLOPT_CUSTOMREQUEST, job->method != NULL &&
+	    strcmp(job->method, "POST") != 0 ? job->method : NULL);
 	SET(CURLOPT_WRITEDATA, x);
 #undef SET
 	rc = 0;
 done:
 	http_headers_free(h);
 	return rc;
+}
+
+/* An idle easy handle into *he, or a new one; its handle, or NULL. */
+static CURL *
+easy_take(struct http_multi *hm, struct http_easy *he)
+{
+	if (hm->nidle > 0)
+		*he = hm->idle[--hm->nidle];
+	else {
+		memset(he, 0, sizeof(*he));
+		he->e = curl_easy_init();
+	}
+	return he->e;
 }
 
 int
@@ -678,8 +749,7 @@ http_slot_start(struct slot *s, struct http_multi *hm,
 	buf_init(&x->body, q->max_result);
 	where_of(hm, q->url, x->where, sizeof(x->where));
 	if ((x->url = http_url(q->url, job->query_string)) == NULL ||
-	    (x->easy = hm->nidle > 0 ? hm->idle[--hm->nidle] :
-	    curl_easy_init()) == NULL ||
+	    (x->easy = easy_take(hm, &x->he)) == NULL ||
 	    xfer_setup(x, q, job) == -1) {
 		(void)snprintf(why, len, "http: %s: cannot set up the request "
 		    "(out of memory)", x->where);

@@ -431,6 +431,12 @@ store_db(struct store *s)
 	return s->db;
 }
 
+int
+store_one_thread(void)
+{
+	return sqlite3_config(SQLITE_CONFIG_MULTITHREAD) == SQLITE_OK ? 0 : -1;
+}
+
 int64_t
 store_now(void)
 {

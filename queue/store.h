@@ -146,6 +146,14 @@ int		 store_errcode(struct store *);
 int64_t		 store_now(void);		/* wall clock, ms since the epoch */
 
 /*
+ * Tell SQLite that no connection of this process is used by two threads
+ * at once, before the process's first store_open: no lock is then taken
+ * around each call into a connection.  0, or -1 when it came too late
+ * (SQLite is already started; it stays serialized, which is safe).
+ */
+int		 store_one_thread(void);
+
+/*
  * One transaction around several of the calls below, as the helper makes
  * when it records its handlers' outcomes and claims their successors (one
  * commit, one set of page writes).  Between the two, the calls change
