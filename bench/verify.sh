@@ -9,7 +9,12 @@
 #   hmac    verify = github, dedupe = none: the signature check alone
 #
 # wrk, 512-byte POSTs (bench/verify.lua), c = 64 by default.  Target:
-# github >= 0.95x plain.
+# github >= 0.95x plain.  Each round starts on a fresh, empty database (a
+# new fcgiq), and the contenders' order turns by one each round (plain
+# github hmac, github hmac plain, hmac plain github): a contender that
+# always ran first would always find the smallest database and the least
+# checkpoint debt.  Use a multiple of 3 rounds so every contender runs in
+# every place equally often.
 #
 #   flood   good requests into the github queue at c/2, alone, then with as
 #           many connections posting bad signatures at the same time: the
@@ -17,18 +22,20 @@
 #           the requests served.  The rejected table stays within
 #           keep_rejected rows.
 #
-# Usage: bench/verify.sh [-r ROUNDS] [-d SECONDS] [-c CONC]
+# Usage: bench/verify.sh [-r ROUNDS] [-d SECONDS] [-c CONC] [-n]
+#   -n  no flood rounds
 # Needs a build in ./build (or BUILD=dir), nginx, wrk, openssl, sqlite3.
 # Nothing here is a pass/fail test.
 set -u
 cd "$(dirname "$0")/.."
 src=$(pwd)
 build=${BUILD:-$src/build}
-rounds=3 dur=10 conc=64
-while getopts "r:d:c:" o; do
+rounds=3 dur=10 conc=64 flood=1
+while getopts "r:d:c:n" o; do
 	case $o in
 	r) rounds=$OPTARG ;; d) dur=$OPTARG ;; c) conc=$OPTARG ;;
-	*) sed -n '2,22p' "$0"; exit 2 ;;
+	n) flood=0 ;;
+	*) sed -n '2,29p' "$0"; exit 2 ;;
 	esac
 done
 for c in nginx wrk openssl sqlite3; do
@@ -38,12 +45,12 @@ done
 
 B=$(mktemp -d /tmp/fcgiq-bench-verify.XXXXXX)
 chmod 755 "$B"
-pids=""
+pids="" fpid=""
 cleanup() {
 	local p
-	for p in $pids; do kill "$p" 2>/dev/null; done
+	for p in $fpid $pids; do kill "$p" 2>/dev/null; done
 	sleep 0.5
-	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	for p in $fpid $pids; do kill -9 "$p" 2>/dev/null; done
 	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
 }
 trap cleanup EXIT
@@ -73,9 +80,18 @@ secret_file = $B/github.secret
 dedupe = none
 max_queued = 1000000000
 EOC
-"$build/fcgiq" -c "$B/fcgiq.conf" -s "$B/fcgiq.sock" 2>"$B/fcgiq.log" &
-pids="$pids $!"
-for i in $(seq 50); do [ -S "$B/fcgiq.sock" ] && break; sleep 0.1; done
+# fcgiq_fresh: (re)start fcgiq on an empty database.
+fcgiq_fresh() {
+	if [ -n "$fpid" ]; then
+		kill "$fpid" 2>/dev/null
+		wait "$fpid" 2>/dev/null
+	fi
+	rm -f "$B/queue.db" "$B/queue.db-wal" "$B/queue.db-shm" "$B/fcgiq.sock"
+	"$build/fcgiq" -c "$B/fcgiq.conf" -s "$B/fcgiq.sock" 2>>"$B/fcgiq.log" &
+	fpid=$!
+	for i in $(seq 50); do [ -S "$B/fcgiq.sock" ] && break; sleep 0.1; done
+}
+fcgiq_fresh
 port=$((20000 + RANDOM % 10000))
 mkdir -p "$B/ngx/logs"
 loc() {
@@ -113,13 +129,21 @@ non2xx() { awk '/Non-2xx/ { print $5 }' "${1:-$B/wrk.out}"; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 echo "verify: c=$conc, ${dur}s x $rounds rounds, durability full"
+set -- plain github hmac
 for r in $(seq "$rounds"); do
-	for q in plain github hmac; do
+	[ "$r" -gt 1 ] && fcgiq_fresh
+	for q in "$@"; do
 		rps=$(wrk_run "$q" "$conc" "$q$r")
 		bad=$(non2xx)
 		echo "round $r $q $rps req/s${bad:+ ($bad non-2xx)}"
 		echo "$rps" >> "$B/$q.rps"
 	done
+	awk -v r="$r" -v p="$(tail -n 1 "$B/plain.rps")" \
+	    -v g="$(tail -n 1 "$B/github.rps")" \
+	    -v h="$(tail -n 1 "$B/hmac.rps")" 'BEGIN {
+		printf "round %d ratios: github/plain %.3f, hmac/plain %.3f\n",
+		    r, g / p, h / p }'
+	set -- "$2" "$3" "$1"		# the next round's order
 done
 p=$(median < "$B/plain.rps") g=$(median < "$B/github.rps") h=$(median < "$B/hmac.rps")
 echo "plain  $p req/s (median)"
@@ -133,6 +157,7 @@ awk -v g="$rg" -v h="$rh" -v c="$conc" 'BEGIN {
 	printf "verify c=%d: github/plain %.2fx (target >= 0.95), hmac/plain %.2fx (medians of per-round ratios)\n",
 	    c, g, h }'
 
+[ "$flood" = 1 ] || exit 0
 half=$((conc / 2))
 for r in $(seq "$rounds"); do
 	alone=$(wrk_run github "$half" "fa$r")
