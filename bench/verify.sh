@@ -14,7 +14,10 @@
 # github hmac, github hmac plain, hmac plain github): a contender that
 # always ran first would always find the smallest database and the least
 # checkpoint debt.  Use a multiple of 3 rounds so every contender runs in
-# every place equally often.
+# every place equally often.  Each run also reports fcgiq's own CPU time
+# and the bytes it wrote (WAL and checkpoints) per request, from
+# /proc/PID/stat and /proc/PID/io: on a box shared with other work the
+# rates swing with the neighbours' load, the cost per request much less.
 #
 #   flood   good requests into the github queue at c/2, alone, then with as
 #           many connections posting bad signatures at the same time: the
@@ -125,6 +128,12 @@ wrk_run() {
 	    "http://127.0.0.1:$port/$1" -- "$3" > "${4:-$B/wrk.out}" 2>&1
 	awk '/^Requests\/sec:/ { print $2 }' "${4:-$B/wrk.out}"
 }
+# cost: fcgiq's CPU ticks and bytes written so far.
+cost() {
+	echo "$(awk '{ print $14 + $15 }' "/proc/$fpid/stat")" \
+	    "$(awk '/^wchar/ { print $2 }' "/proc/$fpid/io")"
+}
+tck=$(getconf CLK_TCK)
 non2xx() { awk '/Non-2xx/ { print $5 }' "${1:-$B/wrk.out}"; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
@@ -133,16 +142,31 @@ set -- plain github hmac
 for r in $(seq "$rounds"); do
 	[ "$r" -gt 1 ] && fcgiq_fresh
 	for q in "$@"; do
+		c0=$(cost)
 		rps=$(wrk_run "$q" "$conc" "$q$r")
+		c1=$(cost)
 		bad=$(non2xx)
-		echo "round $r $q $rps req/s${bad:+ ($bad non-2xx)}"
+		n=$(awk '/ requests in / { print $1 }' "$B/wrk.out")
+		set -- $c0 $c1 "$@"
+		awk -v n="$n" -v t="$tck" -v c="$(($3 - $1))" \
+		    -v w="$(($4 - $2))" 'BEGIN {
+			printf "%.1f %.0f\n", c * 1e6 / t / n, w / n }' \
+		    >> "$B/$q.cost"
+		shift 4
+		echo "round $r $q $rps req/s${bad:+ ($bad non-2xx)}," \
+		    "fcgiq per request: $(tail -n 1 "$B/$q.cost" |
+		    awk '{ print $1 " us CPU, " $2 " bytes written" }')"
 		echo "$rps" >> "$B/$q.rps"
 	done
 	awk -v r="$r" -v p="$(tail -n 1 "$B/plain.rps")" \
 	    -v g="$(tail -n 1 "$B/github.rps")" \
-	    -v h="$(tail -n 1 "$B/hmac.rps")" 'BEGIN {
-		printf "round %d ratios: github/plain %.3f, hmac/plain %.3f\n",
-		    r, g / p, h / p }'
+	    -v h="$(tail -n 1 "$B/hmac.rps")" \
+	    -v pc="$(tail -n 1 "$B/plain.cost" | cut -d' ' -f1)" \
+	    -v gc="$(tail -n 1 "$B/github.cost" | cut -d' ' -f1)" \
+	    -v hc="$(tail -n 1 "$B/hmac.cost" | cut -d' ' -f1)" 'BEGIN {
+		printf "round %d ratios: github/plain %.3f, hmac/plain %.3f;" \
+		    " fcgiq CPU per request github/plain %.3f, hmac/plain" \
+		    " %.3f\n", r, g / p, h / p, gc / pc, hc / pc }'
 	set -- "$2" "$3" "$1"		# the next round's order
 done
 p=$(median < "$B/plain.rps") g=$(median < "$B/github.rps") h=$(median < "$B/hmac.rps")
@@ -156,6 +180,13 @@ rh=$(paste "$B/hmac.rps" "$B/plain.rps" | awk '{ print $1 / $2 }' | median)
 awk -v g="$rg" -v h="$rh" -v c="$conc" 'BEGIN {
 	printf "verify c=%d: github/plain %.2fx (target >= 0.95), hmac/plain %.2fx (medians of per-round ratios)\n",
 	    c, g, h }'
+for q in plain github hmac; do
+	echo "$q $(cut -d' ' -f1 "$B/$q.cost" | median) $(cut -d' ' -f2 "$B/$q.cost" | median)"
+done | awk '{ printf "fcgiq per request (medians): %s %s us CPU, %s bytes written\n", $1, $2, $3 }'
+gc=$(paste -d' ' "$B/github.cost" "$B/plain.cost" | awk '{ print $1 / $3 }' | median)
+hc=$(paste -d' ' "$B/hmac.cost" "$B/plain.cost" | awk '{ print $1 / $3 }' | median)
+awk -v g="$gc" -v h="$hc" 'BEGIN {
+	printf "fcgiq CPU per request: github/plain %.2fx, hmac/plain %.2fx (medians of per-round ratios)\n", g, h }'
 
 [ "$flood" = 1 ] || exit 0
 half=$((conc / 2))
