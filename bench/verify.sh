@@ -25,22 +25,30 @@
 #           the requests served.  The rejected table stays within
 #           keep_rejected rows.
 #
-# Usage: bench/verify.sh [-r ROUNDS] [-d SECONDS] [-c CONC] [-n]
+# Usage: bench/verify.sh [-r ROUNDS] [-d SECONDS] [-c CONC] [-n] [-p DIR]
 #   -n  no flood rounds
+#   -p  profile fcgiq during each run: DIR/CONTENDER.ROUND.data, for
+#       perf report -i FILE --no-children --sort dso,sym.  perf is in
+#       Debian's linux-perf (apt-get install linux-perf); only this needs it.
 # Needs a build in ./build (or BUILD=dir), nginx, wrk, openssl, sqlite3.
 # Nothing here is a pass/fail test.
 set -u
 cd "$(dirname "$0")/.."
 src=$(pwd)
 build=${BUILD:-$src/build}
-rounds=3 dur=10 conc=64 flood=1
-while getopts "r:d:c:n" o; do
+rounds=3 dur=10 conc=64 flood=1 pdir=
+while getopts "r:d:c:np:" o; do
 	case $o in
 	r) rounds=$OPTARG ;; d) dur=$OPTARG ;; c) conc=$OPTARG ;;
-	n) flood=0 ;;
-	*) sed -n '2,29p' "$0"; exit 2 ;;
+	n) flood=0 ;; p) pdir=$OPTARG ;;
+	*) sed -n '2,36p' "$0"; exit 2 ;;
 	esac
 done
+if [ -n "$pdir" ]; then
+	command -v perf >/dev/null ||
+	    { echo "bench: -p: perf missing (apt-get install linux-perf)"; exit 1; }
+	mkdir -p "$pdir" || exit 1
+fi
 for c in nginx wrk openssl sqlite3; do
 	command -v "$c" >/dev/null || { echo "bench: $c missing"; exit 1; }
 done
@@ -143,7 +151,10 @@ for r in $(seq "$rounds"); do
 	[ "$r" -gt 1 ] && fcgiq_fresh
 	for q in "$@"; do
 		c0=$(cost)
+		[ -n "$pdir" ] && perf record -q -g -p "$fpid" \
+		    -o "$pdir/$q.$r.data" -- sleep "$dur" >/dev/null 2>&1 &
 		rps=$(wrk_run "$q" "$conc" "$q$r")
+		[ -n "$pdir" ] && wait $!
 		c1=$(cost)
 		bad=$(non2xx)
 		n=$(awk '/ requests in / { print $1 }' "$B/wrk.out")
