@@ -161,7 +161,7 @@ main(int argc, char **argv)
 		default:
 			fprintf(stderr, "usage: storebench [-D full|normal] "
 			    "[-b batch] [-s body] [-p prefill] [-e enqueue] "
-			    "[-c claims] database\n");
+			    "[-c claims] [-k | -u] database\n");
 			return 2;
 		}
 	}
