@@ -5,16 +5,19 @@
  * hold millions of waiting jobs.  bench/run uses it for the growth rows.
  *
  *   storebench [-D full|normal] [-b BATCH] [-s BODY] [-p PREFILL]
- *              [-e ENQUEUE] [-c CLAIMS] [-k] DATABASE
+ *              [-e ENQUEUE] [-c CLAIMS] [-k | -u] DATABASE
  *
  * -p adds PREFILL queued jobs first with one INSERT ... SELECT (rows shaped
  * like an HTTP intake: 30-character id, headers JSON, a BODY-byte body),
  * in transactions of a million, unless the database holds that many jobs
  * already.  Then -e jobs are enqueued in batches of -b (store_enqueue,
  * one transaction each; -k: each with an idempotency key of its own, as a
- * webhook queue's delivery ids), then -c jobs are claimed and finished one by one
+ * webhook queue's delivery ids; -u: the same with random UUIDs for keys, as
+ * GitHub's X-GitHub-Delivery), then -c jobs are claimed and finished one by one
  * (store_claim + store_finish_done, two transactions each).  Prints one
- * line: "prefill N enqueue R jobs/s claim R jobs/s bytes/job B wal W".
+ * line: "prefill N enqueue R jobs/s claim R jobs/s bytes/job B wal W
+ * written/job X" (X: bytes this process wrote while enqueueing, WAL and
+ * checkpoints, per job; /proc/self/io's wchar).
  * Nothing here is a test.
  */
 #include <sys/stat.h>
@@ -28,6 +31,23 @@
 #include <sqlite3.h>
 
 #include "store-sqlite.h"
+
+/* Bytes this process has written so far (/proc/self/io), or 0. */
+static long long
+written(void)
+{
+	FILE *f;
+	char line[128];
+	long long v = 0;
+
+	if ((f = fopen("/proc/self/io", "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "wchar: %lld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
 
 static double
 now_s(void)
@@ -121,9 +141,11 @@ main(int argc, char **argv)
 	int batch = 32, body = 512, ch, rc, keyed = 0;
 	char (*keys)[64] = NULL;
 	double t, enq_rate = 0, claim_rate = 0;
+	long long w0, wenq = 0;
+	unsigned char r[16];
 	void *buf;
 
-	while ((ch = getopt(argc, argv, "D:b:s:p:e:c:k")) != -1) {
+	while ((ch = getopt(argc, argv, "D:b:s:p:e:c:ku")) != -1) {
 		switch (ch) {
 		case 'D':
 			o.durability = strcmp(optarg, "normal") == 0 ?
@@ -135,10 +157,11 @@ main(int argc, char **argv)
 		case 'e': nenq = atoll(optarg); break;
 		case 'c': nclaim = atoll(optarg); break;
 		case 'k': keyed = 1; break;
+		case 'u': keyed = 2; break;
 		default:
 			fprintf(stderr, "usage: storebench [-D full|normal] "
 			    "[-b batch] [-s body] [-p prefill] [-e enqueue] "
-			    "[-c claims] database\n");
+			    "[-c claims] [-k | -u] database\n");
 			return 2;
 		}
 	}
@@ -157,6 +180,7 @@ main(int argc, char **argv)
 	    (buf = calloc(1, (size_t)body + 1)) == NULL)
 		die("out of memory", NULL);
 	memset(buf, 'x', (size_t)body);
+	w0 = written();
 	t = now_s();
 	for (i = 0; i < nenq; i += batch) {
 		for (k = 0; k < batch; k++) {
@@ -170,7 +194,16 @@ main(int argc, char **argv)
 			jobs[k].headers = "{\"HTTP_HOST\":\"127.0.0.1\"}";
 			jobs[k].body = buf;
 			jobs[k].body_len = (size_t)body;
-			if (keyed) {
+			if (keyed == 2) {
+				arc4random_buf(r, sizeof(r));
+				snprintf(keys[k], sizeof(keys[k]), "%02x%02x"
+				    "%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+				    "%02x%02x%02x%02x%02x%02x", r[0], r[1],
+				    r[2], r[3], r[4], r[5], r[6], r[7], r[8],
+				    r[9], r[10], r[11], r[12], r[13], r[14],
+				    r[15]);
+				jobs[k].idempotency_key = keys[k];
+			} else if (keyed) {
 				snprintf(keys[k], sizeof(keys[k]), "%lld-%lld-%ld",
 				    i, k, (long)getpid());
 				jobs[k].idempotency_key = keys[k];
@@ -179,8 +212,10 @@ main(int argc, char **argv)
 		if (store_enqueue(s, jobs, (size_t)batch) == -1)
 			die("enqueue", s);
 	}
-	if (nenq > 0)
+	if (nenq > 0) {
 		enq_rate = (double)i / (now_s() - t);
+		wenq = (written() - w0) / i;
+	}
 
 	t = now_s();
 	for (i = 0; i < nclaim; i++) {
@@ -205,7 +240,7 @@ main(int argc, char **argv)
 	    count_jobs(s) > 0 ? (double)st.st_size / (double)count_jobs(s) : 0);
 	if (stat(wal, &st) == -1)
 		st.st_size = 0;
-	printf(" wal %lld\n", (long long)st.st_size);
+	printf(" wal %lld written/job %lld\n", (long long)st.st_size, wenq);
 	free(buf);
 	free(keys);
 	free(jobs);

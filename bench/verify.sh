@@ -9,7 +9,15 @@
 #   hmac    verify = github, dedupe = none: the signature check alone
 #
 # wrk, 512-byte POSTs (bench/verify.lua), c = 64 by default.  Target:
-# github >= 0.95x plain.
+# github >= 0.95x plain.  Each round starts on a fresh, empty database (a
+# new fcgiq), and the contenders' order turns by one each round (plain
+# github hmac, github hmac plain, hmac plain github): a contender that
+# always ran first would always find the smallest database and the least
+# checkpoint debt.  Use a multiple of 3 rounds so every contender runs in
+# every place equally often.  Each run also reports fcgiq's own CPU time
+# and the bytes it wrote (WAL and checkpoints) per request, from
+# /proc/PID/stat and /proc/PID/io: on a box shared with other work the
+# rates swing with the neighbours' load, the cost per request much less.
 #
 #   flood   good requests into the github queue at c/2, alone, then with as
 #           many connections posting bad signatures at the same time: the
@@ -17,20 +25,30 @@
 #           the requests served.  The rejected table stays within
 #           keep_rejected rows.
 #
-# Usage: bench/verify.sh [-r ROUNDS] [-d SECONDS] [-c CONC]
+# Usage: bench/verify.sh [-r ROUNDS] [-d SECONDS] [-c CONC] [-n] [-p DIR]
+#   -n  no flood rounds
+#   -p  profile fcgiq during each run: DIR/CONTENDER.ROUND.data, for
+#       perf report -i FILE --no-children --sort dso,sym.  perf is in
+#       Debian's linux-perf (apt-get install linux-perf); only this needs it.
 # Needs a build in ./build (or BUILD=dir), nginx, wrk, openssl, sqlite3.
 # Nothing here is a pass/fail test.
 set -u
 cd "$(dirname "$0")/.."
 src=$(pwd)
 build=${BUILD:-$src/build}
-rounds=3 dur=10 conc=64
-while getopts "r:d:c:" o; do
+rounds=3 dur=10 conc=64 flood=1 pdir=
+while getopts "r:d:c:np:" o; do
 	case $o in
 	r) rounds=$OPTARG ;; d) dur=$OPTARG ;; c) conc=$OPTARG ;;
-	*) sed -n '2,22p' "$0"; exit 2 ;;
+	n) flood=0 ;; p) pdir=$OPTARG ;;
+	*) sed -n '2,36p' "$0"; exit 2 ;;
 	esac
 done
+if [ -n "$pdir" ]; then
+	command -v perf >/dev/null ||
+	    { echo "bench: -p: perf missing (apt-get install linux-perf)"; exit 1; }
+	mkdir -p "$pdir" || exit 1
+fi
 for c in nginx wrk openssl sqlite3; do
 	command -v "$c" >/dev/null || { echo "bench: $c missing"; exit 1; }
 done
@@ -38,12 +56,12 @@ done
 
 B=$(mktemp -d /tmp/fcgiq-bench-verify.XXXXXX)
 chmod 755 "$B"
-pids=""
+pids="" fpid=""
 cleanup() {
 	local p
-	for p in $pids; do kill "$p" 2>/dev/null; done
+	for p in $fpid $pids; do kill "$p" 2>/dev/null; done
 	sleep 0.5
-	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	for p in $fpid $pids; do kill -9 "$p" 2>/dev/null; done
 	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
 }
 trap cleanup EXIT
@@ -73,9 +91,18 @@ secret_file = $B/github.secret
 dedupe = none
 max_queued = 1000000000
 EOC
-"$build/fcgiq" -c "$B/fcgiq.conf" -s "$B/fcgiq.sock" 2>"$B/fcgiq.log" &
-pids="$pids $!"
-for i in $(seq 50); do [ -S "$B/fcgiq.sock" ] && break; sleep 0.1; done
+# fcgiq_fresh: (re)start fcgiq on an empty database.
+fcgiq_fresh() {
+	if [ -n "$fpid" ]; then
+		kill "$fpid" 2>/dev/null
+		wait "$fpid" 2>/dev/null
+	fi
+	rm -f "$B/queue.db" "$B/queue.db-wal" "$B/queue.db-shm" "$B/fcgiq.sock"
+	"$build/fcgiq" -c "$B/fcgiq.conf" -s "$B/fcgiq.sock" 2>>"$B/fcgiq.log" &
+	fpid=$!
+	for i in $(seq 50); do [ -S "$B/fcgiq.sock" ] && break; sleep 0.1; done
+}
+fcgiq_fresh
 port=$((20000 + RANDOM % 10000))
 mkdir -p "$B/ngx/logs"
 loc() {
@@ -109,17 +136,49 @@ wrk_run() {
 	    "http://127.0.0.1:$port/$1" -- "$3" > "${4:-$B/wrk.out}" 2>&1
 	awk '/^Requests\/sec:/ { print $2 }' "${4:-$B/wrk.out}"
 }
+# cost: fcgiq's CPU ticks and bytes written so far.
+cost() {
+	echo "$(awk '{ print $14 + $15 }' "/proc/$fpid/stat")" \
+	    "$(awk '/^wchar/ { print $2 }' "/proc/$fpid/io")"
+}
+tck=$(getconf CLK_TCK)
 non2xx() { awk '/Non-2xx/ { print $5 }' "${1:-$B/wrk.out}"; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 echo "verify: c=$conc, ${dur}s x $rounds rounds, durability full"
+set -- plain github hmac
 for r in $(seq "$rounds"); do
-	for q in plain github hmac; do
+	[ "$r" -gt 1 ] && fcgiq_fresh
+	for q in "$@"; do
+		c0=$(cost)
+		[ -n "$pdir" ] && perf record -q -g -p "$fpid" \
+		    -o "$pdir/$q.$r.data" -- sleep "$dur" >/dev/null 2>&1 &
 		rps=$(wrk_run "$q" "$conc" "$q$r")
+		[ -n "$pdir" ] && wait $!
+		c1=$(cost)
 		bad=$(non2xx)
-		echo "round $r $q $rps req/s${bad:+ ($bad non-2xx)}"
+		n=$(awk '/ requests in / { print $1 }' "$B/wrk.out")
+		set -- $c0 $c1 "$@"
+		awk -v n="$n" -v t="$tck" -v c="$(($3 - $1))" \
+		    -v w="$(($4 - $2))" 'BEGIN {
+			printf "%.1f %.0f\n", c * 1e6 / t / n, w / n }' \
+		    >> "$B/$q.cost"
+		shift 4
+		echo "round $r $q $rps req/s${bad:+ ($bad non-2xx)}," \
+		    "fcgiq per request: $(tail -n 1 "$B/$q.cost" |
+		    awk '{ print $1 " us CPU, " $2 " bytes written" }')"
 		echo "$rps" >> "$B/$q.rps"
 	done
+	awk -v r="$r" -v p="$(tail -n 1 "$B/plain.rps")" \
+	    -v g="$(tail -n 1 "$B/github.rps")" \
+	    -v h="$(tail -n 1 "$B/hmac.rps")" \
+	    -v pc="$(tail -n 1 "$B/plain.cost" | cut -d' ' -f1)" \
+	    -v gc="$(tail -n 1 "$B/github.cost" | cut -d' ' -f1)" \
+	    -v hc="$(tail -n 1 "$B/hmac.cost" | cut -d' ' -f1)" 'BEGIN {
+		printf "round %d ratios: github/plain %.3f, hmac/plain %.3f;" \
+		    " fcgiq CPU per request github/plain %.3f, hmac/plain" \
+		    " %.3f\n", r, g / p, h / p, gc / pc, hc / pc }'
+	set -- "$2" "$3" "$1"		# the next round's order
 done
 p=$(median < "$B/plain.rps") g=$(median < "$B/github.rps") h=$(median < "$B/hmac.rps")
 echo "plain  $p req/s (median)"
@@ -132,7 +191,15 @@ rh=$(paste "$B/hmac.rps" "$B/plain.rps" | awk '{ print $1 / $2 }' | median)
 awk -v g="$rg" -v h="$rh" -v c="$conc" 'BEGIN {
 	printf "verify c=%d: github/plain %.2fx (target >= 0.95), hmac/plain %.2fx (medians of per-round ratios)\n",
 	    c, g, h }'
+for q in plain github hmac; do
+	echo "$q $(cut -d' ' -f1 "$B/$q.cost" | median) $(cut -d' ' -f2 "$B/$q.cost" | median)"
+done | awk '{ printf "fcgiq per request (medians): %s %s us CPU, %s bytes written\n", $1, $2, $3 }'
+gc=$(paste -d' ' "$B/github.cost" "$B/plain.cost" | awk '{ print $1 / $3 }' | median)
+hc=$(paste -d' ' "$B/hmac.cost" "$B/plain.cost" | awk '{ print $1 / $3 }' | median)
+awk -v g="$gc" -v h="$hc" 'BEGIN {
+	printf "fcgiq CPU per request: github/plain %.2fx, hmac/plain %.2fx (medians of per-round ratios)\n", g, h }'
 
+[ "$flood" = 1 ] || exit 0
 half=$((conc / 2))
 for r in $(seq "$rounds"); do
 	alone=$(wrk_run github "$half" "fa$r")

@@ -53,6 +53,7 @@ struct verify_spec {
 struct verify_key {
 	unsigned char	*data;
 	size_t		 len;
+	void		*mac;	/* libcrypto's HMAC keyed with data, or NULL */
 };
 
 /* Why a request is refused, from the first check that failed. */
@@ -84,7 +85,7 @@ const char *verify_scheme_name(enum verify_scheme scheme);
 int	verify_key_make(const struct verify_spec *spec, const char *line,
 	    struct verify_key *key, char *msg, size_t len);
 
-/* Wipe and free key's data. */
+/* Wipe and free key's data and its keyed HMAC context. */
 void	verify_key_free(struct verify_key *key);
 
 /*

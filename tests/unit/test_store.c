@@ -994,10 +994,11 @@ test_enqueue_invalid(void **state)
 	assert_int_equal(store_enqueue(f->s, nj, 3), -1);
 	assert_int_equal(count_jobs(f->s), 0);
 
-	/* A failure inside SQLite, on the last job: nothing of the batch. */
+	/* A failure inside SQLite, on the last job's INSERT (begin, two
+	 * rows, one row): nothing of the batch. */
 	nj[1].body = "b";
 	nj[2].idempotency_key = "k";
-	fault_arm(5, SQLITE_CONSTRAINT);
+	fault_arm(3, SQLITE_CONSTRAINT);
 	assert_int_equal(store_enqueue(f->s, nj, 3), -1);
 	assert_int_equal(store_errcode(f->s), STORE_ECONSTRAINT);
 	store_step_fn = sqlite3_step;
@@ -1053,6 +1054,38 @@ test_idempotency(void **state)
 	assert_int_equal(b[3].outcome, STORE_ENQ_NEW);	/* no key: no check */
 	n = count_jobs(f->s);
 	assert_int_equal(n, 5);
+
+	/* A batch whose first keyed job repeats a stored key: the jobs
+	 * that repeat it after it in the batch are decided against the
+	 * stored job, not against the one left out. */
+	{
+		struct store_newjob c[5];
+
+		newjob(&c[0], "default", 0, 0, "same");
+		c[0].idempotency_key = "evt-1";
+		newjob(&c[1], "default", 0, 0, "same");
+		c[1].idempotency_key = "evt-1";
+		newjob(&c[2], "default", 0, 0, "no key");
+		newjob(&c[3], "default", 0, 0, "new");
+		c[3].idempotency_key = "evt-3";
+		newjob(&c[4], "default", 0, 0, "different");
+		c[4].idempotency_key = "evt-1";
+		assert_int_equal(store_enqueue(f->s, c, 5), 0);
+		assert_int_equal(c[0].outcome, STORE_ENQ_DUPLICATE);
+		assert_string_equal(c[0].id, a.id);
+		assert_int_equal(c[1].outcome, STORE_ENQ_DUPLICATE);
+		assert_string_equal(c[1].id, a.id);
+		assert_int_equal(c[2].outcome, STORE_ENQ_NEW);
+		assert_int_equal(c[3].outcome, STORE_ENQ_NEW);
+		assert_int_equal(c[4].outcome, STORE_ENQ_CONFLICT);
+		assert_string_equal(c[4].id, a.id);
+		n += 2;
+		assert_int_equal(count_jobs(f->s), n);
+		/* evt-3 went in: now a replay. */
+		assert_int_equal(store_enqueue(f->s, &c[3], 1), 0);
+		assert_int_equal(c[3].outcome, STORE_ENQ_DUPLICATE);
+		assert_int_equal(count_jobs(f->s), n);
+	}
 
 	/* The key outlives the job's run: still a duplicate once done. */
 	force(f->s, a.id, "done", 1);
@@ -1813,6 +1846,9 @@ test_query_plans(void **state)
 	newjob(&nj, "default", 0, 0, "x");
 	nj.idempotency_key = "k";
 	assert_int_equal(store_enqueue(f->s, &nj, 1), 0);
+	/* A replay: the lookup runs only for a key taken already. */
+	assert_int_equal(store_enqueue(f->s, &nj, 1), 0);
+	assert_int_equal(nj.outcome, STORE_ENQ_DUPLICATE);
 	assert_int_equal(store_claim(f->s, "default", t, 1000, &j), 1);
 	store_job_free(j);
 	assert_int_equal(store_count_waiting(f->s, "default"), 0);
@@ -2119,9 +2155,9 @@ test_faults(void **state)
 
 	enqueue1(f->s, "default", 0, 0, 3, id);
 	n = fault_each_step(f, OP_ENQUEUE, NULL, t);
-	/* begin, 1 lookup (the repeated key is found in the batch), 2
-	 * inserts (the duplicate splits the run), commit */
-	assert_int_equal(n, 5);
+	/* begin, 2 inserts (the duplicate, found in the batch, splits the
+	 * run), commit: no lookup, no key was taken before */
+	assert_int_equal(n, 4);
 	assert_int_equal(count_jobs(f->s), 3);
 
 	/* id is the first job: claim it, then each transition of it. */
