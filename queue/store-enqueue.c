@@ -109,6 +109,12 @@ make_ids(struct store *s, struct store_newjob *jobs, size_t n, int64_t now)
 	return 0;
 }
 
+int
+sq_make_ids(struct store *s, struct store_newjob *jobs, size_t n, int64_t now)
+{
+	return make_ids(s, jobs, n, now);
+}
+
 /*
  * Look up an earlier job with the same queue and idempotency key.
  * 1: found, j's id and outcome set; 0: none; -1: error.
@@ -290,6 +296,8 @@ store_enqueue(struct store *s, struct store_newjob *jobs, size_t n)
 	int64_t			 now;
 	size_t			 i, run;
 
+	if (s->pg != NULL)
+		return pgs_enqueue(s, jobs, n);
 	if (n == 0)
 		return 0;
 	for (i = 0; i < n; i++) {

@@ -338,6 +338,30 @@ busy_wait(void *arg, int count)
 	return 1;
 }
 
+int
+store_is_postgresql(const char *database)
+{
+	return pgs_is_conninfo(database);
+}
+
+/* store_open of a PostgreSQL database; its password never in the text. */
+static struct store *
+open_pg(struct store *s, const char *conninfo,
+    const struct store_opts *opts, char *err, size_t errlen)
+{
+	if ((s->pg = calloc(1, sizeof(*s->pg))) == NULL) {
+		(void)snprintf(err, errlen, "PostgreSQL: %s", strerror(errno));
+		free(s);
+		return NULL;
+	}
+	if (pgs_open(s, conninfo, opts->readonly) == -1) {
+		(void)snprintf(err, errlen, "PostgreSQL: %s", s->errmsg);
+		store_close(s);
+		return NULL;
+	}
+	return s;
+}
+
 /*
  * The database file descriptors need no work here: SQLite's unix VFS opens
  * them with O_CLOEXEC (test_store checks), so handlers never inherit them.
@@ -356,6 +380,8 @@ store_open(const char *path, const struct store_opts *opts, char *err,
 		(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
+	if (store_is_postgresql(path))
+		return open_pg(s, path, opts, err, errlen);
 	flags = opts->readonly ? SQLITE_OPEN_READONLY :
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	if ((rc = sqlite3_open_v2(path, &s->db, flags, NULL)) != SQLITE_OK) {
@@ -403,6 +429,7 @@ store_close(struct store *s)
 
 	if (s == NULL)
 		return;
+	pgs_close(s->pg);
 	for (i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(s->st[i]);
 	for (i = 0; i <= STORE_INSERT_LOG2; i++)
@@ -468,6 +495,8 @@ sq_random(void *buf, size_t len)
 int
 store_batch_begin(struct store *s)
 {
+	if (s->pg != NULL)
+		return pgs_batch_begin(s);
 	if (s->batch != BATCH_NONE)
 		return sq_fail_arg(s, "batch: already open");
 	if (run_plain(s, ST_BEGIN, "batch: begin") == -1)
@@ -481,6 +510,8 @@ store_batch_end(struct store *s)
 {
 	int	failed = s->batch != BATCH_OPEN;
 
+	if (s->pg != NULL)
+		return pgs_batch_end(s);
 	if (s->batch == BATCH_NONE)
 		return sq_fail_arg(s, "batch: none open");
 	if (!failed && batch_usable(s) == -1)

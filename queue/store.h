@@ -136,6 +136,13 @@ enum store_errcode {
  */
 struct store	*store_open(const char *path, const struct store_opts *opts,
 		    char *err, size_t errlen);
+/*
+ * Whether database names a PostgreSQL database (a postgresql:// or
+ * postgres:// URI, or a libpq keyword string such as "host=/run/pg
+ * dbname=fcgiq") rather than a SQLite file: store_open() connects to it,
+ * and nothing is created or locked beside it on the local disk.
+ */
+int		 store_is_postgresql(const char *database);
 void		 store_close(struct store *);
 /* The message of the last error ("what: why"), owned by the store. */
 const char	*store_error(struct store *);

@@ -49,6 +49,16 @@ tests_unit_test_store_SOURCES = tests/unit/test_store.c \
 	tests/unit/tmpdir.c tests/unit/tmpdir.h
 tests_unit_test_store_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_store_LDADD = $(UNIT_LDADD)
+# The store's cases on PostgreSQL: test_store_pg, run by store-pg.sh
+# against a private cluster (tests/pg-lib.sh).
+check_PROGRAMS += tests/unit/test_store_pg
+tests_unit_test_store_pg_SOURCES = tests/unit/test_store_pg.c \
+	tests/unit/tmpdir.c tests/unit/tmpdir.h
+tests_unit_test_store_pg_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_store_pg_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/store-pg.sh
+dist_noinst_SCRIPTS += tests/unit/store-pg.sh
+EXTRA_DIST += tests/pg-lib.sh
 tests_unit_test_exec_SOURCES = tests/unit/test_exec.c
 tests_unit_test_exec_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_exec_LDADD = $(UNIT_LDADD)
