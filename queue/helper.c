@@ -456,9 +456,13 @@ helper_main(const char *conf_path, int parent_fd)
 		    "nothing pushes jobs to this helper: they start up to "
 		    "%d ms late", h.db, name, SAFETY_POLL_MS);
 	}
-	/* We hold the lock: whatever is running has lost its runner. */
-	if ((n = store_requeue_running(h.store, store_now(),
-	    helper_count_requeue, NULL)) == -1) {
+	/*
+	 * We hold the lock: whatever is running has lost its runner.  With
+	 * PostgreSQL there is no lock, other helpers' jobs run too: leases
+	 * that end bring back what a vanished helper held.
+	 */
+	if ((n = store_is_postgresql(h.db) ? 0 : store_requeue_running(h.store,
+	    store_now(), helper_count_requeue, NULL)) == -1) {
 		log_warnx("helper: requeue running: %s", store_error(h.store));
 		goto done;
 	}

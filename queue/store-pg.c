@@ -115,11 +115,26 @@ fail_res(struct store *s, const PGresult *res, const char *what)
 	if (why == NULL || *why == '\0')
 		why = "unexpected result";
 	(void)snprintf(msg, sizeof(msg), "%s", why);
+	/* libpq's messages span lines ("...\n\tThis probably means...",
+	 * and repeated once per failed command): the first says it. */
+	msg[strcspn(msg, "\n")] = '\0';
 	n = strlen(msg);
-	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+	while (n > 0 && msg[n - 1] == ' ')
 		msg[--n] = '\0';
 	return pgs_set_error(s, errcode_of(s->pg->conn, res), "%s: %s", what,
 	    msg);
+}
+
+/*
+ * The server's notices and warnings ("terminating connection due to
+ * immediate shutdown"): libpq prints them on stderr by default, in the
+ * middle of the log.  The error that follows says what matters.
+ */
+static void
+quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
 }
 
 /* Settings every session needs, after each (re)connect. */
@@ -550,6 +565,8 @@ pgs_open(struct store *s, const char *conninfo, int readonly)
 		return pgs_set_error(s, STORE_ENOMEM, "%s", strerror(errno));
 	if ((pg->conn = PQconnectdb(conninfo)) == NULL)
 		return pgs_set_error(s, STORE_ENOMEM, "out of memory");
+	/* Kept by PQreset too. */
+	(void)PQsetNoticeProcessor(pg->conn, quiet, NULL);
 	if (PQstatus(pg->conn) != CONNECTION_OK)
 		return fail_res(s, NULL, "connect");
 	if (session_setup(s) == -1)

@@ -183,6 +183,9 @@ E2E_TESTS += tests/e2e/top.sh
 E2E_TESTS += tests/e2e/metrics-lease.sh
 # The metrics role behind Apache (conf-examples/apache-metrics.conf).
 E2E_TESTS += tests/e2e/apache-metrics.sh
+# fcgiq on PostgreSQL (issue 20): a private cluster, intake, runs, the
+# README's queries in psql, a crash and restart of PostgreSQL under load.
+E2E_TESTS += tests/e2e/pg-responder.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \
