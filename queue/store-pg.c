@@ -145,10 +145,17 @@ session_setup(struct store *s)
 	    "SET synchronous_commit = on;"
 	    "SET client_min_messages = warning;"
 	    "SET TIME ZONE 'UTC'";
+	/* A reader (the status answers, fcgiqctl's reads) cannot write by
+	 * mistake. */
+	static const char ro_sql[] =
+	    "SET synchronous_commit = on;"
+	    "SET client_min_messages = warning;"
+	    "SET TIME ZONE 'UTC';"
+	    "SET default_transaction_read_only = on";
 	PGresult	*res;
 	int		 r = 0;
 
-	res = PQexec(s->pg->conn, sql);
+	res = PQexec(s->pg->conn, s->pg->readonly ? ro_sql : sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		r = fail_res(s, res, "session");
 	PQclear(res);
