@@ -225,11 +225,12 @@ idem_lookup(struct store *s, struct store_newjob *j)
  * Insert the new jobs of jobs[0..n) (outcome STORE_ENQ_NEW) with one
  * multi-row INSERT; a keyed row whose key another transaction holds is
  * left out (ON CONFLICT DO NOTHING), and marked for idem_lookup (outcome
- * -1).  0 or -1.
+ * -1).  notify (jobs without keys only): the statement notifies
+ * PGS_CHANNEL too.  0 or -1.
  */
 static int
 insert_rows(struct store *s, struct store_newjob *jobs, size_t n,
-    int64_t now)
+    int64_t now, int notify)
 {
 	static const char head[] =
 	    "INSERT INTO jobs (id, queue, state, priority, attempts,"
@@ -240,6 +241,10 @@ insert_rows(struct store *s, struct store_newjob *jobs, size_t n,
 	    " ON CONFLICT (queue, idempotency_key)"
 	    "  WHERE idempotency_key IS NOT NULL DO NOTHING"
 	    " RETURNING id";
+	static const char notify_head[] = "WITH ins AS (";
+	static const char notify_tail[] =
+	    " RETURNING 1) SELECT pg_notify('" PGS_CHANNEL "', '')"
+	    " FROM (SELECT 1 FROM ins LIMIT 1) t";
 	const char	**v = NULL;
 	int		*len = NULL, *fmt = NULL, np = 0, rows = 0, i, b, keyed = 0;
 	char		(*num)[24] = NULL, *sql = NULL, *q;
@@ -255,7 +260,8 @@ insert_rows(struct store *s, struct store_newjob *jobs, size_t n,
 	len = calloc((size_t)rows * INSERT_COLS, sizeof(*len));
 	fmt = calloc((size_t)rows * INSERT_COLS, sizeof(*fmt));
 	num = calloc((size_t)rows * 4, sizeof(*num));
-	sql = malloc(sizeof(head) + sizeof(tail) + (size_t)rows * 120);
+	sql = malloc(sizeof(notify_head) + sizeof(head) + sizeof(tail) +
+	    sizeof(notify_tail) + (size_t)rows * 120);
 	if (v == NULL || len == NULL || fmt == NULL || num == NULL ||
 	    sql == NULL) {
 		(void)pgs_set_error(s, STORE_ENOMEM, "enqueue: out of memory");
@@ -296,9 +302,16 @@ insert_rows(struct store *s, struct store_newjob *jobs, size_t n,
 		fmt[np++] = 1;
 		i++;
 	}
-	(void)sprintf(q, "%s", keyed ? tail : "");
-	if ((res = pgs_execv(s, sql, np, v, len, fmt, keyed ? PGRES_TUPLES_OK :
-	    PGRES_COMMAND_OK, "insert")) == NULL)
+	(void)sprintf(q, "%s", keyed ? tail : notify ? notify_tail : "");
+	if (notify && !keyed) {
+		/* The INSERT inside a statement that also notifies: one
+		 * round trip, one transaction, the notification sent at its
+		 * commit. */
+		memmove(sql + sizeof(notify_head) - 1, sql, strlen(sql) + 1);
+		memcpy(sql, notify_head, sizeof(notify_head) - 1);
+	}
+	if ((res = pgs_execv(s, sql, np, v, len, fmt, keyed || notify ?
+	    PGRES_TUPLES_OK : PGRES_COMMAND_OK, "insert")) == NULL)
 		goto done;
 	if (keyed && PQntuples(res) != rows) {
 		/* Who went in: the RETURNING ids, in no promised order. */
@@ -346,6 +359,7 @@ repeats_lost(const struct store_newjob *jobs, size_t i)
 int
 pgs_enqueue(struct store *s, struct store_newjob *jobs, size_t n)
 {
+	PGresult *res;
 	int64_t	now;
 	size_t	i, off, m;
 	int	keyed;
@@ -380,7 +394,7 @@ pgs_enqueue(struct store *s, struct store_newjob *jobs, size_t n)
 	for (i = 0, keyed = 0; i < n; i++)
 		keyed |= jobs[i].idempotency_key != NULL;
 	if (!keyed && n <= INSERT_ROWS && s->pg->batch == BATCH_NONE) {
-		if (insert_rows(s, jobs, n, now) == -1)
+		if (insert_rows(s, jobs, n, now, 1) == -1)
 			goto fail_ids;
 		return 0;
 	}
@@ -388,7 +402,7 @@ pgs_enqueue(struct store *s, struct store_newjob *jobs, size_t n)
 		goto fail_ids;
 	for (off = 0; off < n; off += m) {
 		m = n - off < INSERT_ROWS ? n - off : INSERT_ROWS;
-		if (insert_rows(s, jobs + off, m, now) == -1)
+		if (insert_rows(s, jobs + off, m, now, 0) == -1)
 			goto fail;
 	}
 	/* A later job repeating the key of one that lost to another
@@ -399,6 +413,12 @@ pgs_enqueue(struct store *s, struct store_newjob *jobs, size_t n)
 	for (i = 0; i < n; i++)
 		if (jobs[i].outcome == -1 && idem_lookup(s, &jobs[i]) == -1)
 			goto fail;
+	/* One notification per batch, sent by the commit. */
+	res = pgs_exec(s, "SELECT pg_notify('" PGS_CHANNEL "', '')", NULL,
+	    PGRES_TUPLES_OK, "notify");
+	if (res == NULL)
+		goto fail;
+	PQclear(res);
 	if (pgs_commit(s) == -1)
 		goto fail;
 	return 0;

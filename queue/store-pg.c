@@ -162,6 +162,20 @@ session_setup(struct store *s)
 	return r;
 }
 
+/* LISTEN on this connection: 0 or -1. */
+static int
+do_listen(struct store *s)
+{
+	PGresult	*res;
+	int		 r = 0;
+
+	res = PQexec(s->pg->conn, "LISTEN " PGS_CHANNEL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		r = fail_res(s, res, "listen");
+	PQclear(res);
+	return r;
+}
+
 /*
  * Make sure the connection is up before a call: reconnect when it broke,
  * at most once per backoff step.  Inside a transaction of ours (a batch)
@@ -184,7 +198,8 @@ ready(struct store *s)
 		    "(reconnecting in %lld ms)",
 		    (long long)(pg->retry_at_us - now) / 1000 + 1);
 	PQreset(pg->conn);
-	if (PQstatus(pg->conn) == CONNECTION_OK && session_setup(s) == 0) {
+	if (PQstatus(pg->conn) == CONNECTION_OK && session_setup(s) == 0 &&
+	    (!pg->listening || do_listen(s) == 0)) {
 		pg->backoff_ms = RECONNECT_MIN_MS;
 		pg->retry_at_us = 0;
 		return 0;
@@ -337,6 +352,46 @@ pgs_rollback(struct store *s)
 		res = PQexec(s->pg->conn, "ROLLBACK");
 		PQclear(res);
 	}
+}
+
+int
+pgs_listen(struct store *s)
+{
+	PGresult	*res;
+
+	s->pg->listening = 1;
+	if ((res = pgs_exec(s, "LISTEN " PGS_CHANNEL, NULL, PGRES_COMMAND_OK,
+	    "listen")) == NULL)
+		return -1;	/* the next reconnect listens */
+	PQclear(res);
+	return 0;
+}
+
+int
+pgs_listen_fd(struct store *s)
+{
+	if (!s->pg->listening || PQstatus(s->pg->conn) != CONNECTION_OK)
+		return -1;
+	return PQsocket(s->pg->conn);
+}
+
+/* Read what the socket holds; 1 when notifications were among it (or had
+ * come in with the results of other calls). */
+int
+pgs_listen_take(struct store *s)
+{
+	PGnotify	*n;
+	int		 got = 0;
+
+	if (PQstatus(s->pg->conn) != CONNECTION_OK ||
+	    PQtransactionStatus(s->pg->conn) == PQTRANS_ACTIVE)
+		return 0;
+	(void)PQconsumeInput(s->pg->conn);
+	while ((n = PQnotifies(s->pg->conn)) != NULL) {
+		got = 1;
+		PQfreemem(n);
+	}
+	return got;
 }
 
 int

@@ -26,6 +26,7 @@ struct pgs {
 	PGconn		*conn;
 	char		*conninfo;
 	int		 readonly;
+	int		 listening;	/* LISTEN again after a reconnect */
 	int		 batch;		/* enum batch_state (store-sqlite.h) */
 	int64_t		 retry_at_us;	/* monotonic: next reconnect, 0: now */
 	int64_t		 backoff_ms;	/* the wait after the next failure */
@@ -45,6 +46,13 @@ void	pgs_close(struct pgs *);
 /* A store function that PostgreSQL does not have yet: -1, with a message
  * naming it. */
 int	pgs_unsupported(struct store *s, const char *what);
+
+/* store_listen and its fd (store.h); the channel every enqueue
+ * notifies. */
+#define PGS_CHANNEL	"fcgiq_jobs"
+int	pgs_listen(struct store *);
+int	pgs_listen_fd(struct store *);
+int	pgs_listen_take(struct store *);
 
 int	pgs_batch_begin(struct store *);
 int	pgs_batch_end(struct store *);

@@ -493,6 +493,24 @@ sq_random(void *buf, size_t len)
 }
 
 int
+store_listen(struct store *s)
+{
+	return s->pg != NULL ? pgs_listen(s) : 0;
+}
+
+int
+store_listen_fd(struct store *s)
+{
+	return s->pg != NULL ? pgs_listen_fd(s) : -1;
+}
+
+int
+store_listen_take(struct store *s)
+{
+	return s->pg != NULL ? pgs_listen_take(s) : 0;
+}
+
+int
 store_batch_begin(struct store *s)
 {
 	if (s->pg != NULL)

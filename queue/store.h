@@ -163,6 +163,18 @@ int64_t		 store_now(void);		/* wall clock, ms since the epoch */
 int	store_batch_begin(struct store *);
 int	store_batch_end(struct store *);
 
+/*
+ * Wake-ups from other hosts (PostgreSQL's LISTEN/NOTIFY; SQLite has none:
+ * its wake-ups are wake.c's).  Every committed enqueue notifies, once per
+ * batch; store_listen subscribes this connection (again after each
+ * reconnect).  store_listen_fd is the fd to poll now (-1: none; it can
+ * change after a reconnect), store_listen_take 1 when a notification came
+ * since the last call.  A hint only: the caller still looks now and then.
+ */
+int	store_listen(struct store *);
+int	store_listen_fd(struct store *);
+int	store_listen_take(struct store *);
+
 /* ---------------------------------------------------------------------- */
 /* store-enqueue.c: new jobs and their ids                                */
 /* ---------------------------------------------------------------------- */

@@ -14,6 +14,8 @@
 #include "test_store.c"
 #undef main
 
+#include <poll.h>
+
 #include <libpq-fe.h>
 
 static const char *
@@ -567,6 +569,51 @@ test_pg_readonly(void **state)
 	assert_int_equal(pint("SELECT count(*) FROM jobs"), 0);
 }
 
+/* An enqueue on one connection wakes a listening other (another host's
+ * helper), once per committed batch; SQLite has no such fd. */
+static void
+test_pg_listen(void **state)
+{
+	struct fx		*f = *state;
+	struct store		*s2 = open_store(f, NULL);
+	struct store_newjob	 j[3];
+	struct pollfd		 pfd;
+	char			 id[STORE_ID_LEN + 1];
+
+	assert_int_equal(store_listen_fd(s2), -1);
+	assert_int_equal(store_listen(s2), 0);
+	assert_true(store_listen_fd(s2) >= 0);
+	assert_int_equal(store_listen_take(s2), 0);
+	enqueue1(f->s, "q", 0, 0, 3, id);
+	pfd.fd = store_listen_fd(s2);
+	pfd.events = POLLIN;
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	assert_int_equal(store_listen_take(s2), 1);
+	assert_int_equal(store_listen_take(s2), 0);
+	/* A keyed batch (a transaction): one notification at its commit. */
+	newjob(&j[0], "q", 0, 0, "a");
+	j[0].idempotency_key = "k";
+	newjob(&j[1], "q", 0, 0, "b");
+	newjob(&j[2], "q", 0, 0, "c");
+	assert_int_equal(store_enqueue(f->s, j, 3), 0);
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	assert_int_equal(store_listen_take(s2), 1);
+	/* After a lost connection, the reconnect listens again. */
+	pexec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+	    " WHERE datname = 'fcgiq' AND pid <> pg_backend_pid()");
+	(void)store_listen_take(s2);	/* finds the connection gone */
+	while (store_count_waiting(s2, "q") == -1)
+		(void)poll(NULL, 0, 20);
+	while (store_count_waiting(f->s, "q") == -1)
+		(void)poll(NULL, 0, 20);
+	enqueue1(f->s, "q", 0, 0, 3, id);
+	pfd.fd = store_listen_fd(s2);
+	assert_true(pfd.fd >= 0);
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	assert_int_equal(store_listen_take(s2), 1);
+	store_close(s2);
+}
+
 static void
 test_pg_unsupported(void **state)
 {
@@ -683,6 +730,7 @@ main(void)
 		T(test_pg_open_concurrent),
 		T(test_pg_reconnect),
 		T(test_pg_readonly),
+		T(test_pg_listen),
 		T(test_pg_unsupported),
 		T(test_pg_rejected_gauges),
 		T(test_pg_operator_queries),
