@@ -84,6 +84,10 @@ all_done() { [ "$(done_count)" = "$1" ]; }
 check "every job runs to done" wait_for all_done 21
 check_eq "the handler's answer is the job's result" "ran 11" \
     "$(pg_psql -c "SELECT convert_from(result, 'UTF8') FROM jobs WHERE id = '$first'" | tr -d '\n')"
+check_eq "two helpers active at once (no helper lock on PostgreSQL)" 2 \
+    "$(grep -c 'helper: postgresql:.*: active' "$T/fcgiq.log")"
+check_eq "... and no job ran twice" 0 \
+    "$(pg_psql -c "SELECT count(*) FROM jobs WHERE attempts <> 1")"
 curl -s -o "$T/st" "$BASE/jobs/$first"
 check_eq "the status API reads it from PostgreSQL" done "$(json_field "$T/st" state)"
 # Idempotency at the door, decided inside PostgreSQL.
@@ -94,6 +98,26 @@ check_eq "a repeated Idempotency-Key gives the first job's id" \
     "$(json_field "$T/i1" id)" "$(json_field "$T/i2" id)"
 check_eq "... and one row" 1 \
     "$(pg_psql -c "SELECT count(*) FROM jobs WHERE idempotency_key = 'k-1'")"
+
+# --- fcgiqctl against PostgreSQL.
+ctl() { "$FCGIQCTL" -c "$T/fcgiq.conf" "$@"; }
+check "fcgiqctl stats: the done jobs of mail" grep -Eq 'mail +done +20' \
+    <<<"$(ctl stats)"
+check "fcgiqctl show: the job and its body" grep -q 'hello world' \
+    <<<"$(ctl show "$first")"
+check_eq "fcgiqctl ls -q mail -n 3: three jobs" 3 "$(ctl ls -q mail -n 3 | grep -c mail)"
+check "fcgiqctl pause mail" ctl pause mail
+post /mail/paused 'held'
+held=$ID
+check "fcgiqctl enqueue" ctl enqueue mail <<<"from ctl"
+check_eq "a paused queue's jobs wait" queued \
+    "$(pg_psql -c "SELECT state FROM jobs WHERE id = '$held'")"
+check "fcgiqctl resume mail" ctl resume mail
+mail_done() { [ "$(pg_psql -c "SELECT count(*) FROM jobs WHERE queue = 'mail' AND state <> 'done'")" = 0 ]; }
+check "resumed, they run" wait_for mail_done
+check "fcgiqctl purge --done -q mail" ctl purge --done --older-than 0s -q mail
+check_eq "... leaves no done job of mail" 0 \
+    "$(pg_psql -c "SELECT count(*) FROM jobs WHERE queue = 'mail'")"
 
 # --- The README's operator queries, as written, in psql.
 awk '/<!-- operators -->/,/<!-- \/operators -->/' "$top_srcdir/README.md" |
