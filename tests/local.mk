@@ -2,6 +2,9 @@
 # tests/run-all.sh installs what they need and runs them (make check), then
 # a second, sanitized build (tests/e2e/run-sanitized.sh).
 EXTRA_DIST += tests/lib.sh tests/install-deps.sh tests/run-all.sh .ci/run
+# A private PostgreSQL cluster for the suites on PostgreSQL (issue 20).
+EXTRA_DIST += tests/pg-lib.sh
+dist_noinst_SCRIPTS += tests/unit/store-pg.sh
 dist_noinst_SCRIPTS += tests/e2e/run-sanitized.sh
 
 # ------------------------------------------------------------ tests/unit
@@ -57,8 +60,6 @@ tests_unit_test_store_pg_SOURCES = tests/unit/test_store_pg.c \
 tests_unit_test_store_pg_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_store_pg_LDADD = $(UNIT_LDADD)
 TESTS += tests/unit/store-pg.sh
-dist_noinst_SCRIPTS += tests/unit/store-pg.sh
-EXTRA_DIST += tests/pg-lib.sh
 tests_unit_test_exec_SOURCES = tests/unit/test_exec.c
 tests_unit_test_exec_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_exec_LDADD = $(UNIT_LDADD)

@@ -432,6 +432,7 @@ test_pg_skip_locked(void **state)
 	assert_string_equal(j1->id, a);
 	assert_int_equal(store_claim(s2, "q", t, 1000, &j2), 1);
 	assert_string_equal(j2->id, b);
+	store_job_free(j2);
 	assert_int_equal(store_claim(s2, "q", t, 1000, &j2), 0);
 	assert_int_equal(store_batch_end(f->s), 0);
 	store_job_free(j1);
