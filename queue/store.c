@@ -117,6 +117,11 @@ sq_stmt(struct store *s, enum stmt_id id)
 {
 	int	rc;
 
+	/* A store function without its PostgreSQL version: refuse. */
+	if (s->pg != NULL) {
+		(void)pgs_unsupported(s, "this operation");
+		return NULL;
+	}
 	if (s->st[id] == NULL) {
 		rc = sqlite3_prepare_v3(s->db, sq_sql[id], -1,
 		    SQLITE_PREPARE_PERSISTENT, &s->st[id], NULL);
@@ -162,6 +167,8 @@ batch_usable(struct store *s)
 int
 sq_begin(struct store *s)
 {
+	if (s->pg != NULL)
+		return pgs_unsupported(s, "this operation");
 	if (s->batch != BATCH_NONE)
 		return batch_usable(s);
 	return run_plain(s, ST_BEGIN, "begin");
@@ -229,6 +236,8 @@ sq_exec(struct store *s, const char *sql, const char *what)
 	const char	*tail = sql;
 	int		 rc;
 
+	if (s->pg != NULL)
+		return pgs_unsupported(s, what);
 	while (*tail != '\0') {
 		rc = sqlite3_prepare_v2(s->db, tail, -1, &st, &tail);
 		if (rc != SQLITE_OK)

@@ -624,6 +624,14 @@ test_pg_unsupported(void **state)
 	assert_int_equal(store_set_dead_letter(f->s, "dlq", "/s/", 3, 0), -1);
 	assert_non_null(strstr(store_error(f->s),
 	    "not available with the PostgreSQL backend"));
+	/* A store function added without its PostgreSQL version fails the
+	 * same way at its first SQLite step, instead of using no handle. */
+	assert_null(sq_stmt(f->s, ST_GET));
+	assert_int_equal(store_errcode(f->s), STORE_EINVAL);
+	assert_int_equal(sq_begin(f->s), -1);
+	assert_int_equal(sq_exec(f->s, "SELECT 1", "a new function"), -1);
+	assert_string_equal(store_error(f->s), "a new function is not "
+	    "available with the PostgreSQL backend yet");
 }
 
 static int	rj_n;
