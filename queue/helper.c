@@ -457,7 +457,10 @@ helper_main(const char *conf_path, int parent_fd)
 		log_warnx("helper: metrics: %s", err);
 	/* Wake-ups first, so that a commit racing the requeue below is not
 	 * missed. */
-	if ((h.wake_fd = wake_listen(h.db)) == -1) {
+	/* With PostgreSQL another helper of this host may hold the socket:
+	 * LISTEN (above) wakes this one. */
+	if ((h.wake_fd = wake_listen(h.db)) == -1 &&
+	    !store_is_postgresql(h.db)) {
 		char name[128];
 		int saved = errno;
 
