@@ -1,5 +1,7 @@
 # bench/: load generators and side-by-side comparisons (not tests; see
 # bench/run).
+# pg.sh: intake on PostgreSQL against SQLite and the null responder.
+EXTRA_DIST += bench/pg.sh
 EXTRA_DIST += bench/run bench/intake.sh bench/intake.php bench/post.lua \
 	bench/exec.sh bench/wait.sh bench/verify.sh bench/verify.lua \
 	bench/upstream.sh bench/upstream.php

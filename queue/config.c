@@ -830,6 +830,12 @@ finish(struct config *c, char *msg, size_t len)
 		    c->dead_letter_queue, c->dead_letter_queue);
 		return -1;
 	}
+	/* What the PostgreSQL store does not have yet (store-pg.h). */
+	if (store_is_postgresql(c->database) && c->dead_letter_queue != NULL) {
+		snprintf(msg, len, "dead_letter_queue: not available with the "
+		    "PostgreSQL backend yet");
+		return -1;
+	}
 	return 0;
 nomem:
 	snprintf(msg, len, "out of memory");
@@ -1228,6 +1234,8 @@ config_mkdir_database(const struct config *c, char *err, size_t errlen)
 	char dir[PATH_MAX];
 	char *slash;
 
+	if (store_is_postgresql(c->database))
+		return 0;	/* a server's, nothing on our disk */
 	if (strlen(c->database) >= sizeof(dir)) {
 		snprintf(err, errlen, "%s: path too long", c->database);
 		return -1;

@@ -172,6 +172,7 @@ pfd_reserve(struct helper *h, size_t used, size_t n)
 #define TAG_SIGNAL	(-2)
 #define TAG_WAKE	(-3)
 #define TAG_HTTP	(-4)	/* a socket of the http: transfers */
+#define TAG_LISTEN	(-5)	/* the store's wake-ups (PostgreSQL) */
 
 static int
 pfd_add(struct helper *h, size_t *n, int fd, int which)
@@ -202,6 +203,9 @@ poll_build(struct helper *h, size_t *np)
 	if (pfd_add(h, &n, h->sig_fd, TAG_SIGNAL) == -1)
 		return -1;
 	if (h->wake_fd != -1 && pfd_add(h, &n, h->wake_fd, TAG_WAKE) == -1)
+		return -1;
+	if ((k = store_listen_fd(h->store)) != -1 &&
+	    pfd_add(h, &n, k, TAG_LISTEN) == -1)
 		return -1;
 	/* The http: transfers share their connections: their sockets are
 	 * the multi handle's, not a slot's. */
@@ -323,6 +327,10 @@ poll_dispatch(struct helper *h, size_t n, int64_t now)
 			break;
 		case TAG_WAKE:
 			if (wake_take(h->wake_fd, &h->watchers, now))
+				h->claim_now = 1;
+			break;
+		case TAG_LISTEN:
+			if (store_listen_take(h->store))
 				h->claim_now = 1;
 			break;
 		case TAG_HTTP:
@@ -450,12 +458,19 @@ helper_main(const char *conf_path, int parent_fd)
 		goto done;
 	}
 	dead_letters(&h);
+	/* Other hosts' enqueues (PostgreSQL); without it, the look each
+	 * second finds them. */
+	if (store_listen(h.store) == -1)
+		log_warnx("helper: listen: %s", store_error(h.store));
 	/* Not fatal: without the shared file, counts stay the helper's. */
 	if (metrics_open(h.db, 1, err, sizeof(err)) == -1)
 		log_warnx("helper: metrics: %s", err);
 	/* Wake-ups first, so that a commit racing the requeue below is not
 	 * missed. */
-	if ((h.wake_fd = wake_listen(h.db)) == -1) {
+	/* With PostgreSQL another helper of this host may hold the socket:
+	 * LISTEN (above) wakes this one. */
+	if ((h.wake_fd = wake_listen(h.db)) == -1 &&
+	    !store_is_postgresql(h.db)) {
 		char name[128];
 		int saved = errno;
 
@@ -466,9 +481,13 @@ helper_main(const char *conf_path, int parent_fd)
 		    "nothing pushes jobs to this helper: they start up to "
 		    "%d ms late", h.db, name, SAFETY_POLL_MS);
 	}
-	/* We hold the lock: whatever is running has lost its runner. */
-	if ((n = store_requeue_running(h.store, store_now(),
-	    helper_count_requeue, NULL)) == -1) {
+	/*
+	 * We hold the lock: whatever is running has lost its runner.  With
+	 * PostgreSQL there is no lock, other helpers' jobs run too: leases
+	 * that end bring back what a vanished helper held.
+	 */
+	if ((n = store_is_postgresql(h.db) ? 0 : store_requeue_running(h.store,
+	    store_now(), helper_count_requeue, NULL)) == -1) {
 		log_warnx("helper: requeue running: %s", store_error(h.store));
 		goto done;
 	}

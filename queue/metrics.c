@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "store.h"
 
 #define MAGIC		0x31544d5147434646ULL	/* "FFCGQMT1" */
 #define NAME_READY	2
@@ -145,6 +146,11 @@ metrics_open(const char *database, int create, char *err, size_t errlen)
 	int fd = -1;
 
 	unmap();	/* a slot of our own, not one inherited */
+	if (store_is_postgresql(database)) {
+		snprintf(err, errlen, "no shared file beside a PostgreSQL "
+		    "database yet");
+		return -1;
+	}
 	if (mpath(database, map_path, sizeof(map_path)) == -1) {
 		snprintf(err, errlen, "%s: path too long", database);
 		return -1;
@@ -368,6 +374,11 @@ metrics_sum(const char *database, struct metrics_slot *out,
 
 	memset(out, 0, sizeof(*out));
 	memset(nm, 0, METRICS_MAX_QUEUES * METRICS_QUEUE_NAME);
+	if (store_is_postgresql(database)) {
+		snprintf(err, errlen, "no shared file beside a PostgreSQL "
+		    "database yet");
+		return -1;
+	}
 	if (mpath(database, path, sizeof(path)) == -1) {
 		snprintf(err, errlen, "%s: path too long", database);
 		return -1;

@@ -57,12 +57,16 @@ change_by_id(struct store *s, enum stmt_id sid, const char *id, int64_t now,
 int
 store_cancel(struct store *s, const char *id, int64_t now)
 {
+	if (s->pg != NULL)
+		return pgs_cancel(s, id, now);
 	return change_by_id(s, ST_CANCEL, id, now, "cancel");
 }
 
 int
 store_retry(struct store *s, const char *id, int64_t now)
 {
+	if (s->pg != NULL)
+		return pgs_retry(s, id, now);
 	return change_by_id(s, ST_RETRY, id, now, "retry");
 }
 
@@ -71,6 +75,8 @@ store_retry_dead(struct store *s, const char *queue, int64_t now)
 {
 	sqlite3_stmt	*st;
 
+	if (s->pg != NULL)
+		return pgs_retry_dead(s, queue, now);
 	if ((st = sq_stmt(s, ST_RETRY_DEAD)) == NULL)
 		return -1;
 	if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK ||
@@ -94,6 +100,8 @@ store_purge(struct store *s, const char *queue, enum store_state state,
 {
 	sqlite3_stmt	*st;
 
+	if (s->pg != NULL)
+		return pgs_purge(s, queue, state, cutoff);
 	if (state != STORE_JOB_ANY && state != STORE_JOB_DONE &&
 	    state != STORE_JOB_DEAD && state != STORE_JOB_CANCELLED)
 		return sq_fail_arg(s, "purge: only done, dead or cancelled jobs");
@@ -115,6 +123,8 @@ store_pause(struct store *s, const char *queue, int paused)
 {
 	sqlite3_stmt	*st;
 
+	if (s->pg != NULL)
+		return pgs_pause(s, queue, paused);
 	if ((st = sq_stmt(s, ST_PAUSE)) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, queue) != SQLITE_OK ||
@@ -132,6 +142,8 @@ store_paused(struct store *s, const char *queue)
 	sqlite3_stmt	*st;
 	int		 rc, r;
 
+	if (s->pg != NULL)
+		return pgs_paused(s, queue);
 	if ((st = sq_stmt(s, ST_PAUSED)) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, queue) != SQLITE_OK) {
@@ -156,6 +168,8 @@ store_get(struct store *s, const char *id, struct store_job **out)
 	sqlite3_stmt	*st;
 	int		 rc, r = -1;
 
+	if (s->pg != NULL)
+		return pgs_get(s, id, out);
 	*out = NULL;
 	if ((st = sq_stmt(s, ST_GET)) == NULL)
 		return -1;
@@ -185,6 +199,8 @@ store_states(struct store *s, const char *const *ids, size_t n,
 	size_t		 i;
 	int		 rc, r = -1;
 
+	if (s->pg != NULL)
+		return pgs_states(s, ids, n, out);
 	if ((st = sq_stmt(s, ST_STATE)) == NULL)
 		return -1;
 	/* Deferred: a read transaction, on a read-only connection too. */
@@ -220,6 +236,8 @@ store_drain(struct store *s, const char *queue, int64_t since, int64_t limit,
 	sqlite3_stmt	*st;
 	int		 r = -1;
 
+	if (s->pg != NULL)
+		return pgs_drain(s, queue, since, limit, n, oldest);
 	*n = 0;
 	*oldest = 0;
 	if ((st = sq_stmt(s, ST_DRAIN)) == NULL)
@@ -246,6 +264,8 @@ store_count_waiting(struct store *s, const char *queue)
 	sqlite3_stmt	*st;
 	int64_t		 r = -1;
 
+	if (s->pg != NULL)
+		return pgs_count_waiting(s, queue);
 	if ((st = sq_stmt(s, ST_COUNT_WAITING)) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, queue) != SQLITE_OK) {
@@ -267,6 +287,8 @@ store_stats(struct store *s, struct store_stat **out, size_t *n)
 	size_t		 len = 0, cap = 0;
 	int		 rc;
 
+	if (s->pg != NULL)
+		return pgs_stats(s, out, n);
 	*out = NULL;
 	*n = 0;
 	if ((st = sq_stmt(s, ST_STATS)) == NULL)
@@ -309,6 +331,8 @@ store_list(struct store *s, const char *queue, enum store_state state,
 	sqlite3_stmt		*st;
 	int			 rc, r = -1;
 
+	if (s->pg != NULL)
+		return pgs_list(s, queue, state, limit, fn, arg);
 	if ((st = sq_stmt(s, ST_LIST)) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, queue) != SQLITE_OK ||

@@ -30,6 +30,8 @@ store_set_dead_letter(struct store *s, const char *queue,
 	struct store_dlq *d = NULL;
 	size_t qn, pn;
 
+	if (s->pg != NULL && queue != NULL)
+		return pgs_unsupported(s, "dead_letter (store_set_dead_letter)");
 	if (queue != NULL) {
 		if (max_attempts < 1)
 			return sq_fail_arg(s, "dead letters: max_attempts");

@@ -110,6 +110,12 @@ make_ids(struct store *s, struct store_newjob *jobs, size_t n, int64_t now)
 	return 0;
 }
 
+int
+sq_make_ids(struct store *s, struct store_newjob *jobs, size_t n, int64_t now)
+{
+	return make_ids(s, jobs, n, now);
+}
+
 /*
  * Look up an earlier job with the same queue and idempotency key: one
  * other than j itself (its id, when it was inserted).  1: found, j's id
@@ -319,6 +325,8 @@ store_enqueue(struct store *s, struct store_newjob *jobs, size_t n)
 	size_t			 i, run, missing = 0;
 	int			 rc;
 
+	if (s->pg != NULL)
+		return pgs_enqueue(s, jobs, n);
 	if (n == 0)
 		return 0;
 	for (i = 0; i < n; i++) {

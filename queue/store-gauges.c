@@ -36,6 +36,8 @@ int
 store_queue_head(struct store *s, const char *queue, int64_t now,
     struct store_head *h)
 {
+	if (s->pg != NULL)
+		return pgs_queue_head(s, queue, now, h);
 	static const char sql[] =
 	    "SELECT priority, run_at, created_at FROM jobs"
 	    " INDEXED BY jobs_claim"
@@ -116,6 +118,8 @@ count_rows(struct store *s, const char *sql, const enum store_state *states,
 int
 store_count_states(struct store *s, store_count_fn fn, void *arg)
 {
+	if (s->pg != NULL)
+		return pgs_count_states(s, fn, arg);
 	static const enum store_state waiting[] = { STORE_JOB_QUEUED,
 	    STORE_JOB_RETRY };
 	static const enum store_state running[] = { STORE_JOB_RUNNING };

@@ -168,6 +168,8 @@ store_claim(struct store *s, const char *queue, int64_t now,
 	int64_t		 seq;
 	int		 rc;
 
+	if (s->pg != NULL)
+		return pgs_claim(s, queue, now, lease_ms, out);
 	*out = NULL;
 	if (sq_begin(s) == -1)
 		return -1;
@@ -234,6 +236,8 @@ store_next_due(struct store *s, const char *queue, int64_t *when)
 	sqlite3_stmt	*st;
 	int		 r = -1;
 
+	if (s->pg != NULL)
+		return pgs_next_due(s, queue, when);
 	if ((st = sq_stmt(s, ST_NEXT_DUE)) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, queue) != SQLITE_OK) {
@@ -277,6 +281,9 @@ store_finish_done_typed(struct store *s, const char *id, int attempt,
 	sqlite3_stmt	*st;
 	int		 rc;
 
+	if (s->pg != NULL)
+		return pgs_finish_done_typed(s, id, attempt, result,
+		    result_len, result_type, now);
 	if ((st = sq_stmt(s, ST_DONE)) == NULL)
 		return -1;
 	if (result != NULL)
@@ -361,6 +368,9 @@ store_finish_failed_at(struct store *s, const char *id, int attempt,
 	enum store_state state;
 	int		 r = 0, isdead = 0;
 
+	if (s->pg != NULL)
+		return pgs_finish_failed_at(s, id, attempt, error, permanent,
+		    run_at, backoff_min_ms, backoff_max_ms, now, dead);
 	if (dead != NULL)
 		*dead = 0;
 	if (sq_begin(s) == -1)
@@ -416,6 +426,8 @@ store_release(struct store *s, const char *id, int attempt,
 {
 	sqlite3_stmt	*st;
 
+	if (s->pg != NULL)
+		return pgs_release(s, id, attempt, reason, now);
 	if ((st = sq_stmt(s, ST_RELEASE)) == NULL)
 		return -1;
 	if (bind_fence(s, st, id, attempt) == -1 ||
@@ -434,6 +446,8 @@ store_extend(struct store *s, const char *id, int attempt,
 {
 	sqlite3_stmt	*st;
 
+	if (s->pg != NULL)
+		return pgs_extend(s, id, attempt, lease_until);
 	if ((st = sq_stmt(s, ST_EXTEND)) == NULL)
 		return -1;
 	if (bind_fence(s, st, id, attempt) == -1 ||
@@ -582,6 +596,8 @@ int
 store_requeue_expired(struct store *s, int64_t now, store_requeue_fn fn,
     void *arg)
 {
+	if (s->pg != NULL)
+		return pgs_requeue(s, now, 0, fn, arg);
 	return requeue(s, ST_REQUEUE_EXPIRED, now, "lease expired", fn, arg);
 }
 
@@ -589,6 +605,8 @@ int
 store_requeue_running(struct store *s, int64_t now, store_requeue_fn fn,
     void *arg)
 {
+	if (s->pg != NULL)
+		return pgs_requeue(s, now, 1, fn, arg);
 	return requeue(s, ST_REQUEUE_RUNNING, now,
 	    "requeued: its helper went away", fn, arg);
 }

@@ -63,6 +63,8 @@ store_reject(struct store *s, const struct store_rejected *rows, size_t n)
 	size_t i, head;
 	int rc = -1;
 
+	if (s->pg != NULL)
+		return pgs_reject(s, rows, n);
 	if (n == 0)
 		return 0;
 	for (i = 0; i < n; i++)
@@ -134,6 +136,8 @@ store_rejected_list(struct store *s, const char *queue, int64_t limit,
 	sqlite3_stmt *st;
 	int rc, ret = -1;
 
+	if (s->pg != NULL)
+		return pgs_rejected_list(s, queue, limit, fn, arg);
 	/* seq orders the rows of every queue: they share the rowid. */
 	if ((st = prepare(s, sql_list)) == NULL)
 		return -1;

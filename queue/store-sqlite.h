@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store-pg.h"
 
 /* --- for tests and benchmarks ------------------------------------------ */
 
@@ -87,6 +88,7 @@ struct store {
 	int64_t		 id_ms;		/* the time part of the last id made */
 	unsigned	 id_seq;	/* its sequence number within id_ms */
 	struct store_dlq *dlq;		/* dead letters, NULL: none */
+	struct pgs	*pg;		/* PostgreSQL (store-pg.h), NULL: SQLite */
 };
 
 /* store_batch_begin .. store_batch_end: one transaction around many calls. */
@@ -189,6 +191,9 @@ int	sq_job_from_row(sqlite3_stmt *st, struct store_job **out);
 
 /* --- inside a transaction (store-enqueue.c, store-dead.c) ------------- */
 
+/* Give jobs[0..n) fresh ids of time now (the PostgreSQL engine's too). */
+int	sq_make_ids(struct store *s, struct store_newjob *jobs, size_t n,
+	    int64_t now);
 /* Give jobs[0..n) ids and insert them in the caller's open transaction
  * (no idempotency keys).  0 or -1. */
 int	sq_enqueue_in(struct store *s, struct store_newjob *jobs, size_t n);

@@ -117,6 +117,11 @@ sq_stmt(struct store *s, enum stmt_id id)
 {
 	int	rc;
 
+	/* A store function without its PostgreSQL version: refuse. */
+	if (s->pg != NULL) {
+		(void)pgs_unsupported(s, "this operation");
+		return NULL;
+	}
 	if (s->st[id] == NULL) {
 		rc = sqlite3_prepare_v3(s->db, sq_sql[id], -1,
 		    SQLITE_PREPARE_PERSISTENT, &s->st[id], NULL);
@@ -162,6 +167,8 @@ batch_usable(struct store *s)
 int
 sq_begin(struct store *s)
 {
+	if (s->pg != NULL)
+		return pgs_unsupported(s, "this operation");
 	if (s->batch != BATCH_NONE)
 		return batch_usable(s);
 	return run_plain(s, ST_BEGIN, "begin");
@@ -229,6 +236,8 @@ sq_exec(struct store *s, const char *sql, const char *what)
 	const char	*tail = sql;
 	int		 rc;
 
+	if (s->pg != NULL)
+		return pgs_unsupported(s, what);
 	while (*tail != '\0') {
 		rc = sqlite3_prepare_v2(s->db, tail, -1, &st, &tail);
 		if (rc != SQLITE_OK)
@@ -338,6 +347,30 @@ busy_wait(void *arg, int count)
 	return 1;
 }
 
+int
+store_is_postgresql(const char *database)
+{
+	return pgs_is_conninfo(database);
+}
+
+/* store_open of a PostgreSQL database; its password never in the text. */
+static struct store *
+open_pg(struct store *s, const char *conninfo,
+    const struct store_opts *opts, char *err, size_t errlen)
+{
+	if ((s->pg = calloc(1, sizeof(*s->pg))) == NULL) {
+		(void)snprintf(err, errlen, "PostgreSQL: %s", strerror(errno));
+		free(s);
+		return NULL;
+	}
+	if (pgs_open(s, conninfo, opts->readonly) == -1) {
+		(void)snprintf(err, errlen, "PostgreSQL: %s", s->errmsg);
+		store_close(s);
+		return NULL;
+	}
+	return s;
+}
+
 /*
  * The database file descriptors need no work here: SQLite's unix VFS opens
  * them with O_CLOEXEC (test_store checks), so handlers never inherit them.
@@ -356,6 +389,8 @@ store_open(const char *path, const struct store_opts *opts, char *err,
 		(void)snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
 	}
+	if (store_is_postgresql(path))
+		return open_pg(s, path, opts, err, errlen);
 	flags = opts->readonly ? SQLITE_OPEN_READONLY :
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	if ((rc = sqlite3_open_v2(path, &s->db, flags, NULL)) != SQLITE_OK) {
@@ -403,6 +438,7 @@ store_close(struct store *s)
 
 	if (s == NULL)
 		return;
+	pgs_close(s->pg);
 	for (i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(s->st[i]);
 	for (i = 0; i <= STORE_INSERT_LOG2; i++)
@@ -472,8 +508,28 @@ sq_random(void *buf, size_t len)
 }
 
 int
+store_listen(struct store *s)
+{
+	return s->pg != NULL ? pgs_listen(s) : 0;
+}
+
+int
+store_listen_fd(struct store *s)
+{
+	return s->pg != NULL ? pgs_listen_fd(s) : -1;
+}
+
+int
+store_listen_take(struct store *s)
+{
+	return s->pg != NULL ? pgs_listen_take(s) : 0;
+}
+
+int
 store_batch_begin(struct store *s)
 {
+	if (s->pg != NULL)
+		return pgs_batch_begin(s);
 	if (s->batch != BATCH_NONE)
 		return sq_fail_arg(s, "batch: already open");
 	if (run_plain(s, ST_BEGIN, "batch: begin") == -1)
@@ -487,6 +543,8 @@ store_batch_end(struct store *s)
 {
 	int	failed = s->batch != BATCH_OPEN;
 
+	if (s->pg != NULL)
+		return pgs_batch_end(s);
 	if (s->batch == BATCH_NONE)
 		return sq_fail_arg(s, "batch: none open");
 	if (!failed && batch_usable(s) == -1)

@@ -137,6 +137,13 @@ enum store_errcode {
  */
 struct store	*store_open(const char *path, const struct store_opts *opts,
 		    char *err, size_t errlen);
+/*
+ * Whether database names a PostgreSQL database (a postgresql:// or
+ * postgres:// URI, or a libpq keyword string such as "host=/run/pg
+ * dbname=fcgiq") rather than a SQLite file: store_open() connects to it,
+ * and nothing is created or locked beside it on the local disk.
+ */
+int		 store_is_postgresql(const char *database);
 void		 store_close(struct store *);
 /* The message of the last error ("what: why"), owned by the store. */
 const char	*store_error(struct store *);
@@ -164,6 +171,18 @@ int		 store_one_thread(void);
  */
 int	store_batch_begin(struct store *);
 int	store_batch_end(struct store *);
+
+/*
+ * Wake-ups from other hosts (PostgreSQL's LISTEN/NOTIFY; SQLite has none:
+ * its wake-ups are wake.c's).  Every committed enqueue notifies, once per
+ * batch; store_listen subscribes this connection (again after each
+ * reconnect).  store_listen_fd is the fd to poll now (-1: none; it can
+ * change after a reconnect), store_listen_take 1 when a notification came
+ * since the last call.  A hint only: the caller still looks now and then.
+ */
+int	store_listen(struct store *);
+int	store_listen_fd(struct store *);
+int	store_listen_take(struct store *);
 
 /* ---------------------------------------------------------------------- */
 /* store-enqueue.c: new jobs and their ids                                */

@@ -42,6 +42,7 @@
 #include "exec.h"
 #include "helper.h"
 #include "log.h"
+#include "store.h"
 #include "supervisor.h"
 
 #define LOCK_RETRY_MS		200	/* standby: try the lock this often */
@@ -151,6 +152,11 @@ supervisor_lock(const char *db, int sig_fd, int parent_fd,
 
 	if ((cur = strdup(db)) == NULL)
 		return -1;
+	/* PostgreSQL: every helper claims (SKIP LOCKED), none stands by. */
+	if (store_is_postgresql(cur)) {
+		*locked = cur;
+		return 1;
+	}
 	for (;;) {
 		if (fd == -1) {
 			fd = lock_open(cur);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store.h"
 #include "wake.h"
 
 /* db's socket address into sun; its length, or 0 with errno (no db). */
@@ -28,8 +29,23 @@ static socklen_t
 wake_addr(const char *db, struct sockaddr_un *sun)
 {
 	struct stat st;
+	uint64_t h = 14695981039346656037ULL;
+	const char *p;
 	int n;
 
+	if (store_is_postgresql(db)) {
+		/* No file: the connection string's FNV-1a names the socket,
+		 * so processes of one host sharing the database wake each
+		 * other. */
+		for (p = db; *p != '\0'; p++)
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+		memset(sun, 0, sizeof(*sun));
+		sun->sun_family = AF_UNIX;
+		n = snprintf(sun->sun_path + 1, sizeof(sun->sun_path) - 1,
+		    "fcgiq-wake-pg-%016jx", (uintmax_t)h);
+		return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+		    n);
+	}
 	if (stat(db, &st) == -1)
 		return 0;
 	memset(sun, 0, sizeof(*sun));

@@ -2,6 +2,9 @@
 # tests/run-all.sh installs what they need and runs them (make check), then
 # a second, sanitized build (tests/e2e/run-sanitized.sh).
 EXTRA_DIST += tests/lib.sh tests/install-deps.sh tests/run-all.sh .ci/run
+# A private PostgreSQL cluster for the suites on PostgreSQL (issue 20).
+EXTRA_DIST += tests/pg-lib.sh
+dist_noinst_SCRIPTS += tests/unit/store-pg.sh
 dist_noinst_SCRIPTS += tests/e2e/run-sanitized.sh
 
 # ------------------------------------------------------------ tests/unit
@@ -56,6 +59,14 @@ tests_unit_test_store_SOURCES = tests/unit/test_store.c \
 	tests/unit/tmpdir.c tests/unit/tmpdir.h
 tests_unit_test_store_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_store_LDADD = $(UNIT_LDADD)
+# The store's cases on PostgreSQL: test_store_pg, run by store-pg.sh
+# against a private cluster (tests/pg-lib.sh).
+check_PROGRAMS += tests/unit/test_store_pg
+tests_unit_test_store_pg_SOURCES = tests/unit/test_store_pg.c \
+	tests/unit/tmpdir.c tests/unit/tmpdir.h
+tests_unit_test_store_pg_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_store_pg_LDADD = $(UNIT_LDADD)
+TESTS += tests/unit/store-pg.sh
 tests_unit_test_exec_SOURCES = tests/unit/test_exec.c
 tests_unit_test_exec_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_exec_LDADD = $(UNIT_LDADD)
@@ -186,6 +197,9 @@ E2E_TESTS += tests/e2e/metrics-lease.sh
 E2E_TESTS += tests/e2e/apache-metrics.sh
 # Recurring jobs (issue 19): [schedule NAME] with an injected clock.
 E2E_TESTS += tests/e2e/schedules.sh
+# fcgiq on PostgreSQL (issue 20): a private cluster, intake, runs, the
+# README's queries in psql, a crash and restart of PostgreSQL under load.
+E2E_TESTS += tests/e2e/pg-responder.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \

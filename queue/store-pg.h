@@ -1,0 +1,138 @@
+/*
+ * store-pg.h: the PostgreSQL engine behind store.h (libpq), shared by the
+ * store-pg*.c files and the one line at the top of each public store
+ * function that has a PostgreSQL version (`if (s->pg != NULL) return
+ * pgs_...`).  Nothing above the store includes it.
+ *
+ * The functions keep the store's conventions: 0 or -1 (or the public
+ * function's own return values) and, on -1, the last error of s set
+ * (store_error, store_errcode).  A lost connection is the transient kind
+ * (STORE_EIO, a 503 at the door): the next call reconnects, with backoff.
+ */
+#ifndef FCGIQ_STORE_PG_H
+#define FCGIQ_STORE_PG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "store.h"
+
+/* The schema version PostgreSQL databases reach, as SQLite's user_version. */
+#define PGS_SCHEMA_VERSION	5
+
+struct pgs {
+	PGconn		*conn;
+	char		*conninfo;
+	int		 readonly;
+	int		 listening;	/* LISTEN again after a reconnect */
+	int		 batch;		/* enum batch_state (store-sqlite.h) */
+	int64_t		 retry_at_us;	/* monotonic: next reconnect, 0: now */
+	int64_t		 backoff_ms;	/* the wait after the next failure */
+};
+
+/* --- the connection (store-pg.c) --------------------------------------- */
+
+/* Whether database names a PostgreSQL database (a postgresql:// or
+ * postgres:// URI, or a libpq keyword string) rather than a SQLite file. */
+int	pgs_is_conninfo(const char *database);
+
+/* Connect s (its pg field set by the caller), set the session up and
+ * migrate (or check, read-only) the schema.  0 or -1 (error in s). */
+int	pgs_open(struct store *s, const char *conninfo, int readonly);
+void	pgs_close(struct pgs *);
+
+/* A store function that PostgreSQL does not have yet: -1, with a message
+ * naming it. */
+int	pgs_unsupported(struct store *s, const char *what);
+
+/* store_listen and its fd (store.h); the channel every enqueue
+ * notifies. */
+#define PGS_CHANNEL	"fcgiq_jobs"
+int	pgs_listen(struct store *);
+int	pgs_listen_fd(struct store *);
+int	pgs_listen_take(struct store *);
+
+int	pgs_batch_begin(struct store *);
+int	pgs_batch_end(struct store *);
+
+/* Parameters of one statement, as text (binary for a bytea). */
+#define PGS_MAXPARAMS	16
+struct pgs_params {
+	int		 n;
+	const char	*v[PGS_MAXPARAMS];
+	int		 len[PGS_MAXPARAMS];
+	int		 fmt[PGS_MAXPARAMS];
+	char		 num[PGS_MAXPARAMS][24];
+};
+void	pgs_p_str(struct pgs_params *, const char *);	/* NULL: NULL */
+void	pgs_p_i64(struct pgs_params *, int64_t);
+void	pgs_p_bin(struct pgs_params *, const void *, size_t);
+
+/*
+ * Run sql with the parameters p (NULL: none); the result when its status
+ * is want (PGRES_COMMAND_OK or PGRES_TUPLES_OK), else NULL with the error
+ * kept (and a batch doomed).  Reconnects first when the connection is gone
+ * and no transaction of ours is open.
+ */
+PGresult *pgs_exec(struct store *s, const char *sql,
+	    const struct pgs_params *p, ExecStatusType want, const char *what);
+/* The same with n parameters in caller's arrays (a batch's INSERT). */
+PGresult *pgs_execv(struct store *s, const char *sql, int n,
+	    const char *const *v, const int *len, const int *fmt,
+	    ExecStatusType want, const char *what);
+/* One change: the rows it touched, or -1. */
+int	pgs_change(struct store *s, const char *sql,
+	    const struct pgs_params *p, const char *what);
+
+/* Every change is one transaction, or part of the caller's batch. */
+int	pgs_begin(struct store *s);
+int	pgs_commit(struct store *s);
+void	pgs_rollback(struct store *s);
+
+/* Keep a message as the last error with the store's code; -1. */
+int	pgs_set_error(struct store *s, int code, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+/* Column values of row r of res: 0 / NULL when NULL. */
+int64_t	pgs_i64(const PGresult *res, int r, int c);
+const char *pgs_str(const PGresult *res, int r, int c);
+
+/* --- the store's functions (store-pg-jobs.c) --------------------------- */
+
+int	pgs_enqueue(struct store *, struct store_newjob *, size_t);
+int	pgs_claim(struct store *, const char *, int64_t, int64_t,
+	    struct store_job **);
+int	pgs_next_due(struct store *, const char *, int64_t *);
+int	pgs_finish_done_typed(struct store *, const char *, int,
+	    const void *, size_t, const char *, int64_t);
+int	pgs_finish_failed_at(struct store *, const char *, int, const char *,
+	    int, int64_t, int64_t, int64_t, int64_t, int *);
+int	pgs_release(struct store *, const char *, int, const char *, int64_t);
+int	pgs_extend(struct store *, const char *, int, int64_t);
+int	pgs_requeue(struct store *, int64_t, int, store_requeue_fn, void *);
+
+int	pgs_cancel(struct store *, const char *, int64_t);
+int	pgs_retry(struct store *, const char *, int64_t);
+int	pgs_retry_dead(struct store *, const char *, int64_t);
+int	pgs_purge(struct store *, const char *, enum store_state, int64_t);
+int	pgs_pause(struct store *, const char *, int);
+int	pgs_paused(struct store *, const char *);
+int	pgs_get(struct store *, const char *, struct store_job **);
+int	pgs_states(struct store *, const char *const *, size_t,
+	    enum store_state *);
+int64_t	pgs_count_waiting(struct store *, const char *);
+int	pgs_drain(struct store *, const char *, int64_t, int64_t, int64_t *,
+	    int64_t *);
+int	pgs_stats(struct store *, struct store_stat **, size_t *);
+int	pgs_list(struct store *, const char *, enum store_state, int64_t,
+	    store_list_fn, void *);
+int	pgs_queue_head(struct store *, const char *, int64_t,
+	    struct store_head *);
+int	pgs_count_states(struct store *, store_count_fn, void *);
+int	pgs_reject(struct store *, const struct store_rejected *, size_t);
+int	pgs_rejected_list(struct store *, const char *, int64_t,
+	    store_rejected_fn, void *);
+
+#endif /* FCGIQ_STORE_PG_H */

@@ -1,0 +1,751 @@
+/*
+ * test_store_pg: the store's cases on PostgreSQL.  Run by
+ * tests/unit/store-pg.sh, which starts a private cluster and passes its
+ * connection string in FCGIQ_TEST_PG; without it every case is skipped.
+ *
+ * The cases of test_store.c that use the public API alone run here as
+ * they are (the file is included; its own main is renamed away), each on
+ * emptied tables; the cases below check what SQLite's cases check through
+ * the sqlite3 handle, through libpq instead, and what only PostgreSQL
+ * has: SKIP LOCKED claims, reconnection, read-only and concurrent
+ * migrations.
+ */
+#define main	test_store_sqlite_main
+#include "test_store.c"
+#undef main
+
+#include <poll.h>
+
+#include <libpq-fe.h>
+
+static const char *
+conninfo(void)
+{
+	return getenv("FCGIQ_TEST_PG");
+}
+
+/* A side connection, to look and change behind the store's back. */
+static PGconn *
+side(void)
+{
+	PGconn	*c = PQconnectdb(conninfo());
+
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("connect: %s", PQerrorMessage(c));
+	return c;
+}
+
+static void
+pexec(const char *sql)
+{
+	PGconn		*c = side();
+	PGresult	*r = PQexec(c, sql);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+}
+
+static int64_t
+pint(const char *sql)
+{
+	PGconn		*c = side();
+	PGresult	*r = PQexec(c, sql);
+	int64_t		 v;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
+
+static int
+pg_setup(void **state)
+{
+	struct fx	*f;
+
+	if (conninfo() == NULL)
+		skip();
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return -1;
+	(void)snprintf(f->path, sizeof(f->path), "%s", conninfo());
+	*state = f;
+	f->s = open_store(f, NULL);
+	pexec("TRUNCATE jobs, queues, rejected, schedules RESTART IDENTITY");
+	return 0;
+}
+
+static int
+pg_teardown(void **state)
+{
+	struct fx	*f = *state;
+
+	store_close(f->s);
+	free(f);
+	return 0;
+}
+
+/* --- cases ------------------------------------------------------------ */
+
+static void
+test_pg_selects(void **state)
+{
+	(void)state;
+	assert_true(store_is_postgresql("postgresql://u@h/db"));
+	assert_true(store_is_postgresql("postgres://h/db"));
+	assert_true(store_is_postgresql("host=/run/pg dbname=fcgiq"));
+	assert_true(store_is_postgresql("dbname=fcgiq"));
+	assert_false(store_is_postgresql("/var/lib/fcgiq/queue.db"));
+	assert_false(store_is_postgresql("queue.db"));
+	assert_false(store_is_postgresql("/tmp/a=b/queue.db"));
+}
+
+static void
+test_pg_schema(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*s2;
+
+	assert_int_equal(pint("SELECT max(version) FROM fcgiq_schema"), 5);
+	/* The claim's partial index, in claim order. */
+	assert_int_equal(pint("SELECT count(*) FROM pg_indexes WHERE"
+	    " indexname = 'jobs_claim' AND indexdef LIKE"
+	    " '%(queue, priority DESC, run_at, seq) WHERE%'"), 1);
+	assert_int_equal(pint("SELECT count(*) FROM information_schema.columns"
+	    " WHERE table_name = 'jobs' AND column_name IN ('serial_key',"
+	    " 'crashes', 'result_type')"), 3);
+	/* Open again: nothing to migrate, and a read-only open works. */
+	s2 = open_store(f, NULL);
+	store_close(s2);
+	struct store_opts ro = { .readonly = 1 };
+	s2 = open_store(f, &ro);
+	store_close(s2);
+}
+
+static void
+test_pg_enqueue_fields(void **state)
+{
+	struct fx		*f = *state;
+	struct store_newjob	 j;
+	struct store_job	*g;
+	static const char	 body[] = "a\0b\xff\x01z";
+
+	newjob(&j, "q", 7, 0, "");
+	j.body = body;
+	j.body_len = sizeof(body) - 1;
+	j.max_attempts = 4;
+	j.query_string = "x=1&y=it's";
+	j.remote_addr = "127.0.0.1";
+	j.headers = "{\"X-A\":\"b\"}";
+	assert_int_equal(store_enqueue(f->s, &j, 1), 0);
+	assert_int_equal(j.outcome, STORE_ENQ_NEW);
+	assert_int_equal(strlen(j.id), STORE_ID_LEN);
+	g = get(f->s, j.id);
+	assert_string_equal(g->queue, "q");
+	assert_int_equal(g->state, STORE_JOB_QUEUED);
+	assert_int_equal(g->priority, 7);
+	assert_int_equal(g->max_attempts, 4);
+	assert_int_equal(g->attempts, 0);
+	assert_int_equal(g->body_len, sizeof(body) - 1);
+	assert_memory_equal(g->body, body, sizeof(body) - 1);
+	assert_string_equal(g->query_string, "x=1&y=it's");
+	assert_string_equal(g->headers, "{\"X-A\":\"b\"}");
+	assert_string_equal(g->method, "POST");
+	assert_null(g->idempotency_key);
+	assert_null(g->result);
+	assert_int_equal(g->started_at, 0);
+	assert_true(g->run_at == g->created_at);
+	store_job_free(g);
+	assert_int_equal(store_get(f->s, "nosuch", &g), 0);
+	/* Invalid jobs: nothing stored. */
+	j.max_attempts = 0;
+	assert_int_equal(store_enqueue(f->s, &j, 1), -1);
+	assert_int_equal(store_errcode(f->s), STORE_EINVAL);
+	assert_int_equal(pint("SELECT count(*) FROM jobs"), 1);
+}
+
+static void
+test_pg_batch_enqueue(void **state)
+{
+	struct fx		*f = *state;
+	struct store_newjob	 j[600];
+	size_t			 i;
+
+	for (i = 0; i < 600; i++)
+		newjob(&j[i], i % 2 ? "a" : "b", 0, 0, "payload");
+	assert_int_equal(store_enqueue(f->s, j, 600), 0);
+	for (i = 0; i < 600; i++) {
+		assert_int_equal(j[i].outcome, STORE_ENQ_NEW);
+		if (i > 0)	/* ids sort in creation order */
+			assert_true(strcmp(j[i - 1].id, j[i].id) < 0);
+	}
+	assert_int_equal(pint("SELECT count(*) FROM jobs"), 600);
+	assert_int_equal(store_count_waiting(f->s, "a"), 300);
+}
+
+static void
+test_pg_idempotency(void **state)
+{
+	struct fx		*f = *state;
+	struct store_newjob	 j[4];
+	char			 first[STORE_ID_LEN + 1];
+
+	newjob(&j[0], "q", 0, 0, "one");
+	j[0].idempotency_key = "k1";
+	assert_int_equal(store_enqueue(f->s, j, 1), 0);
+	assert_int_equal(j[0].outcome, STORE_ENQ_NEW);
+	memcpy(first, j[0].id, sizeof(first));
+	/* Same key and body: duplicate; other body: conflict; other queue:
+	 * new; a key repeated within the batch: its first job's. */
+	newjob(&j[0], "q", 0, 0, "one");
+	j[0].idempotency_key = "k1";
+	newjob(&j[1], "q", 0, 0, "two");
+	j[1].idempotency_key = "k1";
+	newjob(&j[2], "r", 0, 0, "one");
+	j[2].idempotency_key = "k1";
+	newjob(&j[3], "r", 0, 0, "one");
+	j[3].idempotency_key = "k1";
+	assert_int_equal(store_enqueue(f->s, j, 4), 0);
+	assert_int_equal(j[0].outcome, STORE_ENQ_DUPLICATE);
+	assert_string_equal(j[0].id, first);
+	assert_int_equal(j[1].outcome, STORE_ENQ_CONFLICT);
+	assert_string_equal(j[1].id, first);
+	assert_int_equal(j[2].outcome, STORE_ENQ_NEW);
+	assert_int_equal(j[3].outcome, STORE_ENQ_DUPLICATE);
+	assert_string_equal(j[3].id, j[2].id);
+	assert_int_equal(pint("SELECT count(*) FROM jobs"), 2);
+	/* A repeat of a lost key within the batch stands against the
+	 * winner too. */
+	newjob(&j[0], "q", 0, 0, "one");
+	j[0].idempotency_key = "k1";
+	newjob(&j[1], "q", 0, 0, "two");
+	j[1].idempotency_key = "k1";
+	assert_int_equal(store_enqueue(f->s, j, 2), 0);
+	assert_int_equal(j[0].outcome, STORE_ENQ_DUPLICATE);
+	assert_int_equal(j[1].outcome, STORE_ENQ_CONFLICT);
+	assert_string_equal(j[1].id, first);
+}
+
+static void
+test_pg_lifecycle_done(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j, *g;
+	char			 id[STORE_ID_LEN + 1];
+	int64_t			 t = store_now() + 1000;	/* all due */
+
+	enqueue1(f->s, "q", 0, 0, 3, id);
+	assert_int_equal(store_claim(f->s, "q", t + 10, 30000, &j), 1);
+	assert_string_equal(j->id, id);
+	assert_int_equal(j->attempts, 1);
+	assert_int_equal(j->lease_until, t + 10 + 30000);
+	assert_int_equal(j->started_at, t + 10);
+	assert_memory_equal(j->body, "payload", 7);
+	assert_int_equal(store_extend(f->s, id, 1, t + 90000), 1);
+	assert_int_equal(store_extend(f->s, id, 2, t + 90000), 0);
+	assert_int_equal(store_finish_done_typed(f->s, id, 2, "x", 1, NULL,
+	    t), 0);
+	assert_int_equal(store_finish_done_typed(f->s, id, 1, "r\0s", 3,
+	    "application/json", t + 20), 1);
+	g = get(f->s, id);
+	assert_int_equal(g->state, STORE_JOB_DONE);
+	assert_int_equal(g->result_len, 3);
+	assert_memory_equal(g->result, "r\0s", 3);
+	assert_string_equal(g->result_type, "application/json");
+	assert_int_equal(g->finished_at, t + 20);
+	assert_int_equal(g->lease_until, 0);
+	store_job_free(g);
+	store_job_free(j);
+	/* Done once: a second finish is a lost lease. */
+	assert_int_equal(store_finish_done(f->s, id, 1, NULL, 0, t), 0);
+}
+
+static void
+test_pg_failed(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j, *g;
+	char			 id[STORE_ID_LEN + 1];
+	int64_t			 t = store_now() + 1000;	/* all due */
+	int			 dead = -1;
+
+	enqueue1(f->s, "q", 0, 0, 2, id);
+	assert_int_equal(store_claim(f->s, "q", t, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed(f->s, id, 1, "boom", 0, 1000,
+	    1000, t, &dead), 1);
+	assert_int_equal(dead, 0);
+	g = get(f->s, id);
+	assert_int_equal(g->state, STORE_JOB_RETRY);
+	assert_int_equal(g->run_at, t + 1000);
+	assert_string_equal(g->last_error, "boom");
+	store_job_free(g);
+	/* Not due before its backoff. */
+	assert_int_equal(store_claim(f->s, "q", t + 999, 1000, &j), 0);
+	assert_int_equal(store_claim(f->s, "q", t + 1000, 1000, &j), 1);
+	assert_int_equal(j->attempts, 2);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed_at(f->s, id, 2, "again", 0,
+	    t + 5000, 10, 10, t + 1001, &dead), 1);
+	assert_int_equal(dead, 1);	/* attempts used up */
+	g = get(f->s, id);
+	assert_int_equal(g->state, STORE_JOB_DEAD);
+	assert_int_equal(g->finished_at, t + 1001);
+	store_job_free(g);
+	assert_int_equal(store_retry(f->s, id, t), STORE_RETRY_DONE);
+	assert_int_equal(store_retry(f->s, "nosuch", t), STORE_RETRY_UNKNOWN);
+	g = get(f->s, id);
+	assert_int_equal(g->state, STORE_JOB_QUEUED);
+	assert_int_equal(g->max_attempts, 3);
+	store_job_free(g);
+	/* Permanent: dead at once. */
+	assert_int_equal(store_claim(f->s, "q", t + 2000, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed(f->s, id, 3, "no", 1, 10, 10,
+	    t, &dead), 1);
+	assert_int_equal(dead, 1);
+	assert_int_equal(store_retry_dead(f->s, NULL, t), 1);
+}
+
+static int	rq_requeued, rq_dead;
+static void
+rq_count(void *arg, const char *queue, int requeued, int dead)
+{
+	(void)arg;
+	(void)queue;
+	rq_requeued += requeued;
+	rq_dead += dead;
+}
+
+static void
+test_pg_requeue_fencing(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	char			 a[STORE_ID_LEN + 1], b[STORE_ID_LEN + 1];
+	int64_t			 t = store_now() + 1000;	/* all due */
+
+	enqueue1(f->s, "q", 0, 0, 3, a);
+	enqueue1(f->s, "q", 0, 0, 1, b);
+	assert_int_equal(store_claim(f->s, "q", t, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_claim(f->s, "q", t, 5000, &j), 1);
+	store_job_free(j);
+	/* Before either lease ends, nothing. */
+	assert_int_equal(store_requeue_expired(f->s, t + 999, rq_count,
+	    NULL), 0);
+	rq_requeued = rq_dead = 0;
+	assert_int_equal(store_requeue_expired(f->s, t + 6000, rq_count,
+	    NULL), 2);
+	assert_int_equal(rq_requeued, 1);
+	assert_int_equal(rq_dead, 1);	/* b had one attempt */
+	assert_state(f->s, a, STORE_JOB_QUEUED);
+	assert_state(f->s, b, STORE_JOB_DEAD);
+	/* The expired attempt can no longer finish. */
+	assert_int_equal(store_finish_done(f->s, a, 1, NULL, 0, t), 0);
+	assert_int_equal(store_claim(f->s, "q", t + 6000, 1000, &j), 1);
+	assert_int_equal(j->attempts, 2);
+	store_job_free(j);
+	assert_int_equal(store_finish_done(f->s, a, 1, NULL, 0, t), 0);
+	assert_int_equal(store_release(f->s, a, 2, "shutdown", t), 1);
+	assert_state(f->s, a, STORE_JOB_QUEUED);
+	assert_int_equal(store_claim(f->s, "q", t + 6000, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_requeue_running(f->s, t, NULL, NULL), 1);
+}
+
+static void
+test_pg_prune(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	char			 id[STORE_ID_LEN + 1];
+	int64_t			 t = store_now() + 1000;	/* all due */
+	int			 i;
+
+	for (i = 0; i < 3; i++) {
+		enqueue1(f->s, i == 2 ? "b" : "a", 0, 0, 3, id);
+		assert_int_equal(store_claim(f->s, i == 2 ? "b" : "a", t, 1000,
+		    &j), 1);
+		assert_int_equal(store_finish_done(f->s, j->id, 1, NULL, 0,
+		    t + i), 1);
+		store_job_free(j);
+	}
+	enqueue1(f->s, "a", 0, 0, 3, id);
+	assert_int_equal(store_prune(f->s, "a", t + 1), 1);
+	assert_int_equal(store_prune(f->s, NULL, t + 100), 2);
+	assert_int_equal(pint("SELECT count(*) FROM jobs"), 1);
+	assert_int_equal(store_purge(f->s, NULL, STORE_JOB_QUEUED, t), -1);
+}
+
+static void
+test_pg_batch(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	char			 a[STORE_ID_LEN + 1], b[STORE_ID_LEN + 1];
+	int64_t			 t = store_now() + 1000;	/* all due */
+
+	enqueue1(f->s, "q", 0, 0, 3, a);
+	enqueue1(f->s, "q", 0, 0, 3, b);
+	assert_int_equal(store_batch_begin(f->s), 0);
+	assert_int_equal(store_claim(f->s, "q", t, 1000, &j), 1);
+	assert_int_equal(store_finish_done(f->s, j->id, 1, NULL, 0, t), 1);
+	store_job_free(j);
+	/* Other connections see nothing of it yet. */
+	assert_int_equal(pint("SELECT count(*) FROM jobs WHERE state ="
+	    " 'queued'"), 2);
+	assert_int_equal(store_batch_end(f->s), 0);
+	assert_state(f->s, a, STORE_JOB_DONE);
+	/* A failing call dooms the batch: all of it rolls back. */
+	assert_int_equal(store_batch_begin(f->s), 0);
+	assert_int_equal(store_claim(f->s, "q", t, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_purge(f->s, NULL, STORE_JOB_ANY, t), 0);
+	assert_int_equal(store_pause(f->s, NULL, 1), -1);	/* NOT NULL */
+	assert_int_equal(store_finish_done(f->s, b, 1, NULL, 0, t), -1);
+	assert_int_equal(store_errcode(f->s), STORE_EABORT);
+	assert_int_equal(store_batch_end(f->s), -1);
+	assert_state(f->s, b, STORE_JOB_QUEUED);
+	assert_int_equal(store_batch_end(f->s), -1);	/* none open */
+}
+
+/* Two connections claim at once: the row one holds is skipped, not
+ * waited for. */
+static void
+test_pg_skip_locked(void **state)
+{
+	struct fx		*f = *state;
+	struct store		*s2 = open_store(f, NULL);
+	struct store_job	*j1, *j2;
+	char			 a[STORE_ID_LEN + 1], b[STORE_ID_LEN + 1];
+	int64_t			 t = store_now() + 1000;	/* all due */
+
+	enqueue1(f->s, "q", 5, 0, 3, a);
+	enqueue1(f->s, "q", 0, 0, 3, b);
+	assert_int_equal(store_batch_begin(f->s), 0);
+	assert_int_equal(store_claim(f->s, "q", t, 1000, &j1), 1);
+	assert_string_equal(j1->id, a);
+	assert_int_equal(store_claim(s2, "q", t, 1000, &j2), 1);
+	assert_string_equal(j2->id, b);
+	store_job_free(j2);
+	assert_int_equal(store_claim(s2, "q", t, 1000, &j2), 0);
+	assert_int_equal(store_batch_end(f->s), 0);
+	store_job_free(j1);
+	store_close(s2);
+}
+
+/* Many processes claiming: every job exactly once. */
+static void
+test_pg_concurrent_claims(void **state)
+{
+	struct fx		*f = *state;
+	struct store_newjob	 j[200];
+	pid_t			 pid[4];
+	int			 i, st;
+
+	for (i = 0; i < 200; i++)
+		newjob(&j[i], "q", 0, 0, "p");
+	assert_int_equal(store_enqueue(f->s, j, 200), 0);
+	for (i = 0; i < 4; i++) {
+		if ((pid[i] = fork()) == 0) {
+			char err[256];
+			struct store *s = store_open(f->path, NULL, err,
+			    sizeof(err));
+			struct store_job *c;
+			int r;
+
+			if (s == NULL)
+				_exit(2);
+			while ((r = store_claim(s, "q", store_now(), 60000,
+			    &c)) == 1) {
+				if (store_finish_done(s, c->id, c->attempts,
+				    NULL, 0, store_now()) != 1)
+					_exit(3);
+				store_job_free(c);
+			}
+			_exit(r == 0 ? 0 : 4);
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	assert_int_equal(pint("SELECT count(*) FROM jobs WHERE state = 'done'"
+	    " AND attempts = 1"), 200);
+}
+
+/* Fresh database, several processes opening it at once: one migrates,
+ * the others wait for it (advisory lock) and find the schema. */
+static void
+test_pg_open_concurrent(void **state)
+{
+	struct fx	*f = *state;
+	pid_t		 pid[4];
+	int		 i, st;
+
+	store_close(f->s);
+	f->s = NULL;
+	pexec("SET client_min_messages = warning; DROP TABLE jobs, queues, rejected, schedules, fcgiq_schema"
+	    " CASCADE; DROP FUNCTION datetime(double precision, text);"
+	    " DROP FUNCTION julianday(text)");
+	for (i = 0; i < 4; i++) {
+		if ((pid[i] = fork()) == 0) {
+			char err[256];
+			struct store *s = store_open(f->path, NULL, err,
+			    sizeof(err));
+
+			if (s == NULL) {
+				fprintf(stderr, "open: %s\n", err);
+				_exit(1);
+			}
+			store_close(s);
+			_exit(0);
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	assert_int_equal(pint("SELECT count(*) FROM fcgiq_schema"), 1);
+	f->s = open_store(f, NULL);
+}
+
+/* The connection is cut: the call fails as transient (503 at the door),
+ * and a later call reconnects by itself. */
+static void
+test_pg_reconnect(void **state)
+{
+	struct fx		*f = *state;
+	char			 id[STORE_ID_LEN + 1];
+	struct store_newjob	 j;
+	struct timespec		 ms = { 0, 20 * 1000000 };
+	int			 i, r = -1;
+
+	enqueue1(f->s, "q", 0, 0, 3, id);
+	pexec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+	    " WHERE datname = 'fcgiq' AND pid <> pg_backend_pid()");
+	newjob(&j, "q", 0, 0, "after");
+	assert_int_equal(store_enqueue(f->s, &j, 1), -1);
+	assert_int_equal(store_errcode(f->s), STORE_EIO);
+	for (i = 0; i < 200 && r != 0; i++) {
+		r = store_enqueue(f->s, &j, 1);
+		if (r != 0)
+			nanosleep(&ms, NULL);
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(store_count_waiting(f->s, "q"), 2);
+}
+
+/* A read-only server (a standby, or default_transaction_read_only):
+ * STORE_EREADONLY, nothing stored. */
+static void
+test_pg_readonly(void **state)
+{
+	struct fx		*f = *state;
+	struct store_newjob	 j;
+	struct store		*s2;
+	PGconn			*c;
+	PGresult		*r;
+
+	pexec("ALTER DATABASE fcgiq SET default_transaction_read_only = on");
+	s2 = open_store(f, NULL);
+	newjob(&j, "q", 0, 0, "x");
+	assert_int_equal(store_enqueue(s2, &j, 1), -1);
+	assert_int_equal(store_errcode(s2), STORE_EREADONLY);
+	store_close(s2);
+	/* One statement at a time: a multi-statement string is one
+	 * transaction, read-only from its start. */
+	c = side();
+	PQclear(PQexec(c, "SET default_transaction_read_only = off"));
+	r = PQexec(c, "ALTER DATABASE fcgiq"
+	    " SET default_transaction_read_only = off");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	PQfinish(c);
+	assert_int_equal(pint("SELECT count(*) FROM jobs"), 0);
+}
+
+/* An enqueue on one connection wakes a listening other (another host's
+ * helper), once per committed batch; SQLite has no such fd. */
+static void
+test_pg_listen(void **state)
+{
+	struct fx		*f = *state;
+	struct store		*s2 = open_store(f, NULL);
+	struct store_newjob	 j[3];
+	struct pollfd		 pfd;
+	char			 id[STORE_ID_LEN + 1];
+
+	assert_int_equal(store_listen_fd(s2), -1);
+	assert_int_equal(store_listen(s2), 0);
+	assert_true(store_listen_fd(s2) >= 0);
+	assert_int_equal(store_listen_take(s2), 0);
+	enqueue1(f->s, "q", 0, 0, 3, id);
+	pfd.fd = store_listen_fd(s2);
+	pfd.events = POLLIN;
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	assert_int_equal(store_listen_take(s2), 1);
+	assert_int_equal(store_listen_take(s2), 0);
+	/* A keyed batch (a transaction): one notification at its commit. */
+	newjob(&j[0], "q", 0, 0, "a");
+	j[0].idempotency_key = "k";
+	newjob(&j[1], "q", 0, 0, "b");
+	newjob(&j[2], "q", 0, 0, "c");
+	assert_int_equal(store_enqueue(f->s, j, 3), 0);
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	assert_int_equal(store_listen_take(s2), 1);
+	/* After a lost connection, the reconnect listens again. */
+	pexec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+	    " WHERE datname = 'fcgiq' AND pid <> pg_backend_pid()");
+	(void)store_listen_take(s2);	/* finds the connection gone */
+	while (store_count_waiting(s2, "q") == -1)
+		(void)poll(NULL, 0, 20);
+	while (store_count_waiting(f->s, "q") == -1)
+		(void)poll(NULL, 0, 20);
+	enqueue1(f->s, "q", 0, 0, 3, id);
+	pfd.fd = store_listen_fd(s2);
+	assert_true(pfd.fd >= 0);
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	assert_int_equal(store_listen_take(s2), 1);
+	store_close(s2);
+}
+
+static void
+test_pg_unsupported(void **state)
+{
+	struct fx	*f = *state;
+
+	assert_int_equal(store_set_dead_letter(f->s, NULL, "", 1, 0), 0);
+	assert_int_equal(store_set_dead_letter(f->s, "dlq", "/s/", 3, 0), -1);
+	assert_non_null(strstr(store_error(f->s),
+	    "not available with the PostgreSQL backend"));
+	/* A store function added without its PostgreSQL version fails the
+	 * same way at its first SQLite step, instead of using no handle. */
+	assert_null(sq_stmt(f->s, ST_GET));
+	assert_int_equal(store_errcode(f->s), STORE_EINVAL);
+	assert_int_equal(sq_begin(f->s), -1);
+	assert_int_equal(sq_exec(f->s, "SELECT 1", "a new function"), -1);
+	assert_string_equal(store_error(f->s), "a new function is not "
+	    "available with the PostgreSQL backend yet");
+}
+
+static int	rj_n;
+static void
+rj_count(void *arg, const struct store_rejected *r)
+{
+	(void)arg;
+	assert_string_equal(r->queue, "q");
+	rj_n++;
+}
+
+static void
+test_pg_rejected_gauges(void **state)
+{
+	struct fx		*f = *state;
+	struct store_rejected	 r[5];
+	struct store_head	 h;
+	char			 id[STORE_ID_LEN + 1];
+	int			 i;
+	int64_t			 t = store_now() + 1000;	/* all due */
+
+	memset(r, 0, sizeof(r));
+	for (i = 0; i < 5; i++) {
+		r[i].at = t;
+		r[i].queue = "q";
+		r[i].reason = "bad signature";
+		r[i].body_head = "x\0y";
+		r[i].head_len = 3;
+		r[i].keep = 3;
+	}
+	assert_int_equal(store_reject(f->s, r, 5), 0);
+	rj_n = 0;
+	assert_int_equal(store_rejected_list(f->s, NULL, 10, rj_count, NULL),
+	    0);
+	assert_int_equal(rj_n, 3);
+	enqueue1(f->s, "q", 1, t - 10, 3, id);
+	enqueue1(f->s, "q", 0, t - 20, 3, id);
+	assert_int_equal(store_queue_head(f->s, "q", t, &h), 1);
+	assert_int_equal(h.jobs, 2);
+	assert_int_equal(h.oldest_due, t - 20);
+	assert_int_equal(store_queue_head(f->s, "none", t, &h), 0);
+}
+
+/* The README's operator queries, as written for sqlite3. */
+static void
+test_pg_operator_queries(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	char			 id[STORE_ID_LEN + 1];
+
+	enqueue1(f->s, "q", 0, 0, 3, id);
+	enqueue1(f->s, "q", 0, 0, 1, id);
+	assert_int_equal(store_claim(f->s, "q", store_now(), 1000, &j), 1);
+	assert_int_equal(store_finish_done(f->s, j->id, 1, NULL, 0,
+	    store_now()), 1);
+	store_job_free(j);
+	assert_int_equal(pint("SELECT count(*) FROM (SELECT queue, state,"
+	    " jobs, oldest_waiting_ms / 1000 AS oldest_waiting_s"
+	    " FROM queue_stats ORDER BY queue, state) t"), 2);
+	assert_int_equal(pint("SELECT count(*) FROM (SELECT id, queue, state,"
+	    " attempts, datetime(created_at / 1000, 'unixepoch') AS created,"
+	    " datetime(run_at / 1000, 'unixepoch') AS next_run, last_error"
+	    " FROM jobs WHERE state IN ('queued', 'retry')"
+	    " ORDER BY created_at, seq LIMIT 1) t"), 1);
+	assert_int_equal(pint("SELECT count(*) FROM (SELECT queue, state,"
+	    " count(*) AS jobs, round(avg(finished_at - started_at))"
+	    " AS avg_run_ms FROM jobs"
+	    " WHERE state IN ('done', 'dead', 'cancelled')"
+	    "  AND finished_at >= (julianday('now') - 2440587.5) * 86400000"
+	    "  - 3600000 GROUP BY queue, state ORDER BY queue, state) t"), 1);
+	assert_int_equal(pint("SELECT count(*) FROM jobs_readable WHERE"
+	    " created_at LIKE '20__-__-__T__:__:__.___Z' AND body = 'payload'"),
+	    2);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test_setup_teardown(name, pg_setup, pg_teardown)
+		/* test_store.c's own, unchanged */
+		T(test_state_names),
+		T(test_claim_order),
+		T(test_lifecycle_retry_dead),
+		T(test_release),
+		T(test_states),
+		T(test_cancel),
+		T(test_stats),
+		T(test_list),
+		T(test_pause),
+		/* PostgreSQL's */
+		T(test_pg_selects),
+		T(test_pg_schema),
+		T(test_pg_enqueue_fields),
+		T(test_pg_batch_enqueue),
+		T(test_pg_idempotency),
+		T(test_pg_lifecycle_done),
+		T(test_pg_failed),
+		T(test_pg_requeue_fencing),
+		T(test_pg_prune),
+		T(test_pg_batch),
+		T(test_pg_skip_locked),
+		T(test_pg_concurrent_claims),
+		T(test_pg_open_concurrent),
+		T(test_pg_reconnect),
+		T(test_pg_readonly),
+		T(test_pg_listen),
+		T(test_pg_unsupported),
+		T(test_pg_rejected_gauges),
+		T(test_pg_operator_queries),
+#undef T
+	};
+
+	(void)test_store_sqlite_main;
+	return cmocka_run_group_tests_name("store_pg", tests, NULL, NULL);
+}
