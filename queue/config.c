@@ -836,6 +836,11 @@ finish(struct config *c, char *msg, size_t len)
 		    "PostgreSQL backend yet");
 		return -1;
 	}
+	if (store_is_postgresql(c->database) && c->schedules.n > 0) {
+		snprintf(msg, len, "[schedule %s]: not available with the "
+		    "PostgreSQL backend yet", c->schedules.v[0].name);
+		return -1;
+	}
 	return 0;
 nomem:
 	snprintf(msg, len, "out of memory");

@@ -13,6 +13,7 @@
 
 #include <sqlite3.h>
 
+#include "store-pg.h"
 #include "store-sqlite.h"
 
 /* The last slot of name in this transaction: 1 *last set, 0 none, -1. */
@@ -101,6 +102,8 @@ store_schedule_run(struct store *s, const char *name, store_slots_fn fn,
 	int has, t;
 
 	*enqueued = 0;
+	if (s->pg != NULL)
+		return pgs_unsupported(s, "schedules (store_schedule_run)");
 	if (sq_begin(s) == -1)
 		return -1;
 	if ((has = read_last(s, name, &last)) == -1)
@@ -135,5 +138,7 @@ fail:
 int
 store_schedule_last(struct store *s, const char *name, int64_t *last)
 {
+	if (s->pg != NULL)
+		return pgs_unsupported(s, "schedules (store_schedule_last)");
 	return read_last(s, name, last);
 }
