@@ -14,7 +14,8 @@ libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h \
 	queue/store-dead.c queue/store-rejected.c \
 	queue/metrics.c queue/metrics.h queue/expo.c queue/expo.h \
 	queue/gauges.c queue/gauges.h \
-	queue/verify.c queue/verify.h
+	queue/verify.c queue/verify.h \
+	queue/flow.c queue/flow.h
 
 noinst_LIBRARIES += libhelper.a
 libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/helper-jobs.c \

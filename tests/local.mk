@@ -36,6 +36,12 @@ tests_unit_test_fcgi_LDADD = $(UNIT_LDADD)
 tests_unit_test_upstream_SOURCES = tests/unit/test_upstream.c
 tests_unit_test_upstream_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_upstream_LDADD = $(UNIT_LDADD)
+# flow.c: the token bucket and the breaker, on an injected clock.
+check_PROGRAMS += tests/unit/test_flow
+TESTS += tests/unit/test_flow
+tests_unit_test_flow_SOURCES = tests/unit/test_flow.c
+tests_unit_test_flow_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_flow_LDADD = $(UNIT_LDADD)
 # http.c's header list (no network)
 check_PROGRAMS += tests/unit/test_http
 TESTS += tests/unit/test_http
