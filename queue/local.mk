@@ -19,7 +19,7 @@ libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h \
 
 noinst_LIBRARIES += libhelper.a
 libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/helper-jobs.c \
-	queue/helper-internal.h queue/exec.c queue/exec.h \
+	queue/helper-internal.h queue/helper-flow.c queue/exec.c queue/exec.h \
 	queue/slot.c queue/slot.h queue/supervisor.c queue/supervisor.h \
 	queue/upstream.c queue/upstream.h queue/fcgi.c queue/fcgi.h
 # The http: handler kind.

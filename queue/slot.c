@@ -219,6 +219,10 @@ slot_outcome(struct slot *s, int64_t now)
 		return 0;
 	}
 	o->result = SLOT_FAILED;
+	/* Ended by a signal the helper did not send: a crash (a fault, an
+	 * abort on the memory limit, the kernel's OOM killer, the CPU
+	 * limit).  A timeout is the helper's kill, not a crash. */
+	o->crashed = s->stop == SLOT_STOP_NONE && s->code == -1;
 	if (s->stop == SLOT_STOP_TIMEOUT) {
 		clock_fmt(s->q->timeout_ms, dur, sizeof(dur));
 		snprintf(o->reason, sizeof(o->reason), "timeout after %s", dur);

@@ -179,6 +179,9 @@ E2E_TESTS += tests/e2e/top.sh
 E2E_TESTS += tests/e2e/metrics-lease.sh
 # The metrics role behind Apache (conf-examples/apache-metrics.conf).
 E2E_TESTS += tests/e2e/apache-metrics.sh
+# Flow control (issue 19): rate, retry lanes, Retry-After from exec:,
+# the circuit breaker, quarantine.
+E2E_TESTS += tests/e2e/flow.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \
