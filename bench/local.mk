@@ -4,7 +4,7 @@ EXTRA_DIST += bench/run bench/intake.sh bench/intake.php bench/post.lua \
 	bench/exec.sh bench/wait.sh bench/verify.sh bench/verify.lua \
 	bench/upstream.sh bench/upstream.php
 # http.sh: the http: handler kind against nginx -> PHP-FPM directly.
-EXTRA_DIST += bench/http.sh
+EXTRA_DIST += bench/http.sh bench/flow.sh
 
 # intake.sh's reference: a libfcgi responder that stores nothing.
 noinst_PROGRAMS += bench/null-responder
