@@ -4,7 +4,7 @@
 # with sqlite3 and fcgiqctl stats.  One section per feature:
 #   rate      rate = 50/s starts 500 jobs +- 2 % in 10 s, the window
 #             measured on the jobs' own started_at (not this script's
-#             clock), past the first burst;
+#             clock), past the first burst; no busy loop meanwhile;
 #   lanes     retry_concurrency = 1 of 2 slots: retries that hang never
 #             hold both, and fresh jobs finish meanwhile;
 #   retry-after  an exec: handler's exit 75 with "Retry-After: N" (or an
@@ -154,6 +154,8 @@ case $out in *"bad.conf:3:"*"rate: bad value \"10/day\""*) ok "fcgiq -t names th
 for i in $(seq 800); do ctl enqueue rl </dev/null >/dev/null || break; done
 check_eq "800 jobs wait in rl" 800 "$(sql "SELECT count(*) FROM jobs WHERE queue = 'rl'")"
 start_helper
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+c0=$(cpu_ticks "$HELPER")
 T0=""
 past_window() {
 	T0=$(sql "SELECT min(started_at) FROM jobs WHERE queue = 'rl'")
@@ -161,6 +163,11 @@ past_window() {
 	    AND started_at >= $T0 + 12000")" -gt 0 ]
 }
 check "rl: jobs started 12 s past its first" wait_long 40 past_window
+# Out of tokens the helper sleeps in poll until the next is due: over
+# these 12 s a busy loop would burn a core, the helper uses a fraction.
+cpu=$(( ($(cpu_ticks "$HELPER") - c0) * 1000 / $(getconf CLK_TCK) ))
+echo "# helper CPU over the rate section: $cpu ms"
+check "rate: no busy loop (helper CPU $cpu ms in about 12 s)" test "$cpu" -lt 4000
 # 10 s from 2 s after the first start: the first burst (50) is behind.
 n=$(sql "SELECT count(*) FROM jobs WHERE queue = 'rl'
     AND started_at >= $T0 + 2000 AND started_at < $T0 + 12000")
