@@ -8,7 +8,7 @@ EXTRA_DIST += bench/run bench/intake.sh bench/intake.php bench/post.lua \
 # schedules.sh: the helper with 20 [schedule NAME]s against none.
 EXTRA_DIST += bench/schedules.sh
 # http.sh: the http: handler kind against nginx -> PHP-FPM directly.
-EXTRA_DIST += bench/http.sh
+EXTRA_DIST += bench/http.sh bench/flow.sh
 
 # intake.sh's reference: a libfcgi responder that stores nothing.
 noinst_PROGRAMS += bench/null-responder

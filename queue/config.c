@@ -418,6 +418,7 @@ queue_defaults(struct queue_conf *q)
 	q->keep_done_ms = 7LL * 86400 * 1000;
 	q->max_result = 64 * 1024;
 	q->tolerance_ms = 5 * 60 * 1000;
+	flow_conf_defaults(&q->flow);
 	q->keep_rejected = 1000;
 }
 
@@ -671,6 +672,9 @@ queue_key(struct parse_state *ps, struct queue_conf *q, const char *name,
 		return parse_handler(q, value, ps->msg, sizeof(ps->msg));
 	}
 	if (trust_key(ps, q, name, value, &rc))
+		return rc;
+	if (flow_conf_key(&q->flow, name, value, ps->msg, sizeof(ps->msg),
+	    &rc))
 		return rc;
 	/* Which kind a queue has is known only at the end (a handler line
 	 * may follow): these keys remember their line for queues_check. */

@@ -11,7 +11,9 @@
  *                           priority, rlimit_as, rlimit_cpu, rlimit_nofile,
  *                           verify, secret_file, tolerance, keep_rejected,
  *                           dedupe, user, group,
- *                           script, param (fastcgi:), tls_ca (http:)
+ *                           script, param (fastcgi:), tls_ca (http:),
+ *                           rate, burst, pause_after, pause_for,
+ *                           retry_concurrency, quarantine_after (flow.h)
  *   [schedule NAME]         cron, timezone, queue, body, body_file,
  *                           catch_up (schedule.c)
  */
@@ -24,6 +26,7 @@
 #include <stdint.h>
 
 #include "schedule.h"
+#include "flow.h"
 #include "verify.h"
 
 #define CONFIG_DEFAULT_DATABASE	"./var/fcgiq.db"
@@ -69,6 +72,7 @@ struct queue_conf {
 	uint64_t  rlimit_as;		/* bytes of address space */
 	uint64_t  rlimit_cpu_s;		/* CPU seconds */
 	uint64_t  rlimit_nofile;	/* open files */
+	struct flow_conf flow;		/* rate, breaker, retry lane, quarantine */
 
 	/* Trust at the door: the sender's signature, checked before the
 	 * job is stored, and the idempotency key its delivery id gives. */

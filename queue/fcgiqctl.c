@@ -148,6 +148,25 @@ stats_prometheus(void)
 	return rc;
 }
 
+/* A line of stats for a queue whose breaker ever opened (store-flow.c). */
+static void
+stats_breaker(void *arg, const char *queue, const struct store_breaker *b)
+{
+	static const char *const names[] = { "closed", "open", "half-open" };
+	int64_t now = *(const int64_t *)arg;
+	char until[32];
+
+	printf("breaker %-12s %-9s", queue,
+	    b->state >= 0 && b->state <= 2 ? names[b->state] : "?");
+	if (b->state != 0) {
+		iso8601(b->open_until, until, sizeof(until));
+		printf(" until %s (%+.1fs)", until,
+		    (double)(b->open_until - now) / 1000.0);
+	}
+	printf(", %d failed in a row, opened %lld time%s\n", b->failures,
+	    (long long)b->trips, b->trips == 1 ? "" : "s");
+}
+
 static int
 cmd_stats(int argc, char **argv)
 {
@@ -185,6 +204,10 @@ cmd_stats(int argc, char **argv)
 			printf("%-20s %-10s %10" PRId64 " %13.1fs\n", st[i].queue,
 			    store_state_name(st[i].state), st[i].count,
 			    (double)(now - st[i].oldest_created_at) / 1000.0);
+		/* Then each queue whose circuit breaker ever opened. */
+		if (store_breakers(s, stats_breaker, &now) == -1)
+			fprintf(stderr, "fcgiqctl: stats: %s\n",
+			    store_error(s));
 	}
 	free(st);
 	store_close(s);

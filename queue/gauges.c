@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "buf.h"
 #include "gauges.h"
 #include "store.h"
 
@@ -153,6 +154,69 @@ gauges_count_shared(struct store *s, const struct config *c)
 	return 0;
 }
 
+struct breaker_ctx {
+	const struct config	*c;
+	struct store_breaker	*b;	/* one per queue of c */
+};
+
+static void
+on_breaker(void *arg, const char *queue, const struct store_breaker *b)
+{
+	struct breaker_ctx *cx = arg;
+	size_t i;
+
+	for (i = 0; i < cx->c->nqueues; i++)
+		if (strcmp(cx->c->queues[i].name, queue) == 0)
+			cx->b[i] = *b;
+}
+
+/*
+ * Each configured queue's circuit breaker, as its helper last stored it
+ * (store-flow.c): open (1 while starts are held back: open or
+ * half-open) and the times it opened.  A database error leaves them out.
+ * 0, or -1 when out of memory.
+ */
+static int
+breakers_render(struct buf *out, const struct config *c, struct store *s)
+{
+	static const char *const fam[2][3] = {
+		{ "fcgiq_queue_breaker_open", "gauge", "1 while the queue's "
+		    "circuit breaker holds its starts back (open or "
+		    "half-open)." },
+		{ "fcgiq_queue_breaker_trips_total", "counter", "Times the "
+		    "queue's circuit breaker opened." }
+	};
+	struct breaker_ctx cx;
+	char line[256];
+	size_t i, k;
+	int n, rc = 0;
+
+	if (c->nqueues == 0)
+		return 0;
+	if ((cx.b = calloc(c->nqueues, sizeof(*cx.b))) == NULL)
+		return -1;
+	cx.c = c;
+	if (store_breakers(s, on_breaker, &cx) == -1)
+		goto done;
+	for (k = 0; k < 2 && rc == 0; k++) {
+		n = snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n",
+		    fam[k][0], fam[k][2], fam[k][0], fam[k][1]);
+		rc = buf_append(out, line, (size_t)n);
+		for (i = 0; i < c->nqueues && rc == 0; i++) {
+			n = snprintf(line, sizeof(line),
+			    "%s{queue=\"%s\"} %lld\n", fam[k][0],
+			    c->queues[i].name, k == 0 ?
+			    (long long)(cx.b[i].state != 0) :
+			    (long long)cx.b[i].trips);
+			if (n > 0 && (size_t)n < sizeof(line))
+				rc = buf_append(out, line, (size_t)n);
+		}
+	}
+done:
+	free(cx.b);
+	return rc;
+}
+
 int
 gauges_render(struct buf *b, const struct config *c, struct store *s,
     int count_here)
@@ -190,6 +254,8 @@ gauges_render(struct buf *b, const struct config *c, struct store *s,
 	in.names = names;
 	rc = expo_write(b, &in);
 	pthread_mutex_unlock(&lock);
+	if (rc == 0 && s != NULL)
+		rc = breakers_render(b, c, s);
 	free(q);
 	return rc;
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "flow.h"
 #include "slot.h"
 #include "store.h"
 #include "wake.h"
@@ -22,6 +23,14 @@
 #define PRUNE_MS		60000	/* prune finished jobs */
 #define STORE_RETRY_MS		1000	/* an outcome the store refused */
 #define STOP_GIVEUP_MS		10000	/* past grace + kill: stop recording */
+
+/* A queue's flow control in the helper (helper-flow.c), by name. */
+struct flow_state {
+	char		 name[64];
+	struct flow_bucket bucket;
+	struct flow_breaker br;
+	char		 probe[STORE_ID_LEN + 1];	/* half-open's job */
+};
 
 /* What a poll entry is for: an fd of slot s (which: the kind's tag for
  * it), or, s NULL, one of the helper's own (which: a TAG_*). */
@@ -63,6 +72,8 @@ struct helper {
 	int64_t		 sched_since;	/* wall ms it was built */
 	int64_t		 sched_due;	/* wall ms of the first next, 0: none */
 	int64_t		 sched_at;	/* the same on the mono clock */
+	struct flow_state *flows;	/* queues with flow state */
+	size_t		 nflows, flows_cap;
 };
 
 /* A job claimed in the open batch: its handler starts after the COMMIT. */
@@ -98,5 +109,30 @@ void	 helper_count_requeue(void *, const char *, int, int);
 /* Enqueue the schedules' due slots (cheap when none is); sets sched_at. */
 void	 helper_schedules(struct helper *, int64_t);
 void	 helper_schedules_free(struct helper *);
+
+/* ------------------------------------------------------- helper-flow.c */
+
+/* May q start one more job at now (monotonic)?  1 yes; 0 no, *next
+ * brought forward to when it may (a token, the breaker's half-open). */
+int	 helper_flow_allow(struct helper *, const struct queue_conf *q,
+	    int64_t now, int64_t *next);
+/* job of q was claimed at now: a token taken; half-open, it probes. */
+void	 helper_flow_started(struct helper *, const struct queue_conf *q,
+	    const struct store_job *job, int64_t now);
+/* A claim its batch lost (never made): a probe it was may be made again. */
+void	 helper_flow_dropped(struct helper *, const struct store_job *job);
+/* A recorded outcome (rc 1) for q's breaker; a transition is logged and
+ * stored in the open batch. */
+void	 helper_flow_outcome(struct helper *, const struct slot *);
+/* 1 when q's retries hold every slot retry_concurrency lets them. */
+int	 helper_flow_retries_full(const struct helper *,
+	    const struct queue_conf *q);
+/* A claimed job that crashed quarantine_after times is made dead in the
+ * open batch: 1; 0 it may run; -1 the store failed. */
+int	 helper_flow_quarantine(struct helper *, const struct queue_conf *q,
+	    const struct store_job *job);
+/* 1 when crashes reach q's quarantine_after (not 0). */
+int	 flow_quarantined(const struct queue_conf *q, int crashes);
+void	 helper_flow_free(struct helper *);
 
 #endif

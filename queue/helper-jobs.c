@@ -133,6 +133,7 @@ helper_slots_free(struct helper *h)
 	free(h->pfd);
 	free(h->ptag);
 	free(h->claimed);
+	helper_flow_free(h);
 }
 
 /* Record a failed attempt for a job that never got a slot's process. */
@@ -368,15 +369,29 @@ job_record(struct helper *h, struct slot *s)
 		    store_now());
 		break;
 	default:
-		rc = store_finish_failed_at(h->store, id, s->attempt,
-		    text ? text : o->reason, o->permanent, o->run_at,
-		    q->backoff_min_ms, q->backoff_max_ms, store_now(), &dead);
+		if (o->crashed)
+			rc = store_finish_crashed(h->store, id, s->attempt,
+			    text ? text : o->reason, q->flow.quarantine_after,
+			    q->backoff_min_ms, q->backoff_max_ms, store_now(),
+			    &dead);
+		else
+			rc = store_finish_failed_at(h->store, id, s->attempt,
+			    text ? text : o->reason, o->permanent, o->run_at,
+			    q->backoff_min_ms, q->backoff_max_ms, store_now(),
+			    &dead);
+		if (rc == 1 && dead && o->crashed &&
+		    flow_quarantined(q, s->job->crashes + 1))
+			snprintf(s->rec.reason, sizeof(s->rec.reason),
+			    "crashed %d times (%s)", s->job->crashes + 1,
+			    s->status);
 	}
 	free(text);
 	if (rc == -1)
 		return -1;
 	if (slot_recorded(s, rc, dead) == -1)
 		helper_refused(s, "recorded");
+	else if (rc == 1)
+		helper_flow_outcome(h, s);
 	return 0;
 }
 
@@ -531,9 +546,18 @@ claim_all(struct helper *h, int64_t now)
 			if (array_grow(&h->claimed, &h->claimed_cap,
 			    h->nclaimed + 1, sizeof(*h->claimed), 8) == -1)
 				break;	/* next pass */
+			/* Rate and breaker (helper-flow.c). */
+			if (!helper_flow_allow(h, q, now, &next))
+				break;
 			wall = store_now();
-			rc = store_claim(h->store, q->name, wall,
-			    slot_lease_ms(q), &job);
+			/* Retries hold all the slots they may: a first
+			 * attempt, or nothing. */
+			if (helper_flow_retries_full(h, q))
+				rc = store_claim_fresh(h->store, q->name, wall,
+				    slot_lease_ms(q), &job);
+			else
+				rc = store_claim(h->store, q->name, wall,
+				    slot_lease_ms(q), &job);
 			if (rc == -1) {
 				log_warnx("helper: queue %s: claim: %s",
 				    q->name, store_error(h->store));
@@ -548,6 +572,17 @@ claim_all(struct helper *h, int64_t now)
 					next = now + (when - wall);
 				break;
 			}
+			if ((rc = helper_flow_quarantine(h, q, job)) != 0) {
+				store_job_free(job);
+				if (rc == -1) {
+					log_warnx("helper: queue %s: "
+					    "quarantine: %s", q->name,
+					    store_error(h->store));
+					return -1;
+				}
+				continue;
+			}
+			helper_flow_started(h, q, job, now);
 			h->claimed[h->nclaimed].q = q;
 			h->claimed[h->nclaimed].job = job;
 			h->nclaimed++;
@@ -691,8 +726,10 @@ helper_record_and_claim(struct helper *h, int64_t now)
 	finished_tell(h, now);
 	if (failed) {
 		h->claim_at = now + STORE_RETRY_MS;
-		for (i = 0; i < h->nclaimed; i++)
+		for (i = 0; i < h->nclaimed; i++) {
+			helper_flow_dropped(h, h->claimed[i].job);
 			store_job_free(h->claimed[i].job);
+		}
 		h->nclaimed = 0;
 		return;
 	}

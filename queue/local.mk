@@ -11,18 +11,19 @@ libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h \
 	queue/store.c queue/store.h queue/store-sqlite.h \
 	queue/store-schema.c queue/store-sql.c queue/store-enqueue.c \
 	queue/store-jobs.c queue/store-admin.c queue/store-gauges.c \
-	queue/store-dead.c queue/store-rejected.c \
+	queue/store-dead.c queue/store-rejected.c queue/store-flow.c \
 	queue/store-pg.c queue/store-pg.h queue/store-pg-jobs.c \
 	queue/metrics.c queue/metrics.h queue/expo.c queue/expo.h \
 	queue/gauges.c queue/gauges.h \
-	queue/verify.c queue/verify.h
+	queue/verify.c queue/verify.h \
+	queue/flow.c queue/flow.h
 # Recurring jobs: [schedule NAME], cron expressions, their slots' store.
 libfcgiq_a_SOURCES += queue/cron.c queue/cron.h queue/schedule.c \
 	queue/schedule.h queue/store-schedule.c
 
 noinst_LIBRARIES += libhelper.a
 libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/helper-jobs.c \
-	queue/helper-internal.h queue/exec.c queue/exec.h \
+	queue/helper-internal.h queue/helper-flow.c queue/exec.c queue/exec.h \
 	queue/slot.c queue/slot.h queue/supervisor.c queue/supervisor.h \
 	queue/upstream.c queue/upstream.h queue/fcgi.c queue/fcgi.h
 # The http: handler kind.

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "clock.h"
 #include "config.h"
@@ -149,9 +150,40 @@ slot_due(const struct slot *s, int64_t now)
 }
 
 /*
+ * An exec: handler that exits 75 may say when to try again, as an
+ * upstream does with its header: "Retry-After: 120" (or an HTTP date) as
+ * the first line of its stdout.  1 with *run_at (wall ms, within the
+ * queue's backoff cap), 0 when the line is not there.
+ */
+static int
+exec_retry_after(const struct slot *s, int64_t *run_at)
+{
+	static const char name[] = "Retry-After:";
+	const char *p = (const char *)s->out.b.data, *nl;
+	char value[128];
+	size_t n, len = s->out.b.len;
+
+	if (p == NULL || len <= sizeof(name) - 1 ||
+	    strncasecmp(p, name, sizeof(name) - 1) != 0)
+		return 0;
+	p += sizeof(name) - 1;
+	len -= sizeof(name) - 1;
+	n = (nl = memchr(p, '\n', len)) != NULL ? (size_t)(nl - p) : len;
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	if (n >= sizeof(value) || memchr(p, '\0', n) != NULL)
+		return 0;
+	memcpy(value, p, n);
+	value[n] = '\0';
+	return upstream_retry_after(value, store_now(), s->q->backoff_max_ms,
+	    run_at);
+}
+
+/*
  * The outcome: released when the helper stopped it (the job is not at
  * fault); done on exit 0; otherwise failed: timed out, exit 65 (EX_DATAERR:
- * permanent), exit 75 (EX_TEMPFAIL), or any other end.  An upstream kind
+ * permanent), exit 75 (EX_TEMPFAIL: at its Retry-After line's time, when
+ * it printed one), or any other end.  An upstream kind
  * (s->up.set) has its verdict instead of an exit code: done, retry (at
  * up.run_at when a Retry-After said), or dead at once.
  */
@@ -187,6 +219,10 @@ slot_outcome(struct slot *s, int64_t now)
 		return 0;
 	}
 	o->result = SLOT_FAILED;
+	/* Ended by a signal the helper did not send: a crash (a fault, an
+	 * abort on the memory limit, the kernel's OOM killer, the CPU
+	 * limit).  A timeout is the helper's kill, not a crash. */
+	o->crashed = s->stop == SLOT_STOP_NONE && s->code == -1;
 	if (s->stop == SLOT_STOP_TIMEOUT) {
 		clock_fmt(s->q->timeout_ms, dur, sizeof(dur));
 		snprintf(o->reason, sizeof(o->reason), "timeout after %s", dur);
@@ -194,9 +230,12 @@ slot_outcome(struct slot *s, int64_t now)
 		snprintf(o->reason, sizeof(o->reason), "%s (data error)",
 		    s->status);
 		o->permanent = 1;
-	} else if (s->code == 75)
+	} else if (s->code == 75) {
 		snprintf(o->reason, sizeof(o->reason),
 		    "%s (temporary failure)", s->status);
+		if (exec_retry_after(s, &o->run_at) == 0)
+			o->run_at = 0;
+	}
 	else
 		snprintf(o->reason, sizeof(o->reason), "%s", s->status);
 	return 0;

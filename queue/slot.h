@@ -72,6 +72,8 @@ enum slot_result {
 struct slot_outcome {
 	enum slot_result result;
 	int		 permanent;	/* failed: no retry (exit 65, 404) */
+	int		 crashed;	/* failed: killed by a signal that was
+					 * not the helper's (quarantine_after) */
 	int64_t		 run_at;	/* failed: next run (wall ms); 0:
 					 * after the backoff */
 	int64_t		 ms;		/* the attempt's run time */

@@ -102,6 +102,24 @@ done:
 }
 
 int
+sq_dead_event(struct store *s, const char *queue, const char *body)
+{
+	struct store_newjob j;
+
+	if (s->dlq == NULL || strcmp(queue, s->dlq->queue) == 0)
+		return 0;
+	memset(&j, 0, sizeof(j));
+	j.queue = s->dlq->queue;
+	j.priority = s->dlq->priority;
+	j.max_attempts = s->dlq->max_attempts;
+	j.method = "POST";
+	j.content_type = "application/json";
+	j.body = body;
+	j.body_len = strlen(body);
+	return sq_enqueue_in(s, &j, 1);
+}
+
+int
 sq_dead_ids(struct store *s, int64_t now, int all, char ***ids, size_t *n)
 {
 	static const char sql[] =

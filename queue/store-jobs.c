@@ -149,6 +149,7 @@ sq_job_from_row(sqlite3_stmt *st, struct store_job **out)
 	j->result_len = dst[C_RESULT] != NULL ? len[C_RESULT] : 0;
 	j->last_error = dst[C_LAST_ERROR];
 	j->result_type = dst[C_RESULT_TYPE];
+	j->crashes = sqlite3_column_int(st, C_CRASHES);
 	*out = j;
 	return SQLITE_OK;
 }
@@ -159,8 +160,26 @@ store_job_free(struct store_job *j)
 	free(j);
 }
 
+static int	claim(struct store *, enum stmt_id, const char *, int64_t,
+		    int64_t, struct store_job **);
+
 int
 store_claim(struct store *s, const char *queue, int64_t now,
+    int64_t lease_ms, struct store_job **out)
+{
+	return claim(s, ST_CLAIM_PICK, queue, now, lease_ms, out);
+}
+
+int
+store_claim_fresh(struct store *s, const char *queue, int64_t now,
+    int64_t lease_ms, struct store_job **out)
+{
+	return claim(s, ST_CLAIM_PICK_FRESH, queue, now, lease_ms, out);
+}
+
+/* The claim of the job statement pick finds. */
+static int
+claim(struct store *s, enum stmt_id pick, const char *queue, int64_t now,
     int64_t lease_ms, struct store_job **out)
 {
 	sqlite3_stmt	*st = NULL;
@@ -173,7 +192,7 @@ store_claim(struct store *s, const char *queue, int64_t now,
 	*out = NULL;
 	if (sq_begin(s) == -1)
 		return -1;
-	if ((st = sq_stmt(s, ST_CLAIM_PICK)) == NULL)
+	if ((st = sq_stmt(s, pick)) == NULL)
 		goto fail;
 	if (sq_bind_str(st, 1, queue) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 2, now) != SQLITE_OK) {
@@ -350,6 +369,9 @@ backoff(int attempt, int64_t min, int64_t max)
 	return min + (int64_t)(r % (uint64_t)(cap - min + 1));
 }
 
+static int	finish_failed(struct store *, const char *, int, const char *,
+		    int, int64_t, int64_t, int64_t, int64_t, int, int, int *);
+
 int
 store_finish_failed(struct store *s, const char *id, int attempt,
     const char *error, int permanent, int64_t backoff_min_ms,
@@ -363,6 +385,26 @@ int
 store_finish_failed_at(struct store *s, const char *id, int attempt,
     const char *error, int permanent, int64_t run_at, int64_t backoff_min_ms,
     int64_t backoff_max_ms, int64_t now, int *dead)
+{
+	return finish_failed(s, id, attempt, error, permanent, run_at,
+	    backoff_min_ms, backoff_max_ms, now, 0, 0, dead);
+}
+
+int
+store_finish_crashed(struct store *s, const char *id, int attempt,
+    const char *error, int quarantine, int64_t backoff_min_ms,
+    int64_t backoff_max_ms, int64_t now, int *dead)
+{
+	return finish_failed(s, id, attempt, error, 0, 0, backoff_min_ms,
+	    backoff_max_ms, now, 1, quarantine, dead);
+}
+
+/* A failed attempt, crashed or not (ST_FAILED's ?7 and ?8). */
+static int
+finish_failed(struct store *s, const char *id, int attempt,
+    const char *error, int permanent, int64_t run_at, int64_t backoff_min_ms,
+    int64_t backoff_max_ms, int64_t now, int crashed, int quarantine,
+    int *dead)
 {
 	sqlite3_stmt	*st = NULL;
 	enum store_state state;
@@ -382,7 +424,9 @@ store_finish_failed_at(struct store *s, const char *id, int attempt,
 	    sqlite3_bind_int64(st, 4, now) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 5, run_at > 0 ? run_at : now +
 	    backoff(attempt, backoff_min_ms, backoff_max_ms)) != SQLITE_OK ||
-	    bind_error(st, 6, error) != SQLITE_OK) {
+	    bind_error(st, 6, error) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 7, crashed != 0) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 8, quarantine) != SQLITE_OK) {
 		(void)sq_fail_db(s, "finish_failed: bind");
 		goto fail;
 	}

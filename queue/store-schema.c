@@ -158,7 +158,19 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	"CREATE TABLE schedules ("
 	"  name      TEXT PRIMARY KEY,"
 	"  last_slot INTEGER NOT NULL"		/* Unix ms of the slot */
-	") STRICT;",
+	") STRICT;"
+	/* Each queue's circuit breaker (store-flow.c), as its helper last
+	 * wrote it: state 0 closed, 1 open, 2 half-open. */
+	"ALTER TABLE queues ADD COLUMN breaker_state INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"ALTER TABLE queues ADD COLUMN breaker_until INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"ALTER TABLE queues ADD COLUMN breaker_failures INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"ALTER TABLE queues ADD COLUMN breaker_pause INTEGER NOT NULL"
+	"  DEFAULT 0;"
+	"ALTER TABLE queues ADD COLUMN breaker_trips INTEGER NOT NULL"
+	"  DEFAULT 0;",
 };
 
 /*

@@ -8,14 +8,34 @@
 
 #include "store-sqlite.h"
 
-/* A job put back to queued, or dead when it has had all its attempts. */
+/*
+ * A job put back to queued, or dead when it has had all its attempts.
+ * Its runner is gone (a lease that expired, a helper that went away):
+ * one crash more, for quarantine_after (the helper's claim checks it).
+ */
 #define REQUEUE_SET \
 	"SET state = CASE WHEN attempts >= max_attempts THEN 'dead'" \
 	"    ELSE 'queued' END," \
 	"  run_at = CASE WHEN attempts >= max_attempts THEN run_at" \
 	"    ELSE ?1 END," \
 	"  finished_at = CASE WHEN attempts >= max_attempts THEN ?1 END," \
-	"  lease_until = NULL, last_error = ?2 "
+	"  lease_until = NULL, last_error = ?2, crashes = crashes + 1 "
+
+/* A failed attempt's job is dead: permanent, out of attempts, or
+ * quarantined (its crashes, this one counted, reach ?8).  SET reads the
+ * row as it was before the UPDATE. */
+#define QUARANTINED	"(?7 AND ?8 > 0 AND crashes + 1 >= ?8)"
+#define FAILED_DEAD	"(?3 OR attempts >= max_attempts OR " QUARANTINED ")"
+
+/* The claim's pick: the first due job of queue ?1 in claim order, with
+ * the further condition lane. */
+#define CLAIM_PICK(lane) \
+	"SELECT seq FROM jobs INDEXED BY jobs_claim" \
+	" WHERE queue = ?1 AND state IN ('queued', 'retry')" \
+	"  AND run_at <= ?2" \
+	"  AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?1 AND paused)" \
+	lane \
+	" ORDER BY priority DESC, run_at, seq LIMIT 1"
 
 const char *const sq_sql[ST__COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -27,12 +47,11 @@ const char *const sq_sql[ST__COUNT] = {
 	/* The claim is three statements: RETURNING would collect its row
 	 * in a temporary b-tree (see migration 2 -> 3 in store-schema.c
 	 * for their cost). */
-	[ST_CLAIM_PICK] =
-	    "SELECT seq FROM jobs INDEXED BY jobs_claim"
-	    " WHERE queue = ?1 AND state IN ('queued', 'retry')"
-	    "  AND run_at <= ?2"
-	    "  AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?1 AND paused)"
-	    " ORDER BY priority DESC, run_at, seq LIMIT 1",
+	[ST_CLAIM_PICK] = CLAIM_PICK(""),
+	/* The first attempts' lane, when retries hold all the slots they
+	 * may (retry_concurrency): attempts is not in jobs_claim, so each
+	 * entry it passes over costs a row lookup, and only then. */
+	[ST_CLAIM_PICK_FRESH] = CLAIM_PICK(" AND attempts = 0"),
 	[ST_CLAIM] =
 	    "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
 	    "  started_at = ?2, lease_until = ?3"
@@ -46,15 +65,18 @@ const char *const sq_sql[ST__COUNT] = {
 	    "UPDATE jobs SET state = 'done', result = ?3, finished_at = ?4,"
 	    "  lease_until = NULL, result_type = ?5"
 	    " WHERE id = ?1 AND state = 'running' AND attempts = ?2",
+	/* ?7: the attempt crashed (one more in crashes); ?8: the crashes
+	 * that make the job dead (0: none do), quarantine_after. */
 	[ST_FAILED] =
 	    "UPDATE jobs SET"
-	    "  state = CASE WHEN ?3 OR attempts >= max_attempts THEN 'dead'"
+	    "  state = CASE WHEN " FAILED_DEAD " THEN 'dead'"
 	    "    ELSE 'retry' END,"
-	    "  run_at = CASE WHEN ?3 OR attempts >= max_attempts THEN run_at"
-	    "    ELSE ?5 END,"
-	    "  finished_at = CASE WHEN ?3 OR attempts >= max_attempts THEN ?4"
-	    "    END,"
-	    "  lease_until = NULL, last_error = ?6"
+	    "  run_at = CASE WHEN " FAILED_DEAD " THEN run_at ELSE ?5 END,"
+	    "  finished_at = CASE WHEN " FAILED_DEAD " THEN ?4 END,"
+	    "  lease_until = NULL,"
+	    "  last_error = CASE WHEN " QUARANTINED " THEN"
+	    "    'crashed ' || (crashes + 1) || ' times' ELSE ?6 END,"
+	    "  crashes = crashes + ?7"
 	    " WHERE id = ?1 AND state = 'running' AND attempts = ?2",
 	[ST_STATE] = "SELECT state FROM jobs WHERE id = ?1",
 	[ST_RELEASE] =

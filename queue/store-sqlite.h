@@ -39,7 +39,8 @@ extern int (*store_step_fn)(sqlite3_stmt *);
  */
 enum stmt_id {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
-	ST_IDEM_LOOKUP, ST_CLAIM_PICK, ST_CLAIM, ST_GET_SEQ,
+	ST_IDEM_LOOKUP, ST_CLAIM_PICK, ST_CLAIM_PICK_FRESH, ST_CLAIM,
+	ST_GET_SEQ,
 	ST_NEXT_DUE, ST_DONE, ST_FAILED, ST_STATE,
 	ST_RELEASE, ST_EXTEND, ST_CANCEL, ST_EXISTS, ST_REQUEUE_EXPIRED,
 	ST_REQUEUE_RUNNING, ST_PRUNE, ST_GET, ST_COUNT_WAITING, ST_STATS,
@@ -56,13 +57,13 @@ extern const char *const sq_sql[ST__COUNT];
 	"id, queue, state, priority, attempts, max_attempts, created_at, " \
 	"run_at, started_at, finished_at, lease_until, idempotency_key, " \
 	"method, request_uri, query_string, content_type, remote_addr, " \
-	"headers, body, result, last_error, result_type"
+	"headers, body, result, last_error, result_type, crashes"
 enum {
 	C_ID, C_QUEUE, C_STATE, C_PRIORITY, C_ATTEMPTS, C_MAX_ATTEMPTS,
 	C_CREATED_AT, C_RUN_AT, C_STARTED_AT, C_FINISHED_AT, C_LEASE_UNTIL,
 	C_IDEMPOTENCY_KEY, C_METHOD, C_REQUEST_URI, C_QUERY_STRING,
 	C_CONTENT_TYPE, C_REMOTE_ADDR, C_HEADERS, C_BODY, C_RESULT,
-	C_LAST_ERROR, C_RESULT_TYPE, C__COUNT
+	C_LAST_ERROR, C_RESULT_TYPE, C_CRASHES, C__COUNT
 };
 
 /*
@@ -200,6 +201,9 @@ int	sq_enqueue_in(struct store *s, struct store_newjob *jobs, size_t n);
 /* Enqueue the dead letter of job id, when a dead-letter queue is set and
  * the job, dead, is not of it.  0 or -1. */
 int	sq_dead_letter(struct store *s, const char *id);
+/* Enqueue body (JSON) into the dead-letter queue, when one is set and
+ * queue, the event's own, is not it (store-flow.c's breaker).  0 or -1. */
+int	sq_dead_event(struct store *s, const char *queue, const char *body);
 /* The running jobs a requeue (of the expired ones before now, or of all)
  * will make dead, when dead letters are on: *ids malloc'd (sq_free_ids).
  * 0 or -1. */

@@ -28,6 +28,7 @@
  *      |  |                  store_claim
  *      |  |
  *      |  +------> dead    store_finish_failed (permanent or exhausted),
+ *      |                   store_finish_crashed (quarantined),
  *      |                   store_requeue_expired, store_requeue_running
  *      |                   (attempts exhausted)
  *      v
@@ -51,6 +52,7 @@
  *   store-rejected.c requests refused at the door (a signature check),
  *                    kept for inspection, bounded per queue
  *   store-schedule.c the slots of recurring jobs, each enqueued once
+ *   store-flow.c     each queue's circuit breaker (flow.h)
  * and, with no function of their own here:
  *   store-schema.c   the schema, its version and migrations
  *   store-sql.c      the text of the statements
@@ -259,6 +261,7 @@ struct store_job {
 	char		*result_type;	/* the result's media type, as its
 					   handler named it; NULL: unnamed
 					   (exec:) */
+	int		 crashes;	/* runs that crashed (quarantine_after) */
 };
 
 /* The name of state ("queued", ...), or "?" for a value out of range. */
@@ -274,6 +277,11 @@ void	store_job_free(struct store_job *);
  * 1: claimed, *out set.  0: nothing due.  -1: error.
  */
 int	store_claim(struct store *, const char *queue, int64_t now,
+	    int64_t lease_ms, struct store_job **out);
+
+/* Likewise, among the jobs that never ran (attempts 0): a queue's first
+ * attempts, when its retries hold all the slots they may. */
+int	store_claim_fresh(struct store *, const char *queue, int64_t now,
 	    int64_t lease_ms, struct store_job **out);
 
 /* Earliest run_at of a waiting job in queue.  1: *when set; 0: none; -1. */
@@ -305,6 +313,15 @@ int	store_finish_failed_at(struct store *, const char *id, int attempt,
 	    const char *error, int permanent, int64_t run_at,
 	    int64_t backoff_min_ms, int64_t backoff_max_ms, int64_t now,
 	    int *dead);
+/*
+ * Likewise for an attempt that crashed (its handler was killed by a
+ * signal): one crash more for the job, and dead with last_error "crashed
+ * N times" once its crashes reach quarantine (0: never), attempts left
+ * or not; else retried after the backoff.
+ */
+int	store_finish_crashed(struct store *, const char *id, int attempt,
+	    const char *error, int quarantine, int64_t backoff_min_ms,
+	    int64_t backoff_max_ms, int64_t now, int *dead);
 /* Give a running attempt back (shutdown): queued again at once, attempt counted. */
 int	store_release(struct store *, const char *id, int attempt,
 	    const char *reason, int64_t now);
@@ -430,6 +447,34 @@ int	store_list(struct store *, const char *queue, enum store_state state,
  */
 int	store_set_dead_letter(struct store *, const char *queue,
 	    const char *status_prefix, int max_attempts, int priority);
+
+/* ---------------------------------------------------------------------- */
+/* store-flow.c: circuit breakers                                         */
+/* ---------------------------------------------------------------------- */
+
+/* A queue's breaker as the helper last wrote it (flow.h's states). */
+struct store_breaker {
+	int		 state;		/* 0 closed, 1 open, 2 half-open */
+	int64_t		 open_until;	/* wall ms; 0 when closed */
+	int		 failures;	/* failed attempts in a row */
+	int64_t		 pause_ms;	/* the last pause */
+	int64_t		 trips;		/* times it opened, ever */
+};
+
+/* queue's breaker into *b: 1, 0 when none was written (*b zero), -1. */
+int	store_breaker_get(struct store *, const char *queue,
+	    struct store_breaker *b);
+/*
+ * Write queue's breaker; opened: it has just opened, and the event goes
+ * to the dead-letter queue (when one is set) in the same transaction.
+ * 0 or -1.
+ */
+int	store_breaker_set(struct store *, const char *queue,
+	    const struct store_breaker *b, int opened);
+typedef void	(*store_breaker_fn)(void *arg, const char *queue,
+		    const struct store_breaker *b);
+/* Call fn for each queue whose breaker ever opened.  0 or -1. */
+int	store_breakers(struct store *, store_breaker_fn fn, void *arg);
 
 /* ---------------------------------------------------------------------- */
 /* store-gauges.c: what the metrics read                                  */

@@ -46,6 +46,12 @@ tests_unit_test_fcgi_LDADD = $(UNIT_LDADD)
 tests_unit_test_upstream_SOURCES = tests/unit/test_upstream.c
 tests_unit_test_upstream_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_upstream_LDADD = $(UNIT_LDADD)
+# flow.c: the token bucket and the breaker, on an injected clock.
+check_PROGRAMS += tests/unit/test_flow
+TESTS += tests/unit/test_flow
+tests_unit_test_flow_SOURCES = tests/unit/test_flow.c
+tests_unit_test_flow_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_flow_LDADD = $(UNIT_LDADD)
 # http.c's header list (no network)
 check_PROGRAMS += tests/unit/test_http
 TESTS += tests/unit/test_http
@@ -200,6 +206,9 @@ E2E_TESTS += tests/e2e/schedules.sh
 # fcgiq on PostgreSQL (issue 20): a private cluster, intake, runs, the
 # README's queries in psql, a crash and restart of PostgreSQL under load.
 E2E_TESTS += tests/e2e/pg-responder.sh
+# Flow control (issue 19): rate, retry lanes, Retry-After from exec:,
+# the circuit breaker, quarantine.
+E2E_TESTS += tests/e2e/flow.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \

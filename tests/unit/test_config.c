@@ -166,6 +166,17 @@ test_errors_name_the_line(void **state)
 	expect_error("[fcgiq]\nstatus_prefix = /jobs\n", 2, "status_prefix");
 	expect_error("[fcgiq]\nmax_wait = 1500ms\n", 2, "max_wait");
 	expect_error("[fcgiq]\nmax_wait = 2h\n", 2, "max_wait");
+	/* The flow keys (flow.c). */
+	expect_error("[queue q]\nconcurrency = 2\nrate = 10/d\n", 3,
+	    "rate: bad value \"10/d\"");
+	expect_error("[queue q]\nrate = fast\n", 2, "rate: bad value");
+	expect_error("[queue q]\nburst = 0\n", 2, "burst: bad value");
+	expect_error("[queue q]\npause_after = -1\n", 2, "pause_after");
+	expect_error("[queue q]\npause_for = 1ms\n", 2, "pause_for");
+	expect_error("[queue q]\nretry_concurrency = x\n", 2,
+	    "retry_concurrency");
+	expect_error("[queue q]\nquarantine_after = many\n", 2,
+	    "quarantine_after");
 	/* The first error wins, even when later lines are bad too. */
 	expect_error("[fcgiq]\nlog = loud\nthreads = many\n", 2, "log");
 }

@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "buf.h"
 #include "config.h"
 #include "exec.h"
 #include "slot.h"
@@ -412,6 +413,51 @@ test_outcomes(void **state)
 	}
 }
 
+/* An exec: handler that exits 75 names its next run on stdout's first
+ * line, as an upstream does with Retry-After; capped by backoff's cap. */
+static int64_t
+exit75(const char *out, int code)
+{
+	struct slot s;
+	int64_t at;
+
+	drive(&s, SLOT_RUNNING);
+	assert_int_equal(buf_append(&s.out.b, out, strlen(out)), 0);
+	assert_int_equal(slot_exited(&s, code, "exit 75"), 0);
+	assert_int_equal(slot_drained(&s), 0);
+	assert_int_equal(slot_outcome(&s, T0 + 250), 0);
+	assert_int_equal(s.rec.result, SLOT_FAILED);
+	at = s.rec.run_at;
+	slot_free(&s);
+	return at;
+}
+
+static void
+test_exec_retry_after(void **state)
+{
+	int64_t before, at;
+
+	(void)state;
+	Q.backoff_max_ms = 3600 * 1000;
+	before = store_now();
+	at = exit75("Retry-After: 120\nwhy\n", 75);
+	assert_true(at >= before + 120000 && at <= store_now() + 120000);
+	at = exit75("retry-after:  30\r\n", 75);
+	assert_true(at >= before + 30000 && at <= store_now() + 30000);
+	/* An HTTP date in the past: now. */
+	at = exit75("Retry-After: Sun, 06 Nov 1994 08:49:37 GMT\n", 75);
+	assert_true(at >= before && at <= store_now());
+	/* Past the cap: the cap. */
+	Q.backoff_max_ms = 60000;
+	at = exit75("Retry-After: 86400\n", 75);
+	assert_true(at >= before + 60000 && at <= store_now() + 60000);
+	/* Not the first line, not a value, not exit 75: the backoff. */
+	assert_int_equal(exit75("hello\nRetry-After: 5\n", 75), 0);
+	assert_int_equal(exit75("Retry-After: soon\n", 75), 0);
+	assert_int_equal(exit75("Retry-After: 5\n", 3), 0);
+	Q.backoff_max_ms = 0;
+}
+
 /* An upstream kind's verdict decides, unless the helper stopped it. */
 static void
 test_upstream_outcomes(void **state)
@@ -570,6 +616,7 @@ main(void)
 		cmocka_unit_test(test_due_and_retry),
 		cmocka_unit_test(test_outcomes),
 		cmocka_unit_test(test_upstream_outcomes),
+		cmocka_unit_test(test_exec_retry_after),
 		cmocka_unit_test(test_exec_kind),
 		cmocka_unit_test(test_exec_kind_stop),
 	};

@@ -34,7 +34,12 @@
  * and a version 3 database. */
 #define UNDO_V5 "DROP TABLE schedules;" \
 	"ALTER TABLE jobs DROP COLUMN crashes;" \
-	"ALTER TABLE jobs DROP COLUMN serial_key;"
+	"ALTER TABLE jobs DROP COLUMN serial_key;" \
+	"ALTER TABLE queues DROP COLUMN breaker_state;" \
+	"ALTER TABLE queues DROP COLUMN breaker_until;" \
+	"ALTER TABLE queues DROP COLUMN breaker_failures;" \
+	"ALTER TABLE queues DROP COLUMN breaker_pause;" \
+	"ALTER TABLE queues DROP COLUMN breaker_trips;"
 #define UNDO_V4 UNDO_V5 "DROP TABLE rejected;" \
 	"ALTER TABLE jobs DROP COLUMN result_type;"
 #define XSTR(x) #x
@@ -1877,6 +1882,122 @@ test_query_plans(void **state)
 }
 
 /*
+ * Flow control's store: crashes counted and the quarantine that makes a
+ * job dead with "crashed N times" whatever its attempts; a requeue (its
+ * runner gone) is a crash too; the first attempts' lane; a breaker
+ * written, read back, listed, and its opening's event in the dead-letter
+ * queue, in one transaction.
+ */
+static void
+test_flow(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	struct store_breaker	 b;
+	sqlite3			*db = store_db(f->s);
+	char			 id[STORE_ID_LEN + 1], id2[STORE_ID_LEN + 1];
+	char			*t, *p;
+	int64_t			 t0 = store_now() + 1000;
+	int			 dead = 0, i;
+
+	enqueue1(f->s, "default", 0, 0, 10, id);
+	for (i = 1; i <= 3; i++) {
+		assert_int_equal(store_claim(f->s, "default", t0 + i * 10000,
+		    1000, &j), 1);
+		assert_int_equal(j->crashes, i - 1);
+		store_job_free(j);
+		assert_int_equal(store_finish_crashed(f->s, id, i,
+		    "killed by signal 9", 3, 1, 1, t0 + i * 10000, &dead), 1);
+		assert_int_equal(dead, i == 3);
+	}
+	t = qtext(db, "SELECT state || '|' || last_error || '|' || crashes"
+	    " FROM jobs");
+	assert_string_equal(t, "dead|crashed 3 times|3");
+	free(t);
+	/* quarantine 0: counted, never dead for it. */
+	enqueue1(f->s, "q0", 0, 0, 10, id2);
+	assert_int_equal(store_claim(f->s, "q0", t0, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_crashed(f->s, id2, 1, "killed by "
+	    "signal 11", 0, 1, 1, t0, &dead), 1);
+	assert_int_equal(dead, 0);
+	assert_int_equal(qint(db, "SELECT crashes FROM jobs WHERE queue ="
+	    " 'q0'"), 1);
+	/* An ordinary failure counts no crash. */
+	assert_int_equal(store_claim(f->s, "q0", t0 + 10000, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed(f->s, id2, 2, "exit 1", 0, 1, 1,
+	    t0 + 10000, &dead), 1);
+	/* A lease that expired: its runner is gone, one crash more. */
+	assert_int_equal(store_claim(f->s, "q0", t0 + 20000, 10, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_requeue_expired(f->s, t0 + 30000, NULL, NULL),
+	    1);
+	assert_int_equal(qint(db, "SELECT crashes FROM jobs WHERE queue ="
+	    " 'q0'"), 2);
+
+	/* The first attempts' lane passes over a job that ran before. */
+	assert_int_equal(store_claim_fresh(f->s, "q0", t0 + 40000, 1000, &j),
+	    0);
+	enqueue1(f->s, "q0", 0, 0, 10, id);
+	assert_int_equal(store_claim_fresh(f->s, "q0", t0 + 40000, 1000, &j),
+	    1);
+	assert_string_equal(j->id, id);
+	assert_int_equal(j->attempts, 1);
+	store_job_free(j);
+	assert_int_equal(store_claim(f->s, "q0", t0 + 40000, 1000, &j), 1);
+	assert_string_equal(j->id, id2);
+	store_job_free(j);
+	p = plan_of(db, "SELECT seq FROM jobs INDEXED BY jobs_claim"
+	    " WHERE queue = ?1 AND state IN ('queued', 'retry')"
+	    "  AND run_at <= ?2"
+	    "  AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?1 AND paused)"
+	    " AND attempts = 0");
+	print_message("# fresh claim plan:\n%s", p);
+	assert_non_null(strstr(p, "USING INDEX jobs_claim (queue=?)"));
+	assert_null(strstr(p, "TEMP B-TREE"));
+	free(p);
+
+	/* Breakers. */
+	assert_int_equal(store_breaker_get(f->s, "mail", &b), 0);
+	assert_int_equal(b.trips, 0);
+	memset(&b, 0, sizeof(b));
+	b.state = 1;
+	b.open_until = 12345;
+	b.failures = 20;
+	b.pause_ms = 60000;
+	b.trips = 1;
+	/* No dead-letter queue: no event. */
+	assert_int_equal(store_breaker_set(f->s, "mail", &b, 1), 0);
+	assert_int_equal(store_set_dead_letter(f->s, "alerts", "/jobs/", 3,
+	    5), 0);
+	b.trips = 2;
+	assert_int_equal(store_breaker_set(f->s, "mail", &b, 1), 0);
+	t = qtext(db, "SELECT CAST(body AS TEXT) FROM jobs WHERE queue ="
+	    " 'alerts'");
+	assert_string_equal(t, "{\"event\":\"breaker_open\",\"queue\":"
+	    "\"mail\",\"failures\":20,\"until\":12345,\"trips\":2}");
+	free(t);
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(store_breaker_get(f->s, "mail", &b), 1);
+	assert_int_equal(b.state, 1);
+	assert_int_equal(b.open_until, 12345);
+	assert_int_equal(b.failures, 20);
+	assert_int_equal(b.pause_ms, 60000);
+	assert_int_equal(b.trips, 2);
+	/* A pause of the queue leaves its breaker alone, and back. */
+	assert_int_equal(store_pause(f->s, "mail", 1), 0);
+	assert_int_equal(store_breaker_get(f->s, "mail", &b), 1);
+	assert_int_equal(b.trips, 2);
+	b.state = 0;
+	b.open_until = 0;
+	assert_int_equal(store_breaker_set(f->s, "mail", &b, 0), 0);
+	assert_int_equal(store_paused(f->s, "mail"), 1);
+	assert_int_equal(qint(db, "SELECT count(*) FROM jobs WHERE queue ="
+	    " 'alerts'"), 1);
+}
+
+/*
  * store_drain: the latest jobs of a queue to finish since a time, at most
  * limit of them, read from jobs_finished backwards (no sort).
  */
@@ -2859,6 +2980,7 @@ main(void)
 		T(test_retry),
 		T(test_purge),
 		T(test_dead_letters),
+		T(test_flow),
 		T(test_gauges),
 #undef T
 	};

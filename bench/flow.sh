@@ -1,0 +1,133 @@
+#!/bin/bash
+# bench/flow.sh — what flow control (issue 19) costs the helper's claim
+# loop: N queued jobs drained through http: into nginx answering `return
+# 200` (no process per job, so the helper's own claim, record and commit
+# are most of the cost), by a helper whose queue has every flow key set
+# (rate high enough not to bind, pause_after, retry_concurrency,
+# quarantine_after) against one with none of them (quarantine_after = 0),
+# same database, rounds alternating.  jobs/s from the first started_at to
+# the last finished_at, and the helper's CPU per job.  Target: flow >=
+# 0.9x none.  On a loaded box the wall-clock rates swing between rounds
+# (other processes take the cores); the helper's CPU per job does not.
+#
+# Usage: bench/flow.sh [-n JOBS] [-r ROUNDS] [-c CONCURRENCY]
+# Needs a build in ./build (or BUILD=dir), nginx, sqlite3.  Nothing here
+# is a pass/fail test.
+set -u
+cd "$(dirname "$0")/.."
+src=$(pwd)
+build=${BUILD:-$src/build}
+jobs=20000 rounds=3 conc=8
+while getopts "n:r:c:" o; do
+	case $o in
+	n) jobs=$OPTARG ;; r) rounds=$OPTARG ;; c) conc=$OPTARG ;;
+	*) sed -n '2,15p' "$0"; exit 2 ;;
+	esac
+done
+[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
+make -C "$build" -s bench/storebench >/dev/null || exit 1
+command -v nginx >/dev/null || { echo "bench: needs nginx"; exit 1; }
+
+B=$(mktemp -d /tmp/fcgiq-bench-flow.XXXXXX)
+pids="" helper=""
+cleanup() {
+	local p
+	for p in $helper $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A port below the ephemeral range (NOTES.md), from this branch's range.
+port=$((24000 + RANDOM % 1000))
+mkdir -p "$B/nginx/logs" "$B/nginx/tmp"
+cat > "$B/nginx.conf" <<EOF
+user $( [ "$(id -u)" = 0 ] && echo root || id -un );
+worker_processes 1;
+pid $B/nginx.pid;
+error_log $B/nginx/logs/error.log;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $B/nginx/tmp;
+	server {
+		listen 127.0.0.1:$port;
+		keepalive_requests 1000000;
+		location / { return 200 "ok\n"; }
+	}
+}
+EOF
+nginx -p "$B/nginx" -c "$B/nginx.conf" -g "daemon off;" 2>>"$B/nginx/logs/error.log" &
+pids="$pids $!"
+for i in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+[ "$(curl -s -d x "http://127.0.0.1:$port/")" = ok ] ||
+    { echo "bench: nginx does not answer on $port"; exit 1; }
+
+# mode none / flow: the same queue, with or without every flow key.
+for mode in none flow; do
+	cat > "$B/$mode.conf" <<EOF
+[fcgiq]
+database = $B/q.db
+log = warn
+[queue default]
+handler = http:http://127.0.0.1:$port/job
+concurrency = $conc
+max_attempts = 1
+EOF
+	if [ "$mode" = flow ]; then
+		cat >> "$B/$mode.conf" <<EOF
+rate = 1000000/s
+pause_after = 1000
+pause_for = 1m
+retry_concurrency = $((conc / 2))
+quarantine_after = 3
+EOF
+	else
+		echo "quarantine_after = 0" >> "$B/$mode.conf"
+	fi
+done
+ctl() { "$build/fcgiqctl" -c "$B/none.conf" "$@"; }
+sql() { sqlite3 -cmd ".timeout 5000" "$B/q.db" "$@"; }
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+hz=$(getconf CLK_TCK)
+
+# round MODE: drain $jobs jobs with a helper of MODE; "jobs/s us/job".
+round() {
+	local c0 c1 span bad
+	[ -e "$B/q.db" ] && sql "DELETE FROM jobs"
+	ctl pause default >/dev/null
+	"$build/bench/storebench" -s 512 -p "$jobs" -e 0 -c 0 "$B/q.db" >/dev/null || exit 1
+	"$build/fcgiq" work -c "$B/$1.conf" 2>>"$B/helper-$1.log" &
+	helper=$!
+	sleep 0.5	# active, its first claim pass over
+	c0=$(cpu_ticks "$helper")
+	ctl resume default >/dev/null
+	# Look rarely: each look starts sqlite3 and steals a core.
+	while sleep 1; [ "$(sql "SELECT count(*) FROM jobs WHERE state IN ('done', 'dead')")" -lt "$jobs" ]; do
+		:
+	done
+	c1=$(cpu_ticks "$helper")
+	kill "$helper"; wait "$helper" 2>/dev/null; helper=""
+	bad=$(sql "SELECT count(*) FROM jobs WHERE state <> 'done'")
+	[ "$bad" = 0 ] || echo "bench: $1: $bad jobs not done" >&2
+	span=$(sql "SELECT max(finished_at) - min(started_at) FROM jobs")
+	awk -v n="$jobs" -v ms="$span" -v t="$((c1 - c0))" -v hz="$hz" \
+	    'BEGIN { printf "%.1f %.0f\n", n * 1000 / ms, t * 1e6 / hz / n }'
+}
+
+echo "bench: $rounds rounds of $jobs jobs each way, http: into nginx return 200, concurrency $conc"
+for r in $(seq "$rounds"); do
+	# Alternate which goes first, so neither always meets a warmer box.
+	if [ $((r % 2)) = 1 ]; then a=$(round none); b=$(round flow)
+	else b=$(round flow); a=$(round none); fi
+	set -- $a $b
+	ratio=$(awk -v x="$3" -v y="$1" 'BEGIN { printf "%.3f", x / y }')
+	echo "round $r: none $1 jobs/s ($2 us/job), flow $3 jobs/s ($4 us/job): ${ratio}x"
+	echo "$1 $3 $ratio $2 $4" >> "$B/rounds"
+done
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+echo
+m_none=$(awk '{ print $1 }' "$B/rounds" | median)
+m_flow=$(awk '{ print $2 }' "$B/rounds" | median)
+echo "flow (median of $rounds): none $m_none jobs/s, flow $m_flow jobs/s: $(awk -v a="$m_flow" -v b="$m_none" 'BEGIN { printf "%.3f", a / b }')x; median of the rounds' ratios $(awk '{ print $3 }' "$B/rounds" | median)x (target >= 0.9)"
+echo "flow: helper CPU per job (median): none $(awk '{ print $4 }' "$B/rounds" | median) us, flow $(awk '{ print $5 }' "$B/rounds" | median) us"
