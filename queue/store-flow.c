@@ -13,6 +13,7 @@
 
 #include <sqlite3.h>
 
+#include "store-pg.h"
 #include "store-sqlite.h"
 
 static int
@@ -44,7 +45,11 @@ store_breaker_get(struct store *s, const char *queue, struct store_breaker *b)
 	sqlite3_stmt *st = NULL;
 	int rc, r = -1;
 
+	/* The PostgreSQL engine keeps no breaker (config.c refuses
+	 * pause_after there): none stored. */
 	memset(b, 0, sizeof(*b));
+	if (s->pg != NULL)
+		return 0;
 	if (prepare(s, sql, &st) == -1)
 		return -1;
 	if (sq_bind_str(st, 1, queue) != SQLITE_OK) {
@@ -137,6 +142,8 @@ store_breakers(struct store *s, store_breaker_fn fn, void *arg)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
+	if (s->pg != NULL)
+		return 0;	/* none kept there (store_breaker_get) */
 	if (prepare(s, sql, &st) == -1)
 		return -1;
 	while ((rc = store_step_fn(st)) == SQLITE_ROW) {

@@ -188,7 +188,8 @@ claim(struct store *s, enum stmt_id pick, const char *queue, int64_t now,
 	int		 rc;
 
 	if (s->pg != NULL)
-		return pgs_claim(s, queue, now, lease_ms, out);
+		return pgs_claim(s, queue, now, lease_ms,
+		    pick == ST_CLAIM_PICK_FRESH, out);
 	*out = NULL;
 	if (sq_begin(s) == -1)
 		return -1;
@@ -412,7 +413,8 @@ finish_failed(struct store *s, const char *id, int attempt,
 
 	if (s->pg != NULL)
 		return pgs_finish_failed_at(s, id, attempt, error, permanent,
-		    run_at, backoff_min_ms, backoff_max_ms, now, dead);
+		    run_at, backoff_min_ms, backoff_max_ms, now, crashed,
+		    quarantine, dead);
 	if (dead != NULL)
 		*dead = 0;
 	if (sq_begin(s) == -1)

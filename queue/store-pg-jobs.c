@@ -434,20 +434,25 @@ fail_ids:
 
 int
 pgs_claim(struct store *s, const char *queue, int64_t now, int64_t lease_ms,
-    struct store_job **out)
+    int fresh, struct store_job **out)
 {
-	static const char sql[] =
-	    "WITH c AS (SELECT seq FROM jobs"
-	    "  WHERE queue = $1 AND state IN ('queued', 'retry')"
-	    "   AND run_at <= $2"
-	    "   AND NOT EXISTS (SELECT 1 FROM queues"
-	    "    WHERE name = $1 AND paused <> 0)"
-	    "  ORDER BY priority DESC, run_at, seq LIMIT 1"
-	    "  FOR UPDATE SKIP LOCKED)"
-	    " UPDATE jobs SET state = 'running', attempts = attempts + 1,"
-	    "  started_at = $2, lease_until = $3"
-	    " FROM c WHERE jobs.seq = c.seq"
-	    " RETURNING " JOB_COLUMNS;
+	/* fresh: the first attempts' lane (retry_concurrency), as SQLite's
+	 * ST_CLAIM_PICK_FRESH. */
+#define PGS_CLAIM(lane) \
+	    "WITH c AS (SELECT seq FROM jobs" \
+	    "  WHERE queue = $1 AND state IN ('queued', 'retry')" \
+	    "   AND run_at <= $2" lane \
+	    "   AND NOT EXISTS (SELECT 1 FROM queues" \
+	    "    WHERE name = $1 AND paused <> 0)" \
+	    "  ORDER BY priority DESC, run_at, seq LIMIT 1" \
+	    "  FOR UPDATE SKIP LOCKED)" \
+	    " UPDATE jobs SET state = 'running', attempts = attempts + 1," \
+	    "  started_at = $2, lease_until = $3" \
+	    " FROM c WHERE jobs.seq = c.seq" \
+	    " RETURNING " JOB_COLUMNS
+	static const char any[] = PGS_CLAIM(""), first[] =
+	    PGS_CLAIM(" AND attempts = 0");
+#undef PGS_CLAIM
 	struct pgs_params	 p = { 0 };
 	PGresult		*res;
 	int			 r;
@@ -456,7 +461,8 @@ pgs_claim(struct store *s, const char *queue, int64_t now, int64_t lease_ms,
 	pgs_p_str(&p, queue);
 	pgs_p_i64(&p, now);
 	pgs_p_i64(&p, now + lease_ms);
-	if ((res = pgs_exec(s, sql, &p, PGRES_TUPLES_OK, "claim")) == NULL)
+	if ((res = pgs_exec(s, fresh ? first : any, &p, PGRES_TUPLES_OK,
+	    "claim")) == NULL)
 		return -1;
 	r = 0;
 	if (PQntuples(res) == 1)
@@ -511,19 +517,27 @@ pgs_finish_done_typed(struct store *s, const char *id, int attempt,
 int
 pgs_finish_failed_at(struct store *s, const char *id, int attempt,
     const char *error, int permanent, int64_t run_at, int64_t backoff_min_ms,
-    int64_t backoff_max_ms, int64_t now, int *dead)
+    int64_t backoff_max_ms, int64_t now, int crashed, int quarantine,
+    int *dead)
 {
+	/* As SQLite's ST_FAILED: a crash counts toward quarantine_after ($8),
+	 * and the one that reaches it makes the job dead, whatever its
+	 * attempts. */
+#define QUARANTINED "($7 <> 0 AND $8 > 0 AND crashes + 1 >= $8)"
+#define FAILED_DEAD "($3 <> 0 OR attempts >= max_attempts OR " QUARANTINED ")"
 	static const char sql[] =
 	    "UPDATE jobs SET"
-	    "  state = CASE WHEN $3 <> 0 OR attempts >= max_attempts"
-	    "    THEN 'dead' ELSE 'retry' END,"
-	    "  run_at = CASE WHEN $3 <> 0 OR attempts >= max_attempts"
-	    "    THEN run_at ELSE $5 END,"
-	    "  finished_at = CASE WHEN $3 <> 0 OR attempts >= max_attempts"
-	    "    THEN $4::bigint END,"
-	    "  lease_until = NULL, last_error = $6"
+	    "  state = CASE WHEN " FAILED_DEAD " THEN 'dead' ELSE 'retry' END,"
+	    "  run_at = CASE WHEN " FAILED_DEAD " THEN run_at ELSE $5 END,"
+	    "  finished_at = CASE WHEN " FAILED_DEAD " THEN $4::bigint END,"
+	    "  lease_until = NULL,"
+	    "  last_error = CASE WHEN " QUARANTINED " THEN"
+	    "    'crashed ' || (crashes + 1) || ' times' ELSE $6 END,"
+	    "  crashes = crashes + $7"
 	    " WHERE id = $1 AND state = 'running' AND attempts = $2"
 	    " RETURNING state";
+#undef FAILED_DEAD
+#undef QUARANTINED
 	struct pgs_params	 p = { 0 };
 	PGresult		*res;
 	char			 buf[MAX_ERROR + 1];
@@ -538,6 +552,8 @@ pgs_finish_failed_at(struct store *s, const char *id, int attempt,
 	pgs_p_i64(&p, run_at > 0 ? run_at : now + backoff(attempt,
 	    backoff_min_ms, backoff_max_ms));
 	pgs_p_str(&p, cut_error(error, buf));
+	pgs_p_i64(&p, crashed != 0);
+	pgs_p_i64(&p, quarantine);
 	if ((res = pgs_exec(s, sql, &p, PGRES_TUPLES_OK,
 	    "finish_failed")) == NULL)
 		return -1;

@@ -102,13 +102,13 @@ const char *pgs_str(const PGresult *res, int r, int c);
 /* --- the store's functions (store-pg-jobs.c) --------------------------- */
 
 int	pgs_enqueue(struct store *, struct store_newjob *, size_t);
-int	pgs_claim(struct store *, const char *, int64_t, int64_t,
+int	pgs_claim(struct store *, const char *, int64_t, int64_t, int,
 	    struct store_job **);
 int	pgs_next_due(struct store *, const char *, int64_t *);
 int	pgs_finish_done_typed(struct store *, const char *, int,
 	    const void *, size_t, const char *, int64_t);
 int	pgs_finish_failed_at(struct store *, const char *, int, const char *,
-	    int, int64_t, int64_t, int64_t, int64_t, int *);
+	    int, int64_t, int64_t, int64_t, int64_t, int, int, int *);
 int	pgs_release(struct store *, const char *, int, const char *, int64_t);
 int	pgs_extend(struct store *, const char *, int, int64_t);
 int	pgs_requeue(struct store *, int64_t, int, store_requeue_fn, void *);
