@@ -668,6 +668,8 @@ cmd_enqueue(int argc, char **argv)
 	nj.queue = q->name;
 	nj.priority = have_priority ? priority : q->priority;
 	nj.max_attempts = q->max_attempts;
+	/* No request, no key: in a serialized queue, a key of its own. */
+	nj.serial_key = q->serialize.kind != VERIFY_DEDUPE_NONE ? "" : NULL;
 	nj.run_at = now + delay;
 	/* Handlers see a job from the CLI as a POST with no URI. */
 	nj.method = "POST";

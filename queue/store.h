@@ -173,6 +173,11 @@ struct store_newjob {
 	int		 max_attempts;	/* >= 1 */
 	int64_t		 run_at;	/* 0: now */
 	const char	*idempotency_key; /* NULL: none; unique per queue */
+	/* Jobs of a queue with the same serial key run one at a time, in
+	 * arrival order.  NULL: not serialized; "": the queue serializes
+	 * but the request had no key: the job is its own key (stored as
+	 * "unkeyed " and its id, which no key from a request can equal). */
+	const char	*serial_key;
 	const char	*method;
 	const char	*request_uri;
 	const char	*query_string;
