@@ -29,3 +29,10 @@ bench_spawn_loop_SOURCES = bench/spawn-loop.c
 bench_stamp_SOURCES = bench/stamp.c
 bench_enqueue_gap_SOURCES = bench/enqueue-gap.c
 bench_enqueue_gap_LDADD = $(FCGIQ_LIBS)
+
+# serial.sh: what serialize_by costs the claim (distinct keys against
+# none, alternating) and a claim behind 10 000 jobs of one key.
+noinst_PROGRAMS += bench/serialbench
+bench_serialbench_SOURCES = bench/serialbench.c
+bench_serialbench_LDADD = $(FCGIQ_LIBS)
+EXTRA_DIST += bench/serial.sh
