@@ -2756,6 +2756,78 @@ test_retry(void **state)
 	assert_int_equal(store_retry_dead(f->s, NULL, now), 0);
 }
 
+/* Progress of store_bulk: each batch's total, in order. */
+static int
+bulk_seen(void *arg, int64_t done)
+{
+	int64_t *v = arg;
+
+	v[++v[0]] = done;
+	return 0;
+}
+
+/*
+ * store_bulk: each filter narrows, the op's states bound what changes,
+ * batches report their running total, a rerun finds nothing left.
+ */
+static void
+test_bulk(void **state)
+{
+	struct fx		*f = *state;
+	sqlite3			*db = store_db(f->s);
+	struct store_filter	 flt;
+	int64_t			 now = store_now(), seen[16] = { 0 };
+	char			 id[STORE_ID_LEN + 1];
+	int			 i;
+
+	for (i = 0; i < 10; i++)
+		enqueue1(f->s, i < 6 ? "default" : "mail", 0, 0, 2, id);
+	/* created_at 1000 + i s; dead 0-7 (0-3 timed out), done 8, 9 queued */
+	qexec(db, "UPDATE jobs SET created_at = 1000000 + (seq - 1) * 1000;"
+	    "UPDATE jobs SET state = 'dead', attempts = 2, finished_at = 5,"
+	    " last_error = CASE WHEN seq <= 4 THEN 'timeout after 60s'"
+	    " ELSE 'exit 1' END WHERE seq <= 8;"
+	    "UPDATE jobs SET state = 'done', finished_at = 5 WHERE seq = 9");
+
+	memset(&flt, 0, sizeof(flt));
+	assert_int_equal(store_bulk_count(f->s, STORE_BULK_RETRY, &flt), 8);
+	flt.queue = "default";
+	assert_int_equal(store_bulk_count(f->s, STORE_BULK_RETRY, &flt), 6);
+	flt.error = "timeout%";
+	assert_int_equal(store_bulk_count(f->s, STORE_BULK_RETRY, &flt), 4);
+	flt.since = 1001000;
+	flt.until = 1003000;
+	assert_int_equal(store_bulk_count(f->s, STORE_BULK_RETRY, &flt), 2);
+	assert_int_equal(store_bulk(f->s, STORE_BULK_RETRY, &flt, now, 1,
+	    bulk_seen, seen), 2);
+	assert_int_equal(seen[0], 2);
+	assert_int_equal(seen[1], 1);
+	assert_int_equal(seen[2], 2);
+	assert_int_equal(qint(db, "SELECT count(*) FROM jobs WHERE state ="
+	    " 'queued' AND seq IN (2, 3) AND finished_at IS NULL AND"
+	    " max_attempts = 3"), 2);
+	assert_int_equal(store_bulk(f->s, STORE_BULK_RETRY, &flt, now, 1,
+	    NULL, NULL), 0);
+
+	/* A state the op does not apply to is refused. */
+	memset(&flt, 0, sizeof(flt));
+	flt.states = 1u << STORE_JOB_DONE;
+	assert_int_equal(store_bulk(f->s, STORE_BULK_RETRY, &flt, now, 10,
+	    NULL, NULL), -1);
+	assert_int_equal(store_bulk(f->s, STORE_BULK_DISCARD, &flt, now, 10,
+	    NULL, NULL), 1);
+	/* cancel: queued and retry (3 now: 2 retried, 1 never ran). */
+	memset(&flt, 0, sizeof(flt));
+	assert_int_equal(store_bulk(f->s, STORE_BULK_CANCEL, &flt, now, 2,
+	    NULL, NULL), 3);
+	assert_int_equal(qint(db, "SELECT count(*) FROM jobs WHERE state ="
+	    " 'cancelled' AND finished_at IS NOT NULL"), 3);
+	/* discard: dead by default. */
+	assert_int_equal(store_bulk(f->s, STORE_BULK_DISCARD, &flt, now, 4,
+	    NULL, NULL), 6);
+	assert_int_equal(count_jobs(f->s), 3);
+}
+
 static void
 test_purge(void **state)
 {
@@ -2979,6 +3051,7 @@ main(void)
 		T(test_pause),
 		T(test_retry),
 		T(test_purge),
+		T(test_bulk),
 		T(test_dead_letters),
 		T(test_gauges),
 #undef T
