@@ -25,5 +25,6 @@ libhelper_a_SOURCES = queue/helper.c queue/helper.h queue/helper-jobs.c \
 libhelper_a_SOURCES += queue/http.c queue/http.h
 
 sbin_PROGRAMS += fcgiqctl
-fcgiqctl_SOURCES = queue/fcgiqctl.c queue/top.c queue/top.h
+fcgiqctl_SOURCES = queue/fcgiqctl.c queue/top.c queue/top.h \
+	queue/ctl-bulk.c queue/ctl-bulk.h
 fcgiqctl_LDADD = libhelper.a $(FCGIQ_LIBS)
