@@ -239,9 +239,6 @@ ctl_bulk(const struct ctl_bulk_env *env, int argc, char **argv)
 	}
 	if ((f.states & ~store_bulk_states(ops[k].op, 0)) != 0)
 		goto bad_state;
-	if (f.queue != NULL && config_queue(env->conf, f.queue) == NULL)
-		fprintf(stderr, "fcgiqctl: %s: note: queue \"%s\" is not in "
-		    "the configuration\n", argv[0], f.queue);
 
 	s = env->open(0);
 	tty = isatty(STDERR_FILENO);
