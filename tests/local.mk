@@ -175,6 +175,8 @@ E2E_TESTS += tests/e2e/metrics-lease.sh
 E2E_TESTS += tests/e2e/apache-metrics.sh
 # serialize_by: one at a time per key, through nginx (issue 19).
 E2E_TESTS += tests/e2e/serialize.sh
+# fcgiqctl retry / discard / cancel by filters, in batches (issue 19).
+E2E_TESTS += tests/e2e/bulk.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \
