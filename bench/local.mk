@@ -35,4 +35,4 @@ bench_enqueue_gap_LDADD = $(FCGIQ_LIBS)
 noinst_PROGRAMS += bench/serialbench
 bench_serialbench_SOURCES = bench/serialbench.c
 bench_serialbench_LDADD = $(FCGIQ_LIBS)
-EXTRA_DIST += bench/serial.sh
+EXTRA_DIST += bench/serial.sh bench/bulk.sh
