@@ -357,16 +357,17 @@ unsigned store_bulk_states(enum store_bulk_op op, int defaults);
 int64_t	store_bulk_count(struct store *, enum store_bulk_op op,
 	    const struct store_filter *f);
 
-/* Jobs per transaction: ~10-30 ms of write lock here, under the 50 ms an
- * intake may wait. */
+/* Jobs per transaction, at most: store_bulk makes batches smaller when
+ * they hold the write lock longer than ~10 ms. */
 #define STORE_BULK_BATCH	1000
 
 /* Progress after each batch: done so far.  Non-zero stops the change. */
 typedef int	(*store_bulk_fn)(void *arg, int64_t done);
 
 /*
- * Apply op to the jobs f selects, in arrival order, batch of them per
- * transaction (the filter checked again for each row in it), calling fn
+ * Apply op to the jobs f selects, in arrival order, at most batch of them
+ * per transaction (the filter checked again for each row in it; fewer
+ * when a batch holds the write lock too long), calling fn
  * (if not NULL) after each batch.  How many changed, or -1: the batch
  * that failed changed nothing, those before it stay done.
  */
