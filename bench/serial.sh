@@ -38,19 +38,21 @@ run() {	# mode -> the figure it prints
 	    "$B/db"
 }
 
-none_sum=0 dist_sum=0
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+none_sum=0 dist_sum=0 ratios=""
 for r in $(seq "$rounds"); do
 	a=$(run "$jobs" none) || exit 1
 	b=$(run "$jobs" distinct) || exit 1
 	a=${a##*claim } a=${a%% *} b=${b##*claim } b=${b%% *}
 	none_sum=$((none_sum + a)) dist_sum=$((dist_sum + b))
-	echo "round $r: none $a jobs/s, distinct keys $b jobs/s," \
-	    "ratio $(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", b / a }')"
+	ratio=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", b / a }')
+	ratios="$ratios $ratio"
+	echo "round $r: none $a jobs/s, distinct keys $b jobs/s, ratio $ratio"
 done
 echo "throughput: none $((none_sum / rounds)) jobs/s, distinct keys" \
-    "$((dist_sum / rounds)) jobs/s, ratio" \
-    "$(awk -v a="$none_sum" -v b="$dist_sum" 'BEGIN { printf "%.3f", b / a }')" \
-    "(target >= 0.9)"
+    "$((dist_sum / rounds)) jobs/s, ratio of the sums" \
+    "$(awk -v a="$none_sum" -v b="$dist_sum" 'BEGIN { printf "%.3f", b / a }')," \
+    "median ratio $(median $ratios) (target >= 0.9)"
 for r in $(seq 3); do
 	echo "held back, round $r: $(run 10000 one)" || exit 1
 done
