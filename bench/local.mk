@@ -38,3 +38,9 @@ bench_enqueue_gap_LDADD = $(FCGIQ_LIBS)
 noinst_PROGRAMS += bench/sched-hook
 bench_sched_hook_SOURCES = bench/sched-hook.c
 bench_sched_hook_LDADD = libhelper.a $(FCGIQ_LIBS)
+# serial.sh: what serialize_by costs the claim (distinct keys against
+# none, alternating) and a claim behind 10 000 jobs of one key.
+noinst_PROGRAMS += bench/serialbench
+bench_serialbench_SOURCES = bench/serialbench.c
+bench_serialbench_LDADD = $(FCGIQ_LIBS)
+EXTRA_DIST += bench/serial.sh bench/bulk.sh

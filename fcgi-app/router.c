@@ -443,7 +443,7 @@ later_new(const struct store_newjob *job, const char *prefix,
 {
 	const char *s[] = { job->queue, job->method, job->request_uri,
 	    job->query_string, job->content_type, job->remote_addr, prefix,
-	    job->idempotency_key };
+	    job->idempotency_key, job->serial_key };
 	struct later *l;
 	size_t i, n = 0;
 	char *p;
@@ -462,6 +462,7 @@ later_new(const struct store_newjob *job, const char *prefix,
 	l->job.remote_addr = copy_str(&p, job->remote_addr);
 	l->prefix = copy_str(&p, prefix);
 	l->job.idempotency_key = copy_str(&p, job->idempotency_key);
+	l->job.serial_key = copy_str(&p, job->serial_key);
 	l->accept_status = accept_status;
 	l->wait_s = 0;
 	return l;
@@ -829,6 +830,33 @@ dedupe_key(struct wire *r, struct request *rq, const void *body,
 }
 
 /*
+ * The job's serial key, for a queue with serialize_by, into buf (at least
+ * VERIFY_KEY_LEN bytes): *key points there, or at "" when the request has
+ * none (the job is then a key of its own: it runs unserialized).  The
+ * source is read by dedupe's code.  0, or -1: refused with 400.
+ */
+static int
+serial_key(struct wire *r, const struct request *rq, const void *body,
+    size_t len, char *buf, const char **key)
+{
+	const struct queue_conf *q = rq->qc;
+	int rc;
+
+	*key = NULL;
+	if (q->serialize.kind == VERIFY_DEDUPE_NONE)
+		return 0;
+	rc = verify_dedupe_key(&q->serialize, rq->envp, body, len, buf);
+	if (rc == -1) {
+		answer_error(r, 400, NULL, "bad serialization key",
+		    "the serialize_by value is not 1-255 printable ASCII "
+		    "characters", 0);
+		return -1;
+	}
+	*key = rc == 1 ? buf : "";
+	return 0;
+}
+
+/*
  * An intake that passed req_check(): read the body, check its signature,
  * then hand the job to group commit.  SERVER_DETACHED when the committer
  * answers, else 0.
@@ -839,18 +867,21 @@ serve_enqueue(struct wire *r, struct request *rq, const struct config *c)
 	struct store_newjob job;
 	void *body = NULL;
 	size_t body_len = 0;
-	char keybuf[VERIFY_KEY_LEN];
+	char keybuf[VERIFY_KEY_LEN], serialbuf[VERIFY_KEY_LEN];
+	const char *serial;
 	int wait_s = wait_seconds(rq, c), rc;
 
 	r->timed = 1;		/* fcgiq_intake_duration_seconds */
 	if (read_body(r, rq, c->max_body, &body, &body_len) == -1)
 		return 0;
 	if (verify_request(r, rq, body, body_len) == -1 ||
-	    dedupe_key(r, rq, body, body_len, keybuf) == -1) {
+	    dedupe_key(r, rq, body, body_len, keybuf) == -1 ||
+	    serial_key(r, rq, body, body_len, serialbuf, &serial) == -1) {
 		free(body);
 		return 0;
 	}
 	job_fill(&job, rq, body, body_len);
+	job.serial_key = serial;
 	/* The committer answers, and this thread goes on to the next
 	 * request (also on a kept connection, so new ones are not left
 	 * waiting while it lingers for the commit).  A keyed job too: a

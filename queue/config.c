@@ -583,6 +583,30 @@ set_str(struct parse_state *ps, char **sp, const char *value)
 }
 
 /*
+ * serialize_by = header:NAME | json:/pointer | query:NAME | none: the
+ * sources of dedupe, read by the same code at intake.  0, or -1 with
+ * ps->msg set.
+ */
+static int
+serialize_key(struct parse_state *ps, struct queue_conf *q,
+    const char *value)
+{
+	char msg[192];
+
+	if (strcmp(value, "none") == 0) {
+		memset(&q->serialize, 0, sizeof(q->serialize));
+		return 0;
+	}
+	if (verify_dedupe_parse(value, &q->serialize, msg, sizeof(msg)) ==
+	    -1) {
+		snprintf(ps->msg, sizeof(ps->msg), "serialize_by: \"%.32s\": "
+		    "%.150s", value, msg);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * The keys of trust at the door: verify, secret_file, tolerance,
  * keep_rejected, dedupe, user, group.  1 when name is one of them (*rc
  * then says how it went), else 0.  What depends on other keys (the
@@ -676,6 +700,8 @@ queue_key(struct parse_state *ps, struct queue_conf *q, const char *name,
 	if (flow_conf_key(&q->flow, name, value, ps->msg, sizeof(ps->msg),
 	    &rc))
 		return rc;
+	if (strcmp(name, "serialize_by") == 0)
+		return serialize_key(ps, q, value);
 	/* Which kind a queue has is known only at the end (a handler line
 	 * may follow): these keys remember their line for queues_check. */
 	if (strcmp(name, "script") == 0 || strcmp(name, "param") == 0) {
@@ -832,12 +858,18 @@ pg_lacks(const struct config *c, char *msg, size_t len)
 		    yet);
 		return -1;
 	}
-	for (i = 0; i < c->nqueues; i++)
+	for (i = 0; i < c->nqueues; i++) {
 		if (c->queues[i].flow.pause_after > 0) {
 			snprintf(msg, len, "[queue %s] pause_after: %s",
 			    c->queues[i].name, yet);
 			return -1;
 		}
+		if (c->queues[i].serialize.kind != VERIFY_DEDUPE_NONE) {
+			snprintf(msg, len, "[queue %s] serialize_by: %s",
+			    c->queues[i].name, yet);
+			return -1;
+		}
+	}
 	return 0;
 }
 

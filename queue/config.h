@@ -10,7 +10,7 @@
  *                           backoff, max_queued, keep_done, max_result,
  *                           priority, rlimit_as, rlimit_cpu, rlimit_nofile,
  *                           verify, secret_file, tolerance, keep_rejected,
- *                           dedupe, user, group,
+ *                           dedupe, user, group, serialize_by,
  *                           script, param (fastcgi:), tls_ca (http:),
  *                           rate, burst, pause_after, pause_for,
  *                           retry_concurrency, quarantine_after (flow.h)
@@ -84,6 +84,10 @@ struct queue_conf {
 	int	  keep_rejected;	/* rows kept per queue, default 1000 */
 	struct verify_dedupe dedupe;	/* set, or the scheme's own */
 	int	  dedupe_set;		/* dedupe = was written */
+
+	/* One at a time per key: where a job's serial key comes from
+	 * (kind VERIFY_DEDUPE_NONE: the queue does not serialize). */
+	struct verify_dedupe serialize;
 
 	/* Who exec: handlers run as when the helper runs as root. */
 	char	 *user;			/* NULL: not written */

@@ -29,6 +29,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "config.h"
+#include "ctl-bulk.h"
 #include "ctl-schedules.h"
 #include "gauges.h"
 #include "log.h"
@@ -61,6 +62,9 @@ static const char usage_text[] =
     "  show ID                        one job, body included\n"
     "  cancel ID                      cancel a job that is not running\n"
     "  retry ID | retry --dead [-q QUEUE]   run dead or cancelled jobs again\n"
+    "  retry|discard|cancel FILTERS --all-matching [--yes]   many jobs at once\n"
+    "      FILTERS: [-q QUEUE] [--state S[,S]] [--since T] [--until T]\n"
+    "               [--error LIKE-PATTERN]     (T: 2h, 7d, 2026-12-03T10:00Z)\n"
     "  purge --done|--dead|--cancelled [--older-than 7d] [-q QUEUE]\n"
     "  pause QUEUE | resume QUEUE     stop or restart starting its jobs\n"
     "  enqueue QUEUE [--delay 30s] [--priority N] < FILE\n"
@@ -422,6 +426,16 @@ count(const char *queue, int cancelled)
 	metrics_close();
 }
 
+/* The bulk forms of retry, discard and cancel (ctl-bulk.c). */
+static int
+cmd_bulk(int argc, char **argv)
+{
+	struct ctl_bulk_env env = { &conf, 0, open_store };
+
+	env.json = opt_json;
+	return ctl_bulk(&env, argc, argv);
+}
+
 static int
 cmd_cancel(int argc, char **argv)
 {
@@ -429,6 +443,8 @@ cmd_cancel(int argc, char **argv)
 	struct store *s;
 	int rc, ret = 0;
 
+	if (ctl_bulk_wanted(argc, argv))
+		return cmd_bulk(argc, argv);
 	if (argc != 2)
 		usage();
 	s = open_store(0);
@@ -479,6 +495,8 @@ cmd_retry(int argc, char **argv)
 	 * characters, one in 64 of 22): a lone argument the length of an id
 	 * is the id, never options.
 	 */
+	if (ctl_bulk_wanted(argc, argv))
+		return cmd_bulk(argc, argv);
 	optind = 0;	/* glibc: 0 re-initialises getopt for the command's own options */
 	if (argc == 2 && (strlen(argv[1]) == STORE_ID_LEN ||
 	    strlen(argv[1]) == STORE_ID_LEN_V1)) {
@@ -693,6 +711,8 @@ cmd_enqueue(int argc, char **argv)
 	nj.queue = q->name;
 	nj.priority = have_priority ? priority : q->priority;
 	nj.max_attempts = q->max_attempts;
+	/* No request, no key: in a serialized queue, a key of its own. */
+	nj.serial_key = q->serialize.kind != VERIFY_DEDUPE_NONE ? "" : NULL;
 	nj.run_at = now + delay;
 	/* Handlers see a job from the CLI as a POST with no URI. */
 	nj.method = "POST";
@@ -1027,6 +1047,8 @@ main(int argc, char **argv)
 		return cmd_retry(argc, argv);
 	if (strcmp(argv[0], "purge") == 0)
 		return cmd_purge(argc, argv);
+	if (strcmp(argv[0], "discard") == 0)
+		return cmd_bulk(argc, argv);
 	if (strcmp(argv[0], "pause") == 0)
 		return cmd_pause(argc, argv, 1);
 	if (strcmp(argv[0], "resume") == 0)

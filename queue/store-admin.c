@@ -70,22 +70,23 @@ store_retry(struct store *s, const char *id, int64_t now)
 	return change_by_id(s, ST_RETRY, id, now, "retry");
 }
 
+/* In batches (store-bulk.c): a million dead jobs must not hold the write
+ * lock, and intake with it, for seconds. */
 int
 store_retry_dead(struct store *s, const char *queue, int64_t now)
 {
-	sqlite3_stmt	*st;
+	struct store_filter	 f;
+	int64_t			 n;
 
 	if (s->pg != NULL)
 		return pgs_retry_dead(s, queue, now);
-	if ((st = sq_stmt(s, ST_RETRY_DEAD)) == NULL)
+	memset(&f, 0, sizeof(f));
+	f.queue = queue;
+	f.states = 1u << STORE_JOB_DEAD;
+	if ((n = store_bulk(s, STORE_BULK_RETRY, &f, now, STORE_BULK_BATCH,
+	    NULL, NULL)) == -1)
 		return -1;
-	if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK ||
-	    sq_bind_str(st, 2, queue) != SQLITE_OK) {
-		(void)sq_fail_db(s, "retry dead: bind");
-		sq_done_with(st);
-		return -1;
-	}
-	return sq_run_change(s, st, "retry dead");
+	return n > INT32_MAX ? INT32_MAX : (int)n;
 }
 
 int

@@ -14,7 +14,7 @@
 
 #include "store-sqlite.h"
 
-#define INSERT_COLS		14	/* bound values per row */
+#define INSERT_COLS		15	/* bound values per row */
 #define ID_SEQ_BITS		10	/* ids per millisecond before borrowing */
 
 /* base64url's 64 characters in ASCII order: an id sorts as its bits. */
@@ -202,9 +202,9 @@ insert_stmt(struct store *s, int k)
 	    "INSERT INTO jobs (id, queue, state, priority, attempts,"
 	    "  max_attempts, created_at, run_at, idempotency_key, method,"
 	    "  request_uri, query_string, content_type, remote_addr, headers,"
-	    "  body) VALUES ";
+	    "  body, serial_key) VALUES ";
 	static const char row[] =
-	    "(?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+	    "(?, ?, 'queued', ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 	static const char tail[] =
 	    " ON CONFLICT (queue, idempotency_key)"
 	    " WHERE idempotency_key IS NOT NULL DO NOTHING";
@@ -243,6 +243,7 @@ insert_rows(struct store *s, struct store_newjob *jobs, int k, int64_t now)
 {
 	struct store_newjob	*j;
 	sqlite3_stmt		*st;
+	char			 own[STORE_ID_LEN + 16];
 	int			 i, b, r = -1;
 
 	if ((st = insert_stmt(s, k)) == NULL)
@@ -269,6 +270,14 @@ insert_rows(struct store *s, struct store_newjob *jobs, int k, int64_t now)
 		    sqlite3_bind_blob64(st, b + 14, j->body_len != 0 ? j->body :
 		    "", (sqlite3_uint64)j->body_len, SQLITE_STATIC) !=
 		    SQLITE_OK) {
+			(void)sq_fail_db(s, "bind");
+			goto done;
+		}
+		if (j->serial_key != NULL && *j->serial_key == '\0')
+			(void)snprintf(own, sizeof(own), "unkeyed %s", j->id);
+		if (sqlite3_bind_text(st, b + 15, j->serial_key == NULL ? NULL :
+		    *j->serial_key == '\0' ? own : j->serial_key, -1,
+		    SQLITE_TRANSIENT) != SQLITE_OK) {
 			(void)sq_fail_db(s, "bind");
 			goto done;
 		}

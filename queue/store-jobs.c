@@ -163,6 +163,107 @@ store_job_free(struct store_job *j)
 static int	claim(struct store *, enum stmt_id, const char *, int64_t,
 		    int64_t, struct store_job **);
 
+/*
+ * Due jobs store_claim() reads in claim order before it looks for the
+ * first job of each serial key instead: enough that a few keys busy with
+ * a job running rarely send it there, few enough that 10 000 jobs held
+ * back behind one key cost a bounded read, not a scan.
+ */
+#define CLAIM_WINDOW	32
+
+/* Whether an unfinished job of queue and key arrived before seq: 1, 0, or
+ * -1 on error. */
+static int
+held_back(struct store *s, const char *queue, const char *key, int64_t seq)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	if ((st = sq_stmt(s, ST_SERIAL_PROBE)) == NULL)
+		return -1;
+	if (sq_bind_str(st, 1, queue) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 3, seq) != SQLITE_OK) {
+		sq_done_with(st);
+		return sq_fail_db(s, "claim: bind");
+	}
+	rc = store_step_fn(st);
+	sq_done_with(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return sq_fail(s, rc, "claim: serial key");
+}
+
+/*
+ * The job to claim (pick: ST_CLAIM_PICK, or ST_CLAIM_PICK_FRESH for the
+ * first attempts' lane): the first due one, in claim order, that no earlier
+ * unfinished job of its serial key holds back (a job without a key is
+ * never held back).  When the first CLAIM_WINDOW due jobs are all held
+ * back, the best of the keys' first jobs (ST_SERIAL_HEADS), which a job
+ * without a key is not among: a queue that serializes gives every job a
+ * key (store.h), so that only a queue whose serialize_by was removed
+ * while keyed jobs waited can leave one behind them until they go.
+ * 1: *seq set; 0: none; -1: error.
+ */
+static int
+claim_pick(struct store *s, enum stmt_id pick, const char *queue,
+    int64_t now, int64_t *seq)
+{
+	sqlite3_stmt	*st;
+	int64_t		 cand;
+	int		 rc, n = 0, held;
+
+	if ((st = sq_stmt(s, pick)) == NULL)
+		return -1;
+	if (sq_bind_str(st, 1, queue) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, now) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 3, CLAIM_WINDOW) != SQLITE_OK) {
+		sq_done_with(st);
+		return sq_fail_db(s, "claim: bind");
+	}
+	while ((rc = store_step_fn(st)) == SQLITE_ROW) {
+		n++;
+		cand = sqlite3_column_int64(st, 0);
+		if (sqlite3_column_type(st, 1) == SQLITE_NULL)
+			held = 0;
+		else if ((held = held_back(s, queue, (const char *)
+		    sqlite3_column_text(st, 1), cand)) == -1) {
+			sq_done_with(st);
+			return -1;
+		}
+		if (!held) {
+			sq_done_with(st);
+			*seq = cand;
+			return 1;
+		}
+	}
+	sq_done_with(st);
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, rc, "claim");
+	if (n < CLAIM_WINDOW)
+		return 0;
+
+	if ((st = sq_stmt(s, pick == ST_CLAIM_PICK_FRESH ?
+	    ST_SERIAL_HEADS_FRESH : ST_SERIAL_HEADS)) == NULL)
+		return -1;
+	if (sq_bind_str(st, 1, queue) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 2, now) != SQLITE_OK) {
+		sq_done_with(st);
+		return sq_fail_db(s, "claim: bind");
+	}
+	rc = store_step_fn(st);
+	if (rc == SQLITE_ROW)
+		*seq = sqlite3_column_int64(st, 0);
+	sq_done_with(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return sq_fail(s, rc, "claim: serial keys");
+}
+
 int
 store_claim(struct store *s, const char *queue, int64_t now,
     int64_t lease_ms, struct store_job **out)
@@ -184,7 +285,7 @@ claim(struct store *s, enum stmt_id pick, const char *queue, int64_t now,
 {
 	sqlite3_stmt	*st = NULL;
 	struct store_job *j = NULL;
-	int64_t		 seq;
+	int64_t		 seq = 0;
 	int		 rc;
 
 	if (s->pg != NULL)
@@ -193,25 +294,13 @@ claim(struct store *s, enum stmt_id pick, const char *queue, int64_t now,
 	*out = NULL;
 	if (sq_begin(s) == -1)
 		return -1;
-	if ((st = sq_stmt(s, pick)) == NULL)
+	if ((rc = claim_pick(s, pick, queue, now, &seq)) == -1)
 		goto fail;
-	if (sq_bind_str(st, 1, queue) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 2, now) != SQLITE_OK) {
-		(void)sq_fail_db(s, "claim: bind");
-		goto fail;
-	}
-	if ((rc = store_step_fn(st)) == SQLITE_DONE) {
-		sq_done_with(st);
+	if (rc == 0) {
 		if (s->batch == BATCH_NONE)
 			sq_rollback(s);	/* nothing written */
 		return 0;
 	}
-	if (rc != SQLITE_ROW) {
-		(void)sq_fail(s, rc, "claim");
-		goto fail;
-	}
-	seq = sqlite3_column_int64(st, 0);
-	sq_done_with(st);
 
 	if ((st = sq_stmt(s, ST_CLAIM)) == NULL)
 		goto fail;

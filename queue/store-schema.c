@@ -151,9 +151,16 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 	 * quarantine_after; schedules remembers, per [schedule NAME], the
 	 * last cron slot enqueued, written in the transaction that enqueues
 	 * it, so that each slot is enqueued once across helpers, restarts
-	 * and clock steps.
+	 * and clock steps.  jobs_serial holds the unfinished keyed jobs in
+	 * arrival order per key: the claim's probe for an earlier one
+	 * (ST_SERIAL_PROBE) and its walk over the keys' first jobs
+	 * (ST_SERIAL_HEADS) are searches in it.  finished_at is NULL for
+	 * exactly the queued, retry and running jobs; it is repeated in the
+	 * entry for the reason given at jobs_claim (covered, no row read).
 	 */
 	"ALTER TABLE jobs ADD COLUMN serial_key TEXT;"
+	"CREATE INDEX jobs_serial ON jobs (queue, serial_key, seq, finished_at)"
+	"  WHERE serial_key IS NOT NULL AND finished_at IS NULL;"
 	"ALTER TABLE jobs ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0;"
 	"CREATE TABLE schedules ("
 	"  name      TEXT PRIMARY KEY,"

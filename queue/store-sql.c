@@ -27,15 +27,37 @@
 #define QUARANTINED	"(?7 AND ?8 > 0 AND crashes + 1 >= ?8)"
 #define FAILED_DEAD	"(?3 OR attempts >= max_attempts OR " QUARANTINED ")"
 
-/* The claim's pick: the first due job of queue ?1 in claim order, with
- * the further condition lane. */
+/* The claim's pick: the first ?3 due jobs of queue ?1 in claim order,
+ * with the further condition lane, and their serial keys. */
 #define CLAIM_PICK(lane) \
-	"SELECT seq FROM jobs INDEXED BY jobs_claim" \
+	"SELECT seq, serial_key FROM jobs INDEXED BY jobs_claim" \
 	" WHERE queue = ?1 AND state IN ('queued', 'retry')" \
 	"  AND run_at <= ?2" \
 	"  AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?1 AND paused)" \
 	lane \
-	" ORDER BY priority DESC, run_at, seq LIMIT 1"
+	" ORDER BY priority DESC, run_at, seq LIMIT ?3"
+
+/* The first job of each serial key of queue ?1 (ordered by key, one
+ * search a key), the best due one in claim order, with the further
+ * condition lane: claim_pick's way past CLAIM_PICK's window. */
+#define SERIAL_HEADS(lane) \
+	    "WITH RECURSIVE k(key) AS (" \
+	    "  SELECT (SELECT serial_key FROM jobs INDEXED BY jobs_serial" \
+	    "    WHERE queue = ?1 AND serial_key IS NOT NULL" \
+	    "      AND finished_at IS NULL ORDER BY serial_key LIMIT 1)" \
+	    "  UNION ALL" \
+	    "  SELECT (SELECT serial_key FROM jobs INDEXED BY jobs_serial" \
+	    "    WHERE queue = ?1 AND serial_key > k.key" \
+	    "      AND serial_key IS NOT NULL AND finished_at IS NULL" \
+	    "    ORDER BY serial_key LIMIT 1)" \
+	    "  FROM k WHERE k.key IS NOT NULL)" \
+	    " SELECT j.seq FROM k, jobs AS j" \
+	    " WHERE k.key IS NOT NULL AND j.seq = (SELECT min(seq) FROM jobs" \
+	    "    INDEXED BY jobs_serial WHERE queue = ?1 AND serial_key = k.key" \
+	    "    AND serial_key IS NOT NULL AND finished_at IS NULL)" \
+	    "  AND (j.state = 'queued' OR j.state = 'retry') AND j.run_at <= ?2" lane \
+	    "  AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?1 AND paused)" \
+	    " ORDER BY j.priority DESC, j.run_at, j.seq LIMIT 1"
 
 const char *const sq_sql[ST__COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -47,10 +69,12 @@ const char *const sq_sql[ST__COUNT] = {
 	/* The claim is three statements: RETURNING would collect its row
 	 * in a temporary b-tree (see migration 2 -> 3 in store-schema.c
 	 * for their cost). */
+	/* The due jobs in claim order, the first attempts' alone when
+	 * retries hold all the slots they may (retry_concurrency: attempts
+	 * is not in jobs_claim, so each entry that lane passes over costs a
+	 * row lookup, and only then); store_claim() takes the first one that
+	 * no earlier job of its serial key holds back. */
 	[ST_CLAIM_PICK] = CLAIM_PICK(""),
-	/* The first attempts' lane, when retries hold all the slots they
-	 * may (retry_concurrency): attempts is not in jobs_claim, so each
-	 * entry it passes over costs a row lookup, and only then. */
 	[ST_CLAIM_PICK_FRESH] = CLAIM_PICK(" AND attempts = 0"),
 	[ST_CLAIM] =
 	    "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
@@ -134,4 +158,17 @@ const char *const sq_sql[ST__COUNT] = {
 	    " (SELECT finished_at FROM jobs INDEXED BY jobs_finished"
 	    "  WHERE finished_at >= ?2 AND queue = ?1"
 	    "  ORDER BY finished_at DESC LIMIT ?3)",
+	/* Whether an unfinished job of serial key ?2 arrived before ?3. */
+	[ST_SERIAL_PROBE] =
+	    "SELECT 1 FROM jobs INDEXED BY jobs_serial"
+	    " WHERE queue = ?1 AND serial_key = ?2 AND seq < ?3"
+	    "  AND serial_key IS NOT NULL AND finished_at IS NULL LIMIT 1",
+	/*
+	 * The best due job among the first unfinished job of each serial
+	 * key: a walk from key to key in jobs_serial (one search each, not
+	 * one per job waiting behind a key), for when the claim order
+	 * starts with more jobs held back than store_claim() reads.
+	 */
+	[ST_SERIAL_HEADS] = SERIAL_HEADS(""),
+	[ST_SERIAL_HEADS_FRESH] = SERIAL_HEADS(" AND j.attempts = 0"),
 };

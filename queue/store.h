@@ -203,6 +203,11 @@ struct store_newjob {
 	int		 max_attempts;	/* >= 1 */
 	int64_t		 run_at;	/* 0: now */
 	const char	*idempotency_key; /* NULL: none; unique per queue */
+	/* Jobs of a queue with the same serial key run one at a time, in
+	 * arrival order.  NULL: not serialized; "": the queue serializes
+	 * but the request had no key: the job is its own key (stored as
+	 * "unkeyed " and its id, which no key from a request can equal). */
+	const char	*serial_key;
 	const char	*method;
 	const char	*request_uri;
 	const char	*query_string;
@@ -366,6 +371,54 @@ enum { STORE_RETRY_UNKNOWN = 0, STORE_RETRY_DONE = 1, STORE_RETRY_REFUSED = 2 };
 int	store_retry(struct store *, const char *id, int64_t now);
 /* Every dead job of queue (NULL: all queues) likewise; how many, or -1. */
 int	store_retry_dead(struct store *, const char *queue, int64_t now);
+
+/* ---- store-bulk.c: an operator's change of many jobs, in batches ---- */
+
+enum store_bulk_op {
+	STORE_BULK_RETRY = 0,	/* as store_retry: queued from now */
+	STORE_BULK_DISCARD,	/* deleted */
+	STORE_BULK_CANCEL	/* as store_cancel: cancelled */
+};
+
+/* Which jobs: every condition set must hold. */
+struct store_filter {
+	const char	*queue;		/* NULL: any */
+	unsigned	 states;	/* 1 << enum store_state; 0: the op's
+					 * default (store_bulk_states) */
+	int64_t		 since;		/* created_at >= since; 0: no bound */
+	int64_t		 until;		/* created_at < until; 0: no bound */
+	const char	*error;		/* last_error LIKE this; NULL: any */
+};
+
+/*
+ * The states op applies to (retry: dead, cancelled, retry; discard: done,
+ * dead, cancelled; cancel: queued, retry) as a mask of 1 << state, or,
+ * when defaults is set, those it takes when the filter names none (retry
+ * and discard: dead; cancel: queued and retry).
+ */
+unsigned store_bulk_states(enum store_bulk_op op, int defaults);
+
+/* How many jobs f selects for op now, or -1 (a state op refuses too). */
+int64_t	store_bulk_count(struct store *, enum store_bulk_op op,
+	    const struct store_filter *f);
+
+/* Jobs per transaction, at most: store_bulk makes batches smaller when
+ * they hold the write lock longer than ~10 ms. */
+#define STORE_BULK_BATCH	1000
+
+/* Progress after each batch: done so far.  Non-zero stops the change. */
+typedef int	(*store_bulk_fn)(void *arg, int64_t done);
+
+/*
+ * Apply op to the jobs f selects, in arrival order, at most batch of them
+ * per transaction (the filter checked again for each row in it; fewer
+ * when a batch holds the write lock too long), calling fn
+ * (if not NULL) after each batch.  How many changed, or -1: the batch
+ * that failed changed nothing, those before it stay done.
+ */
+int64_t	store_bulk(struct store *, enum store_bulk_op op,
+	    const struct store_filter *f, int64_t now, int batch,
+	    store_bulk_fn fn, void *arg);
 
 /* Delete finished jobs (done, dead, cancelled) of queue (NULL: all)
  * finished before cutoff.  Returns how many, or -1. */

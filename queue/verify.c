@@ -361,6 +361,18 @@ header(char *const *envp, const char *h)
 	return NULL;
 }
 
+/* The value of environment variable name in envp, or NULL. */
+static const char *
+env_value(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (; envp != NULL && *envp != NULL; envp++)
+		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
+			return *envp + n + 1;
+	return NULL;
+}
+
 /* A timestamp of 1-TS_MAX digits into *t: 0 or -1. */
 static int
 parse_ts(const char *s, size_t n, int64_t *t)
@@ -680,8 +692,18 @@ verify_dedupe_parse(const char *s, struct verify_dedupe *out, char *msg,
 			return -1;
 		}
 		out->kind = VERIFY_DEDUPE_JSON;
+	} else if (strncmp(s, "query:", 6) == 0) {
+		s += 6;
+		if (!header_name_ok(s, strlen(s))) {
+			snprintf(msg, len, "query: a parameter name of 1-%d "
+			    "characters of A-Z a-z 0-9 - _",
+			    VERIFY_HEADER_MAX - 1);
+			return -1;
+		}
+		out->kind = VERIFY_DEDUPE_QUERY;
 	} else {
-		snprintf(msg, len, "expected header:NAME or json:/pointer");
+		snprintf(msg, len, "expected header:NAME, json:/pointer or "
+		    "query:NAME");
 		return -1;
 	}
 	strcpy(out->arg, s);
@@ -769,6 +791,43 @@ key_copy(const char *s, char *buf)
 	return 1;
 }
 
+/*
+ * The first parameter name of query string q as a key into buf: 1; 0 when
+ * there is none; -1 when its value is not a key (key_copy), or has a bad
+ * %XX.  '+' stays '+': a key holds no space either way.
+ */
+static int
+query_key(const char *q, const char *name, char *buf)
+{
+	char val[VERIFY_KEY_LEN];
+	size_t n = strlen(name), k;
+	const char *p, *end;
+	int hi, lo;
+
+	for (p = q; p != NULL && *p != '\0'; p = *end == '&' ? end + 1 : NULL) {
+		end = p + strcspn(p, "&");
+		if ((size_t)(end - p) <= n || strncmp(p, name, n) != 0 ||
+		    p[n] != '=')
+			continue;
+		for (p += n + 1, k = 0; p < end; p++) {
+			if (k + 1 >= sizeof(val))
+				return -1;
+			if (*p != '%') {
+				val[k++] = *p;
+				continue;
+			}
+			if (end - p < 3 || (hi = hexval((unsigned char)p[1])) == -1 ||
+			    (lo = hexval((unsigned char)p[2])) == -1)
+				return -1;
+			val[k++] = (char)(hi << 4 | lo);
+			p += 2;
+		}
+		val[k] = '\0';
+		return key_copy(val, buf);
+	}
+	return 0;
+}
+
 int
 verify_dedupe_key(const struct verify_dedupe *d, char *const *envp,
     const void *body, size_t len, char *buf)
@@ -801,6 +860,10 @@ verify_dedupe_key(const struct verify_dedupe *d, char *const *envp,
 		}
 		json_decref(root);
 		return rc;
+	case VERIFY_DEDUPE_QUERY:
+		if ((s = env_value(envp, "QUERY_STRING")) == NULL)
+			return 0;
+		return query_key(s, d->arg, buf);
 	default:
 		return 0;
 	}

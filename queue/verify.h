@@ -112,7 +112,8 @@ const char *verify_reason(enum verify_result r);
 enum verify_dedupe_kind {
 	VERIFY_DEDUPE_NONE = 0,
 	VERIFY_DEDUPE_HEADER,		/* a request header */
-	VERIFY_DEDUPE_JSON		/* a JSON pointer into the body */
+	VERIFY_DEDUPE_JSON,		/* a JSON pointer into the body */
+	VERIFY_DEDUPE_QUERY		/* a parameter of the query string */
 };
 
 struct verify_dedupe {
@@ -121,8 +122,8 @@ struct verify_dedupe {
 };
 
 /*
- * "header:NAME" or "json:/pointer" (RFC 6901) into *out.  0, or -1 with
- * the reason in msg.
+ * "header:NAME", "json:/pointer" (RFC 6901) or "query:NAME" into *out.
+ * 0, or -1 with the reason in msg.
  */
 int	verify_dedupe_parse(const char *s, struct verify_dedupe *out,
 	    char *msg, size_t len);
@@ -134,10 +135,11 @@ void	verify_dedupe_default(enum verify_scheme scheme,
 
 /*
  * The idempotency key d finds in the request into buf (at least
- * VERIFY_KEY_LEN bytes): a header's value, or the string or integer at the
- * pointer in a JSON body.  1: found; 0: absent (no such header, a body that
- * is not JSON or has nothing there); -1: found but not 1-255 printable
- * ASCII characters.
+ * VERIFY_KEY_LEN bytes): a header's value, the string or integer at the
+ * pointer in a JSON body, or a query parameter's value (%XX decoded; the
+ * first one of that name).  1: found; 0: absent (no such header or
+ * parameter, a body that is not JSON or has nothing there); -1: found but
+ * not 1-255 printable ASCII characters.
  */
 int	verify_dedupe_key(const struct verify_dedupe *d, char *const *envp,
 	    const void *body, size_t len, char *buf);

@@ -209,6 +209,10 @@ E2E_TESTS += tests/e2e/pg-responder.sh
 # Flow control (issue 19): rate, retry lanes, Retry-After from exec:,
 # the circuit breaker, quarantine.
 E2E_TESTS += tests/e2e/flow.sh
+# serialize_by: one at a time per key, through nginx (issue 19).
+E2E_TESTS += tests/e2e/serialize.sh
+# fcgiqctl retry / discard / cancel by filters, in batches (issue 19).
+E2E_TESTS += tests/e2e/bulk.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \

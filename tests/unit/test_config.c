@@ -460,6 +460,47 @@ write_mode(const char *name, const char *text, mode_t mode)
 
 /* The trust keys: verify needs a secret file that others cannot read,
  * with a secret in it; every message names the file and line. */
+/* serialize_by: the sources of dedupe, query:NAME, none; errors named. */
+static void
+test_serialize_by(void **state)
+{
+	struct config c;
+	char err[512];
+	const struct queue_conf *q;
+	const char *path;
+
+	(void)state;
+	path = write_conf("serial.conf", "[queue a]\n"
+	    "serialize_by = header:X-GitHub-Repository\n"
+	    "[queue b]\nserialize_by = json:/repository/full_name\n"
+	    "[queue c]\nserialize_by = query:repo\n"
+	    "[queue d]\nserialize_by = query:repo\nserialize_by = none\n"
+	    "[queue e]\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+	q = config_queue(&c, "a");
+	assert_int_equal(q->serialize.kind, VERIFY_DEDUPE_HEADER);
+	assert_string_equal(q->serialize.arg, "X-GitHub-Repository");
+	q = config_queue(&c, "b");
+	assert_int_equal(q->serialize.kind, VERIFY_DEDUPE_JSON);
+	assert_string_equal(q->serialize.arg, "/repository/full_name");
+	q = config_queue(&c, "c");
+	assert_int_equal(q->serialize.kind, VERIFY_DEDUPE_QUERY);
+	assert_string_equal(q->serialize.arg, "repo");
+	assert_int_equal(config_queue(&c, "d")->serialize.kind,
+	    VERIFY_DEDUPE_NONE);
+	assert_int_equal(config_queue(&c, "e")->serialize.kind,
+	    VERIFY_DEDUPE_NONE);
+	assert_int_equal(config_queue(&c, "e")->dedupe.kind,
+	    VERIFY_DEDUPE_NONE);
+	config_free(&c);
+
+	path = write_conf("serial.conf", "[queue a]\nmax_attempts = 2\n"
+	    "serialize_by = cookie:x\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "serial.conf:3: serialize_by: "
+	    "\"cookie:x\": expected header:NAME"));
+}
+
 static void
 test_trust_keys(void **state)
 {
@@ -603,6 +644,7 @@ main(void)
 		cmocka_unit_test(test_config_ref),
 		cmocka_unit_test(test_dead_letter_queue),
 		cmocka_unit_test(test_trust_keys),
+		cmocka_unit_test(test_serialize_by),
 		cmocka_unit_test(test_user_keys),
 	};
 

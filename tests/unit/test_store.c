@@ -34,6 +34,7 @@
  * and a version 3 database. */
 #define UNDO_V5 "DROP TABLE schedules;" \
 	"ALTER TABLE jobs DROP COLUMN crashes;" \
+	"DROP INDEX jobs_serial;" \
 	"ALTER TABLE jobs DROP COLUMN serial_key;" \
 	"ALTER TABLE queues DROP COLUMN breaker_state;" \
 	"ALTER TABLE queues DROP COLUMN breaker_until;" \
@@ -1135,6 +1136,165 @@ test_claim_order(void **state)
 	store_job_free(j);
 }
 
+static char	*plan_of(sqlite3 *, const char *);
+
+/* Enqueue one job of queue q with serial key key (NULL: none) into id. */
+static void
+enqueue_serial(struct store *s, const char *q, const char *key,
+    char id[STORE_ID_LEN + 1])
+{
+	struct store_newjob	j;
+
+	newjob(&j, q, 0, 0, "payload");
+	j.serial_key = key;
+	assert_int_equal(store_enqueue(s, &j, 1), 0);
+	memcpy(id, j.id, STORE_ID_LEN + 1);
+}
+
+/* Claim the next job of q at t: its id into id, or "" when none. */
+static void
+claim_id(struct store *s, const char *q, int64_t t, char id[STORE_ID_LEN + 1])
+{
+	struct store_job	*j;
+	int			 rc;
+
+	rc = store_claim(s, q, t, 60000, &j);
+	assert_int_not_equal(rc, -1);
+	id[0] = '\0';
+	if (rc == 1)
+		memcpy(id, j->id, STORE_ID_LEN + 1);
+	store_job_free(j);
+}
+
+/*
+ * serialize_by: a job is claimed only when no earlier job of its queue and
+ * serial key is unfinished (queued, retry or running); other keys and
+ * jobs without a key go on; a job waiting to retry holds the later ones
+ * back, a dead or cancelled one lets them go.
+ */
+static void
+test_serial_claim(void **state)
+{
+	struct fx	*f = *state;
+	sqlite3		*db = store_db(f->s);
+	char		 a1[STORE_ID_LEN + 1], a2[STORE_ID_LEN + 1];
+	char		 a3[STORE_ID_LEN + 1], b1[STORE_ID_LEN + 1];
+	char		 n1[STORE_ID_LEN + 1], u1[STORE_ID_LEN + 1];
+	char		 u2[STORE_ID_LEN + 1], o1[STORE_ID_LEN + 1];
+	char		 got[STORE_ID_LEN + 1], *p;
+	int64_t		 t = store_now() + 1000;
+	int		 dead;
+
+	enqueue_serial(f->s, "q", "A", a1);
+	enqueue_serial(f->s, "q", "A", a2);
+	enqueue_serial(f->s, "q", "B", b1);
+	enqueue_serial(f->s, "q", NULL, n1);
+	enqueue_serial(f->s, "q", "A", a3);
+	enqueue_serial(f->s, "q", "", u1);	/* no key: its own */
+	enqueue_serial(f->s, "q", "", u2);
+	enqueue_serial(f->s, "other", "A", o1);	/* keys are per queue */
+
+	claim_id(f->s, "q", t, got);
+	assert_string_equal(got, a1);
+	claim_id(f->s, "q", t, got);
+	assert_string_equal(got, b1);		/* a2 waits for a1 */
+	claim_id(f->s, "q", t, got);
+	assert_string_equal(got, n1);
+	claim_id(f->s, "q", t, got);
+	assert_string_equal(got, u1);
+	claim_id(f->s, "q", t, got);
+	assert_string_equal(got, u2);
+	claim_id(f->s, "q", t, got);
+	assert_string_equal(got, "");
+	claim_id(f->s, "other", t, got);
+	assert_string_equal(got, o1);
+	/* Without a key: "unkeyed " and the job's id, unlike any other. */
+	assert_int_equal(qint(db, "SELECT count(DISTINCT serial_key) FROM jobs"
+	    " WHERE serial_key LIKE 'unkeyed %' AND serial_key = 'unkeyed ' ||"
+	    " id"), 2);
+	assert_int_equal(qint(db, "SELECT count(*) FROM jobs"
+	    " WHERE serial_key IS NULL"), 1);
+
+	/* a1 fails: waiting to retry, it still holds a2 and a3. */
+	assert_int_equal(store_finish_failed(f->s, a1, 1, "boom", 0, 1, 1,
+	    t, &dead), 1);
+	assert_int_equal(dead, 0);
+	claim_id(f->s, "q", t + 10000000, got);
+	assert_string_equal(got, a1);		/* due again: a1, not a2 */
+	claim_id(f->s, "q", t + 10000000, got);
+	assert_string_equal(got, "");
+	/* Dead: a2 goes, a3 still behind it. */
+	assert_int_equal(store_finish_failed(f->s, a1, 2, "boom", 1, 1, 1,
+	    t, &dead), 1);
+	assert_int_equal(dead, 1);
+	claim_id(f->s, "q", t, got);
+	assert_string_equal(got, a2);
+	claim_id(f->s, "q", t, got);
+	assert_string_equal(got, "");
+	assert_int_equal(store_finish_done(f->s, a2, 1, "ok", 2, t), 1);
+	claim_id(f->s, "q", t, got);
+	assert_string_equal(got, a3);
+
+	/* A cancelled job lets the next go. */
+	enqueue_serial(f->s, "q", "C", a1);
+	enqueue_serial(f->s, "q", "C", a2);
+	assert_int_equal(store_cancel(f->s, a1, t), STORE_CANCEL_DONE);
+	claim_id(f->s, "q", t, got);
+	assert_string_equal(got, a2);
+
+	p = plan_of(db, "SELECT 1 FROM jobs INDEXED BY jobs_serial");
+	print_message("# serial probe plan:\n%s", p);
+	assert_non_null(strstr(p, "COVERING INDEX jobs_serial (queue=? AND "
+	    "serial_key=? AND seq<?)"));
+	free(p);
+}
+
+/*
+ * Many jobs held back behind one key: the claim reads a window of them,
+ * then walks the keys' first jobs (one search per key), and finds the
+ * job of another key behind them; in claim order otherwise.
+ */
+static void
+test_serial_many(void **state)
+{
+	struct fx	*f = *state;
+	sqlite3		*db = store_db(f->s);
+	char		 a1[STORE_ID_LEN + 1], id[STORE_ID_LEN + 1];
+	char		 b1[STORE_ID_LEN + 1], c1[STORE_ID_LEN + 1];
+	char		 got[STORE_ID_LEN + 1], *p;
+	int64_t		 t = store_now() + 1000;
+	int		 i;
+
+	enqueue_serial(f->s, "q", "A", a1);
+	for (i = 0; i < 200; i++)
+		enqueue_serial(f->s, "q", "A", id);
+	enqueue_serial(f->s, "q", "B", b1);
+	enqueue_serial(f->s, "q", "C", c1);
+	claim_id(f->s, "q", t, got);
+	assert_string_equal(got, a1);
+	claim_id(f->s, "q", t, got);
+	assert_string_equal(got, b1);
+	claim_id(f->s, "q", t, got);
+	assert_string_equal(got, c1);
+	claim_id(f->s, "q", t, got);
+	assert_string_equal(got, "");
+	/* Paused: nothing, by either path. */
+	assert_int_equal(store_finish_done(f->s, a1, 1, "ok", 2, t), 1);
+	assert_int_equal(store_pause(f->s, "q", 1), 0);
+	claim_id(f->s, "q", t, got);
+	assert_string_equal(got, "");
+	assert_int_equal(store_pause(f->s, "q", 0), 0);
+	claim_id(f->s, "q", t, got);
+	assert_int_not_equal(got[0], '\0');
+
+	p = plan_of(db, "WITH RECURSIVE k(key)");
+	print_message("# serial heads plan:\n%s", p);
+	assert_non_null(strstr(p, "jobs_serial (queue=? AND serial_key>?)"));
+	assert_non_null(strstr(p, "jobs_serial (queue=? AND serial_key=?)"));
+	assert_null(strstr(p, "SCAN jobs\n"));
+	free(p);
+}
+
 static void
 test_lifecycle_done(void **state)
 {
@@ -1861,9 +2021,11 @@ test_query_plans(void **state)
 	assert_int_equal(store_requeue_running(f->s, t, NULL, NULL), 1);
 	assert_int_equal(store_prune(f->s, NULL, t), 0);
 
-	p = plan_of(db, "SELECT seq FROM jobs INDEXED BY jobs_claim");
+	/* Not covering since serialize_by: the serial key of the job
+	 * picked is read from its row, which the claim reads anyway. */
+	p = plan_of(db, "SELECT seq, serial_key FROM jobs INDEXED BY jobs_claim");
 	print_message("# claim plan:\n%s", p);
-	assert_non_null(strstr(p, "COVERING INDEX jobs_claim (queue=?)"));
+	assert_non_null(strstr(p, "INDEX jobs_claim (queue=?)"));
 	assert_null(strstr(p, "TEMP B-TREE"));
 	assert_null(strstr(p, "SCAN jobs\n"));
 	free(p);
@@ -1948,7 +2110,7 @@ test_flow(void **state)
 	assert_int_equal(store_claim(f->s, "q0", t0 + 40000, 1000, &j), 1);
 	assert_string_equal(j->id, id2);
 	store_job_free(j);
-	p = plan_of(db, "SELECT seq FROM jobs INDEXED BY jobs_claim"
+	p = plan_of(db, "SELECT seq, serial_key FROM jobs INDEXED BY jobs_claim"
 	    " WHERE queue = ?1 AND state IN ('queued', 'retry')"
 	    "  AND run_at <= ?2"
 	    "  AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?1 AND paused)"
@@ -2758,6 +2920,78 @@ test_retry(void **state)
 	assert_int_equal(store_retry_dead(f->s, NULL, now), 0);
 }
 
+/* Progress of store_bulk: each batch's total, in order. */
+static int
+bulk_seen(void *arg, int64_t done)
+{
+	int64_t *v = arg;
+
+	v[++v[0]] = done;
+	return 0;
+}
+
+/*
+ * store_bulk: each filter narrows, the op's states bound what changes,
+ * batches report their running total, a rerun finds nothing left.
+ */
+static void
+test_bulk(void **state)
+{
+	struct fx		*f = *state;
+	sqlite3			*db = store_db(f->s);
+	struct store_filter	 flt;
+	int64_t			 now = store_now(), seen[16] = { 0 };
+	char			 id[STORE_ID_LEN + 1];
+	int			 i;
+
+	for (i = 0; i < 10; i++)
+		enqueue1(f->s, i < 6 ? "default" : "mail", 0, 0, 2, id);
+	/* created_at 1000 + i s; dead 0-7 (0-3 timed out), done 8, 9 queued */
+	qexec(db, "UPDATE jobs SET created_at = 1000000 + (seq - 1) * 1000;"
+	    "UPDATE jobs SET state = 'dead', attempts = 2, finished_at = 5,"
+	    " last_error = CASE WHEN seq <= 4 THEN 'timeout after 60s'"
+	    " ELSE 'exit 1' END WHERE seq <= 8;"
+	    "UPDATE jobs SET state = 'done', finished_at = 5 WHERE seq = 9");
+
+	memset(&flt, 0, sizeof(flt));
+	assert_int_equal(store_bulk_count(f->s, STORE_BULK_RETRY, &flt), 8);
+	flt.queue = "default";
+	assert_int_equal(store_bulk_count(f->s, STORE_BULK_RETRY, &flt), 6);
+	flt.error = "timeout%";
+	assert_int_equal(store_bulk_count(f->s, STORE_BULK_RETRY, &flt), 4);
+	flt.since = 1001000;
+	flt.until = 1003000;
+	assert_int_equal(store_bulk_count(f->s, STORE_BULK_RETRY, &flt), 2);
+	assert_int_equal(store_bulk(f->s, STORE_BULK_RETRY, &flt, now, 1,
+	    bulk_seen, seen), 2);
+	assert_int_equal(seen[0], 2);
+	assert_int_equal(seen[1], 1);
+	assert_int_equal(seen[2], 2);
+	assert_int_equal(qint(db, "SELECT count(*) FROM jobs WHERE state ="
+	    " 'queued' AND seq IN (2, 3) AND finished_at IS NULL AND"
+	    " max_attempts = 3"), 2);
+	assert_int_equal(store_bulk(f->s, STORE_BULK_RETRY, &flt, now, 1,
+	    NULL, NULL), 0);
+
+	/* A state the op does not apply to is refused. */
+	memset(&flt, 0, sizeof(flt));
+	flt.states = 1u << STORE_JOB_DONE;
+	assert_int_equal(store_bulk(f->s, STORE_BULK_RETRY, &flt, now, 10,
+	    NULL, NULL), -1);
+	assert_int_equal(store_bulk(f->s, STORE_BULK_DISCARD, &flt, now, 10,
+	    NULL, NULL), 1);
+	/* cancel: queued and retry (3 now: 2 retried, 1 never ran). */
+	memset(&flt, 0, sizeof(flt));
+	assert_int_equal(store_bulk(f->s, STORE_BULK_CANCEL, &flt, now, 2,
+	    NULL, NULL), 3);
+	assert_int_equal(qint(db, "SELECT count(*) FROM jobs WHERE state ="
+	    " 'cancelled' AND finished_at IS NOT NULL"), 3);
+	/* discard: dead by default. */
+	assert_int_equal(store_bulk(f->s, STORE_BULK_DISCARD, &flt, now, 4,
+	    NULL, NULL), 6);
+	assert_int_equal(count_jobs(f->s), 3);
+}
+
 static void
 test_purge(void **state)
 {
@@ -2967,6 +3201,8 @@ main(void)
 		T(test_list),
 		T(test_views),
 		T(test_query_plans),
+		T(test_serial_claim),
+		T(test_serial_many),
 		T(test_drain),
 		T(test_hot_path_no_temp_btrees),
 		T(test_batch),
@@ -2979,6 +3215,7 @@ main(void)
 		T(test_pause),
 		T(test_retry),
 		T(test_purge),
+		T(test_bulk),
 		T(test_dead_letters),
 		T(test_flow),
 		T(test_gauges),

@@ -300,6 +300,33 @@ test_dedupe(void **state)
 	assert_int_equal(d.kind, VERIFY_DEDUPE_NONE);
 }
 
+/* query:NAME: the first parameter of that name, %XX decoded. */
+static void
+test_dedupe_query(void **state)
+{
+	struct verify_dedupe d;
+	char buf[VERIFY_KEY_LEN], msg[256];
+	char *envp[] = { "QUERY_STRING=repository=x&repo=acme%2Fweb&repo=2",
+	    NULL };
+	char *bad[] = { "QUERY_STRING=repo=a%2", NULL };
+	char *sp[] = { "QUERY_STRING=repo=a%20b", NULL };
+	char *none[] = { "HTTP_HOST=x", NULL };
+
+	(void)state;
+	assert_int_equal(verify_dedupe_parse("query:repo", &d, msg,
+	    sizeof(msg)), 0);
+	assert_int_equal(d.kind, VERIFY_DEDUPE_QUERY);
+	assert_int_equal(verify_dedupe_key(&d, envp, NULL, 0, buf), 1);
+	assert_string_equal(buf, "acme/web");
+	assert_int_equal(verify_dedupe_key(&d, bad, NULL, 0, buf), -1);
+	assert_int_equal(verify_dedupe_key(&d, sp, NULL, 0, buf), -1);
+	assert_int_equal(verify_dedupe_key(&d, none, NULL, 0, buf), 0);
+	assert_int_equal(verify_dedupe_parse("query:re po", &d, msg,
+	    sizeof(msg)), -1);
+	assert_int_equal(verify_dedupe_parse("query:", &d, msg,
+	    sizeof(msg)), -1);
+}
+
 int
 main(void)
 {
@@ -310,6 +337,7 @@ main(void)
 		cmocka_unit_test(test_slack),
 		cmocka_unit_test(test_hmac),
 		cmocka_unit_test(test_dedupe),
+		cmocka_unit_test(test_dedupe_query),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
