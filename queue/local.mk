@@ -11,7 +11,7 @@ libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h \
 	queue/store.c queue/store.h queue/store-sqlite.h \
 	queue/store-schema.c queue/store-sql.c queue/store-enqueue.c \
 	queue/store-jobs.c queue/store-admin.c queue/store-gauges.c \
-	queue/store-dead.c queue/store-rejected.c \
+	queue/store-dead.c queue/store-rejected.c queue/store-dash.c \
 	queue/metrics.c queue/metrics.h queue/expo.c queue/expo.h \
 	queue/gauges.c queue/gauges.h \
 	queue/verify.c queue/verify.h

@@ -31,11 +31,12 @@
 #include "tmpdir.h"
 
 /* What migration 3 -> 4 added, taken away again: a version 3 database. */
-#define UNDO_V4 "DROP TABLE rejected;" \
+#define UNDO_V5 "DROP INDEX jobs_dead;"
+#define UNDO_V4 UNDO_V5 "DROP TABLE rejected;" \
 	"ALTER TABLE jobs DROP COLUMN result_type;"
 #define XSTR(x) #x
 #define STR(x) XSTR(x)
-#define SCHEMA_VERSION	4	/* STORE_SCHEMA_VERSION in store-schema.c */
+#define SCHEMA_VERSION	5	/* STORE_SCHEMA_VERSION in store-schema.c */
 
 struct fx {
 	char		 dir[64];
@@ -509,6 +510,27 @@ test_migrate_v3(void **state)
 	assert_state(f->s, id, STORE_JOB_DONE);
 }
 
+/* 4 -> 5: the dead jobs' index, and a listing of dead jobs that uses it. */
+static void
+test_migrate_v4(void **state)
+{
+	struct fx	*f = *state;
+	char		 id[STORE_ID_LEN + 1];
+	sqlite3		*db;
+
+	enqueue1(f->s, "default", 0, 0, 3, id);
+	store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	qexec(db, UNDO_V5 "UPDATE jobs SET state = 'dead', finished_at = 1;"
+	    " PRAGMA user_version = 4");
+	sqlite3_close(db);
+	f->s = open_store(f, NULL);
+	db = store_db(f->s);
+	assert_int_equal(qint(db, "PRAGMA user_version"), SCHEMA_VERSION);
+	assert_int_equal(qint(db, "SELECT count(*) FROM jobs INDEXED BY"
+	    " jobs_dead WHERE state = 'dead' AND queue = 'default'"), 1);
+}
 
 /* store_rejected_list's callback: count rows, keep the newest's reason. */
 static void
@@ -2750,6 +2772,7 @@ main(void)
 		T(test_migrate_v1),
 		T(test_migrate_v2),
 		T(test_migrate_v3),
+		T(test_migrate_v4),
 		T(test_rejected_bounded),
 		T(test_errcodes),
 		T(test_state_names),
