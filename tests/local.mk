@@ -173,6 +173,8 @@ E2E_TESTS += tests/e2e/top.sh
 E2E_TESTS += tests/e2e/metrics-lease.sh
 # The metrics role behind Apache (conf-examples/apache-metrics.conf).
 E2E_TESTS += tests/e2e/apache-metrics.sh
+# The dashboard role (issue 18): curl through nginx, then a real browser.
+E2E_TESTS += tests/e2e/dashboard.sh
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \
