@@ -7,7 +7,7 @@ pkgs="build-essential autoconf automake libtool pkg-config
 	libcmocka-dev libcurl4-openssl-dev sqlite3 nginx-light spawn-fcgi curl procps socat
 	clang libclang-rt-14-dev valgrind apache2 libapache2-mod-fcgid
 	perl openssl systemd caddy lighttpd h2o libfcgi-bin prometheus
-	php-fpm lintian debootstrap jq"
+	php-fpm lintian debootstrap jq chromium"
 # Node.js and npm run the webhook senders' signing libraries
 # (tests/e2e/webhooks.sh); Debian's (Node 18) only where none is installed.
 command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"

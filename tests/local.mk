@@ -174,11 +174,15 @@ E2E_TESTS += tests/e2e/metrics-lease.sh
 # The metrics role behind Apache (conf-examples/apache-metrics.conf).
 E2E_TESTS += tests/e2e/apache-metrics.sh
 # The dashboard role (issue 18): curl through nginx, then a real browser.
-E2E_TESTS += tests/e2e/dashboard.sh
+E2E_TESTS += tests/e2e/dashboard.sh tests/e2e/dashboard-browser.sh
+# puppeteer-core for the browser suite, pinned (npm ci: npm-lib.sh).
+EXTRA_DIST += tests/dashboard/package.json tests/dashboard/package-lock.json \
+	tests/dashboard/browser.mjs
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \
-	tests/e2e/phpfpm-lib.sh
+	tests/e2e/phpfpm-lib.sh tests/e2e/npm-lib.sh \
+	tests/e2e/dashboard-lib.sh
 # PHP-FPM's scripts for the upstream kinds' suites (phpfpm-lib.sh).
 EXTRA_DIST += tests/handlers/php/job.php
 dist_noinst_SCRIPTS += tests/handlers/hostile/fcgi-upstream.py

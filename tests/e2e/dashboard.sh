@@ -23,43 +23,8 @@ for c in nginx spawn-fcgi curl sqlite3 jq openssl; do
 done
 [ -x "$FCGIQ" ] || skip_all "fcgiq not built"
 . "$(dirname "$0")/responder-lib.sh"
-
-ST=$T/state
-H=$T/handlers
-mkdir -p "$T/var" "$ST" "$H"
-cp "$top_srcdir/tests/handlers/dispatch.sh" "$H/"
-cat >"$T/fcgiq.conf" <<EOF
-[fcgiq]
-database = $DB
-log      = info
-
-[queue default]
-handler      = exec:$H/dispatch.sh $ST
-user         = root
-concurrency  = 2
-max_attempts = 2
-backoff      = 50ms..100ms
-
-; No handler: its jobs wait, so their states are the test's to set.
-[queue parked]
-EOF
-
-# The shipped dashboard locations, with this run's password files.
-printf 'alice:%s\n' "$(openssl passwd -apr1 wonderland)" >"$T/ro.htpasswd"
-printf 'bob:%s\n' "$(openssl passwd -apr1 builder)" >"$T/rw.htpasswd"
-sed -e "s|/etc/nginx/fcgiq.htpasswd|$T/ro.htpasswd|" \
-    -e "s|/etc/nginx/fcgiq-admin.htpasswd|$T/rw.htpasswd|" \
-    "$top_srcdir/conf-examples/nginx-dashboard.conf" >"$T/extra-locations.conf"
-grep -q "$T/rw.htpasswd" "$T/extra-locations.conf" ||
-    bail "conf-examples/nginx-dashboard.conf no longer has the lines the test substitutes"
-
-resp_spawn || bail "fcgiq did not start: $(cat "$T/fcgiq.log")"
-resp_nginx || bail "nginx did not start"
-RO=$BASE/fcgiq
-RW=$BASE/fcgiq-admin
-ORIGIN=$BASE
-AUTH_RO=(-u alice:wonderland)
-AUTH_RW=(-u bob:builder)
+. "$(dirname "$0")/dashboard-lib.sh"
+dash_start
 
 # get URL [CURL ARGS]: the body, read-write credentials.
 get() { local u=$1; shift; curl -s "${AUTH_RW[@]}" "$@" "$u"; }
