@@ -26,7 +26,8 @@ libresponder_a_SOURCES += fcgi-app/dashboard.c fcgi-app/dashboard.h \
 nodist_libresponder_a_SOURCES = fcgi-app/dashboard-assets.c
 DASH_ASSETS = fcgi-app/dashboard/index.html \
 	fcgi-app/dashboard/dashboard.css fcgi-app/dashboard/dashboard.js
-EXTRA_DIST += $(DASH_ASSETS) fcgi-app/dashboard/embed.sh
+EXTRA_DIST += $(DASH_ASSETS) fcgi-app/dashboard/embed.sh \
+	fcgi-app/dashboard/screenshot.png
 CLEANFILES += fcgi-app/dashboard-assets.c
 fcgi-app/dashboard-assets.c: $(DASH_ASSETS) fcgi-app/dashboard/embed.sh
 	$(AM_V_GEN)$(MKDIR_P) fcgi-app && \
