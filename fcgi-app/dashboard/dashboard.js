@@ -103,8 +103,13 @@
 			}
 			if (armed !== null)
 				clearTimeout(armed);
+			armed = null;
 			b.disabled = true;
-			act(params);
+			act(params).finally(() => {
+				b.disabled = false;
+				b.textContent = label;
+				b.classList.remove('confirm');
+			});
 		});
 		return b;
 	}
@@ -115,30 +120,44 @@
 		return td;
 	}
 
+	/* Rows are made once per queue and updated in place, so a button
+	 * being clicked (or armed for its confirmation) survives a refresh. */
 	function renderQueues(s) {
 		const tb = $('queues').tBodies[0];
-		tb.replaceChildren();
+		const keep = new Set(s.queues.map((q) => q.name));
+		for (const tr of [...tb.rows])
+			if (!keep.has(tr.dataset.queue))
+				tr.remove();
 		for (const q of s.queues) {
-			const tr = el('tr');
-			tr.dataset.queue = q.name;
-			cell(tr, q.name);
-			for (const k of STATES) {
-				const td = cell(tr, q[k] === null ? '…' : q[k], 'num');
-				td.dataset.k = k;
+			let tr = [...tb.rows].find((r) => r.dataset.queue === q.name);
+			if (!tr) {
+				tr = el('tr');
+				tr.dataset.queue = q.name;
+				cell(tr, q.name);
+				for (const k of [...STATES, 'paused', 'oldest',
+				    'done_per_min', 'failed_per_min'])
+					cell(tr, '', k === 'paused' ? '' : 'num')
+					    .dataset.k = k;
+				cell(tr, null, 'act').dataset.k = 'act';
+				tb.appendChild(tr);
 			}
-			const p = cell(tr, q.paused ? 'paused' : 'no',
-			    q.paused ? 'paused' : '');
-			p.dataset.k = 'paused';
-			cell(tr, age(q.oldest_waiting_s), 'num').dataset.k = 'oldest';
-			cell(tr, rate(q.done_per_min), 'num').dataset.k = 'done_per_min';
-			cell(tr, rate(q.failed_per_min), 'num').dataset.k = 'failed_per_min';
-			const a = cell(tr, null, 'act');
-			if (actions) {
-				a.appendChild(button(q.paused ? 'resume' : 'pause',
-				    { op: q.paused ? 'resume' : 'pause', queue: q.name },
-				    !q.paused));
+			const td = (k) => tr.querySelector(`td[data-k=${k}]`);
+			for (const k of STATES)
+				td(k).textContent = q[k] === null ? '…' : q[k];
+			td('paused').textContent = q.paused ? 'paused' : 'no';
+			td('paused').className = q.paused ? 'paused' : '';
+			td('oldest').textContent = age(q.oldest_waiting_s);
+			td('done_per_min').textContent = rate(q.done_per_min);
+			td('failed_per_min').textContent = rate(q.failed_per_min);
+			const a = td('act');
+			const want = actions ? (q.paused ? 'resume' : 'pause') : '';
+			if (a.dataset.op !== want) {
+				a.dataset.op = want;
+				a.replaceChildren();
+				if (want)
+					a.appendChild(button(want,
+					    { op: want, queue: q.name }, want === 'pause'));
 			}
-			tb.appendChild(tr);
 		}
 		const names = s.queues.map((q) => q.name).join('\n');
 		if (names !== queuesSeen) {
@@ -215,8 +234,12 @@
 
 	function renderBulk() {
 		const b = $('bulk');
-		b.replaceChildren();
 		const p = filterParams();
+		const key = actions + JSON.stringify(p);
+		if (b.dataset.key === key)
+			return;		/* an armed button stays armed */
+		b.dataset.key = key;
+		b.replaceChildren();
 		if (!actions || p.state !== 'dead')
 			return;
 		const scope = (p.queue ? p.queue : 'all queues') +
@@ -307,6 +330,10 @@
 				hb.appendChild(tr);
 			}
 		const a = $('d-actions');
+		const key = actions + j.id + j.state;
+		if (a.dataset.key === key)
+			return;		/* the same buttons: keep them */
+		a.dataset.key = key;
 		a.replaceChildren();
 		if (actions) {
 			if (j.state === 'dead') {

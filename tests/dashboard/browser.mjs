@@ -77,6 +77,7 @@ try {
 	await page.screenshot({ path: `${env('SHOTS')}/detail.png`, fullPage: true });
 
 	// A retry click: the job's state changes in the database.
+	await page.waitForSelector('#d-actions button[data-op=retry]');
 	await page.click('#d-actions button[data-op=retry]');
 	await page.waitForFunction(() =>
 	    /retry: 1 changed/.test(document.getElementById('message').textContent),
