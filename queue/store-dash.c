@@ -7,7 +7,8 @@
  * Every listing walks one index in its own order and stops after a fixed
  * number of entries (the inner SELECT's LIMIT, the budget): the conditions
  * the index cannot answer are applied to those entries only, so a refresh
- * costs at most the budget whatever the database holds.  The price: a
+ * costs at most the budget whatever the database holds (and only the
+ * page's rows when there are no such conditions).  The price: a
  * filter the index does not carry (a queue among all waiting jobs kept in
  * another order, an age among all jobs) may find fewer rows than exist;
  * the caller says so.  The statements are prepared on each call, not
@@ -61,11 +62,11 @@ static const char *const list_sql[L__N][2] = {
 		OUTER "SELECT seq FROM jobs INDEXED BY jobs_lease"
 		" WHERE state = 'running' ORDER BY lease_until LIMIT ?4"
 		FILTER " AND (?3 IS NULL OR created_at <= ?3)"
-		" ORDER BY started_at LIMIT ?5 OFFSET ?6",
+		" ORDER BY lease_until LIMIT ?5 OFFSET ?6",
 		OUTER "SELECT seq FROM jobs INDEXED BY jobs_lease"
 		" WHERE state = 'running' ORDER BY lease_until LIMIT ?4"
 		FILTER " AND (?3 IS NULL OR created_at <= ?3)"
-		" ORDER BY started_at LIMIT ?5 OFFSET ?6",
+		" ORDER BY lease_until LIMIT ?5 OFFSET ?6",
 	},
 	[L_FINISHED] = {
 		OUTER "SELECT seq FROM jobs INDEXED BY jobs_finished"
@@ -140,7 +141,8 @@ store_dash_list(struct store *s, const struct store_dash_filter *f,
 	sqlite3_stmt *st;
 	enum list_kind k;
 	const char *state = NULL;
-	int rc, r = -1, n = 0;
+	int64_t budget;
+	int rc, r = -1, n = 0, post;
 
 	switch (f->state) {
 	case STORE_JOB_ANY:
@@ -165,13 +167,28 @@ store_dash_list(struct store *s, const struct store_dash_filter *f,
 	}
 	if (f->state != STORE_JOB_ANY)
 		state = store_state_name(f->state);
+	/* Conditions the index does not answer are checked on the budget's
+	 * rows; without any, the first rows of the index are the answer. */
+	switch (k) {
+	case L_ANY:
+	case L_RUNNING:
+		post = f->queue != NULL || f->before > 0;
+		break;
+	case L_DEAD:
+		post = 0;
+		break;
+	default:
+		post = 1;	/* one state of the index's two or three */
+		break;
+	}
+	budget = post ? STORE_DASH_BUDGET : f->offset + f->limit;
 	if ((st = prepare(s, list_sql[k][f->queue != NULL], "list")) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, f->queue) != SQLITE_OK ||
 	    sq_bind_str(st, 2, state) != SQLITE_OK ||
 	    (f->before > 0 ? sqlite3_bind_int64(st, 3, f->before) :
 	    sqlite3_bind_null(st, 3)) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 4, STORE_DASH_BUDGET) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 4, budget) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 5, f->limit) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 6, f->offset) != SQLITE_OK) {
 		(void)sq_fail_db(s, "list: bind");
