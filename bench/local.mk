@@ -2,7 +2,7 @@
 # bench/run).
 EXTRA_DIST += bench/run bench/intake.sh bench/intake.php bench/post.lua \
 	bench/exec.sh bench/wait.sh bench/verify.sh bench/verify.lua \
-	bench/upstream.sh bench/upstream.php
+	bench/upstream.sh bench/upstream.php bench/dashboard.sh
 # http.sh: the http: handler kind against nginx -> PHP-FPM directly.
 EXTRA_DIST += bench/http.sh
 

@@ -1,0 +1,182 @@
+#!/bin/bash
+# bench/dashboard.sh — intake while the installation is watched against
+# intake while nobody looks, one fcgiq (durability full) behind one nginx,
+# rounds alternating in the same run so machine drift hits both alike:
+#
+#   alone    wrk -c C, 512-byte POSTs through nginx, nothing else
+#   watched  the same, with a Prometheus-style scrape of the metrics
+#            location every second and the dashboard open: what its page
+#            polls every 3 s (api/summary, api/jobs with its default filter
+#            state=dead, and the listing of every state), through nginx
+#
+# Then, idle, the time of each dashboard endpoint (median and max of 20)
+# on the database of the run, or on DB=path (an existing database, e.g.
+# one grown to 10 M jobs: bench/dashboard.sh -g 10000000 grows one with
+# sqlite3 first, about 1 KB per job in $TMPDIR).
+#
+# Usage: bench/dashboard.sh [-r ROUNDS] [-d SECONDS] [-c CONC] [-g JOBS]
+# Target: watched >= 0.95x alone (sums of the rounds; each round's ratio
+# is printed too).  Nothing here is a pass/fail test.
+set -u
+cd "$(dirname "$0")/.."
+src=$(pwd)
+build=${BUILD:-$src/build}
+rounds=3 dur=10 conc=64 grow=0
+while getopts "r:d:c:g:" o; do
+	case $o in
+	r) rounds=$OPTARG ;; d) dur=$OPTARG ;; c) conc=$OPTARG ;;
+	g) grow=$OPTARG ;;
+	*) sed -n '2,19p' "$0"; exit 2 ;;
+	esac
+done
+for p in wrk nginx sqlite3 curl; do
+	command -v "$p" >/dev/null || { echo "bench: $p is missing"; exit 1; }
+done
+[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
+
+B=$(mktemp -d "${TMPDIR:-/tmp}/fcgiq-dash.XXXXXX")
+chmod 755 "$B"
+pids=""
+cleanup() {
+	local p
+	for p in $pids; do kill "$p" 2>/dev/null; done
+	sleep 0.5
+	for p in $pids; do kill -9 "$p" 2>/dev/null; done
+	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+db=${DB:-$B/queue.db}
+cat >"$B/fcgiq.conf" <<EOF
+[fcgiq]
+database = $db
+log = warn
+helper = no
+[queue default]
+max_queued = 1000000000
+[queue mail]
+EOF
+"$build/fcgiq" -c "$B/fcgiq.conf" -s "$B/fcgiq.sock" 2>"$B/fcgiq.log" &
+fpid=$!
+pids="$pids $fpid"
+for i in $(seq 50); do [ -S "$B/fcgiq.sock" ] && break; sleep 0.1; done
+port=$((20000 + RANDOM % 12000))
+mkdir -p "$B/ngx/logs"
+cat >"$B/ngx.conf" <<EOC
+user root;
+worker_processes 1;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_buffer_size 16k;
+	upstream fcgiq { server unix:$B/fcgiq.sock; keepalive 32; }
+	server {
+		listen 127.0.0.1:$port backlog=4096;
+		location / { include /etc/nginx/fastcgi_params;
+			fastcgi_keep_conn on; fastcgi_pass fcgiq; }
+		location = /metrics { include /etc/nginx/fastcgi_params;
+			fastcgi_param FCGIQ_ROLE metrics;
+			fastcgi_keep_conn on; fastcgi_pass fcgiq; }
+		location /fcgiq/ { include /etc/nginx/fastcgi_params;
+			fastcgi_param FCGIQ_ROLE dashboard;
+			fastcgi_keep_conn on; fastcgi_pass fcgiq; }
+	}
+}
+EOC
+nginx -p "$B/ngx" -c "$B/ngx.conf" \
+    -g "pid $B/ngx.pid; error_log $B/ngx/logs/error.log;" ||
+    { echo "bench: nginx did not start"; exit 1; }
+sleep 0.3
+pids="$pids $(cat "$B/ngx.pid")"
+U=http://127.0.0.1:$port
+if [ "$grow" -gt 0 ]; then
+	# The schema is fcgiq's (it made the database); rows go straight
+	# into the table: 90 % done, 9 % waiting, 1 % dead, two queues.
+	t0=$(date +%s)
+	now=$(($(date +%s) * 1000))
+	sqlite3 "$db" "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;
+	    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n
+	        WHERE i < $grow)
+	    INSERT INTO jobs (id, queue, state, attempts, max_attempts,
+	        created_at, run_at, finished_at, body, last_error)
+	    SELECT printf('grown%025d', i),
+	        CASE WHEN i % 3 = 0 THEN 'mail' ELSE 'default' END,
+	        CASE WHEN i % 100 = 0 THEN 'dead'
+	             WHEN i % 100 < 10 THEN 'queued' ELSE 'done' END,
+	        1, 3, $now - ($grow - i) * 10, $now - ($grow - i) * 10,
+	        CASE WHEN i % 100 = 0 OR i % 100 >= 10
+	             THEN $now - ($grow - i) * 10 END,
+	        zeroblob(512), CASE WHEN i % 100 = 0 THEN 'exit 1' END
+	    FROM n; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null ||
+	    { echo "bench: growing the database failed"; exit 1; }
+	echo "dashboard: grew $db to $grow jobs in $(($(date +%s) - t0)) s," \
+	    "$(du -m "$db" | cut -f1) MB"
+fi
+
+
+t() { curl -s -o /dev/null -w '%{time_total}\n' "$U$1"; }
+# What the open page polls every 3 s, and a scrape every second.
+watch() {
+	local k=0
+	while :; do
+		t /metrics >>"$B/scrapes"
+		if [ $((k % 3)) -eq 0 ]; then
+			t /fcgiq/api/summary >>"$B/polls"
+			t "/fcgiq/api/jobs?state=dead" >>"$B/polls"
+			t /fcgiq/api/jobs >>"$B/polls"
+		fi
+		k=$((k + 1))
+		sleep 1
+	done
+}
+rps() {
+	wrk -t2 -c"$conc" -d"${dur}s" --latency -s "$src/bench/post.lua" \
+	    "$U/bench/" 2>&1 | tee "$B/wrk.out" |
+	    awk '/^Requests\/sec:/ { print $2 }'
+}
+stat2() {	# FILE: median and max of its numbers
+	sort -n "$1" | awk '{ v[NR] = $1 }
+	    END { printf "median %.4f s, max %.4f s of %d", v[int((NR + 1) / 2)], v[NR], NR }'
+}
+
+t /metrics >/dev/null		# the first one starts the counts
+wrk -t2 -c"$conc" -d2s -s "$src/bench/post.lua" "$U/bench/" >/dev/null 2>&1
+echo "dashboard: intake c=$conc, ${dur}s rounds, watched (scrape 1/s," \
+    "dashboard polls 1/3s) or alone"
+: >"$B/alone"; : >"$B/watched"; : >"$B/scrapes"; : >"$B/polls"
+for r in $(seq "$rounds"); do
+	order="alone watched"
+	[ $((r % 2)) -eq 0 ] && order="watched alone"
+	for mode in $order; do
+		w=""
+		if [ $mode = watched ]; then
+			watch &
+			w=$!
+		fi
+		v=$(rps)
+		[ -n "$w" ] && { kill "$w"; wait "$w" 2>/dev/null; }
+		echo "round $r $mode: $v req/s (p99 $(awk '$1 == "99%" { print $2 }' "$B/wrk.out"))"
+		echo "$v" >>"$B/$mode"
+	done
+done
+paste "$B/watched" "$B/alone" | awk '{ print $1 / $2 }' >"$B/ratios"
+sum() { awk '{ s += $1 } END { print s }' "$1"; }
+awk -v w="$(sum "$B/watched")" -v a="$(sum "$B/alone")" -v r="$rounds" \
+    -v rr="$(sort -n "$B/ratios" | tr '\n' ' ')" \
+    'BEGIN { printf "dashboard: watched %.0f vs alone %.0f req/s: %.3fx (target >= 0.95); rounds %s\n", w / r, a / r, w / a, rr }'
+jobs=$(sqlite3 "$db" "SELECT max(seq) FROM jobs")
+echo "dashboard: during intake: scrape $(stat2 "$B/scrapes"); dashboard poll $(stat2 "$B/polls")"
+
+# Idle: each endpoint on the database as it now is.
+dead=$(sqlite3 "$db" "SELECT id FROM jobs INDEXED BY jobs_dead
+    WHERE state = 'dead' LIMIT 1")
+[ -n "$dead" ] || dead=$(sqlite3 "$db" "SELECT id FROM jobs ORDER BY seq DESC LIMIT 1")
+for e in /fcgiq/api/summary "/fcgiq/api/jobs" "/fcgiq/api/jobs?state=dead" \
+    "/fcgiq/api/jobs?queue=mail&state=dead&age=3600" \
+    "/fcgiq/api/jobs?queue=default&state=queued" \
+    "/fcgiq/api/jobs?state=done&page=199" "/fcgiq/api/job?id=$dead" /fcgiq/; do
+	: >"$B/e"
+	for i in $(seq 20); do t "$e" >>"$B/e"; done
+	echo "dashboard: $jobs jobs, idle: ${e#/fcgiq/}: $(stat2 "$B/e")"
+done
