@@ -175,6 +175,12 @@ E2E_TESTS += tests/e2e/metrics-lease.sh
 E2E_TESTS += tests/e2e/apache-metrics.sh
 # The dashboard role (issue 18): curl through nginx, then a real browser.
 E2E_TESTS += tests/e2e/dashboard.sh tests/e2e/dashboard-browser.sh
+check_PROGRAMS += tests/unit/test_dashboard
+TESTS += tests/unit/test_dashboard
+tests_unit_test_dashboard_SOURCES = tests/unit/test_dashboard.c \
+	tests/unit/tmpdir.c tests/unit/tmpdir.h
+tests_unit_test_dashboard_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_dashboard_LDADD = $(UNIT_LDADD)
 # puppeteer-core for the browser suite, pinned (npm ci: npm-lib.sh).
 EXTRA_DIST += tests/dashboard/package.json tests/dashboard/package-lock.json \
 	tests/dashboard/browser.mjs
