@@ -174,7 +174,8 @@ E2E_TESTS += tests/e2e/metrics-lease.sh
 # The metrics role behind Apache (conf-examples/apache-metrics.conf).
 E2E_TESTS += tests/e2e/apache-metrics.sh
 # The dashboard role (issue 18): curl through nginx, then a real browser.
-E2E_TESTS += tests/e2e/dashboard.sh tests/e2e/dashboard-browser.sh
+E2E_TESTS += tests/e2e/dashboard.sh tests/e2e/dashboard-browser.sh \
+	tests/e2e/apache-dashboard.sh
 check_PROGRAMS += tests/unit/test_dashboard
 TESTS += tests/unit/test_dashboard
 tests_unit_test_dashboard_SOURCES = tests/unit/test_dashboard.c \
