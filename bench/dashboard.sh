@@ -4,10 +4,15 @@
 # rounds alternating in the same run so machine drift hits both alike:
 #
 #   alone    wrk -c C, 512-byte POSTs through nginx, nothing else
-#   watched  the same, with a Prometheus-style scrape of the metrics
-#            location every second and the dashboard open: what its page
-#            polls every 3 s (api/summary, api/jobs with its default filter
-#            state=dead, and the listing of every state), through nginx
+#   scraped  the same, with a Prometheus-style scrape of the metrics
+#            location every second
+#   watched  the same, with the scrape every second and the dashboard
+#            open: what its page polls every 3 s (api/summary, api/jobs
+#            with its default filter state=dead, and the listing of every
+#            state), through nginx
+#
+# watched/alone is the target; watched/scraped is the dashboard's own
+# share (the scrape's is the metrics section's of bench/run).
 #
 # Then, idle, the time of each dashboard endpoint (median and max of 20)
 # on the database of the run, or on DB=path (an existing database, e.g.
@@ -26,7 +31,7 @@ while getopts "r:d:c:g:" o; do
 	case $o in
 	r) rounds=$OPTARG ;; d) dur=$OPTARG ;; c) conc=$OPTARG ;;
 	g) grow=$OPTARG ;;
-	*) sed -n '2,19p' "$0"; exit 2 ;;
+	*) sed -n '2,24p' "$0"; exit 2 ;;
 	esac
 done
 for p in wrk nginx sqlite3 curl; do
@@ -92,39 +97,51 @@ pids="$pids $(cat "$B/ngx.pid")"
 U=http://127.0.0.1:$port
 if [ "$grow" -gt 0 ]; then
 	# The schema is fcgiq's (it made the database); rows go straight
-	# into the table: 90 % done, 9 % waiting, 1 % dead, two queues.
+	# into the table, a million per transaction (a large cache: each
+	# page written once): 90 % done, 9 % waiting, 1 % dead, two queues,
+	# 100-byte bodies.
 	t0=$(date +%s)
 	now=$(($(date +%s) * 1000))
-	sqlite3 "$db" "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;
-	    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n
-	        WHERE i < $grow)
-	    INSERT INTO jobs (id, queue, state, attempts, max_attempts,
-	        created_at, run_at, finished_at, body, last_error)
-	    SELECT printf('grown%025d', i),
-	        CASE WHEN i % 3 = 0 THEN 'mail' ELSE 'default' END,
-	        CASE WHEN i % 100 = 0 THEN 'dead'
-	             WHEN i % 100 < 10 THEN 'queued' ELSE 'done' END,
-	        1, 3, $now - ($grow - i) * 10, $now - ($grow - i) * 10,
-	        CASE WHEN i % 100 = 0 OR i % 100 >= 10
-	             THEN $now - ($grow - i) * 10 END,
-	        zeroblob(512), CASE WHEN i % 100 = 0 THEN 'exit 1' END
-	    FROM n; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null ||
+	{
+		echo "PRAGMA synchronous = OFF; PRAGMA cache_size = -1000000;"
+		for lo in $(seq 0 1000000 $((grow - 1))); do
+			hi=$((lo + 1000000 < grow ? lo + 1000000 : grow))
+			cat <<EOS
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT $((lo + 1)) UNION ALL SELECT i + 1 FROM n
+    WHERE i < $hi)
+INSERT INTO jobs (id, queue, state, attempts, max_attempts, created_at,
+    run_at, finished_at, body, last_error)
+SELECT printf('grown%025d', i),
+    CASE WHEN i % 3 = 0 THEN 'mail' ELSE 'default' END,
+    CASE WHEN i % 100 = 0 THEN 'dead' WHEN i % 100 < 10 THEN 'queued'
+        ELSE 'done' END,
+    1, 3, $now - ($grow - i) * 10, $now - ($grow - i) * 10,
+    CASE WHEN i % 100 = 0 OR i % 100 >= 10 THEN $now - ($grow - i) * 10 END,
+    zeroblob(100), CASE WHEN i % 100 = 0 THEN 'exit 1' END
+FROM n;
+COMMIT;
+PRAGMA wal_checkpoint(TRUNCATE);
+EOS
+		done
+	} | sqlite3 "$db" >/dev/null ||
 	    { echo "bench: growing the database failed"; exit 1; }
 	echo "dashboard: grew $db to $grow jobs in $(($(date +%s) - t0)) s," \
 	    "$(du -m "$db" | cut -f1) MB"
 fi
 
-
 t() { curl -s -o /dev/null -w '%{time_total}\n' "$U$1"; }
-# What the open page polls every 3 s, and a scrape every second.
+# A scrape every second; with "page", what the open page polls every 3 s.
 watch() {
 	local k=0
 	while :; do
 		t /metrics >>"$B/scrapes"
-		if [ $((k % 3)) -eq 0 ]; then
-			t /fcgiq/api/summary >>"$B/polls"
-			t "/fcgiq/api/jobs?state=dead" >>"$B/polls"
-			t /fcgiq/api/jobs >>"$B/polls"
+		if [ "$1" = page ] && [ $((k % 3)) -eq 0 ]; then
+			# One connection for the three, as a browser keeps one.
+			curl -s -o /dev/null -o /dev/null -o /dev/null \
+			    -w '%{time_total}\n' "$U/fcgiq/api/summary" \
+			    "$U/fcgiq/api/jobs?state=dead" "$U/fcgiq/api/jobs" \
+			    >>"$B/polls"
 		fi
 		k=$((k + 1))
 		sleep 1
@@ -142,16 +159,25 @@ stat2() {	# FILE: median and max of its numbers
 
 t /metrics >/dev/null		# the first one starts the counts
 wrk -t2 -c"$conc" -d2s -s "$src/bench/post.lua" "$U/bench/" >/dev/null 2>&1
-echo "dashboard: intake c=$conc, ${dur}s rounds, watched (scrape 1/s," \
-    "dashboard polls 1/3s) or alone"
-: >"$B/alone"; : >"$B/watched"; : >"$B/scrapes"; : >"$B/polls"
+echo "dashboard: intake c=$conc, ${dur}s rounds: alone, scraped (1/s)," \
+    "watched (scrape 1/s, dashboard polls 1/3s)"
+: >"$B/alone"; : >"$B/scraped"; : >"$B/watched"; : >"$B/scrapes"
+: >"$B/polls"
 for r in $(seq "$rounds"); do
-	order="alone watched"
-	[ $((r % 2)) -eq 0 ] && order="watched alone"
+	# Each mode first, second and third in turn: the database grows by
+	# each round's jobs, and intake slows a little with it.
+	case $((r % 3)) in
+	1) order="alone scraped watched" ;;
+	2) order="watched alone scraped" ;;
+	0) order="scraped watched alone" ;;
+	esac
 	for mode in $order; do
 		w=""
-		if [ $mode = watched ]; then
-			watch &
+		if [ $mode = scraped ]; then
+			watch metrics &
+			w=$!
+		elif [ $mode = watched ]; then
+			watch page &
 			w=$!
 		fi
 		v=$(rps)
@@ -160,11 +186,13 @@ for r in $(seq "$rounds"); do
 		echo "$v" >>"$B/$mode"
 	done
 done
-paste "$B/watched" "$B/alone" | awk '{ print $1 / $2 }' >"$B/ratios"
 sum() { awk '{ s += $1 } END { print s }' "$1"; }
-awk -v w="$(sum "$B/watched")" -v a="$(sum "$B/alone")" -v r="$rounds" \
-    -v rr="$(sort -n "$B/ratios" | tr '\n' ' ')" \
-    'BEGIN { printf "dashboard: watched %.0f vs alone %.0f req/s: %.3fx (target >= 0.95); rounds %s\n", w / r, a / r, w / a, rr }'
+ratios() { paste "$1" "$2" | awk '{ printf "%.3f ", $1 / $2 }'; }
+awk -v w="$(sum "$B/watched")" -v s="$(sum "$B/scraped")" \
+    -v a="$(sum "$B/alone")" -v r="$rounds" \
+    'BEGIN { printf "dashboard: watched %.0f, scraped %.0f, alone %.0f req/s: watched/alone %.3fx (target >= 0.95), watched/scraped %.3fx, scraped/alone %.3fx\n", w / r, s / r, a / r, w / a, w / s, s / a }'
+echo "dashboard: rounds' watched/alone $(ratios "$B/watched" "$B/alone")," \
+    "watched/scraped $(ratios "$B/watched" "$B/scraped")"
 jobs=$(sqlite3 "$db" "SELECT max(seq) FROM jobs")
 echo "dashboard: during intake: scrape $(stat2 "$B/scrapes"); dashboard poll $(stat2 "$B/polls")"
 
