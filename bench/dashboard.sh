@@ -152,6 +152,10 @@ rps() {
 	    "$U/bench/" 2>&1 | tee "$B/wrk.out" |
 	    awk '/^Requests\/sec:/ { print $2 }'
 }
+cpu_ms() {	# fcgiq's CPU time so far (every thread, the helper aside), ms
+	awk '{ sub(/^.*\) /, ""); split($0, f, " "); t += f[12] + f[13] }
+	    END { print t * 10 }' /proc/"$fpid"/task/*/stat
+}
 stat2() {	# FILE: median and max of its numbers
 	sort -n "$1" | awk '{ v[NR] = $1 }
 	    END { printf "median %.4f s, max %.4f s of %d", v[int((NR + 1) / 2)], v[NR], NR }'
@@ -162,6 +166,7 @@ wrk -t2 -c"$conc" -d2s -s "$src/bench/post.lua" "$U/bench/" >/dev/null 2>&1
 echo "dashboard: intake c=$conc, ${dur}s rounds: alone, scraped (1/s)," \
     "watched (scrape 1/s, dashboard polls 1/3s)"
 : >"$B/alone"; : >"$B/scraped"; : >"$B/watched"; : >"$B/scrapes"
+: >"$B/alone.cpu"; : >"$B/scraped.cpu"; : >"$B/watched.cpu"
 : >"$B/polls"
 for r in $(seq "$rounds"); do
 	# Each mode first, second and third in turn: the database grows by
@@ -180,10 +185,17 @@ for r in $(seq "$rounds"); do
 			watch page &
 			w=$!
 		fi
+		c0=$(cpu_ms)
 		v=$(rps)
+		c1=$(cpu_ms)
 		[ -n "$w" ] && { kill "$w"; wait "$w" 2>/dev/null; }
-		echo "round $r $mode: $v req/s (p99 $(awk '$1 == "99%" { print $2 }' "$B/wrk.out"))"
+		# fcgiq's CPU per 1,000 requests: what the box's other
+		# load does not blur as much as it blurs req/s.
+		cpk=$(awk -v c=$((c1 - c0)) -v v="$v" -v d="$dur" \
+		    'BEGIN { printf "%.1f", c / (v * d / 1000) }')
+		echo "round $r $mode: $v req/s (p99 $(awk '$1 == "99%" { print $2 }' "$B/wrk.out")), fcgiq $cpk ms CPU per 1000"
 		echo "$v" >>"$B/$mode"
+		echo "$cpk" >>"$B/$mode.cpu"
 	done
 done
 sum() { awk '{ s += $1 } END { print s }' "$1"; }
@@ -193,6 +205,13 @@ awk -v w="$(sum "$B/watched")" -v s="$(sum "$B/scraped")" \
     'BEGIN { printf "dashboard: watched %.0f, scraped %.0f, alone %.0f req/s: watched/alone %.3fx (target >= 0.95), watched/scraped %.3fx, scraped/alone %.3fx\n", w / r, s / r, a / r, w / a, w / s, s / a }'
 echo "dashboard: rounds' watched/alone $(ratios "$B/watched" "$B/alone")," \
     "watched/scraped $(ratios "$B/watched" "$B/scraped")"
+med() {
+	sort -n "$1" | awk '{ a[NR] = $1 }
+	    END { print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+echo "dashboard: fcgiq CPU per 1000 requests (median of the rounds):" \
+    "alone $(med "$B/alone.cpu") ms, scraped $(med "$B/scraped.cpu") ms," \
+    "watched $(med "$B/watched.cpu") ms"
 jobs=$(sqlite3 "$db" "SELECT max(seq) FROM jobs")
 echo "dashboard: during intake: scrape $(stat2 "$B/scrapes"); dashboard poll $(stat2 "$B/polls")"
 
