@@ -4,7 +4,7 @@
 EXTRA_DIST += bench/pg.sh
 EXTRA_DIST += bench/run bench/intake.sh bench/intake.php bench/post.lua \
 	bench/exec.sh bench/wait.sh bench/verify.sh bench/verify.lua \
-	bench/upstream.sh bench/upstream.php
+	bench/upstream.sh bench/upstream.php bench/dashboard.sh
 # schedules.sh: the helper with 20 [schedule NAME]s against none.
 EXTRA_DIST += bench/schedules.sh
 # http.sh: the http: handler kind against nginx -> PHP-FPM directly.

@@ -13,7 +13,8 @@ dist_examples_DATA = conf-examples/fcgiq.conf conf-examples/nginx.conf \
 	conf-examples/apache-proxy-fcgi.conf conf-examples/apache-fcgid.conf \
 	conf-examples/spawn-fcgi.sh conf-examples/Caddyfile \
 	conf-examples/lighttpd.conf conf-examples/h2o.conf conf-examples/cgi-fcgi.sh \
-	conf-examples/nginx-snippet.conf conf-examples/apache-metrics.conf
+	conf-examples/nginx-snippet.conf conf-examples/apache-metrics.conf \
+	conf-examples/nginx-dashboard.conf conf-examples/apache-dashboard.conf
 
 # nginx + fcgiq + PHP-FPM: the fastcgi: handler kind.
 phpfpmexamplesdir = $(examplesdir)/php-fpm

@@ -18,3 +18,18 @@ libresponder_a_SOURCES = \
 sbin_PROGRAMS += fcgiq
 fcgiq_SOURCES = fcgi-app/main.c
 fcgiq_LDADD = libresponder.a libhelper.a $(FCGIQ_LIBS) $(FCGI_LIBS)
+
+# The dashboard (FCGIQ_ROLE dashboard): its page's files are embedded into
+# the binary as C arrays by embed.sh (od and awk: no xxd needed).
+libresponder_a_SOURCES += fcgi-app/dashboard.c fcgi-app/dashboard.h \
+	fcgi-app/dashboard-assets.h
+nodist_libresponder_a_SOURCES = fcgi-app/dashboard-assets.c
+DASH_ASSETS = fcgi-app/dashboard/index.html \
+	fcgi-app/dashboard/dashboard.css fcgi-app/dashboard/dashboard.js
+EXTRA_DIST += $(DASH_ASSETS) fcgi-app/dashboard/embed.sh \
+	fcgi-app/dashboard/screenshot.png
+CLEANFILES += fcgi-app/dashboard-assets.c
+fcgi-app/dashboard-assets.c: $(DASH_ASSETS) fcgi-app/dashboard/embed.sh
+	$(AM_V_GEN)$(MKDIR_P) fcgi-app && \
+	$(SHELL) $(srcdir)/fcgi-app/dashboard/embed.sh \
+	    $(DASH_ASSETS:%=$(srcdir)/%) > $@.tmp && mv $@.tmp $@

@@ -358,6 +358,12 @@ role_route(struct request *rq)
 {
 	const char *m = rq->method != NULL ? rq->method : "";
 
+	if (rq->role_param != NULL && strcmp(rq->role_param, "dashboard") == 0) {
+		rq->id[0] = '\0';
+		rq->allow = NULL;
+		rq->route = REQ_ROUTE_DASHBOARD;	/* dashboard.c routes */
+		return;
+	}
 	if (rq->role_param == NULL || strcmp(rq->role_param, "metrics") != 0)
 		return;
 	rq->id[0] = '\0';
@@ -597,9 +603,10 @@ req_check(struct request *rq, const struct config *c, struct req_verdict *v)
 	/* Like FCGIQ_ACCEPT_STATUS: the location's mistake, seen at once. */
 	if (rq->role_param != NULL && *rq->role_param != '\0' &&
 	    strcmp(rq->role_param, "intake") != 0 &&
-	    strcmp(rq->role_param, "metrics") != 0)
-		return verdict(v, 500, NULL, "bad FCGIQ_ROLE",
-		    "the location's FCGIQ_ROLE must be intake or metrics");
+	    strcmp(rq->role_param, "metrics") != 0 &&
+	    strcmp(rq->role_param, "dashboard") != 0)
+		return verdict(v, 500, NULL, "bad FCGIQ_ROLE", "the location's "
+		    "FCGIQ_ROLE must be intake, metrics or dashboard");
 	if (rq->route != REQ_ROUTE_ENQUEUE)
 		return 0;
 	return check_intake(rq, c, v);

@@ -48,7 +48,8 @@ enum req_route {
 	REQ_ROUTE_BAD_METHOD,		/* 405, *allow names the methods */
 	REQ_ROUTE_METRICS,		/* GET HEAD where FCGIQ_ROLE is metrics */
 	REQ_ROUTE_RESULT,		/* GET  <prefix><id>/result */
-	REQ_ROUTE_RESULT_HEAD		/* HEAD <prefix><id>/result */
+	REQ_ROUTE_RESULT_HEAD,		/* HEAD <prefix><id>/result */
+	REQ_ROUTE_DASHBOARD		/* any method where FCGIQ_ROLE is dashboard */
 };
 
 /*

@@ -30,6 +30,7 @@
 
 #include "commit.h"
 #include "config.h"
+#include "dashboard.h"
 #include "dbpool.h"
 #include "eta.h"
 #include "log.h"
@@ -1103,6 +1104,9 @@ router_serve(struct wire *r)
 		break;
 	case REQ_ROUTE_METRICS:
 		scrape_serve(r, cr, rq.head);
+		break;
+	case REQ_ROUTE_DASHBOARD:
+		dashboard_serve(r, &rq, cr);
 		break;
 	case REQ_ROUTE_NO_JOB:
 		answer_error(r, 404, NULL, "no such job", "not a job id",

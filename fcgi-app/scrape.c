@@ -107,6 +107,13 @@ count_later(struct config_ref *cr)
 }
 
 void
+scrape_count_due(struct config_ref *cr)
+{
+	if (metrics_counts_claim(store_now()))
+		count_later(cr);
+}
+
+void
 scrape_serve(struct wire *r, struct config_ref *cr, int head_only)
 {
 	static const char oom[] = "Status: 500 Internal Server Error\r\n"
@@ -116,8 +123,7 @@ scrape_serve(struct wire *r, struct config_ref *cr, int head_only)
 	char head[256];
 	int n, rc;
 
-	if (metrics_counts_claim(store_now()))
-		count_later(cr);
+	scrape_count_due(cr);
 	buf_init(&body, 0);
 	s = dbpool_get();
 	rc = gauges_render(&body, &cr->c, s, 0);

@@ -12,6 +12,10 @@ struct wire;
  * configuration; the answer is 200, or 500 when out of memory. */
 void	scrape_serve(struct wire *r, struct config_ref *cr, int head_only);
 
+/* When the shared counts per state are due (metrics.h), claim them and
+ * have them taken in the background; return at once either way. */
+void	scrape_count_due(struct config_ref *cr);
+
 /* Stop the counting thread, if one was started (at exit). */
 void	scrape_stop(void);
 

@@ -17,12 +17,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "metrics.h"
 #include "store.h"
 
-#define MAGIC		0x31544d5147434646ULL	/* "FFCGQMT1" */
+#define MAGIC		0x32544d5147434646ULL	/* "FFCGQMT2" */
 #define NAME_READY	2
 
 const double metrics_bounds[3][METRICS_NBUCKETS] = {
@@ -60,6 +61,7 @@ struct mfile {
 	uint64_t	size;		/* sizeof(struct mfile): the layout */
 	struct name_entry names[METRICS_MAX_QUEUES];
 	struct counts_area counts;
+	struct metrics_minute minutes[METRICS_MINUTES];
 	struct metrics_slot slots[METRICS_SLOTS];
 };
 
@@ -67,11 +69,13 @@ struct mfile {
 static struct mfile_local {
 	struct name_entry names[METRICS_MAX_QUEUES];
 	struct counts_area counts;
+	struct metrics_minute minutes[METRICS_MINUTES];
 	struct metrics_slot slot;
 } local;
 
 static struct name_entry	*names = local.names;
 static struct counts_area	*counts = &local.counts;
+static struct metrics_minute	*minutes = local.minutes;
 static struct metrics_slot	*me = &local.slot;
 static struct mfile		*map;
 static int			 map_fd = -1;
@@ -131,6 +135,7 @@ unmap(void)
 	me = &local.slot;
 	names = local.names;
 	counts = &local.counts;
+	minutes = local.minutes;
 	(void)munmap(map, sizeof(*map));
 	(void)close(map_fd);
 	map = NULL;
@@ -195,6 +200,7 @@ metrics_open(const char *database, int create, char *err, size_t errlen)
 	map_owner = getpid();
 	names = m->names;
 	counts = &m->counts;
+	minutes = m->minutes;
 	me = &m->slots[i];
 	/* Counts this process made before now are added to its slot. */
 	move_local();
@@ -291,6 +297,73 @@ metrics_commit(size_t jobs, int64_t us)
 	observe(&me->batch, METRICS_H_BATCH, (double)jobs);
 }
 
+/*
+ * The minute of now, ready to be added to: its entry is claimed by
+ * swapping its old minute for -minute (zeroing), then minute.  NULL when
+ * another process is zeroing it right now, or the clock went back past
+ * it.  A process that dies while zeroing leaves -minute behind: the next
+ * to use the entry, a ring's turn later, sees an older minute and claims
+ * it as usual.
+ */
+static struct metrics_minute *
+minute_now(void)
+{
+	struct metrics_minute *e;
+	struct timespec ts;
+	int64_t m, t;
+	size_t k;
+
+	if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) == -1)
+		return NULL;
+	m = (int64_t)ts.tv_sec / 60;
+	e = &minutes[m % METRICS_MINUTES];
+	t = __atomic_load_n(&e->minute, __ATOMIC_ACQUIRE);
+	if (t == m)
+		return e;
+	if (t == -m || t > m || -t > m)
+		return NULL;
+	if (!__atomic_compare_exchange_n(&e->minute, &t, -m, 0,
+	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return t == m ? e : NULL;
+	for (k = 0; k < METRICS_MAX_QUEUES * METRICS_M_N; k++)
+		__atomic_store_n(&e->n[0][0] + k, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->minute, m, __ATOMIC_RELEASE);
+	return e;
+}
+
+static void
+minute_add(const char *queue, int what, uint64_t n)
+{
+	struct metrics_minute *e;
+	int i;
+
+	if ((i = metrics_queue(queue)) < 0 || (e = minute_now()) == NULL)
+		return;
+	add(&e->n[i][what], n);
+}
+
+void
+metrics_minutes(int64_t now_ms, struct metrics_minute *out, size_t n)
+{
+	const struct metrics_minute *e;
+	int64_t m = now_ms / 60000;
+	size_t i;
+
+	if (n > METRICS_MINUTES)
+		n = METRICS_MINUTES;
+	for (i = 0; i < n; i++, m--) {
+		e = &minutes[m % METRICS_MINUTES];
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].minute = m;
+		if (__atomic_load_n(&e->minute, __ATOMIC_ACQUIRE) != m)
+			continue;
+		memcpy(out[i].n, e->n, sizeof(out[i].n));
+		/* Zeroed for a later minute meanwhile: not this one's. */
+		if (__atomic_load_n(&e->minute, __ATOMIC_ACQUIRE) != m)
+			memset(out[i].n, 0, sizeof(out[i].n));
+	}
+}
+
 static struct metrics_queue *
 q_of(const char *queue)
 {
@@ -306,6 +379,7 @@ metrics_enqueued(const char *queue, uint64_t n)
 
 	if (q != NULL)
 		add(&q->enqueued, n);
+	minute_add(queue, METRICS_M_ENQUEUED, n);
 }
 
 void
@@ -345,6 +419,10 @@ metrics_finished(const char *queue, enum metrics_outcome outcome,
 	if (q == NULL || outcome < 0 || outcome >= METRICS_NOUTCOMES)
 		return;
 	add(&q->finished[outcome], 1);
+	if (outcome == METRICS_DONE)
+		minute_add(queue, METRICS_M_DONE, 1);
+	else if (outcome == METRICS_FAILED || outcome == METRICS_DEAD)
+		minute_add(queue, METRICS_M_FAILED, 1);
 	if (run_ms >= 0 && outcome <= METRICS_DEAD)
 		observe(&q->run[outcome], METRICS_H_JOB, (double)run_ms / 1e3);
 }

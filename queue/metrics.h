@@ -149,6 +149,30 @@ int	metrics_counts_claim(int64_t now_ms);
 void	metrics_counts_put(const struct metrics_counts *c);
 void	metrics_counts_drop(void);
 
+/*
+ * Jobs enqueued, done and failed (an attempt that failed, dead included)
+ * per queue and wall-clock minute, for the last METRICS_MINUTES minutes,
+ * in the file's header: every process adds to the same minute, so one
+ * read gives the installation's history (the dashboard's chart) without
+ * a sampler that must have been running all along.  A minute's counts are
+ * zeroed by the first process to count into it; counts made while another
+ * zeroes it are dropped (a chart, not an account: the counters above are
+ * the account).
+ */
+#define METRICS_MINUTES		64
+enum { METRICS_M_ENQUEUED = 0, METRICS_M_DONE, METRICS_M_FAILED,
+	METRICS_M_N };
+
+struct metrics_minute {
+	int64_t		minute;		/* wall ms / 60000; 0: no counts */
+	uint64_t	n[METRICS_MAX_QUEUES][METRICS_M_N];
+};
+
+/* The minutes from now_ms's minute back, out[0] the current one, n at most
+ * METRICS_MINUTES; a minute nobody counted in is all zero (with its
+ * minute set).  Queue indexes as metrics_queue(). */
+void	metrics_minutes(int64_t now_ms, struct metrics_minute *out, size_t n);
+
 /* Bytes of shared state per process (one slot). */
 size_t	metrics_slot_bytes(void);
 

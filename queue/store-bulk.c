@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "clock.h"
+#include "store-pg.h"
 #include "store-sqlite.h"
 
 #define BULK_HOLD_US	5000	/* write lock per batch, aimed at */
@@ -123,6 +124,9 @@ store_bulk_count(struct store *s, enum store_bulk_op op,
 	int64_t		 n = -1;
 	int		 rc;
 
+	if (s->pg != NULL)
+		return pgs_unsupported(s, "bulk changes (store_bulk_count)");
+
 	if (states_text(s, op, f, states, sizeof(states)) == -1)
 		return -1;
 	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK)
@@ -209,6 +213,8 @@ store_bulk(struct store *s, enum store_bulk_op op,
 	char		 states[96];
 	int		 n, rc, cur, nbatch = 0;
 
+	if (s->pg != NULL)
+		return pgs_unsupported(s, "bulk changes (store_bulk)");
 	if (batch < 1)
 		return sq_fail_arg(s, "bulk: batch below 1");
 	if (states_text(s, op, f, states, sizeof(states)) == -1)

@@ -619,4 +619,57 @@ typedef void	(*store_rejected_fn)(void *arg, const struct store_rejected *);
 int	store_rejected_list(struct store *, const char *queue, int64_t limit,
 	    store_rejected_fn fn, void *arg);
 
+/* ---------------------------------------------------------------------- */
+/* store-dash.c: the dashboard's listings and dead-job actions            */
+/* ---------------------------------------------------------------------- */
+
+/* Index entries a listing looks at, at most, whatever it finds. */
+#define STORE_DASH_BUDGET	10000
+
+struct store_dash_filter {
+	const char	*queue;		/* NULL: every queue */
+	enum store_state state;		/* STORE_JOB_ANY: every state */
+	int64_t		 before;	/* > 0: only jobs created (finished, for
+					   done, dead, cancelled) at or before */
+	int64_t		 offset;
+	int64_t		 limit;
+};
+
+/* A job as a listing shows it; the strings last only for the call. */
+struct store_dash_row {
+	const char	*id;
+	const char	*queue;
+	enum store_state state;
+	int		 attempts;
+	int		 max_attempts;
+	int64_t		 created_at;
+	int64_t		 run_at;
+	int64_t		 finished_at;	/* 0: not finished */
+	int64_t		 body_len;
+	const char	*last_error;	/* "" when none */
+};
+typedef void	(*store_dash_fn)(void *arg, const struct store_dash_row *);
+
+/*
+ * Call fn for the jobs matching f among the first STORE_DASH_BUDGET
+ * entries of the index of f's state (waiting: claim order; running: by
+ * lease; done, cancelled: newest finished first; dead: newest death
+ * first; any: newest first), skipping f->offset, at most f->limit.
+ * Returns how many, or -1.
+ */
+int	store_dash_list(struct store *, const struct store_dash_filter *f,
+	    store_dash_fn fn, void *arg);
+
+/* Delete a dead job: -1 error, 0 unknown id, 1 deleted, 2 not dead. */
+int	store_dash_discard(struct store *, const char *id);
+
+/*
+ * Retry (as store_retry) or, when discard, delete at most n dead jobs of
+ * queue (NULL: every queue) that died at or before before, in one short
+ * transaction of their own.  Returns how many, or -1.  Call it again
+ * until it returns less than n.
+ */
+int	store_dash_dead_batch(struct store *, const char *queue,
+	    int64_t before, int discard, int n, int64_t now);
+
 #endif /* FCGIQ_STORE_H */

@@ -7,7 +7,8 @@ pkgs="build-essential autoconf automake libtool pkg-config
 	libcmocka-dev libcurl4-openssl-dev sqlite3 nginx-light spawn-fcgi curl procps socat
 	clang libclang-rt-14-dev valgrind apache2 libapache2-mod-fcgid
 	perl openssl systemd caddy lighttpd h2o libfcgi-bin prometheus
-	php-fpm lintian debootstrap libpq-dev postgresql"
+	php-fpm lintian debootstrap libpq-dev postgresql
+	jq chromium"
 # The zones [schedule NAME]'s timezone names (tests/e2e/schedules.sh).
 pkgs="$pkgs tzdata"
 # Node.js and npm run the webhook senders' signing libraries

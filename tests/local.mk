@@ -213,10 +213,23 @@ E2E_TESTS += tests/e2e/flow.sh
 E2E_TESTS += tests/e2e/serialize.sh
 # fcgiqctl retry / discard / cancel by filters, in batches (issue 19).
 E2E_TESTS += tests/e2e/bulk.sh
+# The dashboard role (issue 18): curl through nginx, then a real browser.
+E2E_TESTS += tests/e2e/dashboard.sh tests/e2e/dashboard-browser.sh \
+	tests/e2e/apache-dashboard.sh
+check_PROGRAMS += tests/unit/test_dashboard
+TESTS += tests/unit/test_dashboard
+tests_unit_test_dashboard_SOURCES = tests/unit/test_dashboard.c \
+	tests/unit/tmpdir.c tests/unit/tmpdir.h
+tests_unit_test_dashboard_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_dashboard_LDADD = $(UNIT_LDADD)
+# puppeteer-core for the browser suite, pinned (npm ci: npm-lib.sh).
+EXTRA_DIST += tests/dashboard/package.json tests/dashboard/package-lock.json \
+	tests/dashboard/browser.mjs
 TESTS += $(E2E_TESTS)
 dist_noinst_SCRIPTS += $(E2E_TESTS) tests/e2e/responder-lib.sh \
 	tests/e2e/apache-lib.sh tests/e2e/clients-lib.sh \
-	tests/e2e/phpfpm-lib.sh
+	tests/e2e/phpfpm-lib.sh tests/e2e/npm-lib.sh \
+	tests/e2e/dashboard-lib.sh
 # PHP-FPM's scripts for the upstream kinds' suites (phpfpm-lib.sh).
 EXTRA_DIST += tests/handlers/php/job.php
 dist_noinst_SCRIPTS += tests/handlers/hostile/fcgi-upstream.py

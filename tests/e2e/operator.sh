@@ -194,7 +194,8 @@ stop_pid "$FCGIQ_PID"
 
 # --- upgrading: migrations on open
 cp "$T/backup-vacuum.db" "$T/v1.db"
-sqlite3 "$T/v1.db" "DROP TABLE schedules; ALTER TABLE jobs DROP COLUMN crashes;
+sqlite3 "$T/v1.db" "DROP INDEX jobs_dead; DROP TABLE schedules;
+    ALTER TABLE jobs DROP COLUMN crashes;
     DROP INDEX jobs_serial; ALTER TABLE jobs DROP COLUMN serial_key;
     DROP TABLE rejected; ALTER TABLE jobs DROP COLUMN result_type;
     DROP TABLE queues; PRAGMA user_version = 1"

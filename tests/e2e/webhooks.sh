@@ -19,42 +19,10 @@ for c in node npm nginx curl sqlite3; do
 done
 
 # --- the signers, from the lockfile ----------------------------------------
-# npm ci into a cache directory outside the tree (make distcheck leaves
-# nothing behind), reused while the lockfile is the same (FCGIQ_NPM_DIR:
-# elsewhere).
+# FCGIQ_NPM_DIR: install them there instead of the cache directory.
+. "$(dirname "$0")/npm-lib.sh"
 WH="$top_srcdir/tests/webhooks"
-NPM_DIR=${FCGIQ_NPM_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/fcgiq/webhooks-npm}
-sum=$(sha256sum "$WH/package-lock.json" | cut -d' ' -f1)
-if [ "$(cat "$NPM_DIR/.lock-sum" 2>/dev/null)" != "$sum" ]; then
-	rm -rf "$NPM_DIR"
-	mkdir -p "$NPM_DIR"
-	cp "$WH/package.json" "$WH/package-lock.json" "$NPM_DIR/"
-	# Node trusts its own CA list unless told to use the system's,
-	# where a machine keeps the CA of a TLS-inspecting egress proxy.
-	npm_ci() {
-		(cd "$NPM_DIR" && NODE_OPTIONS=--use-openssl-ca \
-		    npm ci --no-audit --no-fund --ignore-scripts "$@") \
-		    >>"$T/npm.log" 2>&1
-	}
-	if ! npm_ci; then
-		# A machine without that CA (a bare chroot behind the same
-		# proxy) cannot verify the registry's certificate.  The lockfile
-		# pins every package's sha512 (npm ci refuses a tarball that
-		# does not match), so what is installed is what was reviewed:
-		# fetch once more without TLS verification, and say so.
-		pkgs=$(grep -c '"node_modules/' "$WH/package-lock.json")
-		ints=$(grep -c '"integrity": "sha512-' "$WH/package-lock.json")
-		grep -q 'CERT\|certificate' "$T/npm.log" && [ "$pkgs" -eq "$ints" ] ||
-		    bail "npm ci of tests/webhooks failed: $(grep 'npm ERR!' "$T/npm.log" | head -3)"
-		echo "# the npm registry's certificate is not trusted here; fetching" \
-		    "with TLS verification off, each of the $ints packages checked" \
-		    "against the lockfile's sha512"
-		rm -rf "$NPM_DIR/node_modules"
-		npm_ci --strict-ssl=false ||
-		    bail "npm ci of tests/webhooks failed: $(grep 'npm ERR!' "$T/npm.log" | head -3)"
-	fi
-	echo "$sum" >"$NPM_DIR/.lock-sum"
-fi
+npm_locked "$WH" webhooks-npm "${FCGIQ_NPM_DIR:-}"
 cp "$WH/sign.mjs" "$NPM_DIR/sign.mjs"
 # sign SCHEME SECRET BODYFILE [ARGS]: the sender's headers, one a line.
 sign() { node "$NPM_DIR/sign.mjs" "$@"; }

@@ -477,8 +477,14 @@ schema=$(sed -n 's/^#define STORE_SCHEMA_VERSION[^0-9]*\([0-9]*\).*/\1/p' "$S/qu
 check_eq "schema $schema before: result_type, rejected and its index there" "$schema 1 2" \
     "$(sql 'PRAGMA user_version') $(has_v4)"
 as fcgiq sqlite3 /var/lib/fcgiq/queue.db '.filectrl persist_wal 1' "BEGIN;
-    DROP TABLE schedules; ALTER TABLE jobs DROP COLUMN crashes;
-    ALTER TABLE jobs DROP COLUMN serial_key;
+    DROP INDEX jobs_dead; DROP TABLE schedules;
+    ALTER TABLE jobs DROP COLUMN crashes;
+    DROP INDEX jobs_serial; ALTER TABLE jobs DROP COLUMN serial_key;
+    ALTER TABLE queues DROP COLUMN breaker_state;
+    ALTER TABLE queues DROP COLUMN breaker_until;
+    ALTER TABLE queues DROP COLUMN breaker_failures;
+    ALTER TABLE queues DROP COLUMN breaker_pause;
+    ALTER TABLE queues DROP COLUMN breaker_trips;
     DROP TABLE rejected; ALTER TABLE jobs DROP COLUMN result_type;
     PRAGMA user_version = 3; COMMIT" >/dev/null 2>"$T/downgrade.err"
 check_eq "the database turned back into schema 3: exit 0" "0" "$?$(cat "$T/downgrade.err")"

@@ -32,7 +32,8 @@
 
 /* What migrations 4 -> 5 and 3 -> 4 added, taken away again: a version 4
  * and a version 3 database. */
-#define UNDO_V5 "DROP TABLE schedules;" \
+#define UNDO_V5 "DROP INDEX jobs_dead;" \
+	"DROP TABLE schedules;" \
 	"ALTER TABLE jobs DROP COLUMN crashes;" \
 	"DROP INDEX jobs_serial;" \
 	"ALTER TABLE jobs DROP COLUMN serial_key;" \
@@ -533,9 +534,9 @@ test_migrate_v3(void **state)
 	assert_state(f->s, id, STORE_JOB_DONE);
 }
 
-/* A version 4 database with a waiting job in it is migrated on open: the
- * job has no serial key and no crash, and the schedules table is there,
- * empty. */
+/* A version 4 database with a dead job in it is migrated on open: the
+ * job has no serial key and no crash, the schedules table is there,
+ * empty, and the dead jobs' index lists the job. */
 static void
 test_migrate_v4(void **state)
 {
@@ -543,13 +544,16 @@ test_migrate_v4(void **state)
 	char		 id[STORE_ID_LEN + 1];
 	sqlite3		*db;
 
-	db = older_schema(f, id, UNDO_V5 "PRAGMA user_version = 4");
+	db = older_schema(f, id, UNDO_V5 "UPDATE jobs SET state = 'dead',"
+	    " finished_at = 1; PRAGMA user_version = 4");
 	sqlite3_close(db);
 	db = migrated(f);
 	assert_int_equal(qint(db, "SELECT count(*) FROM jobs WHERE"
 	    " serial_key IS NULL AND crashes = 0"), 1);
 	assert_int_equal(qint(db, "SELECT count(*) FROM schedules"), 0);
-	assert_state(f->s, id, STORE_JOB_QUEUED);
+	assert_int_equal(qint(db, "SELECT count(*) FROM jobs INDEXED BY"
+	    " jobs_dead WHERE state = 'dead' AND queue = 'default'"), 1);
+	assert_state(f->s, id, STORE_JOB_DEAD);
 }
 
 /* store_rejected_list's callback: count rows, keep the newest's reason. */
