@@ -148,7 +148,7 @@ metrics_open(const char *database, int create, char *err, size_t errlen)
 	struct mfile *m = MAP_FAILED;
 	struct stat st;
 	size_t i;
-	int fd = -1;
+	int fd = -1, replaced = 0;
 
 	unmap();	/* a slot of our own, not one inherited */
 	if (store_is_postgresql(database)) {
@@ -160,6 +160,7 @@ metrics_open(const char *database, int create, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: path too long", database);
 		return -1;
 	}
+again:
 	if ((fd = open(map_path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0),
 	    0644)) == -1 ||
 	    flock(fd, LOCK_EX) == -1 || fstat(fd, &st) == -1)
@@ -167,6 +168,8 @@ metrics_open(const char *database, int create, char *err, size_t errlen)
 	if (st.st_size == 0 && ftruncate(fd, sizeof(*m)) == -1)
 		goto fail_errno;
 	if (st.st_size != 0 && st.st_size != (off_t)sizeof(*m)) {
+		if (create && !replaced)
+			goto replace;
 		snprintf(err, errlen, "%s: another layout (%lld bytes): "
 		    "remove it while fcgiq is stopped", map_path,
 		    (long long)st.st_size);
@@ -179,6 +182,8 @@ metrics_open(const char *database, int create, char *err, size_t errlen)
 		m->size = sizeof(*m);
 		m->magic = MAGIC;
 	} else if (m->magic != MAGIC || m->size != sizeof(*m)) {
+		if (create && !replaced)
+			goto replace;
 		snprintf(err, errlen, "%s: not a metrics file of this "
 		    "version: remove it while fcgiq is stopped", map_path);
 		goto fail;
@@ -205,6 +210,21 @@ metrics_open(const char *database, int create, char *err, size_t errlen)
 	/* Counts this process made before now are added to its slot. */
 	move_local();
 	return 0;
+replace:
+	/*
+	 * A file an older fcgiq left (an upgrade): counters are allowed to
+	 * reset, so a new file takes its name.  Processes of the old version
+	 * still running keep the one they mapped, unlinked, and never mix
+	 * layouts with this one.
+	 */
+	if (m != MAP_FAILED)
+		(void)munmap(m, sizeof(*m));
+	m = MAP_FAILED;
+	if (unlink(map_path) == -1 && errno != ENOENT)
+		goto fail_errno;
+	(void)close(fd);
+	replaced = 1;
+	goto again;
 fail_errno:
 	snprintf(err, errlen, "%s: %s", map_path, strerror(errno));
 fail:

@@ -7,8 +7,10 @@
  * families, labels escaped, histograms cumulated with _count = +Inf.
  * promtool checks a whole scrape in tests/e2e/metrics.sh.
  */
+#include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -197,6 +199,41 @@ test_open_local(void **state)
 	assert_true(metrics_slot_bytes() < 20 * 1024);
 }
 
+/* A file another fcgiq version left beside the database (an upgrade):
+ * a reader refuses it, saying what to do; a process that creates the
+ * file puts a new one in its place, the old one's inode left to those
+ * that still map it. */
+static void
+test_open_other_layout(void **state)
+{
+	char path[160], err[256];
+	struct stat st0, st1;
+	FILE *f;
+	int old;
+
+	(void)state;
+	(void)snprintf(path, sizeof(path), "%s-metrics", db);
+	assert_non_null(f = fopen(path, "w"));
+	assert_int_equal(fputs("an older layout", f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+	/* An old process's hold on it: its inode lives on, not reused. */
+	assert_true((old = open(path, O_RDONLY)) != -1);
+	assert_int_equal(fstat(old, &st0), 0);
+	assert_int_equal(metrics_open(db, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "another layout"));
+	assert_int_equal(metrics_open(db, 1, err, sizeof(err)), 0);
+	assert_int_equal(stat(path, &st1), 0);
+	assert_true(st1.st_ino != st0.st_ino);
+	assert_true(st1.st_size > st0.st_size);
+	assert_int_equal(fstat(old, &st0), 0);
+	assert_int_equal(st0.st_nlink, 0);	/* unlinked, still open */
+	assert_int_equal(close(old), 0);
+	metrics_http(200);
+	metrics_close();
+	assert_int_equal(metrics_open(db, 0, err, sizeof(err)), 0);
+	metrics_close();
+}
+
 /* The shared counts: one claimant at a time, then not due again for a
  * second (or 20 times the count's cost). */
 static void
@@ -365,6 +402,7 @@ main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 		T(test_shared_sums),
 		T(test_open_local),
+		T(test_open_other_layout),
 		T(test_counts_claim),
 		T(test_label_escape),
 		T(test_exposition),
