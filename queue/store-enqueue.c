@@ -168,8 +168,8 @@ done:
  * be stored (outcome still new): 1 when one of them holds its queue and
  * key, jobs[i]'s id and outcome then set; else 0.
  */
-static int
-batch_lookup(struct store_newjob *jobs, size_t i)
+int
+store_batch_match(struct store_newjob *jobs, size_t i)
 {
 	struct store_newjob *j = &jobs[i], *e;
 	size_t k;
@@ -369,7 +369,7 @@ store_enqueue(struct store *s, struct store_newjob *jobs, size_t n)
 	 */
 	for (i = 0; i < n; i++)
 		if (jobs[i].idempotency_key != NULL)
-			(void)batch_lookup(jobs, i);
+			(void)store_batch_match(jobs, i);
 	/* The runs of new jobs, split where a duplicate or conflict is. */
 	for (i = 0, run = 0; i <= n; i++) {
 		if (i < n && jobs[i].outcome == STORE_ENQ_NEW)
@@ -395,7 +395,7 @@ store_enqueue(struct store *s, struct store_newjob *jobs, size_t n)
 			continue;
 		}
 		j->outcome = STORE_ENQ_NEW;
-		if (batch_lookup(jobs, i))
+		if (store_batch_match(jobs, i))
 			continue;
 		/* It matched one left out: that one's earlier job. */
 		if ((rc = enqueue_lookup(s, j)) == 0)

@@ -431,8 +431,8 @@ bind_error(sqlite3_stmt *st, int i, const char *e)
  * "Full jitter" exponential backoff: a delay drawn uniformly from
  * [min, min(max, min * 2^(attempt - 1))].
  */
-static int64_t
-backoff(int attempt, int64_t min, int64_t max)
+int64_t
+store_backoff(int attempt, int64_t min, int64_t max)
 {
 	uint64_t	r;
 	int64_t		cap;
@@ -514,7 +514,7 @@ finish_failed(struct store *s, const char *id, int attempt,
 	    sqlite3_bind_int(st, 3, permanent != 0) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 4, now) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 5, run_at > 0 ? run_at : now +
-	    backoff(attempt, backoff_min_ms, backoff_max_ms)) != SQLITE_OK ||
+	    store_backoff(attempt, backoff_min_ms, backoff_max_ms)) != SQLITE_OK ||
 	    bind_error(st, 6, error) != SQLITE_OK ||
 	    sqlite3_bind_int(st, 7, crashed != 0) != SQLITE_OK ||
 	    sqlite3_bind_int(st, 8, quarantine) != SQLITE_OK) {

@@ -140,52 +140,7 @@ cut_error(const char *e, char *buf)
 	return buf;
 }
 
-/* "Full jitter" backoff, as store-jobs.c draws it. */
-static int64_t
-backoff(int attempt, int64_t min, int64_t max)
-{
-	uint64_t	r;
-	int64_t		cap;
-	int		shift;
-
-	if (min < 0)
-		min = 0;
-	if (max < min)
-		max = min;
-	shift = attempt > 1 ? attempt - 1 : 0;
-	if (shift >= 62 || min > (max >> shift))
-		cap = max;
-	else
-		cap = min << shift;
-	if (cap == min || sq_random(&r, sizeof(r)) == -1)
-		return cap;
-	return min + (int64_t)(r % (uint64_t)(cap - min + 1));
-}
-
 /* --- enqueue ----------------------------------------------------------- */
-
-/* jobs[i] (keyed) against the new jobs before it in the batch: 1 when one
- * holds its queue and key (its id and outcome then set), else 0. */
-static int
-batch_lookup(struct store_newjob *jobs, size_t i)
-{
-	struct store_newjob *j = &jobs[i], *e;
-	size_t k;
-
-	for (k = 0; k < i; k++) {
-		e = &jobs[k];
-		if (e->outcome != STORE_ENQ_NEW || e->idempotency_key == NULL ||
-		    strcmp(e->idempotency_key, j->idempotency_key) != 0 ||
-		    strcmp(e->queue, j->queue) != 0)
-			continue;
-		memcpy(j->id, e->id, sizeof(j->id));
-		j->outcome = e->body_len == j->body_len && (j->body_len == 0 ||
-		    memcmp(e->body, j->body, j->body_len) == 0) ?
-		    STORE_ENQ_DUPLICATE : STORE_ENQ_CONFLICT;
-		return 1;
-	}
-	return 0;
-}
 
 /* The earlier job holding j's queue and key, in this transaction (after
  * the INSERT's ON CONFLICT waited for its writer).  0 or -1. */
@@ -385,7 +340,7 @@ pgs_enqueue(struct store *s, struct store_newjob *jobs, size_t n)
 	/* The same key twice in one batch: a duplicate of its first job. */
 	for (i = 0; i < n; i++)
 		if (jobs[i].idempotency_key != NULL)
-			(void)batch_lookup(jobs, i);
+			(void)store_batch_match(jobs, i);
 	/*
 	 * Jobs without keys that one INSERT holds need no transaction
 	 * around it: the statement is one, committed or not as a whole,
@@ -549,7 +504,7 @@ pgs_finish_failed_at(struct store *s, const char *id, int attempt,
 	pgs_p_i64(&p, attempt);
 	pgs_p_i64(&p, permanent != 0);
 	pgs_p_i64(&p, now);
-	pgs_p_i64(&p, run_at > 0 ? run_at : now + backoff(attempt,
+	pgs_p_i64(&p, run_at > 0 ? run_at : now + store_backoff(attempt,
 	    backoff_min_ms, backoff_max_ms));
 	pgs_p_str(&p, cut_error(error, buf));
 	pgs_p_i64(&p, crashed != 0);

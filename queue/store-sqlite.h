@@ -132,6 +132,17 @@ int	sq_query_one(struct store *s, const char *sql, int64_t *ival,
 /* len bytes from the kernel's CSPRNG; 0 or -1 (errno set). */
 int	sq_random(void *buf, size_t len);
 
+/*
+ * Engine-neutral pieces the PostgreSQL files share (store-pg-jobs.c).
+ * store_backoff: a "full jitter" delay drawn uniformly from [min,
+ * min(max, min * 2^(attempt - 1))] (store-jobs.c).  store_batch_match:
+ * the keyed jobs[i] against the jobs before it in the batch still to be
+ * stored; 1 when one holds its queue and key, jobs[i]'s id and outcome
+ * then set, else 0 (store-enqueue.c).
+ */
+int64_t	store_backoff(int attempt, int64_t min, int64_t max);
+int	store_batch_match(struct store_newjob *jobs, size_t i);
+
 /* Make a statement ready for the next use, whatever happened to it. */
 static inline void
 sq_done_with(sqlite3_stmt *st)
