@@ -37,13 +37,13 @@ if [ -z "$CC_FUZZ" ]; then
 fi
 [ -n "$CC_FUZZ" ] || skip_all "no clang (tests/install-deps.sh installs it)"
 command -v pkg-config >/dev/null 2>&1 || skip_all "no pkg-config"
-pkg-config --exists jansson inih sqlite3 libcrypto ||
-    skip_all "jansson, inih, sqlite3 or libcrypto development files missing"
+pkg-config --exists jansson inih sqlite3 libcrypto libpq ||
+    skip_all "jansson, inih, sqlite3, libcrypto or libpq development files missing"
 
 SAN="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 CFLAGS_FUZZ="-g -O1 $SAN -fno-omit-frame-pointer \
 	-I$top_srcdir/queue -I$top_srcdir/fcgi-app -I$FUZZ_DIR \
-	$(pkg-config --cflags jansson inih sqlite3)"
+	$(pkg-config --cflags jansson inih sqlite3 libpq)"
 
 # The runtime: a trivial target must link and run.
 mkdir -p "$T/bin" "$T/artifacts" "$T/corpus"
@@ -68,7 +68,7 @@ fi
 make -C "$b" -j"${MAKE_JOBS:-2}" libresponder.a libfcgiq.a >"$T/make.log" 2>&1 ||
 	bail "building the libraries with $CC_FUZZ failed: $(grep -m5 error "$T/make.log")"
 LIBS_FUZZ="$b/libresponder.a $b/libfcgiq.a \
-	$(pkg-config --libs jansson inih sqlite3 libcrypto) -lpthread"
+	$(pkg-config --libs jansson inih sqlite3 libcrypto libpq) -lpthread"
 # target_flags TARGET: libFuzzer options of a target.
 target_flags() {
 	case $1 in
