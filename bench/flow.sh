@@ -28,12 +28,10 @@ bench_scratch flow
 
 # A port below the ephemeral range (NOTES.md), from this branch's range.
 port=$((24000 + RANDOM % 1000))
-mkdir -p "$B/nginx/logs" "$B/nginx/tmp"
+mkdir -p "$B/nginx/tmp"
 cat > "$B/nginx.conf" <<EOF
 user $( [ "$(id -u)" = 0 ] && echo root || id -un );
 worker_processes 1;
-pid $B/nginx.pid;
-error_log $B/nginx/logs/error.log;
 events { worker_connections 1024; }
 http {
 	access_log off;
@@ -45,9 +43,7 @@ http {
 	}
 }
 EOF
-nginx -p "$B/nginx" -c "$B/nginx.conf" -g "daemon off;" 2>>"$B/nginx/logs/error.log" &
-pids="$pids $!"
-for i in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+bench_nginx "$B/nginx.conf"
 [ "$(curl -s -d x "http://127.0.0.1:$port/")" = ok ] ||
     { echo "bench: nginx does not answer on $port"; exit 1; }
 
