@@ -81,6 +81,28 @@ bench_nginx() {
 	pids="$pids $(cat "$B/nginx.pid")"
 }
 
+# bench_nginx_fcgiq: starts nginx on 127.0.0.1:$port passing to fcgiq on
+# $B/fcgiq.sock (32 kept connections), the server's locations read from
+# stdin.
+bench_nginx_fcgiq() {
+	{
+		cat <<EOC
+user root;
+worker_processes 1;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_buffer_size 16k;
+	upstream fcgiq { server unix:$B/fcgiq.sock; keepalive 32; }
+	server {
+		listen 127.0.0.1:$port backlog=4096;
+EOC
+		cat
+		printf '\t}\n}\n'
+	} >"$B/nginx.conf"
+	bench_nginx "$B/nginx.conf"
+}
+
 # wrk_run URL CONC OUT LUA [ARG...]: wrk -t2 for $dur s, its report into
 # OUT, prints the requests/s (ARGs go to the LUA script).
 wrk_run() {

@@ -93,21 +93,7 @@ loc() {
 	printf '\t\t\tfastcgi_param FCGIQ_QUEUE %s;\n' "$1"
 	printf '\t\t\tfastcgi_keep_conn on; fastcgi_pass fcgiq; }\n'
 }
-cat > "$B/nginx.conf" <<EOC
-user root;
-worker_processes 1;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_buffer_size 16k;
-	upstream fcgiq { server unix:$B/fcgiq.sock; keepalive 32; }
-	server {
-		listen 127.0.0.1:$port backlog=4096;
-$(loc plain; loc github; loc hmac)
-	}
-}
-EOC
-bench_nginx "$B/nginx.conf"
+bench_nginx_fcgiq < <(loc plain; loc github; loc hmac)
 
 # post QUEUE CONC NONCE [OUT]: requests/s (non-2xx counted apart).
 post() {

@@ -49,22 +49,10 @@ max_queued = 1000000000
 EOF
 bench_fcgiq "$B/fcgiq.conf" "$B/fcgiq.sock"
 port=$((20000 + RANDOM % 12000))
-cat >"$B/nginx.conf" <<EOC
-user root;
-worker_processes 1;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_buffer_size 16k;
-	upstream fcgiq { server unix:$B/fcgiq.sock; keepalive 32; }
-	server {
-		listen 127.0.0.1:$port backlog=4096;
+bench_nginx_fcgiq <<EOC
 		location / { include /etc/nginx/fastcgi_params;
 			fastcgi_keep_conn on; fastcgi_pass fcgiq; }
-	}
-}
 EOC
-bench_nginx "$B/nginx.conf"
 
 client=$build/tests/tools/fcgiclient
 "$client" -s "$B/fcgiq.sock" -d x -p FCGIQ_QUEUE=idle >"$B/job.out"
