@@ -50,25 +50,7 @@ while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
 done
 
 # PHP-FPM: a static pool of C children (one per request in flight).
-cat > "$B/php-fpm.conf" <<EOF
-[global]
-pid = $B/php-fpm.pid
-error_log = $B/php-fpm.log
-daemonize = no
-[bench]
-listen = $B/fpm.sock
-pm = static
-pm.max_children = $conc
-pm.max_requests = 0
-clear_env = yes
-$( [ "$(id -u)" = 0 ] && printf 'user = root\ngroup = root\n' )
-EOF
-if [ "$(id -u)" = 0 ]; then
-	"$fpm" -F -R -y "$B/php-fpm.conf" 2>>"$B/php-fpm.log" &
-else
-	"$fpm" -F -y "$B/php-fpm.conf" 2>>"$B/php-fpm.log" &
-fi
-pids="$pids $!"
+bench_php_fpm "$fpm" "$conc"
 
 mkdir -p "$B/nginx/tmp"
 cat > "$B/nginx.conf" <<EOF
@@ -94,7 +76,6 @@ http {
 	}
 }
 EOF
-bench_wait_sock "$B/fpm.sock"
 bench_nginx "$B/nginx.conf"
 [ "$(curl -s -d x "http://127.0.0.1:$port/")" = "ok 1" ] ||
     { echo "bench: nginx -> PHP-FPM does not answer"; exit 1; }

@@ -69,6 +69,30 @@ bench_fcgiq() {
 	bench_wait_sock "$2"
 }
 
+# bench_php_fpm BIN CHILDREN: starts PHP-FPM (BIN) in the foreground, one
+# static pool of CHILDREN on $B/fpm.sock (as root when we are root),
+# tracks it and waits for the socket.
+bench_php_fpm() {
+	local root=
+	[ "$(id -u)" = 0 ] && root=-R
+	cat >"$B/php-fpm.conf" <<EOC
+[global]
+pid = $B/php-fpm.pid
+error_log = $B/php-fpm.log
+daemonize = no
+[bench]
+listen = $B/fpm.sock
+pm = static
+pm.max_children = $2
+pm.max_requests = 0
+clear_env = yes
+$( [ -n "$root" ] && printf 'user = root\ngroup = root\n' )
+EOC
+	"$1" -F $root -y "$B/php-fpm.conf" 2>>"$B/php-fpm.log" &
+	pids="$pids $!"
+	bench_wait_sock "$B/fpm.sock"
+}
+
 # bench_nginx CONF: starts nginx on CONF (prefix $B/nginx, pid file and
 # error log there; CONF names neither), tracks its master, or exits 1.
 bench_nginx() {

@@ -45,21 +45,7 @@ bench_scratch upstream
 JOB=$src/bench/upstream.php
 
 # One static PHP-FPM pool of conc children, for (a), (b) and the latency.
-cat >"$B/php-fpm.conf" <<EOC
-[global]
-pid = $B/php-fpm.pid
-error_log = $B/php-fpm.log
-daemonize = no
-[bench]
-listen = $B/fpm.sock
-pm = static
-pm.max_children = $conc
-user = root
-group = root
-EOC
-"$php_fpm" -F -R -y "$B/php-fpm.conf" 2>>"$B/php-fpm.log" &
-pids="$pids $!"
-bench_wait_sock "$B/fpm.sock"
+bench_php_fpm "$php_fpm" "$conc"
 
 port=$((20000 + RANDOM % 10000))
 cat >"$B/nginx.conf" <<EOC
