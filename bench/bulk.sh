@@ -15,9 +15,7 @@
 # Needs a build in ./build (or BUILD=dir), nginx, spawn-fcgi, wrk, sqlite3.
 # Nothing here is a test.
 set -u
-cd "$(dirname "$0")/.."
-src=$(pwd)
-build=${BUILD:-$src/build}
+. "$(dirname "$0")/lib.sh"
 jobs=1000000 rounds=1 dur=10 conns=4
 while getopts "n:r:d:c:" o; do
 	case $o in
@@ -26,23 +24,9 @@ while getopts "n:r:d:c:" o; do
 	*) sed -n '2,17p' "$0"; exit 2 ;;
 	esac
 done
-for c in nginx spawn-fcgi wrk sqlite3; do
-	command -v $c >/dev/null || { echo "bench: no $c"; exit 1; }
-done
-[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
-
-B=$(mktemp -d /tmp/fcgiq-bench-bulk.XXXXXX)
-chmod 755 "$B"
-pids=""
-cleanup() {
-	local p
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	sleep 0.5
-	for p in $pids; do kill -9 "$p" 2>/dev/null; done
-	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_need nginx spawn-fcgi wrk sqlite3
+bench_built
+bench_scratch bulk
 
 cat >"$B/fcgiq.conf" <<EOC
 [fcgiq]
@@ -60,7 +44,6 @@ spawn-fcgi -s "$B/fcgiq.sock" -M 0666 -P "$B/fcgiq.pid" -- \
     { echo "bench: fcgiq did not start"; exit 1; }
 pids="$pids $(cat "$B/fcgiq.pid")"
 port=$((25000 + RANDOM % 1000))
-mkdir -p "$B/nginx/logs"
 cat >"$B/nginx.conf" <<EOC
 user root;
 worker_processes 1;
@@ -75,10 +58,7 @@ http {
 	}
 }
 EOC
-nginx -p "$B/nginx" -c "$B/nginx.conf" -g "pid $B/nginx.pid; error_log $B/nginx/logs/error.log;" ||
-    { echo "bench: nginx did not start"; exit 1; }
-sleep 0.3
-pids="$pids $(cat "$B/nginx.pid")"
+bench_nginx "$B/nginx.conf"
 code=$(curl -s -o /dev/null -w '%{http_code}' -d probe "http://127.0.0.1:$port/in/")
 [ "$code" = 202 ] || { echo "bench: intake answered $code"; KEEP=1; exit 1; }
 
@@ -92,12 +72,11 @@ sqlite3 -cmd '.timeout 10000' "$B/queue.db" "WITH RECURSIVE c(i) AS (SELECT 0
         x'7b7d', 'exit 1' FROM c; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
 
 # slice: one wrk run of $dur s: "p99_ms req/s"
-to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) ; else if (v ~ /s$/) n *= 1000; printf "%.1f", n }'; }
 slice() {
 	local out
 	out=$(wrk -t1 -c"$conns" -d"${dur}s" --latency -s "$src/bench/post.lua" \
 	    "http://127.0.0.1:$port/in/" 2>&1)
-	echo "$(to_ms "$(echo "$out" | awk '$1 == "99%" { print $2 }')")" \
+	echo "$(to_ms "$(echo "$out" | awk '$1 == "99%" { print $2 }')" 1)" \
 	    "$(echo "$out" | awk '/^Requests\/sec:/ { printf "%.0f", $2 }')"
 }
 

@@ -23,9 +23,7 @@
 # Target: watched >= 0.95x alone (sums of the rounds; each round's ratio
 # is printed too).  Nothing here is a pass/fail test.
 set -u
-cd "$(dirname "$0")/.."
-src=$(pwd)
-build=${BUILD:-$src/build}
+. "$(dirname "$0")/lib.sh"
 rounds=3 dur=10 conc=64 grow=0
 while getopts "r:d:c:g:" o; do
 	case $o in
@@ -34,23 +32,9 @@ while getopts "r:d:c:g:" o; do
 	*) sed -n '2,24p' "$0"; exit 2 ;;
 	esac
 done
-for p in wrk nginx sqlite3 curl; do
-	command -v "$p" >/dev/null || { echo "bench: $p is missing"; exit 1; }
-done
-[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
-
-B=$(mktemp -d "${TMPDIR:-/tmp}/fcgiq-dash.XXXXXX")
-chmod 755 "$B"
-pids=""
-cleanup() {
-	local p
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	sleep 0.5
-	for p in $pids; do kill -9 "$p" 2>/dev/null; done
-	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_need wrk nginx sqlite3 curl
+bench_built
+bench_scratch dash
 
 db=${DB:-$B/queue.db}
 cat >"$B/fcgiq.conf" <<EOF
@@ -62,22 +46,9 @@ helper = no
 max_queued = 1000000000
 [queue mail]
 EOF
-"$build/fcgiq" -c "$B/fcgiq.conf" -s "$B/fcgiq.sock" 2>"$B/fcgiq.log" &
-fpid=$!
-pids="$pids $fpid"
-for i in $(seq 50); do [ -S "$B/fcgiq.sock" ] && break; sleep 0.1; done
+bench_fcgiq "$B/fcgiq.conf" "$B/fcgiq.sock"
 port=$((20000 + RANDOM % 12000))
-mkdir -p "$B/ngx/logs"
-cat >"$B/ngx.conf" <<EOC
-user root;
-worker_processes 1;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_buffer_size 16k;
-	upstream fcgiq { server unix:$B/fcgiq.sock; keepalive 32; }
-	server {
-		listen 127.0.0.1:$port backlog=4096;
+bench_nginx_fcgiq <<EOC
 		location / { include /etc/nginx/fastcgi_params;
 			fastcgi_keep_conn on; fastcgi_pass fcgiq; }
 		location = /metrics { include /etc/nginx/fastcgi_params;
@@ -86,14 +57,7 @@ http {
 		location /fcgiq/ { include /etc/nginx/fastcgi_params;
 			fastcgi_param FCGIQ_ROLE dashboard;
 			fastcgi_keep_conn on; fastcgi_pass fcgiq; }
-	}
-}
 EOC
-nginx -p "$B/ngx" -c "$B/ngx.conf" \
-    -g "pid $B/ngx.pid; error_log $B/ngx/logs/error.log;" ||
-    { echo "bench: nginx did not start"; exit 1; }
-sleep 0.3
-pids="$pids $(cat "$B/ngx.pid")"
 U=http://127.0.0.1:$port
 if [ "$grow" -gt 0 ]; then
 	# The schema is fcgiq's (it made the database); rows go straight
@@ -147,11 +111,7 @@ watch() {
 		sleep 1
 	done
 }
-rps() {
-	wrk -t2 -c"$conc" -d"${dur}s" --latency -s "$src/bench/post.lua" \
-	    "$U/bench/" 2>&1 | tee "$B/wrk.out" |
-	    awk '/^Requests\/sec:/ { print $2 }'
-}
+rps() { wrk_run "$U/bench/" "$conc" "$B/wrk.out" "$src/bench/post.lua"; }
 cpu_ms() {	# fcgiq's CPU time so far (every thread, the helper aside), ms
 	awk '{ sub(/^.*\) /, ""); split($0, f, " "); t += f[12] + f[13] }
 	    END { print t * 10 }' /proc/"$fpid"/task/*/stat
@@ -205,13 +165,9 @@ awk -v w="$(sum "$B/watched")" -v s="$(sum "$B/scraped")" \
     'BEGIN { printf "dashboard: watched %.0f, scraped %.0f, alone %.0f req/s: watched/alone %.3fx (target >= 0.95), watched/scraped %.3fx, scraped/alone %.3fx\n", w / r, s / r, a / r, w / a, w / s, s / a }'
 echo "dashboard: rounds' watched/alone $(ratios "$B/watched" "$B/alone")," \
     "watched/scraped $(ratios "$B/watched" "$B/scraped")"
-med() {
-	sort -n "$1" | awk '{ a[NR] = $1 }
-	    END { print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
 echo "dashboard: fcgiq CPU per 1000 requests (median of the rounds):" \
-    "alone $(med "$B/alone.cpu") ms, scraped $(med "$B/scraped.cpu") ms," \
-    "watched $(med "$B/watched.cpu") ms"
+    "alone $(median <"$B/alone.cpu") ms, scraped $(median <"$B/scraped.cpu") ms," \
+    "watched $(median <"$B/watched.cpu") ms"
 jobs=$(sqlite3 "$db" "SELECT max(seq) FROM jobs")
 echo "dashboard: during intake: scrape $(stat2 "$B/scrapes"); dashboard poll $(stat2 "$B/polls")"
 

@@ -23,8 +23,7 @@
 # Needs a build in ./build (or BUILD=dir).  The helper runs alone
 # (`fcgiq work`), durability full.  Nothing here is a pass/fail test.
 set -u
-cd "$(dirname "$0")/.."
-build=${BUILD:-$(pwd)/build}
+. "$(dirname "$0")/lib.sh"
 jobs=500 rounds=3 conc=1 lat=200
 while getopts "n:r:c:l:" o; do
 	case $o in
@@ -32,17 +31,8 @@ while getopts "n:r:c:l:" o; do
 	*) sed -n '2,20p' "$0"; exit 2 ;;
 	esac
 done
-[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
-make -C "$build" -s bench/spawn-loop bench/stamp bench/enqueue-gap >/dev/null || exit 1
-
-B=$(mktemp -d /tmp/fcgiq-bench-exec.XXXXXX)
-HELPER=""
-cleanup() {
-	[ -n "$HELPER" ] && kill "$HELPER" 2>/dev/null && wait "$HELPER" 2>/dev/null
-	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_built bench/spawn-loop bench/stamp bench/enqueue-gap
+bench_scratch exec
 
 cat > "$B/fcgiq.conf" <<EOC
 [fcgiq]
@@ -60,7 +50,7 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 ctl pause default >/dev/null
 "$build/fcgiq" work -c "$B/fcgiq.conf" 2>"$B/helper.log" &
-HELPER=$!
+pids="$pids $!"
 
 echo "bench: $rounds rounds of $jobs jobs, concurrency $conc; latency over $lat jobs"
 for r in $(seq "$rounds"); do
@@ -84,10 +74,9 @@ for r in $(seq "$rounds"); do
 	echo "round $r: fcgiq $rate jobs/s, raw spawn-loop $raw runs/s: ${ratio}x (dead: $dead)"
 	echo "$rate $raw $ratio" >> "$B/rounds"
 done
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-m_rate=$(awk '{ print $1 }' "$B/rounds" | median)
-m_raw=$(awk '{ print $2 }' "$B/rounds" | median)
-m_ratio=$(awk '{ print $3 }' "$B/rounds" | median)
+m_rate=$(awk '{ print $1 }' "$B/rounds" | median 2)
+m_raw=$(awk '{ print $2 }' "$B/rounds" | median 2)
+m_ratio=$(awk '{ print $3 }' "$B/rounds" | median 2)
 
 # Latency: an idle helper, one job at a time.
 sql "DELETE FROM jobs"

@@ -14,9 +14,7 @@
 # Needs a build in ./build (or BUILD=dir), nginx, sqlite3.  Nothing here
 # is a pass/fail test.
 set -u
-cd "$(dirname "$0")/.."
-src=$(pwd)
-build=${BUILD:-$src/build}
+. "$(dirname "$0")/lib.sh"
 jobs=20000 rounds=3 conc=8
 while getopts "n:r:c:" o; do
 	case $o in
@@ -24,28 +22,16 @@ while getopts "n:r:c:" o; do
 	*) sed -n '2,15p' "$0"; exit 2 ;;
 	esac
 done
-[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
-make -C "$build" -s bench/storebench >/dev/null || exit 1
-command -v nginx >/dev/null || { echo "bench: needs nginx"; exit 1; }
-
-B=$(mktemp -d /tmp/fcgiq-bench-flow.XXXXXX)
-pids="" helper=""
-cleanup() {
-	local p
-	for p in $helper $pids; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_built bench/storebench
+bench_need nginx
+bench_scratch flow
 
 # A port below the ephemeral range (NOTES.md), from this branch's range.
 port=$((24000 + RANDOM % 1000))
-mkdir -p "$B/nginx/logs" "$B/nginx/tmp"
+mkdir -p "$B/nginx/tmp"
 cat > "$B/nginx.conf" <<EOF
 user $( [ "$(id -u)" = 0 ] && echo root || id -un );
 worker_processes 1;
-pid $B/nginx.pid;
-error_log $B/nginx/logs/error.log;
 events { worker_connections 1024; }
 http {
 	access_log off;
@@ -57,9 +43,7 @@ http {
 	}
 }
 EOF
-nginx -p "$B/nginx" -c "$B/nginx.conf" -g "daemon off;" 2>>"$B/nginx/logs/error.log" &
-pids="$pids $!"
-for i in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+bench_nginx "$B/nginx.conf"
 [ "$(curl -s -d x "http://127.0.0.1:$port/")" = ok ] ||
     { echo "bench: nginx does not answer on $port"; exit 1; }
 
@@ -125,9 +109,8 @@ for r in $(seq "$rounds"); do
 	echo "round $r: none $1 jobs/s ($2 us/job), flow $3 jobs/s ($4 us/job): ${ratio}x"
 	echo "$1 $3 $ratio $2 $4" >> "$B/rounds"
 done
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 echo
-m_none=$(awk '{ print $1 }' "$B/rounds" | median)
-m_flow=$(awk '{ print $2 }' "$B/rounds" | median)
-echo "flow (median of $rounds): none $m_none jobs/s, flow $m_flow jobs/s: $(awk -v a="$m_flow" -v b="$m_none" 'BEGIN { printf "%.3f", a / b }')x; median of the rounds' ratios $(awk '{ print $3 }' "$B/rounds" | median)x (target >= 0.9)"
-echo "flow: helper CPU per job (median): none $(awk '{ print $4 }' "$B/rounds" | median) us, flow $(awk '{ print $5 }' "$B/rounds" | median) us"
+m_none=$(awk '{ print $1 }' "$B/rounds" | median 3)
+m_flow=$(awk '{ print $2 }' "$B/rounds" | median 3)
+echo "flow (median of $rounds): none $m_none jobs/s, flow $m_flow jobs/s: $(awk -v a="$m_flow" -v b="$m_none" 'BEGIN { printf "%.3f", a / b }')x; median of the rounds' ratios $(awk '{ print $3 }' "$B/rounds" | median 3)x (target >= 0.9)"
+echo "flow: helper CPU per job (median): none $(awk '{ print $4 }' "$B/rounds" | median 3) us, flow $(awk '{ print $5 }' "$B/rounds" | median 3) us"

@@ -27,9 +27,7 @@
 # (and valgrind for -i).
 # Nothing here is a pass/fail test.
 set -u
-cd "$(dirname "$0")/.."
-src=$(pwd -P)
-build=${BUILD:-$src/build}
+. "$(dirname "$0")/lib.sh"
 jobs=20000 rounds=3 conc=8 dur=10 instr=
 while getopts "n:r:c:d:i" o; do
 	case $o in
@@ -38,25 +36,12 @@ while getopts "n:r:c:d:i" o; do
 	*) sed -n '2,27p' "$0"; exit 2 ;;
 	esac
 done
-[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
-for c in nginx wrk sqlite3; do
-	command -v "$c" >/dev/null || { echo "bench: $c not installed"; exit 1; }
-done
+bench_built
+bench_need nginx wrk sqlite3
 fpm=$(command -v php-fpm php-fpm8.2 /usr/sbin/php-fpm8.2 2>/dev/null | head -1)
 [ -n "$fpm" ] || { echo "bench: php-fpm not installed"; exit 1; }
-make -C "$build" -s bench/storebench >/dev/null || exit 1
-
-B=$(mktemp -d "${TMPDIR:-/tmp}/fcgiq-bench-http.XXXXXX")
-chmod 755 "$B"
-pids=""
-cleanup() {
-	local p
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	for p in $pids; do wait "$p" 2>/dev/null; done
-	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_built bench/storebench
+bench_scratch http
 
 # A free port below the ephemeral range (NOTES.md).
 port=$(( 20000 + RANDOM % 10000 ))
@@ -65,32 +50,12 @@ while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
 done
 
 # PHP-FPM: a static pool of C children (one per request in flight).
-cat > "$B/php-fpm.conf" <<EOF
-[global]
-pid = $B/php-fpm.pid
-error_log = $B/php-fpm.log
-daemonize = no
-[bench]
-listen = $B/fpm.sock
-pm = static
-pm.max_children = $conc
-pm.max_requests = 0
-clear_env = yes
-$( [ "$(id -u)" = 0 ] && printf 'user = root\ngroup = root\n' )
-EOF
-if [ "$(id -u)" = 0 ]; then
-	"$fpm" -F -R -y "$B/php-fpm.conf" 2>>"$B/php-fpm.log" &
-else
-	"$fpm" -F -y "$B/php-fpm.conf" 2>>"$B/php-fpm.log" &
-fi
-pids="$pids $!"
+bench_php_fpm "$fpm" "$conc"
 
-mkdir -p "$B/nginx/logs" "$B/nginx/tmp"
+mkdir -p "$B/nginx/tmp"
 cat > "$B/nginx.conf" <<EOF
 user $( [ "$(id -u)" = 0 ] && echo root || id -un );
 worker_processes 1;
-pid $B/nginx.pid;
-error_log $B/nginx/logs/error.log;
 events { worker_connections 1024; }
 http {
 	access_log off;
@@ -111,10 +76,7 @@ http {
 	}
 }
 EOF
-for i in $(seq 50); do [ -S "$B/fpm.sock" ] && break; sleep 0.1; done
-nginx -p "$B/nginx" -c "$B/nginx.conf" -g "daemon off;" 2>>"$B/nginx/logs/error.log" &
-pids="$pids $!"
-for i in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+bench_nginx "$B/nginx.conf"
 [ "$(curl -s -d x "http://127.0.0.1:$port/")" = "ok 1" ] ||
     { echo "bench: nginx -> PHP-FPM does not answer"; exit 1; }
 
@@ -194,8 +156,7 @@ for r in $(seq "$rounds"); do
 	echo "round $r: (a) direct $direct req/s, (c) http: $rate jobs/s: ${ratio}x (not done: $bad); helper CPU $us us/job, RSS $(rss_kb "$helper") KB"
 	echo "$direct $rate $ratio $us" >> "$B/rounds"
 done
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 echo
-echo "http: (median of $rounds): direct $(awk '{ print $1 }' "$B/rounds" | median) req/s, http: $(awk '{ print $2 }' "$B/rounds" | median) jobs/s: $(awk '{ print $3 }' "$B/rounds" | median)x (target >= 0.7)"
-echo "http: helper CPU per job (median): $(awk '{ print $4 }' "$B/rounds" | median) us"
+echo "http: (median of $rounds): direct $(awk '{ print $1 }' "$B/rounds" | median 2) req/s, http: $(awk '{ print $2 }' "$B/rounds" | median 2) jobs/s: $(awk '{ print $3 }' "$B/rounds" | median 2)x (target >= 0.7)"
+echo "http: helper CPU per job (median): $(awk '{ print $4 }' "$B/rounds" | median 2) us"
 echo "http: helper RSS after $((jobs * rounds)) jobs: $(rss_kb "$helper") KB"

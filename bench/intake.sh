@@ -31,9 +31,7 @@
 # for php and nginx, whose work is in other processes).  Nothing here is a
 # pass/fail test.
 set -u
-cd "$(dirname "$0")/.."
-src=$(pwd)
-build=${BUILD:-$src/build}
+. "$(dirname "$0")/lib.sh"
 rounds=3 dur=10 concs="16 64 256" only="full normal null epoll php nginx"
 modes="off on" body=512
 while getopts "r:d:c:o:k:b:" o; do
@@ -61,28 +59,14 @@ if [ -n "${missing:-}" ]; then
 	apt-get update -q >/dev/null && apt-get install -y -q $missing >/dev/null
 	[ -n "${made_policy:-}" ] && rm -f /usr/sbin/policy-rc.d
 fi
-[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first (bash tests/run-all.sh)"; exit 1; }
-make -C "$build" -s bench/null-responder bench/epoll-null >/dev/null || exit 1
-
-B=$(mktemp -d /tmp/fcgiq-bench.XXXXXX)
-chmod 755 "$B"
+bench_built bench/null-responder bench/epoll-null
+bench_scratch intake
 post_lua=$src/bench/post.lua
 if [ "$body" != 512 ]; then
 	post_lua=$B/post.lua
 	sed "s/string.rep(\"x\", 500) .. \"0123456789ab\"/string.rep(\"x\", $body)/" \
 	    "$src/bench/post.lua" >"$post_lua"
 fi
-pids=""
-cleanup() {
-	local p
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	sleep 0.5
-	for p in $pids; do kill -9 "$p" 2>/dev/null; done
-	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 spawn() {	# spawn NAME CMD...: spawn-fcgi on $B/NAME.sock, pid recorded
 	local name=$1; shift
 	spawn-fcgi -s "$B/$name.sock" -M 0666 -P "$B/$name.pid" -- "$@" >/dev/null ||
@@ -149,7 +133,6 @@ fi
 # port_on through an upstream that keeps them.
 port_off=$((20000 + RANDOM % 10000))
 port_on=$((port_off + 1))
-mkdir -p "$B/nginx/logs"
 {
 	cat <<EOC
 user root;
@@ -191,10 +174,7 @@ EOC
 	done
 	echo "}"
 } > "$B/nginx.conf"
-nginx -p "$B/nginx" -c "$B/nginx.conf" -g "pid $B/nginx.pid; error_log $B/nginx/logs/error.log;" ||
-    { echo "bench: nginx did not start"; exit 1; }
-sleep 0.3
-pids="$pids $(cat "$B/nginx.pid")"
+bench_nginx "$B/nginx.conf"
 
 for m in $modes; do	# each contender answers 202 before we measure it
 	eval "port=\$port_$m"
@@ -204,7 +184,6 @@ for m in $modes; do	# each contender answers 202 before we measure it
 	done
 done
 
-to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) ; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'; }
 results="$B/results"
 : > "$results"
 echo "bench: $rounds rounds x ${dur}s, concurrency: $concs; contenders: $only; keepalive: $modes; body: $body bytes"
@@ -218,8 +197,9 @@ for r in $(seq "$rounds"); do
 			eval "port=\$port_$m"
 			for who in $only; do
 				c0=$(cpu "$who-$m")
-				out=$(wrk -t2 -c"$c" -d"${dur}s" --latency -s "$post_lua" \
-				    "http://127.0.0.1:$port/$who/" 2>&1)
+				wrk_run "http://127.0.0.1:$port/$who/" "$c" \
+				    "$B/wrk.out" "$post_lua" >/dev/null
+				out=$(cat "$B/wrk.out")
 				c1=$(cpu "$who-$m")
 				nreq=$(echo "$out" | awk '/requests in/ { print $1 }')
 				us=-
@@ -254,7 +234,6 @@ for m in $modes; do
 done
 echo
 
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -v w="$1" -v m="$2" -v c="$3" -v k="$4" '$1 == w && $2 == m && $3 == c { print $k }' "$results"; }
 for m in $modes; do
 	echo
@@ -266,10 +245,10 @@ for m in $modes; do
 	printf '%-8s %-3s %-5s %12s %9s %9s %11s %9s %7s\n' contender ka conc "req/s(med)" "p50 ms" "p99 ms" "cpu us/req" non-2xx errors
 	for c in $concs; do
 		for who in $only; do
-			med=$(col "$who" "$m" "$c" 5 | median)
-			p50=$(col "$who" "$m" "$c" 6 | median)
-			p99=$(col "$who" "$m" "$c" 7 | median)
-			us=$(col "$who" "$m" "$c" 10 | grep -v '^-$' | median)
+			med=$(col "$who" "$m" "$c" 5 | median 2)
+			p50=$(col "$who" "$m" "$c" 6 | median 2)
+			p99=$(col "$who" "$m" "$c" 7 | median 2)
+			us=$(col "$who" "$m" "$c" 10 | grep -v '^-$' | median 2)
 			[ "$us" = 0 ] && us=-
 			bad=$(col "$who" "$m" "$c" 8 | awk '{ s += $1 } END { print s + 0 }')
 			nerr=$(col "$who" "$m" "$c" 9 | awk '{ s += $1 } END { print s + 0 }')

@@ -2,6 +2,8 @@
 # bench/run).
 # pg.sh: intake on PostgreSQL against SQLite and the null responder.
 EXTRA_DIST += bench/pg.sh
+# lib.sh: the plumbing the bench scripts source (scratch dir, servers, median).
+EXTRA_DIST += bench/lib.sh
 EXTRA_DIST += bench/run bench/intake.sh bench/intake.php bench/post.lua \
 	bench/exec.sh bench/wait.sh bench/verify.sh bench/verify.lua \
 	bench/upstream.sh bench/upstream.php bench/dashboard.sh

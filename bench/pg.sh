@@ -15,9 +15,7 @@
 # round (issue 20's target: >= 0.5x, p99 <= 25 ms at c=64).  Nothing here
 # is a pass/fail test; the cluster comes from tests/pg-lib.sh.
 set -u
-cd "$(dirname "$0")/.."
-src=$(pwd)
-build=${BUILD:-$src/build}
+. "$(dirname "$0")/lib.sh"
 rounds=3 dur=10 concs="64" only="pg sqlite null"
 while getopts "r:d:c:o:" o; do
 	case $o in
@@ -25,11 +23,8 @@ while getopts "r:d:c:o:" o; do
 	*) sed -n '2,17p' "$0"; exit 2 ;;
 	esac
 done
-for c in wrk nginx spawn-fcgi; do
-	command -v "$c" >/dev/null || { echo "bench: $c not installed"; exit 1; }
-done
-[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
-make -C "$build" -s bench/null-responder >/dev/null || exit 1
+bench_need wrk nginx spawn-fcgi
+bench_built bench/null-responder
 
 # The cluster and the cleanup of tests/lib.sh + tests/pg-lib.sh ($T, the
 # EXIT trap stopping what is tracked, then PostgreSQL).
@@ -101,15 +96,15 @@ for who in $only; do
 	[ "$code" = 202 ] || { echo "bench: $who answered $code, not 202"; exit 1; }
 done
 
-to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) ; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'; }
 results=$B/results
 : >"$results"
 echo "bench: $rounds rounds x ${dur}s, concurrency $concs, contenders: $only"
 for r in $(seq "$rounds"); do
 	for c in $concs; do
 		for who in $only; do
-			out=$(wrk -t2 -c"$c" -d"${dur}s" --latency -s "$src/bench/post.lua" \
-			    "http://127.0.0.1:$port/$who/" 2>&1)
+			wrk_run "http://127.0.0.1:$port/$who/" "$c" "$B/wrk.out" \
+			    "$src/bench/post.lua" >/dev/null
+			out=$(cat "$B/wrk.out")
 			rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
 			p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" { print $2 }')")
 			p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" { print $2 }')")
@@ -124,15 +119,14 @@ if has pg; then
 	echo "bench: jobs stored in PostgreSQL: $(pg_psql -c 'SELECT count(*) FROM jobs')"
 fi
 
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -v w="$1" -v c="$2" -v k="$3" '$1 == w && $2 == c { print $k }' "$results"; }
 echo
 printf '%-8s %-5s %12s %9s %9s %9s\n' contender conc "req/s(med)" "p50 ms" "p99 ms" non-2xx
 for c in $concs; do
 	for who in $only; do
 		printf '%-8s %-5s %12s %9s %9s %9s\n' "$who" "$c" \
-		    "$(col "$who" "$c" 4 | median)" "$(col "$who" "$c" 5 | median)" \
-		    "$(col "$who" "$c" 6 | median)" \
+		    "$(col "$who" "$c" 4 | median 2)" "$(col "$who" "$c" 5 | median 2)" \
+		    "$(col "$who" "$c" 6 | median 2)" \
 		    "$(col "$who" "$c" 7 | awk '{ s += $1 } END { print s + 0 }')"
 	done
 	if has pg && has sqlite; then

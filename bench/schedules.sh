@@ -15,8 +15,7 @@
 # Needs a build in ./build (or BUILD=dir) and sqlite3.  Nothing here is a
 # pass/fail test.
 set -u
-cd "$(dirname "$0")/.."
-build=${BUILD:-$(pwd)/build}
+. "$(dirname "$0")/lib.sh"
 jobs=3000 rounds=4 conc=4
 while getopts "n:r:c:" o; do
 	case $o in
@@ -24,17 +23,8 @@ while getopts "n:r:c:" o; do
 	*) sed -n '2,16p' "$0"; exit 2 ;;
 	esac
 done
-[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
-make -C "$build" -s bench/stamp bench/enqueue-gap bench/sched-hook >/dev/null || exit 1
-B=$(mktemp -d /tmp/fcgiq-bench-sched.XXXXXX)
-PIDS=""
-cleanup() {
-	local p
-	for p in $PIDS; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_built bench/stamp bench/enqueue-gap bench/sched-hook
+bench_scratch sched
 
 for v in none sched; do
 	mkdir -p "$B/$v"
@@ -57,7 +47,7 @@ EOC
 	fi
 	"$build/fcgiqctl" -c "$B/$v/fcgiq.conf" pause default >/dev/null
 	"$build/fcgiq" work -c "$B/$v/fcgiq.conf" 2>"$B/$v/helper.log" &
-	PIDS="$PIDS $!"
+	pids="$pids $!"
 	echo $! >"$B/$v/pid"
 done
 
@@ -101,11 +91,10 @@ for r in $(seq "$rounds"); do
 	echo "round $r: none $a jobs/s, 20 schedules $b jobs/s: ${ratio}x"
 	echo "$a $b $ratio" >>"$B/rounds"
 done
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 fired=$(sql sched "SELECT count(*) FROM jobs WHERE queue = 'tick'")
 echo
-echo "median: none $(awk '{ print $1 }' "$B/rounds" | median) jobs/s, 20 schedules $(awk '{ print $2 }' "$B/rounds" | median) jobs/s: $(awk '{ print $3 }' "$B/rounds" | median)x (target >= 0.9); schedule jobs enqueued meanwhile: $fired"
-echo "helper CPU a job (median): none $(median <"$B/none/cpu") us, 20 schedules $(median <"$B/sched/cpu") us"
+echo "median: none $(awk '{ print $1 }' "$B/rounds" | median 3) jobs/s, 20 schedules $(awk '{ print $2 }' "$B/rounds" | median 3) jobs/s: $(awk '{ print $3 }' "$B/rounds" | median 3)x (target >= 0.9); schedule jobs enqueued meanwhile: $fired"
+echo "helper CPU a job (median): none $(median 3 <"$B/none/cpu") us, 20 schedules $(median 3 <"$B/sched/cpu") us"
 for v in none sched; do
 	sed "s|^database = .*|database = $B/hook.db|" "$B/$v/fcgiq.conf" >"$B/hook-$v.conf"
 done

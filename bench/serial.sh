@@ -18,8 +18,7 @@
 # durability normal by default: a durable commit (~0.4 ms of fsync) per
 # claim would hide the claim's own cost.  Nothing here is a test.
 set -u
-cd "$(dirname "$0")/.."
-build=${BUILD:-$(pwd)/build}
+. "$(dirname "$0")/lib.sh"
 jobs=20000 rounds=5 dur=normal batch=1
 while getopts "n:r:b:D:" o; do
 	case $o in
@@ -29,8 +28,7 @@ while getopts "n:r:b:D:" o; do
 	esac
 done
 make -C "$build" -s bench/serialbench >/dev/null || exit 1
-B=$(mktemp -d /tmp/fcgiq-bench-serial.XXXXXX)
-trap 'rm -rf "$B"' EXIT
+bench_scratch serial
 
 run() {	# mode -> the figure it prints
 	rm -f "$B"/db*
@@ -38,7 +36,6 @@ run() {	# mode -> the figure it prints
 	    "$B/db"
 }
 
-median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 none_sum=0 dist_sum=0 ratios=""
 for r in $(seq "$rounds"); do
 	a=$(run "$jobs" none) || exit 1
@@ -52,7 +49,7 @@ done
 echo "throughput: none $((none_sum / rounds)) jobs/s, distinct keys" \
     "$((dist_sum / rounds)) jobs/s, ratio of the sums" \
     "$(awk -v a="$none_sum" -v b="$dist_sum" 'BEGIN { printf "%.3f", b / a }')," \
-    "median ratio $(median $ratios) (target >= 0.9)"
+    "median ratio $(printf '%s\n' $ratios | median) (target >= 0.9)"
 for r in $(seq 3); do
 	echo "held back, round $r: $(run 10000 one)" || exit 1
 done

@@ -28,9 +28,7 @@
 # Needs a build in ./build (or BUILD=dir), nginx, wrk, php-fpm, php-cli.
 # Nothing here is a pass/fail test.
 set -u
-cd "$(dirname "$0")/.."
-src=$(pwd)
-build=${BUILD:-$src/build}
+. "$(dirname "$0")/lib.sh"
 jobs=20000 ejobs=400 rounds=3 conc=8 dur=10 lat=200
 while getopts "n:e:r:c:d:l:" o; do
 	case $o in
@@ -39,51 +37,20 @@ while getopts "n:e:r:c:d:l:" o; do
 	*) sed -n '2,26p' "$0"; exit 2 ;;
 	esac
 done
-[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
+bench_built
 php_fpm=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm* 2>/dev/null | head -1)
-for p in "$php_fpm" wrk nginx php sqlite3; do
-	command -v "$p" >/dev/null || { echo "bench: $p missing"; exit 1; }
-done
-make -C "$build" -s bench/enqueue-gap >/dev/null || exit 1
-
-B=$(mktemp -d /tmp/fcgiq-bench-upstream.XXXXXX)
-chmod 755 "$B"
-pids=""
-cleanup() {
-	local p
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	sleep 0.5
-	for p in $pids; do kill -9 "$p" 2>/dev/null; done
-	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_need "$php_fpm" wrk nginx php sqlite3
+bench_built bench/enqueue-gap
+bench_scratch upstream
 JOB=$src/bench/upstream.php
 
 # One static PHP-FPM pool of conc children, for (a), (b) and the latency.
-cat >"$B/php-fpm.conf" <<EOC
-[global]
-pid = $B/php-fpm.pid
-error_log = $B/php-fpm.log
-daemonize = no
-[bench]
-listen = $B/fpm.sock
-pm = static
-pm.max_children = $conc
-user = root
-group = root
-EOC
-"$php_fpm" -F -R -y "$B/php-fpm.conf" 2>>"$B/php-fpm.log" &
-pids="$pids $!"
-for i in $(seq 50); do [ -S "$B/fpm.sock" ] && break; sleep 0.1; done
+bench_php_fpm "$php_fpm" "$conc"
 
 port=$((20000 + RANDOM % 10000))
-mkdir -p "$B/nginx/logs"
-cat >"$B/nginx/nginx.conf" <<EOC
+cat >"$B/nginx.conf" <<EOC
 user root;
 worker_processes 2;
-pid $B/nginx/nginx.pid;
-error_log $B/nginx/logs/error.log;
 events { worker_connections 4096; }
 http {
 	access_log off;
@@ -105,9 +72,7 @@ http {
 	}
 }
 EOC
-nginx -p "$B/nginx" -c "$B/nginx/nginx.conf" || { echo "bench: nginx did not start"; exit 1; }
-for i in $(seq 50); do [ -s "$B/nginx/nginx.pid" ] && break; sleep 0.1; done
-pids="$pids $(cat "$B/nginx/nginx.pid")"
+bench_nginx "$B/nginx.conf"
 
 cat >"$B/fcgiq.conf" <<EOC
 [fcgiq]
@@ -174,16 +139,15 @@ for r in $(seq "$rounds"); do
 	echo "round $r: (a) direct $a req/s, (b) fastcgi $b jobs/s, (c) http $c jobs/s, (d) exec php-cli $d jobs/s"
 	echo "$a $b $d $c" >>"$B/rounds"
 done
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.0f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 # -r 0: the latency alone.
 if [ "$rounds" -gt 0 ]; then
-	ma=$(awk '{ print $1 }' "$B/rounds" | median)
-	mb=$(awk '{ print $2 }' "$B/rounds" | median)
-	md=$(awk '{ print $3 }' "$B/rounds" | median)
-	rba=$(awk '{ printf "%.2f\n", $2 / $1 }' "$B/rounds" | median)
-	rbd=$(awk '{ printf "%.1f\n", $2 / $3 }' "$B/rounds" | median)
-	mc=$(awk '{ print $4 }' "$B/rounds" | median)
-	rca=$(awk '{ printf "%.2f\n", $4 / $1 }' "$B/rounds" | median)
+	ma=$(awk '{ print $1 }' "$B/rounds" | median 0)
+	mb=$(awk '{ print $2 }' "$B/rounds" | median 0)
+	md=$(awk '{ print $3 }' "$B/rounds" | median 0)
+	rba=$(awk '{ printf "%.2f\n", $2 / $1 }' "$B/rounds" | median 0)
+	rbd=$(awk '{ printf "%.1f\n", $2 / $3 }' "$B/rounds" | median 0)
+	mc=$(awk '{ print $4 }' "$B/rounds" | median 0)
+	rca=$(awk '{ printf "%.2f\n", $4 / $1 }' "$B/rounds" | median 0)
 fi
 
 sleep 3

@@ -33,9 +33,7 @@
 # Needs a build in ./build (or BUILD=dir), nginx, wrk, openssl, sqlite3.
 # Nothing here is a pass/fail test.
 set -u
-cd "$(dirname "$0")/.."
-src=$(pwd)
-build=${BUILD:-$src/build}
+. "$(dirname "$0")/lib.sh"
 rounds=3 dur=10 conc=64 flood=1 pdir=
 while getopts "r:d:c:np:" o; do
 	case $o in
@@ -49,23 +47,10 @@ if [ -n "$pdir" ]; then
 	    { echo "bench: -p: perf missing (apt-get install linux-perf)"; exit 1; }
 	mkdir -p "$pdir" || exit 1
 fi
-for c in nginx wrk openssl sqlite3; do
-	command -v "$c" >/dev/null || { echo "bench: $c missing"; exit 1; }
-done
-[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
-
-B=$(mktemp -d /tmp/fcgiq-bench-verify.XXXXXX)
-chmod 755 "$B"
-pids="" fpid=""
-cleanup() {
-	local p
-	for p in $fpid $pids; do kill "$p" 2>/dev/null; done
-	sleep 0.5
-	for p in $fpid $pids; do kill -9 "$p" 2>/dev/null; done
-	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_need nginx wrk openssl sqlite3
+bench_built
+bench_scratch verify
+fpid=""
 
 secret="bench secret $$"
 printf '%s\n' "$secret" > "$B/github.secret"
@@ -96,45 +81,24 @@ fcgiq_fresh() {
 	if [ -n "$fpid" ]; then
 		kill "$fpid" 2>/dev/null
 		wait "$fpid" 2>/dev/null
+		bench_unpid "$fpid"
 	fi
 	rm -f "$B/queue.db" "$B/queue.db-wal" "$B/queue.db-shm" "$B/fcgiq.sock"
-	"$build/fcgiq" -c "$B/fcgiq.conf" -s "$B/fcgiq.sock" 2>>"$B/fcgiq.log" &
-	fpid=$!
-	for i in $(seq 50); do [ -S "$B/fcgiq.sock" ] && break; sleep 0.1; done
+	bench_fcgiq "$B/fcgiq.conf" "$B/fcgiq.sock"
 }
 fcgiq_fresh
 port=$((20000 + RANDOM % 10000))
-mkdir -p "$B/ngx/logs"
 loc() {
 	printf '\t\tlocation /%s { include /etc/nginx/fastcgi_params;\n' "$1"
 	printf '\t\t\tfastcgi_param FCGIQ_QUEUE %s;\n' "$1"
 	printf '\t\t\tfastcgi_keep_conn on; fastcgi_pass fcgiq; }\n'
 }
-cat > "$B/ngx.conf" <<EOC
-user root;
-worker_processes 1;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_buffer_size 16k;
-	upstream fcgiq { server unix:$B/fcgiq.sock; keepalive 32; }
-	server {
-		listen 127.0.0.1:$port backlog=4096;
-$(loc plain; loc github; loc hmac)
-	}
-}
-EOC
-nginx -p "$B/ngx" -c "$B/ngx.conf" \
-    -g "pid $B/ngx.pid; error_log $B/ngx/logs/error.log;" ||
-    { echo "bench: nginx did not start"; exit 1; }
-sleep 0.3
-pids="$pids $(cat "$B/ngx.pid")"
+bench_nginx_fcgiq < <(loc plain; loc github; loc hmac)
 
-# wrk_run QUEUE CONC NONCE [OUT]: requests/s (non-2xx counted apart).
-wrk_run() {
-	wrk -t2 -c"$2" -d"${dur}s" --latency -s "$src/bench/verify.lua" \
-	    "http://127.0.0.1:$port/$1" -- "$3" > "${4:-$B/wrk.out}" 2>&1
-	awk '/^Requests\/sec:/ { print $2 }' "${4:-$B/wrk.out}"
+# post QUEUE CONC NONCE [OUT]: requests/s (non-2xx counted apart).
+post() {
+	wrk_run "http://127.0.0.1:$port/$1" "$2" "${4:-$B/wrk.out}" \
+	    "$src/bench/verify.lua" "$3"
 }
 # cost: fcgiq's CPU ticks and bytes written so far.
 cost() {
@@ -143,7 +107,8 @@ cost() {
 }
 tck=$(getconf CLK_TCK)
 non2xx() { awk '/Non-2xx/ { print $5 }' "${1:-$B/wrk.out}"; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# low_median: the lower of the middle two, not their mean (lib's median).
+low_median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 echo "verify: c=$conc, ${dur}s x $rounds rounds, durability full"
 set -- plain github hmac
@@ -153,7 +118,7 @@ for r in $(seq "$rounds"); do
 		c0=$(cost)
 		[ -n "$pdir" ] && perf record -q -g -p "$fpid" \
 		    -o "$pdir/$q.$r.data" -- sleep "$dur" >/dev/null 2>&1 &
-		rps=$(wrk_run "$q" "$conc" "$q$r")
+		rps=$(post "$q" "$conc" "$q$r")
 		[ -n "$pdir" ] && wait $!
 		c1=$(cost)
 		bad=$(non2xx)
@@ -180,32 +145,32 @@ for r in $(seq "$rounds"); do
 		    " %.3f\n", r, g / p, h / p, gc / pc, hc / pc }'
 	set -- "$2" "$3" "$1"		# the next round's order
 done
-p=$(median < "$B/plain.rps") g=$(median < "$B/github.rps") h=$(median < "$B/hmac.rps")
+p=$(low_median < "$B/plain.rps") g=$(low_median < "$B/github.rps") h=$(low_median < "$B/hmac.rps")
 echo "plain  $p req/s (median)"
 echo "github $g req/s"
 echo "hmac   $h req/s"
 # The ratio of each round's neighbours, then their median: on a shared box
 # the load drifts between rounds more than between neighbours.
-rg=$(paste "$B/github.rps" "$B/plain.rps" | awk '{ print $1 / $2 }' | median)
-rh=$(paste "$B/hmac.rps" "$B/plain.rps" | awk '{ print $1 / $2 }' | median)
+rg=$(paste "$B/github.rps" "$B/plain.rps" | awk '{ print $1 / $2 }' | low_median)
+rh=$(paste "$B/hmac.rps" "$B/plain.rps" | awk '{ print $1 / $2 }' | low_median)
 awk -v g="$rg" -v h="$rh" -v c="$conc" 'BEGIN {
 	printf "verify c=%d: github/plain %.2fx (target >= 0.95), hmac/plain %.2fx (medians of per-round ratios)\n",
 	    c, g, h }'
 for q in plain github hmac; do
-	echo "$q $(cut -d' ' -f1 "$B/$q.cost" | median) $(cut -d' ' -f2 "$B/$q.cost" | median)"
+	echo "$q $(cut -d' ' -f1 "$B/$q.cost" | low_median) $(cut -d' ' -f2 "$B/$q.cost" | low_median)"
 done | awk '{ printf "fcgiq per request (medians): %s %s us CPU, %s bytes written\n", $1, $2, $3 }'
-gc=$(paste -d' ' "$B/github.cost" "$B/plain.cost" | awk '{ print $1 / $3 }' | median)
-hc=$(paste -d' ' "$B/hmac.cost" "$B/plain.cost" | awk '{ print $1 / $3 }' | median)
+gc=$(paste -d' ' "$B/github.cost" "$B/plain.cost" | awk '{ print $1 / $3 }' | low_median)
+hc=$(paste -d' ' "$B/hmac.cost" "$B/plain.cost" | awk '{ print $1 / $3 }' | low_median)
 awk -v g="$gc" -v h="$hc" 'BEGIN {
 	printf "fcgiq CPU per request: github/plain %.2fx, hmac/plain %.2fx (medians of per-round ratios)\n", g, h }'
 
 [ "$flood" = 1 ] || exit 0
 half=$((conc / 2))
 for r in $(seq "$rounds"); do
-	alone=$(wrk_run github "$half" "fa$r")
-	BAD=1 wrk_run github "$half" "fb$r" "$B/wrk.bad" > "$B/bad.rps" &
+	alone=$(post github "$half" "fa$r")
+	BAD=1 post github "$half" "fb$r" "$B/wrk.bad" > "$B/bad.rps" &
 	w=$!
-	good=$(wrk_run github "$half" "fg$r" "$B/wrk.good")
+	good=$(post github "$half" "fg$r" "$B/wrk.good")
 	wait "$w"
 	bad=$(cat "$B/bad.rps")
 	echo "round $r flood: good alone $alone req/s; with bad: good $good req/s, bad $bad req/s"

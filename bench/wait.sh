@@ -23,9 +23,7 @@
 # round's ratio is printed too).  Nothing here is a
 # pass/fail test.
 set -u
-cd "$(dirname "$0")/.."
-src=$(pwd)
-build=${BUILD:-$src/build}
+. "$(dirname "$0")/lib.sh"
 rounds=3 dur=10 conc=64 waiters=1000
 while getopts "r:d:c:n:" o; do
 	case $o in
@@ -34,25 +32,11 @@ while getopts "r:d:c:n:" o; do
 	*) sed -n '2,24p' "$0"; exit 2 ;;
 	esac
 done
-for p in wrk nginx sqlite3; do
-	command -v "$p" >/dev/null || { echo "bench: $p is missing"; exit 1; }
-done
-[ -x "$build/fcgiq" ] || { echo "bench: no $build/fcgiq: build first"; exit 1; }
-make -C "$build" -s tests/tools/fcgiclient >/dev/null || exit 1
+bench_need wrk nginx sqlite3
+bench_built tests/tools/fcgiclient
 ulimit -n $((waiters * 2 + 4096)) || exit 1
 
-B=$(mktemp -d "${TMPDIR:-/tmp}/fcgiq-wait.XXXXXX")
-chmod 755 "$B"
-pids=""
-cleanup() {
-	local p
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	sleep 0.5
-	for p in $pids; do kill -9 "$p" 2>/dev/null; done
-	[ -n "${KEEP:-}" ] && echo "bench: kept $B" || rm -rf "$B"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_scratch wait
 
 cat >"$B/fcgiq.conf" <<EOF
 [fcgiq]
@@ -63,32 +47,12 @@ max_wait = 600s
 max_queued = 1000000000
 [queue idle]
 EOF
-"$build/fcgiq" -c "$B/fcgiq.conf" -s "$B/fcgiq.sock" 2>"$B/fcgiq.log" &
-fpid=$!
-pids="$pids $fpid"
-for i in $(seq 50); do [ -S "$B/fcgiq.sock" ] && break; sleep 0.1; done
+bench_fcgiq "$B/fcgiq.conf" "$B/fcgiq.sock"
 port=$((20000 + RANDOM % 12000))
-mkdir -p "$B/ngx/logs"
-cat >"$B/ngx.conf" <<EOC
-user root;
-worker_processes 1;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_buffer_size 16k;
-	upstream fcgiq { server unix:$B/fcgiq.sock; keepalive 32; }
-	server {
-		listen 127.0.0.1:$port backlog=4096;
+bench_nginx_fcgiq <<EOC
 		location / { include /etc/nginx/fastcgi_params;
 			fastcgi_keep_conn on; fastcgi_pass fcgiq; }
-	}
-}
 EOC
-nginx -p "$B/ngx" -c "$B/ngx.conf" \
-    -g "pid $B/ngx.pid; error_log $B/ngx/logs/error.log;" ||
-    { echo "bench: nginx did not start"; exit 1; }
-sleep 0.3
-pids="$pids $(cat "$B/ngx.pid")"
 
 client=$build/tests/tools/fcgiclient
 "$client" -s "$B/fcgiq.sock" -d x -p FCGIQ_QUEUE=idle >"$B/job.out"
@@ -115,9 +79,8 @@ park() {	# N waiters on the job, in the background; sets wpid, parked
 }
 
 rps() {
-	wrk -t2 -c"$conc" -d"${dur}s" --latency -s "$src/bench/post.lua" \
-	    "http://127.0.0.1:$port/bench/" 2>&1 | tee "$B/wrk.out" |
-	    awk '/^Requests\/sec:/ { print $2 }'
+	wrk_run "http://127.0.0.1:$port/bench/" "$conc" "$B/wrk.out" \
+	    "$src/bench/post.lua"
 }
 
 # What the waiters cost with nothing else going on: their re-read each
@@ -152,13 +115,9 @@ for r in $(seq "$rounds"); do
 		echo "$v" >>"$B/$mode"
 	done
 done
-med() {
-	sort -n "$1" | awk '{ a[NR] = $1 }
-	    END { print NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-i=$(med "$B/idle") p=$(med "$B/parked")
+i=$(median <"$B/idle") p=$(median <"$B/parked")
 # Each round's pair too: drift between rounds cancels out of its ratio.
 paste "$B/parked" "$B/idle" | awk '{ print $1 / $2 }' >"$B/ratios"
 echo "wait idle $i req/s, parked $p req/s (medians of $rounds)"
-awk -v i="$i" -v p="$p" -v n="$waiters" -v r="$(med "$B/ratios")" \
+awk -v i="$i" -v p="$p" -v n="$waiters" -v r="$(median <"$B/ratios")" \
     'BEGIN { printf "wait: parked/idle %.2fx (medians), %.2fx (median of the rounds'"'"' ratios) with %d waiters (target >= 0.9)\n", p / i, r, n }'
