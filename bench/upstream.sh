@@ -144,10 +144,10 @@ if [ "$rounds" -gt 0 ]; then
 	ma=$(awk '{ print $1 }' "$B/rounds" | median 0)
 	mb=$(awk '{ print $2 }' "$B/rounds" | median 0)
 	md=$(awk '{ print $3 }' "$B/rounds" | median 0)
-	rba=$(awk '{ printf "%.2f\n", $2 / $1 }' "$B/rounds" | median 0)
-	rbd=$(awk '{ printf "%.1f\n", $2 / $3 }' "$B/rounds" | median 0)
+	rba=$(awk '{ printf "%.2f\n", $2 / $1 }' "$B/rounds" | median 2)
+	rbd=$(awk '{ printf "%.1f\n", $2 / $3 }' "$B/rounds" | median 1)
 	mc=$(awk '{ print $4 }' "$B/rounds" | median 0)
-	rca=$(awk '{ printf "%.2f\n", $4 / $1 }' "$B/rounds" | median 0)
+	rca=$(awk '{ printf "%.2f\n", $4 / $1 }' "$B/rounds" | median 2)
 fi
 
 sleep 3
