@@ -51,11 +51,11 @@ first=$(json_field "$T/b" id)
 check_eq "... its job is already on the standby (a synchronous COMMIT)" 1 \
     "$(pg2_psql -c "SELECT count(*) FROM jobs WHERE id = '$first'")"
 
-# loader: sequential POSTs until killed; one line each: "code
+# loader: sequential POSTs until $T/stop exists; one line each: "code
 # retry-after id", appended as each answer arrives.
 loader() {
 	local i=0 code ra
-	while :; do
+	while [ ! -e "$T/stop" ]; do
 		i=$((i + 1))
 		curl -s -m 10 -X POST -D "$T/lh" -o "$T/lb" \
 		    --data-binary "load $i" "$BASE/hooks/load" 2>/dev/null
@@ -72,7 +72,8 @@ at_least() { [ "$(count_code "$1")" -ge "$2" ]; }
 loader &
 LOADER=$!
 track $LOADER
-check "the load gets 202s" wait_for at_least 202 30
+wait_for at_least 202 30 || wait_for at_least 202 30
+check "the load gets 202s" at_least 202 30
 
 # --- The primary's machine dies.
 pg_kill_primary || bail "the primary's postmaster did not die"
@@ -93,7 +94,8 @@ gap=$(count_code 503)
 again() { at_least 202 $((before + 30)); }
 wait_for again || wait_for again
 check "202 again after the promotion" again
-kill $LOADER 2>/dev/null
+# The last POST answered and recorded (curl -m 10 bounds the wait).
+touch "$T/stop"
 wait $LOADER 2>/dev/null
 for p in $FCGIQ_PIDS; do
 	check "fcgiq $p lived through the failover (same pid)" alive "$p"
@@ -118,6 +120,8 @@ check_eq "every 202'd job is in the promoted standby's jobs table" "" \
 awk '$1 == 202 { print $3 }' "$T/load.out" | head -"$before" | sort >"$T/acked-before"
 check_eq "... the $before acknowledged before the kill among them" "" \
     "$(comm -23 "$T/acked-before" "$T/stored" | head -5)"
+# More rows than 202s would be no broken promise: a COMMIT that reached
+# the standby before the primary died, whose answer it never sent (a 503).
 echo "# $(wc -l <"$T/acked") acknowledged, $(wc -l <"$T/stored") rows on the promoted standby"
 check_eq "no row the door did not write (a body of the load or the first)" 0 \
     "$(pg2_psql -c "SELECT count(*) FROM jobs WHERE NOT (convert_from(body,
