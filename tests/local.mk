@@ -206,6 +206,9 @@ E2E_TESTS += tests/e2e/schedules.sh
 # fcgiq on PostgreSQL (issue 20): a private cluster, intake, runs, the
 # README's queries in psql, a crash and restart of PostgreSQL under load.
 E2E_TESTS += tests/e2e/pg-responder.sh
+# Failover (issue 20): kill -9 the primary, promote its synchronous
+# standby; 503 in the gap, every 202 on the promoted standby.
+E2E_TESTS += tests/e2e/pg-failover.sh
 # Flow control (issue 19): rate, retry lanes, Retry-After from exec:,
 # the circuit breaker, quarantine.
 E2E_TESTS += tests/e2e/flow.sh
