@@ -380,7 +380,8 @@ check_eq "SIGTERM: a request that ends within grace is done" "done|1" \
 wait_state "$slow" "queued" 10
 check_eq "SIGTERM: one past the grace is aborted and released" "queued|1" \
     "$(field "$slow" "state || '|' || attempts")"
-check "SIGTERM: the helper exits" wait_for test -z "$(ps -o pid= -p "$WORK")"
+# (eval: ps runs at each try, not once when wait_for is called)
+check "SIGTERM: the helper exits" wait_for eval '[ -z "$(ps -o pid= -p "$WORK")" ]'
 start_helper
 wait_state "$slow" "done" 15
 check_eq "the released job runs again under the next helper" "done|2" \
