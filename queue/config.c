@@ -1173,6 +1173,7 @@ int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
 	struct parse_state ps;
+	char msg[512];
 	int rc;
 
 	config_defaults(c);
@@ -1203,7 +1204,13 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 			goto fail;
 		}
 	}
-	if (finish(c, err, errlen) == -1 || queues_check(c, err, errlen) == -1 ||
+	if (finish(c, msg, sizeof(msg)) == -1) {
+		/* Like every other error of the file: its name first. */
+		snprintf(err, errlen, "%s: %s", path != NULL ? path :
+		    "built-in configuration", msg);
+		goto fail;
+	}
+	if (queues_check(c, err, errlen) == -1 ||
 	    schedule_finish(c, err, errlen) == -1)
 		goto fail;
 	if (path != NULL && finish_trust(c, err, errlen) == -1)

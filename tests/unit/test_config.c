@@ -338,7 +338,16 @@ test_dead_letter_queue(void **state)
 	path = write_conf("dlq2.conf", "[fcgiq]\ndead_letter_queue = nope\n"
 	    "[queue default]\n");
 	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	/* Named by the file first, like every error of the file (the
+	 * fuzzer found these two without it). */
+	assert_int_equal(strncmp(err, path, strlen(path)), 0);
 	assert_non_null(strstr(err, "dead_letter_queue"));
+	path = write_conf("dlq-pg.conf", "[fcgiq]\ndatabase = "
+	    "postgresql://localhost/q\n[queue default]\nserialize_by = "
+	    "header:X-Key\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_int_equal(strncmp(err, path, strlen(path)), 0);
+	assert_non_null(strstr(err, "serialize_by"));
 	path = write_conf("dlq3.conf", "[queue default]\n");
 	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
 	assert_null(c.dead_letter_queue);
