@@ -141,7 +141,9 @@ check_eq "GET, wait=2, a job that does not run: 200 after the wait" 200 \
     "$(status "$T/c")"
 check_eq "... state queued" queued "$(body_field "$T/c" state)"
 check_eq "... Preference-Applied: wait=2" wait=2 "$(header "$T/c" Preference-Applied)"
-check "... after 2 seconds (${ms} ms)" test "$ms" -ge 1950 -a "$ms" -lt 4000
+check "... after 2 seconds (${ms} ms)" test "$ms" -ge 1950 -a "$ms" -lt 4000 ||
+	# Seen once in CI (11.9 s, sanitized): what fcgiq said meanwhile.
+	grep -E "warn|error|$idle" "$T/fcgiq.log" | tail -25 | sed 's/^/# log: /'
 
 ms=$(req "$T/c" -H "Prefer: wait=600" "$BASE/jobs/$idle")
 check_eq "wait=600 is capped by max_wait: Preference-Applied: wait=$MAX_WAIT" \
