@@ -129,8 +129,8 @@ store_bulk_count(struct store *s, enum store_bulk_op op,
 
 	if (states_text(s, op, f, states, sizeof(states)) == -1)
 		return -1;
-	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK)
-		return sq_fail(s, rc, "bulk: count");
+	if ((st = sq_prepare(s, sql, "bulk: count")) == NULL)
+		return -1;
 	if (bind_filter(s, st, f, states) == -1)
 		goto done;
 	if ((rc = store_step_fn(st)) != SQLITE_ROW) {
@@ -211,7 +211,7 @@ store_bulk(struct store *s, enum store_bulk_op op,
 	int64_t		*seqs, total = 0, r = -1, c, lo = 0, t0, dt;
 	struct timespec	 pause;
 	char		 states[96];
-	int		 n, rc, cur, nbatch = 0;
+	int		 n, cur, nbatch = 0;
 
 	if (s->pg != NULL)
 		return pgs_unsupported(s, "bulk changes (store_bulk)");
@@ -221,13 +221,9 @@ store_bulk(struct store *s, enum store_bulk_op op,
 		return -1;
 	if ((seqs = calloc((size_t)batch, sizeof(*seqs))) == NULL)
 		return sq_set_error(s, SQLITE_NOMEM, "bulk: out of memory");
-	if ((rc = sqlite3_prepare_v2(s->db, pick, -1, &read, NULL)) !=
-	    SQLITE_OK ||
-	    (rc = sqlite3_prepare_v2(s->db, op_sql[op], -1, &write, NULL)) !=
-	    SQLITE_OK) {
-		(void)sq_fail(s, rc, "bulk: prepare");
+	if ((read = sq_prepare(s, pick, "bulk: prepare")) == NULL ||
+	    (write = sq_prepare(s, op_sql[op], "bulk: prepare")) == NULL)
 		goto done;
-	}
 	for (cur = batch;;) {
 		if ((n = next_batch(s, read, f, states, lo, cur, seqs)) == -1)
 			goto done;

@@ -113,22 +113,6 @@ static const char *const discard_sql[2] = {
 	"DELETE FROM jobs WHERE seq IN (" DEAD_PICK(" AND queue = ?1") ")",
 };
 
-static sqlite3_stmt *
-prepare(struct store *s, const char *sql, const char *what)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if (s->pg != NULL) {
-		(void)pgs_unsupported(s, "the dashboard's listings");
-		return NULL;
-	}
-	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK) {
-		(void)sq_fail(s, rc, what);
-		return NULL;
-	}
-	return st;
-}
 
 static const char *
 col_text(sqlite3_stmt *st, int c)
@@ -187,7 +171,8 @@ store_dash_list(struct store *s, const struct store_dash_filter *f,
 		break;
 	}
 	budget = post ? STORE_DASH_BUDGET : f->offset + f->limit;
-	if ((st = prepare(s, list_sql[k][f->queue != NULL], "list")) == NULL)
+	if ((st = sq_prepare(s, list_sql[k][f->queue != NULL],
+	    "the dashboard's listings")) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, f->queue) != SQLITE_OK ||
 	    sq_bind_str(st, 2, state) != SQLITE_OK ||
@@ -233,8 +218,8 @@ store_dash_discard(struct store *s, const char *id)
 	sqlite3_stmt *st;
 	int r;
 
-	if ((st = prepare(s, "DELETE FROM jobs WHERE id = ?1 AND"
-	    " state = 'dead'", "discard")) == NULL)
+	if ((st = sq_prepare(s, "DELETE FROM jobs WHERE id = ?1 AND"
+	    " state = 'dead'", "the dashboard's discard")) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, id) != SQLITE_OK) {
 		(void)sq_fail_db(s, "discard: bind");
@@ -245,8 +230,8 @@ store_dash_discard(struct store *s, const char *id)
 	sqlite3_finalize(st);
 	if (r != 0)
 		return r > 0 ? 1 : -1;
-	if ((st = prepare(s, "SELECT 1 FROM jobs WHERE id = ?1",
-	    "discard")) == NULL)
+	if ((st = sq_prepare(s, "SELECT 1 FROM jobs WHERE id = ?1",
+	    "the dashboard's discard")) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, id) != SQLITE_OK) {
 		(void)sq_fail_db(s, "discard: bind");
@@ -269,7 +254,7 @@ store_dash_dead_batch(struct store *s, const char *queue, int64_t before,
 	int r;
 
 	sql = discard ? discard_sql[queue != NULL] : retry_sql[queue != NULL];
-	if ((st = prepare(s, sql, "dead batch")) == NULL)
+	if ((st = sq_prepare(s, sql, "the dashboard's dead batch")) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, queue) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 2, before) != SQLITE_OK ||

@@ -66,8 +66,8 @@ sq_dead_letter(struct store *s, const char *id)
 
 	if (s->dlq == NULL)
 		return 0;
-	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK)
-		return sq_fail(s, rc, "dead letter");
+	if ((st = sq_prepare(s, sql, "dead letter")) == NULL)
+		return -1;
 	if (sq_bind_str(st, 1, id) != SQLITE_OK ||
 	    sq_bind_str(st, 2, s->dlq->prefix) != SQLITE_OK) {
 		(void)sq_fail_db(s, "dead letter: bind");
@@ -135,8 +135,8 @@ sq_dead_ids(struct store *s, int64_t now, int all, char ***ids, size_t *n)
 	*n = 0;
 	if (s->dlq == NULL)
 		return 0;
-	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK)
-		return sq_fail(s, rc, "dead letters");
+	if ((st = sq_prepare(s, sql, "dead letters")) == NULL)
+		return -1;
 	if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK ||
 	    sqlite3_bind_int(st, 2, all != 0) != SQLITE_OK) {
 		(void)sq_fail_db(s, "dead letters: bind");

@@ -16,16 +16,6 @@
 #include "store-pg.h"
 #include "store-sqlite.h"
 
-static int
-prepare(struct store *s, const char *sql, sqlite3_stmt **st)
-{
-	int rc;
-
-	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL)) != SQLITE_OK)
-		return sq_fail(s, rc, "breaker");
-	return 0;
-}
-
 static void
 row_breaker(sqlite3_stmt *st, int c, struct store_breaker *b)
 {
@@ -50,7 +40,7 @@ store_breaker_get(struct store *s, const char *queue, struct store_breaker *b)
 	memset(b, 0, sizeof(*b));
 	if (s->pg != NULL)
 		return 0;
-	if (prepare(s, sql, &st) == -1)
+	if ((st = sq_prepare(s, sql, "circuit breakers")) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, queue) != SQLITE_OK) {
 		(void)sq_fail_db(s, "breaker: bind");
@@ -105,7 +95,7 @@ store_breaker_set(struct store *s, const char *queue,
 
 	if (sq_begin(s) == -1)
 		return -1;
-	if (prepare(s, sql, &st) == -1)
+	if ((st = sq_prepare(s, sql, "circuit breakers")) == NULL)
 		goto fail;
 	if (sq_bind_str(st, 1, queue) != SQLITE_OK ||
 	    sqlite3_bind_int(st, 2, b->state) != SQLITE_OK ||
@@ -144,7 +134,7 @@ store_breakers(struct store *s, store_breaker_fn fn, void *arg)
 
 	if (s->pg != NULL)
 		return 0;	/* none kept there (store_breaker_get) */
-	if (prepare(s, sql, &st) == -1)
+	if ((st = sq_prepare(s, sql, "circuit breakers")) == NULL)
 		return -1;
 	while ((rc = store_step_fn(st)) == SQLITE_ROW) {
 		row_breaker(st, 1, &b);

@@ -20,18 +20,6 @@
 
 #define HEAD_LEVELS	16	/* priority levels probed per queue */
 
-/* Prepare sql on s; NULL with the error set. */
-static sqlite3_stmt *
-prepare(struct store *s, const char *sql, const char *what)
-{
-	sqlite3_stmt	*st = NULL;
-	int		 rc;
-
-	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK)
-		(void)sq_fail(s, rc, what);
-	return st;
-}
-
 int
 store_queue_head(struct store *s, const char *queue, int64_t now,
     struct store_head *h)
@@ -51,7 +39,7 @@ store_queue_head(struct store *s, const char *queue, int64_t now,
 	h->jobs = 0;
 	h->oldest_created_at = 0;
 	h->oldest_due = 0;
-	if ((st = prepare(s, sql, "queue head")) == NULL)
+	if ((st = sq_prepare(s, sql, "queue head")) == NULL)
 		return -1;
 	for (level = 0; level < HEAD_LEVELS; level++) {
 		if (sq_bind_str(st, 1, queue) != SQLITE_OK ||
@@ -93,7 +81,7 @@ count_rows(struct store *s, const char *sql, const enum store_state *states,
 	enum store_state state;
 	int		 rc, k;
 
-	if ((st = prepare(s, sql, "counts")) == NULL)
+	if ((st = sq_prepare(s, sql, "counts")) == NULL)
 		return -1;
 	while ((rc = store_step_fn(st)) == SQLITE_ROW) {
 		const char *q = (const char *)sqlite3_column_text(st, 0);

@@ -630,8 +630,8 @@ requeue_counts(struct store *s, int64_t now, int all,
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK)
-		return sq_fail(s, rc, "requeue: counts");
+	if ((st = sq_prepare(s, sql, "requeue: counts")) == NULL)
+		return -1;
 	if (sqlite3_bind_int64(st, 1, now) != SQLITE_OK ||
 	    sqlite3_bind_int(st, 2, all != 0) != SQLITE_OK) {
 		(void)sq_fail_db(s, "requeue: counts: bind");

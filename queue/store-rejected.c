@@ -29,19 +29,6 @@ static const char sql_list[] =
     "  headers, body_length, body_head FROM rejected"
     " WHERE ?1 IS NULL OR queue = ?1 ORDER BY seq DESC LIMIT ?2";
 
-static sqlite3_stmt *
-prepare(struct store *s, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	int rc;
-
-	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK) {
-		(void)sq_fail(s, rc, "rejected: prepare");
-		sqlite3_finalize(st);
-		return NULL;
-	}
-	return st;
-}
 
 /* 1 when rows[0..i) already named queue (its prune is done once). */
 static int
@@ -72,8 +59,8 @@ store_reject(struct store *s, const struct store_rejected *rows, size_t n)
 		    rows[i].keep < 0)
 			return sq_fail_arg(s, "reject: a row without queue, "
 			    "reason or keep");
-	if ((ins = prepare(s, sql_insert)) == NULL ||
-	    (prune = prepare(s, sql_prune)) == NULL)
+	if ((ins = sq_prepare(s, sql_insert, "rejected requests")) == NULL ||
+	    (prune = sq_prepare(s, sql_prune, "rejected requests")) == NULL)
 		goto done;
 	if (sq_begin(s) == -1)
 		goto done;
@@ -139,7 +126,7 @@ store_rejected_list(struct store *s, const char *queue, int64_t limit,
 	if (s->pg != NULL)
 		return pgs_rejected_list(s, queue, limit, fn, arg);
 	/* seq orders the rows of every queue: they share the rowid. */
-	if ((st = prepare(s, sql_list)) == NULL)
+	if ((st = sq_prepare(s, sql_list, "rejected requests")) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, queue) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 2, limit) != SQLITE_OK) {

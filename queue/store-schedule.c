@@ -25,8 +25,8 @@ read_last(struct store *s, const char *name, int64_t *last)
 	sqlite3_stmt *st = NULL;
 	int rc, r = -1;
 
-	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK)
-		return sq_fail(s, rc, "schedule: prepare");
+	if ((st = sq_prepare(s, sql, "schedules")) == NULL)
+		return -1;
 	if (sq_bind_str(st, 1, name) != SQLITE_OK) {
 		(void)sq_fail_db(s, "schedule: bind");
 		goto done;
@@ -77,10 +77,10 @@ write_last(struct store *s, const char *name, int64_t last)
 	    "INSERT INTO schedules (name, last_slot) VALUES (?1, ?2)"
 	    " ON CONFLICT (name) DO UPDATE SET last_slot = excluded.last_slot";
 	sqlite3_stmt *st = NULL;
-	int rc, r = -1;
+	int r = -1;
 
-	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK)
-		return sq_fail(s, rc, "schedule: prepare");
+	if ((st = sq_prepare(s, sql, "schedules")) == NULL)
+		return -1;
 	if (sq_bind_str(st, 1, name) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 2, last) != SQLITE_OK) {
 		(void)sq_fail_db(s, "schedule: bind");

@@ -111,6 +111,7 @@ int	sq_fail_arg(struct store *s, const char *what);
 
 /* Statement id of s, prepared on first use; NULL (error set) on failure. */
 sqlite3_stmt	*sq_stmt(struct store *s, enum stmt_id id);
+sqlite3_stmt	*sq_prepare(struct store *s, const char *sql, const char *what);
 
 /*
  * Transactions: every change is one, or part of the caller's batch.

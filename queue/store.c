@@ -134,6 +134,30 @@ sq_stmt(struct store *s, enum stmt_id id)
 	return s->st[id];
 }
 
+/*
+ * Prepare sql for one use (what runs rarely: listings, bulk changes,
+ * schedules, gauges), finalized by the caller; NULL with the error set.
+ * Like sq_stmt it refuses on PostgreSQL, naming what: a store function
+ * without its PostgreSQL version never reaches SQLite with no handle.
+ */
+sqlite3_stmt *
+sq_prepare(struct store *s, const char *sql, const char *what)
+{
+	sqlite3_stmt	*st = NULL;
+	int		 rc;
+
+	if (s->pg != NULL) {
+		(void)pgs_unsupported(s, what);
+		return NULL;
+	}
+	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK) {
+		(void)sq_fail(s, rc, what);
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	return st;
+}
+
 /* Run a statement without parameters or rows (BEGIN, COMMIT); 0 or -1. */
 static int
 run_plain(struct store *s, enum stmt_id id, const char *what)
@@ -265,8 +289,8 @@ sq_query_one(struct store *s, const char *sql, int64_t *ival, char *tval,
 	const char	*t;
 	int		 rc;
 
-	if ((rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL)) != SQLITE_OK)
-		return sq_fail(s, rc, sql);
+	if ((st = sq_prepare(s, sql, sql)) == NULL)
+		return -1;
 	if ((rc = store_step_fn(st)) != SQLITE_ROW) {
 		(void)sq_fail(s, rc, sql);
 		sqlite3_finalize(st);
