@@ -80,8 +80,11 @@ slice() {
 	    "$(echo "$out" | awk '/^Requests\/sec:/ { printf "%.0f", $2 }')"
 }
 
+: >"$B/ref" ; : >"$B/during"
 for r in $(seq "$rounds"); do
-	echo "round $r reference: p99 ms, req/s: $(slice)"
+	v=$(slice)
+	echo "$v" >>"$B/ref"
+	echo "round $r reference: p99 ms, req/s: $v"
 	sqlite3 -cmd '.timeout 10000' "$B/queue.db" "UPDATE jobs SET
 	    state = 'dead', finished_at = $now WHERE queue = 'bulk';
 	    PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
@@ -93,10 +96,18 @@ for r in $(seq "$rounds"); do
 	i=0
 	while kill -0 $bulk 2>/dev/null; do
 		i=$((i + 1))
-		echo "round $r bulk slice $i: p99 ms, req/s: $(slice)"
+		v=$(slice)
+		echo "$v" >>"$B/during"
+		echo "round $r bulk slice $i: p99 ms, req/s: $v"
 	done
 	wait $bulk
 	t1=$(date +%s%3N)
 	echo "round $r bulk: $(cat "$B/bulk.out") in $((t1 - t0)) ms" \
 	    "(the last slice may run past its end)"
 done
+p99s() { awk '{ print $1 }' "$1"; }
+echo "bulk: intake p99 during the bulk op: median $(p99s "$B/during" | median 1) ms," \
+    "max $(p99s "$B/during" | sort -g | tail -1) ms of $(wc -l <"$B/during") slices" \
+    "(target < 50 ms); without it: median $(p99s "$B/ref" | median 1) ms;" \
+    "req/s during $(awk '{ print $2 }' "$B/during" | median 0), without" \
+    "$(awk '{ print $2 }' "$B/ref" | median 0)"
