@@ -74,6 +74,9 @@ post idle 'waiting 2' >/dev/null
 post idle 'waiting 3' >/dev/null
 for i in 1 2 3 4; do post default "job $i" >/dev/null; done
 dead1=$(post default 'bad input one')
+# Two workers: the second dead job could otherwise die first, and query
+# 3 lists the dead latest first.
+wait_count "id = '$dead1' AND state = 'dead'" 1 || bail "job $dead1 did not die"
 dead2=$(post default 'bad input two')
 retry1=$(post default 'later please')
 post mail 'm1' >/dev/null
