@@ -565,7 +565,8 @@ pgs_extend(struct store *s, const char *id, int attempt, int64_t lease_until)
 /*
  * Requeue the running jobs whose lease ended before now (all: every
  * running job), dead when their attempts are used up; one statement, whose
- * RETURNING gives the counts per queue.  How many, or -1.
+ * RETURNING gives the counts per queue (and the dead, whose letters join
+ * its transaction).  How many, or -1.
  */
 int
 pgs_requeue(struct store *s, int64_t now, int all, store_requeue_fn fn,
