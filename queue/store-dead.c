@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "store-sqlite.h"
+#include "store-pg.h"
 
 struct store_dlq {
 	int	 max_attempts;
@@ -30,8 +31,6 @@ store_set_dead_letter(struct store *s, const char *queue,
 	struct store_dlq *d = NULL;
 	size_t qn, pn;
 
-	if (s->pg != NULL && queue != NULL)
-		return pgs_unsupported(s, "dead_letter (store_set_dead_letter)");
 	if (queue != NULL) {
 		if (max_attempts < 1)
 			return sq_fail_arg(s, "dead letters: max_attempts");
@@ -66,6 +65,8 @@ sq_dead_letter(struct store *s, const char *id)
 
 	if (s->dlq == NULL)
 		return 0;
+	if (s->pg != NULL)
+		return pgs_dead_letter(s, id, s->dlq->prefix);
 	if ((st = sq_prepare(s, sql, "dead letter")) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, id) != SQLITE_OK ||
@@ -116,6 +117,8 @@ sq_dead_event(struct store *s, const char *queue, const char *body)
 	j.content_type = "application/json";
 	j.body = body;
 	j.body_len = strlen(body);
+	if (s->pg != NULL)
+		return pgs_enqueue_in(s, &j, 1);
 	return sq_enqueue_in(s, &j, 1);
 }
 

@@ -496,10 +496,13 @@ pgs_finish_failed_at(struct store *s, const char *id, int attempt,
 	struct pgs_params	 p = { 0 };
 	PGresult		*res;
 	char			 buf[MAX_ERROR + 1];
-	int			 r;
+	int			 r, isdead = 0, txn = s->dlq != NULL;
 
 	if (dead != NULL)
 		*dead = 0;
+	/* With dead letters on, the death and its letter: one transaction. */
+	if (txn && pgs_begin(s) == -1)
+		return -1;
 	pgs_p_str(&p, id);
 	pgs_p_i64(&p, attempt);
 	pgs_p_i64(&p, permanent != 0);
@@ -511,12 +514,22 @@ pgs_finish_failed_at(struct store *s, const char *id, int attempt,
 	pgs_p_i64(&p, quarantine);
 	if ((res = pgs_exec(s, sql, &p, PGRES_TUPLES_OK,
 	    "finish_failed")) == NULL)
-		return -1;
+		goto fail;
 	r = PQntuples(res) > 0;
-	if (r && dead != NULL)
-		*dead = strcmp(PQgetvalue(res, 0, 0), "dead") == 0;
+	if (r)
+		isdead = strcmp(PQgetvalue(res, 0, 0), "dead") == 0;
 	PQclear(res);
+	if (isdead && sq_dead_letter(s, id) == -1)
+		goto fail;
+	if (txn && pgs_commit(s) == -1)
+		goto fail;
+	if (dead != NULL)
+		*dead = isdead;
 	return r;
+fail:
+	if (txn)
+		pgs_rollback(s);
+	return -1;
 }
 
 int
@@ -552,7 +565,8 @@ pgs_extend(struct store *s, const char *id, int attempt, int64_t lease_until)
 /*
  * Requeue the running jobs whose lease ended before now (all: every
  * running job), dead when their attempts are used up; one statement, whose
- * RETURNING gives the counts per queue.  How many, or -1.
+ * RETURNING gives the counts per queue (and the dead, whose letters join
+ * its transaction).  How many, or -1.
  */
 int
 pgs_requeue(struct store *s, int64_t now, int all, store_requeue_fn fn,
@@ -567,19 +581,33 @@ pgs_requeue(struct store *s, int64_t now, int all, store_requeue_fn fn,
 	    "  finished_at = CASE WHEN attempts >= max_attempts THEN $1 END,"
 	    "  lease_until = NULL, last_error = $2"
 	    " WHERE state = 'running' AND ($3 <> 0 OR lease_until < $1)"
-	    " RETURNING queue, state";
+	    " RETURNING queue, state, id";
 	struct pgs_params	 p = { 0 };
 	PGresult		*res;
-	int			 n, i, k, requeued, dead;
+	int			 n, i, k, requeued, dead, txn = s->dlq != NULL;
 	char			*done;
 
 	pgs_p_i64(&p, now);
 	pgs_p_str(&p, all ? "requeued: its helper went away" :
 	    "lease expired");
 	pgs_p_i64(&p, all != 0);
-	if ((res = pgs_exec(s, sql, &p, PGRES_TUPLES_OK, "requeue")) == NULL)
+	/* With dead letters on, the deaths and their letters: one
+	 * transaction. */
+	if (txn && pgs_begin(s) == -1)
 		return -1;
+	if ((res = pgs_exec(s, sql, &p, PGRES_TUPLES_OK, "requeue")) == NULL)
+		goto fail;
 	n = PQntuples(res);
+	for (i = 0; txn && i < n; i++)
+		if (strcmp(PQgetvalue(res, i, 1), "dead") == 0 &&
+		    sq_dead_letter(s, PQgetvalue(res, i, 2)) == -1) {
+			PQclear(res);
+			goto fail;
+		}
+	if (txn && pgs_commit(s) == -1) {
+		PQclear(res);
+		goto fail;
+	}
 	if (fn != NULL && n > 0 && (done = calloc((size_t)n, 1)) != NULL) {
 		for (i = 0; i < n; i++) {
 			if (done[i])
@@ -601,6 +629,10 @@ pgs_requeue(struct store *s, int64_t now, int all, store_requeue_fn fn,
 	}
 	PQclear(res);
 	return n;
+fail:
+	if (txn)
+		pgs_rollback(s);
+	return -1;
 }
 
 /* --- operators' changes ------------------------------------------------ */

@@ -135,4 +135,16 @@ int	pgs_reject(struct store *, const struct store_rejected *, size_t);
 int	pgs_rejected_list(struct store *, const char *, int64_t,
 	    store_rejected_fn, void *);
 
+/* --- schedules and dead letters (store-pg-sched.c) --------------------- */
+
+/* pgs_enqueue inside the caller's open transaction (or batch), which it
+ * joins instead of committing one of its own, as sq_enqueue_in. */
+int	pgs_enqueue_in(struct store *, struct store_newjob *, size_t);
+int	pgs_schedule_run(struct store *, const char *, store_slots_fn, void *,
+	    int *);
+int	pgs_schedule_last(struct store *, const char *, int64_t *);
+/* Job id's dead letter, status URLs under prefix, inside the caller's
+ * transaction (sq_dead_letter's PostgreSQL version).  0 or -1. */
+int	pgs_dead_letter(struct store *, const char *id, const char *prefix);
+
 #endif /* FCGIQ_STORE_PG_H */

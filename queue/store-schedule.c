@@ -103,7 +103,7 @@ store_schedule_run(struct store *s, const char *name, store_slots_fn fn,
 
 	*enqueued = 0;
 	if (s->pg != NULL)
-		return pgs_unsupported(s, "schedules (store_schedule_run)");
+		return pgs_schedule_run(s, name, fn, arg, enqueued);
 	if (sq_begin(s) == -1)
 		return -1;
 	if ((has = read_last(s, name, &last)) == -1)
@@ -139,6 +139,6 @@ int
 store_schedule_last(struct store *s, const char *name, int64_t *last)
 {
 	if (s->pg != NULL)
-		return pgs_unsupported(s, "schedules (store_schedule_last)");
+		return pgs_schedule_last(s, name, last);
 	return read_last(s, name, last);
 }

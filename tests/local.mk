@@ -209,6 +209,9 @@ E2E_TESTS += tests/e2e/pg-responder.sh
 # Failover (issue 20): kill -9 the primary, promote its synchronous
 # standby; 503 in the gap, every 202 on the promoted standby.
 E2E_TESTS += tests/e2e/pg-failover.sh
+# Schedules and dead letters on PostgreSQL (issue 20): two hosts' helpers
+# fire each slot once; a death's letter runs.
+E2E_TESTS += tests/e2e/pg-sched.sh
 # Flow control (issue 19): rate, retry lanes, Retry-After from exec:,
 # the circuit breaker, quarantine.
 E2E_TESTS += tests/e2e/flow.sh

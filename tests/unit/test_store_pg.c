@@ -620,10 +620,6 @@ test_pg_unsupported(void **state)
 {
 	struct fx	*f = *state;
 
-	assert_int_equal(store_set_dead_letter(f->s, NULL, "", 1, 0), 0);
-	assert_int_equal(store_set_dead_letter(f->s, "dlq", "/s/", 3, 0), -1);
-	assert_non_null(strstr(store_error(f->s),
-	    "not available with the PostgreSQL backend"));
 	/* A store function added without its PostgreSQL version fails the
 	 * same way at its first SQLite step, instead of using no handle. */
 	assert_null(sq_stmt(f->s, ST_GET));
@@ -708,6 +704,224 @@ test_pg_operator_queries(void **state)
 	    2);
 }
 
+/* --- schedules and dead letters (store-pg-sched.c) --------------------- */
+
+static char *
+ptext(const char *sql)
+{
+	PGconn		*c = side();
+	PGresult	*r = PQexec(c, sql);
+	char		*v;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	if ((v = strdup(PQgetvalue(r, 0, 0))) == NULL)
+		fail_msg("out of memory");
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
+
+/* One slot a run: the slot sl_slot of schedule "nightly" when it is after
+ * the last one stored (or none is). */
+static int64_t	sl_slot;
+static char	sl_key[64];
+static struct store_newjob sl_job;
+
+static int
+sl_fn(void *arg, int has, int64_t last, struct store_newjob **jobs,
+    size_t *n, int64_t *newlast)
+{
+	(void)arg;
+	*n = 0;
+	if (has && last >= sl_slot)
+		return 0;
+	memset(&sl_job, 0, sizeof(sl_job));
+	newjob(&sl_job, "reports", 0, 0, "{\"report\":\"daily\"}");
+	(void)snprintf(sl_key, sizeof(sl_key), "schedule:nightly:%lld",
+	    (long long)sl_slot);
+	sl_job.idempotency_key = sl_key;
+	*jobs = &sl_job;
+	*n = 1;
+	*newlast = sl_slot;
+	return 0;
+}
+
+/* A slot is enqueued once: a second run of it, a run after the table lost
+ * its row, a run with the clock stepped back enqueue nothing; the last
+ * slot reads back and never moves back. */
+static void
+test_pg_schedule_run(void **state)
+{
+	struct fx	*f = *state;
+	int64_t		 last = -1;
+	int		 n = -1;
+
+	assert_int_equal(store_schedule_last(f->s, "nightly", &last), 0);
+	sl_slot = 1700000000000;
+	assert_int_equal(store_schedule_run(f->s, "nightly", sl_fn, NULL,
+	    &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_schedule_last(f->s, "nightly", &last), 1);
+	assert_int_equal(last, sl_slot);
+	assert_int_equal(pint("SELECT count(*) FROM jobs WHERE queue ="
+	    " 'reports' AND idempotency_key = 'schedule:nightly:1700000000000'"
+	    " AND state = 'queued'"), 1);
+	/* The same slot again: nothing. */
+	assert_int_equal(store_schedule_run(f->s, "nightly", sl_fn, NULL,
+	    &n), 0);
+	assert_int_equal(n, 0);
+	/* The row lost: the slot's key still stands against it. */
+	pexec("DELETE FROM schedules");
+	assert_int_equal(store_schedule_run(f->s, "nightly", sl_fn, NULL,
+	    &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(store_schedule_last(f->s, "nightly", &last), 1);
+	assert_int_equal(last, sl_slot);
+	assert_int_equal(pint("SELECT count(*) FROM jobs"), 1);
+	/* The next slot: one more job. */
+	sl_slot += 60000;
+	assert_int_equal(store_schedule_run(f->s, "nightly", sl_fn, NULL,
+	    &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(pint("SELECT count(*) FROM jobs"), 2);
+	/* Another session moved the last slot on meanwhile: greatest()
+	 * keeps it. */
+	pexec("UPDATE schedules SET last_slot = last_slot + 600000");
+	assert_int_equal(store_schedule_last(f->s, "nightly", &last), 1);
+	assert_int_equal(last, sl_slot + 600000);
+	assert_int_equal(store_schedule_last(f->s, "other", &last), 0);
+}
+
+/* Two processes fire one schedule at once, each on its own connection,
+ * slot after slot: every slot has exactly one job. */
+static void
+test_pg_schedule_concurrent(void **state)
+{
+	struct fx	*f = *state;
+	pid_t		 pid[2];
+	char		 err[512];
+	int		 i, k, st, n, total;
+
+	for (k = 0; k < 2; k++) {
+		if ((pid[k] = fork()) == -1)
+			fail_msg("fork");
+		if (pid[k] != 0)
+			continue;
+		/* The parent's connection is left alone (a close would end
+		 * its session): a connection of the child's own. */
+		if ((f->s = store_open(f->path, NULL, err,
+		    sizeof(err))) == NULL)
+			_exit(101);
+		total = 0;
+		for (i = 0; i < 40; i++) {
+			sl_slot = 1700000000000 + (int64_t)i * 60000;
+			if (store_schedule_run(f->s, "nightly", sl_fn, NULL,
+			    &n) == -1)
+				_exit(2);
+			total += n;
+		}
+		store_close(f->s);
+		_exit(total < 100 ? total : 100);
+	}
+	total = 0;
+	for (k = 0; k < 2; k++) {
+		assert_int_equal(waitpid(pid[k], &st, 0), pid[k]);
+		assert_true(WIFEXITED(st));
+		total += WEXITSTATUS(st);
+	}
+	assert_int_equal(total, 40);
+	assert_int_equal(pint("SELECT count(*) FROM jobs"), 40);
+	assert_int_equal(pint("SELECT count(DISTINCT idempotency_key)"
+	    " FROM jobs"), 40);
+	assert_int_equal(pint("SELECT last_slot FROM schedules"),
+	    1700000000000 + 39 * 60000);
+}
+
+/* A death enqueues one JSON letter into the dead-letter queue in its
+ * transaction (finish_failed, alone or in a batch, and a requeue of an
+ * expired lease), byte for byte as SQLite's; a retry is no death; a
+ * letter's own death gets none. */
+static void
+test_pg_dead_letters(void **state)
+{
+	struct fx		*f = *state;
+	struct store_job	*j;
+	char			 id[STORE_ID_LEN + 1], id2[STORE_ID_LEN + 1];
+	char			 id3[STORE_ID_LEN + 1], want[512], *t;
+	int64_t			 t0 = store_now() + 1000;
+	int			 dead = 0;
+
+	assert_int_equal(store_set_dead_letter(f->s, "alerts", "/jobs/", 3,
+	    5), 0);
+	enqueue1(f->s, "default", 0, 0, 2, id);
+	assert_int_equal(store_claim(f->s, "default", t0, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed(f->s, id, 1, "once", 0, 1, 1,
+	    t0, &dead), 1);
+	assert_int_equal(dead, 0);
+	assert_int_equal(pint("SELECT count(*) FROM jobs"
+	    " WHERE queue = 'alerts'"), 0);
+	assert_int_equal(store_claim(f->s, "default", t0 + 10, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed(f->s, id, 2, "exit \"3\"\n", 0,
+	    1, 1, t0 + 20, &dead), 1);
+	assert_int_equal(dead, 1);
+	t = ptext("SELECT convert_from(body, 'UTF8') || '|' || content_type"
+	    " || '|' || state || '|' || max_attempts || '|' || priority"
+	    " FROM jobs WHERE queue = 'alerts'");
+	snprintf(want, sizeof(want), "{\"job\":\"%s\",\"queue\":\"default\","
+	    "\"attempts\":2,\"last_error\":\"exit \\\"3\\\"\\n\","
+	    "\"status_url\":\"/jobs/%s\"}|application/json|queued|3|5", id,
+	    id);
+	assert_string_equal(t, want);
+	free(t);
+
+	/* An expired lease with no attempt left: dead, with its letter. */
+	enqueue1(f->s, "mail", 0, 0, 1, id2);
+	assert_int_equal(store_claim(f->s, "mail", t0, 10, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_requeue_expired(f->s, t0 + 100, NULL, NULL), 1);
+	assert_state(f->s, id2, STORE_JOB_DEAD);
+	snprintf(want, sizeof(want), "SELECT count(*) FROM jobs WHERE queue ="
+	    " 'alerts' AND convert_from(body, 'UTF8')::json->>'job' = '%s'",
+	    id2);
+	assert_int_equal(pint(want), 1);
+
+	/* Inside the helper's batch: committed with the batch. */
+	enqueue1(f->s, "mail", 0, 0, 1, id3);
+	assert_int_equal(store_batch_begin(f->s), 0);
+	assert_int_equal(store_claim(f->s, "mail", t0, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed(f->s, id3, 1, "no", 1, 1, 1,
+	    t0, &dead), 1);
+	assert_int_equal(dead, 1);
+	assert_int_equal(pint("SELECT count(*) FROM jobs"
+	    " WHERE queue = 'alerts'"), 2);
+	assert_int_equal(store_batch_end(f->s), 0);
+	assert_int_equal(pint("SELECT count(*) FROM jobs"
+	    " WHERE queue = 'alerts'"), 3);
+
+	/* A letter that dies gets no letter. */
+	assert_int_equal(store_claim(f->s, "alerts", t0 + 1000, 1000, &j), 1);
+	assert_int_equal(store_finish_failed(f->s, j->id, 1, "no", 1, 1, 1,
+	    t0 + 1000, &dead), 1);
+	assert_int_equal(dead, 1);
+	store_job_free(j);
+	assert_int_equal(pint("SELECT count(*) FROM jobs"
+	    " WHERE queue = 'alerts'"), 3);
+
+	/* Off: a death adds nothing. */
+	assert_int_equal(store_set_dead_letter(f->s, NULL, NULL, 0, 0), 0);
+	enqueue1(f->s, "default", 0, 0, 1, id);
+	assert_int_equal(store_claim(f->s, "default", t0, 1000, &j), 1);
+	store_job_free(j);
+	assert_int_equal(store_finish_failed(f->s, id, 1, "x", 1, 1, 1, t0,
+	    &dead), 1);
+	assert_int_equal(pint("SELECT count(*) FROM jobs"
+	    " WHERE queue = 'alerts'"), 3);
+}
+
 int
 main(void)
 {
@@ -743,6 +957,9 @@ main(void)
 		T(test_pg_unsupported),
 		T(test_pg_rejected_gauges),
 		T(test_pg_operator_queries),
+		T(test_pg_schedule_run),
+		T(test_pg_schedule_concurrent),
+		T(test_pg_dead_letters),
 #undef T
 	};
 
