@@ -847,7 +847,6 @@ static int
 pg_lacks(const struct config *c, char *msg, size_t len)
 {
 	const char *yet = "not available with the PostgreSQL backend yet";
-	size_t i;
 
 	if (c->dead_letter_queue != NULL) {
 		snprintf(msg, len, "dead_letter_queue: %s", yet);
@@ -857,18 +856,6 @@ pg_lacks(const struct config *c, char *msg, size_t len)
 		snprintf(msg, len, "[schedule %s]: %s", c->schedules.v[0].name,
 		    yet);
 		return -1;
-	}
-	for (i = 0; i < c->nqueues; i++) {
-		if (c->queues[i].flow.pause_after > 0) {
-			snprintf(msg, len, "[queue %s] pause_after: %s",
-			    c->queues[i].name, yet);
-			return -1;
-		}
-		if (c->queues[i].serialize.kind != VERIFY_DEDUPE_NONE) {
-			snprintf(msg, len, "[queue %s] serialize_by: %s",
-			    c->queues[i].name, yet);
-			return -1;
-		}
 	}
 	return 0;
 }

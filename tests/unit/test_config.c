@@ -343,11 +343,17 @@ test_dead_letter_queue(void **state)
 	assert_int_equal(strncmp(err, path, strlen(path)), 0);
 	assert_non_null(strstr(err, "dead_letter_queue"));
 	path = write_conf("dlq-pg.conf", "[fcgiq]\ndatabase = "
-	    "postgresql://localhost/q\n[queue default]\nserialize_by = "
-	    "header:X-Key\n");
+	    "postgresql://localhost/q\ndead_letter_queue = alerts\n"
+	    "[queue default]\n[queue alerts]\n");
 	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
 	assert_int_equal(strncmp(err, path, strlen(path)), 0);
-	assert_non_null(strstr(err, "serialize_by"));
+	assert_non_null(strstr(err, "dead_letter_queue"));
+	/* serialize_by and pause_after have their PostgreSQL versions. */
+	path = write_conf("flow-pg.conf", "[fcgiq]\ndatabase = "
+	    "postgresql://localhost/q\n[queue default]\nserialize_by = "
+	    "header:X-Key\npause_after = 3\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+	config_free(&c);
 	path = write_conf("dlq3.conf", "[queue default]\n");
 	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
 	assert_null(c.dead_letter_queue);
