@@ -10,7 +10,9 @@
 #   pause_after   a helper's breaker opens after 3 failed attempts in a
 #             row (logged, in the queues table, in fcgiqctl stats), starts
 #             nothing for pause_for, probes, and once the upstream is back
-#             closes, and the queue drains with no job dead.
+#             closes, and the queue drains with no job dead; a breaker that
+#             another helper (another host) opened pauses both helpers
+#             here until its end.
 . "$(dirname "$0")/../lib.sh"
 . "$top_srcdir/tests/pg-lib.sh"
 
@@ -40,7 +42,7 @@ EOF
 cat >"$H/br.sh" <<EOF
 #!/bin/sh
 # Fails while $T/down exists, as an upstream that is down.
-echo "\$(date +%s%3N) \$PPID" >>"$ST/br.runs"
+echo "\$(date +%s%3N) \$PPID" >>"$ST/\$1.runs"
 [ -e "$T/down" ] && { echo down >&2; exit 1; }
 exit 0
 EOF
@@ -62,16 +64,25 @@ max_attempts = 3
 serialize_by = header:X-Repo
 
 [queue br]
-handler      = exec:$H/br.sh
+handler      = exec:$H/br.sh br
 user         = root
 concurrency  = 1
 max_attempts = 10
 backoff      = 10ms..2s
 pause_after  = 3
 pause_for    = 2s
+
+[queue br2]
+handler      = exec:$H/br.sh br2
+user         = root
+concurrency  = 1
+backoff      = 10ms..2s
+pause_after  = 3
+pause_for    = 2s
 EOF
 extra_location /ser/ ser
 extra_location /br/ br
+extra_location /br2/ br2
 
 check "fcgiq -t takes serialize_by and pause_after on PostgreSQL" \
     "$FCGIQ" -t -c "$T/fcgiq.conf"
@@ -211,5 +222,32 @@ check_eq "br: no job went dead" 0 \
     AND state = 'dead'")"
 check "br: the half-open state was logged" \
     grep -q "queue br: breaker half-open" "$T/fcgiq.log"
+
+# A breaker opened elsewhere (written as another host's helper writes it):
+# both helpers here pause the queue until its end, then one probe closes
+# it.
+until=$(($(date +%s%3N) + 8000))
+pg_psql -c "INSERT INTO queues (name, breaker_state, breaker_until,
+    breaker_failures, breaker_pause, breaker_trips)
+    VALUES ('br2', 1, $until, 3, 8000, 1) ON CONFLICT (name) DO UPDATE
+    SET breaker_state = 1, breaker_until = $until, breaker_failures = 3,
+    breaker_pause = 8000, breaker_trips = 1"
+adopted() {
+	[ "$(grep -c "queue br2: breaker open for .* (another helper opened it)" \
+	    "$T/fcgiq.log")" = 2 ]
+}
+check "br2: both helpers pause for a breaker opened elsewhere (logged)" \
+    wait_for adopted
+for n in 1 2 3; do post br2 k "$n" >/dev/null; done
+br2_done() {
+	[ "$(pg_psql -c "SELECT count(*) FROM jobs WHERE queue = 'br2'
+	    AND state = 'done'")" = 3 ]
+}
+check "br2: its jobs run once it is over" wait_for br2_done
+first=$(pg_psql -c "SELECT min(started_at) FROM jobs WHERE queue = 'br2'")
+check "br2: none started before the breaker's end ($first >= $until)" \
+    test "${first:-0}" -ge "$until"
+check "br2: a probe closed it (logged)" \
+    grep -q "queue br2: breaker closed" "$T/fcgiq.log"
 
 done_testing
