@@ -1,10 +1,10 @@
 /*
  * store-pg-jobs.c: the store's functions on PostgreSQL: enqueue, the life
- * of a job (claim, finish, release, extend, requeue) and the operators'
- * reads and changes.  The statements mirror store-sql.c's; the claim is
- * one UPDATE of the first due row it can lock (FOR UPDATE SKIP LOCKED),
- * so helpers on several hosts claim at once without waiting for each
- * other, and attempts are fenced as with SQLite.
+ * of a job (finish, release, extend, requeue) and the operators' reads and
+ * changes.  The statements mirror store-sql.c's; the claim
+ * (store-pg-flow.c) updates the first due row it can lock (FOR UPDATE
+ * SKIP LOCKED), so helpers on several hosts claim at once without waiting
+ * for each other, and attempts are fenced as with SQLite.
  */
 #include <stdint.h>
 #include <stdio.h>
