@@ -839,31 +839,6 @@ on_key(void *user, const char *section, const char *name, const char *value)
 	return 1;
 }
 
-/*
- * What the PostgreSQL store does not have yet (store-pg.h), refused at
- * load rather than failing later in the helper: -1 with msg naming it.
- */
-static int
-pg_lacks(const struct config *c, char *msg, size_t len)
-{
-	const char *yet = "not available with the PostgreSQL backend yet";
-	size_t i;
-
-	for (i = 0; i < c->nqueues; i++) {
-		if (c->queues[i].flow.pause_after > 0) {
-			snprintf(msg, len, "[queue %s] pause_after: %s",
-			    c->queues[i].name, yet);
-			return -1;
-		}
-		if (c->queues[i].serialize.kind != VERIFY_DEDUPE_NONE) {
-			snprintf(msg, len, "[queue %s] serialize_by: %s",
-			    c->queues[i].name, yet);
-			return -1;
-		}
-	}
-	return 0;
-}
-
 /* Settle what the file left unsaid; -1 with msg on an inconsistency. */
 static int
 finish(struct config *c, char *msg, size_t len)
@@ -885,8 +860,6 @@ finish(struct config *c, char *msg, size_t len)
 		    c->dead_letter_queue, c->dead_letter_queue);
 		return -1;
 	}
-	if (store_is_postgresql(c->database) && pg_lacks(c, msg, len) == -1)
-		return -1;
 	return 0;
 nomem:
 	snprintf(msg, len, "out of memory");

@@ -4,9 +4,10 @@
  * queue (by name, so that it survives a reload) has a token bucket and a
  * circuit breaker here; the breaker is also written to the store when it
  * changes state, in the turn's transaction, so that fcgiqctl stats, the
- * metrics and the next helper see it.  Also the retry lane (how many of
- * a queue's slots retries hold) and the quarantine of a job that keeps
- * killing its runner.
+ * metrics and the next helper see it, and read back once a second while
+ * closed, so that a breaker another helper opened pauses this one too.
+ * Also the retry lane (how many of a queue's slots retries hold) and the
+ * quarantine of a job that keeps killing its runner.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -96,6 +97,50 @@ breaker_event(struct helper *h, const struct queue_conf *q,
 		    store_error(h->store));
 }
 
+/* How often a helper whose breaker is closed looks whether another one
+ * opened it (ms). */
+#define PEEK_MS		1000
+
+/*
+ * Several helpers share a queue (PostgreSQL: on several hosts), each with
+ * its own breaker: one that finds the queue's breaker stored open by
+ * another pauses too, until the same time, instead of failing
+ * pause_after more attempts of its own first.  It then probes as any
+ * open breaker does.  With one helper the stored breaker is its own, and
+ * this finds nothing new.
+ */
+static void
+breaker_peek(struct helper *h, const struct queue_conf *q,
+    struct flow_state *f, int64_t now, int64_t wall)
+{
+	struct store_breaker sb;
+	char dur[32];
+
+	if (f->br.state != FLOW_CLOSED || now < f->peek_at)
+		return;
+	f->peek_at = now + PEEK_MS;
+	switch (store_breaker_get(h->store, q->name, &sb)) {
+	case 1:
+		break;
+	case -1:
+		log_warnx("helper: queue %s: breaker: %s", q->name,
+		    store_error(h->store));
+		return;
+	default:
+		return;
+	}
+	if (sb.state != FLOW_OPEN || sb.open_until <= wall)
+		return;
+	f->br.state = FLOW_OPEN;
+	f->br.open_until = sb.open_until;
+	f->br.failures = sb.failures;
+	f->br.pause_ms = sb.pause_ms;
+	f->br.trips = sb.trips;
+	clock_fmt(sb.open_until - wall, dur, sizeof(dur));
+	log_info("helper: queue %s: breaker open for %s (another helper "
+	    "opened it)", q->name, dur);
+}
+
 int
 helper_flow_allow(struct helper *h, const struct queue_conf *q, int64_t now,
     int64_t *next)
@@ -109,6 +154,8 @@ helper_flow_allow(struct helper *h, const struct queue_conf *q, int64_t now,
 	if ((f = flow_of(h, q->name)) == NULL)
 		return 1;
 	wall = store_now();
+	if (q->flow.pause_after > 0)
+		breaker_peek(h, q, f, now, wall);
 	if (!flow_breaker_allow(&f->br, &q->flow, wall, &until, &ev)) {
 		/* Open: wake when it is due to half-open.  Probing: the
 		 * probe's outcome is a turn of its own. */

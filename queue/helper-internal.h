@@ -30,6 +30,8 @@ struct flow_state {
 	struct flow_bucket bucket;
 	struct flow_breaker br;
 	char		 probe[STORE_ID_LEN + 1];	/* half-open's job */
+	int64_t		 peek_at;	/* monotonic ms: next look at the
+					 * stored breaker while closed */
 };
 
 /* What a poll entry is for: an fd of slot s (which: the kind's tag for

@@ -35,11 +35,9 @@ store_breaker_get(struct store *s, const char *queue, struct store_breaker *b)
 	sqlite3_stmt *st = NULL;
 	int rc, r = -1;
 
-	/* The PostgreSQL engine keeps no breaker (config.c refuses
-	 * pause_after there): none stored. */
-	memset(b, 0, sizeof(*b));
 	if (s->pg != NULL)
-		return 0;
+		return pgs_breaker_get(s, queue, b);
+	memset(b, 0, sizeof(*b));
 	if ((st = sq_prepare(s, sql, "circuit breakers")) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, queue) != SQLITE_OK) {
@@ -58,9 +56,8 @@ done:
 	return r;
 }
 
-/* The event of a breaker that opened, into the dead-letter queue. */
-static int
-breaker_letter(struct store *s, const char *queue,
+int
+sq_breaker_letter(struct store *s, const char *queue,
     const struct store_breaker *b)
 {
 	char body[256];
@@ -93,6 +90,8 @@ store_breaker_set(struct store *s, const char *queue,
 	    "  breaker_trips = excluded.breaker_trips";
 	sqlite3_stmt *st = NULL;
 
+	if (s->pg != NULL)
+		return pgs_breaker_set(s, queue, b, opened);
 	if (sq_begin(s) == -1)
 		return -1;
 	if ((st = sq_prepare(s, sql, "circuit breakers")) == NULL)
@@ -110,7 +109,7 @@ store_breaker_set(struct store *s, const char *queue,
 		goto fail;
 	sqlite3_finalize(st);
 	st = NULL;
-	if (opened && breaker_letter(s, queue, b) == -1)
+	if (opened && sq_breaker_letter(s, queue, b) == -1)
 		goto fail;
 	if (sq_commit(s) == -1)
 		goto fail;
@@ -133,7 +132,7 @@ store_breakers(struct store *s, store_breaker_fn fn, void *arg)
 	int rc;
 
 	if (s->pg != NULL)
-		return 0;	/* none kept there (store_breaker_get) */
+		return pgs_breakers(s, fn, arg);
 	if ((st = sq_prepare(s, sql, "circuit breakers")) == NULL)
 		return -1;
 	while ((rc = store_step_fn(st)) == SQLITE_ROW) {

@@ -1,10 +1,10 @@
 /*
  * store-pg-jobs.c: the store's functions on PostgreSQL: enqueue, the life
- * of a job (claim, finish, release, extend, requeue) and the operators'
- * reads and changes.  The statements mirror store-sql.c's; the claim is
- * one UPDATE of the first due row it can lock (FOR UPDATE SKIP LOCKED),
- * so helpers on several hosts claim at once without waiting for each
- * other, and attempts are fenced as with SQLite.
+ * of a job (finish, release, extend, requeue) and the operators' reads and
+ * changes.  The statements mirror store-sql.c's; the claim
+ * (store-pg-flow.c) updates the first due row it can lock (FOR UPDATE
+ * SKIP LOCKED), so helpers on several hosts claim at once without waiting
+ * for each other, and attempts are fenced as with SQLite.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@
 #include "store-pg.h"
 
 #define MAX_ERROR	4096	/* bytes of last_error kept, as SQLite's */
-#define INSERT_COLS	14	/* parameters per row of an enqueue */
+#define INSERT_COLS	15	/* parameters per row of an enqueue */
 #define INSERT_ROWS	256	/* rows per INSERT statement */
 
 /* --- rows -------------------------------------------------------------- */
@@ -35,8 +35,8 @@ col_state(const PGresult *res, int r, int c, enum store_state *state)
  * Row r of res (JOB_COLUMNS) as one allocation, the struct then its
  * strings and blobs, as sq_job_from_row() makes it.  0 or -1 (error set).
  */
-static int
-job_from_row(struct store *s, const PGresult *res, int r,
+int
+pgs_job_from_row(struct store *s, const PGresult *res, int r,
     struct store_job **out)
 {
 	static const int	 strs[] = { C_QUEUE, C_IDEMPOTENCY_KEY,
@@ -191,7 +191,7 @@ insert_rows(struct store *s, struct store_newjob *jobs, size_t n,
 	    "INSERT INTO jobs (id, queue, state, priority, attempts,"
 	    "  max_attempts, created_at, run_at, idempotency_key, method,"
 	    "  request_uri, query_string, content_type, remote_addr, headers,"
-	    "  body) VALUES ";
+	    "  body, serial_key) VALUES ";
 	static const char tail[] =
 	    " ON CONFLICT (queue, idempotency_key)"
 	    "  WHERE idempotency_key IS NOT NULL DO NOTHING"
@@ -203,6 +203,7 @@ insert_rows(struct store *s, struct store_newjob *jobs, size_t n,
 	const char	**v = NULL;
 	int		*len = NULL, *fmt = NULL, np = 0, rows = 0, i, b, keyed = 0;
 	char		(*num)[24] = NULL, *sql = NULL, *q;
+	char		(*own)[STORE_ID_LEN + 9] = NULL;
 	PGresult	*res = NULL;
 	size_t		 k, m;
 	int		 r = -1;
@@ -215,10 +216,11 @@ insert_rows(struct store *s, struct store_newjob *jobs, size_t n,
 	len = calloc((size_t)rows * INSERT_COLS, sizeof(*len));
 	fmt = calloc((size_t)rows * INSERT_COLS, sizeof(*fmt));
 	num = calloc((size_t)rows * 4, sizeof(*num));
+	own = calloc((size_t)rows, sizeof(*own));
 	sql = malloc(sizeof(notify_head) + sizeof(head) + sizeof(tail) +
-	    sizeof(notify_tail) + (size_t)rows * 120);
+	    sizeof(notify_tail) + (size_t)rows * 130);
 	if (v == NULL || len == NULL || fmt == NULL || num == NULL ||
-	    sql == NULL) {
+	    own == NULL || sql == NULL) {
 		(void)pgs_set_error(s, STORE_ENOMEM, "enqueue: out of memory");
 		goto done;
 	}
@@ -231,9 +233,9 @@ insert_rows(struct store *s, struct store_newjob *jobs, size_t n,
 		keyed |= j->idempotency_key != NULL;
 		b = np;
 		q += sprintf(q, "%s($%d,$%d,'queued',$%d,0,$%d,$%d,$%d,$%d,$%d,"
-		    "$%d,$%d,$%d,$%d,$%d,$%d)", i > 0 ? "," : "", b + 1, b + 2,
-		    b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9, b + 10,
-		    b + 11, b + 12, b + 13, b + 14);
+		    "$%d,$%d,$%d,$%d,$%d,$%d,$%d)", i > 0 ? "," : "", b + 1,
+		    b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9,
+		    b + 10, b + 11, b + 12, b + 13, b + 14, b + 15);
 		(void)snprintf(num[4 * i], 24, "%d", j->priority);
 		(void)snprintf(num[4 * i + 1], 24, "%d", j->max_attempts);
 		(void)snprintf(num[4 * i + 2], 24, "%lld", (long long)now);
@@ -255,6 +257,12 @@ insert_rows(struct store *s, struct store_newjob *jobs, size_t n,
 		v[np] = j->body_len != 0 ? j->body : "";
 		len[np] = (int)j->body_len;
 		fmt[np++] = 1;
+		/* serialize_by's key; "": the job is its own (store.h). */
+		if (j->serial_key != NULL && *j->serial_key == '\0')
+			(void)snprintf(own[i], sizeof(own[i]), "unkeyed %s",
+			    j->id);
+		v[np++] = j->serial_key == NULL ? NULL :
+		    *j->serial_key == '\0' ? own[i] : j->serial_key;
 		i++;
 	}
 	(void)sprintf(q, "%s", keyed ? tail : notify ? notify_tail : "");
@@ -289,6 +297,7 @@ done:
 	free(len);
 	free(fmt);
 	free(num);
+	free(own);
 	free(sql);
 	return r;
 }
@@ -387,44 +396,7 @@ fail_ids:
 
 /* --- a job's life ------------------------------------------------------ */
 
-int
-pgs_claim(struct store *s, const char *queue, int64_t now, int64_t lease_ms,
-    int fresh, struct store_job **out)
-{
-	/* fresh: the first attempts' lane (retry_concurrency), as SQLite's
-	 * ST_CLAIM_PICK_FRESH. */
-#define PGS_CLAIM(lane) \
-	    "WITH c AS (SELECT seq FROM jobs" \
-	    "  WHERE queue = $1 AND state IN ('queued', 'retry')" \
-	    "   AND run_at <= $2" lane \
-	    "   AND NOT EXISTS (SELECT 1 FROM queues" \
-	    "    WHERE name = $1 AND paused <> 0)" \
-	    "  ORDER BY priority DESC, run_at, seq LIMIT 1" \
-	    "  FOR UPDATE SKIP LOCKED)" \
-	    " UPDATE jobs SET state = 'running', attempts = attempts + 1," \
-	    "  started_at = $2, lease_until = $3" \
-	    " FROM c WHERE jobs.seq = c.seq" \
-	    " RETURNING " JOB_COLUMNS
-	static const char any[] = PGS_CLAIM(""), first[] =
-	    PGS_CLAIM(" AND attempts = 0");
-#undef PGS_CLAIM
-	struct pgs_params	 p = { 0 };
-	PGresult		*res;
-	int			 r;
-
-	*out = NULL;
-	pgs_p_str(&p, queue);
-	pgs_p_i64(&p, now);
-	pgs_p_i64(&p, now + lease_ms);
-	if ((res = pgs_exec(s, fresh ? first : any, &p, PGRES_TUPLES_OK,
-	    "claim")) == NULL)
-		return -1;
-	r = 0;
-	if (PQntuples(res) == 1)
-		r = job_from_row(s, res, 0, out) == 0 ? 1 : -1;
-	PQclear(res);
-	return r;
-}
+/* pgs_claim: store-pg-flow.c (serial keys). */
 
 int
 pgs_next_due(struct store *s, const char *queue, int64_t *when)
@@ -771,7 +743,7 @@ pgs_get(struct store *s, const char *id, struct store_job **out)
 	    " WHERE id = $1", &p, PGRES_TUPLES_OK, "get")) == NULL)
 		return -1;
 	if (PQntuples(res) == 1)
-		r = job_from_row(s, res, 0, out) == 0 ? 1 : -1;
+		r = pgs_job_from_row(s, res, 0, out) == 0 ? 1 : -1;
 	PQclear(res);
 	return r;
 }

@@ -525,6 +525,47 @@ static const char create_v5[] =
 	"CREATE TABLE fcgiq_schema (version integer NOT NULL);"
 	"INSERT INTO fcgiq_schema VALUES (5)";
 
+/*
+ * Version 5 -> 6: what SQLite's version 5 has beyond create_v5, for flow
+ * control.  Each queue's circuit breaker as its helper last wrote it
+ * (store-flow.c, store-pg-flow.c: state 0 closed, 1 open, 2 half-open);
+ * jobs_serial, the unfinished keyed jobs of a queue in arrival order per
+ * key, in which the claim looks for an earlier or running job of a
+ * candidate's key (store-pg-flow.c); jobs_dead, the dead jobs of a queue
+ * by when they died.  Both indexes are partial, so the other jobs' writes
+ * never touch them.  On a populated version-5 database the two CREATE
+ * INDEX read the jobs table once, holding intake back meanwhile (the
+ * migration's transaction; CONCURRENTLY cannot run inside one).  A new
+ * database gets create_v5 and this step in the same transaction.
+ */
+static const char step_v6[] =
+	"ALTER TABLE queues"
+	"  ADD COLUMN breaker_state integer NOT NULL DEFAULT 0,"
+	"  ADD COLUMN breaker_until bigint NOT NULL DEFAULT 0,"
+	"  ADD COLUMN breaker_failures integer NOT NULL DEFAULT 0,"
+	"  ADD COLUMN breaker_pause bigint NOT NULL DEFAULT 0,"
+	"  ADD COLUMN breaker_trips bigint NOT NULL DEFAULT 0;"
+	"CREATE INDEX jobs_serial ON jobs (queue, serial_key, seq)"
+	"  WHERE serial_key IS NOT NULL AND finished_at IS NULL;"
+	"CREATE INDEX jobs_dead ON jobs (queue, finished_at)"
+	"  WHERE state = 'dead';"
+	"UPDATE fcgiq_schema SET version = 6";
+
+/* Run the statements of one schema step (the simple protocol: several
+ * statements, no parameters).  0 or -1. */
+static int
+schema_step(struct store *s, const char *sql, const char *what)
+{
+	PGresult	*res;
+	int		 r = 0;
+
+	res = PQexec(s->pg->conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		r = fail_res(s, res, what);
+	PQclear(res);
+	return r;
+}
+
 /* The schema's version: 0 when there is none. */
 static int
 schema_version(struct store *s, int64_t *v)
@@ -555,8 +596,12 @@ schema_version(struct store *s, int64_t *v)
 
 /*
  * Bring the schema to PGS_SCHEMA_VERSION in one transaction, under an
- * advisory lock: processes opening a new database at once wait for the
- * first, then find its schema.  (DDL is transactional in PostgreSQL.)
+ * advisory lock: processes opening a new (or older) database at once wait
+ * for the first, then find its schema.  (DDL is transactional in
+ * PostgreSQL.)  To change the schema: append a step (never edit one that
+ * has shipped), apply it here after the one before it, bump
+ * PGS_SCHEMA_VERSION, and check that test_store_pg's schema case still
+ * migrates a database of the previous version.
  */
 static int
 migrate(struct store *s)
@@ -583,15 +628,17 @@ migrate(struct store *s)
 		goto fail;
 	}
 	if (v == 0) {
-		/* Several statements: the simple protocol, no parameters. */
-		res = PQexec(s->pg->conn, create_v5);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			(void)fail_res(s, res, "migrate to version 5");
-			PQclear(res);
+		if (schema_step(s, create_v5, "migrate to version 5") == -1)
 			goto fail;
-		}
-		PQclear(res);
+		v = 5;
 	}
+	if (v < 5) {
+		(void)pgs_set_error(s, STORE_EOTHER, "schema version %lld: no "
+		    "step from it", (long long)v);
+		goto fail;
+	}
+	if (v == 5 && schema_step(s, step_v6, "migrate to version 6") == -1)
+		goto fail;
 	if (pgs_commit(s) == -1)
 		goto fail;
 	return 0;

@@ -19,8 +19,9 @@
 
 #include "store.h"
 
-/* The schema version PostgreSQL databases reach, as SQLite's user_version. */
-#define PGS_SCHEMA_VERSION	5
+/* The schema version PostgreSQL databases reach, as SQLite's user_version
+ * (6: what SQLite's 5 holds, reached here in two steps). */
+#define PGS_SCHEMA_VERSION	6
 
 struct pgs {
 	PGconn		*conn;
@@ -101,9 +102,11 @@ const char *pgs_str(const PGresult *res, int r, int c);
 
 /* --- the store's functions (store-pg-jobs.c) --------------------------- */
 
-int	pgs_enqueue(struct store *, struct store_newjob *, size_t);
-int	pgs_claim(struct store *, const char *, int64_t, int64_t, int,
+/* Row r of res (JOB_COLUMNS first) as a job in *out, freed with
+ * store_job_free.  0 or -1 (error set). */
+int	pgs_job_from_row(struct store *, const PGresult *, int,
 	    struct store_job **);
+int	pgs_enqueue(struct store *, struct store_newjob *, size_t);
 int	pgs_next_due(struct store *, const char *, int64_t *);
 int	pgs_finish_done_typed(struct store *, const char *, int,
 	    const void *, size_t, const char *, int64_t);
@@ -146,5 +149,18 @@ int	pgs_schedule_last(struct store *, const char *, int64_t *);
 /* Job id's dead letter, status URLs under prefix, inside the caller's
  * transaction (sq_dead_letter's PostgreSQL version).  0 or -1. */
 int	pgs_dead_letter(struct store *, const char *id, const char *prefix);
+/* --- flow control (store-pg-flow.c) ------------------------------------ */
+
+/* The claim, serial keys held to one job at a time across helpers. */
+int	pgs_claim(struct store *, const char *, int64_t, int64_t, int,
+	    struct store_job **);
+int	pgs_breaker_get(struct store *, const char *, struct store_breaker *);
+int	pgs_breaker_set(struct store *, const char *,
+	    const struct store_breaker *, int);
+int	pgs_breakers(struct store *, store_breaker_fn, void *);
+/* store-flow.c's: the event of queue's breaker that opened, into the
+ * dead-letter queue (if any) in the caller's transaction.  0 or -1. */
+int	sq_breaker_letter(struct store *, const char *,
+	    const struct store_breaker *);
 
 #endif /* FCGIQ_STORE_PG_H */

@@ -217,6 +217,9 @@ E2E_TESTS += tests/e2e/pg-sched.sh
 E2E_TESTS += tests/e2e/flow.sh
 # serialize_by: one at a time per key, through nginx (issue 19).
 E2E_TESTS += tests/e2e/serialize.sh
+# Flow control on PostgreSQL (issues 19, 20): serialize_by and
+# pause_after with two helpers claiming from one database.
+E2E_TESTS += tests/e2e/pg-flow.sh
 # fcgiqctl retry / discard / cancel by filters, in batches (issue 19).
 E2E_TESTS += tests/e2e/bulk.sh
 # The dashboard role (issue 18): curl through nginx, then a real browser.

@@ -110,7 +110,7 @@ test_pg_schema(void **state)
 	struct fx	*f = *state;
 	struct store	*s2;
 
-	assert_int_equal(pint("SELECT max(version) FROM fcgiq_schema"), 5);
+	assert_int_equal(pint("SELECT max(version) FROM fcgiq_schema"), 6);
 	/* The claim's partial index, in claim order. */
 	assert_int_equal(pint("SELECT count(*) FROM pg_indexes WHERE"
 	    " indexname = 'jobs_claim' AND indexdef LIKE"
@@ -920,6 +920,320 @@ test_pg_dead_letters(void **state)
 	    &dead), 1);
 	assert_int_equal(pint("SELECT count(*) FROM jobs"
 	    " WHERE queue = 'alerts'"), 3);
+/* --- flow control (store-pg-flow.c) ----------------------------------- */
+
+/* Enqueue one job of queue with serial key key ("": its own); its id to
+ * id.  The body names it. */
+static void
+enqueue_keyed(struct store *s, const char *queue, const char *key,
+    const char *body, char id[STORE_ID_LEN + 1])
+{
+	struct store_newjob	j;
+
+	newjob(&j, queue, 0, 0, body);
+	j.serial_key = key;
+	if (store_enqueue(s, &j, 1) != 0)
+		fail_msg("enqueue: %s", store_error(s));
+	memcpy(id, j.id, STORE_ID_LEN + 1);
+}
+
+/* The id of the job claimed now from queue on s, "" when none. */
+static const char *
+pclaim(struct store *s, const char *queue, char id[STORE_ID_LEN + 1])
+{
+	struct store_job	*j;
+	int			 r;
+
+	id[0] = '\0';
+	if ((r = store_claim(s, queue, store_now(), 60000, &j)) == -1)
+		fail_msg("claim: %s", store_error(s));
+	if (r == 1) {
+		memcpy(id, j->id, STORE_ID_LEN + 1);
+		store_job_free(j);
+	}
+	return id;
+}
+
+static int	br_n;
+static void
+br_list(void *arg, const char *queue, const struct store_breaker *b)
+{
+	(void)arg;
+	assert_string_equal(queue, "up");
+	assert_int_equal(b->state, 1);
+	assert_int_equal(b->trips, 2);
+	br_n++;
+}
+
+/* Schema 6: a version-5 database migrates on open, its jobs kept; the
+ * breaker columns and the two indexes are there. */
+static void
+test_pg_schema_v6(void **state)
+{
+	struct fx	*f = *state;
+	char		 id[STORE_ID_LEN + 1];
+
+	enqueue1(f->s, "q", 0, 0, 3, id);
+	store_close(f->s);
+	f->s = NULL;
+	pexec("SET client_min_messages = warning;"
+	    " DROP INDEX jobs_serial; DROP INDEX jobs_dead;"
+	    " ALTER TABLE queues DROP COLUMN breaker_state,"
+	    "  DROP COLUMN breaker_until, DROP COLUMN breaker_failures,"
+	    "  DROP COLUMN breaker_pause, DROP COLUMN breaker_trips;"
+	    " UPDATE fcgiq_schema SET version = 5");
+	f->s = open_store(f, NULL);
+	assert_int_equal(pint("SELECT max(version) FROM fcgiq_schema"), 6);
+	assert_int_equal(pint("SELECT count(*) FROM fcgiq_schema"), 1);
+	assert_int_equal(pint("SELECT count(*) FROM information_schema.columns"
+	    " WHERE table_name = 'queues' AND column_name LIKE 'breaker_%'"),
+	    5);
+	assert_int_equal(pint("SELECT count(*) FROM pg_indexes WHERE"
+	    " indexname IN ('jobs_serial', 'jobs_dead')"), 2);
+	assert_int_equal(store_count_waiting(f->s, "q"), 1);
+}
+
+/* A breaker written is read back, listed, and leaves pause alone. */
+static void
+test_pg_breaker(void **state)
+{
+	struct fx		*f = *state;
+	struct store_breaker	 b, g;
+
+	assert_int_equal(store_breaker_get(f->s, "up", &g), 0);
+	assert_int_equal(g.state, 0);
+	assert_int_equal(store_pause(f->s, "up", 1), 0);
+	memset(&b, 0, sizeof(b));
+	b.state = 1;
+	b.open_until = 1767225600123LL;
+	b.failures = 20;
+	b.pause_ms = 60000;
+	b.trips = 2;
+	/* opened: the event goes nowhere without a dead-letter queue. */
+	assert_int_equal(store_breaker_set(f->s, "up", &b, 1), 0);
+	assert_int_equal(store_breaker_get(f->s, "up", &g), 1);
+	assert_int_equal(g.state, 1);
+	assert_true(g.open_until == 1767225600123LL);
+	assert_int_equal(g.failures, 20);
+	assert_true(g.pause_ms == 60000);
+	assert_true(g.trips == 2);
+	assert_int_equal(store_paused(f->s, "up"), 1);
+	br_n = 0;
+	assert_int_equal(store_breakers(f->s, br_list, NULL), 0);
+	assert_int_equal(br_n, 1);
+	assert_int_equal(pint("SELECT count(*) FROM jobs"), 0);
+	/* Inside a batch (the helper's turn), as the helper writes it. */
+	b.state = 0;
+	b.open_until = 0;
+	b.failures = 0;
+	assert_int_equal(store_batch_begin(f->s), 0);
+	assert_int_equal(store_breaker_set(f->s, "up", &b, 0), 0);
+	assert_int_equal(store_batch_end(f->s), 0);
+	assert_int_equal(store_breaker_get(f->s, "up", &g), 1);
+	assert_int_equal(g.state, 0);
+	assert_true(g.trips == 2);
+}
+
+/* Two jobs of one key: the second waits while the first runs and goes
+ * after it; another key's job runs meanwhile; intake stores the keys. */
+static void
+test_pg_serial_claim(void **state)
+{
+	struct fx		*f = *state;
+	char			 a1[STORE_ID_LEN + 1], a2[STORE_ID_LEN + 1];
+	char			 b1[STORE_ID_LEN + 1], o[STORE_ID_LEN + 1];
+	char			 id[STORE_ID_LEN + 1], q[200];
+	int			 dead;
+
+	enqueue_keyed(f->s, "q", "owner/a", "a1", a1);
+	enqueue_keyed(f->s, "q", "owner/a", "a2", a2);
+	enqueue_keyed(f->s, "q", "b\"\\,{}", "b1", b1);
+	enqueue_keyed(f->s, "q", "", "own", o);
+	assert_int_equal(pint("SELECT count(*) FROM jobs"
+	    " WHERE serial_key = 'owner/a'"), 2);
+	(void)snprintf(q, sizeof(q), "SELECT count(*) FROM jobs WHERE"
+	    " id = '%s' AND serial_key = 'unkeyed %s'", o, o);
+	assert_int_equal(pint(q), 1);
+	assert_string_equal(pclaim(f->s, "q", id), a1);
+	/* a2 is held back while a1 runs; the other keys are not. */
+	assert_string_equal(pclaim(f->s, "q", id), b1);
+	assert_string_equal(pclaim(f->s, "q", id), o);
+	assert_string_equal(pclaim(f->s, "q", id), "");
+	/* A failed attempt waiting to retry still holds a2 back. */
+	assert_int_equal(store_finish_failed(f->s, a1, 1, "boom", 0, 1, 1,
+	    store_now(), &dead), 1);
+	assert_int_equal(dead, 0);
+	assert_int_equal(pint("SELECT count(*) FROM jobs"
+	    " WHERE state = 'retry'"), 1);
+	pexec("UPDATE jobs SET run_at = run_at + 3600000"
+	    " WHERE state = 'retry'");
+	assert_string_equal(pclaim(f->s, "q", id), "");
+	pexec("UPDATE jobs SET run_at = 0 WHERE state = 'retry'");
+	assert_string_equal(pclaim(f->s, "q", id), a1);
+	assert_string_equal(pclaim(f->s, "q", id), "");
+	assert_int_equal(store_finish_done(f->s, a1, 2, NULL, 0,
+	    store_now()), 1);
+	assert_string_equal(pclaim(f->s, "q", id), a2);
+}
+
+/* A job of the key runs, and an earlier one of the key commits late (a
+ * slow intake transaction's lower seq): it waits for the running one. */
+static void
+test_pg_serial_late_commit(void **state)
+{
+	struct fx	*f = *state;
+	char		 y[STORE_ID_LEN + 1], id[STORE_ID_LEN + 1];
+
+	enqueue_keyed(f->s, "q", "k", "y", y);
+	assert_string_equal(pclaim(f->s, "q", id), y);
+	pexec("INSERT INTO jobs (seq, id, queue, state, max_attempts,"
+	    "  created_at, run_at, body, serial_key) OVERRIDING SYSTEM VALUE"
+	    " VALUES (0, 'late', 'q', 'queued', 3, 0, 0, '', 'k')");
+	assert_string_equal(pclaim(f->s, "q", id), "");
+	assert_int_equal(store_finish_done(f->s, y, 1, NULL, 0,
+	    store_now()), 1);
+	assert_string_equal(pclaim(f->s, "q", id), "late");
+}
+
+/* Two stores whose claims overlap in open batches (two helpers' turns):
+ * the second skips the key the first is starting and takes another. */
+static void
+test_pg_serial_batches(void **state)
+{
+	struct fx		*f = *state;
+	struct store		*s2 = open_store(f, NULL);
+	char			 a1[STORE_ID_LEN + 1], a2[STORE_ID_LEN + 1];
+	char			 b1[STORE_ID_LEN + 1], id[STORE_ID_LEN + 1];
+
+	enqueue_keyed(f->s, "q", "a", "a1", a1);
+	enqueue_keyed(f->s, "q", "a", "a2", a2);
+	enqueue_keyed(f->s, "q", "b", "b1", b1);
+	assert_int_equal(store_batch_begin(f->s), 0);
+	assert_int_equal(store_batch_begin(s2), 0);
+	assert_string_equal(pclaim(f->s, "q", id), a1);
+	assert_string_equal(pclaim(s2, "q", id), b1);
+	assert_string_equal(pclaim(s2, "q", id), "");
+	assert_int_equal(store_batch_end(s2), 0);
+	assert_int_equal(store_batch_end(f->s), 0);
+	assert_string_equal(pclaim(s2, "q", id), "");
+	assert_int_equal(store_finish_done(f->s, a1, 1, NULL, 0,
+	    store_now()), 1);
+	assert_string_equal(pclaim(s2, "q", id), a2);
+	store_close(s2);
+}
+
+/*
+ * The race the key's lock closes: a helper's turn claims y of key k (not
+ * yet committed) while an earlier job of k commits late; another helper
+ * sees y still queued and the late job free in its snapshot, and finds
+ * the key's lock taken: it leaves the key alone.
+ */
+static void
+test_pg_serial_lock(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*s2 = open_store(f, NULL);
+	char		 y[STORE_ID_LEN + 1], id[STORE_ID_LEN + 1];
+
+	enqueue_keyed(f->s, "q", "k", "y", y);
+	assert_int_equal(store_batch_begin(f->s), 0);
+	assert_string_equal(pclaim(f->s, "q", id), y);
+	pexec("INSERT INTO jobs (seq, id, queue, state, max_attempts,"
+	    "  created_at, run_at, body, serial_key) OVERRIDING SYSTEM VALUE"
+	    " VALUES (0, 'late', 'q', 'queued', 3, 0, 0, '', 'k')");
+	assert_string_equal(pclaim(s2, "q", id), "");
+	assert_int_equal(store_batch_end(f->s), 0);
+	assert_string_equal(pclaim(s2, "q", id), "");
+	assert_int_equal(store_finish_done(f->s, y, 1, NULL, 0,
+	    store_now()), 1);
+	assert_string_equal(pclaim(s2, "q", id), "late");
+	store_close(s2);
+}
+
+/*
+ * Four processes claim at once from 8 keys of 6 jobs and 16 unkeyed ones:
+ * at each claim, no other job of its key runs and none of its key that
+ * arrived before it is unfinished (read on a side connection after the
+ * claim committed); every job runs once.
+ */
+static void
+test_pg_serial_concurrent(void **state)
+{
+	struct fx		*f = *state;
+	struct store_newjob	 j[64];
+	char			 keys[8][8], bodies[64][16];
+	pid_t			 pid[4];
+	int			 i, k, st;
+
+	for (i = 0; i < 64; i++) {
+		(void)snprintf(bodies[i], sizeof(bodies[i]), "j%d", i);
+		newjob(&j[i], "q", 0, 0, bodies[i]);
+		if (i < 48) {
+			k = i % 8;
+			(void)snprintf(keys[k], sizeof(keys[k]), "key%d", k);
+			j[i].serial_key = keys[k];
+		}
+	}
+	assert_int_equal(store_enqueue(f->s, j, 64), 0);
+	for (i = 0; i < 4; i++) {
+		if ((pid[i] = fork()) == 0) {
+			char err[256], sql[400];
+			struct store *s = store_open(f->path, NULL, err,
+			    sizeof(err));
+			struct timespec ms = { 0, 2 * 1000000 };
+			struct store_job *c;
+			PGconn *pc = PQconnectdb(conninfo());
+			PGresult *res;
+			int r, bad;
+
+			if (s == NULL || PQstatus(pc) != CONNECTION_OK)
+				_exit(2);
+			while ((r = store_claim(s, "q", store_now(), 60000,
+			    &c)) == 1) {
+				(void)snprintf(sql, sizeof(sql), "SELECT"
+				    " count(*) FROM jobs o, jobs e WHERE"
+				    " o.id = '%s' AND e.queue = o.queue"
+				    " AND e.serial_key = o.serial_key"
+				    " AND e.seq <> o.seq AND e.finished_at"
+				    " IS NULL AND (e.seq < o.seq OR"
+				    " e.state = 'running')", c->id);
+				res = PQexec(pc, sql);
+				bad = PQresultStatus(res) != PGRES_TUPLES_OK ||
+				    strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+				PQclear(res);
+				if (bad) {
+					fprintf(stderr, "job %s: not alone\n",
+					    c->id);
+					_exit(5);
+				}
+				nanosleep(&ms, NULL);
+				if (store_finish_done(s, c->id, c->attempts,
+				    NULL, 0, store_now()) != 1)
+					_exit(3);
+				store_job_free(c);
+			}
+			PQfinish(pc);
+			store_close(s);
+			_exit(r == 0 ? 0 : 4);
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	/* A claimer that found every key busy may stop before the end: the
+	 * rest is claimed here. */
+	while (pint("SELECT count(*) FROM jobs WHERE state <> 'done'") > 0) {
+		struct store_job *c;
+
+		assert_int_equal(store_claim(f->s, "q", store_now(), 60000,
+		    &c), 1);
+		assert_int_equal(store_finish_done(f->s, c->id, 1, NULL, 0,
+		    store_now()), 1);
+		store_job_free(c);
+	}
+	assert_int_equal(pint("SELECT count(*) FROM jobs WHERE state = 'done'"
+	    " AND attempts = 1"), 64);
 }
 
 int
@@ -960,6 +1274,14 @@ main(void)
 		T(test_pg_schedule_run),
 		T(test_pg_schedule_concurrent),
 		T(test_pg_dead_letters),
+		/* flow control (store-pg-flow.c) */
+		T(test_pg_schema_v6),
+		T(test_pg_breaker),
+		T(test_pg_serial_claim),
+		T(test_pg_serial_late_commit),
+		T(test_pg_serial_batches),
+		T(test_pg_serial_lock),
+		T(test_pg_serial_concurrent),
 #undef T
 	};
 
