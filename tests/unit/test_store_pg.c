@@ -920,6 +920,8 @@ test_pg_dead_letters(void **state)
 	    &dead), 1);
 	assert_int_equal(pint("SELECT count(*) FROM jobs"
 	    " WHERE queue = 'alerts'"), 3);
+}
+
 /* --- flow control (store-pg-flow.c) ----------------------------------- */
 
 /* Enqueue one job of queue with serial key key ("": its own); its id to
