@@ -7,7 +7,8 @@
  * whole transaction, an advisory lock keyed by the schedule's name: the
  * read of the last slot, the insert of the slots' jobs and the move of
  * the last slot are one critical section per schedule across all
- * sessions, as BEGIN IMMEDIATE makes them with SQLite.  A second helper
+ * sessions, as BEGIN IMMEDIATE makes them with SQLite (the run itself is
+ * store_schedule_run's, over these primitives).  A second helper
  * waits for the first's COMMIT, then (READ COMMITTED: each statement sees
  * what was committed before it) reads the last slot moved past the slot
  * and enqueues nothing.  Behind the lock, each job's idempotency key
@@ -77,8 +78,8 @@ pgs_schedule_last(struct store *s, const char *name, int64_t *last)
 }
 
 /* 1 when queue holds a job with key, 0 not, -1. */
-static int
-key_taken(struct store *s, const char *queue, const char *key)
+int
+pgs_schedule_key_taken(struct store *s, const char *queue, const char *key)
 {
 	struct pgs_params	 p = { 0 };
 	PGresult		*res;
@@ -96,60 +97,35 @@ key_taken(struct store *s, const char *queue, const char *key)
 }
 
 int
-pgs_schedule_run(struct store *s, const char *name, store_slots_fn fn,
-    void *arg, int *enqueued)
+pgs_schedule_begin(struct store *s, const char *name)
 {
-	struct store_newjob	*jobs = NULL;
 	struct pgs_params	 p = { 0 };
 	PGresult		*res;
-	size_t			 n = 0, i, k;
-	int64_t			 last = 0, newlast;
-	int			 has, t, in = 0;
 
-	*enqueued = 0;
 	if (pgs_begin(s) == -1)
 		return -1;
 	pgs_p_str(&p, name);
 	if ((res = pgs_exec(s, "SELECT pg_advisory_xact_lock("
 	    SCHED_LOCK_CLASS ", hashtext($1))", &p, PGRES_TUPLES_OK,
-	    "schedule: lock")) == NULL)
-		goto fail;
+	    "schedule: lock")) == NULL) {
+		pgs_rollback(s);
+		return -1;
+	}
 	PQclear(res);
-	if ((has = pgs_schedule_last(s, name, &last)) == -1)
-		goto fail;
-	newlast = has ? last : INT64_MIN;
-	if (fn(arg, has, last, &jobs, &n, &newlast) == -1) {
-		(void)pgs_set_error(s, STORE_ENOMEM,
-		    "schedule: out of memory");
-		goto fail;
-	}
-	/* Drop the slots whose key is stored (the table lost its row). */
-	for (i = 0, k = 0; i < n; i++) {
-		if ((t = key_taken(s, jobs[i].queue,
-		    jobs[i].idempotency_key)) == -1)
-			goto fail;
-		if (t == 0)
-			jobs[k++] = jobs[i];
-	}
-	if (k > 0 && pgs_enqueue_in(s, jobs, k) == -1)
-		goto fail;
-	for (i = 0; i < k; i++)
-		in += jobs[i].outcome == STORE_ENQ_NEW;
-	if (newlast > (has ? last : INT64_MIN)) {
-		pgs_p_i64(&p, newlast);
-		if (pgs_change(s, "INSERT INTO schedules (name, last_slot)"
-		    " VALUES ($1, $2) ON CONFLICT (name) DO UPDATE"
-		    " SET last_slot = greatest(schedules.last_slot,"
-		    "  excluded.last_slot)", &p, "schedule: last slot") == -1)
-			goto fail;
-	}
-	if (pgs_commit(s) == -1)
-		goto fail;
-	*enqueued = in;
 	return 0;
-fail:
-	pgs_rollback(s);
-	return -1;
+}
+
+int
+pgs_schedule_set_last(struct store *s, const char *name, int64_t last)
+{
+	struct pgs_params	 p = { 0 };
+
+	pgs_p_str(&p, name);
+	pgs_p_i64(&p, last);
+	return pgs_change(s, "INSERT INTO schedules (name, last_slot)"
+	    " VALUES ($1, $2) ON CONFLICT (name) DO UPDATE"
+	    " SET last_slot = greatest(schedules.last_slot,"
+	    "  excluded.last_slot)", &p, "schedule: last slot") == -1 ? -1 : 0;
 }
 
 /* --- dead letters ------------------------------------------------------ */

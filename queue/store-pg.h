@@ -143,8 +143,11 @@ int	pgs_rejected_list(struct store *, const char *, int64_t,
 /* pgs_enqueue inside the caller's open transaction (or batch), which it
  * joins instead of committing one of its own, as sq_enqueue_in. */
 int	pgs_enqueue_in(struct store *, struct store_newjob *, size_t);
-int	pgs_schedule_run(struct store *, const char *, store_slots_fn, void *,
-	    int *);
+/* store_schedule_run's steps: BEGIN and the schedule's advisory lock;
+ * whether a slot's key is stored; the last slot moved (never back). */
+int	pgs_schedule_begin(struct store *, const char *);
+int	pgs_schedule_key_taken(struct store *, const char *, const char *);
+int	pgs_schedule_set_last(struct store *, const char *, int64_t);
 int	pgs_schedule_last(struct store *, const char *, int64_t *);
 /* Job id's dead letter, status URLs under prefix, inside the caller's
  * transaction (sq_dead_letter's PostgreSQL version).  0 or -1. */

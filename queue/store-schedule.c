@@ -25,6 +25,8 @@ read_last(struct store *s, const char *name, int64_t *last)
 	sqlite3_stmt *st = NULL;
 	int rc, r = -1;
 
+	if (s->pg != NULL)
+		return pgs_schedule_last(s, name, last);
 	if ((st = sq_prepare(s, sql, "schedules")) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, name) != SQLITE_OK) {
@@ -51,6 +53,8 @@ key_taken(struct store *s, const char *queue, const char *key)
 	sqlite3_stmt *st;
 	int rc, r = -1;
 
+	if (s->pg != NULL)
+		return pgs_schedule_key_taken(s, queue, key);
 	if ((st = sq_stmt(s, ST_IDEM_LOOKUP)) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, queue) != SQLITE_OK ||
@@ -79,6 +83,8 @@ write_last(struct store *s, const char *name, int64_t last)
 	sqlite3_stmt *st = NULL;
 	int r = -1;
 
+	if (s->pg != NULL)
+		return pgs_schedule_set_last(s, name, last);
 	if ((st = sq_prepare(s, sql, "schedules")) == NULL)
 		return -1;
 	if (sq_bind_str(st, 1, name) != SQLITE_OK ||
@@ -102,9 +108,9 @@ store_schedule_run(struct store *s, const char *name, store_slots_fn fn,
 	int has, t;
 
 	*enqueued = 0;
-	if (s->pg != NULL)
-		return pgs_schedule_run(s, name, fn, arg, enqueued);
-	if (sq_begin(s) == -1)
+	/* PostgreSQL: BEGIN and an advisory lock on the schedule, since
+	 * every helper there is active (store-pg-sched.c). */
+	if ((s->pg != NULL ? pgs_schedule_begin(s, name) : sq_begin(s)) == -1)
 		return -1;
 	if ((has = read_last(s, name, &last)) == -1)
 		goto fail;
@@ -121,24 +127,28 @@ store_schedule_run(struct store *s, const char *name, store_slots_fn fn,
 		if (t == 0)
 			jobs[k++] = jobs[i];
 	}
-	if (k > 0 && sq_enqueue_in(s, jobs, k) == -1)
+	if (k > 0 && (s->pg != NULL ? pgs_enqueue_in(s, jobs, k) :
+	    sq_enqueue_in(s, jobs, k)) == -1)
 		goto fail;
 	if (newlast > (has ? last : INT64_MIN) &&
 	    write_last(s, name, newlast) == -1)
 		goto fail;
-	if (sq_commit(s) == -1)
+	if ((s->pg != NULL ? pgs_commit(s) : sq_commit(s)) == -1)
 		goto fail;
-	*enqueued = (int)k;
+	/* Those stored: a key taken meanwhile is a duplicate, not counted. */
+	for (i = 0; i < k; i++)
+		*enqueued += jobs[i].outcome == STORE_ENQ_NEW;
 	return 0;
 fail:
-	sq_rollback(s);
+	if (s->pg != NULL)
+		pgs_rollback(s);
+	else
+		sq_rollback(s);
 	return -1;
 }
 
 int
 store_schedule_last(struct store *s, const char *name, int64_t *last)
 {
-	if (s->pg != NULL)
-		return pgs_schedule_last(s, name, last);
 	return read_last(s, name, last);
 }
