@@ -284,7 +284,8 @@ tests_chaos_handlers_record_SOURCES = tests/chaos/handlers/record.c
 tests_chaos_handlers_record_LDADD = $(CRYPTO_LIBS)
 
 CHAOS_TESTS = tests/e2e/storage-faults.sh tests/e2e/powerloss.sh \
-	tests/chaos/total-queue.sh tests/chaos/fastcgi-chaos.sh
+	tests/chaos/total-queue.sh tests/chaos/fastcgi-chaos.sh \
+	tests/chaos/pg-two-hosts.sh
 TESTS += $(CHAOS_TESTS)
 dist_noinst_SCRIPTS += $(CHAOS_TESTS)
 EXTRA_DIST += tests/chaos/e2e-lib.sh
