@@ -15,6 +15,7 @@ libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h \
 	queue/store-bulk.c queue/store-dash.c \
 	queue/store-pg.c queue/store-pg.h queue/store-pg-jobs.c \
 	queue/store-pg-sched.c \
+	queue/store-pg-bulk.c \
 	queue/store-pg-flow.c \
 	queue/metrics.c queue/metrics.h queue/expo.c queue/expo.h \
 	queue/gauges.c queue/gauges.h \

@@ -124,11 +124,10 @@ store_bulk_count(struct store *s, enum store_bulk_op op,
 	int64_t		 n = -1;
 	int		 rc;
 
-	if (s->pg != NULL)
-		return pgs_unsupported(s, "bulk changes (store_bulk_count)");
-
 	if (states_text(s, op, f, states, sizeof(states)) == -1)
 		return -1;
+	if (s->pg != NULL)
+		return pgs_bulk_count(s, f, states);
 	if ((st = sq_prepare(s, sql, "bulk: count")) == NULL)
 		return -1;
 	if (bind_filter(s, st, f, states) == -1)
@@ -213,12 +212,12 @@ store_bulk(struct store *s, enum store_bulk_op op,
 	char		 states[96];
 	int		 n, cur, nbatch = 0;
 
-	if (s->pg != NULL)
-		return pgs_unsupported(s, "bulk changes (store_bulk)");
 	if (batch < 1)
 		return sq_fail_arg(s, "bulk: batch below 1");
 	if (states_text(s, op, f, states, sizeof(states)) == -1)
 		return -1;
+	if (s->pg != NULL)
+		return pgs_bulk(s, op, f, states, now, batch, fn, arg);
 	if ((seqs = calloc((size_t)batch, sizeof(*seqs))) == NULL)
 		return sq_set_error(s, SQLITE_NOMEM, "bulk: out of memory");
 	if ((read = sq_prepare(s, pick, "bulk: prepare")) == NULL ||

@@ -166,4 +166,13 @@ int	pgs_breakers(struct store *, store_breaker_fn, void *);
 int	sq_breaker_letter(struct store *, const char *,
 	    const struct store_breaker *);
 
+/* --- bulk changes (store-pg-bulk.c) ----------------------------------- */
+
+/* store_bulk_count and store_bulk, states as ",a,b," (store-bulk.c). */
+int64_t	pgs_bulk_count(struct store *, const struct store_filter *,
+	    const char *);
+int64_t	pgs_bulk(struct store *, enum store_bulk_op,
+	    const struct store_filter *, const char *, int64_t, int,
+	    store_bulk_fn, void *);
+
 #endif /* FCGIQ_STORE_PG_H */

@@ -4,7 +4,7 @@
 # front of fcgiq under spawn-fcgi -F 2, its helper running an exec: handler.
 #
 # Covers: POSTs answered 202 and their jobs run to done; fcgiq -t taking
-# the PostgreSQL URI and flow keys; the
+# the PostgreSQL URI and flow keys; fcgiqctl, its bulk forms included; the
 # README's five operator queries in psql, as written; a crash and restart
 # of PostgreSQL (pg_ctl restart -m immediate) under load: 503 with
 # Retry-After in the gap, 202 again after it without restarting fcgiq, and
@@ -118,6 +118,21 @@ check "resumed, they run" wait_for mail_done
 check "fcgiqctl purge --done -q mail" ctl purge --done --older-than 0s -q mail
 check_eq "... leaves no done job of mail" 0 \
     "$(pg_psql -c "SELECT count(*) FROM jobs WHERE queue = 'mail'")"
+# The bulk forms: cancel what waits, retry it, discard what is done.
+ctl pause mail >/dev/null
+for i in 1 2 3; do post /mail/bulk "bulk $i"; done
+check_eq "fcgiqctl cancel -q mail --all-matching --yes" "3 jobs cancelled" \
+    "$(ctl cancel -q mail --all-matching --yes </dev/null)"
+check_eq "... all three cancelled" 3 \
+    "$(pg_psql -c "SELECT count(*) FROM jobs WHERE queue = 'mail' AND state = 'cancelled'")"
+check_eq "fcgiqctl retry -q mail --state cancelled --all-matching --yes" \
+    "3 jobs retried" \
+    "$(ctl retry -q mail --state cancelled --all-matching --yes </dev/null)"
+ctl resume mail >/dev/null
+check "... and they run" wait_for mail_done
+check_eq "fcgiqctl discard -q mail --state done --all-matching --yes" \
+    "3 jobs discarded" \
+    "$(ctl discard -q mail --state done --all-matching --yes </dev/null)"
 
 # --- The README's operator queries, as written, in psql.
 awk '/<!-- operators -->/,/<!-- \/operators -->/' "$top_srcdir/README.md" |
