@@ -6,8 +6,9 @@
 # contender in turn (rounds alternate, so machine drift hits all alike):
 # N jobs queued (bench/fill, batches of 100) while the queue is paused,
 # the helpers started (`fcgiq work`), the queue resumed; jobs/s from the
-# first started_at to the last finished_at, and the helpers' CPU (user +
-# system, from /proc) per job.
+# first started_at to the last finished_at, the helpers' CPU (user +
+# system, from /proc) per job, and on PostgreSQL the server's CPU per job
+# (the cluster's processes, from the resume to the end).
 #
 #   pg1     PostgreSQL, 1 helper
 #   pgK     PostgreSQL, K helpers (every helper claims: SKIP LOCKED)
@@ -74,10 +75,18 @@ sql() {
 }
 # cpu PID: its user + system time so far, in clock ticks.
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# pgcpu: "PID TICKS" for each process of the cluster (its postmaster's
+# children: the helpers' backends, WAL writer, checkpointer, autovacuum).
+pgcpu() {
+	local p
+	for p in $(ps -o pid= --ppid "$PG_PID"); do echo "$p $(cpu "$p")"; done
+}
 
-# drain NAME DB HELPERS: prints "jobs/s cpu_ms_per_job".
+# drain NAME DB HELPERS: prints "jobs/s helper_cpu_ms_per_job
+# server_cpu_ms_per_job" (the server's: PostgreSQL's processes, from the
+# resume on; 0 on SQLite, whose work is in the helper).
 drain() {
-	local name=$1 db=$2 nh=$3 i hp="" t=0 n first last dead
+	local name=$1 db=$2 nh=$3 i hp="" t=0 n first last dead st=0
 	"$build/fcgiqctl" -c "$B/$db.conf" pause drain >/dev/null
 	if [ "$db" = pg ]; then
 		sql pg "TRUNCATE jobs"
@@ -92,12 +101,18 @@ drain() {
 		track $!
 	done
 	sleep 1		# the helpers open the store and look once
+	pgcpu >"$B/pgcpu0"
 	"$build/fcgiqctl" -c "$B/$db.conf" resume drain >/dev/null
 	while sleep 0.5; do
 		n=$(sql "$db" "SELECT count(*) FROM jobs WHERE state IN ('done', 'dead')")
 		[ "${n:-0}" -ge "$jobs" ] && break
 	done
 	for i in $hp; do t=$((t + $(cpu "$i"))); done
+	if [ "$db" = pg ]; then
+		pgcpu >"$B/pgcpu1"
+		st=$(awk 'NR == FNR { a[$1] = $2; next } { s += $2 - a[$1] }
+		    END { print s + 0 }' "$B/pgcpu0" "$B/pgcpu1")
+	fi
 	for i in $hp; do stop_pid "$i"; done
 	for i in $hp; do _tracked=$(echo " $_tracked " | sed "s/ $i / /"); done
 	first=$(sql "$db" "SELECT min(started_at) FROM jobs")
@@ -106,26 +121,27 @@ drain() {
 	[ "$dead" = 0 ] || echo "bench: $name: $dead dead: $(sql "$db" "SELECT last_error FROM jobs WHERE state = 'dead' LIMIT 1")" >&2
 	# PHP-FPM ties a child to each kept connection until fcgiq's idle
 	# close; the helpers are gone, so their connections are too.
-	awk -v n="$jobs" -v ms="$((last - first))" -v t="$t" -v hz="$ticks" \
-	    'BEGIN { printf "%.0f %.3f", n * 1000 / (ms > 0 ? ms : 1), t * 1000 / hz / n }'
+	awk -v n="$jobs" -v ms="$((last - first))" -v t="$t" -v st="$st" \
+	    -v hz="$ticks" 'BEGIN { printf "%.0f %.3f %.3f",
+	    n * 1000 / (ms > 0 ? ms : 1), t * 1000 / hz / n, st * 1000 / hz / n }'
 }
 
 echo "bench: $rounds rounds; $jobs jobs; concurrency $conc per helper; pg with 1 and $k helpers, sqlite with 1; PHP-FPM $((k * conc)) children"
 : >"$B/rounds"
 for r in $(seq "$rounds"); do
 	# Not in $(...): the helpers are tracked by this shell's EXIT trap.
-	drain pg1 pg 1 >"$B/one"; set -- $(cat "$B/one"); a=$1 ac=$2
-	drain pgK pg "$k" >"$B/one"; set -- $(cat "$B/one"); b=$1 bc=$2
+	drain pg1 pg 1 >"$B/one"; set -- $(cat "$B/one"); a=$1 ac=$2 as=$3
+	drain pgK pg "$k" >"$B/one"; set -- $(cat "$B/one"); b=$1 bc=$2 bs=$3
 	drain sqlite sqlite 1 >"$B/one"; set -- $(cat "$B/one"); c=$1 cc=$2
-	echo "$a $b $c $ac $bc $cc" >>"$B/rounds"
-	printf 'round %s: pg 1 helper %6s jobs/s (%s ms CPU/job)  pg %s helpers %6s jobs/s (%s ms CPU/job)  sqlite 1 helper %6s jobs/s (%s ms CPU/job)  pg%s/pg1 %.2f  pg1/sqlite %.2f\n' \
-	    "$r" "$a" "$ac" "$k" "$b" "$bc" "$c" "$cc" "$k" \
+	echo "$a $b $c $ac $bc $cc $as $bs" >>"$B/rounds"
+	printf 'round %s: pg 1 helper %5s jobs/s (CPU/job: helper %s ms, server %s ms)  pg %s helpers %5s jobs/s (helpers %s ms, server %s ms)  sqlite 1 helper %5s jobs/s (helper %s ms)  pg%s/pg1 %.2f  pg1/sqlite %.2f\n' \
+	    "$r" "$a" "$ac" "$as" "$k" "$b" "$bc" "$bs" "$c" "$cc" "$k" \
 	    "$(awk -v x="$b" -v y="$a" 'BEGIN { print x / y }')" \
 	    "$(awk -v x="$a" -v y="$c" 'BEGIN { print x / y }')"
 done
 m() { awk -v c="$1" '{ print $c }' "$B/rounds" | median "$2"; }
 echo
-echo "medians: pg 1 helper $(m 1 0) jobs/s, $(m 4 3) ms CPU/job; pg $k helpers $(m 2 0) jobs/s, $(m 5 3) ms CPU/job (all helpers); sqlite $(m 3 0) jobs/s, $(m 6 3) ms CPU/job"
+echo "medians: pg 1 helper $(m 1 0) jobs/s, CPU/job helper $(m 4 3) ms + server $(m 7 3) ms; pg $k helpers $(m 2 0) jobs/s, helpers $(m 5 3) ms + server $(m 8 3) ms; sqlite $(m 3 0) jobs/s, helper $(m 6 3) ms"
 printf 'pg%s/pg1 by round:' "$k"
 awk '{ printf " %.2f", $2 / $1 }' "$B/rounds"
 echo " (target >= 1.5)"
