@@ -86,7 +86,7 @@ pgcpu() {
 # server_cpu_ms_per_job" (the server's: PostgreSQL's processes, from the
 # resume on; 0 on SQLite, whose work is in the helper).
 drain() {
-	local name=$1 db=$2 nh=$3 i hp="" t=0 n first last dead st=0
+	local name=$1 db=$2 nh=$3 i hp="" t=0 n first last dead st=0 x0 x1
 	"$build/fcgiqctl" -c "$B/$db.conf" pause drain >/dev/null
 	if [ "$db" = pg ]; then
 		sql pg "TRUNCATE jobs"
@@ -102,6 +102,7 @@ drain() {
 	done
 	sleep 1		# the helpers open the store and look once
 	pgcpu >"$B/pgcpu0"
+	[ "$db" = pg ] && x0=$(sql pg "SELECT xact_commit FROM pg_stat_database WHERE datname = 'fcgiq'")
 	"$build/fcgiqctl" -c "$B/$db.conf" resume drain >/dev/null
 	while sleep 0.5; do
 		n=$(sql "$db" "SELECT count(*) FROM jobs WHERE state IN ('done', 'dead')")
@@ -115,6 +116,13 @@ drain() {
 	fi
 	for i in $hp; do stop_pid "$i"; done
 	for i in $hp; do _tracked=$(echo " $_tracked " | sed "s/ $i / /"); done
+	if [ "$db" = pg ]; then
+		# A backend's counts reach the statistics by its exit at the
+		# latest: the helpers' have exited.
+		sleep 1
+		x1=$(sql pg "SELECT xact_commit FROM pg_stat_database WHERE datname = 'fcgiq'")
+		echo "$name: $(awk -v a="$x0" -v b="$x1" -v n="$jobs" 'BEGIN { printf "%.2f", (b - a) / n }') commits/job" >>"$B/commits"
+	fi
 	first=$(sql "$db" "SELECT min(started_at) FROM jobs")
 	last=$(sql "$db" "SELECT max(finished_at) FROM jobs")
 	dead=$(sql "$db" "SELECT count(*) FROM jobs WHERE state = 'dead'")
@@ -148,3 +156,4 @@ echo " (target >= 1.5)"
 printf 'pg1/sqlite by round:'
 awk '{ printf " %.2f", $1 / $3 }' "$B/rounds"
 echo
+echo "PostgreSQL transactions committed per job (pg_stat_database):" $(sed 's/ commits.job//' "$B/commits")
