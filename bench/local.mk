@@ -36,6 +36,15 @@ bench_stamp_SOURCES = bench/stamp.c
 bench_enqueue_gap_SOURCES = bench/enqueue-gap.c
 bench_enqueue_gap_LDADD = $(FCGIQ_LIBS)
 
+# fill: N jobs queued in batches on either engine (pg-drain.sh, pg-bloat.sh);
+# pg-drain.sh: helper drain with 1 and 4 helpers, PostgreSQL and SQLite;
+# pg-bloat.sh: the jobs table's size under sustained churn, autovacuum
+# as shipped against per-table settings.
+noinst_PROGRAMS += bench/fill
+bench_fill_SOURCES = bench/fill.c
+bench_fill_LDADD = $(FCGIQ_LIBS)
+EXTRA_DIST += bench/pg-drain.sh bench/pg-bloat.sh
+
 # sched-hook: the helper's schedules hook on a turn with nothing due.
 noinst_PROGRAMS += bench/sched-hook
 bench_sched_hook_SOURCES = bench/sched-hook.c
