@@ -175,10 +175,20 @@ qexec(sqlite3 *db, const char *sql)
 		fail_msg("%s: %s", sql, e);	/* e leaks: the test is over */
 }
 
+/*
+ * A statement on the store's database beside the seam, for the cases that
+ * run on both engines: SQLite's handle here; test_store_pg.c, which
+ * includes this file, points them at a connection of its own.
+ */
+#ifndef FX_EXEC
+#define FX_EXEC(s, sql)	qexec(store_db(s), (sql))
+#define FX_INT(s, sql)	qint(store_db(s), (sql))
+#endif
+
 static int64_t
 count_jobs(struct store *s)
 {
-	return qint(store_db(s), "SELECT count(*) FROM jobs");
+	return FX_INT(s, "SELECT count(*) FROM jobs");
 }
 
 /* Every row, every column that a transition can change, as text. */
@@ -2942,7 +2952,6 @@ static void
 test_bulk(void **state)
 {
 	struct fx		*f = *state;
-	sqlite3			*db = store_db(f->s);
 	struct store_filter	 flt;
 	int64_t			 now = store_now(), seen[16] = { 0 };
 	char			 id[STORE_ID_LEN + 1];
@@ -2951,7 +2960,7 @@ test_bulk(void **state)
 	for (i = 0; i < 10; i++)
 		enqueue1(f->s, i < 6 ? "default" : "mail", 0, 0, 2, id);
 	/* created_at 1000 + i s; dead 0-7 (0-3 timed out), done 8, 9 queued */
-	qexec(db, "UPDATE jobs SET created_at = 1000000 + (seq - 1) * 1000;"
+	FX_EXEC(f->s, "UPDATE jobs SET created_at = 1000000 + (seq - 1) * 1000;"
 	    "UPDATE jobs SET state = 'dead', attempts = 2, finished_at = 5,"
 	    " last_error = CASE WHEN seq <= 4 THEN 'timeout after 60s'"
 	    " ELSE 'exit 1' END WHERE seq <= 8;"
@@ -2971,7 +2980,7 @@ test_bulk(void **state)
 	assert_int_equal(seen[0], 2);
 	assert_int_equal(seen[1], 1);
 	assert_int_equal(seen[2], 2);
-	assert_int_equal(qint(db, "SELECT count(*) FROM jobs WHERE state ="
+	assert_int_equal(FX_INT(f->s, "SELECT count(*) FROM jobs WHERE state ="
 	    " 'queued' AND seq IN (2, 3) AND finished_at IS NULL AND"
 	    " max_attempts = 3"), 2);
 	assert_int_equal(store_bulk(f->s, STORE_BULK_RETRY, &flt, now, 1,
@@ -2988,7 +2997,7 @@ test_bulk(void **state)
 	memset(&flt, 0, sizeof(flt));
 	assert_int_equal(store_bulk(f->s, STORE_BULK_CANCEL, &flt, now, 2,
 	    NULL, NULL), 3);
-	assert_int_equal(qint(db, "SELECT count(*) FROM jobs WHERE state ="
+	assert_int_equal(FX_INT(f->s, "SELECT count(*) FROM jobs WHERE state ="
 	    " 'cancelled' AND finished_at IS NOT NULL"), 3);
 	/* discard: dead by default. */
 	assert_int_equal(store_bulk(f->s, STORE_BULK_DISCARD, &flt, now, 4,

@@ -10,6 +10,13 @@
  * has: SKIP LOCKED claims, reconnection, read-only and concurrent
  * migrations.
  */
+#include <stdint.h>
+
+/* test_store.c's statements beside the seam, on a side connection. */
+static void	pexec(const char *);
+static int64_t	pint(const char *);
+#define FX_EXEC(s, sql)	((void)(s), pexec(sql))
+#define FX_INT(s, sql)	((void)(s), pint(sql))
 #define main	test_store_sqlite_main
 #include "test_store.c"
 #undef main
@@ -922,68 +929,6 @@ test_pg_dead_letters(void **state)
 	    " WHERE queue = 'alerts'"), 3);
 }
 
-/* --- bulk changes (store-pg-bulk.c) ----------------------------------- */
-
-/* test_store.c's test_bulk on PostgreSQL: each filter narrows, the op's
- * states bound what changes, batches report their running total, a rerun
- * finds nothing left. */
-static void
-test_pg_bulk(void **state)
-{
-	struct fx		*f = *state;
-	struct store_filter	 flt;
-	int64_t			 now = store_now(), seen[16] = { 0 };
-	char			 id[STORE_ID_LEN + 1];
-	int			 i;
-
-	for (i = 0; i < 10; i++)
-		enqueue1(f->s, i < 6 ? "default" : "mail", 0, 0, 2, id);
-	/* created_at 1000 + i s; dead 0-7 (0-3 timed out), done 8, 9 queued */
-	pexec("UPDATE jobs SET created_at = 1000000 + (seq - 1) * 1000;"
-	    "UPDATE jobs SET state = 'dead', attempts = 2, finished_at = 5,"
-	    " last_error = CASE WHEN seq <= 4 THEN 'timeout after 60s'"
-	    " ELSE 'exit 1' END WHERE seq <= 8;"
-	    "UPDATE jobs SET state = 'done', finished_at = 5 WHERE seq = 9");
-
-	memset(&flt, 0, sizeof(flt));
-	assert_int_equal(store_bulk_count(f->s, STORE_BULK_RETRY, &flt), 8);
-	flt.queue = "default";
-	assert_int_equal(store_bulk_count(f->s, STORE_BULK_RETRY, &flt), 6);
-	flt.error = "timeout%";
-	assert_int_equal(store_bulk_count(f->s, STORE_BULK_RETRY, &flt), 4);
-	flt.since = 1001000;
-	flt.until = 1003000;
-	assert_int_equal(store_bulk_count(f->s, STORE_BULK_RETRY, &flt), 2);
-	assert_int_equal(store_bulk(f->s, STORE_BULK_RETRY, &flt, now, 1,
-	    bulk_seen, seen), 2);
-	assert_int_equal(seen[0], 2);
-	assert_int_equal(seen[1], 1);
-	assert_int_equal(seen[2], 2);
-	assert_int_equal(pint("SELECT count(*) FROM jobs WHERE state ="
-	    " 'queued' AND seq IN (2, 3) AND finished_at IS NULL AND"
-	    " max_attempts = 3"), 2);
-	assert_int_equal(store_bulk(f->s, STORE_BULK_RETRY, &flt, now, 1,
-	    NULL, NULL), 0);
-
-	/* A state the op does not apply to is refused. */
-	memset(&flt, 0, sizeof(flt));
-	flt.states = 1u << STORE_JOB_DONE;
-	assert_int_equal(store_bulk(f->s, STORE_BULK_RETRY, &flt, now, 10,
-	    NULL, NULL), -1);
-	assert_int_equal(store_bulk(f->s, STORE_BULK_DISCARD, &flt, now, 10,
-	    NULL, NULL), 1);
-	/* cancel: queued and retry (3 now: 2 retried, 1 never ran). */
-	memset(&flt, 0, sizeof(flt));
-	assert_int_equal(store_bulk(f->s, STORE_BULK_CANCEL, &flt, now, 2,
-	    NULL, NULL), 3);
-	assert_int_equal(pint("SELECT count(*) FROM jobs WHERE state ="
-	    " 'cancelled' AND finished_at IS NOT NULL"), 3);
-	/* discard: dead by default. */
-	assert_int_equal(store_bulk(f->s, STORE_BULK_DISCARD, &flt, now, 4,
-	    NULL, NULL), 6);
-	assert_int_equal(pint("SELECT count(*) FROM jobs"), 3);
-}
-
 /* --- flow control (store-pg-flow.c) ----------------------------------- */
 
 /* Enqueue one job of queue with serial key key ("": its own); its id to
@@ -1315,6 +1260,7 @@ main(void)
 		T(test_stats),
 		T(test_list),
 		T(test_pause),
+		T(test_bulk),
 		/* PostgreSQL's */
 		T(test_pg_selects),
 		T(test_pg_schema),
@@ -1338,7 +1284,6 @@ main(void)
 		T(test_pg_schedule_run),
 		T(test_pg_schedule_concurrent),
 		T(test_pg_dead_letters),
-		T(test_pg_bulk),
 		/* flow control (store-pg-flow.c) */
 		T(test_pg_schema_v6),
 		T(test_pg_breaker),
