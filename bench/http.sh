@@ -14,6 +14,9 @@
 #   The helper's CPU time per job (user + system: what a busy box inflates
 #   least) and its RSS after each round (flat: its memory does not grow with
 #   the jobs it has run).  Rounds alternate (a), (c).
+#   And the CPU per request of every process on the path: nginx and
+#   PHP-FPM in both, wrk in (a), the helper in (c).  Where they all share
+#   the same cores, (a)'s total over (c)'s is the rate ratio the CPU allows.
 #
 #   -i: instead, one drain of N jobs (2,000 will do) with the helper under
 #   valgrind's callgrind: the instructions it runs per job, which a loaded
@@ -33,7 +36,7 @@ while getopts "n:r:c:d:i" o; do
 	case $o in
 	n) jobs=$OPTARG ;; r) rounds=$OPTARG ;; c) conc=$OPTARG ;;
 	d) dur=$OPTARG ;; i) instr=1 ;;
-	*) sed -n '2,27p' "$0"; exit 2 ;;
+	*) sed -n '2,30p' "$0"; exit 2 ;;
 	esac
 done
 bench_built
@@ -96,6 +99,18 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0;
 # CPU time (user + system) of a process, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hz=$(getconf CLK_TCK)
+# CPU ticks of the application: nginx's and PHP-FPM's masters and their
+# children (the workers live as long as the bench: no tick is lost).
+app_ticks() {
+	local m t=0 p
+	for m in "$(cat "$B/nginx.pid")" "$(cat "$B/php-fpm.pid")"; do
+		for p in "$m" $(pgrep -P "$m"); do
+			t=$((t + $(cpu_ticks "$p")))
+		done
+	done
+	echo "$t"
+}
+per() { awk -v t="$1" -v hz="$hz" -v n="$2" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }'; }
 
 ctl pause default >/dev/null
 if [ -n "$instr" ]; then
@@ -132,13 +147,19 @@ pids="$pids $helper"
 
 echo "bench: $rounds rounds: wrk ${dur}s vs $jobs jobs through http:, concurrency $conc"
 for r in $(seq "$rounds"); do
-	direct=$(wrk -t2 -c"$conc" -d"${dur}s" -s "$src/bench/post.lua" \
-	    "http://127.0.0.1:$port/direct" 2>&1 | tee "$B/wrk.out" |
-	    awk '/^Requests\/sec:/ { print $2 }')
+	a0=$(app_ticks)
+	# wrk's own CPU: the ticks of the children this shell waited for.
+	wt=$(bash -c 'wrk -t2 -c"$1" -d"$2s" -s "$3" "$4" >"$5" 2>&1
+	    awk "{ print \$16 + \$17 }" /proc/$$/stat' _ "$conc" "$dur" \
+	    "$src/bench/post.lua" "http://127.0.0.1:$port/direct" "$B/wrk.out")
+	a1=$(app_ticks)
+	direct=$(awk '/^Requests\/sec:/ { print $2 }' "$B/wrk.out")
+	nreq=$(awk '/requests in/ { print $1 }' "$B/wrk.out")
 	sql "DELETE FROM jobs"
 	# Queued in bulk (one INSERT ... SELECT), 512-byte bodies as wrk's.
 	"$build/bench/storebench" -s 512 -p "$jobs" -e 0 -c 0 "$B/q.db" >/dev/null || exit 1
 	c0=$(cpu_ticks "$helper")
+	ca0=$(app_ticks)
 	t0=$(now_ms)
 	ctl resume default >/dev/null
 	# Look rarely: each look starts sqlite3 and steals a core.
@@ -147,6 +168,7 @@ for r in $(seq "$rounds"); do
 	done
 	end=$(sql "SELECT max(finished_at) FROM jobs")
 	c1=$(cpu_ticks "$helper")
+	ca1=$(app_ticks)
 	# The helper's own cost, which a busy box does not inflate much.
 	us=$(awk -v t="$((c1 - c0))" -v hz="$hz" -v n="$jobs" 'BEGIN { printf "%.0f", t * 1e6 / hz / n }')
 	bad=$(sql "SELECT count(*) FROM jobs WHERE state <> 'done'")
@@ -154,9 +176,16 @@ for r in $(seq "$rounds"); do
 	rate=$(awk -v n="$jobs" -v ms="$((end - t0))" 'BEGIN { printf "%.1f", n * 1000 / ms }')
 	ratio=$(awk -v a="$rate" -v b="$direct" 'BEGIN { printf "%.2f", a / b }')
 	echo "round $r: (a) direct $direct req/s, (c) http: $rate jobs/s: ${ratio}x (not done: $bad); helper CPU $us us/job, RSS $(rss_kb "$helper") KB"
-	echo "$direct $rate $ratio $us" >> "$B/rounds"
+	# Where the CPU goes per request: on a box where every process shares
+	# the same cores, (a)'s total over (c)'s is the rate ratio the CPU
+	# allows.
+	aa=$(per $((a1 - a0)) "$nreq") aw=$(per "$wt" "$nreq")
+	ca=$(per $((ca1 - ca0)) "$jobs")
+	echo "round $r: CPU per request: (a) nginx + PHP-FPM $aa us + wrk $aw us = $((aa + aw)) us; (c) nginx + PHP-FPM $ca us + helper $us us = $((ca + us)) us; (a)/(c) $(awk -v a=$((aa + aw)) -v c=$((ca + us)) 'BEGIN { printf "%.2f", a / c }')"
+	echo "$direct $rate $ratio $us $((aa + aw)) $((ca + us))" >> "$B/rounds"
 done
 echo
 echo "http: (median of $rounds): direct $(awk '{ print $1 }' "$B/rounds" | median 2) req/s, http: $(awk '{ print $2 }' "$B/rounds" | median 2) jobs/s: $(awk '{ print $3 }' "$B/rounds" | median 2)x (target >= 0.7)"
 echo "http: helper CPU per job (median): $(awk '{ print $4 }' "$B/rounds" | median 2) us"
+echo "http: CPU per request (medians): (a) $(awk '{ print $5 }' "$B/rounds" | median 0) us, (c) $(awk '{ print $6 }' "$B/rounds" | median 0) us"
 echo "http: helper RSS after $((jobs * rounds)) jobs: $(rss_kb "$helper") KB"
