@@ -108,21 +108,29 @@ ctl pause http >/dev/null
 helper=$!
 pids="$pids $helper"
 
-# drain QUEUE N: N jobs queued paused, then resumed; jobs/s.
+# CPU time (user + system) of a process, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+hz=$(getconf CLK_TCK)
+
+# drain QUEUE N: N jobs queued paused, then resumed; "jobs/s helper-us",
+# the second the helper's CPU time per job (user + system).
 drain() {
-	local q=$1 n=$2 t0 end
+	local q=$1 n=$2 t0 end c0
 	sql "DELETE FROM jobs"
 	"$build/bench/enqueue-gap" -g 0 "$n" "$q" "$B/q.db" || exit 1
+	c0=$(cpu_ticks "$helper")
 	t0=$(now_ms)
 	ctl resume "$q" >/dev/null
 	while sleep 1; [ "$(sql "SELECT count(*) FROM jobs WHERE state IN ('done', 'dead')")" -lt "$n" ]; do
 		:
 	done
 	end=$(sql "SELECT max(finished_at) FROM jobs")
+	c0=$(( $(cpu_ticks "$helper") - c0 ))
 	ctl pause "$q" >/dev/null
 	dead=$(sql "SELECT count(*) FROM jobs WHERE state = 'dead'")
 	[ "$dead" = 0 ] || echo "bench: $q: $dead dead: $(sql "SELECT last_error FROM jobs WHERE state = 'dead' LIMIT 1")" >&2
-	awk -v n="$n" -v ms="$((end - t0))" 'BEGIN { printf "%.0f", n * 1000 / ms }'
+	awk -v n="$n" -v ms="$((end - t0))" -v t="$c0" -v hz="$hz" \
+	    'BEGIN { printf "%.0f %.0f", n * 1000 / ms, t * 1e6 / hz / n }'
 }
 
 echo "bench: $rounds rounds; c=$conc; (a) wrk ${dur}s; (b), (c) $jobs jobs; (d) $ejobs jobs; latency over $lat jobs"
@@ -132,11 +140,11 @@ for r in $(seq "$rounds"); do
 	# Each side's idle kept connections hold PHP-FPM's children until
 	# they are closed (nginx: 1 s, fcgiq: FCGI_IDLE_MS): wait them out.
 	sleep 3
-	b=$(drain fcgi "$jobs")
+	read -r b bu <<<"$(drain fcgi "$jobs")"
 	sleep 3
-	c=$(drain http "$jobs")
-	d=$(drain cli "$ejobs")
-	echo "round $r: (a) direct $a req/s, (b) fastcgi $b jobs/s, (c) http $c jobs/s, (d) exec php-cli $d jobs/s"
+	read -r c cu <<<"$(drain http "$jobs")"
+	read -r d du <<<"$(drain cli "$ejobs")"
+	echo "round $r: (a) direct $a req/s, (b) fastcgi $b jobs/s, (c) http $c jobs/s, (d) exec php-cli $d jobs/s; helper CPU per job: (b) $bu us, (c) $cu us, (d) $du us"
 	echo "$a $b $d $c" >>"$B/rounds"
 done
 # -r 0: the latency alone.
