@@ -28,8 +28,10 @@
 # mode and the ratios the targets are stated in (full/epoll: req/s and p99,
 # per mode and concurrency), and the CPU time each responder process
 # spent per request (utime + stime from /proc over the run, in us; not
-# for php and nginx, whose work is in other processes).  Nothing here is a
-# pass/fail test.
+# for php and nginx, whose work is in other processes), with nginx's and
+# wrk's beside it: on two cores shared by all three, epoll's whole path over
+# fcgiq's is the req/s ratio the CPU allows.  Nothing here is a pass/fail
+# test.
 set -u
 . "$(dirname "$0")/lib.sh"
 rounds=3 dur=10 concs="16 64 256" only="full normal null epoll php nginx"
@@ -190,19 +192,40 @@ echo "bench: $rounds rounds x ${dur}s, concurrency: $concs; contenders: $only; k
 # cpu NAME: the clock ticks process NAME (spawned) has run, or nothing.
 cpu() { [ -s "$B/$1.pid" ] && awk '{ print $14 + $15 }' "/proc/$(cat "$B/$1.pid")/stat" 2>/dev/null; }
 hz=$(getconf CLK_TCK)
+# ngx: the clock ticks nginx (master and workers) has run.
+ngx() {
+	local m p t=0
+	m=$(cat "$B/nginx.pid")
+	for p in "$m" $(pgrep -P "$m"); do
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$t"
+}
+# ticks FILE: the clock ticks of the children this shell has waited for
+# (wrk), from `times >FILE` (run in this shell: a subshell has no children).
+ticks() { awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/)
+    printf "%.0f", (u[1] * 60 + u[2] + s[1] * 60 + s[2]) * '"$hz"' }' "$1"; }
+# per T N: T ticks over N requests, in us.
+per() { awk -v t="$1" -v n="$2" -v hz="$hz" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }'; }
 # results: WHO MODE CONC ROUND REQ/S P50 P99 NON-2XX SOCKET-ERRORS CPU-US/REQ
+#          NGINX-US/REQ WRK-US/REQ
 for r in $(seq "$rounds"); do
 	for c in $concs; do
 		for m in $modes; do
 			eval "port=\$port_$m"
 			for who in $only; do
-				c0=$(cpu "$who-$m")
+				c0=$(cpu "$who-$m") n0=$(ngx)
+				times >"$B/times0"
 				wrk_run "http://127.0.0.1:$port/$who/" "$c" \
 				    "$B/wrk.out" "$post_lua" >/dev/null
 				out=$(cat "$B/wrk.out")
-				c1=$(cpu "$who-$m")
+				times >"$B/times1"
+				c1=$(cpu "$who-$m") n1=$(ngx)
+				w0=$(ticks "$B/times0") w1=$(ticks "$B/times1")
 				nreq=$(echo "$out" | awk '/requests in/ { print $1 }')
-				us=-
+				us=- nus=- wus=-
+				[ "${nreq:-0}" -gt 0 ] &&
+				    nus=$(per $((n1 - n0)) "$nreq") wus=$(per $((w1 - w0)) "$nreq")
 				[ -n "$c0" ] && [ -n "$c1" ] && [ "${nreq:-0}" -gt 0 ] &&
 				    us=$(awk -v a="$c0" -v b="$c1" -v n="$nreq" -v hz="$hz" \
 					'BEGIN { printf "%.1f", (b - a) * 1e6 / hz / n }')
@@ -212,10 +235,10 @@ for r in $(seq "$rounds"); do
 				bad=$(echo "$out" | awk '/Non-2xx/ { print $NF }')
 				errs=$(echo "$out" | awk '/Socket errors/ { print }')
 				nerr=$(echo "$errs" | awk '{ n = 0; for (i = 1; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i + 0; print n }')
-				echo "$who $m $c $r ${rps:-0} $p50 $p99 ${bad:-0} ${nerr:-0} $us" >> "$results"
+				echo "$who $m $c $r ${rps:-0} $p50 $p99 ${bad:-0} ${nerr:-0} $us $nus $wus" >> "$results"
 				mbs=$(awk -v r="${rps:-0}" -v b="$body" 'BEGIN { printf "%.1f", r * b / 1048576 }')
-				printf 'round %s ka=%-3s c=%-4s %-7s %10s req/s  %7s MB/s  p50 %6s ms  p99 %7s ms  cpu %6s us/req  non-2xx %s %s\n' \
-				    "$r" "$m" "$c" "$who" "${rps:-0}" "$mbs" "$p50" "$p99" "$us" "${bad:-0}" "$errs"
+				printf 'round %s ka=%-3s c=%-4s %-7s %10s req/s  %7s MB/s  p50 %6s ms  p99 %7s ms  cpu %6s us/req (nginx %s, wrk %s)  non-2xx %s %s\n' \
+				    "$r" "$m" "$c" "$who" "${rps:-0}" "$mbs" "$p50" "$p99" "$us" "$nus" "$wus" "${bad:-0}" "$errs"
 			done
 		done
 	done
@@ -250,10 +273,13 @@ for m in $modes; do
 			p99=$(col "$who" "$m" "$c" 7 | median 2)
 			us=$(col "$who" "$m" "$c" 10 | grep -v '^-$' | median 2)
 			[ "$us" = 0 ] && us=-
+			# The whole path's CPU per request: responder + nginx + wrk.
+			path=$(awk -v w="$who" -v m="$m" -v c="$c" '$1 == w && $2 == m && $3 == c &&
+			    $10 != "-" && $11 != "-" { print $10 + $11 + $12 }' "$results" | median 2)
 			bad=$(col "$who" "$m" "$c" 8 | awk '{ s += $1 } END { print s + 0 }')
 			nerr=$(col "$who" "$m" "$c" 9 | awk '{ s += $1 } END { print s + 0 }')
 			printf '%-8s %-3s %-5s %12s %9s %9s %11s %9s %7s\n' "$who" "$m" "$c" "$med" "$p50" "$p99" "$us" "$bad" "$nerr"
-			eval "med_${who}_${m}_$c=$med p99_${who}_${m}_$c=$p99 cpu_${who}_${m}_$c=$us"
+			eval "med_${who}_${m}_$c=$med p99_${who}_${m}_$c=$p99 cpu_${who}_${m}_$c=$us path_${who}_${m}_$c=$path"
 		done
 	done
 done
@@ -277,7 +303,7 @@ for m in $modes; do
 		else want=0.9; fi
 		line="c=$c ka=$m:"
 		if has full && has epoll; then
-			line="$line full/epoll $(ratio med full epoll)x req/s (target >= $want; by round$(rounds full epoll)), p99 $(ratio p99 full epoll)x (target <= 1.5), cpu/req $(ratio cpu full epoll)x;"
+			line="$line full/epoll $(ratio med full epoll)x req/s (target >= $want; by round$(rounds full epoll)), p99 $(ratio p99 full epoll)x (target <= 1.5), cpu/req $(ratio cpu full epoll)x, path cpu/req (+ nginx + wrk) $(ratio path epoll full)x of epoll's (the req/s ratio two shared cores allow);"
 		fi
 		if has base && has epoll; then
 			line="$line base/epoll $(ratio med base epoll)x req/s (by round$(rounds base epoll)), p99 $(ratio p99 base epoll)x;"
