@@ -19,7 +19,9 @@
  * page itself: Origin equal to the request's own scheme and host (or, with
  * no Origin, Sec-Fetch-Site: same-origin) and the X-Fcgiq-Token header
  * equal to the installation's token, HMAC-SHA256 of a fixed text under a
- * random key kept beside the database (DATABASE-dashboard-key, 0600), so
+ * random key kept beside a SQLite database (DATABASE-dashboard-key, 0600)
+ * or, with PostgreSQL, in the database (store_dash_key: the page may come
+ * from one host and its POST go to another behind a load balancer), so
  * every process of the installation gives and takes the same token and a
  * restart does not log the page out.  The page reads the token from
  * api/summary, which another site's page cannot read (no CORS), and a
@@ -290,6 +292,20 @@ load_key(const char *database)
 	return rc;
 }
 
+/* The key kept in a PostgreSQL database, made there on first use. */
+static int
+load_key_db(void)
+{
+	struct store *s;
+	int rc;
+
+	s = dbpool_get();
+	if ((rc = store_dash_key(s, dash_key, sizeof(dash_key))) == -1)
+		log_warnx("dashboard: key: %s", store_error(s));
+	dbpool_put(s);
+	return rc;
+}
+
 /* The installation's token as hex into out (65 bytes): 0, or -1. */
 static int
 token(const char *database, char out[65])
@@ -301,10 +317,12 @@ token(const char *database, char out[65])
 
 	pthread_mutex_lock(&key_lock);
 	if (strcmp(key_db, database) != 0) {
-		if ((rc = load_key(database)) == 0)
-			snprintf(key_db, sizeof(key_db), "%s", database);
-		else
+		if (store_is_postgresql(database))
+			rc = load_key_db();
+		else if ((rc = load_key(database)) == -1)
 			log_warn("dashboard: %s-dashboard-key", database);
+		if (rc == 0)
+			snprintf(key_db, sizeof(key_db), "%s", database);
 	}
 	if (rc == 0 && HMAC(EVP_sha256(), dash_key, sizeof(dash_key),
 	    (const unsigned char *)what, sizeof(what) - 1, mac, &mlen) == NULL)

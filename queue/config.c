@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 #define QUEUE_NAME_MAX	63
@@ -510,6 +511,16 @@ global_key(struct parse_state *ps, const char *name, const char *value)
 		sp = &c->log_file;
 	else if (strcmp(name, "dead_letter_queue") == 0)
 		sp = &c->dead_letter_queue;
+	else if (strcmp(name, "metrics_file") == 0) {
+		/* Every process must name the same file wherever it was
+		 * started from. */
+		if (value[0] != '/') {
+			snprintf(ps->msg, sizeof(ps->msg), "metrics_file: "
+			    "\"%s\": an absolute path", value);
+			return -1;
+		}
+		sp = &c->metrics_file;
+	}
 	else if (strcmp(name, "status_prefix") == 0) {
 		if (value[0] != '/' || value[strlen(value) - 1] != '/') {
 			snprintf(ps->msg, sizeof(ps->msg), "status_prefix: "
@@ -860,6 +871,11 @@ finish(struct config *c, char *msg, size_t len)
 		    c->dead_letter_queue, c->dead_letter_queue);
 		return -1;
 	}
+	if (c->metrics_file != NULL && !store_is_postgresql(c->database)) {
+		snprintf(msg, len, "metrics_file: only with PostgreSQL (a "
+		    "SQLite database's is %s-metrics, beside it)", c->database);
+		return -1;
+	}
 	return 0;
 nomem:
 	snprintf(msg, len, "out of memory");
@@ -1137,7 +1153,7 @@ int
 config_load(struct config *c, const char *path, char *err, size_t errlen)
 {
 	struct parse_state ps;
-	char msg[512];
+	char msg[512], real[PATH_MAX];
 	int rc;
 
 	config_defaults(c);
@@ -1179,6 +1195,15 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 		goto fail;
 	if (path != NULL && finish_trust(c, err, errlen) == -1)
 		goto fail;
+	/* Every program that loads this file shares the metrics of its
+	 * host's installation (metrics.h), whichever directory it runs in
+	 * and whatever path names the file. */
+	if (path != NULL && realpath(path, real) != NULL)
+		path = real;
+	if (metrics_set_file(c->database, c->metrics_file, path) == -1) {
+		snprintf(err, errlen, "%s: metrics_file: too long", path);
+		goto fail;
+	}
 	return 0;
 fail:
 	config_free(c);
@@ -1214,6 +1239,7 @@ config_free(struct config *c)
 	free(c->log_file);
 	free(c->status_prefix);
 	free(c->dead_letter_queue);
+	free(c->metrics_file);
 	memset(c, 0, sizeof(*c));
 }
 

@@ -5,7 +5,7 @@
  *
  *   [fcgiq]                 database, durability, max_body, log, threads,
  *                           helper, grace, path, status_prefix,
- *                           dead_letter_queue, max_wait
+ *                           dead_letter_queue, max_wait, metrics_file
  *   [queue NAME]            handler, concurrency, max_attempts, timeout,
  *                           backoff, max_queued, keep_done, max_result,
  *                           priority, rlimit_as, rlimit_cpu, rlimit_nofile,
@@ -117,6 +117,8 @@ struct config {
 	char		*log_file;	/* stderr appended here, or NULL */
 	char		*status_prefix;	/* default "/jobs/" */
 	char		*dead_letter_queue; /* a queue of c, or NULL: none */
+	char		*metrics_file;	/* PostgreSQL: this host's shared
+					   counters (metrics.h), or NULL */
 	int		 busy_timeout_ms; /* default 5000 */
 	int64_t		 max_wait_ms;	/* Prefer: wait=N capped here, default
 					   60 s; 0: never wait */

@@ -17,6 +17,7 @@ libfcgiq_a_SOURCES += queue/clock.h queue/config.c queue/config.h \
 	queue/store-pg-sched.c \
 	queue/store-pg-bulk.c \
 	queue/store-pg-flow.c \
+	queue/store-pg-dash.c \
 	queue/metrics.c queue/metrics.h queue/expo.c queue/expo.h \
 	queue/gauges.c queue/gauges.h \
 	queue/verify.c queue/verify.h \

@@ -23,7 +23,8 @@
 #include "metrics.h"
 #include "store.h"
 
-#define MAGIC		0x32544d5147434646ULL	/* "FFCGQMT2" */
+#define MAGIC		0x33544d5147434646ULL	/* "FFCGQMT3" */
+#define OWNER_LEN	256
 #define NAME_READY	2
 
 const double metrics_bounds[3][METRICS_NBUCKETS] = {
@@ -59,6 +60,11 @@ struct counts_area {
 struct mfile {
 	uint64_t	magic;
 	uint64_t	size;		/* sizeof(struct mfile): the layout */
+	/* A metrics_file's installation (see metrics_set_file): its hash
+	 * (0: a file beside a SQLite database, found by its path alone)
+	 * and, for the message that refuses another, its text. */
+	uint64_t	owner_hash;
+	char		owner[OWNER_LEN];
 	struct name_entry names[METRICS_MAX_QUEUES];
 	struct counts_area counts;
 	struct metrics_minute minutes[METRICS_MINUTES];
@@ -82,16 +88,100 @@ static int			 map_fd = -1;
 static pid_t			 map_owner;	/* the process that mapped it */
 static char			 map_path[4096];
 
+/* metrics_set_file's: a PostgreSQL database's file and whose it is. */
+static struct {
+	char		database[4096];
+	char		path[4096];
+	char		owner[OWNER_LEN];
+	uint64_t	hash;
+} pg_file;
+
 size_t
 metrics_slot_bytes(void)
 {
 	return sizeof(struct metrics_slot);
 }
 
-static int
-mpath(const char *database, char *buf, size_t len)
+/* FNV-1a of s, never 0 (0 says "not checked"). */
+static uint64_t
+fnv(const char *s)
 {
-	return snprintf(buf, len, "%s-metrics", database) < (int)len ? 0 : -1;
+	uint64_t h = 14695981039346656037ULL;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h != 0 ? h : 1;
+}
+
+int
+metrics_set_file(const char *database, const char *path, const char *owner)
+{
+	/* A reload (SIGHUP) does not move the file a process counts in:
+	 * metrics_sum must keep reading the one metrics_open mapped. */
+	if (map != NULL && map_owner == getpid())
+		return 0;
+	if (path == NULL || database == NULL) {
+		memset(&pg_file, 0, sizeof(pg_file));
+		return 0;
+	}
+	if (path[0] != '/' ||
+	    strlen(database) >= sizeof(pg_file.database) ||
+	    strlen(path) >= sizeof(pg_file.path))
+		return -1;
+	memset(&pg_file, 0, sizeof(pg_file));
+	snprintf(pg_file.database, sizeof(pg_file.database), "%s", database);
+	snprintf(pg_file.path, sizeof(pg_file.path), "%s", path);
+	/* Cut to fit: the hash, not the text, decides. */
+	snprintf(pg_file.owner, sizeof(pg_file.owner), "%s%s%s",
+	    owner != NULL ? owner : "", owner != NULL ? " " : "", database);
+	pg_file.hash = fnv(owner != NULL ? owner : "") ^ fnv(database);
+	if (pg_file.hash == 0)
+		pg_file.hash = 1;
+	return 0;
+}
+
+/*
+ * The file of database into buf and, in *hash, the owner it must carry (0:
+ * any, a SQLite database's file).  0; -1 with a message in err.
+ */
+static int
+mpath(const char *database, char *buf, size_t len, uint64_t *hash,
+    char *err, size_t errlen)
+{
+	*hash = 0;
+	if (store_is_postgresql(database)) {
+		if (pg_file.path[0] == '\0' ||
+		    strcmp(pg_file.database, database) != 0) {
+			snprintf(err, errlen, "no metrics_file in [fcgiq]: with "
+			    "PostgreSQL each process counts on its own");
+			return -1;
+		}
+		*hash = pg_file.hash;
+		return snprintf(buf, len, "%s", pg_file.path) < (int)len ?
+		    0 : -1;
+	}
+	if (snprintf(buf, len, "%s-metrics", database) < (int)len)
+		return 0;
+	snprintf(err, errlen, "%s: path too long", database);
+	return -1;
+}
+
+/* Whether m may serve the installation of hash: -1 with err when it is
+ * another's. */
+static int
+owner_check(const struct mfile *m, const char *path, uint64_t hash, char *err,
+    size_t errlen)
+{
+	char owner[OWNER_LEN];
+
+	if (m->owner_hash == hash)
+		return 0;
+	memcpy(owner, m->owner, sizeof(owner));
+	owner[sizeof(owner) - 1] = '\0';
+	snprintf(err, errlen, "%s: the metrics file of another installation "
+	    "(%s): give each its own metrics_file", path, m->owner_hash == 0 ?
+	    "a SQLite database's" : owner);
+	return -1;
 }
 
 /* An owner that has gone: its slot may be taken over. */
@@ -147,19 +237,14 @@ metrics_open(const char *database, int create, char *err, size_t errlen)
 {
 	struct mfile *m = MAP_FAILED;
 	struct stat st;
+	uint64_t hash;
 	size_t i;
 	int fd = -1, replaced = 0;
 
 	unmap();	/* a slot of our own, not one inherited */
-	if (store_is_postgresql(database)) {
-		snprintf(err, errlen, "no shared file beside a PostgreSQL "
-		    "database yet");
+	if (mpath(database, map_path, sizeof(map_path), &hash, err,
+	    errlen) == -1)
 		return -1;
-	}
-	if (mpath(database, map_path, sizeof(map_path)) == -1) {
-		snprintf(err, errlen, "%s: path too long", database);
-		return -1;
-	}
 again:
 	if ((fd = open(map_path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0),
 	    0644)) == -1 ||
@@ -180,6 +265,9 @@ again:
 		goto fail_errno;
 	if (m->magic == 0) {
 		m->size = sizeof(*m);
+		m->owner_hash = hash;
+		if (hash != 0)
+			memcpy(m->owner, pg_file.owner, sizeof(m->owner));
 		m->magic = MAGIC;
 	} else if (m->magic != MAGIC || m->size != sizeof(*m)) {
 		if (create && !replaced)
@@ -188,6 +276,10 @@ again:
 		    "version: remove it while fcgiq is stopped", map_path);
 		goto fail;
 	}
+	/* Two installations naming one file would add up each other's
+	 * counts: the first keeps it. */
+	if (owner_check(m, map_path, hash, err, errlen) == -1)
+		goto fail;
 	for (i = 0; i < METRICS_SLOTS; i++)
 		if (slot_free(&m->slots[i]))
 			break;
@@ -467,19 +559,24 @@ metrics_sum(const char *database, struct metrics_slot *out,
 	const struct mfile *m = map;
 	char path[4096];
 	struct stat st;
+	uint64_t hash;
 	size_t i;
 	int fd = -1;
 
 	memset(out, 0, sizeof(*out));
 	memset(nm, 0, METRICS_MAX_QUEUES * METRICS_QUEUE_NAME);
-	if (store_is_postgresql(database)) {
-		snprintf(err, errlen, "no shared file beside a PostgreSQL "
-		    "database yet");
-		return -1;
-	}
-	if (mpath(database, path, sizeof(path)) == -1) {
-		snprintf(err, errlen, "%s: path too long", database);
-		return -1;
+	if (mpath(database, path, sizeof(path), &hash, err, errlen) == -1) {
+		/* PostgreSQL without a metrics_file: this process's own
+		 * counts, as the file's would be. */
+		if (!store_is_postgresql(database))
+			return -1;
+		memcpy(out, me, sizeof(*out));
+		for (i = 0; i < METRICS_MAX_QUEUES; i++)
+			if (__atomic_load_n(&names[i].state,
+			    __ATOMIC_ACQUIRE) == NAME_READY)
+				memcpy(nm[i], names[i].name,
+				    METRICS_QUEUE_NAME);
+		return 0;
 	}
 	if (m == NULL || strcmp(path, map_path) != 0) {
 		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
@@ -503,6 +600,10 @@ metrics_sum(const char *database, struct metrics_slot *out,
 		if (m->magic != MAGIC || m->size != sizeof(*m)) {
 			snprintf(err, errlen, "%s: not a metrics file of this "
 			    "version", path);
+			(void)munmap((void *)(uintptr_t)m, sizeof(*m));
+			return -1;
+		}
+		if (owner_check(m, path, hash, err, errlen) == -1) {
 			(void)munmap((void *)(uintptr_t)m, sizeof(*m));
 			return -1;
 		}

@@ -1,8 +1,10 @@
 /*
  * metrics: the installation's counters and histograms, shared by every
  * process of it (the responders of spawn-fcgi -F N, the helper, fcgiqctl)
- * through one file beside the database, DATABASE-metrics, mapped with
- * mmap.  Each process owns one fixed-size slot of it and only ever adds to
+ * through one file mapped with mmap: beside a SQLite database,
+ * DATABASE-metrics; with PostgreSQL, the configuration's metrics_file (a
+ * database on a server has no directory of ours, and each host's
+ * processes count apart: Prometheus scrapes each host).  Each process owns one fixed-size slot of it and only ever adds to
  * its own slot with relaxed atomic adds: no lock, no system call on the
  * hot path, no allocation.  A scrape sums every slot.  A slot outlives its
  * process: the next process to start takes over a free slot (its owner
@@ -80,7 +82,19 @@ struct metrics_slot {
 };
 
 /*
- * Map DATABASE-metrics (created when missing and create is set: fcgiq's
+ * The shared file of the PostgreSQL database (as the configuration names
+ * it): path, absolute, that every process loading the configuration of
+ * owner (its file's real path; NULL: the embedded one) names alike.  A
+ * file made for another owner or database is refused, so two
+ * installations of one host never add up each other's counts.  path NULL:
+ * none (each process counts on its own).  0, or -1 when path is not
+ * absolute or too long.
+ */
+int	metrics_set_file(const char *database, const char *path,
+	    const char *owner);
+
+/*
+ * Map the shared file (created when missing and create is set: fcgiq's
  * processes make it, with their owner; fcgiqctl only joins it) and take
  * a slot in it for this process.  0; or -1 with a message in err (counting goes on in the
  * process's own memory: nothing is shared, nothing fails).
@@ -114,7 +128,8 @@ void	metrics_finished(const char *queue, enum metrics_outcome outcome,
  * The sums of every slot of the file of database (mapped read-only when
  * this process has not opened it) into *out, and the queue names of the
  * table into names (n entries, "" where unused).  0, or -1 with a message
- * in err (no file yet is not an error: all zero).
+ * in err (no file yet is not an error: all zero; PostgreSQL without a
+ * metrics_file: this process's own counts).
  */
 int	metrics_sum(const char *database, struct metrics_slot *out,
 	    char names[METRICS_MAX_QUEUES][METRICS_QUEUE_NAME], char *err,

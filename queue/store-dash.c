@@ -12,7 +12,8 @@
  * filter the index does not carry (a queue among all waiting jobs kept in
  * another order, an age among all jobs) may find fewer rows than exist;
  * the caller says so.  The statements are prepared on each call, not
- * kept: a person clicks far less often than a helper claims.
+ * kept: a person clicks far less often than a helper claims.  The same on
+ * PostgreSQL: store-pg-dash.c.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -133,6 +134,8 @@ store_dash_list(struct store *s, const struct store_dash_filter *f,
 	int64_t budget;
 	int rc, r = -1, n = 0, post;
 
+	if (s->pg != NULL)
+		return pgs_dash_list(s, f, fn, arg);
 	switch (f->state) {
 	case STORE_JOB_ANY:
 		k = L_ANY;
@@ -218,6 +221,8 @@ store_dash_discard(struct store *s, const char *id)
 	sqlite3_stmt *st;
 	int r;
 
+	if (s->pg != NULL)
+		return pgs_dash_discard(s, id);
 	if ((st = sq_prepare(s, "DELETE FROM jobs WHERE id = ?1 AND"
 	    " state = 'dead'", "the dashboard's discard")) == NULL)
 		return -1;
@@ -253,6 +258,8 @@ store_dash_dead_batch(struct store *s, const char *queue, int64_t before,
 	const char *sql;
 	int r;
 
+	if (s->pg != NULL)
+		return pgs_dash_dead_batch(s, queue, before, discard, n, now);
 	sql = discard ? discard_sql[queue != NULL] : retry_sql[queue != NULL];
 	if ((st = sq_prepare(s, sql, "the dashboard's dead batch")) == NULL)
 		return -1;
@@ -267,4 +274,13 @@ store_dash_dead_batch(struct store *s, const char *queue, int64_t before,
 	r = sq_run_change(s, st, "dead batch");
 	sqlite3_finalize(st);
 	return r;
+}
+
+int
+store_dash_key(struct store *s, unsigned char *key, size_t len)
+{
+	if (s->pg != NULL)
+		return pgs_dash_key(s, key, len);
+	return sq_fail_arg(s, "dashboard key: a SQLite database's is in a "
+	    "file beside it");
 }

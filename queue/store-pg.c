@@ -637,7 +637,13 @@ migrate(struct store *s)
 		    "step from it", (long long)v);
 		goto fail;
 	}
-	if (v == 5 && schema_step(s, step_v6, "migrate to version 6") == -1)
+	if (v == 5) {
+		if (schema_step(s, step_v6, "migrate to version 6") == -1)
+			goto fail;
+		v = 6;
+	}
+	/* The dashboard's key (store-pg-dash.c). */
+	if (v == 6 && pgs_dash_schema_v7(s) == -1)
 		goto fail;
 	if (pgs_commit(s) == -1)
 		goto fail;

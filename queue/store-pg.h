@@ -20,8 +20,8 @@
 #include "store.h"
 
 /* The schema version PostgreSQL databases reach, as SQLite's user_version
- * (6: what SQLite's 5 holds, reached here in two steps). */
-#define PGS_SCHEMA_VERSION	6
+ * (6: what SQLite's 5 holds, reached here in two steps; 7: fcgiq_keys). */
+#define PGS_SCHEMA_VERSION	7
 
 struct pgs {
 	PGconn		*conn;
@@ -174,5 +174,18 @@ int64_t	pgs_bulk_count(struct store *, const struct store_filter *,
 int64_t	pgs_bulk(struct store *, enum store_bulk_op,
 	    const struct store_filter *, const char *, int64_t, int,
 	    store_bulk_fn, void *);
+
+/* --- the dashboard (store-pg-dash.c) ---------------------------------- */
+
+/* store-dash.c's functions. */
+int	pgs_dash_list(struct store *, const struct store_dash_filter *,
+	    store_dash_fn, void *);
+int	pgs_dash_discard(struct store *, const char *);
+int	pgs_dash_dead_batch(struct store *, const char *, int64_t, int, int,
+	    int64_t);
+int	pgs_dash_key(struct store *, unsigned char *, size_t);
+/* Schema step 6 -> 7 (fcgiq_keys), inside migrate()'s transaction.  0 or
+ * -1. */
+int	pgs_dash_schema_v7(struct store *);
 
 #endif /* FCGIQ_STORE_PG_H */

@@ -672,4 +672,13 @@ int	store_dash_discard(struct store *, const char *id);
 int	store_dash_dead_batch(struct store *, const char *queue,
 	    int64_t before, int discard, int n, int64_t now);
 
+/*
+ * The installation's dashboard key, len bytes (at most 64) into key: made
+ * by the first process that asks and kept in the database, so every
+ * process on every host makes and accepts the same action token.  0, or
+ * -1.  PostgreSQL only: a SQLite installation keeps its key in a file
+ * beside the database (dashboard.c), and this answers -1.
+ */
+int	store_dash_key(struct store *, unsigned char *key, size_t len);
+
 #endif /* FCGIQ_STORE_H */

@@ -225,6 +225,9 @@ E2E_TESTS += tests/e2e/bulk.sh
 # The dashboard role (issue 18): curl through nginx, then a real browser.
 E2E_TESTS += tests/e2e/dashboard.sh tests/e2e/dashboard-browser.sh \
 	tests/e2e/apache-dashboard.sh
+# The metrics and the dashboard on PostgreSQL (issues 18, 20): two hosts,
+# each its own metrics_file; a token from one host accepted by the other.
+E2E_TESTS += tests/e2e/pg-dashboard.sh
 check_PROGRAMS += tests/unit/test_dashboard
 TESTS += tests/unit/test_dashboard
 tests_unit_test_dashboard_SOURCES = tests/unit/test_dashboard.c \

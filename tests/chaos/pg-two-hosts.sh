@@ -66,6 +66,7 @@ host_setup() {
 	database = $PG_URI
 	log      = info
 	path     = /usr/local/bin:/usr/bin:/bin
+	metrics_file = $d/metrics
 
 	[queue default]
 	handler      = exec:$H/record.sh $d/runs.log $1
@@ -369,7 +370,6 @@ EXPECTED="request: [0-9]+: queue unavailable\$|\
 PostgreSQL: not connected \(reconnecting in [0-9]+ ms\)\$|\
 PostgreSQL: reconnect: connection to server .* failed: |\
 server closed the connection unexpectedly\$|\
-metrics: no shared file beside a PostgreSQL database yet\$|\
 helper: pid [0-9]+: killed by signal 9; starting another in [0-9]+ ms\$|\
 helper: supervisor pid [0-9]+ exited\$|\
 helper: [0-9]+ jobs? with an expired lease requeued\$|\

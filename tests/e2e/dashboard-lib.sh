@@ -4,7 +4,8 @@
 # their states are the test's to set), under spawn-fcgi, behind nginx with
 # the shipped conf-examples/nginx-dashboard.conf (password files
 # substituted).  Sets RO and RW (the read-only and the actions locations),
-# ORIGIN, AUTH_RO and AUTH_RW (curl's credentials).
+# ORIGIN, AUTH_RO and AUTH_RW (curl's credentials).  DASH_FCGIQ_EXTRA:
+# more lines for [fcgiq] (a PostgreSQL suite's metrics_file).
 
 dash_start() {
 	ST=$T/state
@@ -15,6 +16,7 @@ dash_start() {
 	[fcgiq]
 	database = $DB
 	log      = info
+	${DASH_FCGIQ_EXTRA:-}
 
 	[queue default]
 	handler      = exec:$H/dispatch.sh $ST

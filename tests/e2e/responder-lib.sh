@@ -58,22 +58,27 @@ resp_spawn() {
 
 # resp_nginx: nginx from conf-examples/nginx.conf, on a free port, as root
 # (NOTES.md), with $T/extra-locations.conf (if any) added to the server.
-# Sets BASE (http://127.0.0.1:PORT).
+# Sets BASE (http://127.0.0.1:PORT).  RESP_LISTEN=ADDR:PORT listens there
+# instead (a second "host" on 127.0.0.2 and the first one's port).
 resp_nginx() {
-	local port conf="$T/nginx/nginx.conf"
+	local port addr=127.0.0.1 conf="$T/nginx/nginx.conf"
 	port=$(free_port)
+	if [ -n "${RESP_LISTEN:-}" ]; then
+		addr=${RESP_LISTEN%:*}
+		port=${RESP_LISTEN##*:}
+	fi
 	mkdir -p "$T/nginx/logs"
 	cp /etc/nginx/fastcgi_params "$T/nginx/fastcgi_params"
 	sed -e 's|^user .*;|user root;|' \
 	    -e "s|unix:/run/fcgiq/fcgiq.sock|unix:$SOCK|" \
-	    -e "s|listen 127.0.0.1:8080;|listen 127.0.0.1:$port;|" \
+	    -e "s|listen 127.0.0.1:8080;|listen $addr:$port;|" \
 	    -e 's|access_log off;|access_log logs/access.log;|' \
 	    -e "/# (more intake locations here)/r $T/extra-locations.conf" \
 	    "$EXAMPLES/nginx.conf" >"$conf"
-	grep -q "unix:$SOCK" "$conf" && grep -q "listen 127.0.0.1:$port;" "$conf" ||
+	grep -q "unix:$SOCK" "$conf" && grep -q "listen $addr:$port;" "$conf" ||
 	    bail "conf-examples/nginx.conf no longer has the lines the test substitutes"
 	start_nginx "$conf" || return 1
-	BASE="http://127.0.0.1:$port"
+	BASE="http://$addr:$port"
 	wait_for curl -s -o /dev/null "$BASE/"
 }
 

@@ -357,6 +357,37 @@ test_dead_letter_queue(void **state)
 	config_free(&c);
 }
 
+/* metrics_file: absolute, and only with PostgreSQL (SQLite's is beside
+ * the database). */
+static void
+test_metrics_file(void **state)
+{
+	struct config c;
+	char err[512];
+	const char *path;
+
+	(void)state;
+	path = write_conf("mf.conf", "[fcgiq]\ndatabase = "
+	    "postgresql://localhost/q\nmetrics_file = /run/fcgiq/metrics\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+	assert_string_equal(c.metrics_file, "/run/fcgiq/metrics");
+	config_free(&c);
+	path = write_conf("mf2.conf", "[fcgiq]\ndatabase = "
+	    "postgresql://localhost/q\nmetrics_file = run/metrics\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "metrics_file: \"run/metrics\": an "
+	    "absolute path"));
+	path = write_conf("mf3.conf", "[fcgiq]\ndatabase = /tmp/q.db\n"
+	    "metrics_file = /run/fcgiq/metrics\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "metrics_file: only with PostgreSQL"));
+	path = write_conf("mf4.conf", "[fcgiq]\ndatabase = "
+	    "postgresql://localhost/q\n");
+	assert_int_equal(config_load(&c, path, err, sizeof(err)), 0);
+	assert_null(c.metrics_file);
+	config_free(&c);
+}
+
 static void
 test_missing_file(void **state)
 {
@@ -655,6 +686,7 @@ main(void)
 		cmocka_unit_test(test_mkdir_database),
 		cmocka_unit_test(test_config_ref),
 		cmocka_unit_test(test_dead_letter_queue),
+		cmocka_unit_test(test_metrics_file),
 		cmocka_unit_test(test_trust_keys),
 		cmocka_unit_test(test_serialize_by),
 		cmocka_unit_test(test_user_keys),

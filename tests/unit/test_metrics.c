@@ -395,6 +395,70 @@ test_exposition(void **state)
 	buf_free(&b);
 }
 
+/*
+ * PostgreSQL: the file is the configuration's metrics_file, shared by the
+ * processes of one installation (one configuration file, one database),
+ * refused to another; without one, a process sums its own counts.
+ */
+static void
+test_pg_file(void **state)
+{
+	static const char pg[] = "postgresql://fcgiq@/fcgiq?host=/x";
+	struct metrics_slot sum;
+	char names[METRICS_MAX_QUEUES][METRICS_QUEUE_NAME], err[512];
+	char file[256];
+	uint64_t before;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	snprintf(file, sizeof(file), "%s/metrics", dir);
+	/* A process of the installation counts in the file (forked first:
+	 * a child takes the counts its parent made before along). */
+	assert_int_equal(metrics_set_file(pg, file, "/etc/a.conf"), 0);
+	if ((pid = fork()) == 0) {
+		if (metrics_open(pg, 1, err, sizeof(err)) == -1)
+			_exit(1);
+		metrics_http(404);
+		metrics_close();
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* None set: counted here, summed from here. */
+	assert_int_equal(metrics_set_file(pg, NULL, NULL), 0);
+	assert_int_equal(metrics_open(pg, 1, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "no metrics_file"));
+	assert_int_equal(metrics_sum(pg, &sum, names, err, sizeof(err)), 0);
+	before = sum.http[2];
+	metrics_http(202);
+	assert_int_equal(metrics_sum(pg, &sum, names, err, sizeof(err)), 0);
+	assert_int_equal(sum.http[2], before + 1);
+	assert_int_equal(metrics_set_file(pg, "metrics", "/etc/a.conf"), -1);
+	/* Another process of it adds to the same sums. */
+	assert_int_equal(metrics_set_file(pg, file, "/etc/a.conf"), 0);
+	assert_int_equal(metrics_open(pg, 1, err, sizeof(err)), 0);
+	metrics_http(404);
+	assert_int_equal(metrics_sum(pg, &sum, names, err, sizeof(err)), 0);
+	assert_int_equal(sum.http[9], 2);		/* 404 */
+	assert_int_equal(sum.http[2], before + 1);	/* moved in */
+	metrics_close();
+	/* Another configuration, or another database, naming the same
+	 * file: refused, to open and to sum. */
+	assert_int_equal(metrics_set_file(pg, file, "/etc/b.conf"), 0);
+	assert_int_equal(metrics_open(pg, 1, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "another installation (/etc/a.conf "));
+	assert_int_equal(metrics_sum(pg, &sum, names, err, sizeof(err)), -1);
+	assert_int_equal(metrics_set_file("dbname=other", file,
+	    "/etc/a.conf"), 0);
+	assert_int_equal(metrics_open("dbname=other", 1, err, sizeof(err)),
+	    -1);
+	/* A SQLite database's file is found by its path, never this. */
+	assert_int_equal(metrics_open(db, 1, err, sizeof(err)), 0);
+	metrics_close();
+	assert_int_equal(metrics_set_file(pg, NULL, NULL), 0);
+}
+
 int
 main(void)
 {
@@ -406,6 +470,7 @@ main(void)
 		T(test_counts_claim),
 		T(test_label_escape),
 		T(test_exposition),
+		T(test_pg_file),
 #undef T
 	};
 

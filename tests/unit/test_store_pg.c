@@ -117,7 +117,7 @@ test_pg_schema(void **state)
 	struct fx	*f = *state;
 	struct store	*s2;
 
-	assert_int_equal(pint("SELECT max(version) FROM fcgiq_schema"), 6);
+	assert_int_equal(pint("SELECT max(version) FROM fcgiq_schema"), 7);
 	/* The claim's partial index, in claim order. */
 	assert_int_equal(pint("SELECT count(*) FROM pg_indexes WHERE"
 	    " indexname = 'jobs_claim' AND indexdef LIKE"
@@ -497,7 +497,7 @@ test_pg_open_concurrent(void **state)
 
 	store_close(f->s);
 	f->s = NULL;
-	pexec("SET client_min_messages = warning; DROP TABLE jobs, queues, rejected, schedules, fcgiq_schema"
+	pexec("SET client_min_messages = warning; DROP TABLE jobs, queues, rejected, schedules, fcgiq_schema, fcgiq_keys"
 	    " CASCADE; DROP FUNCTION datetime(double precision, text);"
 	    " DROP FUNCTION julianday(text)");
 	for (i = 0; i < 4; i++) {
@@ -990,9 +990,10 @@ test_pg_schema_v6(void **state)
 	    " ALTER TABLE queues DROP COLUMN breaker_state,"
 	    "  DROP COLUMN breaker_until, DROP COLUMN breaker_failures,"
 	    "  DROP COLUMN breaker_pause, DROP COLUMN breaker_trips;"
+	    " DROP TABLE fcgiq_keys;"
 	    " UPDATE fcgiq_schema SET version = 5");
 	f->s = open_store(f, NULL);
-	assert_int_equal(pint("SELECT max(version) FROM fcgiq_schema"), 6);
+	assert_int_equal(pint("SELECT max(version) FROM fcgiq_schema"), 7);
 	assert_int_equal(pint("SELECT count(*) FROM fcgiq_schema"), 1);
 	assert_int_equal(pint("SELECT count(*) FROM information_schema.columns"
 	    " WHERE table_name = 'queues' AND column_name LIKE 'breaker_%'"),
@@ -1000,6 +1001,192 @@ test_pg_schema_v6(void **state)
 	assert_int_equal(pint("SELECT count(*) FROM pg_indexes WHERE"
 	    " indexname IN ('jobs_serial', 'jobs_dead')"), 2);
 	assert_int_equal(store_count_waiting(f->s, "q"), 1);
+}
+
+/* Schema 7: a version-6 database migrates on open (fcgiq_keys), its jobs
+ * kept; the dashboard's key is made once and read back the same by
+ * another connection (another host). */
+static void
+test_pg_schema_v7(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*s2;
+	unsigned char	 k1[32], k2[32];
+	char		 id[STORE_ID_LEN + 1];
+
+	enqueue1(f->s, "q", 0, 0, 3, id);
+	store_close(f->s);
+	f->s = NULL;
+	pexec("SET client_min_messages = warning; DROP TABLE fcgiq_keys;"
+	    " UPDATE fcgiq_schema SET version = 6");
+	f->s = open_store(f, NULL);
+	assert_int_equal(pint("SELECT max(version) FROM fcgiq_schema"), 7);
+	assert_int_equal(pint("SELECT count(*) FROM fcgiq_keys"), 0);
+	assert_int_equal(store_count_waiting(f->s, "q"), 1);
+	assert_int_equal(store_dash_key(f->s, k1, sizeof(k1)), 0);
+	s2 = open_store(f, NULL);
+	assert_int_equal(store_dash_key(s2, k2, sizeof(k2)), 0);
+	store_close(s2);
+	assert_memory_equal(k1, k2, sizeof(k1));
+	assert_int_equal(pint("SELECT count(*) FROM fcgiq_keys"), 1);
+	assert_int_equal(pint("SELECT octet_length(key) FROM fcgiq_keys"),
+	    32);
+	/* Made anew only when the row is gone (a rotation). */
+	pexec("DELETE FROM fcgiq_keys");
+	assert_int_equal(store_dash_key(f->s, k2, sizeof(k2)), 0);
+	assert_memory_not_equal(k1, k2, sizeof(k1));
+}
+
+/* Several processes asking for the key of a fresh database at once all
+ * get the one that was stored. */
+static void
+test_pg_dash_key_concurrent(void **state)
+{
+	struct fx	*f = *state;
+	unsigned char	 k[32], got[32];
+	pid_t		 pid[4];
+	int		 i, st, fd[2];
+
+	pexec("DELETE FROM fcgiq_keys");
+	assert_int_equal(pipe(fd), 0);
+	for (i = 0; i < 4; i++) {
+		if ((pid[i] = fork()) == 0) {
+			char err[256];
+			struct store *s = store_open(f->path, NULL, err,
+			    sizeof(err));
+
+			close(fd[0]);
+			if (s == NULL || store_dash_key(s, k, sizeof(k)) == -1)
+				_exit(1);
+			if (write(fd[1], k, sizeof(k)) != (ssize_t)sizeof(k))
+				_exit(1);
+			store_close(s);
+			_exit(0);
+		}
+	}
+	close(fd[1]);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(waitpid(pid[i], &st, 0), pid[i]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	assert_int_equal(store_dash_key(f->s, k, sizeof(k)), 0);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(read(fd[0], got, sizeof(got)),
+		    (ssize_t)sizeof(got));
+		assert_memory_equal(k, got, sizeof(k));
+	}
+	close(fd[0]);
+	assert_int_equal(pint("SELECT count(*) FROM fcgiq_keys"), 1);
+}
+
+struct dash_seen {
+	int	 n;
+	char	 ids[64][STORE_ID_LEN + 1];
+};
+
+static void
+dash_row(void *arg, const struct store_dash_row *r)
+{
+	struct dash_seen *s = arg;
+
+	if (s->n < 64)
+		snprintf(s->ids[s->n], sizeof(s->ids[0]), "%s", r->id);
+	s->n++;
+}
+
+/* test_dashboard's listing and batches case, on PostgreSQL. */
+static void
+test_pg_dash(void **state)
+{
+	struct fx		*f = *state;
+	struct store_newjob	 j[40];
+	struct store_dash_filter fl;
+	struct dash_seen	 seen;
+	struct store_job	*c = NULL;
+	char			 sql[256];
+	int64_t			 now = store_now();
+	int			 i;
+
+	memset(j, 0, sizeof(j));
+	for (i = 0; i < 40; i++) {
+		j[i].queue = i < 30 ? "default" : "mail";
+		j[i].max_attempts = 1;
+		j[i].body = "x";
+		j[i].body_len = 1;
+	}
+	assert_int_equal(store_enqueue(f->s, j, 40), 0);
+	/* 20 of default and 5 of mail dead; 10 of them long ago. */
+	for (i = 0; i < 40; i++) {
+		if (!(i < 20 || i >= 35))
+			continue;
+		snprintf(sql, sizeof(sql), "UPDATE jobs SET state = 'dead', "
+		    "finished_at = %lld WHERE id = '%s'",
+		    (long long)(i < 10 ? now - 7200000 + i : now - 1000 + i),
+		    j[i].id);
+		pexec(sql);
+	}
+	memset(&fl, 0, sizeof(fl));
+	fl.state = STORE_JOB_DEAD;
+	fl.queue = "default";
+	fl.limit = 100;
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_dash_list(f->s, &fl, dash_row, &seen), 20);
+	assert_string_equal(seen.ids[19], j[0].id);	/* newest death first */
+	fl.before = now - 3600000;
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_dash_list(f->s, &fl, dash_row, &seen), 10);
+	fl.before = 0;
+	fl.queue = NULL;
+	fl.offset = 20;
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_dash_list(f->s, &fl, dash_row, &seen), 5);
+	fl.state = STORE_JOB_QUEUED;
+	fl.offset = 0;
+	fl.queue = "default";
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_dash_list(f->s, &fl, dash_row, &seen), 10);
+	assert_string_equal(seen.ids[0], j[20].id);	/* claim order */
+	fl.state = STORE_JOB_ANY;
+	fl.queue = NULL;
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_dash_list(f->s, &fl, dash_row, &seen), 40);
+	assert_string_equal(seen.ids[0], j[39].id);	/* newest first */
+
+	/* The old dead of default, in batches of 3: 3, 3, 3, 1. */
+	assert_int_equal(store_dash_dead_batch(f->s, "default",
+	    now - 3600000, 1, 3, now), 3);
+	assert_int_equal(store_dash_dead_batch(f->s, "default",
+	    now - 3600000, 1, 3, now), 3);
+	assert_int_equal(store_dash_dead_batch(f->s, "default",
+	    now - 3600000, 1, 3, now), 3);
+	assert_int_equal(store_dash_dead_batch(f->s, "default",
+	    now - 3600000, 1, 3, now), 1);
+	assert_int_equal(store_dash_dead_batch(f->s, "default",
+	    now - 3600000, 1, 3, now), 0);
+	assert_int_equal(pint("SELECT count(*) FROM jobs"), 30);
+	/* The rest of every queue retried: waiting again, every job. */
+	assert_int_equal(store_dash_dead_batch(f->s, NULL, now, 0, 100, now),
+	    15);
+	assert_int_equal(pint("SELECT count(*) FROM jobs WHERE state = 'queued'"
+	    " AND finished_at IS NULL"), 30);
+	fl.state = STORE_JOB_DEAD;
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_dash_list(f->s, &fl, dash_row, &seen), 0);
+	/* Only dead jobs: a claimed (running) one is left alone. */
+	assert_int_equal(store_claim(f->s, "mail", now, 60000, &c), 1);
+	store_job_free(c);
+	pexec("UPDATE jobs SET state = 'dead', finished_at = 1"
+	    " WHERE state <> 'running'");
+	assert_int_equal(store_dash_dead_batch(f->s, "mail", now, 0, 100, now),
+	    9);
+	assert_int_equal(pint("SELECT count(*) FROM jobs WHERE state ="
+	    " 'running'"), 1);
+	/* One dead job discarded; a queued one is refused; unknown is 0. */
+	assert_int_equal(store_dash_discard(f->s, j[30].id), 2);
+	assert_int_equal(store_dash_discard(f->s, j[25].id), 1);
+	assert_int_equal(store_dash_discard(f->s, j[25].id), 0);
+	assert_int_equal(store_dash_discard(f->s,
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 0);
 }
 
 /* A breaker written is read back, listed, and leaves pause alone. */
@@ -1286,6 +1473,10 @@ main(void)
 		T(test_pg_dead_letters),
 		/* flow control (store-pg-flow.c) */
 		T(test_pg_schema_v6),
+		/* the dashboard (store-pg-dash.c) */
+		T(test_pg_schema_v7),
+		T(test_pg_dash_key_concurrent),
+		T(test_pg_dash),
 		T(test_pg_breaker),
 		T(test_pg_serial_claim),
 		T(test_pg_serial_late_commit),
