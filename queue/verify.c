@@ -244,8 +244,11 @@ hmac_keyed(const struct verify_key *key)
  * allocates only what the digest copy does.  A copy is used by its own
  * thread only, so threads still share nothing that changes.  The id, not
  * the key's address, names the copy: a secret file read again (SIGHUP)
- * makes keys with new ids, and a copy of a freed key is never used again,
- * only evicted (and freed, its key cleansed, with the thread's cache).
+ * makes keys with new ids, and a copy of a freed key is never used again.
+ * Nor is it kept: verify_key_free bumps a generation, and a thread that
+ * sees it changed frees (and so cleanses) all its copies at its next
+ * check, so a rotated-out secret's keyed state does not outlive it in
+ * the threads that keep serving.
  */
 #define MAC_SLOTS	8		/* copies a thread keeps */
 
@@ -257,22 +260,33 @@ struct mac_slot {
 struct mac_cache {
 	struct mac_slot	 slot[MAC_SLOTS];
 	unsigned int	 next;		/* the slot to evict next */
+	uint64_t	 gen;		/* key_frees when last emptied */
 };
 
 static pthread_key_t mac_cache_key;
 static int mac_cache_ok;
 static pthread_once_t mac_cache_once = PTHREAD_ONCE_INIT;
 static uint64_t key_ids;		/* the last id given */
+static uint64_t key_frees;		/* keys freed so far */
+
+/* Free (cleanse) every copy in c. */
+static void
+mac_cache_empty(struct mac_cache *c)
+{
+	size_t i;
+
+	for (i = 0; i < MAC_SLOTS; i++) {
+		EVP_MAC_CTX_free(c->slot[i].ctx);
+		c->slot[i].ctx = NULL;
+		c->slot[i].id = 0;
+	}
+}
 
 static void
 mac_cache_free(void *arg)
 {
-	struct mac_cache *c = arg;
-	size_t i;
-
-	for (i = 0; i < MAC_SLOTS; i++)
-		EVP_MAC_CTX_free(c->slot[i].ctx);
-	free(c);
+	mac_cache_empty(arg);
+	free(arg);
 }
 
 static void
@@ -291,6 +305,7 @@ mac_cached(const struct verify_key *key)
 {
 	struct mac_cache *c;
 	struct mac_slot *sl = NULL;
+	uint64_t gen;
 	size_t i;
 
 	(void)pthread_once(&mac_cache_once, mac_cache_init);
@@ -303,6 +318,11 @@ mac_cached(const struct verify_key *key)
 			free(c);
 			return NULL;
 		}
+	}
+	gen = __atomic_load_n(&key_frees, __ATOMIC_RELAXED);
+	if (c->gen != gen) {
+		mac_cache_empty(c);
+		c->gen = gen;
 	}
 	for (i = 0; i < MAC_SLOTS; i++)
 		if (c->slot[i].id == key->id) {
@@ -408,7 +428,10 @@ nomem:
 void
 verify_key_free(struct verify_key *key)
 {
-	/* EVP_MAC_CTX_free cleanses the keyed state. */
+	/* EVP_MAC_CTX_free cleanses the keyed state; each thread frees its
+	 * copies at its next check (mac_cached). */
+	if (key->id != 0)
+		(void)__atomic_add_fetch(&key_frees, 1, __ATOMIC_RELAXED);
 	EVP_MAC_CTX_free(key->mac);
 	key->mac = NULL;
 	if (key->data != NULL) {
