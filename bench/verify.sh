@@ -25,8 +25,10 @@
 #           the requests served.  The rejected table stays within
 #           keep_rejected rows.
 #
-# Usage: bench/verify.sh [-r ROUNDS] [-d SECONDS] [-c CONC] [-n] [-p DIR]
+# Usage: bench/verify.sh [-r ROUNDS] [-d SECONDS] [-c CONC] [-n] [-u] [-p DIR]
 #   -n  no flood rounds
+#   -u  random UUIDs as delivery ids, as GitHub sends them (by default
+#       ROUND-THREAD-N: clustered in the index, so cheaper to insert)
 #   -p  profile fcgiq during each run: DIR/CONTENDER.ROUND.data, for
 #       perf report -i FILE --no-children --sort dso,sym.  perf is in
 #       Debian's linux-perf (apt-get install linux-perf); only this needs it.
@@ -35,10 +37,11 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 rounds=3 dur=10 conc=64 flood=1 pdir=
-while getopts "r:d:c:np:" o; do
+UUID=0
+while getopts "r:d:c:nup:" o; do
 	case $o in
 	r) rounds=$OPTARG ;; d) dur=$OPTARG ;; c) conc=$OPTARG ;;
-	n) flood=0 ;; p) pdir=$OPTARG ;;
+	n) flood=0 ;; u) UUID=1 ;; p) pdir=$OPTARG ;;
 	*) sed -n '2,36p' "$0"; exit 2 ;;
 	esac
 done
@@ -57,7 +60,7 @@ printf '%s\n' "$secret" > "$B/github.secret"
 chmod 600 "$B/github.secret"
 body=$(printf 'x%.0s' $(seq 500); printf '0123456789ab')
 SIG="sha256=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$secret" | sed 's/.*= //')"
-export SIG
+export SIG UUID
 cat > "$B/fcgiq.conf" <<EOC
 [fcgiq]
 database = $B/queue.db
@@ -110,7 +113,8 @@ non2xx() { awk '/Non-2xx/ { print $5 }' "${1:-$B/wrk.out}"; }
 # low_median: the lower of the middle two, not their mean (lib's median).
 low_median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-echo "verify: c=$conc, ${dur}s x $rounds rounds, durability full"
+echo "verify: c=$conc, ${dur}s x $rounds rounds, durability full," \
+    "delivery ids: $([ "$UUID" = 1 ] && echo random UUIDs || echo ROUND-THREAD-N)"
 set -- plain github hmac
 for r in $(seq "$rounds"); do
 	[ "$r" -gt 1 ] && fcgiq_fresh

@@ -236,22 +236,136 @@ hmac_keyed(const struct verify_key *key)
 }
 
 /*
+ * Each thread's own copies of the keyed contexts, by key id.  Copying a
+ * keyed context per request (EVP_MAC_CTX_dup: a new HMAC context, three
+ * digest contexts copied, a dozen allocations and frees) cost more than
+ * the hash of a 512-byte body; a thread's copy, re-initialised with
+ * EVP_MAC_init(ctx, NULL, 0, NULL), keeps its key, takes no lock and
+ * allocates only what the digest copy does.  A copy is used by its own
+ * thread only, so threads still share nothing that changes.  The id, not
+ * the key's address, names the copy: a secret file read again (SIGHUP)
+ * makes keys with new ids, and a copy of a freed key is never used again.
+ * Nor is it kept: verify_key_free bumps a generation, and a thread that
+ * sees it changed frees (and so cleanses) all its copies at its next
+ * check, so a rotated-out secret's keyed state does not outlive it in
+ * the threads that keep serving.
+ */
+#define MAC_SLOTS	8		/* copies a thread keeps */
+
+struct mac_slot {
+	uint64_t	 id;		/* 0: empty */
+	EVP_MAC_CTX	*ctx;
+};
+
+struct mac_cache {
+	struct mac_slot	 slot[MAC_SLOTS];
+	unsigned int	 next;		/* the slot to evict next */
+	uint64_t	 gen;		/* key_frees when last emptied */
+};
+
+static pthread_key_t mac_cache_key;
+static int mac_cache_ok;
+static pthread_once_t mac_cache_once = PTHREAD_ONCE_INIT;
+static uint64_t key_ids;		/* the last id given */
+static uint64_t key_frees;		/* keys freed so far */
+
+/* Free (cleanse) every copy in c. */
+static void
+mac_cache_empty(struct mac_cache *c)
+{
+	size_t i;
+
+	for (i = 0; i < MAC_SLOTS; i++) {
+		EVP_MAC_CTX_free(c->slot[i].ctx);
+		c->slot[i].ctx = NULL;
+		c->slot[i].id = 0;
+	}
+}
+
+static void
+mac_cache_free(void *arg)
+{
+	mac_cache_empty(arg);
+	free(arg);
+}
+
+static void
+mac_cache_init(void)
+{
+	mac_cache_ok = pthread_key_create(&mac_cache_key, mac_cache_free) == 0;
+}
+
+/*
+ * This thread's keyed context for key, ready for its first update (NULL
+ * when there is none: no cache, out of memory, libcrypto failed).  Not
+ * to be freed: the thread's cache owns it.
+ */
+static EVP_MAC_CTX *
+mac_cached(const struct verify_key *key)
+{
+	struct mac_cache *c;
+	struct mac_slot *sl = NULL;
+	uint64_t gen;
+	size_t i;
+
+	(void)pthread_once(&mac_cache_once, mac_cache_init);
+	if (!mac_cache_ok || key->id == 0)
+		return NULL;
+	if ((c = pthread_getspecific(mac_cache_key)) == NULL) {
+		if ((c = calloc(1, sizeof(*c))) == NULL)
+			return NULL;
+		if (pthread_setspecific(mac_cache_key, c) != 0) {
+			free(c);
+			return NULL;
+		}
+	}
+	gen = __atomic_load_n(&key_frees, __ATOMIC_RELAXED);
+	if (c->gen != gen) {
+		mac_cache_empty(c);
+		c->gen = gen;
+	}
+	for (i = 0; i < MAC_SLOTS; i++)
+		if (c->slot[i].id == key->id) {
+			sl = &c->slot[i];
+			break;
+		}
+	if (sl == NULL) {
+		sl = &c->slot[c->next];
+		c->next = (c->next + 1) % MAC_SLOTS;
+		EVP_MAC_CTX_free(sl->ctx);
+		sl->id = 0;
+		if ((sl->ctx = EVP_MAC_CTX_dup(key->mac)) == NULL)
+			return NULL;
+		sl->id = key->id;
+		return sl->ctx;		/* fresh from a keyed context */
+	}
+	if (EVP_MAC_init(sl->ctx, NULL, 0, NULL) != 1) {
+		EVP_MAC_CTX_free(sl->ctx);
+		sl->ctx = NULL;
+		sl->id = 0;
+		return NULL;
+	}
+	return sl->ctx;
+}
+
+/*
  * HMAC-SHA256 with key over the concatenation of parts[0..n) into mac,
- * on a copy of the key's keyed context (so threads share nothing that
- * changes).  0, or -1 when libcrypto fails (then nothing matches).
+ * on this thread's copy of the key's keyed context (mac_cached), or a
+ * context of its own when there is no copy.  0, or -1 when libcrypto
+ * fails (then nothing matches).
  */
 static int
 hmac_parts(const struct verify_key *key, const struct iovec_c *parts,
     size_t n, unsigned char mac[MAC_LEN])
 {
-	EVP_MAC_CTX *ctx;
+	EVP_MAC_CTX *ctx = NULL, *own = NULL;
 	size_t i, outl = 0;
 	int rc = -1;
 
-	if (key->mac != NULL)
-		ctx = EVP_MAC_CTX_dup(key->mac);
-	else
-		ctx = hmac_keyed(key);
+	if (key->mac != NULL && (ctx = mac_cached(key)) == NULL)
+		ctx = own = EVP_MAC_CTX_dup(key->mac);
+	if (ctx == NULL)
+		ctx = own = hmac_keyed(key);
 	if (ctx == NULL)
 		return -1;
 	for (i = 0; i < n; i++)
@@ -262,7 +376,7 @@ hmac_parts(const struct verify_key *key, const struct iovec_c *parts,
 		goto done;
 	rc = 0;
 done:
-	EVP_MAC_CTX_free(ctx);
+	EVP_MAC_CTX_free(own);
 	return rc;
 }
 
@@ -276,6 +390,7 @@ verify_key_make(const struct verify_spec *spec, const char *line,
 	key->data = NULL;
 	key->len = 0;
 	key->mac = NULL;
+	key->id = __atomic_add_fetch(&key_ids, 1, __ATOMIC_RELAXED);
 	if (n == 0 || n > VERIFY_KEY_MAX) {
 		snprintf(msg, len, "a secret is 1-%d bytes", VERIFY_KEY_MAX);
 		return -1;
@@ -313,7 +428,10 @@ nomem:
 void
 verify_key_free(struct verify_key *key)
 {
-	/* EVP_MAC_CTX_free cleanses the keyed state. */
+	/* EVP_MAC_CTX_free cleanses the keyed state; each thread frees its
+	 * copies at its next check (mac_cached). */
+	if (key->id != 0)
+		(void)__atomic_add_fetch(&key_frees, 1, __ATOMIC_RELAXED);
 	EVP_MAC_CTX_free(key->mac);
 	key->mac = NULL;
 	if (key->data != NULL) {
@@ -322,6 +440,7 @@ verify_key_free(struct verify_key *key)
 	}
 	key->data = NULL;
 	key->len = 0;
+	key->id = 0;
 }
 
 /* 1 when any of sigs[0..nsigs) is the MAC of parts under any key. */

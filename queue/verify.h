@@ -54,6 +54,8 @@ struct verify_key {
 	unsigned char	*data;
 	size_t		 len;
 	void		*mac;	/* libcrypto's HMAC keyed with data, or NULL */
+	uint64_t	 id;	/* this key's own, never reused: names the
+				   threads' copies of mac */
 };
 
 /* Why a request is refused, from the first check that failed. */

@@ -4,12 +4,16 @@
  * Webhooks spec's, Slack's), Stripe's and Shopify's schemes over vectors
  * made with the openssl command line, and each way a request is refused:
  * a missing or malformed header, a stale timestamp, one byte changed, a
- * rotated-out secret.  Then the dedupe sources and the key they give.
+ * rotated-out secret.  Then each thread's copies of the keyed contexts:
+ * reused, evicted, never standing in for a freed key.  Then the dedupe
+ * sources and the key they give.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +93,89 @@ test_github(void **state)
 	    VERIFY_MALFORMED);
 	verify_key_free(&k[0]);
 	verify_key_free(&k[1]);
+}
+
+static char *gh_good[] = { "HTTP_X_HUB_SIGNATURE_256=sha256="
+    "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+    NULL };
+
+/* A thread checking GitHub's example, good and changed, over and over on
+ * the keys at arg (2: the right one second). */
+static void *
+mac_thread(void *arg)
+{
+	struct verify_spec sp = spec_of("github");
+	struct verify_key *k = arg;
+	const char *h;
+	intptr_t bad = 0;
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		bad += check(&sp, gh_good, "Hello, World!", k, 2, 0, &h) !=
+		    VERIFY_OK;
+		bad += check(&sp, gh_good, "Hello, World?", k, 2, 0, &h) !=
+		    VERIFY_MISMATCH;
+	}
+	return (void *)bad;
+}
+
+/*
+ * A thread keeps a copy of each keyed context and re-initialises it per
+ * check: a copy is reused after a match and after a mismatch, evicted
+ * when a check has more secrets than copies, never taken for a key freed
+ * since (a rotated secret, maybe at the same address), and each thread
+ * has its own.
+ */
+static void
+test_mac_copies(void **state)
+{
+	struct verify_spec sp = spec_of("github");
+	struct verify_key k[20], two[2];
+	pthread_t t[4];
+	const char *h;
+	char line[32];
+	void *bad;
+	int i, n;
+
+	(void)state;
+	k[0] = key_of(&sp, "It's a Secret to Everybody");
+	for (n = 0; n < 3; n++) {
+		assert_int_equal(check(&sp, gh_good, "Hello, World!", k, 1, 0,
+		    &h), VERIFY_OK);
+		assert_int_equal(check(&sp, gh_good, "Hello, World?", k, 1, 0,
+		    &h), VERIFY_MISMATCH);
+	}
+	/* Rotated: the new secret's key must not find the old one's copy. */
+	verify_key_free(&k[0]);
+	k[0] = key_of(&sp, "Another secret, same length!");
+	assert_int_equal(check(&sp, gh_good, "Hello, World!", k, 1, 0, &h),
+	    VERIFY_MISMATCH);
+	verify_key_free(&k[0]);
+	/* More secrets than a thread keeps copies of, the right one last. */
+	for (i = 0; i < 19; i++) {
+		snprintf(line, sizeof(line), "old secret %d", i);
+		k[i] = key_of(&sp, line);
+	}
+	k[19] = key_of(&sp, "It's a Secret to Everybody");
+	for (n = 0; n < 3; n++) {
+		assert_int_equal(check(&sp, gh_good, "Hello, World!", k, 20,
+		    0, &h), VERIFY_OK);
+		assert_int_equal(check(&sp, gh_good, "Hello, World!", k, 19,
+		    0, &h), VERIFY_MISMATCH);
+	}
+	for (i = 0; i < 20; i++)
+		verify_key_free(&k[i]);
+	two[0] = key_of(&sp, "rotated out");
+	two[1] = key_of(&sp, "It's a Secret to Everybody");
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, mac_thread, two),
+		    0);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], &bad), 0);
+		assert_null(bad);
+	}
+	verify_key_free(&two[0]);
+	verify_key_free(&two[1]);
 }
 
 /* The Standard Webhooks spec's example. */
@@ -332,6 +419,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_github),
+		cmocka_unit_test(test_mac_copies),
 		cmocka_unit_test(test_stdwebhooks),
 		cmocka_unit_test(test_stripe),
 		cmocka_unit_test(test_slack),
