@@ -196,6 +196,42 @@ test_pg_batch_enqueue(void **state)
 	assert_int_equal(store_count_waiting(f->s, "a"), 300);
 }
 
+/* Batches of every size up to 2 x 17 rows (insert_rows pads each to a
+ * power of two with NULL rows it filters out): exactly their jobs go in,
+ * with their fields, keyed or not. */
+static void
+test_pg_batch_sizes(void **state)
+{
+	struct fx		*f = *state;
+	struct store_newjob	 j[34];
+	struct store_job	*g;
+	char			 key[34][16], body[34][16];
+	size_t			 n, i, total = 0;
+
+	for (n = 1; n <= 34; n++) {
+		for (i = 0; i < n; i++) {
+			(void)snprintf(body[i], sizeof(body[i]), "b%zu.%zu", n,
+			    i);
+			newjob(&j[i], "q", (int)i, 0, body[i]);
+			if (n % 2 == 0 && i % 3 == 0) {
+				(void)snprintf(key[i], sizeof(key[i]), "k%zu.%zu",
+				    n, i);
+				j[i].idempotency_key = key[i];
+			}
+		}
+		assert_int_equal(store_enqueue(f->s, j, n), 0);
+		total += n;
+		assert_int_equal(pint("SELECT count(*) FROM jobs"),
+		    (int64_t)total);
+		i = n - 1;
+		assert_int_equal(store_get(f->s, j[i].id, &g), 1);
+		assert_int_equal(g->priority, (int)i);
+		assert_int_equal(g->body_len, strlen(body[i]));
+		assert_memory_equal(g->body, body[i], g->body_len);
+		store_job_free(g);
+	}
+}
+
 static void
 test_pg_idempotency(void **state)
 {
@@ -1385,6 +1421,7 @@ main(void)
 		T(test_pg_schema),
 		T(test_pg_enqueue_fields),
 		T(test_pg_batch_enqueue),
+		T(test_pg_batch_sizes),
 		T(test_pg_idempotency),
 		T(test_pg_lifecycle_done),
 		T(test_pg_failed),
