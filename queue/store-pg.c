@@ -36,9 +36,9 @@
 #define RECONNECT_MIN_MS	50
 #define RECONNECT_MAX_MS	2000
 
-/* Statements kept prepared per connection.  The store's own are a few
- * dozen; an enqueue's INSERT has one text per row count, and past this
- * many the rarer ones run unprepared rather than grow the session. */
+/* Statements kept prepared per connection: the store's own are a few
+ * dozen, an enqueue's INSERT nine per form (store-pg-jobs.c); past this
+ * many, a new text runs unprepared rather than grow the session. */
 #define MAX_STMTS		128
 
 /* The advisory lock key of a migration: "fcgiq" in ASCII. */
