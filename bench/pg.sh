@@ -9,6 +9,10 @@
 #   sqlite  fcgiq, durability = full (fsync before each 202)
 #   null    bench/null-responder: libfcgi threads, 202, stores nothing
 #
+# Beside the rates: CPU per job stored on PostgreSQL, of the server (the
+# cluster's processes) and of fcgiq (user + system, from /proc), over
+# each pg run.
+#
 # Usage: bench/pg.sh [-r ROUNDS] [-d SECONDS] [-c "64"] [-o CONTENDERS]
 # Needs a build in ./build and Debian's postgresql, nginx-light,
 # spawn-fcgi and wrk.  Prints each round, the medians and pg/sqlite per
@@ -20,7 +24,7 @@ rounds=3 dur=10 concs="64" only="pg sqlite null"
 while getopts "r:d:c:o:" o; do
 	case $o in
 	r) rounds=$OPTARG ;; d) dur=$OPTARG ;; c) concs=$OPTARG ;; o) only=$OPTARG ;;
-	*) sed -n '2,17p' "$0"; exit 2 ;;
+	*) sed -n '2,21p' "$0"; exit 2 ;;
 	esac
 done
 bench_need wrk nginx spawn-fcgi
@@ -96,27 +100,54 @@ for who in $only; do
 	[ "$code" = 202 ] || { echo "bench: $who answered $code, not 202"; exit 1; }
 done
 
+# cpu PID: its user + system time so far, in clock ticks.
+cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# pgcpu: the ticks of the cluster's processes (its postmaster's
+# children: fcgiq's backends, WAL writer, checkpointer, autovacuum).
+pgcpu() {
+	local p t=0
+	for p in $(ps -o pid= --ppid "$PG_PID"); do t=$((t + $(cpu "$p"))); done
+	echo "$t"
+}
+pgjobs() { pg_psql -c 'SELECT count(*) FROM jobs'; }
+ticks=$(getconf CLK_TCK)
+fq=$(has pg && cat "$B/pg.pid")
+
 results=$B/results
 : >"$results"
 echo "bench: $rounds rounds x ${dur}s, concurrency $concs, contenders: $only"
 for r in $(seq "$rounds"); do
 	for c in $concs; do
 		for who in $only; do
+			if [ "$who" = pg ]; then
+				s0=$(pgcpu) f0=$(cpu "$fq") j0=$(pgjobs)
+			fi
 			wrk_run "http://127.0.0.1:$port/$who/" "$c" "$B/wrk.out" \
 			    "$src/bench/post.lua" >/dev/null
+			cpuj=""
+			if [ "$who" = pg ]; then
+				s1=$(pgcpu) f1=$(cpu "$fq") j1=$(pgjobs)
+				awk -v s=$((s1 - s0)) -v f=$((f1 - f0)) \
+				    -v n=$((j1 - j0)) -v hz="$ticks" 'BEGIN {
+				    n = n > 0 ? n : 1; printf "%.3f %.3f\n",
+				    s * 1000 / hz / n, f * 1000 / hz / n }' >>"$B/cpu"
+				cpuj=$(tail -1 "$B/cpu" | awk '{ printf "  CPU/job: server %s ms, fcgiq %s ms", $1, $2 }')
+			fi
 			out=$(cat "$B/wrk.out")
 			rps=$(echo "$out" | awk '/^Requests\/sec:/ { print $2 }')
 			p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" { print $2 }')")
 			p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" { print $2 }')")
 			bad=$(echo "$out" | awk '/Non-2xx/ { print $NF }')
 			echo "$who $c $r ${rps:-0} $p50 $p99 ${bad:-0}" >>"$results"
-			printf 'round %s c=%-4s %-7s %10s req/s  p50 %6s ms  p99 %7s ms  non-2xx %s\n' \
-			    "$r" "$c" "$who" "${rps:-0}" "$p50" "$p99" "${bad:-0}"
+			printf 'round %s c=%-4s %-7s %10s req/s  p50 %6s ms  p99 %7s ms  non-2xx %s%s\n' \
+			    "$r" "$c" "$who" "${rps:-0}" "$p50" "$p99" "${bad:-0}" "$cpuj"
 		done
 	done
 done
 if has pg; then
-	echo "bench: jobs stored in PostgreSQL: $(pg_psql -c 'SELECT count(*) FROM jobs')"
+	echo "bench: jobs stored in PostgreSQL: $(pg_psql -c 'SELECT count(*) FROM jobs');" \
+	    "CPU per job stored (medians): server $(awk '{ print $1 }' "$B/cpu" | median 3) ms," \
+	    "fcgiq $(awk '{ print $2 }' "$B/cpu" | median 3) ms"
 fi
 
 col() { awk -v w="$1" -v c="$2" -v k="$3" '$1 == w && $2 == c { print $k }' "$results"; }

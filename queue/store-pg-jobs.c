@@ -176,12 +176,31 @@ idem_lookup(struct store *s, struct store_newjob *j)
 	return 0;
 }
 
+/* Row i of an INSERT's VALUES, its parameters from $(b + 1), at q; the
+ * end of what it wrote. */
+static char *
+row_values(char *q, int i, int b)
+{
+	return q + sprintf(q, "%s($%d,$%d,'queued',$%d::integer,0,"
+	    "$%d::integer,$%d::bigint,$%d::bigint,$%d,$%d,$%d,$%d,$%d,$%d,$%d,"
+	    "$%d::bytea,$%d)", i > 0 ? "," : "", b + 1, b + 2, b + 3, b + 4,
+	    b + 5, b + 6, b + 7, b + 8, b + 9, b + 10, b + 11, b + 12, b + 13,
+	    b + 14, b + 15);
+}
+
 /*
  * Insert the new jobs of jobs[0..n) (outcome STORE_ENQ_NEW) with one
  * multi-row INSERT; a keyed row whose key another transaction holds is
  * left out (ON CONFLICT DO NOTHING), and marked for idem_lookup (outcome
  * -1).  notify (jobs without keys only): the statement notifies
  * PGS_CHANNEL too.  0 or -1.
+ *
+ * The statement has a power of two of rows, the ones past the jobs all
+ * NULL and filtered out before the INSERT: its text is one of nine per
+ * form, so it stays prepared on the connection (store-pg.c) whatever the
+ * batch's size, and the server keeps nine plans, not one per size (a
+ * 256-row plan holds about 1.4 MB).  Casts give the VALUES columns their
+ * types, which NULLs alone would not.
  */
 static int
 insert_rows(struct store *s, struct store_newjob *jobs, size_t n,
@@ -191,7 +210,8 @@ insert_rows(struct store *s, struct store_newjob *jobs, size_t n,
 	    "INSERT INTO jobs (id, queue, state, priority, attempts,"
 	    "  max_attempts, created_at, run_at, idempotency_key, method,"
 	    "  request_uri, query_string, content_type, remote_addr, headers,"
-	    "  body, serial_key) VALUES ";
+	    "  body, serial_key) SELECT * FROM (VALUES ";
+	static const char pad_tail[] = ") v WHERE column1 IS NOT NULL";
 	static const char tail[] =
 	    " ON CONFLICT (queue, idempotency_key)"
 	    "  WHERE idempotency_key IS NOT NULL DO NOTHING"
@@ -201,7 +221,8 @@ insert_rows(struct store *s, struct store_newjob *jobs, size_t n,
 	    " RETURNING 1) SELECT pg_notify('" PGS_CHANNEL "', '')"
 	    " FROM (SELECT 1 FROM ins LIMIT 1) t";
 	const char	**v = NULL;
-	int		*len = NULL, *fmt = NULL, np = 0, rows = 0, i, b, keyed = 0;
+	int		*len = NULL, *fmt = NULL, np = 0, rows = 0, i, keyed = 0;
+	int		 cls;
 	char		(*num)[24] = NULL, *sql = NULL, *q;
 	char		(*own)[STORE_ID_LEN + 9] = NULL;
 	PGresult	*res = NULL;
@@ -212,13 +233,16 @@ insert_rows(struct store *s, struct store_newjob *jobs, size_t n,
 		rows += jobs[k].outcome == STORE_ENQ_NEW;
 	if (rows == 0)
 		return 0;
-	v = calloc((size_t)rows * INSERT_COLS, sizeof(*v));
-	len = calloc((size_t)rows * INSERT_COLS, sizeof(*len));
-	fmt = calloc((size_t)rows * INSERT_COLS, sizeof(*fmt));
+	for (cls = 1; cls < rows; cls *= 2)
+		;
+	/* calloc: the padding rows' parameters are NULL. */
+	v = calloc((size_t)cls * INSERT_COLS, sizeof(*v));
+	len = calloc((size_t)cls * INSERT_COLS, sizeof(*len));
+	fmt = calloc((size_t)cls * INSERT_COLS, sizeof(*fmt));
 	num = calloc((size_t)rows * 4, sizeof(*num));
 	own = calloc((size_t)rows, sizeof(*own));
-	sql = malloc(sizeof(notify_head) + sizeof(head) + sizeof(tail) +
-	    sizeof(notify_tail) + (size_t)rows * 130);
+	sql = malloc(sizeof(notify_head) + sizeof(head) + sizeof(pad_tail) +
+	    sizeof(tail) + sizeof(notify_tail) + (size_t)cls * 200);
 	if (v == NULL || len == NULL || fmt == NULL || num == NULL ||
 	    own == NULL || sql == NULL) {
 		(void)pgs_set_error(s, STORE_ENOMEM, "enqueue: out of memory");
@@ -231,11 +255,7 @@ insert_rows(struct store *s, struct store_newjob *jobs, size_t n,
 		if (j->outcome != STORE_ENQ_NEW)
 			continue;
 		keyed |= j->idempotency_key != NULL;
-		b = np;
-		q += sprintf(q, "%s($%d,$%d,'queued',$%d,0,$%d,$%d,$%d,$%d,$%d,"
-		    "$%d,$%d,$%d,$%d,$%d,$%d,$%d)", i > 0 ? "," : "", b + 1,
-		    b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9,
-		    b + 10, b + 11, b + 12, b + 13, b + 14, b + 15);
+		q = row_values(q, i, np);
 		(void)snprintf(num[4 * i], 24, "%d", j->priority);
 		(void)snprintf(num[4 * i + 1], 24, "%d", j->max_attempts);
 		(void)snprintf(num[4 * i + 2], 24, "%lld", (long long)now);
@@ -265,7 +285,10 @@ insert_rows(struct store *s, struct store_newjob *jobs, size_t n,
 		    *j->serial_key == '\0' ? own[i] : j->serial_key;
 		i++;
 	}
-	(void)sprintf(q, "%s", keyed ? tail : notify ? notify_tail : "");
+	for (; i < cls; i++, np += INSERT_COLS)
+		q = row_values(q, i, np);
+	(void)sprintf(q, "%s%s", pad_tail, keyed ? tail : notify ?
+	    notify_tail : "");
 	if (notify && !keyed) {
 		/* The INSERT inside a statement that also notifies: one
 		 * round trip, one transaction, the notification sent at its

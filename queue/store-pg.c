@@ -11,6 +11,14 @@
  * 503 and Retry-After; the next call outside a transaction reconnects,
  * waiting 50 ms after a failed try, doubling to 2 s, so a server that is
  * down costs one connect attempt per wait, not per request.
+ *
+ * Statements are prepared once per connection (PQprepare, then
+ * PQexecPrepared by name): parsing and planning the claim cost the server
+ * more than running it.  The statements live in the server's session, so
+ * they are forgotten with the connection and prepared again on the new
+ * one; a session that lost them some other way (DISCARD ALL, a pooler
+ * that hands out another server connection: pgbouncer's transaction mode
+ * is not supported) is noticed by the error and prepared again.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -27,6 +35,11 @@
 
 #define RECONNECT_MIN_MS	50
 #define RECONNECT_MAX_MS	2000
+
+/* Statements kept prepared per connection: the store's own are a few
+ * dozen, an enqueue's INSERT nine per form (store-pg-jobs.c); past this
+ * many, a new text runs unprepared rather than grow the session. */
+#define MAX_STMTS		128
 
 /* The advisory lock key of a migration: "fcgiq" in ASCII. */
 #define MIGRATE_LOCK		"435711103345"
@@ -176,6 +189,89 @@ do_listen(struct store *s)
 	return r;
 }
 
+/* Forget the statements prepared on the connection (names are not
+ * reused: stmt_seq goes on until the next session). */
+static void
+stmts_forget(struct pgs *pg)
+{
+	int	i;
+
+	for (i = 0; i < pg->nstmts; i++)
+		free(pg->stmts[i].sql);
+	pg->nstmts = 0;
+}
+
+/* FNV-1a over the text of a statement. */
+static uint64_t
+sql_hash(const char *sql)
+{
+	uint64_t	h = 14695981039346656037ULL;
+
+	for (; *sql != '\0'; sql++)
+		h = (h ^ (unsigned char)*sql) * 1099511628211ULL;
+	return h;
+}
+
+/*
+ * The name sql is prepared under on this connection, preparing it (n
+ * parameters, their types the server's inference, as PQexecParams) the
+ * first time: 1 (*name set), 0 to run it unprepared (the cache is full or
+ * memory short), -1 when the server refused (error kept, as what's).
+ */
+static int
+stmt_prepared(struct store *s, const char *sql, int n, const char *what,
+    const char **name)
+{
+	struct pgs	*pg = s->pg;
+	struct pgs_stmt	*st;
+	PGresult	*res;
+	uint64_t	 h = sql_hash(sql);
+	int		 i;
+
+	for (i = 0; i < pg->nstmts; i++)
+		if (pg->stmts[i].hash == h && strcmp(pg->stmts[i].sql,
+		    sql) == 0) {
+			*name = pg->stmts[i].name;
+			return 1;
+		}
+	if (pg->nstmts == MAX_STMTS)
+		return 0;
+	if (pg->stmts == NULL &&
+	    (pg->stmts = calloc(MAX_STMTS, sizeof(*pg->stmts))) == NULL)
+		return 0;
+	st = &pg->stmts[pg->nstmts];
+	if ((st->sql = strdup(sql)) == NULL)
+		return 0;
+	st->hash = h;
+	(void)snprintf(st->name, sizeof(st->name), "fcgiq_%u", pg->stmt_seq++);
+	res = PQprepare(pg->conn, st->name, sql, n, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		(void)fail_res(s, res, what);
+		PQclear(res);
+		free(st->sql);
+		return -1;
+	}
+	PQclear(res);
+	pg->nstmts++;
+	*name = st->name;
+	return 1;
+}
+
+/* Whether res says that a prepared statement of ours is gone from the
+ * session (DISCARD ALL, DEALLOCATE) or stale (a table changed under a
+ * statement whose result type it fixed). */
+static int
+stmt_lost(const PGresult *res)
+{
+	const char	*st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char	*msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+	if (st == NULL)
+		return 0;
+	return strcmp(st, "26000") == 0 || (strcmp(st, "0A000") == 0 &&
+	    msg != NULL && strstr(msg, "cached plan") != NULL);
+}
+
 /*
  * Make sure the connection is up before a call: reconnect when it broke,
  * at most once per backoff step.  Inside a transaction of ours (a batch)
@@ -197,6 +293,8 @@ ready(struct store *s)
 		return pgs_set_error(s, STORE_EIO, "PostgreSQL: not connected "
 		    "(reconnecting in %lld ms)",
 		    (long long)(pg->retry_at_us - now) / 1000 + 1);
+	stmts_forget(pg);
+	pg->stmt_seq = 0;	/* a new session: no names taken */
 	PQreset(pg->conn);
 	if (PQstatus(pg->conn) == CONNECTION_OK && session_setup(s) == 0 &&
 	    (!pg->listening || do_listen(s) == 0)) {
@@ -242,6 +340,8 @@ pgs_execv(struct store *s, const char *sql, int n, const char *const *v,
     const int *len, const int *fmt, ExecStatusType want, const char *what)
 {
 	PGresult	*res;
+	const char	*name = NULL;
+	int		 r, tries;
 
 	if (s->pg->batch == BATCH_FAILED) {
 		(void)pgs_set_error(s, STORE_EABORT,
@@ -250,13 +350,27 @@ pgs_execv(struct store *s, const char *sql, int n, const char *const *v,
 	}
 	if (ready(s) == -1)
 		return NULL;
-	res = PQexecParams(s->pg->conn, sql, n, NULL, v, len, fmt, 0);
-	if (PQresultStatus(res) != want) {
-		(void)fail_res(s, res, what);
+	for (tries = 0;; tries++) {
+		if ((r = stmt_prepared(s, sql, n, what, &name)) == -1)
+			return NULL;
+		res = r == 1 ? PQexecPrepared(s->pg->conn, name, n, v, len,
+		    fmt, 0) : PQexecParams(s->pg->conn, sql, n, NULL, v, len,
+		    fmt, 0);
+		if (PQresultStatus(res) == want)
+			return res;
+		if (r == 0 || tries > 0 || !stmt_lost(res))
+			break;
+		/* Prepared again under new names; once more at once when
+		 * no transaction of ours was aborted by the error. */
+		stmts_forget(s->pg);
+		if (PQtransactionStatus(s->pg->conn) != PQTRANS_IDLE ||
+		    s->pg->batch != BATCH_NONE)
+			break;
 		PQclear(res);
-		return NULL;
 	}
-	return res;
+	(void)fail_res(s, res, what);
+	PQclear(res);
+	return NULL;
 }
 
 PGresult *
@@ -695,6 +809,8 @@ pgs_close(struct pgs *pg)
 	if (pg == NULL)
 		return;
 	PQfinish(pg->conn);
+	stmts_forget(pg);
+	free(pg->stmts);
 	free(pg->conninfo);
 	free(pg);
 }

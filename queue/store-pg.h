@@ -23,6 +23,13 @@
  * (6: what SQLite's 5 holds, reached here in two steps; 7: fcgiq_keys). */
 #define PGS_SCHEMA_VERSION	7
 
+/* One statement prepared on the current connection (store-pg.c). */
+struct pgs_stmt {
+	uint64_t	 hash;
+	char		*sql;
+	char		 name[16];
+};
+
 struct pgs {
 	PGconn		*conn;
 	char		*conninfo;
@@ -31,6 +38,9 @@ struct pgs {
 	int		 batch;		/* enum batch_state (store-sqlite.h) */
 	int64_t		 retry_at_us;	/* monotonic: next reconnect, 0: now */
 	int64_t		 backoff_ms;	/* the wait after the next failure */
+	struct pgs_stmt	*stmts;		/* prepared on this connection */
+	int		 nstmts;
+	unsigned	 stmt_seq;	/* names given on this connection */
 };
 
 /* --- the connection (store-pg.c) --------------------------------------- */
@@ -75,7 +85,8 @@ void	pgs_p_bin(struct pgs_params *, const void *, size_t);
  * Run sql with the parameters p (NULL: none); the result when its status
  * is want (PGRES_COMMAND_OK or PGRES_TUPLES_OK), else NULL with the error
  * kept (and a batch doomed).  Reconnects first when the connection is gone
- * and no transaction of ours is open.
+ * and no transaction of ours is open.  sql (one statement) is prepared
+ * on the connection the first time it runs there, and run by name after.
  */
 PGresult *pgs_exec(struct store *s, const char *sql,
 	    const struct pgs_params *p, ExecStatusType want, const char *what);

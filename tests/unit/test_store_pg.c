@@ -25,6 +25,8 @@ static int64_t	pint(const char *);
 
 #include <libpq-fe.h>
 
+#include "store-pg.h"
+
 static const char *
 conninfo(void)
 {
@@ -192,6 +194,42 @@ test_pg_batch_enqueue(void **state)
 	}
 	assert_int_equal(pint("SELECT count(*) FROM jobs"), 600);
 	assert_int_equal(store_count_waiting(f->s, "a"), 300);
+}
+
+/* Batches of every size up to 2 x 17 rows (insert_rows pads each to a
+ * power of two with NULL rows it filters out): exactly their jobs go in,
+ * with their fields, keyed or not. */
+static void
+test_pg_batch_sizes(void **state)
+{
+	struct fx		*f = *state;
+	struct store_newjob	 j[34];
+	struct store_job	*g;
+	char			 key[34][16], body[34][16];
+	size_t			 n, i, total = 0;
+
+	for (n = 1; n <= 34; n++) {
+		for (i = 0; i < n; i++) {
+			(void)snprintf(body[i], sizeof(body[i]), "b%zu.%zu", n,
+			    i);
+			newjob(&j[i], "q", (int)i, 0, body[i]);
+			if (n % 2 == 0 && i % 3 == 0) {
+				(void)snprintf(key[i], sizeof(key[i]), "k%zu.%zu",
+				    n, i);
+				j[i].idempotency_key = key[i];
+			}
+		}
+		assert_int_equal(store_enqueue(f->s, j, n), 0);
+		total += n;
+		assert_int_equal(pint("SELECT count(*) FROM jobs"),
+		    (int64_t)total);
+		i = n - 1;
+		assert_int_equal(store_get(f->s, j[i].id, &g), 1);
+		assert_int_equal(g->priority, (int)i);
+		assert_int_equal(g->body_len, strlen(body[i]));
+		assert_memory_equal(g->body, body[i], g->body_len);
+		store_job_free(g);
+	}
 }
 
 static void
@@ -546,6 +584,123 @@ test_pg_reconnect(void **state)
 	}
 	assert_int_equal(r, 0);
 	assert_int_equal(store_count_waiting(f->s, "q"), 2);
+}
+
+/*
+ * Statements are prepared per connection (store-pg.c): a reconnect must
+ * prepare them again on the new session.  The claim inside a batch is
+ * the proof: a statement name the new session does not know would fail
+ * there (inside a transaction nothing is retried).  between() cuts the
+ * store's session, the store finds out at its next call.
+ */
+static void
+reprepare_after(struct fx *f, void (*between)(void))
+{
+	char			 id[STORE_ID_LEN + 1];
+	struct store_job	*c = NULL;
+	struct timespec		 ms = { 0, 20 * 1000000 };
+	int			 i, r = -1;
+
+	enqueue1(f->s, "q", 0, 0, 3, id);
+	enqueue1(f->s, "q", 0, 0, 3, id);
+	/* The claim and the finish prepared on this session. */
+	assert_int_equal(store_claim(f->s, "q", store_now(), 30000, &c), 1);
+	assert_int_equal(store_finish_done(f->s, c->id, 1, NULL, 0,
+	    store_now()), 1);
+	store_job_free(c);
+	c = NULL;
+	between();
+	/* Fails until the store has seen the connection go and is back. */
+	for (i = 0; i < 500 && r != 0; i++) {
+		if ((r = store_batch_begin(f->s)) != 0) {
+			assert_int_equal(store_errcode(f->s), STORE_EIO);
+			nanosleep(&ms, NULL);
+		}
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(store_claim(f->s, "q", store_now(), 30000, &c), 1);
+	assert_int_equal(store_finish_done(f->s, c->id, 1, NULL, 0,
+	    store_now()), 1);
+	assert_int_equal(store_batch_end(f->s), 0);
+	store_job_free(c);
+	assert_int_equal(pint("SELECT count(*) FROM jobs WHERE state = 'done'"),
+	    2);
+}
+
+static void
+terminate(void)
+{
+	pexec("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+	    " WHERE datname = 'fcgiq' AND pid <> pg_backend_pid()");
+}
+
+static void
+test_pg_reprepare_reconnect(void **state)
+{
+	reprepare_after(*state, terminate);
+}
+
+/* The server itself restarted (pg_ctl restart -m immediate, the command
+ * store-pg.sh passes in FCGIQ_TEST_PG_RESTART). */
+static void
+restart(void)
+{
+	assert_int_equal(system(getenv("FCGIQ_TEST_PG_RESTART")), 0);
+}
+
+static void
+test_pg_reprepare_restart(void **state)
+{
+	if (getenv("FCGIQ_TEST_PG_RESTART") == NULL)
+		skip();
+	reprepare_after(*state, restart);
+}
+
+/*
+ * The session lost its statements with the connection still up
+ * (DEALLOCATE ALL here; DISCARD ALL or a pooler would do the same): the
+ * first call to notice, outside a transaction, prepares again and
+ * succeeds at once, and so do the calls after it; inside a transaction
+ * the call fails (the transaction is gone) and the next batch works.
+ */
+static void
+lose_statements(struct store *s)
+{
+	PGresult	*res = PQexec(s->pg->conn, "DEALLOCATE ALL");
+
+	assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+}
+
+static void
+test_pg_reprepare_lost(void **state)
+{
+	struct fx		*f = *state;
+	char			 id[STORE_ID_LEN + 1];
+	struct store_job	*c = NULL;
+
+	enqueue1(f->s, "q", 0, 0, 3, id);
+	enqueue1(f->s, "q", 0, 0, 3, id);
+	assert_int_equal(store_count_waiting(f->s, "q"), 2);
+	lose_statements(f->s);
+	assert_int_equal(store_count_waiting(f->s, "q"), 2);
+	assert_int_equal(store_batch_begin(f->s), 0);
+	assert_int_equal(store_claim(f->s, "q", store_now(), 30000, &c), 1);
+	assert_int_equal(store_batch_end(f->s), 0);
+	store_job_free(c);
+	c = NULL;
+	lose_statements(f->s);
+	assert_int_equal(store_batch_begin(f->s), 0);	/* prepared again */
+	assert_int_equal(store_count_waiting(f->s, "q"), 1);
+	lose_statements(f->s);				/* in the batch */
+	assert_int_equal(store_count_waiting(f->s, "q"), -1);
+	assert_int_equal(store_batch_end(f->s), -1);
+	assert_int_equal(store_batch_begin(f->s), 0);
+	assert_int_equal(store_claim(f->s, "q", store_now(), 30000, &c), 1);
+	assert_int_equal(store_batch_end(f->s), 0);
+	store_job_free(c);
+	assert_int_equal(pint("SELECT count(*) FROM jobs WHERE state ="
+	    " 'running'"), 2);
 }
 
 /* A read-only server (a standby, or default_transaction_read_only):
@@ -1453,6 +1608,7 @@ main(void)
 		T(test_pg_schema),
 		T(test_pg_enqueue_fields),
 		T(test_pg_batch_enqueue),
+		T(test_pg_batch_sizes),
 		T(test_pg_idempotency),
 		T(test_pg_lifecycle_done),
 		T(test_pg_failed),
@@ -1463,6 +1619,9 @@ main(void)
 		T(test_pg_concurrent_claims),
 		T(test_pg_open_concurrent),
 		T(test_pg_reconnect),
+		T(test_pg_reprepare_reconnect),
+		T(test_pg_reprepare_restart),
+		T(test_pg_reprepare_lost),
 		T(test_pg_readonly),
 		T(test_pg_listen),
 		T(test_pg_unsupported),
