@@ -198,8 +198,8 @@ gauges(struct buf *b, const struct expo_input *in)
 		    in->q[i].past_due_s) == -1)
 			return -1;
 	}
-	if (family(b, "fcgiq_helper_up", "gauge", "1 when a helper holds "
-	    "the database's helper lock.") == -1)
+	if (family(b, "fcgiq_helper_up", "gauge", "1 when a helper of this "
+	    "host runs (holds the helper lock).") == -1)
 		return -1;
 	if (in->helper_up >= 0 && sample_u(b, "fcgiq_helper_up", NULL,
 	    (uint64_t)in->helper_up) == -1)

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "buf.h"
 #include "gauges.h"
+#include "metrics.h"
 #include "store.h"
 
 struct expo_queue *
@@ -90,17 +91,32 @@ gauges_counts(struct store *s, struct expo_queue *q, size_t n)
 }
 
 int
+gauges_lock_path(const char *database, char *buf, size_t len)
+{
+	const char *base = database;
+	int n;
+
+	if (store_is_postgresql(database) &&
+	    (base = metrics_file_of(database)) == NULL)
+		return -1;
+	n = snprintf(buf, len, "%s-helper.lock", base);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+int
 gauges_helper_up(const char *database)
 {
 	char path[4096];
 	int fd, up;
 
-	if (snprintf(path, sizeof(path), "%s-helper.lock", database) >=
-	    (int)sizeof(path))
+	if (gauges_lock_path(database, path, sizeof(path)) == -1)
 		return -1;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return errno == ENOENT ? 0 : -1;
-	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+	/* SQLite's active helper holds it exclusively, PostgreSQL's helpers
+	 * shared: the lock this one cannot take says someone holds it. */
+	if (flock(fd, (store_is_postgresql(database) ? LOCK_EX : LOCK_SH) |
+	    LOCK_NB) == 0) {
 		(void)flock(fd, LOCK_UN);
 		up = 0;
 	} else

@@ -28,8 +28,17 @@ int	gauges_heads(struct store *s, struct expo_queue *q, size_t n,
 /* The counts per state of q[0..n), each have_counts set.  0 or -1. */
 int	gauges_counts(struct store *s, struct expo_queue *q, size_t n);
 
-/* 1 when a helper holds database's helper lock, 0 when none does, -1 when
- * it cannot be told (no lock file is 0). */
+/*
+ * The helpers' lock of database on this host into buf: DATABASE-helper.lock
+ * with SQLite (the active helper holds it exclusively); with PostgreSQL,
+ * where every helper is active, METRICS_FILE-helper.lock (each helper of
+ * the host holds it shared).  0; -1 when there is none (PostgreSQL without
+ * a metrics_file) or it does not fit.
+ */
+int	gauges_lock_path(const char *database, char *buf, size_t len);
+
+/* 1 when a helper of this host holds database's helper lock, 0 when none
+ * does, -1 when it cannot be told (no lock file is 0). */
 int	gauges_helper_up(const char *database);
 
 /* The shared counts into q[0..n) (have_counts set when there are any). */

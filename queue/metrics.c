@@ -140,6 +140,15 @@ metrics_set_file(const char *database, const char *path, const char *owner)
 	return 0;
 }
 
+const char *
+metrics_file_of(const char *database)
+{
+	if (database == NULL || pg_file.path[0] == '\0' ||
+	    strcmp(database, pg_file.database) != 0)
+		return NULL;
+	return pg_file.path;
+}
+
 /*
  * The file of database into buf and, in *hash, the owner it must carry (0:
  * any, a SQLite database's file).  0; -1 with a message in err.

@@ -93,6 +93,9 @@ struct metrics_slot {
 int	metrics_set_file(const char *database, const char *path,
 	    const char *owner);
 
+/* The file metrics_set_file gave the PostgreSQL database, or NULL. */
+const char *metrics_file_of(const char *database);
+
 /*
  * Map the shared file (created when missing and create is set: fcgiq's
  * processes make it, with their owner; fcgiqctl only joins it) and take

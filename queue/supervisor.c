@@ -40,6 +40,7 @@
 #include "clock.h"
 #include "config.h"
 #include "exec.h"
+#include "gauges.h"
 #include "helper.h"
 #include "log.h"
 #include "store.h"
@@ -131,10 +132,8 @@ static int
 lock_open(const char *db)
 {
 	char path[PATH_MAX];
-	int len;
 
-	len = snprintf(path, sizeof(path), "%s-helper.lock", db);
-	if (len < 0 || (size_t)len >= sizeof(path)) {
+	if (gauges_lock_path(db, path, sizeof(path)) == -1) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
@@ -152,8 +151,24 @@ supervisor_lock(const char *db, int sig_fd, int parent_fd,
 
 	if ((cur = strdup(db)) == NULL)
 		return -1;
-	/* PostgreSQL: every helper claims (SKIP LOCKED), none stands by. */
+	/*
+	 * PostgreSQL: every helper claims (SKIP LOCKED), none stands by.  Each
+	 * holds the host's lock shared, so that fcgiq_helper_up can tell a
+	 * host whose helpers are all gone (none without a metrics_file).
+	 */
 	if (store_is_postgresql(cur)) {
+		char path[PATH_MAX];
+
+		if (gauges_lock_path(cur, path, sizeof(path)) == 0) {
+			if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC,
+			    0640)) == -1 || flock(fd, LOCK_SH) == -1) {
+				log_warn("helper: %s", path);
+				if (fd != -1)
+					close(fd);
+				fd = -1;
+			}
+		}
+		*lock_fd = fd;
 		*locked = cur;
 		return 1;
 	}

@@ -136,6 +136,23 @@ check "fcgiq_jobs equals the database for every queue and state" \
     wait_for gauges_current
 check "each host has its own file" test -s "$T/var/metrics" -a -s "$T/b/var/metrics"
 
+# fcgiq_helper_up is a host's: its helpers hold METRICS_FILE-helper.lock
+# shared.  Host A's run; a third configuration with a file of its own has
+# none until `fcgiq work` runs on it, and none again once it stopped.
+check_eq "host A: fcgiq_helper_up 1" 1 \
+    "$(metric "$(scrape "$A_BASE")" fcgiq_helper_up)"
+sed "s|^metrics_file = .*|metrics_file = $T/d-metrics|" "$T/b/fcgiq.conf" \
+    >"$T/d.conf"
+dup() { metric "$("$FCGIQCTL" -c "$T/d.conf" stats --prometheus)" fcgiq_helper_up; }
+check_eq "a host without a helper: fcgiq_helper_up 0" 0 "$(dup)"
+"$FCGIQ" work -c "$T/d.conf" 2>"$T/d.log" &
+D_PID=$!
+track $D_PID
+d_up() { [ "$(dup)" = 1 ]; }
+check "... 1 while fcgiq work runs there" wait_for d_up
+stop_pid $D_PID
+check_eq "... 0 once it stopped" 0 "$(dup)"
+
 # A second installation (another configuration) naming host A's file is
 # refused, and counts on its own.
 sed "s|^metrics_file = .*|metrics_file = $T/var/metrics|" "$T/b/fcgiq.conf" \
