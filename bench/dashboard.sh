@@ -22,7 +22,8 @@
 # (max(seq), read the same way in both kinds), its first half second left
 # out (a count begun in a watched window may end there).  Neighbouring
 # windows meet the same box: the ratio of the sums and the median of the
-# pairs' ratios.
+# pairs' ratios; and fcgiq's CPU per 1,000 requests in each kind of
+# window, which another tenant of the box blurs less than the rates.
 #
 # Then, idle, the time of each dashboard endpoint (median and max of 20)
 # on the database of the run, or on DB=path (an existing database, e.g.
@@ -190,12 +191,15 @@ if [ "$pairs" -gt 0 ]; then
 			[ $mode = watched ] && { watch page & w=$!; }
 			sleep 0.5
 			a=$(seqnow)
+			c0=$(cpu_ms)
 			sleep "$(awk -v w="$win" 'BEGIN { print w - 0.5 }')"
 			b=$(seqnow)
+			c1=$(cpu_ms)
 			[ -n "$w" ] && { kill "$w"; wait "$w" 2>/dev/null; }
 			set -- $a $b
+			# rate, then jobs and fcgiq's CPU ms in the window
 			echo "$p $mode $(awk -v t0="$1" -v s0="$2" -v t1="$3" \
-			    -v s1="$4" 'BEGIN { printf "%.1f", (s1 - s0) * 1000 / (t1 - t0) }')" \
+			    -v s1="$4" 'BEGIN { printf "%.1f", (s1 - s0) * 1000 / (t1 - t0) }') $(($4 - $2)) $((c1 - c0))" \
 			    >>"$B/windows"
 		done
 	done
@@ -206,8 +210,10 @@ if [ "$pairs" -gt 0 ]; then
 	    "$B/windows" | sort -g >"$B/pair-ratios"
 	awk -v n="$pairs" -v win="$win" -v m="$(median 3 <"$B/pair-ratios")" \
 	    -v lo="$(head -1 "$B/pair-ratios")" -v hi="$(tail -1 "$B/pair-ratios")" '
-	    $2 == "alone" { sa += $3 } $2 == "watched" { sw += $3 }
-	    END { printf "dashboard, paired windows (%d pairs of %d s): watched %.0f, alone %.0f req/s: watched/alone %.3fx (target >= 0.95); median of the pairs %sx, pairs from %s to %s\n", n, win, sw / n, sa / n, sw / sa, m, lo, hi }' \
+	    $2 == "alone" { sa += $3; ja += $4; ca += $5 }
+	    $2 == "watched" { sw += $3; jw += $4; cw += $5 }
+	    END { printf "dashboard, paired windows (%d pairs of %d s): watched %.0f, alone %.0f req/s: watched/alone %.3fx (target >= 0.95); median of the pairs %sx, pairs from %s to %s\n", n, win, sw / n, sa / n, sw / sa, m, lo, hi
+		printf "dashboard, paired windows: fcgiq CPU per 1000 requests: watched %.1f ms, alone %.1f ms (%.3fx)\n", cw * 1000 / jw, ca * 1000 / ja, (cw / jw) / (ca / ja) }' \
 	    "$B/windows"
 fi
 

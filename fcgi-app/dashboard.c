@@ -455,11 +455,11 @@ serve_summary(struct wire *r, const struct request *rq,
 	static const char *const sn[EXPO_NSTATES] = { "queued", "running",
 	    "retry", "done", "dead", "cancelled" };
 	struct metrics_minute *m = NULL;
-	struct metrics_counts mc;
 	struct expo_queue *q = NULL;
 	struct store *s;
 	json_t *o = NULL, *qs, *qo, *ch;
 	int64_t now = store_now();
+	double age_s;
 	char tok[65];
 	size_t i;
 	int k, p, have, qi, err = 0;
@@ -468,9 +468,7 @@ serve_summary(struct wire *r, const struct request *rq,
 	if ((q = gauges_new(c)) == NULL ||
 	    (m = calloc(CHART_MINUTES + 1, sizeof(*m))) == NULL)
 		goto oom;
-	have = metrics_counts_get(&mc) == 1 && mc.at_ms != 0;
-	if (have)
-		gauges_from_counts(q, c->nqueues, &mc);
+	have = gauges_live_counts(q, c->nqueues, c->database, now, &age_s);
 	metrics_minutes(now, m, CHART_MINUTES + 1);
 	if ((o = json_object()) == NULL || (qs = json_array()) == NULL)
 		goto oom;
@@ -516,8 +514,8 @@ serve_summary(struct wire *r, const struct request *rq,
 	json_object_set_new(ch, "failed",
 	    minute_series(m, CHART_MINUTES, METRICS_M_FAILED));
 	json_object_set_new(o, "now", json_integer(now));
-	json_object_set_new(o, "counts_age_s", have ? json_real(now > mc.at_ms ?
-	    (double)(now - mc.at_ms) / 1e3 : 0) : json_null());
+	json_object_set_new(o, "counts_age_s", have ? json_real(age_s) :
+	    json_null());
 	json_object_set_new(o, "helper_up",
 	    json_integer(gauges_helper_up(c->database)));
 	json_object_set_new(o, "database_error", json_boolean(err));

@@ -5,9 +5,11 @@
  * index; the counters are summed from the shared file.  The counts per
  * state cost time in proportion to the jobs kept (3 s at 10 M waiting
  * here), so a scrape never takes them itself: when they are due (metrics.h:
- * at most every 20 times their cost, installation-wide), it claims them
- * and wakes a thread of this module that counts on a read-only connection
- * of its own, and answers with the last counts and their age meanwhile.
+ * at most every 100 times their cost and every 10 s, installation-wide),
+ * it claims them and wakes a thread of this module that counts on a
+ * read-only connection of its own.  Meanwhile it answers with the last
+ * counts moved on by the shared counters (gauges.c), fresh to the scrape
+ * for what fcgiq's own processes did.
  */
 #include <pthread.h>
 #include <stdio.h>

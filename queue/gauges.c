@@ -125,12 +125,44 @@ gauges_helper_up(const char *database)
 	return up;
 }
 
+/*
+ * Move the counts c of one queue on by the counters' deltas d since its
+ * base: a start takes a waiting job (queued or retry: the count's split
+ * is kept, the queued ones take the difference) and makes it running; an
+ * attempt that failed puts it back to wait; done, dead and cancelled are
+ * where jobs end.  A transition the counters do not see (a release at
+ * shutdown, fcgiqctl retry, a prune) waits for the next count; nothing
+ * goes below 0.
+ */
+static void
+move_on(int64_t c[EXPO_NSTATES], const int64_t d[METRICS_NBASE])
+{
+	int64_t waiting, running;
+
+	waiting = c[STORE_JOB_QUEUED] + c[STORE_JOB_RETRY] +
+	    d[METRICS_B_ENQUEUED] + d[METRICS_B_FAILED] -
+	    d[METRICS_B_STARTED] - d[METRICS_B_CANCELLED];
+	if (waiting < 0)
+		waiting = 0;
+	if (c[STORE_JOB_RETRY] > waiting)
+		c[STORE_JOB_RETRY] = waiting;
+	c[STORE_JOB_QUEUED] = waiting - c[STORE_JOB_RETRY];
+	running = c[STORE_JOB_RUNNING] + d[METRICS_B_STARTED] -
+	    d[METRICS_B_DONE] - d[METRICS_B_FAILED] - d[METRICS_B_DEAD];
+	c[STORE_JOB_RUNNING] = running > 0 ? running : 0;
+	c[STORE_JOB_DONE] += d[METRICS_B_DONE];
+	c[STORE_JOB_DEAD] += d[METRICS_B_DEAD];
+	c[STORE_JOB_CANCELLED] += d[METRICS_B_CANCELLED];
+}
+
 void
 gauges_from_counts(struct expo_queue *q, size_t n,
-    const struct metrics_counts *mc)
+    const struct metrics_counts *mc, const struct metrics_slot *sum)
 {
+	uint64_t b[METRICS_NBASE];
+	int64_t d[METRICS_NBASE];
 	size_t i, k;
-	int ix;
+	int ix, back;
 
 	for (i = 0; i < n; i++) {
 		if ((ix = metrics_queue(q[i].name)) == -1)
@@ -138,22 +170,95 @@ gauges_from_counts(struct expo_queue *q, size_t n,
 		for (k = 0; k < EXPO_NSTATES; k++)
 			q[i].count[k] = mc->n[ix][k];
 		q[i].have_counts = mc->at_ms != 0;
+		if (!mc->has_base || sum == NULL || mc->at_ms == 0)
+			continue;
+		metrics_base_of(&sum->q[ix], b);
+		for (k = 0, back = 0; k < METRICS_NBASE; k++) {
+			back |= b[k] < mc->base[ix][k];
+			d[k] = (int64_t)(b[k] - mc->base[ix][k]);
+		}
+		/* Counters behind the base: not the ones it was read from
+		 * (the file was replaced).  The count as it is, and another
+		 * count soon. */
+		if (back) {
+			metrics_counts_stale();
+			continue;
+		}
+		move_on(q[i].count, d);
 	}
+}
+
+int
+gauges_live_counts(struct expo_queue *q, size_t n, const char *database,
+    int64_t now, double *age_s)
+{
+	static char nm[METRICS_MAX_QUEUES][METRICS_QUEUE_NAME];
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct metrics_counts mc;
+	struct metrics_slot *sum;
+	char err[256];
+
+	*age_s = -1;
+	if (metrics_counts_get(&mc) != 1 || mc.at_ms == 0)
+		return 0;
+	if ((sum = malloc(sizeof(*sum))) != NULL) {
+		pthread_mutex_lock(&lock);
+		if (metrics_sum(database, sum, nm, err, sizeof(err)) == -1) {
+			free(sum);
+			sum = NULL;
+		}
+		pthread_mutex_unlock(&lock);
+	}
+	gauges_from_counts(q, n, &mc, sum);
+	free(sum);
+	*age_s = now > mc.at_ms ? (double)(now - mc.at_ms) / 1e3 : 0;
+	return 1;
+}
+
+/* The counters as a count's snapshot is taken: its base. */
+struct snap_ctx {
+	const char		*database;
+	struct metrics_slot	*sum;
+	int			 ok;
+};
+
+static void
+on_snapped(void *arg)
+{
+	static char nm[METRICS_MAX_QUEUES][METRICS_QUEUE_NAME];
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct snap_ctx *sx = arg;
+	char err[256];
+
+	if (sx->sum == NULL)
+		return;
+	pthread_mutex_lock(&lock);
+	sx->ok = metrics_sum(sx->database, sx->sum, nm, err, sizeof(err)) == 0;
+	pthread_mutex_unlock(&lock);
 }
 
 int
 gauges_count_shared(struct store *s, const struct config *c)
 {
 	struct metrics_counts mc;
+	struct count_ctx cx;
+	struct snap_ctx sx;
 	struct expo_queue *q;
 	int64_t t0 = mono_ms();
 	size_t i, k;
-	int ix;
+	int ix, rc;
 
 	if ((q = gauges_new(c)) == NULL)
 		return -1;
 	memset(&mc, 0, sizeof(mc));
-	if (gauges_counts(s, q, c->nqueues) == -1) {
+	sx.database = c->database;
+	sx.sum = malloc(sizeof(*sx.sum));
+	sx.ok = 0;
+	cx.q = q;
+	cx.n = c->nqueues;
+	rc = store_count_states_snap(s, on_snapped, &sx, on_count, &cx);
+	if (rc == -1) {
+		free(sx.sum);
 		free(q);
 		return -1;
 	}
@@ -162,10 +267,16 @@ gauges_count_shared(struct store *s, const struct config *c)
 			continue;
 		for (k = 0; k < EXPO_NSTATES; k++)
 			mc.n[ix][k] = q[i].count[k];
+		if (sx.ok)
+			metrics_base_of(&sx.sum->q[ix], mc.base[ix]);
 	}
+	/* PostgreSQL: other hosts' helpers move jobs too, and their counters
+	 * are not in this host's file: the count is served as it is. */
+	mc.has_base = sx.ok && !store_is_postgresql(c->database);
 	mc.at_ms = store_now();
 	mc.cost_ms = mono_ms() - t0;
 	metrics_counts_put(&mc);
+	free(sx.sum);
 	free(q);
 	return 0;
 }
@@ -245,7 +356,7 @@ gauges_render(struct buf *b, const struct config *c, struct store *s,
 	struct expo_queue *q;
 	char err[256];
 	int64_t now = store_now();
-	int rc;
+	int rc, have_sum = 0;
 
 	if ((q = gauges_new(c)) == NULL)
 		return -1;
@@ -255,17 +366,19 @@ gauges_render(struct buf *b, const struct config *c, struct store *s,
 	(void)gauges_heads(s, q, c->nqueues, now);
 	memset(&in, 0, sizeof(in));
 	in.counts_age_s = -1;
+	pthread_mutex_lock(&lock);
+	if (metrics_sum(c->database, &sum, names, err, sizeof(err)) == -1)
+		memset(&sum, 0, sizeof(sum));
+	else
+		have_sum = 1;
 	if (metrics_counts_get(&mc) == 1) {
-		gauges_from_counts(q, c->nqueues, &mc);
+		gauges_from_counts(q, c->nqueues, &mc, have_sum ? &sum : NULL);
 		in.counts_age_s = now > mc.at_ms ?
 		    (double)(now - mc.at_ms) / 1e3 : 0;
 	}
 	in.q = q;
 	in.nq = c->nqueues;
 	in.helper_up = gauges_helper_up(c->database);
-	pthread_mutex_lock(&lock);
-	if (metrics_sum(c->database, &sum, names, err, sizeof(err)) == -1)
-		memset(&sum, 0, sizeof(sum));
 	in.sum = &sum;
 	in.names = names;
 	rc = expo_write(b, &in);

@@ -41,9 +41,19 @@ int	gauges_lock_path(const char *database, char *buf, size_t len);
  * does, -1 when it cannot be told (no lock file is 0). */
 int	gauges_helper_up(const char *database);
 
-/* The shared counts into q[0..n) (have_counts set when there are any). */
+/*
+ * The shared counts into q[0..n) (have_counts set when there are any),
+ * moved on by what the counters of sum (metrics_sum's, NULL: none) did
+ * since the count: the jobs fcgiq enqueued, started, finished and
+ * cancelled.  The split of the waiting jobs between queued and retry
+ * stays the count's (a start does not say which it took).
+ */
 void	gauges_from_counts(struct expo_queue *q, size_t n,
-	    const struct metrics_counts *mc);
+	    const struct metrics_counts *mc, const struct metrics_slot *sum);
+/* The same with the counters summed here for database: 1, or 0 when
+ * there are no counts yet; *age_s the count's age in seconds. */
+int	gauges_live_counts(struct expo_queue *q, size_t n,
+	    const char *database, int64_t now, double *age_s);
 /* Count q[0..n) on s into the shared counts, timing it: 0 or -1. */
 int	gauges_count_shared(struct store *s, const struct config *c);
 

@@ -23,7 +23,7 @@
 #include "metrics.h"
 #include "store.h"
 
-#define MAGIC		0x33544d5147434646ULL	/* "FFCGQMT3" */
+#define MAGIC		0x34544d5147434646ULL	/* "FFCGQMT4" */
 #define OWNER_LEN	256
 #define NAME_READY	2
 
@@ -54,6 +54,7 @@ struct name_entry {
 struct counts_area {
 	uint64_t	seq;
 	int64_t		claimed_until;	/* wall ms: someone counts */
+	int64_t		stale;		/* 1: due now, whatever its age */
 	struct metrics_counts c;
 };
 
@@ -653,15 +654,37 @@ metrics_counts_get(struct metrics_counts *out)
 	return 0;
 }
 
+void
+metrics_base_of(const struct metrics_queue *q, uint64_t b[METRICS_NBASE])
+{
+	size_t k;
+
+	b[METRICS_B_ENQUEUED] = q->enqueued;
+	b[METRICS_B_STARTED] = 0;
+	for (k = 0; k <= METRICS_NBUCKETS; k++)
+		b[METRICS_B_STARTED] += q->wait.b[k];
+	for (k = 0; k < METRICS_NOUTCOMES; k++)
+		b[METRICS_B_DONE + k] = q->finished[k];
+}
+
 int
 metrics_counts_claim(int64_t now_ms)
 {
-	int64_t at, cost, until, hold;
+	int64_t at, cost, until, hold, every;
 
 	at = __atomic_load_n(&counts->c.at_ms, __ATOMIC_RELAXED);
 	cost = __atomic_load_n(&counts->c.cost_ms, __ATOMIC_RELAXED);
-	if (at != 0 && now_ms - at < (cost * METRICS_COUNT_DUTY > 1000 ?
-	    cost * METRICS_COUNT_DUTY : 1000))
+	/* With a base the counts are moved on between counts: a count is
+	 * only there for what the counters do not see. */
+	if (__atomic_load_n(&counts->c.has_base, __ATOMIC_RELAXED))
+		every = cost * METRICS_COUNT_DUTY > METRICS_COUNT_EVERY_MS ?
+		    cost * METRICS_COUNT_DUTY : METRICS_COUNT_EVERY_MS;
+	else
+		every = cost * METRICS_COUNT_DUTY_BARE > 1000 ?
+		    cost * METRICS_COUNT_DUTY_BARE : 1000;
+	if (__atomic_load_n(&counts->stale, __ATOMIC_RELAXED) && every > 1000)
+		every = 1000;		/* stale: due, once a second at most */
+	if (at != 0 && now_ms - at < every)
 		return 0;
 	until = __atomic_load_n(&counts->claimed_until, __ATOMIC_ACQUIRE);
 	if (until > now_ms)
@@ -679,6 +702,7 @@ metrics_counts_put(const struct metrics_counts *c)
 	__atomic_add_fetch(&counts->seq, 1, __ATOMIC_ACQ_REL);
 	memcpy(&counts->c, c, sizeof(*c));
 	__atomic_add_fetch(&counts->seq, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&counts->stale, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&counts->claimed_until, 0, __ATOMIC_RELEASE);
 }
 
@@ -686,4 +710,10 @@ void
 metrics_counts_drop(void)
 {
 	__atomic_store_n(&counts->claimed_until, 0, __ATOMIC_RELEASE);
+}
+
+void
+metrics_counts_stale(void)
+{
+	__atomic_store_n(&counts->stale, 1, __ATOMIC_RELAXED);
 }

@@ -141,24 +141,50 @@ int	metrics_sum(const char *database, struct metrics_slot *out,
 /*
  * The jobs counted per queue and state (enum store_state order), shared
  * like the counters so that one process of the installation counts for
- * all: counting walks the indexes, O(jobs), so it is done at most every
- * METRICS_COUNT_DUTY times its own cost (and at most once a second), by
- * whichever process claims it first.  Indexed like the queue table.
+ * all.  Counting walks the indexes, O(jobs), so it is rare: beside each
+ * count the counter sums below are kept (base), and a reader serves the
+ * count moved on by what the counters did since (gauges.c), so fcgiq's
+ * own transitions show at once.  A full count picks up what others
+ * changed (fcgiqctl, the sqlite3 shell, pruning); it is due every
+ * METRICS_COUNT_DUTY times its own cost and at most every
+ * METRICS_COUNT_EVERY_MS, or, without a base (PostgreSQL, whose other
+ * hosts' transitions are not in this host's file), every
+ * METRICS_COUNT_DUTY_BARE times its cost and at most once a second; whichever process claims it first counts.  Indexed like the
+ * queue table.
  */
 #define METRICS_NSTATES		6
-#define METRICS_COUNT_DUTY	20
+#define METRICS_COUNT_DUTY	100	/* 1 % of a core at most */
+#define METRICS_COUNT_EVERY_MS	10000
+#define METRICS_COUNT_DUTY_BARE	20
+
+/* The counters a count's base holds, per queue. */
+enum metrics_base_kind {
+	METRICS_B_ENQUEUED = 0,
+	METRICS_B_STARTED,	/* attempts started: the wait histogram's */
+	METRICS_B_DONE,		/* finished, by outcome, as METRICS_DONE.. */
+	METRICS_B_FAILED,
+	METRICS_B_DEAD,
+	METRICS_B_CANCELLED,
+	METRICS_NBASE
+};
 
 struct metrics_counts {
 	int64_t		at_ms;		/* wall clock when read; 0: never */
 	int64_t		cost_ms;	/* how long the reading took */
+	int64_t		has_base;	/* base below was read with n */
 	int64_t		n[METRICS_MAX_QUEUES][METRICS_NSTATES];
+	uint64_t	base[METRICS_MAX_QUEUES][METRICS_NBASE];
 };
+
+/* The base counters of one queue of a sum (metrics_sum) into b. */
+void	metrics_base_of(const struct metrics_queue *q,
+	    uint64_t b[METRICS_NBASE]);
 
 /* The last counts into *out: 1, or 0 when there are none yet. */
 int	metrics_counts_get(struct metrics_counts *out);
 /*
- * 1 when the counts are due (older than METRICS_COUNT_DUTY times their
- * cost, and than a second) and this caller has claimed the counting (for
+ * 1 when the counts are due (see above; or marked stale) and this caller
+ * has claimed the counting (for
  * a while: a claimant that dies is replaced); then it calls
  * metrics_counts_put, or metrics_counts_drop when it could not count.
  * 0: not due, or another process counts.
@@ -166,6 +192,9 @@ int	metrics_counts_get(struct metrics_counts *out);
 int	metrics_counts_claim(int64_t now_ms);
 void	metrics_counts_put(const struct metrics_counts *c);
 void	metrics_counts_drop(void);
+/* Make the counts due now (a reader found the counters behind the base:
+ * the file was replaced, a count is no longer what they move on). */
+void	metrics_counts_stale(void);
 
 /*
  * Jobs enqueued, done and failed (an attempt that failed, dead included)

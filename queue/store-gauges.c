@@ -4,7 +4,8 @@
  * line (a skip scan of the claim index, one probe per priority level:
  * O(levels log n) however many jobs wait) and the counts per queue and
  * state (a walk of the claim, lease and finished indexes: O(jobs), for
- * callers that bound how often they pay it).  The queue_stats view
+ * callers that bound how often they pay it, and that move it on from the
+ * shared counters in between: metrics.h).  The queue_stats view
  * answers the same by reading every row of the table: at 10 M jobs
  * 33 s here, against 3 s for the counts below and 1 ms for a head.  The
  * statements are prepared per call: a scrape runs them once a second at
@@ -103,11 +104,10 @@ count_rows(struct store *s, const char *sql, const enum store_state *states,
 	return 0;
 }
 
-int
-store_count_states(struct store *s, store_count_fn fn, void *arg)
+/* The three walks of store_count_states, each its own statement. */
+static int
+count_all(struct store *s, store_count_fn fn, void *arg)
 {
-	if (s->pg != NULL)
-		return pgs_count_states(s, fn, arg);
 	static const enum store_state waiting[] = { STORE_JOB_QUEUED,
 	    STORE_JOB_RETRY };
 	static const enum store_state running[] = { STORE_JOB_RUNNING };
@@ -127,4 +127,44 @@ store_count_states(struct store *s, store_count_fn fn, void *arg)
 	return count_rows(s, "SELECT queue, state, count(*) FROM jobs"
 	    " INDEXED BY jobs_finished WHERE finished_at IS NOT NULL"
 	    " GROUP BY queue, state", NULL, 0, fn, arg);
+}
+
+int
+store_count_states(struct store *s, store_count_fn fn, void *arg)
+{
+	return store_count_states_snap(s, NULL, NULL, fn, arg);
+}
+
+/*
+ * With snapped, the three walks read one snapshot (a read transaction),
+ * and snapped runs the moment it is taken, before the walks: what it reads
+ * beside the database (the shared counters) is then of the same instant,
+ * give or take the transitions committed in between.
+ */
+int
+store_count_states_snap(struct store *s, void (*snapped)(void *),
+    void *sarg, store_count_fn fn, void *arg)
+{
+	int64_t v;
+	int rc;
+
+	if (s->pg != NULL) {
+		if (snapped != NULL)
+			snapped(sarg);
+		return pgs_count_states(s, fn, arg);
+	}
+	if (snapped == NULL)
+		return count_all(s, fn, arg);
+	/* BEGIN is deferred: the first read takes the snapshot. */
+	if (sq_exec(s, "BEGIN", "counts: begin") == -1)
+		return -1;
+	if (sq_query_one(s, "SELECT count(*) FROM queues", &v, NULL, 0) ==
+	    -1) {
+		(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
+	snapped(sarg);
+	rc = count_all(s, fn, arg);
+	(void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
 }

@@ -554,6 +554,10 @@ typedef void	(*store_count_fn)(void *arg, const char *queue,
  * 0 or -1.
  */
 int	store_count_states(struct store *, store_count_fn fn, void *arg);
+/* The same, the counts of one snapshot, snapped(sarg) called the moment
+ * it is taken (before any count is read).  0 or -1. */
+int	store_count_states_snap(struct store *, void (*snapped)(void *),
+	    void *sarg, store_count_fn fn, void *arg);
 
 /* ---------------------------------------------------------------------- */
 /* store-schedule.c: recurring jobs' slots                                */

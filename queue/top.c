@@ -40,6 +40,7 @@ struct top {
 	int64_t		 now;
 	char		 error[160];	/* why the database was not read */
 	struct metrics_slot sum;	/* scratch: 16 KB, not on a stack */
+	int		 have_sum;	/* sum is this reading's */
 	char		 names[METRICS_MAX_QUEUES][METRICS_QUEUE_NAME];
 	struct top_sample ring[TOP_RING];
 	size_t		 last;		/* ring index of the latest */
@@ -84,8 +85,9 @@ read_counters(struct top *t, int64_t now)
 	size_t i, k, n = t->c->nqueues;
 	int o;
 
-	if (metrics_sum(t->c->database, &t->sum, t->names, err,
-	    sizeof(err)) == -1)
+	t->have_sum = metrics_sum(t->c->database, &t->sum, t->names, err,
+	    sizeof(err)) == 0;
+	if (!t->have_sum)
 		return;		/* no sample: the rates span the gap */
 	t->last = (t->last + 1) % TOP_RING;
 	x = &t->ring[t->last];
@@ -120,8 +122,10 @@ top_read(struct top *t, struct store *s, int64_t now)
 	if (metrics_counts_claim(now) && gauges_count_shared(s, t->c) == -1)
 		metrics_counts_drop();
 	t->counts_age_s = -1;
+	read_counters(t, now);
 	if (metrics_counts_get(&mc) == 1 && mc.at_ms != 0) {
-		gauges_from_counts(t->q, t->c->nqueues, &mc);
+		gauges_from_counts(t->q, t->c->nqueues, &mc, t->have_sum ?
+		    &t->sum : NULL);
 		t->counts_age_s = now > mc.at_ms ? (double)(now - mc.at_ms) /
 		    1e3 : 0;
 	}
@@ -138,7 +142,6 @@ top_read(struct top *t, struct store *s, int64_t now)
 		t->paused[i] = p;
 	}
 	t->helper_up = gauges_helper_up(t->c->database);
-	read_counters(t, now);
 	return rc;
 }
 

@@ -199,6 +199,8 @@ E2E_TESTS += tests/e2e/front-door.sh
 E2E_TESTS += tests/e2e/top.sh
 # Attempts ended by a lost helper or an expired lease, counted (issue 18).
 E2E_TESTS += tests/e2e/metrics-lease.sh
+# fcgiq_jobs follows fcgiq's transitions between counts (issue 18).
+E2E_TESTS += tests/e2e/metrics-fresh.sh
 # The metrics role behind Apache (conf-examples/apache-metrics.conf).
 E2E_TESTS += tests/e2e/apache-metrics.sh
 # Recurring jobs (issue 19): [schedule NAME] with an injected clock.

@@ -25,7 +25,9 @@
 
 #include "buf.h"
 #include "expo.h"
+#include "gauges.h"
 #include "metrics.h"
+#include "store.h"
 #include "tmpdir.h"
 
 #define NPROC	4
@@ -234,8 +236,8 @@ test_open_other_layout(void **state)
 	metrics_close();
 }
 
-/* The shared counts: one claimant at a time, then not due again for a
- * second (or 20 times the count's cost). */
+/* The shared counts without a base (PostgreSQL): one claimant at a time,
+ * then not due again for a second (or 20 times the count's cost). */
 static void
 test_counts_claim(void **state)
 {
@@ -259,6 +261,109 @@ test_counts_claim(void **state)
 	assert_int_equal(metrics_counts_claim(now + 2000), 1);
 	metrics_counts_drop();
 	assert_int_equal(metrics_counts_claim(now + 2000), 1);
+	metrics_counts_drop();
+	metrics_close();
+}
+
+/* With a base the counts are moved on in between: a count is due every
+ * 10 s (or 100 times its cost), at once when marked stale (at most once a
+ * second). */
+static void
+test_counts_claim_base(void **state)
+{
+	struct metrics_counts c;
+	char err[256];
+	int64_t now = 5000000;
+
+	(void)state;
+	assert_int_equal(metrics_open(db, 1, err, sizeof(err)), 0);
+	assert_int_equal(metrics_counts_claim(now), 1);
+	memset(&c, 0, sizeof(c));
+	c.at_ms = now;
+	c.cost_ms = 20;
+	c.has_base = 1;
+	metrics_counts_put(&c);
+	assert_int_equal(metrics_counts_claim(now + 9999), 0);
+	assert_int_equal(metrics_counts_claim(now + 10000), 1);
+	c.at_ms = now + 10000;
+	c.cost_ms = 300;			/* 100 x 300 ms: 30 s */
+	metrics_counts_put(&c);
+	assert_int_equal(metrics_counts_claim(now + 39999), 0);
+	metrics_counts_stale();
+	assert_int_equal(metrics_counts_claim(now + 10999), 0);
+	assert_int_equal(metrics_counts_claim(now + 11000), 1);
+	c.at_ms = now + 11000;
+	metrics_counts_put(&c);			/* not stale any more */
+	assert_int_equal(metrics_counts_claim(now + 12000), 0);
+	metrics_close();
+}
+
+/*
+ * A count moved on by the counters: 10 queued and 2 retry counted, then
+ * 5 enqueued, 4 started, 1 done, 1 failed (back to waiting), 1 dead, 1
+ * cancelled: 10 waiting (the count's 2 retry kept), 1 running.  Counters
+ * behind the base leave the count as it was and make it due.
+ */
+static void
+test_counts_moved(void **state)
+{
+	static struct metrics_slot sum;
+	struct metrics_counts c;
+	struct expo_queue q[1];
+	char err[256];
+	int ix, k;
+
+	(void)state;
+	assert_int_equal(metrics_open(db, 1, err, sizeof(err)), 0);
+	ix = metrics_queue("moved");
+	assert_true(ix >= 0);
+	memset(&c, 0, sizeof(c));
+	c.at_ms = 1;
+	c.has_base = 1;
+	c.n[ix][STORE_JOB_QUEUED] = 10;
+	c.n[ix][STORE_JOB_RETRY] = 2;
+	c.n[ix][STORE_JOB_RUNNING] = 1;
+	c.n[ix][STORE_JOB_DONE] = 100;
+	memset(&sum, 0, sizeof(sum));
+	sum.q[ix].enqueued = 1005;
+	sum.q[ix].wait.b[0] = 3;
+	sum.q[ix].wait.b[METRICS_NBUCKETS] = 1;
+	sum.q[ix].finished[METRICS_DONE] = 51;
+	sum.q[ix].finished[METRICS_FAILED] = 1;
+	sum.q[ix].finished[METRICS_DEAD] = 1;
+	sum.q[ix].finished[METRICS_CANCELLED] = 1;
+	c.base[ix][METRICS_B_ENQUEUED] = 1000;
+	c.base[ix][METRICS_B_DONE] = 50;
+	memset(q, 0, sizeof(q));
+	q[0].name = "moved";
+	gauges_from_counts(q, 1, &c, &sum);
+	assert_int_equal(q[0].have_counts, 1);
+	/* waiting 12 + 5 + 1 - 4 - 1 = 13: 2 retry, 11 queued */
+	assert_int_equal(q[0].count[STORE_JOB_QUEUED], 11);
+	assert_int_equal(q[0].count[STORE_JOB_RETRY], 2);
+	/* running 1 + 4 - 1 - 1 - 1 */
+	assert_int_equal(q[0].count[STORE_JOB_RUNNING], 2);
+	assert_int_equal(q[0].count[STORE_JOB_DONE], 101);
+	assert_int_equal(q[0].count[STORE_JOB_DEAD], 1);
+	assert_int_equal(q[0].count[STORE_JOB_CANCELLED], 1);
+	/* Without a sum: the count as it is. */
+	gauges_from_counts(q, 1, &c, NULL);
+	assert_int_equal(q[0].count[STORE_JOB_QUEUED], 10);
+	/* More started than waiting: none below 0. */
+	sum.q[ix].wait.b[0] = 100;
+	gauges_from_counts(q, 1, &c, &sum);
+	assert_int_equal(q[0].count[STORE_JOB_QUEUED], 0);
+	assert_int_equal(q[0].count[STORE_JOB_RETRY], 0);
+	/* Counters behind the base: the count, and a count due. */
+	c.base[ix][METRICS_B_ENQUEUED] = 2000;
+	c.at_ms = 5000000;
+	c.cost_ms = 1;
+	metrics_counts_put(&c);
+	assert_int_equal(metrics_counts_claim(5000500), 0);
+	gauges_from_counts(q, 1, &c, &sum);
+	for (k = 0; k < EXPO_NSTATES; k++)
+		assert_int_equal(q[0].count[k], c.n[ix][k]);
+	assert_int_equal(metrics_counts_claim(5001000), 1);
 	metrics_counts_drop();
 	metrics_close();
 }
@@ -468,6 +573,8 @@ main(void)
 		T(test_open_local),
 		T(test_open_other_layout),
 		T(test_counts_claim),
+		T(test_counts_claim_base),
+		T(test_counts_moved),
 		T(test_label_escape),
 		T(test_exposition),
 		T(test_pg_file),
