@@ -361,7 +361,7 @@
 			bits.push(s.helper_up === 1 ? 'helper up' :
 			    s.helper_up === 0 ? 'helper DOWN' : 'helper ?');
 			bits.push(s.counts_age_s === null ? 'counting…' :
-			    'counted ' + age(s.counts_age_s) + ' ago');
+			    'recounted ' + age(s.counts_age_s) + ' ago');
 			bits.push(actions ? 'actions on' : 'read-only');
 			bits.push('updated ' + new Date(s.now).toISOString()
 			    .substr(11, 8) + 'Z');
