@@ -158,6 +158,7 @@ wake_bound() {
 }
 if is_pg; then
 	wait_for pg_active 2 || bail "the helpers did not become active"
+	sqlite_only "the wake-up socket bound by the one active helper (PostgreSQL wakes every helper with LISTEN/NOTIFY)"
 else
 	wait_for wake_bound "$DB" || bail "no helper became active"
 fi
@@ -366,7 +367,8 @@ check "fcgiq work: names itself fcgiq-helper" grep -qx fcgiq-helper "/proc/$work
 kill -TERM "$work"
 rc=0
 wait "$work" || rc=$?
-check_eq "fcgiq work: SIGTERM ends a standby with status 0" "0" "$rc"
+if is_pg; then what="an active helper"; else what="a standby"; fi
+check_eq "fcgiq work: SIGTERM ends $what with status 0" "0" "$rc"
 
 # Jobs left running by a helper killed -9 come back when their lease ends
 # on PostgreSQL (timeout + 32 s: 34 s on default), at once on SQLite.
@@ -462,8 +464,10 @@ else
 	check_eq "the same helper throughout" "$helper" "$(active_helper)"
 fi
 for h in $hs; do
-	check_eq "no zombies under the helper" "" "$(ps -o stat= --ppid "$h" | grep Z | xargs)"
-	check_eq "no fd growth in the helper" "${fd0[$h]}" "$(ls "/proc/$h/fd" | wc -l)"
+	lab=""
+	is_pg && lab=" $h"
+	check_eq "no zombies under the helper$lab" "" "$(ps -o stat= --ppid "$h" | grep Z | xargs)"
+	check_eq "no fd growth in the helper$lab" "${fd0[$h]}" "$(ls "/proc/$h/fd" | wc -l)"
 done
 
 # --- the shipped example handler, conf-examples/handlers/store-to-dir
