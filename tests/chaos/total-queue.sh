@@ -226,6 +226,7 @@ wake_bound() {
 pg_active() { [ "$(grep -c '^[a-z-]*\[[0-9]*\]: info: helper: .*: active$' "$T/fcgiq.log")" -ge "$1" ]; }
 if is_pg; then
 	wait_for pg_active 2 || bail "the helpers did not become active"
+	sqlite_only "the wake-up socket bound by the one active helper (PostgreSQL wakes every helper with LISTEN/NOTIFY)"
 else
 	wait_for wake_bound "$DB" || bail "no helper became active"
 fi
