@@ -4,6 +4,8 @@
 EXTRA_DIST += tests/lib.sh tests/install-deps.sh tests/run-all.sh .ci/run
 # A private PostgreSQL cluster for the suites on PostgreSQL (issue 20).
 EXTRA_DIST += tests/pg-lib.sh
+# One suite file, either store: FCGIQ_TEST_BACKEND=pg (issue 20).
+EXTRA_DIST += tests/backend.sh
 dist_noinst_SCRIPTS += tests/unit/store-pg.sh
 dist_noinst_SCRIPTS += tests/e2e/run-sanitized.sh
 
@@ -208,6 +210,8 @@ E2E_TESTS += tests/e2e/schedules.sh
 # fcgiq on PostgreSQL (issue 20): a private cluster, intake, runs, the
 # README's queries in psql, a crash and restart of PostgreSQL under load.
 E2E_TESTS += tests/e2e/pg-responder.sh
+# tests/e2e/helper.sh on PostgreSQL, through tests/backend.sh (issue 20).
+E2E_TESTS += tests/e2e/pg-helper.sh
 # Failover (issue 20): kill -9 the primary, promote its synchronous
 # standby; 503 in the gap, every 202 on the promoted standby.
 E2E_TESTS += tests/e2e/pg-failover.sh
@@ -291,6 +295,9 @@ tests_chaos_handlers_record_LDADD = $(CRYPTO_LIBS)
 CHAOS_TESTS = tests/e2e/storage-faults.sh tests/e2e/powerloss.sh \
 	tests/chaos/total-queue.sh tests/chaos/fastcgi-chaos.sh \
 	tests/chaos/pg-two-hosts.sh
+# tests/chaos/total-queue.sh on PostgreSQL, through tests/backend.sh
+# (issue 20).
+CHAOS_TESTS += tests/chaos/pg-total-queue.sh
 TESTS += $(CHAOS_TESTS)
 dist_noinst_SCRIPTS += $(CHAOS_TESTS)
 EXTRA_DIST += tests/chaos/e2e-lib.sh

@@ -10,14 +10,23 @@
 # cancelled before it starts never runs; the handler's environment and fds;
 # kill -9 of the helper while a handler runs; the standby taking over; kill
 # -9 of every process and a restart; 1000 jobs without zombies or fd growth.
+#
+# FCGIQ_TEST_BACKEND=pg (tests/e2e/pg-helper.sh) runs it on PostgreSQL
+# (tests/backend.sh), outcomes read with psql.  There every helper claims:
+# what is SQLite's by design (one active helper named in DATABASE-helper.lock,
+# its standby, its wake-up socket) gives way to what the contract says for
+# PostgreSQL — both helpers of spawn-fcgi -F 2 run jobs, a job whose helper
+# was killed comes back when its lease ends (timeout + 32 s) — and a TAP
+# comment lists what was left out.
 . "$(dirname "$0")/../lib.sh"
+. "$top_srcdir/tests/backend.sh"
 
-for c in nginx spawn-fcgi curl sqlite3; do
+for c in nginx spawn-fcgi curl $SQL_CLIENT; do
 	command -v "$c" >/dev/null || skip_all "$c not installed"
 done
 [ -x "$FCGIQ" ] || skip_all "fcgiq not built"
 
-DB=$T/var/q.db
+backend_start "$T/var/q.db"
 SOCK=$T/run/fcgiq.sock
 ST=$T/state			# dispatch.sh records runs here
 H=$T/handlers
@@ -29,7 +38,7 @@ URL=http://127.0.0.1:$PORT
 
 cat >"$T/fcgiq.conf" <<EOF
 [fcgiq]
-database = $DB
+database = $DATABASE
 grace    = 2s
 log      = info
 log_file = $T/fcgiq.log
@@ -79,7 +88,6 @@ start_fcgiq() {
 }
 start_fcgiq || bail "spawn-fcgi failed: $(cat "$T/spawn-fcgi.log")"
 
-sql() { sqlite3 -cmd ".timeout 5000" "$DB" "$@"; }
 # post PATH [curl args...]: the new job's id on stdout.
 post() {
 	local path=$1
@@ -113,6 +121,32 @@ dead() { ! alive "$1"; }
 active_helper() { cat "$DB-helper.lock" 2>/dev/null; }
 # children PID: pids whose parent is PID.
 children() { ps -o pid= --ppid "$1" 2>/dev/null | tr -d ' '; }
+# helpers: the live helpers under this suite's fcgiq processes.
+helpers() {
+	local f s h
+	for f in $FCGIQ_PIDS; do
+		for s in $(children "$f"); do
+			for h in $(children "$s"); do
+				alive "$h" && grep -qx fcgiq-helper "/proc/$h/comm" 2>/dev/null &&
+				    echo "$h"
+			done
+		done
+	done
+	return 0
+}
+# a_helper: the active one on SQLite; on PostgreSQL, where all are, the
+# first.
+a_helper() { if is_pg; then helpers | head -1; else active_helper; fi; }
+# pg_active N: N helpers are up and active (PostgreSQL: no lock, each
+# logs "active" as soon as it opened the store).
+pg_active() {
+	local h n=0
+	for h in $(helpers); do
+		grep -q "^[a-z-]*\[$h\]: info: helper: .*: active$" "$T/fcgiq.log" &&
+		    n=$((n + 1))
+	done
+	[ "$n" -ge "$1" ]
+}
 
 # wake_bound DB: the active helper's wake-up socket is bound (an abstract
 # name from the database's device and inode, see queue/wake.c).
@@ -122,14 +156,19 @@ wake_bound() {
 	set -- $n
 	grep -q "@fcgiq-wake-$(printf '%x-%x' "$1" "$2")\$" /proc/net/unix
 }
-wait_for wake_bound "$DB" || bail "no helper became active"
+if is_pg; then
+	wait_for pg_active 2 || bail "the helpers did not become active"
+	sqlite_only "the wake-up socket bound by the one active helper (PostgreSQL wakes every helper with LISTEN/NOTIFY)"
+else
+	wait_for wake_bound "$DB" || bail "no helper became active"
+fi
 
 # --- a job runs once and ends done with its result
 BODY="hello, queue" id=$(post "/hooks/a?do=cat")
 check "intake answered with a job id" test -n "$id"
 wait_state "$id" "done dead" 10
 check_eq "cat job done" "done|1" "$(field "$id" "state || '|' || attempts")"
-check_eq "its result is the body" "hello, queue" "$(field "$id" "CAST(result AS TEXT)")"
+check_eq "its result is the body" "hello, queue" "$(field "$id" "$(as_text result)")"
 status=$(curl -s "$URL/jobs/$id")
 check "status API shows it done" grep -q '"state" *: *"done"' <<<"$status"
 check_eq "the handler ran once" "1" "$(ls "$ST" | grep -c "^$id\.")"
@@ -161,7 +200,12 @@ check "timeout: attempt 2 starts after attempt 1 is stopped" wait_file "$ST/$tid
 check "timeout: attempt 1's process is gone" dead "${p1:-0}"
 check_eq "timeout: reason recorded" "timeout after 2s" "$(field "$tid" last_error)"
 
-# --- a job cancelled before it starts never runs (mail: concurrency 1)
+# --- a job cancelled before it starts never runs (mail: concurrency 1, per
+# helper on PostgreSQL: one busy job for each)
+if is_pg; then
+	busy2=$(post "/mail/a2?do=sleep&n=2")
+	wait_file "$ST/$busy2.1" 5
+fi
 busy=$(post "/mail/a?do=sleep&n=2")
 wait_file "$ST/$busy.1" 5
 id=$(post "/mail/b?do=mark")
@@ -177,7 +221,7 @@ check "cancelled job never ran" test ! -e "$ST/$id.1"
 id=$(post "/github?x=1" -H "Proxy: http://evil.example:3128" \
     -H "X-Custom: c" -H "X-GitHub-Delivery: d-$$-$RANDOM" -H "Content-Type: text/plain")
 wait_state "$id" "done dead" 10
-field "$id" "CAST(result AS TEXT)" >"$T/report.out"
+field "$id" "$(as_text result)" >"$T/report.out"
 check_eq "report: fds exactly 0 1 2" "0 1 2" "$(sed -n 's/^fd //p' "$T/report.out" | sort -n | xargs)"
 check "report: no HTTP_PROXY" bash -c "! grep -q '^env HTTP_PROXY=' '$T/report.out'"
 check "report: request headers as HTTP_*" grep -q '^env HTTP_X_CUSTOM=c$' "$T/report.out"
@@ -192,7 +236,7 @@ check "report: own process group, clean signal state" \
     grep -qz 'pgrp-is-pid 1.sigblk 0000000000000000.sigign 0000000000000000' "$T/report.out"
 
 # --- the process tree: fcgiq -> fcgiq-superv -> fcgiq-helper
-helper=$(active_helper)
+helper=$(a_helper)
 sup=$(awk '{print $4}' "/proc/$helper/stat")
 check_eq "the helper names itself" "fcgiq-helper" "$(cat "/proc/$helper/comm")"
 check_eq "its supervisor names itself" "fcgiq-superv" "$(cat "/proc/$sup/comm")"
@@ -208,16 +252,50 @@ check_eq "helper holds no listening socket" "" "$(comm -12 <(echo "$listen_inode
 id=$(post "/mail/k?do=sleep&n=3")
 wait_file "$ST/$id.1" 5
 hp=$(cat "$ST/$id.1")
-helper=$(active_helper)
-check "an active helper is named in the lock file" alive "${helper:-0}"
+if is_pg; then
+	# Every helper claims: the one to kill is the handler's parent.
+	helper=$(awk '{print $4}' "/proc/$hp/stat" 2>/dev/null)
+	check "the handler's parent is a helper" grep -qx fcgiq-helper "/proc/${helper:-0}/comm"
+else
+	helper=$(active_helper)
+	check "an active helper is named in the lock file" alive "${helper:-0}"
+fi
 kill -9 "$helper"
 for i in $(seq 40); do alive "$hp" || break; sleep 0.05; done
 check "kill -9 helper: its handler dies too" dead "$hp"
-check "kill -9 helper: the job runs again as attempt 2" wait_file "$ST/$id.2" 5
-wait_state "$id" "done" 10
-check_eq "kill -9 helper: job done with 2 attempts" "done|2" "$(field "$id" "state || '|' || attempts")"
-check_eq "nothing stays running" "0" "$(sql "SELECT count(*) FROM jobs WHERE state = 'running' AND id != '$tid'")"
+if is_pg; then
+	# No helper may take a job whose lease runs (its helper may only be
+	# cut off): it waits for the lease, timeout + 32 s.  The rest goes on
+	# meanwhile; after the restart below, the job is checked done.
+	kid=$id
+	check_eq "kill -9 helper: the job stays running, its lease unexpired" \
+	    "running|1" "$(field "$id" "state || '|' || attempts")"
+	check "kill -9 helper: its supervisor starts another, active too" \
+	    wait_for pg_active 2
+else
+	check "kill -9 helper: the job runs again as attempt 2" wait_file "$ST/$id.2" 5
+	wait_state "$id" "done" 10
+	check_eq "kill -9 helper: job done with 2 attempts" "done|2" "$(field "$id" "state || '|' || attempts")"
+	check_eq "nothing stays running" "0" "$(sql "SELECT count(*) FROM jobs WHERE state = 'running' AND id != '$tid'")"
+fi
 
+if is_pg; then
+# --- both helpers of spawn-fcgi -F 2 claim: 8 jobs at once on default
+# (concurrency 4 a helper) run on both
+sids=""
+for i in $(seq 8); do sids="$sids $(post "/hooks/both$i?do=sleep&n=1")"; done
+runners=""
+for sid in $sids; do
+	wait_file "$ST/$sid.1" 5 &&
+	    runners="$runners $(awk '{print $4}' "/proc/$(cat "$ST/$sid.1")/stat" 2>/dev/null)"
+done
+check_eq "both helpers run jobs at once (distinct parents of 8 handlers)" 2 \
+    "$(echo $runners | tr ' ' '\n' | sort -u | wc -l)"
+for sid in $sids; do wait_state "$sid" "done" 10; done
+check_eq "... and all 8 done once" "8" \
+    "$(sql "SELECT count(*) FROM jobs WHERE id IN ($(printf "'%s'," $sids | sed 's/,$//')) AND state = 'done' AND attempts = 1")"
+sqlite_only "the active helper named in DATABASE-helper.lock; its standby taking over within a second (there is no helper lock on PostgreSQL)"
+else
 # --- kill -9 the active helper with -F 2: the standby takes over
 wait_for eval '[ -n "$(active_helper)" ]'
 # The helper restarted in place of the killed one settles as a standby.
@@ -246,30 +324,55 @@ check "... within a second ($ms ms)" test "$ms" -lt 1000
 id=$(post "/hooks/after?do=cat")
 wait_state "$id" "done" 10
 check_eq "the new helper runs jobs" "done" "$(field "$id" state)"
+fi
 
 # --- SIGHUP to fcgiq reaches the helper: mail's handler now records in ST2
 mkdir -p "$T/state2"
 sed -i "/^\[queue mail\]/,/^\[/s|^handler .*|handler      = exec:$H/dispatch.sh $T/state2|" "$T/fcgiq.conf"
 kill -HUP $FCGIQ_PIDS
-wait_for grep -q "^[a-z-]*\[$(active_helper)\]: info: helper: configuration reloaded" "$T/fcgiq.log"
+if is_pg; then
+	# Every helper claims: each must have reloaded.
+	reloaded() {
+		local h
+		for h in $(helpers); do
+			grep -q "^[a-z-]*\[$h\]: info: helper: configuration reloaded" "$T/fcgiq.log" || return 1
+		done
+	}
+	wait_for reloaded
+else
+	wait_for grep -q "^[a-z-]*\[$(active_helper)\]: info: helper: configuration reloaded" "$T/fcgiq.log"
+fi
 id=$(post "/mail/hup?do=mark")
 wait_state "$id" "done" 10
 check "SIGHUP: the helper runs the reloaded handler" test -e "$T/state2/$id.1"
 
-# --- fcgiq work beside the running helpers: a standby until stopped
-helper=$(active_helper)
+# --- fcgiq work beside the running helpers: a standby until stopped (on
+# PostgreSQL, one more helper that claims)
+helper=$(a_helper)
 "$FCGIQ" work -c "$T/fcgiq.conf" 2>"$T/work.log" &
 work=$!
 track "$work"
-wait_for grep -q "standing by" "$T/work.log"
-sleep 0.5	# a window in which it must neither exit nor take the lock
-check "fcgiq work: running as a standby" alive "$work"
-check_eq "fcgiq work: the active helper is unchanged" "$helper" "$(active_helper)"
+if is_pg; then
+	wait_for grep -q "^[a-z-]*\[$work\]: info: helper: .*: active$" "$T/fcgiq.log" "$T/work.log"
+	check "fcgiq work: active beside the others" grep -q \
+	    "^[a-z-]*\[$work\]: info: helper: .*: active$" "$T/fcgiq.log" "$T/work.log"
+	sqlite_only "fcgiq work standing by while another helper holds the lock"
+else
+	wait_for grep -q "standing by" "$T/work.log"
+	sleep 0.5	# a window in which it must neither exit nor take the lock
+	check "fcgiq work: running as a standby" alive "$work"
+	check_eq "fcgiq work: the active helper is unchanged" "$helper" "$(active_helper)"
+fi
 check "fcgiq work: names itself fcgiq-helper" grep -qx fcgiq-helper "/proc/$work/comm"
 kill -TERM "$work"
 rc=0
 wait "$work" || rc=$?
-check_eq "fcgiq work: SIGTERM ends a standby with status 0" "0" "$rc"
+if is_pg; then what="an active helper"; else what="a standby"; fi
+check_eq "fcgiq work: SIGTERM ends $what with status 0" "0" "$rc"
+
+# Jobs left running by a helper killed -9 come back when their lease ends
+# on PostgreSQL (timeout + 32 s: 34 s on default), at once on SQLite.
+if is_pg; then LEASE_WAIT=60; else LEASE_WAIT=30; fi
 
 # --- kill -9 every process with jobs queued, start again: all finish
 wait_state "$tid" "dead" 15	# the timeout job is out of the way
@@ -304,14 +407,33 @@ check_eq "kill -9 all: no handler outlives its helper" "" \
     done; done | xargs)"
 start_fcgiq || bail "spawn-fcgi failed again"
 ok=0
-for id in $ids; do wait_state "$id" "done" 30 && ok=$((ok + 1)); done
+for id in $ids; do wait_state "$id" "done" $LEASE_WAIT && ok=$((ok + 1)); done
 check_eq "restart: all 12 jobs done" "12" "$ok"
+if is_pg; then
+	# The job whose helper was killed above: its lease ended meanwhile.
+	wait_state "$kid" "done" $LEASE_WAIT
+	check_eq "kill -9 helper: after its lease the job ran again, done with 2 attempts" \
+	    "done|2" "$(field "$kid" "state || '|' || attempts")"
+	# mail's handler records in state2 since the SIGHUP above.
+	check "kill -9 helper: attempt 2 ran" test -s "$T/state2/$kid.2"
+	check "kill -9 helper: its lease's end logged" grep -q \
+	    "with an expired lease requeued" "$T/fcgiq.log"
+fi
 check_eq "restart: nothing running" "0" "$(sql "SELECT count(*) FROM jobs WHERE state = 'running'")"
 
-# --- 1000 jobs through: no zombies, no fd growth in the helper
-wait_for eval '[ -n "$(active_helper)" ]'
-helper=$(active_helper)
-fd0=$(ls "/proc/$helper/fd" | wc -l)
+# --- 1000 jobs through: no zombies, no fd growth in the helper (in each,
+# on PostgreSQL)
+if is_pg; then
+	wait_for pg_active 2
+	hs=$(helpers | xargs)
+	check_eq "two helpers after the restart" 2 "$(echo $hs | wc -w)"
+else
+	wait_for eval '[ -n "$(active_helper)" ]'
+	hs=$(active_helper)
+fi
+helper=$(a_helper)
+declare -A fd0
+for h in $hs; do fd0[$h]=$(ls "/proc/$h/fd" | wc -l); done
 before=$(sql "SELECT count(*) FROM jobs WHERE state = 'done'")
 t0=$(date +%s%N)
 curl -s -Z --parallel-max 8 -X POST --data-binary x \
@@ -333,10 +455,20 @@ raw=$(( ($(date +%s%N) - t1) / 1000000 ))
 echo "# 1000 jobs (post + run, concurrency 4): $ms ms; the same handler run 1000 times in a shell loop: $raw ms"
 # The last handlers' ends are stored before the helper has closed
 # their pipes: wait for that, bounded, then check.
-wait_for eval '[ "$(ls "/proc/$helper/fd" | wc -l)" = "$fd0" ]'
-check_eq "the same helper throughout" "$helper" "$(active_helper)"
-check_eq "no zombies under the helper" "" "$(ps -o stat= --ppid "$helper" | grep Z | xargs)"
-check_eq "no fd growth in the helper" "$fd0" "$(ls "/proc/$helper/fd" | wc -l)"
+for h in $hs; do
+	wait_for eval '[ "$(ls "/proc/$h/fd" | wc -l)" = "${fd0[$h]}" ]'
+done
+if is_pg; then
+	check_eq "the same helpers throughout" "$hs" "$(helpers | xargs)"
+else
+	check_eq "the same helper throughout" "$helper" "$(active_helper)"
+fi
+for h in $hs; do
+	lab=""
+	is_pg && lab=" $h"
+	check_eq "no zombies under the helper$lab" "" "$(ps -o stat= --ppid "$h" | grep Z | xargs)"
+	check_eq "no fd growth in the helper$lab" "${fd0[$h]}" "$(ls "/proc/$h/fd" | wc -l)"
+done
 
 # --- the shipped example handler, conf-examples/handlers/store-to-dir
 S2D=$top_srcdir/conf-examples/handlers/store-to-dir
