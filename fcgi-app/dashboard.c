@@ -140,18 +140,6 @@ answer_asset(struct wire *r, const struct dash_asset *a, int head_only)
 /* parameters                                                             */
 /* ---------------------------------------------------------------------- */
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 dashboard_query(const char *query, const char *name, char *buf, size_t len)
 {
@@ -172,8 +160,10 @@ dashboard_query(const char *query, const char *name, char *buf, size_t len)
 			if (*v == '+')
 				buf[k++] = ' ';
 			else if (*v == '%') {
-				if (end - v < 3 || (hi = hexval(v[1])) < 0 ||
-				    (lo = hexval(v[2])) < 0 || hi * 16 + lo == 0)
+				if (end - v < 3 ||
+				    (hi = text_hexval(v[1])) < 0 ||
+				    (lo = text_hexval(v[2])) < 0 ||
+				    hi * 16 + lo == 0)
 					return -1;
 				buf[k++] = (char)(hi * 16 + lo);
 				v += 2;

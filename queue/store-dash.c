@@ -35,8 +35,6 @@
 #define OUTER	"SELECT " LIST_COLUMNS " FROM jobs WHERE seq IN ("
 #define FILTER	") AND (?1 IS NULL OR queue = ?1) AND (?2 IS NULL OR state = ?2)"
 
-enum list_kind { L_ANY, L_WAITING, L_RUNNING, L_FINISHED, L_DEAD, L__N };
-
 /* [kind][a queue is named]. */
 static const char *const list_sql[L__N][2] = {
 	[L_ANY] = {
@@ -124,44 +122,35 @@ col_text(sqlite3_stmt *st, int c)
 }
 
 int
-store_dash_list(struct store *s, const struct store_dash_filter *f,
-    store_dash_fn fn, void *arg)
+dash_plan(const struct store_dash_filter *f, enum dash_kind *k,
+    int64_t *budget)
 {
-	struct store_dash_row row;
-	sqlite3_stmt *st;
-	enum list_kind k;
-	const char *state = NULL;
-	int64_t budget;
-	int rc, r = -1, n = 0, post;
+	int post;
 
-	if (s->pg != NULL)
-		return pgs_dash_list(s, f, fn, arg);
 	switch (f->state) {
 	case STORE_JOB_ANY:
-		k = L_ANY;
+		*k = L_ANY;
 		break;
 	case STORE_JOB_QUEUED:
 	case STORE_JOB_RETRY:
-		k = L_WAITING;
+		*k = L_WAITING;
 		break;
 	case STORE_JOB_RUNNING:
-		k = L_RUNNING;
+		*k = L_RUNNING;
 		break;
 	case STORE_JOB_DEAD:
-		k = L_DEAD;
+		*k = L_DEAD;
 		break;
 	case STORE_JOB_DONE:
 	case STORE_JOB_CANCELLED:
-		k = L_FINISHED;
+		*k = L_FINISHED;
 		break;
 	default:
-		return sq_fail_arg(s, "list: no such state");
+		return -1;
 	}
-	if (f->state != STORE_JOB_ANY)
-		state = store_state_name(f->state);
 	/* Conditions the index does not answer are checked on the budget's
 	 * rows; without any, the first rows of the index are the answer. */
-	switch (k) {
+	switch (*k) {
 	case L_ANY:
 	case L_RUNNING:
 		post = f->queue != NULL || f->before > 0;
@@ -173,7 +162,27 @@ store_dash_list(struct store *s, const struct store_dash_filter *f,
 		post = 1;	/* one state of the index's two or three */
 		break;
 	}
-	budget = post ? STORE_DASH_BUDGET : f->offset + f->limit;
+	*budget = post ? STORE_DASH_BUDGET : f->offset + f->limit;
+	return 0;
+}
+
+int
+store_dash_list(struct store *s, const struct store_dash_filter *f,
+    store_dash_fn fn, void *arg)
+{
+	struct store_dash_row row;
+	sqlite3_stmt *st;
+	enum dash_kind k;
+	const char *state = NULL;
+	int64_t budget;
+	int rc, r = -1, n = 0;
+
+	if (s->pg != NULL)
+		return pgs_dash_list(s, f, fn, arg);
+	if (dash_plan(f, &k, &budget) == -1)
+		return sq_fail_arg(s, "list: no such state");
+	if (f->state != STORE_JOB_ANY)
+		state = store_state_name(f->state);
 	if ((st = sq_prepare(s, list_sql[k][f->queue != NULL],
 	    "the dashboard's listings")) == NULL)
 		return -1;

@@ -23,6 +23,7 @@
 
 #include "store-sqlite.h"
 #include "store-pg.h"
+#include "text.h"
 
 #define LIST_COLUMNS \
 	"id, queue, state, attempts, max_attempts, created_at, run_at," \
@@ -36,8 +37,6 @@
 	" AND ($2::text IS NULL OR state = $2)"
 #define AGE	" AND ($3::bigint IS NULL OR created_at <= $3)"
 #define UPTO	" coalesce($3::bigint, 9223372036854775807)"
-
-enum list_kind { L_ANY, L_WAITING, L_RUNNING, L_FINISHED, L_DEAD, L__N };
 
 /* [kind][a queue is named]. */
 static const char *const list_sql[L__N][2] = {
@@ -112,49 +111,15 @@ pgs_dash_list(struct store *s, const struct store_dash_filter *f,
 	struct store_dash_row	 row;
 	struct pgs_params	 p = { 0 };
 	PGresult		*res;
-	enum list_kind		 k;
+	enum dash_kind		 k;
 	const char		*state = NULL;
 	int64_t			 budget;
-	int			 i, n, post;
+	int			 i, n;
 
-	switch (f->state) {
-	case STORE_JOB_ANY:
-		k = L_ANY;
-		break;
-	case STORE_JOB_QUEUED:
-	case STORE_JOB_RETRY:
-		k = L_WAITING;
-		break;
-	case STORE_JOB_RUNNING:
-		k = L_RUNNING;
-		break;
-	case STORE_JOB_DEAD:
-		k = L_DEAD;
-		break;
-	case STORE_JOB_DONE:
-	case STORE_JOB_CANCELLED:
-		k = L_FINISHED;
-		break;
-	default:
+	if (dash_plan(f, &k, &budget) == -1)
 		return pgs_set_error(s, STORE_EINVAL, "list: no such state");
-	}
 	if (f->state != STORE_JOB_ANY)
 		state = store_state_name(f->state);
-	/* As store-dash.c: without conditions the index does not answer,
-	 * its first rows are the page. */
-	switch (k) {
-	case L_ANY:
-	case L_RUNNING:
-		post = f->queue != NULL || f->before > 0;
-		break;
-	case L_DEAD:
-		post = 0;
-		break;
-	default:
-		post = 1;
-		break;
-	}
-	budget = post ? STORE_DASH_BUDGET : f->offset + f->limit;
 	pgs_p_str(&p, f->queue);
 	pgs_p_str(&p, state);
 	if (f->before > 0)
@@ -233,16 +198,6 @@ pgs_dash_dead_batch(struct store *s, const char *queue, int64_t before,
 
 /* --- the dashboard's key ----------------------------------------------- */
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /*
  * One row per installation, made by the first process that asks: the
  * INSERT does nothing when another got there first, and the SELECT then
@@ -258,7 +213,7 @@ pgs_dash_key(struct store *s, unsigned char *key, size_t len)
 	char			 hex[2 * sizeof(k) + 1];
 	const char		*v;
 	size_t			 i;
-	int			 tries, hi, lo;
+	int			 tries;
 
 	if (len == 0 || len > sizeof(k))
 		return pgs_set_error(s, STORE_EINVAL, "dashboard key: "
@@ -287,16 +242,12 @@ pgs_dash_key(struct store *s, unsigned char *key, size_t len)
 			continue;
 		}
 		v = PQgetvalue(res, 0, 0);
-		if (strlen(v) != 2 * len) {
+		if (strlen(v) != 2 * len ||
+		    text_hex_decode(v, 2 * len, key) == -1) {
 			PQclear(res);
 			explicit_bzero(hex, sizeof(hex));
 			return pgs_set_error(s, STORE_EOTHER, "dashboard key: "
 			    "the stored key is not %zu bytes", len);
-		}
-		for (i = 0; i < len; i++) {
-			hi = hexval(v[2 * i]);
-			lo = hexval(v[2 * i + 1]);
-			key[i] = (unsigned char)(hi * 16 + lo);
 		}
 		PQclear(res);
 		explicit_bzero(hex, sizeof(hex));

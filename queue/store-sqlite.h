@@ -223,4 +223,16 @@ int	sq_dead_ids(struct store *s, int64_t now, int all, char ***ids,
 	    size_t *n);
 void	sq_free_ids(char **ids, size_t n);
 
+/* --- the dashboard's listings, either engine (store-dash.c) ------------ */
+
+/* Which index a listing walks. */
+enum dash_kind { L_ANY, L_WAITING, L_RUNNING, L_FINISHED, L_DEAD, L__N };
+
+/* The index a listing of filter f walks, in *k, and how many of its
+ * entries it may read, in *budget: the page itself when the index answers
+ * every condition, STORE_DASH_BUDGET otherwise.  0, or -1 when f names no
+ * state a listing knows. */
+int	dash_plan(const struct store_dash_filter *f, enum dash_kind *k,
+	    int64_t *budget);
+
 #endif /* FCGIQ_STORE_SQLITE_H */

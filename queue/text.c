@@ -109,6 +109,35 @@ text_cgi_name(const char *name, char *buf, size_t len)
 	return rc;
 }
 
+int
+text_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+text_hex_decode(const char *s, size_t n, unsigned char *out)
+{
+	size_t i;
+	int hi, lo;
+
+	if (n % 2 != 0)
+		return -1;
+	for (i = 0; i < n / 2; i++) {
+		if ((hi = text_hexval((unsigned char)s[2 * i])) < 0 ||
+		    (lo = text_hexval((unsigned char)s[2 * i + 1])) < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
 void
 text_iso8601(int64_t ms, char *buf, size_t len)
 {

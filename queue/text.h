@@ -32,6 +32,13 @@ char	*text_utf8_sanitize(const char *s);
  */
 int	text_cgi_name(const char *name, char *buf, size_t len);
 
+/* The value of hex digit c (either case), or -1. */
+int	text_hexval(int c);
+
+/* Exactly n hex digits at s (either case) as n / 2 bytes into out: 0, or
+ * -1 when n is odd or a character is not a hex digit. */
+int	text_hex_decode(const char *s, size_t n, unsigned char *out);
+
 /* ms since the epoch as "2025-05-20T12:34:56.789Z" (UTC) into buf (>= 32
  * bytes); the bare number when the time cannot be broken down. */
 void	text_iso8601(int64_t ms, char *buf, size_t len);

@@ -152,34 +152,13 @@ b64_decode(const char *s, size_t n, unsigned char *out)
 	return r - (int)pad;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Exactly 2 * MAC_LEN hex digits (either case) into mac: 0 or -1. */
 static int
 hex_mac(const char *s, size_t n, unsigned char mac[MAC_LEN])
 {
-	size_t i;
-	int hi, lo;
-
 	if (n != 2 * MAC_LEN)
 		return -1;
-	for (i = 0; i < MAC_LEN; i++) {
-		if ((hi = hexval((unsigned char)s[2 * i])) < 0 ||
-		    (lo = hexval((unsigned char)s[2 * i + 1])) < 0)
-			return -1;
-		mac[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return 0;
+	return text_hex_decode(s, n, mac);
 }
 
 /* A base64 MAC of exactly MAC_LEN bytes into mac: 0 or -1. */
@@ -935,8 +914,9 @@ query_key(const char *q, const char *name, char *buf)
 				val[k++] = *p;
 				continue;
 			}
-			if (end - p < 3 || (hi = hexval((unsigned char)p[1])) == -1 ||
-			    (lo = hexval((unsigned char)p[2])) == -1)
+			if (end - p < 3 ||
+			    (hi = text_hexval((unsigned char)p[1])) == -1 ||
+			    (lo = text_hexval((unsigned char)p[2])) == -1)
 				return -1;
 			val[k++] = (char)(hi << 4 | lo);
 			p += 2;

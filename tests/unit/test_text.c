@@ -79,6 +79,29 @@ test_cgi_name(void **state)
 }
 
 static void
+test_hex(void **state)
+{
+	unsigned char out[4];
+
+	(void)state;
+	assert_int_equal(text_hexval('0'), 0);
+	assert_int_equal(text_hexval('9'), 9);
+	assert_int_equal(text_hexval('a'), 10);
+	assert_int_equal(text_hexval('F'), 15);
+	assert_int_equal(text_hexval('g'), -1);
+	assert_int_equal(text_hexval('\0'), -1);
+	assert_int_equal(text_hex_decode("00ffA07b", 8, out), 0);
+	assert_int_equal(out[0], 0x00);
+	assert_int_equal(out[1], 0xff);
+	assert_int_equal(out[2], 0xa0);
+	assert_int_equal(out[3], 0x7b);
+	assert_int_equal(text_hex_decode("abc", 3, out), -1);	/* odd */
+	assert_int_equal(text_hex_decode("0g", 2, out), -1);
+	assert_int_equal(text_hex_decode(" 1", 2, out), -1);
+	assert_int_equal(text_hex_decode("", 0, out), 0);
+}
+
+static void
 test_iso8601(void **state)
 {
 	char iso[40];
@@ -212,6 +235,7 @@ main(void)
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_sanitize),
 		cmocka_unit_test(test_cgi_name),
+		cmocka_unit_test(test_hex),
 		cmocka_unit_test(test_iso8601),
 		cmocka_unit_test(test_rfc3339),
 		cmocka_unit_test(test_buf),
