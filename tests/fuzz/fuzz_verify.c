@@ -13,24 +13,13 @@
 #include <openssl/hmac.h>
 
 #include "fuzz.h"
+#include "text.h"
 #include "verify.h"
 
 static const char *const specs[] = {
 	"github", "stripe", "standard-webhooks", "slack",
 	"hmac-sha256:X-Sig:base64", "hmac-sha256:X-Sig:hex:sha256=",
 };
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -99,8 +88,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    blen > 0 ? body : (const uint8_t *)"", blen, mac,
 		    &maclen) != NULL && maclen == 32);
 		for (i = 0; i < 32; i++)
-			INVARIANT((hexval(sig[2 * i]) << 4 |
-			    hexval(sig[2 * i + 1])) == mac[i]);
+			INVARIANT((text_hexval(sig[2 * i]) << 4 |
+			    text_hexval(sig[2 * i + 1])) == mac[i]);
 	}
 	verify_key_free(&key);
 	fuzz_strings_free(v);
