@@ -93,6 +93,30 @@ EOC
 	bench_wait_sock "$B/fpm.sock"
 }
 
+# bench_pg: a private PostgreSQL cluster from the tests' own libraries:
+# tests/lib.sh's scratch directory $T (as $B, readable by PHP-FPM's
+# workers) and its EXIT trap, which stops what is tracked (track PID) and
+# then the cluster (tests/pg-lib.sh: PG_DIR, PG_CONN, PG_URI).
+bench_pg() {
+	top_srcdir=$src top_builddir=$build
+	. "$src/tests/lib.sh"
+	. "$src/tests/pg-lib.sh"
+	B=$T
+	chmod 755 "$B"
+	pg_start >/dev/null
+}
+
+# bench_pg_php_fpm CHILDREN: after bench_pg, Debian's PHP-FPM with a static
+# pool of CHILDREN on $B/fpm.sock, tracked for bench_pg's EXIT trap.
+bench_pg_php_fpm() {
+	local fpm
+	fpm=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm* 2>/dev/null | head -1)
+	bench_need "$fpm"
+	bench_php_fpm "$fpm" "$1"
+	track "$(echo $pids | awk '{ print $NF }')"
+	pids=""
+}
+
 # bench_nginx CONF: starts nginx on CONF (prefix $B/nginx, pid file and
 # error log there; CONF names neither), tracks its master, or exits 1.
 bench_nginx() {

@@ -32,19 +32,10 @@ while getopts "d:s:h:c:k:o:" o; do
 	*) sed -n '2,25p' "$0"; exit 2 ;;
 	esac
 done
-php_fpm=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm* 2>/dev/null | head -1)
-bench_need "$php_fpm"
 bench_built bench/fill
 
-top_srcdir=$src top_builddir=$build
-. "$src/tests/lib.sh"
-. "$src/tests/pg-lib.sh"
-B=$T
-chmod 755 "$B"
-pg_start >/dev/null
-bench_php_fpm "$php_fpm" $((nh * conc))
-track "$(echo $pids | awk '{ print $NF }')"
-pids=""
+bench_pg
+bench_pg_php_fpm $((nh * conc))
 JOB=$src/bench/upstream.php
 dbq() {	# dbq DB SQL...: psql on database DB of the cluster
 	local db=$1; shift

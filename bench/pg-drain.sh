@@ -32,21 +32,11 @@ while getopts "n:r:k:c:" o; do
 	*) sed -n '2,24p' "$0"; exit 2 ;;
 	esac
 done
-php_fpm=$(command -v php-fpm8.2 || ls /usr/sbin/php-fpm* 2>/dev/null | head -1)
-bench_need "$php_fpm" sqlite3
+bench_need sqlite3
 bench_built bench/fill
 
-# The cluster and the cleanup of tests/lib.sh + tests/pg-lib.sh ($T, the
-# EXIT trap stopping what is tracked, then PostgreSQL).
-top_srcdir=$src top_builddir=$build
-. "$src/tests/lib.sh"
-. "$src/tests/pg-lib.sh"
-B=$T
-chmod 755 "$B"
-pg_start >/dev/null
-bench_php_fpm "$php_fpm" $((k * conc))
-track "$(echo $pids | awk '{ print $NF }')"
-pids=""
+bench_pg
+bench_pg_php_fpm $((k * conc))
 
 JOB=$src/bench/upstream.php
 conf() {	# conf NAME DATABASE

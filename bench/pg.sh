@@ -30,13 +30,7 @@ done
 bench_need wrk nginx spawn-fcgi
 bench_built bench/null-responder
 
-# The cluster and the cleanup of tests/lib.sh + tests/pg-lib.sh ($T, the
-# EXIT trap stopping what is tracked, then PostgreSQL).
-top_srcdir=$src top_builddir=$build
-. "$src/tests/lib.sh"
-. "$src/tests/pg-lib.sh"
-B=$T
-pg_start >/dev/null
+bench_pg
 
 spawn() {	# spawn NAME CMD...: spawn-fcgi on $B/NAME.sock, pid tracked
 	local name=$1; shift
