@@ -127,7 +127,8 @@ supervisor_parent_gone(int fd)
 
 /* ------------------------------------------------------ lock and standby */
 
-/* Open db's lock file; -1 with errno (also ENAMETOOLONG). */
+/* Open db's lock file; -1 with errno (ENAMETOOLONG also when db has none:
+ * PostgreSQL without a metrics_file). */
 static int
 lock_open(const char *db)
 {
@@ -157,16 +158,13 @@ supervisor_lock(const char *db, int sig_fd, int parent_fd,
 	 * host whose helpers are all gone (none without a metrics_file).
 	 */
 	if (store_is_postgresql(cur)) {
-		char path[PATH_MAX];
-
-		if (gauges_lock_path(cur, path, sizeof(path)) == 0) {
-			if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC,
-			    0640)) == -1 || flock(fd, LOCK_SH) == -1) {
-				log_warn("helper: %s", path);
-				if (fd != -1)
-					close(fd);
-				fd = -1;
-			}
+		/* ENAMETOOLONG: no lock path (no metrics_file): none held. */
+		if (((fd = lock_open(cur)) == -1 && errno != ENAMETOOLONG) ||
+		    (fd != -1 && flock(fd, LOCK_SH) == -1)) {
+			log_warn("helper: %s: the host's helper lock", cur);
+			if (fd != -1)
+				close(fd);
+			fd = -1;
 		}
 		*lock_fd = fd;
 		*locked = cur;
